@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs and starts what the stack and the tests need on a fresh Debian
+# machine of this kind: PostgreSQL (Debian's packages), the Tansu broker
+# (crates.io, 0.6.0, reused when present) and the buf CLI (npm), then checks
+# each one answers. Fails loudly, naming what could not start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS="$PWD/.tools"
+mkdir -p "$TOOLS"
+export PATH="$HOME/.cargo/bin:$TOOLS/node_modules/.bin:$PATH"
+
+say() { printf '[deps] %s\n' "$*"; }
+die() { printf '[deps] FAILED: %s\n' "$*" >&2; exit 1; }
+
+pg_ok() { psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; }
+
+# --- PostgreSQL -------------------------------------------------------------
+if ! pg_ok; then
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    say "installing PostgreSQL from Debian's packages"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+      || die "apt-get install postgresql"
+  fi
+  version=$(ls /etc/postgresql | sort -V | tail -n1)
+  [ -n "$version" ] || die "no PostgreSQL cluster under /etc/postgresql"
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  # Development and CI only: trust on loopback, as the dev machines have it.
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  say "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null \
+    || pg_ctlcluster --skip-systemctl-redirect "$version" main reload 2>/dev/null || true
+  for _ in $(seq 1 50); do pg_ok && break; sleep 0.2; done
+  pg_ok || die "PostgreSQL does not answer on 127.0.0.1:5432 as user postgres"
+fi
+say "PostgreSQL answers on 127.0.0.1:5432"
+
+# --- Tansu 0.6.0 --------------------------------------------------------------
+if ! tansu --version 2>/dev/null | grep -q '0\.6\.0'; then
+  say "installing tansu 0.6.0 (about 16 minutes on 2 cores, once per machine)"
+  cargo install tansu --version 0.6.0 --locked --features dynostore,postgres,libsql --quiet \
+    || die "cargo install tansu 0.6.0"
+fi
+tansu --version | grep -q '0\.6\.0' || die "tansu 0.6.0 is not on PATH after install"
+say "tansu $(tansu --version | awk '{print $NF}') at $(command -v tansu)"
+
+# --- buf CLI (lints the contracts) -----------------------------------------------
+if ! [ -x "$TOOLS/node_modules/.bin/buf" ]; then
+  command -v npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; } || die "npm"
+  say "installing the buf CLI from npm"
+  (cd "$TOOLS" && npm install --silent --no-audit --no-fund @bufbuild/buf@1 >/dev/null) || die "npm install @bufbuild/buf"
+fi
+say "buf $("$TOOLS/node_modules/.bin/buf" --version)"

@@ -1,0 +1,117 @@
+//! Postgres: a pool whose connections live in the service's own schema, and
+//! numbered SQL migrations applied by the service itself at start-up.
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use secrecy::ExposeSecret;
+use tokio_postgres::NoTls;
+
+use crate::settings::DatabaseSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database.url is not a valid Postgres URL: {0}")]
+    Url(tokio_postgres::Error),
+    #[error("cannot reach Postgres at {target}: {source}")]
+    Connect { target: String, source: deadpool_postgres::PoolError },
+    #[error("migration {component}/{name} failed: {source}")]
+    Migration { component: String, name: String, source: tokio_postgres::Error },
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("cannot build the pool: {0}")]
+    Build(String),
+}
+
+/// One numbered migration: `(name, sql)`, where the name starts with its
+/// number (`0001_outbox_inbox`). Applied once, in order, in one transaction each.
+pub type Migration = (&'static str, &'static str);
+
+/// Migrations of the platform's own tables (outbox, inbox, dead letters),
+/// applied to every service's schema before the service's own.
+pub const PLATFORM_MIGRATIONS: &[Migration] =
+    &[("0001_outbox_inbox", include_str!("../migrations/0001_outbox_inbox.sql"))];
+
+/// Connects, creates the schema if needed, and returns a pool whose
+/// connections use it as their `search_path`.
+pub async fn connect(settings: &DatabaseSettings) -> Result<Pool, DbError> {
+    let url = settings.url.expose_secret();
+    let mut pg = tokio_postgres::Config::from_str(url).map_err(DbError::Url)?;
+    let target = describe(&pg);
+    // Each connection starts in the service's schema, so its SQL never names it.
+    pg.options(format!("-c search_path={}", settings.schema));
+    pg.application_name("dibao-mesh");
+    pg.connect_timeout(std::time::Duration::from_secs(5));
+
+    // Create the schema over a plain connection first (search_path may not exist yet).
+    let mut admin = pg.clone();
+    admin.options("");
+    let bootstrap =
+        Pool::builder(Manager::new(admin, NoTls)).max_size(1).build().map_err(|e| DbError::Build(e.to_string()))?;
+    let client = bootstrap.get().await.map_err(|source| DbError::Connect { target: target.clone(), source })?;
+    client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", settings.schema)).await?;
+    drop(client);
+
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let pool =
+        Pool::builder(manager).max_size(settings.pool_size).build().map_err(|e| DbError::Build(e.to_string()))?;
+    drop(pool.get().await.map_err(|source| DbError::Connect { target, source })?);
+    Ok(pool)
+}
+
+fn describe(pg: &tokio_postgres::Config) -> String {
+    let host = pg
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", pg.get_dbname().unwrap_or(""))
+}
+
+/// Applies `migrations` of `component` that have not run yet. Replicas
+/// starting together serialise on an advisory lock.
+pub async fn migrate(pool: &Pool, component: &str, migrations: &[Migration]) -> Result<(), DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.migrations'));
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+             component text NOT NULL,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now(),
+             PRIMARY KEY (component, name))",
+    )
+    .await?;
+    for (name, sql) in migrations {
+        let done = tx
+            .query_opt("SELECT 1 FROM schema_migrations WHERE component = $1 AND name = $2", &[&component, name])
+            .await?
+            .is_some();
+        if done {
+            continue;
+        }
+        let fail = |source| DbError::Migration { component: component.to_owned(), name: (*name).to_owned(), source };
+        tx.batch_execute(sql).await.map_err(fail)?;
+        tx.execute("INSERT INTO schema_migrations (component, name) VALUES ($1, $2)", &[&component, name])
+            .await
+            .map_err(fail)?;
+        tracing::info!(component, migration = name, "migration applied");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Connects and applies the platform's and then the service's migrations.
+pub async fn connect_and_migrate(settings: &DatabaseSettings, service: &[Migration]) -> Result<Pool, DbError> {
+    let pool = connect(settings).await?;
+    migrate(&pool, "platform", PLATFORM_MIGRATIONS).await?;
+    migrate(&pool, "service", service).await?;
+    Ok(pool)
+}

@@ -1,0 +1,268 @@
+//! Inbox consumer: applies each event and records its event id in the same
+//! Postgres transaction, commits the consumer offset only after that, and
+//! drops events it has already applied.
+//!
+//! A record that cannot be decoded, or that the handler refuses for good, is
+//! moved to `dead_letter` with the reason (in the same transaction as the
+//! rest of its batch) and the partition moves on; a transient failure
+//! (database down) retries the whole batch, so nothing is skipped.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use dibao_proto::events::v1::EventEnvelope;
+use prost::Message as _;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_postgres::Transaction;
+use tracing::Instrument;
+
+use crate::kafka;
+use crate::shutdown::Shutdown;
+use crate::telemetry;
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event can never be applied (it contradicts the rules); it goes to
+    /// the dead-letter table with this reason.
+    #[error("refused: {0}")]
+    Permanent(String),
+    /// Try again later (a dependency is down); the batch is retried.
+    #[error(transparent)]
+    Transient(#[from] anyhow::Error),
+}
+
+impl From<tokio_postgres::Error> for HandlerError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // A constraint violation will fail the same way on every retry;
+        // anything else (connection lost, serialization) may pass later.
+        match e.code() {
+            Some(code) if code.code().starts_with("23") => HandlerError::Permanent(e.to_string()),
+            _ => HandlerError::Transient(e.into()),
+        }
+    }
+}
+
+/// Applies one event inside the inbox's transaction.
+pub trait Handler: Send + Sync + 'static {
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        event: &EventEnvelope,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxConfig {
+    pub topics: Vec<String>,
+    /// Events applied per database transaction at most.
+    pub max_batch: usize,
+}
+
+/// Consumes `config.topics` until `shutdown`.
+pub async fn run_inbox<H: Handler>(
+    pool: Pool,
+    consumer: StreamConsumer,
+    handler: H,
+    config: InboxConfig,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    kafka::subscribe(&consumer, &config.topics)?;
+    let mut last_commit = std::time::Instant::now();
+    let mut pending_commit = TopicPartitionList::new();
+    while !shutdown.is_triggered() {
+        let first = tokio::select! {
+            m = consumer.recv() => m,
+            () = shutdown.wait() => break,
+        };
+        let mut batch = match first {
+            Ok(m) => vec![m.detach()],
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        // Take whatever else is already fetched, without waiting for more.
+        while batch.len() < config.max_batch {
+            match tokio::time::timeout(Duration::from_millis(1), consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(m.detach()),
+                _ => break,
+            }
+        }
+        apply_until_done(&pool, &handler, &batch, &mut shutdown).await;
+        if shutdown.is_triggered() && !batch_was_applied(&pool, &batch).await {
+            break;
+        }
+        for m in &batch {
+            // The next offset to read is one past the last applied.
+            pending_commit.add_partition_offset(m.topic(), m.partition(), Offset::Offset(m.offset() + 1))?;
+        }
+        if last_commit.elapsed() > Duration::from_millis(200) {
+            commit(&consumer, &mut pending_commit);
+            last_commit = std::time::Instant::now();
+        }
+    }
+    commit(&consumer, &mut pending_commit);
+    tracing::info!("inbox stopped");
+    Ok(())
+}
+
+fn commit(consumer: &StreamConsumer, pending: &mut TopicPartitionList) {
+    if pending.count() == 0 {
+        return;
+    }
+    // A lost commit only means redelivery, which the inbox table absorbs.
+    if let Err(e) = consumer.commit(pending, CommitMode::Async) {
+        tracing::warn!(error = %e, "offset commit failed, events will be redelivered and dropped as duplicates");
+    }
+    *pending = TopicPartitionList::new();
+}
+
+/// After shutdown interrupted a retry loop, tells whether the batch landed.
+async fn batch_was_applied(pool: &Pool, batch: &[OwnedMessage]) -> bool {
+    let Some(last) = batch.last() else {
+        return true;
+    };
+    let Ok(client) = pool.get().await else {
+        return false;
+    };
+    let topic = last.topic();
+    client
+        .query_opt(
+            "SELECT 1 FROM inbox WHERE topic = $1 AND partition = $2 AND \"offset\" = $3
+             UNION ALL SELECT 1 FROM dead_letter WHERE topic = $1 AND partition = $2 AND \"offset\" = $3",
+            &[&topic, &last.partition(), &last.offset()],
+        )
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+async fn apply_until_done<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage], shutdown: &mut Shutdown) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match apply_batch(pool, handler, batch).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, events = batch.len(), "inbox batch not applied, retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.wait() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn apply_batch<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage]) -> anyhow::Result<()> {
+    let mut client = pool.get().await?;
+    let mut tx = client.transaction().await?;
+    for msg in batch {
+        let headers = owned_headers(msg);
+        let envelope = match decode(msg) {
+            Ok(env) => env,
+            Err(reason) => {
+                dead_letter(&tx, msg, &headers, &reason).await?;
+                continue;
+            }
+        };
+        let Ok(event_id) = uuid::Uuid::parse_str(&envelope.event_id) else {
+            dead_letter(&tx, msg, &headers, &format!("event_id {:?} is not a UUID", envelope.event_id)).await?;
+            continue;
+        };
+        let span = tracing::info_span!(
+            "inbox.apply",
+            otel.kind = "consumer",
+            event_type = %envelope.event_type,
+            aggregate_key = %envelope.aggregate_key,
+            topic = msg.topic(),
+            partition = msg.partition(),
+            offset = msg.offset(),
+        );
+        let context = if headers.contains_key("traceparent") { &headers } else { &envelope.trace_context };
+        telemetry::set_parent(&span, context);
+
+        let sp = tx.transaction().await?;
+        let fresh = sp
+            .execute(
+                "INSERT INTO inbox (event_id, topic, partition, \"offset\", aggregate_key, event_type)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+                &[
+                    &event_id,
+                    &msg.topic(),
+                    &msg.partition(),
+                    &msg.offset(),
+                    &envelope.aggregate_key,
+                    &envelope.event_type,
+                ],
+            )
+            .await?;
+        if fresh == 0 {
+            tracing::debug!(parent: &span, %event_id, "duplicate event dropped");
+            sp.rollback().await?;
+            continue;
+        }
+        match handler.apply(&sp, &envelope).instrument(span.clone()).await {
+            Ok(()) => sp.commit().await?,
+            Err(HandlerError::Permanent(reason)) => {
+                sp.rollback().await?;
+                tracing::warn!(parent: &span, %event_id, %reason, "event refused, dead-lettered");
+                dead_letter(&tx, msg, &headers, &reason).await?;
+            }
+            Err(HandlerError::Transient(e)) => {
+                sp.rollback().await?;
+                tx.rollback().await?;
+                return Err(e);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn owned_headers(msg: &OwnedMessage) -> HashMap<String, String> {
+    use rdkafka::message::Headers;
+    let mut map = HashMap::new();
+    if let Some(h) = msg.headers() {
+        for header in h.iter() {
+            if let Some(v) = header.value.and_then(|v| std::str::from_utf8(v).ok()) {
+                map.insert(header.key.to_owned(), v.to_owned());
+            }
+        }
+    }
+    map
+}
+
+fn decode(msg: &OwnedMessage) -> Result<EventEnvelope, String> {
+    let payload = msg.payload().ok_or_else(|| "record has no payload".to_owned())?;
+    let env = EventEnvelope::decode(payload).map_err(|e| format!("cannot decode EventEnvelope: {e}"))?;
+    if env.payload.is_none() {
+        return Err(format!("event {} of type {:?} has no payload this service knows", env.event_id, env.event_type));
+    }
+    Ok(env)
+}
+
+async fn dead_letter(
+    tx: &Transaction<'_>,
+    msg: &OwnedMessage,
+    headers: &HashMap<String, String>,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "record dead-lettered");
+    let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned());
+    let headers = serde_json::to_value(headers).unwrap_or_default();
+    tx.execute(
+        "INSERT INTO dead_letter (topic, partition, \"offset\", record_key, payload, headers, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
+        &[&msg.topic(), &msg.partition(), &msg.offset(), &key, &msg.payload(), &headers, &reason],
+    )
+    .await?;
+    Ok(())
+}

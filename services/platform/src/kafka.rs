@@ -1,0 +1,121 @@
+//! Producer, consumer and topic set-up. Only standard Kafka protocol and
+//! librdkafka properties are used, so the same code runs on Apache Kafka in
+//! production and on Tansu in development.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureProducer;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::settings::KafkaSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("cannot create the Kafka client for {brokers}: {source}")]
+    Client { brokers: String, source: rdkafka::error::KafkaError },
+    #[error("cannot reach the Kafka brokers at {brokers} within {seconds} s: {source}")]
+    Unreachable { brokers: String, seconds: u64, source: rdkafka::error::KafkaError },
+    #[error("cannot create topic {topic}: {reason}")]
+    CreateTopic { topic: String, reason: String },
+}
+
+/// Full name of a topic under the configured prefix.
+pub fn topic(settings: &KafkaSettings, name: &str) -> String {
+    format!("{}.{name}", settings.topic_prefix)
+}
+
+/// Our defaults for one kind of client, then the operator's properties
+/// (security.protocol, sasl.*, …), which override them.
+fn create<T: rdkafka::config::FromClientConfig>(
+    settings: &KafkaSettings,
+    defaults: &[(&str, &str)],
+) -> Result<T, KafkaError> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &settings.brokers);
+    for (k, v) in defaults {
+        cfg.set(*k, *v);
+    }
+    for (k, v) in &settings.properties {
+        cfg.set(k, v);
+    }
+    cfg.create().map_err(|source| KafkaError::Client { brokers: settings.brokers.clone(), source })
+}
+
+/// Idempotent producer: the broker drops retried duplicates and keeps order
+/// per partition. Delivery never times out, so a message waits through a
+/// broker outage instead of failing and leaving a gap behind a later one.
+pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+    create(
+        settings,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", "0"),
+            ("linger.ms", "5"),
+            ("reconnect.backoff.max.ms", "1000"),
+        ],
+    )
+}
+
+/// Consumer whose offsets are committed only by the inbox, after the
+/// database transaction that applied the events.
+pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, KafkaError> {
+    create(
+        settings,
+        &[
+            ("group.id", settings.group_id.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "10000"),
+            // A killed member's partitions go back to the group only after
+            // this (some coordinators, Tansu among them, wait for the
+            // rebalance timeout rather than the session timeout).
+            ("max.poll.interval.ms", "15000"),
+            ("reconnect.backoff.max.ms", "1000"),
+        ],
+    )
+}
+
+/// Asks the brokers for metadata, so start-up fails loudly when they are unreachable.
+pub async fn check_reachable(settings: &KafkaSettings, timeout: Duration) -> Result<(), KafkaError> {
+    let consumer: rdkafka::consumer::BaseConsumer = create(settings, &[])?;
+    let brokers = settings.brokers.clone();
+    let unreachable = |source| KafkaError::Unreachable { brokers: brokers.clone(), seconds: timeout.as_secs(), source };
+    match tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, timeout).map(|_| ())).await {
+        Ok(result) => result.map_err(unreachable),
+        Err(join) => Err(unreachable(rdkafka::error::KafkaError::Global(RDKafkaErrorCode::Fail)))
+            .inspect_err(|_| tracing::error!(error = %join, "metadata probe panicked")),
+    }
+}
+
+/// Creates the topics that do not exist yet. Brokers without auto-create
+/// (Tansu, locked-down Kafka clusters) need them before the first produce.
+pub async fn ensure_topics(settings: &KafkaSettings, topics: &[(String, i32)]) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = create(settings, &[])?;
+    let new: Vec<NewTopic<'_>> =
+        topics.iter().map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1))).collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let all = || topics.iter().map(|t| t.0.clone()).collect::<Vec<_>>().join(",");
+    let results = admin
+        .create_topics(&new, &opts)
+        .await
+        .map_err(|e| KafkaError::CreateTopic { topic: all(), reason: e.to_string() })?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, reason: code.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// Subscribes `consumer` to `topics`.
+pub fn subscribe(consumer: &StreamConsumer, topics: &[String]) -> Result<(), rdkafka::error::KafkaError> {
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs)
+}

@@ -1,0 +1,29 @@
+//! What every dibao-mesh service shares, so that no service repeats it.
+//!
+//! Layout:
+//! - [`settings`]: typed, layered settings (defaults, env file, `SERVICE__SECTION__KEY`), validated at start-up;
+//! - [`telemetry`]: tracing, OpenTelemetry export, W3C trace context across gRPC and Kafka;
+//! - [`error`]: the one error type and its table onto `tonic::Status`;
+//! - [`db`]: the Postgres pool, the service's schema and its numbered migrations;
+//! - [`tls`]: mTLS certificates, caller identity and the per-method access policy;
+//! - [`server`]: the gRPC server every service runs (health, reflection, ops, graceful shutdown);
+//! - [`kafka`]: producer, consumer and topic set-up that work with any Kafka-protocol broker;
+//! - [`outbox`] and [`inbox`]: exactly-once effects across the broker;
+//! - [`ops`]: the operator RPCs over outbox, inbox and dead letters;
+//! - [`devpki`]: the development CA and per-service certificates of the local stack;
+//! - [`shutdown`]: one signal that every task of a service watches.
+
+pub mod db;
+pub mod devpki;
+pub mod error;
+pub mod inbox;
+pub mod kafka;
+pub mod ops;
+pub mod outbox;
+pub mod server;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tls;
+
+pub use error::Error;

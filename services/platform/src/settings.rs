@@ -1,0 +1,304 @@
+//! Typed, layered settings.
+//!
+//! Layers, later wins: the defaults in the type, an environment file
+//! (`KEY=VALUE` lines, path in `<SERVICE>_ENV_FILE`, default `.env` if
+//! present), then the process environment. Keys are
+//! `<SERVICE>__<SECTION>__<KEY>`, e.g. `CIVIL_AFFAIRS__DATABASE__URL`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read the settings file {path}: {source}")]
+    EnvFile { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: expected KEY=VALUE")]
+    EnvFileSyntax { path: PathBuf, line: usize },
+    #[error("invalid settings for {service}: {detail} (set {prefix}__SECTION__KEY in the environment or the env file)")]
+    Invalid { service: String, prefix: String, detail: String },
+}
+
+/// Settings every service has; a service embeds this with `#[serde(flatten)]`
+/// or uses it as is.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlatformSettings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    pub tls: TlsSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
+    /// Per-method access policy: method pattern -> identities.
+    #[serde(default)]
+    pub access: HashMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// e.g. `postgres://user@127.0.0.1:5432/dibao`; may hold a password.
+    pub url: SecretString,
+    /// The service's own schema; created if absent.
+    pub schema: String,
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+fn default_pool_size() -> usize {
+    16
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaSettings {
+    /// Comma-separated bootstrap servers.
+    pub brokers: String,
+    /// Prefix of every topic name, e.g. `prod` gives `prod.civil-affairs.events`.
+    pub topic_prefix: String,
+    /// Consumer group of this service.
+    pub group_id: String,
+    /// Extra librdkafka properties (security.protocol, sasl.*, …) for production brokers.
+    #[serde(default)]
+    pub properties: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsSettings {
+    pub ca_cert: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TelemetrySettings {
+    /// OTLP/gRPC collector endpoint; no export when absent.
+    pub otlp_endpoint: Option<String>,
+    /// `json` for machines, `pretty` for people.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Pretty,
+}
+
+/// Checks settings beyond their types, naming each bad key.
+pub trait Validate {
+    fn validate(&self) -> Vec<String>;
+}
+
+impl Validate for PlatformSettings {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            problems.push("database.url must be a postgres:// URL".to_owned());
+        }
+        if self.database.schema.is_empty()
+            || !self.database.schema.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        {
+            problems
+                .push(format!("database.schema {:?} must be lower-case letters, digits and _", self.database.schema));
+        }
+        if self.database.pool_size == 0 {
+            problems.push("database.pool_size must be at least 1".to_owned());
+        }
+        if self.kafka.brokers.trim().is_empty() {
+            problems.push("kafka.brokers must name at least one broker".to_owned());
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            problems.push("kafka.group_id must not be empty".to_owned());
+        }
+        for (name, path) in
+            [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
+        {
+            if !path.is_file() {
+                problems.push(format!("{name}: no file at {}", path.display()));
+            }
+        }
+        problems
+    }
+}
+
+/// Environment-variable prefix of a service: `civil-affairs` -> `CIVIL_AFFAIRS`.
+pub fn env_prefix(service: &str) -> String {
+    service.replace('-', "_").to_ascii_uppercase()
+}
+
+/// Loads settings of `service` from `defaults` (TOML), the env file and the
+/// process environment, then validates them.
+pub fn load<T: DeserializeOwned + Validate>(service: &str, defaults: &str) -> Result<T, SettingsError> {
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    load_from(service, defaults, &vars)
+}
+
+/// As [`load`], with the environment given (tests use this).
+pub fn load_from<T: DeserializeOwned + Validate>(
+    service: &str,
+    defaults: &str,
+    vars: &HashMap<String, String>,
+) -> Result<T, SettingsError> {
+    let prefix = env_prefix(service);
+    let invalid =
+        |detail: String| SettingsError::Invalid { service: service.to_owned(), prefix: prefix.clone(), detail };
+
+    let env_file = match vars.get(&format!("{prefix}_ENV_FILE")) {
+        Some(p) => Some(PathBuf::from(p)),
+        None => Some(PathBuf::from(".env")).filter(|p| p.is_file()),
+    };
+    let file_vars = match env_file {
+        Some(path) => read_env_file(&path)?,
+        None => HashMap::new(),
+    };
+    let env_source = |map: HashMap<String, String>| {
+        config::Environment::with_prefix(&prefix).prefix_separator("__").separator("__").source(Some(map))
+    };
+    let cfg = config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
+        .add_source(env_source(file_vars))
+        .add_source(env_source(vars.clone()))
+        .build()
+        .map_err(|e| invalid(e.to_string()))?;
+    let settings: T = cfg.try_deserialize().map_err(|e| invalid(name_variable(&prefix, &e.to_string())))?;
+    let problems = settings.validate();
+    if !problems.is_empty() {
+        return Err(invalid(problems.join("; ")));
+    }
+    Ok(settings)
+}
+
+/// Adds the environment variable to a message that names a key
+/// (`missing configuration field "kafka.brokers"`), so the operator knows
+/// exactly what to set.
+fn name_variable(prefix: &str, message: &str) -> String {
+    let key = message
+        .split('"')
+        .nth(1)
+        .filter(|k| !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_'));
+    match key {
+        Some(key) => format!("{message} (variable {prefix}__{})", key.replace('.', "__").to_ascii_uppercase()),
+        None => message.to_owned(),
+    }
+}
+
+fn read_env_file(path: &Path) -> Result<HashMap<String, String>, SettingsError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| SettingsError::EnvFile { path: path.to_owned(), source })?;
+    let mut map = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(SettingsError::EnvFileSyntax { path: path.to_owned(), line: i + 1 });
+        };
+        map.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+    }
+    Ok(map)
+}
+
+/// Defaults shared by every service, in TOML; a service appends its own.
+pub const PLATFORM_DEFAULTS: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[database]
+pool_size = 16
+
+[telemetry]
+log_format = "json"
+
+[access]
+"/grpc.health.v1.Health/*" = ["*"]
+"/grpc.reflection.v1.ServerReflection/*" = ["*"]
+"/grpc.reflection.v1alpha.ServerReflection/*" = ["*"]
+"/dibao.ops.v1.OpsService/*" = ["ops"]
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base_vars(dir: &Path) -> HashMap<String, String> {
+        for f in ["ca.pem", "cert.pem", "key.pem", "none.env"] {
+            // Contents do not matter to validation, which checks the files exist.
+            std::fs::write(dir.join(f), "").expect("write");
+        }
+        [
+            ("DEMO__DATABASE__URL", "postgres://u:hunter2@127.0.0.1/db".to_owned()),
+            ("DEMO__DATABASE__SCHEMA", "demo".to_owned()),
+            ("DEMO__KAFKA__BROKERS", "127.0.0.1:9092".to_owned()),
+            ("DEMO__KAFKA__TOPIC_PREFIX", "t".to_owned()),
+            ("DEMO__KAFKA__GROUP_ID", "demo".to_owned()),
+            ("DEMO__TLS__CA_CERT", dir.join("ca.pem").display().to_string()),
+            ("DEMO__TLS__CERT", dir.join("cert.pem").display().to_string()),
+            ("DEMO__TLS__KEY", dir.join("key.pem").display().to_string()),
+            ("DEMO_ENV_FILE", dir.join("none.env").display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("dibao-settings-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    #[test]
+    fn layers_defaults_env_file_and_environment() {
+        let dir = tempdir("layers");
+        let mut vars = base_vars(&dir);
+        std::fs::write(
+            dir.join("none.env"),
+            "# comment\nDEMO__DATABASE__POOL_SIZE=4\nDEMO__SERVER__LISTEN=127.0.0.1:7000\n",
+        )
+        .expect("write");
+        vars.insert("DEMO__SERVER__LISTEN".into(), "127.0.0.1:7001".into());
+        let s: PlatformSettings = load_from("demo", PLATFORM_DEFAULTS, &vars).expect("valid");
+        assert_eq!(s.database.pool_size, 4, "env file overrides defaults");
+        assert_eq!(s.server.listen.port(), 7001, "environment overrides env file");
+        assert_eq!(s.access["/dibao.ops.v1.OpsService/*"], vec!["ops".to_owned()]);
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2"), "secrets never print: {printed}");
+    }
+
+    #[test]
+    fn a_missing_required_setting_is_named() {
+        let dir = tempdir("missing");
+        let mut vars = base_vars(&dir);
+        vars.remove("DEMO__DATABASE__URL");
+        let e = load_from::<PlatformSettings>("demo", PLATFORM_DEFAULTS, &vars).expect_err("missing");
+        let msg = e.to_string();
+        assert!(msg.contains("DEMO__DATABASE__URL"), "{msg}");
+    }
+
+    #[test]
+    fn an_invalid_setting_is_named() {
+        let dir = tempdir("invalid");
+        let mut vars = base_vars(&dir);
+        vars.insert("DEMO__DATABASE__SCHEMA".into(), "Bad-Schema".into());
+        vars.insert("DEMO__TLS__CERT".into(), "/nonexistent/cert.pem".into());
+        vars.insert("DEMO__SERVER__LISTEN".into(), "not-an-address".into());
+        let msg = load_from::<PlatformSettings>("demo", PLATFORM_DEFAULTS, &vars).expect_err("bad").to_string();
+        assert!(msg.contains("listen"), "{msg}");
+        vars.insert("DEMO__SERVER__LISTEN".into(), "127.0.0.1:0".into());
+        let msg = load_from::<PlatformSettings>("demo", PLATFORM_DEFAULTS, &vars).expect_err("bad").to_string();
+        assert!(msg.contains("database.schema") && msg.contains("tls.cert: no file at /nonexistent/cert.pem"), "{msg}");
+    }
+}

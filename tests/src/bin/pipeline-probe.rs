@@ -1,0 +1,121 @@
+//! `pipeline-probe write|apply`: the probe as a process of its own, so the
+//! fault test can SIGKILL it. Settings come from `PIPELINE_PROBE__…`.
+
+use std::time::Duration;
+
+use dibao_platform::settings::{self, DatabaseSettings, KafkaSettings, TelemetrySettings, Validate};
+use dibao_platform::shutdown::Shutdown;
+use dibao_platform::{db, inbox, kafka, outbox, telemetry};
+use dibao_tests::probe;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct ProbeSettings {
+    database: DatabaseSettings,
+    kafka: KafkaSettings,
+    #[serde(default)]
+    telemetry: TelemetrySettings,
+}
+
+impl Validate for ProbeSettings {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.kafka.brokers.trim().is_empty() {
+            problems.push("kafka.brokers must name at least one broker".to_owned());
+        }
+        if self.database.schema.is_empty() {
+            problems.push("database.schema must not be empty".to_owned());
+        }
+        problems
+    }
+}
+
+const DEFAULTS: &str = "[database]\npool_size = 16\n";
+
+fn arg(args: &[String], name: &str, default: i64) -> anyhow::Result<i64> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => {
+            let v = args.get(i + 1).ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?;
+            v.parse().map_err(|_| anyhow::anyhow!("{name}: {v:?} is not a whole number"))
+        }
+        None => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pipeline-probe: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_default();
+    let (writing, migrations) = match mode.as_str() {
+        "write" => (true, probe::WRITER_MIGRATIONS),
+        "apply" => (false, probe::APPLIER_MIGRATIONS),
+        other => anyhow::bail!(
+            "usage: pipeline-probe write|apply [--events N --keys K --tasks T | --expect N]; got {other:?}"
+        ),
+    };
+    let settings: ProbeSettings = settings::load("pipeline-probe", DEFAULTS)?;
+    let _guard = telemetry::init("pipeline-probe", &settings.telemetry)?;
+    // Fail loudly at start-up, naming what cannot be reached.
+    let pool = db::connect_and_migrate(&settings.database, migrations).await?;
+    kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
+    let topic = kafka::topic(&settings.kafka, probe::TOPIC);
+    kafka::ensure_topics(&settings.kafka, &[(topic.clone(), probe::PARTITIONS)]).await?;
+    let shutdown = Shutdown::on_signals();
+    if writing {
+        {
+            let plan = probe::Plan {
+                events: arg(&args, "--events", 10_000)?,
+                keys: arg(&args, "--keys", 50)?,
+                tasks: arg(&args, "--tasks", 8)?,
+                body: 64,
+                pause: Duration::from_millis(u64::try_from(arg(&args, "--pause-ms", 0)?)?),
+            };
+            let relay = tokio::spawn(outbox::run_relay(
+                pool.clone(),
+                kafka::producer(&settings.kafka)?,
+                outbox::RelayConfig::default(),
+                shutdown.clone(),
+            ));
+            probe::write(&pool, &topic, plan).await?;
+            tracing::info!(events = plan.events, "all events written, waiting for the relay");
+            probe::wait_published(&pool, Duration::from_secs(600)).await?;
+            // The relay marks rows only after their delivery report, so
+            // nothing is left in flight once the outbox is empty.
+            relay.abort();
+            println!("written and published: {}", plan.events);
+            Ok(())
+        }
+    } else {
+        {
+            let expect = arg(&args, "--expect", 0)?;
+            let (stop, stopped) = Shutdown::new();
+            let mut signals = shutdown.clone();
+            let consumer = kafka::consumer(&settings.kafka)?;
+            let config = inbox::InboxConfig { topics: vec![topic], max_batch: 500 };
+            let task = tokio::spawn(inbox::run_inbox(pool.clone(), consumer, probe::ProbeHandler, config, stopped));
+            loop {
+                if expect > 0 && probe::applied_count(&pool).await? >= expect {
+                    break;
+                }
+                tokio::select! {
+                    () = signals.wait() => break,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+            stop.trigger();
+            task.await??;
+            println!("applied: {}", probe::applied_count(&pool).await?);
+            Ok(())
+        }
+    }
+}
