@@ -76,6 +76,10 @@ pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, KafkaError> 
             // this (some coordinators, Tansu among them, wait for the
             // rebalance timeout rather than the session timeout).
             ("max.poll.interval.ms", "15000"),
+            // Some brokers (Tansu among them) hold a fetch for the whole
+            // wait even when data arrives meanwhile; a short wait bounds
+            // the lag that adds, at the cost of more fetch requests.
+            ("fetch.wait.max.ms", "25"),
             ("reconnect.backoff.max.ms", "1000"),
         ],
     )

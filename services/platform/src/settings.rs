@@ -102,34 +102,52 @@ pub trait Validate {
 
 impl Validate for PlatformSettings {
     fn validate(&self) -> Vec<String> {
+        let mut problems = self.database.validate();
+        problems.extend(self.kafka.validate());
+        problems.extend(self.tls.validate());
+        problems
+    }
+}
+
+impl Validate for DatabaseSettings {
+    fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let url = self.database.url.expose_secret();
+        let url = self.url.expose_secret();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             problems.push("database.url must be a postgres:// URL".to_owned());
         }
-        if self.database.schema.is_empty()
-            || !self.database.schema.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        if self.schema.is_empty()
+            || !self.schema.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
         {
-            problems
-                .push(format!("database.schema {:?} must be lower-case letters, digits and _", self.database.schema));
+            problems.push(format!("database.schema {:?} must be lower-case letters, digits and _", self.schema));
         }
-        if self.database.pool_size == 0 {
+        if self.pool_size == 0 {
             problems.push("database.pool_size must be at least 1".to_owned());
         }
-        if self.kafka.brokers.trim().is_empty() {
+        problems
+    }
+}
+
+impl Validate for KafkaSettings {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.brokers.trim().is_empty() {
             problems.push("kafka.brokers must name at least one broker".to_owned());
         }
-        if self.kafka.group_id.trim().is_empty() {
+        if self.group_id.trim().is_empty() {
             problems.push("kafka.group_id must not be empty".to_owned());
         }
-        for (name, path) in
-            [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
-        {
-            if !path.is_file() {
-                problems.push(format!("{name}: no file at {}", path.display()));
-            }
-        }
         problems
+    }
+}
+
+impl Validate for TlsSettings {
+    fn validate(&self) -> Vec<String> {
+        [("tls.ca_cert", &self.ca_cert), ("tls.cert", &self.cert), ("tls.key", &self.key)]
+            .into_iter()
+            .filter(|(_, path)| !path.is_file())
+            .map(|(name, path)| format!("{name}: no file at {}", path.display()))
+            .collect()
     }
 }
 

@@ -3,8 +3,12 @@
 
 use std::time::Duration;
 
-use dibao_platform::settings::{self, DatabaseSettings, KafkaSettings, TelemetrySettings, Validate};
+use dibao_platform::server::ServerBuilder;
+use dibao_platform::settings::{
+    self, DatabaseSettings, KafkaSettings, ServerSettings, TelemetrySettings, TlsSettings, Validate,
+};
 use dibao_platform::shutdown::Shutdown;
+use dibao_platform::tls::{AccessPolicy, TlsMaterial};
 use dibao_platform::{db, inbox, kafka, outbox, telemetry};
 use dibao_tests::probe;
 use serde::Deserialize;
@@ -15,16 +19,19 @@ struct ProbeSettings {
     kafka: KafkaSettings,
     #[serde(default)]
     telemetry: TelemetrySettings,
+    /// With `server` and `tls`, the applier also serves health, reflection
+    /// and the ops service over mTLS, like every service of the mesh.
+    server: Option<ServerSettings>,
+    tls: Option<TlsSettings>,
 }
 
 impl Validate for ProbeSettings {
     fn validate(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.kafka.brokers.trim().is_empty() {
-            problems.push("kafka.brokers must name at least one broker".to_owned());
-        }
-        if self.database.schema.is_empty() {
-            problems.push("database.schema must not be empty".to_owned());
+        let mut problems = self.database.validate();
+        problems.extend(self.kafka.validate());
+        problems.extend(self.tls.as_ref().map(Validate::validate).unwrap_or_default());
+        if self.server.is_some() != self.tls.is_some() {
+            problems.push("server and tls go together: set both or neither".to_owned());
         }
         problems
     }
@@ -102,7 +109,15 @@ async fn run() -> anyhow::Result<()> {
             let mut signals = shutdown.clone();
             let consumer = kafka::consumer(&settings.kafka)?;
             let config = inbox::InboxConfig { topics: vec![topic], max_batch: 500 };
-            let task = tokio::spawn(inbox::run_inbox(pool.clone(), consumer, probe::ProbeHandler, config, stopped));
+            let task =
+                tokio::spawn(inbox::run_inbox(pool.clone(), consumer, probe::ProbeHandler, config, stopped.clone()));
+            if let (Some(server), Some(tls)) = (&settings.server, &settings.tls) {
+                let material = TlsMaterial::load(tls)?;
+                let running = ServerBuilder::new(material, AccessPolicy::platform_defaults(), Some(pool.clone()))
+                    .start(server.listen, stopped)
+                    .await?;
+                println!("serving health, reflection and ops on {}", running.addr);
+            }
             loop {
                 if expect > 0 && probe::applied_count(&pool).await? >= expect {
                     break;

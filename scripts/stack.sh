@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Brings the local stack up (no Docker): PostgreSQL, the Tansu broker with
+# SQLite storage under .stack/ (restarts lose nothing), the development CA
+# and per-service certificates. Idempotent: what already runs is reused.
+#   scripts/stack.sh up      start (default)
+#   scripts/stack.sh down    stop the broker
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+STACK="$PWD/.stack"
+BROKER_PORT="${DIBAO_BROKER_PORT:-19092}"
+IDENTITIES="civil-affairs poverty-alleviation verification-hub roster-comparison gateway ops pipeline-probe"
+
+case "${1:-up}" in
+  down)
+    if [ -f "$STACK/tansu.pid" ] && kill -0 "$(cat "$STACK/tansu.pid")" 2>/dev/null; then
+      kill "$(cat "$STACK/tansu.pid")" && echo "[stack] broker stopped"
+    fi
+    exit 0 ;;
+  up) ;;
+  *) echo "usage: scripts/stack.sh up|down" >&2; exit 2 ;;
+esac
+
+scripts/deps.sh
+mkdir -p "$STACK/tansu" "$STACK/logs"
+
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null; then
+  echo "[stack] starting Tansu on 127.0.0.1:$BROKER_PORT (data in .stack/tansu)"
+  # Detached from our stdio, so a caller piping our output is not held open.
+  (cd "$STACK/tansu" && exec setsid tansu broker \
+      --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+      --storage-engine sqlite://tansu.db) </dev/null >"$STACK/logs/tansu.log" 2>&1 &
+  echo $! >"$STACK/tansu.pid"
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null && break; sleep 0.1; done
+  (exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null \
+    || { echo "[stack] FAILED: Tansu did not listen; see .stack/logs/tansu.log" >&2; exit 1; }
+fi
+echo "[stack] broker at 127.0.0.1:$BROKER_PORT"
+
+cargo build --quiet -p dibao-platform --bin dibao-devcerts
+# shellcheck disable=SC2086
+target/debug/dibao-devcerts "$STACK/certs" $IDENTITIES
