@@ -182,10 +182,9 @@ async fn an_undecodable_record_is_dead_lettered_with_its_reason_and_the_partitio
         Default::default(),
         stopped.clone(),
     ));
-    let consumer = kafka::consumer(&ks).expect("consumer");
     let inbox_task = tokio::spawn(inbox::run_inbox(
         pool.clone(),
-        consumer,
+        ks.clone(),
         probe::ProbeHandler,
         inbox::InboxConfig { topics: vec![topic.clone()], max_batch: 10 },
         stopped,

@@ -73,7 +73,7 @@ async fn one_trace_spans_the_grpc_call_and_the_kafka_hop() {
     ));
     tokio::spawn(inbox::run_inbox(
         pool.clone(),
-        kafka::consumer(&ks).expect("consumer"),
+        ks.clone(),
         handler,
         inbox::InboxConfig { topics: vec![topic.clone()], max_batch: 10 },
         stopped.clone(),

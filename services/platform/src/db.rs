@@ -31,8 +31,10 @@ pub type Migration = (&'static str, &'static str);
 
 /// Migrations of the platform's own tables (outbox, inbox, dead letters),
 /// applied to every service's schema before the service's own.
-pub const PLATFORM_MIGRATIONS: &[Migration] =
-    &[("0001_outbox_inbox", include_str!("../migrations/0001_outbox_inbox.sql"))];
+pub const PLATFORM_MIGRATIONS: &[Migration] = &[
+    ("0001_outbox_inbox", include_str!("../migrations/0001_outbox_inbox.sql")),
+    ("0002_consumer_position", include_str!("../migrations/0002_consumer_position.sql")),
+];
 
 /// Connects, creates the schema if needed, and returns a pool whose
 /// connections use it as their `search_path`.

@@ -14,13 +14,14 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use dibao_proto::events::v1::EventEnvelope;
 use prost::Message as _;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_postgres::Transaction;
 use tracing::Instrument;
 
 use crate::kafka;
+use crate::settings::KafkaSettings;
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 
@@ -63,23 +64,79 @@ pub struct InboxConfig {
     pub max_batch: usize,
 }
 
-/// Consumes `config.topics` until `shutdown`.
+/// Consumes `config.topics` until `shutdown`. One replica per schema
+/// consumes at a time (session advisory lock); the others wait to take over.
+/// Errors (database or broker down) are logged and retried with backoff.
 pub async fn run_inbox<H: Handler>(
     pool: Pool,
-    consumer: StreamConsumer,
+    kafka_settings: KafkaSettings,
     handler: H,
     config: InboxConfig,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    kafka::subscribe(&consumer, &config.topics)?;
-    let mut last_commit = std::time::Instant::now();
-    let mut pending_commit = TopicPartitionList::new();
+    let watch = shutdown.clone();
+    let mut backoff = Duration::from_millis(100);
     while !shutdown.is_triggered() {
-        let first = tokio::select! {
-            m = consumer.recv() => m,
-            () = shutdown.wait() => break,
+        // Dropping the consumer mid-batch rolls its transaction back:
+        // neither effects nor position are written, so the batch is read again.
+        let result = tokio::select! {
+            r = consume_while_leader(&pool, &kafka_settings, &handler, &config, &watch) => r,
+            () = shutdown.wait() => Ok(()),
         };
-        let mut batch = match first {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "inbox interrupted, retrying");
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = shutdown.wait() => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+    tracing::info!("inbox stopped");
+    Ok(())
+}
+
+async fn consume_while_leader<H: Handler>(
+    pool: &Pool,
+    kafka_settings: &KafkaSettings,
+    handler: &H,
+    config: &InboxConfig,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let leader = pool.get().await?;
+    loop {
+        let got: bool =
+            leader.query_one("SELECT pg_try_advisory_lock(hashtext(current_schema() || '.inbox'))", &[]).await?.get(0);
+        if got {
+            break;
+        }
+        if shutdown.is_triggered() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let counts = kafka::partition_counts(kafka_settings, &config.topics).await?;
+    let positions: HashMap<(String, i32), i64> = leader
+        .query("SELECT topic, partition, next_offset FROM consumer_position WHERE topic = ANY($1)", &[&config.topics])
+        .await?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    let mut assignment = TopicPartitionList::new();
+    for (topic, partitions) in config.topics.iter().zip(counts) {
+        if partitions == 0 {
+            anyhow::bail!("topic {topic} has no partitions: create it before starting the consumer");
+        }
+        for p in 0..partitions {
+            let offset = positions.get(&(topic.clone(), p)).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+            assignment.add_partition_offset(topic, p, offset)?;
+        }
+    }
+    let consumer = kafka::consumer(kafka_settings)?;
+    consumer.assign(&assignment)?;
+    tracing::info!(partitions = assignment.count(), "inbox is leader, resuming from its recorded positions");
+    loop {
+        let mut batch = match consumer.recv().await {
             Ok(m) => vec![m.detach()],
             Err(e) => {
                 tracing::warn!(error = %e, "kafka consumer error");
@@ -94,67 +151,18 @@ pub async fn run_inbox<H: Handler>(
                 _ => break,
             }
         }
-        apply_until_done(&pool, &handler, &batch, &mut shutdown).await;
-        if shutdown.is_triggered() && !batch_was_applied(&pool, &batch).await {
-            break;
-        }
-        for m in &batch {
-            // The next offset to read is one past the last applied.
-            pending_commit.add_partition_offset(m.topic(), m.partition(), Offset::Offset(m.offset() + 1))?;
-        }
-        if last_commit.elapsed() > Duration::from_millis(200) {
-            commit(&consumer, &mut pending_commit);
-            last_commit = std::time::Instant::now();
-        }
+        apply_until_done(pool, handler, &batch).await;
     }
-    commit(&consumer, &mut pending_commit);
-    tracing::info!("inbox stopped");
-    Ok(())
 }
 
-fn commit(consumer: &StreamConsumer, pending: &mut TopicPartitionList) {
-    if pending.count() == 0 {
-        return;
-    }
-    // A lost commit only means redelivery, which the inbox table absorbs.
-    if let Err(e) = consumer.commit(pending, CommitMode::Async) {
-        tracing::warn!(error = %e, "offset commit failed, events will be redelivered and dropped as duplicates");
-    }
-    *pending = TopicPartitionList::new();
-}
-
-/// After shutdown interrupted a retry loop, tells whether the batch landed.
-async fn batch_was_applied(pool: &Pool, batch: &[OwnedMessage]) -> bool {
-    let Some(last) = batch.last() else {
-        return true;
-    };
-    let Ok(client) = pool.get().await else {
-        return false;
-    };
-    let topic = last.topic();
-    client
-        .query_opt(
-            "SELECT 1 FROM inbox WHERE topic = $1 AND partition = $2 AND \"offset\" = $3
-             UNION ALL SELECT 1 FROM dead_letter WHERE topic = $1 AND partition = $2 AND \"offset\" = $3",
-            &[&topic, &last.partition(), &last.offset()],
-        )
-        .await
-        .ok()
-        .flatten()
-        .is_some()
-}
-
-async fn apply_until_done<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage], shutdown: &mut Shutdown) {
+async fn apply_until_done<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage]) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match apply_batch(pool, handler, batch).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "inbox batch not applied, retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = shutdown.wait() => return,
-                }
+                tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
@@ -222,6 +230,21 @@ async fn apply_batch<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage
                 return Err(e);
             }
         }
+    }
+    // The position moves in the same transaction as the effects.
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for m in batch {
+        let e = next.entry((m.topic(), m.partition())).or_insert(0);
+        *e = (*e).max(m.offset() + 1);
+    }
+    for ((topic, partition), offset) in next {
+        tx.execute(
+            "INSERT INTO consumer_position (topic, partition, next_offset) VALUES ($1, $2, $3)
+             ON CONFLICT (topic, partition) DO UPDATE
+             SET next_offset = GREATEST(consumer_position.next_offset, EXCLUDED.next_offset), updated_at = now()",
+            &[&topic, &partition, &offset],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

@@ -8,6 +8,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -61,8 +62,10 @@ pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> 
     )
 }
 
-/// Consumer whose offsets are committed only by the inbox, after the
-/// database transaction that applied the events.
+/// Consumer for the inbox. Partitions are assigned explicitly and positions
+/// live in the service's database (see `inbox`), so nothing depends on the
+/// broker's group coordinator: a restarted consumer resumes at once, where
+/// its last committed transaction left off.
 pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, KafkaError> {
     create(
         settings,
@@ -71,11 +74,6 @@ pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, KafkaError> 
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
-            ("session.timeout.ms", "10000"),
-            // A killed member's partitions go back to the group only after
-            // this (some coordinators, Tansu among them, wait for the
-            // rebalance timeout rather than the session timeout).
-            ("max.poll.interval.ms", "15000"),
             // Some brokers (Tansu among them) hold a fetch for the whole
             // wait even when data arrives meanwhile; a short wait bounds
             // the lag that adds, at the cost of more fetch requests.
@@ -83,6 +81,26 @@ pub fn consumer(settings: &KafkaSettings) -> Result<StreamConsumer, KafkaError> 
             ("reconnect.backoff.max.ms", "1000"),
         ],
     )
+}
+
+/// Number of partitions of each topic, from the brokers' metadata.
+pub async fn partition_counts(settings: &KafkaSettings, topics: &[String]) -> Result<Vec<i32>, KafkaError> {
+    let consumer: rdkafka::consumer::BaseConsumer = create(settings, &[])?;
+    let topics = topics.to_vec();
+    let brokers = settings.brokers.clone();
+    let lookup = move || {
+        let mut counts = Vec::with_capacity(topics.len());
+        for topic in &topics {
+            let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+            let n = md.topics().first().map_or(0, |t| t.partitions().len());
+            counts.push(i32::try_from(n).unwrap_or(i32::MAX));
+        }
+        Ok::<_, rdkafka::error::KafkaError>(counts)
+    };
+    match tokio::task::spawn_blocking(lookup).await {
+        Ok(r) => r.map_err(|source| KafkaError::Unreachable { brokers, seconds: 10, source }),
+        Err(_) => Err(KafkaError::CreateTopic { topic: String::new(), reason: "metadata lookup panicked".into() }),
+    }
 }
 
 /// Asks the brokers for metadata, so start-up fails loudly when they are unreachable.
@@ -116,10 +134,4 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[(String, i32)]) -
         }
     }
     Ok(())
-}
-
-/// Subscribes `consumer` to `topics`.
-pub fn subscribe(consumer: &StreamConsumer, topics: &[String]) -> Result<(), rdkafka::error::KafkaError> {
-    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&refs)
 }

@@ -40,7 +40,7 @@ async fn run(broker: &Broker, plan: probe::Plan) -> anyhow::Result<Run> {
     ));
     let consumer = tokio::spawn(inbox::run_inbox(
         applier.clone(),
-        kafka::consumer(&ks)?,
+        ks.clone(),
         probe::ProbeHandler,
         inbox::InboxConfig { topics: vec![topic.clone()], max_batch: 500 },
         stopped,

@@ -107,10 +107,14 @@ async fn run() -> anyhow::Result<()> {
             let expect = arg(&args, "--expect", 0)?;
             let (stop, stopped) = Shutdown::new();
             let mut signals = shutdown.clone();
-            let consumer = kafka::consumer(&settings.kafka)?;
             let config = inbox::InboxConfig { topics: vec![topic], max_batch: 500 };
-            let task =
-                tokio::spawn(inbox::run_inbox(pool.clone(), consumer, probe::ProbeHandler, config, stopped.clone()));
+            let task = tokio::spawn(inbox::run_inbox(
+                pool.clone(),
+                settings.kafka.clone(),
+                probe::ProbeHandler,
+                config,
+                stopped.clone(),
+            ));
             if let (Some(server), Some(tls)) = (&settings.server, &settings.tls) {
                 let material = TlsMaterial::load(tls)?;
                 let running = ServerBuilder::new(material, AccessPolicy::platform_defaults(), Some(pool.clone()))
