@@ -9,4 +9,12 @@ echo "[test] buf lint"
 echo "[test] cargo fmt --check"
 cargo fmt --all -- --check
 echo "[test] cargo test"
-cargo test --workspace --locked 2>&1
+log=$(mktemp)
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# One closing line for the whole workspace (cargo's own last line is the
+# last crate's doc-tests, which says little).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "workspace: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
