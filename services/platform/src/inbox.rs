@@ -155,12 +155,38 @@ async fn consume_while_leader<H: Handler>(
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    /// The fast path met an event the handler refused: redo the batch carefully.
+    #[error("an event of the batch was refused")]
+    Refused,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<tokio_postgres::Error> for BatchError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        BatchError::Failed(e.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for BatchError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        BatchError::Failed(e.into())
+    }
+}
+
+/// Applies a batch: first in one transaction with no savepoints (the common
+/// case, a few round trips per event fewer); if any event is refused, again
+/// with a savepoint per event, so only the refused one is dead-lettered.
 async fn apply_until_done<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage]) {
     let mut backoff = Duration::from_millis(100);
+    let mut careful = false;
     loop {
-        match apply_batch(pool, handler, batch).await {
+        match apply_batch(pool, handler, batch, careful).await {
             Ok(()) => return,
-            Err(e) => {
+            Err(BatchError::Refused) => careful = true,
+            Err(BatchError::Failed(e)) => {
                 tracing::warn!(error = %e, events = batch.len(), "inbox batch not applied, retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -169,7 +195,35 @@ async fn apply_until_done<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMe
     }
 }
 
-async fn apply_batch<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage]) -> anyhow::Result<()> {
+/// Records the event id (dropping a duplicate) and applies the event, on `tx`.
+async fn apply_one<H: Handler>(
+    tx: &Transaction<'_>,
+    handler: &H,
+    msg: &OwnedMessage,
+    event_id: uuid::Uuid,
+    envelope: &EventEnvelope,
+    span: &tracing::Span,
+) -> Result<(), HandlerError> {
+    let fresh = tx
+        .execute(
+            "INSERT INTO inbox (event_id, topic, partition, \"offset\", aggregate_key, event_type)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+            &[&event_id, &msg.topic(), &msg.partition(), &msg.offset(), &envelope.aggregate_key, &envelope.event_type],
+        )
+        .await?;
+    if fresh == 0 {
+        tracing::debug!(parent: span, %event_id, "duplicate event dropped");
+        return Ok(());
+    }
+    handler.apply(tx, envelope).instrument(span.clone()).await
+}
+
+async fn apply_batch<H: Handler>(
+    pool: &Pool,
+    handler: &H,
+    batch: &[OwnedMessage],
+    careful: bool,
+) -> Result<(), BatchError> {
     let mut client = pool.get().await?;
     let mut tx = client.transaction().await?;
     for msg in batch {
@@ -197,27 +251,22 @@ async fn apply_batch<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage
         let context = if headers.contains_key("traceparent") { &headers } else { &envelope.trace_context };
         telemetry::set_parent(&span, context);
 
-        let sp = tx.transaction().await?;
-        let fresh = sp
-            .execute(
-                "INSERT INTO inbox (event_id, topic, partition, \"offset\", aggregate_key, event_type)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-                &[
-                    &event_id,
-                    &msg.topic(),
-                    &msg.partition(),
-                    &msg.offset(),
-                    &envelope.aggregate_key,
-                    &envelope.event_type,
-                ],
-            )
-            .await?;
-        if fresh == 0 {
-            tracing::debug!(parent: &span, %event_id, "duplicate event dropped");
-            sp.rollback().await?;
+        if !careful {
+            match apply_one(&tx, handler, msg, event_id, &envelope, &span).await {
+                Ok(()) => {}
+                Err(HandlerError::Permanent(_)) => {
+                    tx.rollback().await?;
+                    return Err(BatchError::Refused);
+                }
+                Err(HandlerError::Transient(e)) => {
+                    tx.rollback().await?;
+                    return Err(BatchError::Failed(e));
+                }
+            }
             continue;
         }
-        match handler.apply(&sp, &envelope).instrument(span.clone()).await {
+        let sp = tx.transaction().await?;
+        match apply_one(&sp, handler, msg, event_id, &envelope, &span).await {
             Ok(()) => sp.commit().await?,
             Err(HandlerError::Permanent(reason)) => {
                 sp.rollback().await?;
@@ -227,7 +276,7 @@ async fn apply_batch<H: Handler>(pool: &Pool, handler: &H, batch: &[OwnedMessage
             Err(HandlerError::Transient(e)) => {
                 sp.rollback().await?;
                 tx.rollback().await?;
-                return Err(e);
+                return Err(BatchError::Failed(e));
             }
         }
     }
