@@ -55,4 +55,4 @@ pub mod dibao {
     }
 }
 
-pub use dibao::{common, events, ops};
+pub use dibao::{civil_affairs, common, comparison, department, events, ops, poverty_alleviation, verification};

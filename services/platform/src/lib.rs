@@ -1,6 +1,7 @@
 //! What every dibao-mesh service shares, so that no service repeats it.
 //!
 //! Layout:
+//! - [`clock`]: the time a service acts on, settable in tests;
 //! - [`settings`]: typed, layered settings (defaults, env file, `SERVICE__SECTION__KEY`), validated at start-up;
 //! - [`telemetry`]: tracing, OpenTelemetry export, W3C trace context across gRPC and Kafka;
 //! - [`error`]: the one error type and its table onto `tonic::Status`;
@@ -13,6 +14,7 @@
 //! - [`devpki`]: the development CA and per-service certificates of the local stack;
 //! - [`shutdown`]: one signal that every task of a service watches.
 
+pub mod clock;
 pub mod db;
 pub mod devpki;
 pub mod error;

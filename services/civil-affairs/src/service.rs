@@ -1,0 +1,706 @@
+//! The gRPC service: policy registry, assessment, and the signed process.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use dibao_benefit_engine::benefit::{BenefitAssessment, BenefitRequest, assess_benefit, suggested_category};
+use dibao_benefit_engine::household::validate_composition;
+use dibao_benefit_engine::income::{IncomeAssessment, Treatment, assess_income};
+use dibao_benefit_engine::policy::CountyPolicy;
+use dibao_platform::Error;
+use dibao_platform::clock::Clock;
+use dibao_platform::outbox::{self, NewEvent};
+use dibao_proto::civil_affairs::v1 as pb;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsService;
+use dibao_proto::common::v1::{Money, OfficerRole, YearMonth};
+use dibao_proto::events::v1::{
+    HouseholdAmountChanged, HouseholdEnrolled, Programme, RosterMember, event_envelope::Payload,
+};
+use dibao_proto::types::{DivisionCode, Fen, InvalidField, date_to_pb};
+use prost::Message;
+use time::{Date, OffsetDateTime};
+use tokio_postgres::GenericClient;
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::process::{self, NOTICE_DAYS};
+
+const PRODUCER: &str = "civil-affairs";
+const AGGREGATE: &str = "civil_affairs.household";
+
+pub struct CivilAffairs {
+    pub pool: Pool,
+    pub clock: Arc<dyn Clock>,
+    /// Topic of household events.
+    pub topic: String,
+}
+
+fn invalid(errors: Vec<InvalidField>) -> Status {
+    Error::InvalidArgument(errors).into()
+}
+
+fn db(e: impl Into<Error>) -> Status {
+    e.into().into()
+}
+
+fn first_of_month(t: OffsetDateTime) -> Date {
+    t.date().replace_day(1).unwrap_or(t.date())
+}
+
+/// The policy in force for `county` in the month of `on`, decoded.
+async fn policy_in_force(
+    client: &impl GenericClient,
+    county: &DivisionCode,
+    on: Date,
+) -> Result<(CountyPolicy, pb::CountyPolicy), Status> {
+    let row = client
+        .query_opt(
+            "SELECT body FROM county_policy WHERE county = $1 AND effective_from <= $2
+             ORDER BY effective_from DESC, id DESC LIMIT 1",
+            &[&county.as_str(), &on],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| {
+            Status::from(Error::FailedPrecondition(format!(
+                "{county}尚未设置{}年{}月适用的低保政策，请先由县级民政部门保存政策",
+                on.year(),
+                on.month() as u8
+            )))
+        })?;
+    let body: Vec<u8> = row.get(0);
+    let wire = pb::CountyPolicy::decode(body.as_slice()).map_err(|e| db(anyhow::anyhow!("stored policy: {e}")))?;
+    let policy = convert::policy(&wire).map_err(|_| db(anyhow::anyhow!("stored policy no longer valid")))?;
+    Ok((policy, wire))
+}
+
+/// Runs the engine over a household as stored or submitted.
+fn assess(
+    household: &pb::Household,
+    stored_income: &pb::AssessHouseholdRequest,
+    policy: &CountyPolicy,
+    on: Date,
+) -> Result<(IncomeAssessment, BenefitAssessment), Vec<InvalidField>> {
+    let submitted = convert::household(household, "household")?;
+    validate_composition(&submitted.household, on)?;
+    let lines = convert::income(&stored_income.income)?;
+    let supporters = convert::supporters(&stored_income.supporters)?;
+    let income = assess_income(&submitted.household, &lines, &supporters, policy)?;
+    let category = submitted.category.unwrap_or_else(|| suggested_category(&submitted.household));
+    let benefit = assess_benefit(
+        &BenefitRequest {
+            household: &submitted.household,
+            income: &income,
+            category,
+            covered: &submitted.covered,
+            property_findings: &stored_income.property_findings,
+            on,
+        },
+        policy,
+    )?;
+    Ok((income, benefit))
+}
+
+fn roster_members(h: &pb::Household, covered: &[dibao_proto::types::IdentityNumber]) -> Vec<RosterMember> {
+    h.members
+        .iter()
+        .map(|m| {
+            let id = m.person.as_ref().and_then(|p| p.identity_number.as_ref()).map(|i| i.value.clone());
+            RosterMember {
+                person: m.person.clone(),
+                relation: m.relation,
+                covered: id.is_some_and(|id| covered.iter().any(|c| c.as_str() == id.to_ascii_uppercase())),
+            }
+        })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl CivilAffairsService for CivilAffairs {
+    async fn get_household(
+        &self,
+        request: Request<pb::GetHouseholdRequest>,
+    ) -> Result<Response<pb::GetHouseholdResponse>, Status> {
+        let id = uuid::Uuid::parse_str(&request.get_ref().household_id)
+            .map_err(|_| invalid(vec![InvalidField::new("household_id", "家庭编号格式不正确")]))?;
+        let client = self.pool.get().await.map_err(db)?;
+        let row = client
+            .query_opt(
+                "SELECT body, status, category, monthly_amount_fen, enrolled_on, version, programme
+                 FROM household WHERE household_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Status::from(Error::NotFound(format!("家庭{id}不存在"))))?;
+        let body: Vec<u8> = row.get(0);
+        let mut household = pb::Household::decode(body.as_slice()).map_err(|e| db(anyhow::anyhow!("{e}")))?;
+        household.household_id = id.to_string();
+        household.status = row.get(1);
+        household.category = row.get(2);
+        household.monthly_amount = Some(Money { fen: row.get(3) });
+        household.enrolled_on = row.get::<_, Option<Date>>(4).map(date_to_pb);
+        household.version = row.get(5);
+        household.programme = row.get(6);
+        Ok(Response::new(pb::GetHouseholdResponse { household: Some(household) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn save_policy(
+        &self,
+        request: Request<pb::SavePolicyRequest>,
+    ) -> Result<Response<pb::SavePolicyResponse>, Status> {
+        let req = request.into_inner();
+        let now = self.clock.now();
+        let wire = req.policy.ok_or_else(|| invalid(vec![InvalidField::new("policy", "必填项缺失")]))?;
+        let policy = convert::policy(&wire).map_err(invalid)?;
+        let sig = convert::signature(&req.signature, now).map_err(invalid)?;
+        if sig.role != OfficerRole::CountyApprover {
+            return Err(invalid(vec![InvalidField::new("signature.role", "低保政策应由县级审批人员保存")]));
+        }
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO county_policy (county, year, effective_from, dibao_standard_fen, body, saved_at, saved_by, saved_by_role)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &policy.county.as_str(),
+                &policy.year,
+                &policy.effective_from,
+                &policy.dibao_standard.0,
+                &wire.encode_to_vec(),
+                &now,
+                &sig.officer_id,
+                &(sig.role as i32),
+            ],
+        )
+        .await
+        .map_err(db)?;
+        // Recalculate every enrolled household of the county from the
+        // policy's effective month, unless a later policy already governs it.
+        let later: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM county_policy WHERE county = $1 AND effective_from > $2)",
+                &[&policy.county.as_str(), &policy.effective_from],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        let mut recalculated = 0;
+        if !later {
+            let rows = tx
+                .query(
+                    "SELECT household_id, body, income, monthly_amount_fen, version FROM household
+                     WHERE county = $1 AND status = $2 FOR UPDATE",
+                    &[&policy.county.as_str(), &(pb::HouseholdStatus::Enrolled as i32)],
+                )
+                .await
+                .map_err(db)?;
+            for row in rows {
+                let id: uuid::Uuid = row.get(0);
+                let body: Vec<u8> = row.get(1);
+                let income: Vec<u8> = row.get(2);
+                let old = Fen(row.get(3));
+                let version: i64 = row.get(4);
+                let household = pb::Household::decode(body.as_slice()).map_err(|e| db(anyhow::anyhow!("{e}")))?;
+                let stored =
+                    pb::AssessHouseholdRequest::decode(income.as_slice()).map_err(|e| db(anyhow::anyhow!("{e}")))?;
+                let Ok((_, benefit)) = assess(&household, &stored, &policy, policy.effective_from) else {
+                    tracing::warn!(household_id = %id, "enrolled household no longer assessable, left for review");
+                    continue;
+                };
+                if benefit.monthly_amount == old {
+                    continue;
+                }
+                let reason = format!("低保标准调整为{}", policy.dibao_standard);
+                tx.execute(
+                    "UPDATE household SET monthly_amount_fen = $2, version = version + 1 WHERE household_id = $1",
+                    &[&id, &benefit.monthly_amount.0],
+                )
+                .await
+                .map_err(db)?;
+                tx.execute(
+                    "INSERT INTO amount_change (household_id, from_fen, to_fen, effective_month, reason, recorded_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&id, &old.0, &benefit.monthly_amount.0, &policy.effective_from, &reason, &now],
+                )
+                .await
+                .map_err(db)?;
+                outbox::enqueue(
+                    &*tx,
+                    NewEvent {
+                        topic: &self.topic,
+                        aggregate_type: AGGREGATE,
+                        aggregate_key: &id.to_string(),
+                        aggregate_version: version + 1,
+                        producer: PRODUCER,
+                        payload: Payload::HouseholdAmountChanged(HouseholdAmountChanged {
+                            household_id: id.to_string(),
+                            monthly_amount: Some(benefit.monthly_amount.into()),
+                            effective_month: Some(YearMonth {
+                                year: policy.effective_from.year(),
+                                month: i32::from(policy.effective_from.month() as u8),
+                            }),
+                            reason,
+                        }),
+                    },
+                )
+                .await
+                .map_err(db)?;
+                recalculated += 1;
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        tracing::info!(county = %policy.county, recalculated, "county policy saved");
+        Ok(Response::new(pb::SavePolicyResponse { recalculated_households: recalculated }))
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::GetPolicyResponse>, Status> {
+        let req = request.into_inner();
+        let county = convert::division(&req.county, "county").map_err(|e| invalid(vec![e]))?;
+        let month = convert::year_month(&req.month, "month").map_err(|e| invalid(vec![e]))?;
+        let client = self.pool.get().await.map_err(db)?;
+        let (_, wire) = policy_in_force(&**client, &county, month).await?;
+        Ok(Response::new(pb::GetPolicyResponse { policy: Some(wire) }))
+    }
+
+    async fn assess_household(
+        &self,
+        request: Request<pb::AssessHouseholdRequest>,
+    ) -> Result<Response<pb::AssessHouseholdResponse>, Status> {
+        let req = request.into_inner();
+        let household =
+            req.household.clone().ok_or_else(|| invalid(vec![InvalidField::new("household", "必填项缺失")]))?;
+        let submitted = convert::household(&household, "household").map_err(invalid)?;
+        let month = match &req.month {
+            Some(_) => convert::year_month(&req.month, "month").map_err(|e| invalid(vec![e]))?,
+            None => first_of_month(self.clock.now()),
+        };
+        let county = submitted
+            .village
+            .county()
+            .ok_or_else(|| invalid(vec![InvalidField::new("household.village", "无法确定所属县")]))?;
+        let client = self.pool.get().await.map_err(db)?;
+        let (policy, _) = policy_in_force(&**client, &county, month).await?;
+        let (income, benefit) = assess(&household, &req, &policy, month).map_err(invalid)?;
+        let lines = income
+            .lines
+            .iter()
+            .map(|l| pb::AssessmentLine {
+                item: l.label.clone(),
+                amount: Some(l.amount.into()),
+                treatment: match l.treatment {
+                    Treatment::Counted => "counted",
+                    Treatment::Excluded => "excluded",
+                    Treatment::Deducted => "deducted",
+                }
+                .to_owned(),
+                rule_id: l.rule.to_owned(),
+            })
+            .collect();
+        Ok(Response::new(pb::AssessHouseholdResponse {
+            per_capita_income: Some(income.per_capita.into()),
+            eligible: benefit.eligible,
+            monthly_amount: Some(benefit.monthly_amount.into()),
+            category: convert::category_to_pb(benefit.category) as i32,
+            lines,
+            explanation: benefit.explanation,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn submit_application(
+        &self,
+        request: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
+        let req = request.into_inner();
+        let now = self.clock.now();
+        let household = req.household.ok_or_else(|| invalid(vec![InvalidField::new("household", "必填项缺失")]))?;
+        let submitted = convert::household(&household, "household").map_err(invalid)?;
+        validate_composition(&submitted.household, now.date()).map_err(invalid)?;
+        convert::income(&req.income).map_err(invalid)?;
+        convert::supporters(&req.supporters).map_err(invalid)?;
+        let sig = convert::signature(&req.signature, now).map_err(invalid)?;
+        check_signer(pb::ProcessStep::Application, sig.role)?;
+        let county = submitted
+            .village
+            .county()
+            .ok_or_else(|| invalid(vec![InvalidField::new("household.village", "无法确定所属县")]))?;
+
+        let ids: Vec<String> = submitted.household.members.iter().map(|m| m.identity.as_str().to_owned()).collect();
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        if let Some(row) = tx
+            .query_opt(
+                "SELECT identity_number FROM household_member WHERE live AND identity_number = ANY($1)
+                 ORDER BY array_position($1, identity_number) LIMIT 1",
+                &[&ids],
+            )
+            .await
+            .map_err(db)?
+        {
+            let taken: String = row.get(0);
+            let i = ids.iter().position(|x| *x == taken).unwrap_or(0);
+            return Err(Error::FailedPrecondition(format!(
+                "household.members[{i}]：该成员已在另一低保家庭中（在办或在保），配偶和未成年子女不得分户申请，同一人不得重复纳入（R-ROSTER-4）"
+            ))
+            .into());
+        }
+        let household_id = uuid::Uuid::now_v7();
+        let application_id = uuid::Uuid::now_v7();
+        let stored_income = pb::AssessHouseholdRequest {
+            household: None,
+            income: req.income,
+            month: None,
+            supporters: req.supporters,
+            property_findings: Vec::new(),
+        };
+        let programme = if household.programme == 0 { Programme::Dibao as i32 } else { household.programme };
+        tx.execute(
+            "INSERT INTO household (household_id, county, village, status, programme, category, body, income, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &household_id,
+                &county.as_str(),
+                &submitted.village.as_str(),
+                &(pb::HouseholdStatus::Applying as i32),
+                &programme,
+                &household.category,
+                &household.encode_to_vec(),
+                &stored_income.encode_to_vec(),
+                &now,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        for id in &ids {
+            tx.execute(
+                "INSERT INTO household_member (identity_number, household_id, live) VALUES ($1, $2, true)",
+                &[id, &household_id],
+            )
+            .await
+            .map_err(|e| match e.code() {
+                Some(c) if c.code() == "23505" => {
+                    Status::from(Error::Conflict("同一成员正被另一申请同时提交，请稍后重试".into()))
+                }
+                _ => db(e),
+            })?;
+        }
+        tx.execute(
+            "INSERT INTO application (application_id, household_id, next_step, status, created_at) VALUES ($1, $2, $3, 'open', $4)",
+            &[&application_id, &household_id, &(pb::ProcessStep::HomeVisit as i32), &now],
+        )
+        .await
+        .map_err(db)?;
+        record_step(&*tx, application_id, pb::ProcessStep::Application, true, "", &sig, None, now).await?;
+        tx.commit().await.map_err(db)?;
+        tracing::info!(%application_id, %household_id, "application submitted");
+        Ok(Response::new(pb::SubmitApplicationResponse { application_id: application_id.to_string() }))
+    }
+
+    #[tracing::instrument(skip_all, fields(application_id = %request.get_ref().application_id))]
+    async fn sign_step(&self, request: Request<pb::SignStepRequest>) -> Result<Response<pb::SignStepResponse>, Status> {
+        let req = request.into_inner();
+        let now = self.clock.now();
+        let application_id = uuid::Uuid::parse_str(&req.application_id)
+            .map_err(|_| invalid(vec![InvalidField::new("application_id", "申请编号格式不正确")]))?;
+        let step = pb::ProcessStep::try_from(req.step).unwrap_or(pb::ProcessStep::Unspecified);
+        if step == pb::ProcessStep::Unspecified {
+            return Err(invalid(vec![InvalidField::new("step", "请指定办理步骤")]));
+        }
+        let sig = convert::signature(&req.signature, now).map_err(invalid)?;
+        check_signer(step, sig.role)?;
+        let report = req.verification_report_id.trim().to_owned();
+        if step == pb::ProcessStep::Verification && req.approve && report.is_empty() {
+            return Err(invalid(vec![InvalidField::new(
+                "verification_report_id",
+                "请填写家庭经济状况核对报告编号（R-VER-2）",
+            )]));
+        }
+
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let app = tx
+            .query_opt(
+                "SELECT household_id, next_step, status, notice_started_at, verification_report_id
+                 FROM application WHERE application_id = $1 FOR UPDATE",
+                &[&application_id],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Status::from(Error::NotFound(format!("申请{application_id}不存在"))))?;
+        let household_id: uuid::Uuid = app.get(0);
+        let expected = pb::ProcessStep::try_from(app.get::<_, i32>(1)).unwrap_or(pb::ProcessStep::Unspecified);
+        let status: String = app.get(2);
+        let notice_started: Option<OffsetDateTime> = app.get(3);
+        let recorded_report: Option<String> = app.get(4);
+        if status != "open" {
+            return Err(Error::FailedPrecondition(format!("该申请已办结（{status}），不能再办理")).into());
+        }
+        if step != expected {
+            return Err(Error::FailedPrecondition(format!(
+                "当前应办理“{}”，不能办理“{}”（R-PROC-1）",
+                process::step_label(expected),
+                process::step_label(step)
+            ))
+            .into());
+        }
+        let mut response = pb::SignStepResponse { next_step: step as i32, ..Default::default() };
+        if step == pb::ProcessStep::CountyApproval && req.approve {
+            if recorded_report.as_deref().unwrap_or("").is_empty() {
+                return Err(Error::FailedPrecondition(
+                    "该户没有有效的家庭经济状况核对报告，不能审批（R-VER-2）".into(),
+                )
+                .into());
+            }
+            let notice_ends = notice_started.map(|t| t + time::Duration::days(NOTICE_DAYS));
+            if notice_ends.is_none_or(|end| now < end) {
+                let until = notice_ends.map_or("公示开始后".to_owned(), |e| format!("{}", e.date()));
+                return Err(Error::FailedPrecondition(format!(
+                    "公示期为{NOTICE_DAYS}天，尚未期满，{until}后方可审批（R-PROC-1）"
+                ))
+                .into());
+            }
+            let open: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM objection o WHERE o.application_id = $1
+                     AND NOT EXISTS (SELECT 1 FROM objection_resolution r WHERE r.objection_id = o.objection_id)",
+                    &[&application_id],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            if open > 0 {
+                return Err(Error::FailedPrecondition(format!(
+                    "公示期间有{open}条异议尚未处理完毕，处理后方可审批（R-PROC-1）"
+                ))
+                .into());
+            }
+        }
+        let report_ref = (step == pb::ProcessStep::Verification).then_some(report.as_str());
+        record_step(&*tx, application_id, step, req.approve, req.remarks.trim(), &sig, report_ref, now).await?;
+
+        if !req.approve {
+            tx.execute("UPDATE application SET status = 'refused' WHERE application_id = $1", &[&application_id])
+                .await
+                .map_err(db)?;
+            tx.execute(
+                "UPDATE household SET status = $2, version = version + 1 WHERE household_id = $1",
+                &[&household_id, &(pb::HouseholdStatus::Refused as i32)],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute("UPDATE household_member SET live = false WHERE household_id = $1", &[&household_id])
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            response.refused = true;
+            return Ok(Response::new(response));
+        }
+        let next = process::next(step);
+        match step {
+            pb::ProcessStep::Verification => {
+                tx.execute(
+                    "UPDATE application SET next_step = $2, verification_report_id = $3 WHERE application_id = $1",
+                    &[&application_id, &(next as i32), &report],
+                )
+                .await
+                .map_err(db)?;
+            }
+            pb::ProcessStep::PublicNotice => {
+                tx.execute(
+                    "UPDATE application SET next_step = $2, notice_started_at = $3 WHERE application_id = $1",
+                    &[&application_id, &(next as i32), &now],
+                )
+                .await
+                .map_err(db)?;
+            }
+            pb::ProcessStep::CountyApproval => {
+                let (amount, explanation) = self.enrol(&tx, household_id, now).await?;
+                tx.execute(
+                    "UPDATE application SET next_step = $2, status = 'enrolled' WHERE application_id = $1",
+                    &[&application_id, &(next as i32)],
+                )
+                .await
+                .map_err(db)?;
+                // Enrolment is confirmed by the approver's signature (R-PROC-1: certificate and payment follow).
+                record_step(&*tx, application_id, pb::ProcessStep::Enrolment, true, "", &sig, None, now).await?;
+                response.monthly_amount = Some(amount.into());
+                response.explanation = explanation;
+            }
+            _ => {
+                tx.execute(
+                    "UPDATE application SET next_step = $2 WHERE application_id = $1",
+                    &[&application_id, &(next as i32)],
+                )
+                .await
+                .map_err(db)?;
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        response.next_step = next as i32;
+        Ok(Response::new(response))
+    }
+
+    async fn record_objection(
+        &self,
+        request: Request<pb::RecordObjectionRequest>,
+    ) -> Result<Response<pb::RecordObjectionResponse>, Status> {
+        let req = request.into_inner();
+        let now = self.clock.now();
+        let sig = convert::signature(&req.signature, now).map_err(invalid)?;
+        let application_id = uuid::Uuid::parse_str(&req.application_id)
+            .map_err(|_| invalid(vec![InvalidField::new("application_id", "申请编号格式不正确")]))?;
+        let text = req.text.trim();
+        if text.is_empty() {
+            return Err(invalid(vec![InvalidField::new("text", "请填写异议内容或处理结果")]));
+        }
+        let client = self.pool.get().await.map_err(db)?;
+        if req.objection_id.is_empty() {
+            let id = uuid::Uuid::now_v7();
+            let inserted = client
+                .execute(
+                    "INSERT INTO objection (objection_id, application_id, text, recorded_by, recorded_at)
+                     SELECT $1, application_id, $3, $4, $5 FROM application WHERE application_id = $2",
+                    &[&id, &application_id, &text, &sig.officer_id, &now],
+                )
+                .await
+                .map_err(db)?;
+            if inserted == 0 {
+                return Err(Error::NotFound(format!("申请{application_id}不存在")).into());
+            }
+            return Ok(Response::new(pb::RecordObjectionResponse { objection_id: id.to_string() }));
+        }
+        if !req.resolved {
+            return Err(invalid(vec![InvalidField::new("resolved", "处理异议时应标明已处理")]));
+        }
+        let objection_id = uuid::Uuid::parse_str(&req.objection_id)
+            .map_err(|_| invalid(vec![InvalidField::new("objection_id", "异议编号格式不正确")]))?;
+        let inserted = client
+            .execute(
+                "INSERT INTO objection_resolution (objection_id, resolution, resolved_by, resolved_at)
+                 SELECT objection_id, $3, $4, $5 FROM objection WHERE objection_id = $1 AND application_id = $2
+                 ON CONFLICT (objection_id) DO NOTHING",
+                &[&objection_id, &application_id, &text, &sig.officer_id, &now],
+            )
+            .await
+            .map_err(db)?;
+        if inserted == 0 {
+            return Err(Error::FailedPrecondition(format!("异议{objection_id}不存在或已处理")).into());
+        }
+        Ok(Response::new(pb::RecordObjectionResponse { objection_id: objection_id.to_string() }))
+    }
+}
+
+fn check_signer(step: pb::ProcessStep, role: OfficerRole) -> Result<(), Status> {
+    let allowed = process::signers(step);
+    if allowed.contains(&role) {
+        return Ok(());
+    }
+    let names: Vec<&str> = allowed.iter().map(|r| process::role_label(*r)).collect();
+    Err(invalid(vec![InvalidField::new(
+        "signature.role",
+        format!("“{}”应由{}签署，不能由{}签署", process::step_label(step), names.join("或"), process::role_label(role)),
+    )]))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_step(
+    tx: &impl GenericClient,
+    application_id: uuid::Uuid,
+    step: pb::ProcessStep,
+    approve: bool,
+    remarks: &str,
+    sig: &convert::Signature,
+    report: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), Status> {
+    tx.execute(
+        "INSERT INTO application_step (application_id, step, approve, remarks, officer_id, officer_name, role, division,
+                                       signed_at, recorded_at, verification_report_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            &application_id,
+            &(step as i32),
+            &approve,
+            &remarks,
+            &sig.officer_id,
+            &sig.officer_name,
+            &(sig.role as i32),
+            &sig.division.as_str(),
+            &sig.signed_at,
+            &now,
+            &report,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+impl CivilAffairs {
+    /// County approval: assess under the policy in force, enrol, publish.
+    async fn enrol(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        household_id: uuid::Uuid,
+        now: OffsetDateTime,
+    ) -> Result<(Fen, String), Status> {
+        let row = tx
+            .query_one("SELECT body, income, county, village, programme, version FROM household WHERE household_id = $1 FOR UPDATE", &[&household_id])
+            .await
+            .map_err(db)?;
+        let body: Vec<u8> = row.get(0);
+        let income: Vec<u8> = row.get(1);
+        let county = DivisionCode::parse(row.get(2)).map_err(|e| db(anyhow::anyhow!("stored county: {e}")))?;
+        let village: String = row.get(3);
+        let programme: i32 = row.get(4);
+        let version: i64 = row.get(5);
+        let household = pb::Household::decode(body.as_slice()).map_err(|e| db(anyhow::anyhow!("{e}")))?;
+        let stored = pb::AssessHouseholdRequest::decode(income.as_slice()).map_err(|e| db(anyhow::anyhow!("{e}")))?;
+        let month = first_of_month(now);
+        let (policy, _) = policy_in_force(&**tx, &county, month).await?;
+        let (_, benefit) = assess(&household, &stored, &policy, month).map_err(invalid)?;
+        if !benefit.eligible {
+            return Err(Error::FailedPrecondition(format!(
+                "按现行政策该户不符合低保条件，不能审批：{}",
+                benefit.explanation
+            ))
+            .into());
+        }
+        let category = convert::category_to_pb(benefit.category) as i32;
+        tx.execute(
+            "UPDATE household SET status = $2, category = $3, monthly_amount_fen = $4, enrolled_on = $5, version = version + 1
+             WHERE household_id = $1",
+            &[&household_id, &(pb::HouseholdStatus::Enrolled as i32), &category, &benefit.monthly_amount.0, &now.date()],
+        )
+        .await
+        .map_err(db)?;
+        outbox::enqueue(
+            &**tx,
+            NewEvent {
+                topic: &self.topic,
+                aggregate_type: AGGREGATE,
+                aggregate_key: &household_id.to_string(),
+                aggregate_version: version + 1,
+                producer: PRODUCER,
+                payload: Payload::HouseholdEnrolled(HouseholdEnrolled {
+                    household_id: household_id.to_string(),
+                    village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
+                    programme,
+                    category,
+                    members: roster_members(&household, &benefit.covered),
+                    monthly_amount: Some(benefit.monthly_amount.into()),
+                    effective_from: Some(date_to_pb(now.date())),
+                }),
+            },
+        )
+        .await
+        .map_err(db)?;
+        tracing::info!(%household_id, amount_fen = benefit.monthly_amount.0, "household enrolled");
+        Ok((benefit.monthly_amount, benefit.explanation))
+    }
+}

@@ -1,0 +1,64 @@
+//! Settings and the `Application`: migrations, topics, outbox relay, and the
+//! gRPC server with health, reflection and ops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dibao_platform::clock::Clock;
+use dibao_platform::server::ServerBuilder;
+use dibao_platform::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
+use dibao_platform::shutdown::Shutdown;
+use dibao_platform::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::{db, kafka, outbox};
+use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsServiceServer;
+use tokio::task::JoinHandle;
+
+use crate::service::CivilAffairs;
+
+pub const SERVICE: &str = "civil-affairs";
+/// Household events: enrolled, composition, category, amount, exit, death.
+pub const HOUSEHOLD_TOPIC: &str = "civil-affairs.household.v1";
+const HOUSEHOLD_PARTITIONS: i32 = 6;
+
+pub const MIGRATIONS: &[db::Migration] =
+    &[("0001_roster_and_process", include_str!("../migrations/0001_roster_and_process.sql"))];
+
+/// Who may call this service unless the settings say otherwise.
+const DEFAULT_CALLERS: &[&str] = &["gateway", "social-assistance"];
+
+pub fn load_settings() -> Result<PlatformSettings, settings::SettingsError> {
+    settings::load(SERVICE, PLATFORM_DEFAULTS)
+}
+
+pub struct Application {
+    pub addr: SocketAddr,
+    pub server: JoinHandle<Result<(), tonic::transport::Error>>,
+    pub relay: JoinHandle<()>,
+}
+
+impl Application {
+    pub async fn build(settings: PlatformSettings, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
+        kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
+        let topic = kafka::topic(&settings.kafka, HOUSEHOLD_TOPIC);
+        kafka::ensure_topics(&settings.kafka, &[(topic.clone(), HOUSEHOLD_PARTITIONS)]).await?;
+        let relay = tokio::spawn(outbox::run_relay(
+            pool.clone(),
+            kafka::producer(&settings.kafka)?,
+            outbox::RelayConfig::default(),
+            shutdown.clone(),
+        ));
+        let mut access = settings.access.clone();
+        access
+            .entry("/dibao.civil_affairs.v1.CivilAffairsService/*".to_owned())
+            .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());
+        let service = CivilAffairs { pool: pool.clone(), clock, topic };
+        let running =
+            ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(pool))
+                .add_service(CivilAffairsServiceServer::new(service))
+                .start(settings.server.listen, shutdown)
+                .await?;
+        Ok(Self { addr: running.addr, server: running.handle, relay })
+    }
+}

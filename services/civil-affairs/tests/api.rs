@@ -1,0 +1,562 @@
+//! Civil affairs through its real path: gRPC over mTLS, real Postgres, the
+//! real broker. Rules cited by id from DOMAIN.md.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dibao_civil_affairs::startup::{self, Application};
+use dibao_platform::clock::ManualClock;
+use dibao_platform::devpki::DevCa;
+use dibao_platform::server::connect;
+use dibao_platform::settings::{self, PLATFORM_DEFAULTS};
+use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
+use dibao_platform::tls::TlsMaterial;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::civil_affairs::v1::*;
+use dibao_proto::common::v1::{
+    DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation, YearMonth,
+};
+use dibao_proto::events::v1::{BenefitCategory, EventEnvelope, event_envelope::Payload};
+use dibao_tests::{Broker, TestDb, random_prefix};
+use prost::Message as _;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+const COUNTY: &str = "220581";
+const VILLAGE: &str = "220581101201";
+
+struct Running {
+    client: CivilAffairsServiceClient<Channel>,
+    clock: ManualClock,
+    broker: Broker,
+    topic: String,
+    _db: TestDb,
+    _stop: ShutdownTrigger,
+    _certs: std::path::PathBuf,
+}
+
+async fn start() -> Running {
+    let broker = Broker::start().await.expect("broker");
+    let test_db = TestDb::create().await.expect("db");
+    let certs = std::env::temp_dir().join(format!("dibao-ca-certs-{}", uuid::Uuid::new_v4().simple()));
+    let ca = DevCa::generate("civil-affairs test CA").expect("ca");
+    ca.write_all(&certs, &["civil-affairs", "gateway"]).expect("certs");
+    let prefix = random_prefix();
+    let vars: HashMap<String, String> = [
+        ("CIVIL_AFFAIRS_ENV_FILE", "/dev/null".to_owned()),
+        ("CIVIL_AFFAIRS__SERVER__LISTEN", "127.0.0.1:0".to_owned()),
+        ("CIVIL_AFFAIRS__DATABASE__URL", test_db.url.clone()),
+        ("CIVIL_AFFAIRS__DATABASE__SCHEMA", "civil_affairs".to_owned()),
+        ("CIVIL_AFFAIRS__KAFKA__BROKERS", broker.address()),
+        ("CIVIL_AFFAIRS__KAFKA__TOPIC_PREFIX", prefix.clone()),
+        ("CIVIL_AFFAIRS__KAFKA__GROUP_ID", "civil-affairs".to_owned()),
+        ("CIVIL_AFFAIRS__TLS__CA_CERT", certs.join("ca.pem").display().to_string()),
+        ("CIVIL_AFFAIRS__TLS__CERT", certs.join("civil-affairs.pem").display().to_string()),
+        ("CIVIL_AFFAIRS__TLS__KEY", certs.join("civil-affairs.key").display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let settings = settings::load_from(startup::SERVICE, PLATFORM_DEFAULTS, &vars).expect("settings");
+    let topic = format!("{prefix}.{}", startup::HOUSEHOLD_TOPIC);
+    let clock = ManualClock::at(time::macros::datetime!(2026-06-10 09:00 UTC));
+    let (stop, shutdown) = Shutdown::new();
+    let app = Application::build(settings, Arc::new(clock.clone()), shutdown).await.expect("app");
+    let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
+    let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
+    let channel = connect(&tls, &app.addr.to_string(), "localhost").await.expect("connect");
+    Running {
+        client: CivilAffairsServiceClient::new(channel),
+        clock,
+        broker,
+        topic,
+        _db: test_db,
+        _stop: stop,
+        _certs: certs,
+    }
+}
+
+/// A valid identity number for a birth date and sequence, check character computed.
+fn id(birth: &str, seq: &str) -> IdentityNumber {
+    let body = format!("{COUNTY}{birth}{seq}");
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body.bytes().zip(weights).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    IdentityNumber { value: format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char) }
+}
+
+fn member(birth: &str, seq: &str, name: &str, relation: Relation, ability: WorkAbility, covered: bool) -> Member {
+    Member {
+        person: Some(Person { identity_number: Some(id(birth, seq)), name: name.into(), sex: 0, birth_date: None }),
+        relation: relation as i32,
+        disability_grade: 0,
+        serious_illness: false,
+        work_ability: ability as i32,
+        covered,
+    }
+}
+
+fn household() -> Household {
+    Household {
+        village: Some(DivisionCode { code: VILLAGE.into() }),
+        category: BenefitCategory::C as i32,
+        members: vec![
+            member("19700101", "001", "王建国", Relation::Head, WorkAbility::Full, false),
+            member("19720202", "002", "李秀英", Relation::Spouse, WorkAbility::Partial, false),
+            member("19500303", "003", "王老汉", Relation::Parent, WorkAbility::None, true),
+            member("20150404", "004", "王小明", Relation::Child, WorkAbility::None, true),
+        ],
+        ..Default::default()
+    }
+}
+
+fn wage(fen: i64) -> IncomeItem {
+    IncomeItem {
+        kind: IncomeKind::Wage as i32,
+        label: "务工收入".into(),
+        monthly: Some(Money { fen }),
+        ..Default::default()
+    }
+}
+
+fn sign(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
+    Some(OfficerSignature {
+        officer_id: format!("officer-{}", role as i32),
+        officer_name: "张经办".into(),
+        role: role as i32,
+        division: Some(DivisionCode { code: division.into() }),
+        signed_at: None,
+    })
+}
+
+fn policy(standard_fen: i64, year: i32, month: i32) -> CountyPolicy {
+    CountyPolicy {
+        county: Some(DivisionCode { code: COUNTY.into() }),
+        year,
+        effective_from: Some(YearMonth { year, month }),
+        dibao_standard_monthly: Some(Money { fen: standard_fen }),
+        national_poverty_line_monthly: Some(Money { fen: 35_000 }),
+        severe_disability_addition_bp: 2_000,
+        serious_illness_addition_bp: 1_000,
+        elderly_addition_bp: 1_000,
+        minor_addition_bp: 1_000,
+        reference_incomes: vec![ReferenceIncome { item: "玉米".into(), monthly: Some(Money { fen: 3_000 }) }],
+        minimum_wage_monthly: Some(Money { fen: 170_000 }),
+        rural_disposable_income_monthly: Some(Money { fen: 120_000 }),
+        supporter_estimate_ratio_bp: 1_000,
+        property_thresholds: vec![PropertyThreshold {
+            item: PropertyItem::Vehicles as i32,
+            limit: 0,
+            subject: RuleSubject::HouseholdMembers as i32,
+            description: "家庭成员名下无非生产用机动车".into(),
+        }],
+        gradual_exit_step: GradualExitStep::Monthly as i32,
+        full_support_review_months: 12,
+        unstable_income_review_months: 6,
+        elderly_age: 60,
+        ..Default::default()
+    }
+}
+
+async fn save_policy(c: &mut CivilAffairsServiceClient<Channel>, p: CountyPolicy) -> SavePolicyResponse {
+    c.save_policy(SavePolicyRequest { policy: Some(p), signature: sign(OfficerRole::CountyApprover, COUNTY) })
+        .await
+        .expect("policy")
+        .into_inner()
+}
+
+async fn submit(c: &mut CivilAffairsServiceClient<Channel>, h: Household, income: Vec<IncomeItem>) -> String {
+    c.submit_application(SubmitApplicationRequest {
+        household: Some(h),
+        income,
+        signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+        supporters: vec![],
+    })
+    .await
+    .expect("submit")
+    .into_inner()
+    .application_id
+}
+
+async fn step(
+    c: &mut CivilAffairsServiceClient<Channel>,
+    application_id: &str,
+    step: ProcessStep,
+    role: OfficerRole,
+    report: &str,
+) -> Result<SignStepResponse, tonic::Status> {
+    c.sign_step(SignStepRequest {
+        application_id: application_id.into(),
+        step: step as i32,
+        approve: true,
+        remarks: String::new(),
+        verification_report_id: report.into(),
+        signature: sign(role, VILLAGE),
+    })
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+/// Signs every step up to and including the public notice.
+async fn through_notice(c: &mut CivilAffairsServiceClient<Channel>, app: &str) {
+    step(c, app, ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "").await.expect("home visit");
+    step(c, app, ProcessStep::VillageReview, OfficerRole::VillageCommittee, "").await.expect("village review");
+    step(c, app, ProcessStep::Verification, OfficerRole::VerificationOfficer, "VR-2026-0001")
+        .await
+        .expect("verification");
+    step(c, app, ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "").await.expect("township review");
+    step(c, app, ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "").await.expect("notice");
+}
+
+/// Every household event on the topic, read from the beginning for a few seconds.
+fn household_events(broker: &Broker, topic: &str) -> Vec<(String, EventEnvelope)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("group.id", "test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..6 {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning).expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    while std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            out.push((key, EventEnvelope::decode(m.payload().unwrap_or_default()).expect("envelope")));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
+    let mut r = start().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
+    let app = submit(&mut r.client, household(), vec![wage(120_000)]).await;
+
+    // Out of order: the village review cannot come before the home visit (R-PROC-1).
+    let e = step(&mut r.client, &app, ProcessStep::VillageReview, OfficerRole::VillageCommittee, "")
+        .await
+        .expect_err("order");
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("当前应办理“入户调查”"), "{}", e.message());
+
+    through_notice(&mut r.client, &app).await;
+
+    // During the 7-day notice, approval is refused (R-PROC-1).
+    let e = step(&mut r.client, &app, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "")
+        .await
+        .expect_err("notice");
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("公示期为7天") && e.message().contains("2026-06-17"), "{}", e.message());
+
+    // An objection holds approval until it is resolved.
+    let objection = r
+        .client
+        .record_objection(RecordObjectionRequest {
+            application_id: app.clone(),
+            text: "村民反映该户有外出务工收入未申报".into(),
+            resolved: false,
+            objection_id: String::new(),
+            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+        })
+        .await
+        .expect("objection")
+        .into_inner()
+        .objection_id;
+    r.clock.advance(time::Duration::days(8));
+    let e = step(&mut r.client, &app, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "")
+        .await
+        .expect_err("objection");
+    assert!(e.message().contains("1条异议尚未处理"), "{}", e.message());
+    r.client
+        .record_objection(RecordObjectionRequest {
+            application_id: app.clone(),
+            text: "经入户核实，务工收入已如实申报".into(),
+            resolved: true,
+            objection_id: objection,
+            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+        })
+        .await
+        .expect("resolve");
+
+    let approved =
+        step(&mut r.client, &app, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "").await.expect("approve");
+    // (500.00 - 1200.00 / 4) x 2 covered + elderly 50.00 + minor 50.00 = 500.00.
+    assert_eq!(approved.monthly_amount, Some(Money { fen: 50_000 }));
+    assert_eq!(approved.next_step, ProcessStep::Enrolment as i32);
+    assert!(approved.explanation.contains("每月低保金合计500.00元"), "{}", approved.explanation);
+
+    let events = household_events(&r.broker, &r.topic);
+    let enrolled: Vec<_> =
+        events.iter().filter(|(_, e)| matches!(e.payload, Some(Payload::HouseholdEnrolled(_)))).collect();
+    assert_eq!(enrolled.len(), 1, "one enrolment event: {events:?}");
+    let (key, envelope) = enrolled[0];
+    let Some(Payload::HouseholdEnrolled(ev)) = &envelope.payload else { unreachable!("filtered above") };
+    assert_eq!(key, &ev.household_id, "keyed by household");
+    assert_eq!(ev.monthly_amount, Some(Money { fen: 50_000 }));
+    assert_eq!(ev.members.iter().filter(|m| m.covered).count(), 2);
+
+    let h = r
+        .client
+        .get_household(GetHouseholdRequest { household_id: ev.household_id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .household
+        .expect("household");
+    assert_eq!(h.status, HouseholdStatus::Enrolled as i32);
+    assert_eq!(h.monthly_amount, Some(Money { fen: 50_000 }));
+
+    // A new standard from July recalculates the household (R-ELIG-4):
+    // (600.00 - 300.00) x 2 + 60.00 + 60.00 = 720.00.
+    let saved = save_policy(&mut r.client, policy(60_000, 2026, 7)).await;
+    assert_eq!(saved.recalculated_households, 1);
+    let h = r
+        .client
+        .get_household(GetHouseholdRequest { household_id: ev.household_id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .household
+        .expect("household");
+    assert_eq!(h.monthly_amount, Some(Money { fen: 72_000 }));
+    let events = household_events(&r.broker, &r.topic);
+    let changed: Vec<_> = events
+        .iter()
+        .filter_map(|(_, e)| match &e.payload {
+            Some(Payload::HouseholdAmountChanged(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].monthly_amount, Some(Money { fen: 72_000 }));
+    assert_eq!(changed[0].effective_month, Some(YearMonth { year: 2026, month: 7 }));
+
+    // The same people cannot be put into a second household (R-ROSTER-4).
+    let e = r
+        .client
+        .submit_application(SubmitApplicationRequest {
+            household: Some(household()),
+            income: vec![],
+            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            supporters: vec![],
+        })
+        .await
+        .expect_err("twice");
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("household.members[0]"), "{}", e.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_name_what_is_wrong() {
+    let mut r = start().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
+
+    // A bad identity number: the field is named, in the message and in BadRequest.
+    let mut bad = household();
+    bad.members[1].person.as_mut().expect("person").identity_number =
+        Some(IdentityNumber { value: "220581197202020021".into() });
+    let e = r
+        .client
+        .submit_application(SubmitApplicationRequest {
+            household: Some(bad),
+            income: vec![],
+            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            supporters: vec![],
+        })
+        .await
+        .expect_err("bad id");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let details = e.get_details_bad_request().expect("details");
+    assert_eq!(details.field_violations[0].field, "household.members[1].person.identity_number");
+    assert!(details.field_violations[0].description.contains("校验位"), "{details:?}");
+
+    // A single-person household outside the three exceptions (R-ROSTER-4).
+    let mut single = household();
+    single.members.truncate(1);
+    let e = r
+        .client
+        .submit_application(SubmitApplicationRequest {
+            household: Some(single),
+            income: vec![],
+            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            supporters: vec![],
+        })
+        .await
+        .expect_err("single");
+    assert_eq!(
+        e.get_details_bad_request().expect("details").field_violations[0].field,
+        "household.single_person_reason"
+    );
+
+    // A policy excluding for what non-members own (R-ELIG-2).
+    let mut forbidden = policy(50_000, 2026, 5);
+    forbidden.property_thresholds[0].subject = RuleSubject::NonMembers as i32;
+    let e = r
+        .client
+        .save_policy(SavePolicyRequest {
+            policy: Some(forbidden),
+            signature: sign(OfficerRole::CountyApprover, COUNTY),
+        })
+        .await
+        .expect_err("forbidden");
+    assert_eq!(
+        e.get_details_bad_request().expect("details").field_violations[0].field,
+        "policy.property_thresholds[0]"
+    );
+    assert!(e.message().contains("R-ELIG-2"));
+
+    // Category B covering one member of four (R-BEN-2).
+    let mut b = household();
+    b.category = BenefitCategory::B as i32;
+    b.members[3].covered = false;
+    let e = r
+        .client
+        .assess_household(AssessHouseholdRequest {
+            household: Some(b),
+            income: vec![wage(120_000)],
+            ..Default::default()
+        })
+        .await
+        .expect_err("one covered");
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "covered");
+
+    let app = submit(&mut r.client, household(), vec![wage(120_000)]).await;
+    // An unsigned step (R-PROC-2).
+    let e = r
+        .client
+        .sign_step(SignStepRequest {
+            application_id: app.clone(),
+            step: ProcessStep::HomeVisit as i32,
+            approve: true,
+            signature: None,
+            ..Default::default()
+        })
+        .await
+        .expect_err("unsigned");
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "signature");
+    // Signed by the wrong role.
+    let e = step(&mut r.client, &app, ProcessStep::HomeVisit, OfficerRole::CountyApprover, "").await.expect_err("role");
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "signature.role");
+    // Verification without a report (R-VER-2): approval can never be reached without one.
+    step(&mut r.client, &app, ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "").await.expect("visit");
+    step(&mut r.client, &app, ProcessStep::VillageReview, OfficerRole::VillageCommittee, "").await.expect("review");
+    let e = step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, "")
+        .await
+        .expect_err("no report");
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "verification_report_id");
+
+    // Nothing refused left a trace: no household event was published.
+    assert!(household_events(&r.broker, &r.topic).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assessment_explains_every_line_in_chinese() {
+    let mut r = start().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
+    let a = r
+        .client
+        .assess_household(AssessHouseholdRequest {
+            household: Some(household()),
+            income: vec![
+                wage(120_000),
+                IncomeItem {
+                    kind: IncomeKind::CentralBasicPension as i32,
+                    label: "基础养老金".into(),
+                    monthly: Some(Money { fen: 10_300 }),
+                    ..Default::default()
+                },
+            ],
+            month: Some(YearMonth { year: 2026, month: 6 }),
+            ..Default::default()
+        })
+        .await
+        .expect("assess")
+        .into_inner();
+    assert!(a.eligible);
+    assert_eq!(a.per_capita_income, Some(Money { fen: 30_000 }));
+    assert_eq!(a.monthly_amount, Some(Money { fen: 50_000 }));
+    assert_eq!(a.lines[1].treatment, "excluded");
+    assert_eq!(a.lines[1].rule_id, "R-INC-2");
+    assert!(a.explanation.contains("不计入收入：基础养老金103.00元"), "{}", a.explanation);
+}
+
+#[tokio::test]
+async fn the_binary_answers_health_and_reflection_over_mtls() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let broker = Broker::start().await.expect("broker");
+    let test_db = TestDb::create().await.expect("db");
+    let certs = std::env::temp_dir().join(format!("dibao-ca-bin-{}", uuid::Uuid::new_v4().simple()));
+    DevCa::generate("bin test CA").expect("ca").write_all(&certs, &["civil-affairs", "ops"]).expect("certs");
+    let port = dibao_tests::free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_civil-affairs"))
+        .env("CIVIL_AFFAIRS_ENV_FILE", "/dev/null")
+        .env("CIVIL_AFFAIRS__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("CIVIL_AFFAIRS__DATABASE__URL", &test_db.url)
+        .env("CIVIL_AFFAIRS__DATABASE__SCHEMA", "civil_affairs")
+        .env("CIVIL_AFFAIRS__KAFKA__BROKERS", broker.address())
+        .env("CIVIL_AFFAIRS__KAFKA__TOPIC_PREFIX", random_prefix())
+        .env("CIVIL_AFFAIRS__KAFKA__GROUP_ID", "civil-affairs")
+        .env("CIVIL_AFFAIRS__TLS__CA_CERT", certs.join("ca.pem"))
+        .env("CIVIL_AFFAIRS__TLS__CERT", certs.join("civil-affairs.pem"))
+        .env("CIVIL_AFFAIRS__TLS__KEY", certs.join("civil-affairs.key"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn civil-affairs");
+    let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
+    let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key"));
+    let mut channel = None;
+    for _ in 0..100 {
+        if let Ok(c) = connect(&tls, &format!("127.0.0.1:{port}"), "localhost").await {
+            channel = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let channel = channel.expect("civil-affairs listening");
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest { service: "dibao.civil_affairs.v1.CivilAffairsService".into() })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+    {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = ServerReflectionClient::new(channel.clone())
+            .server_reflection_info(tokio_stream::iter(vec![request]))
+            .await
+            .expect("reflection")
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            stream.message().await.expect("message").and_then(|m| m.message_response)
+        else {
+            panic!("reflection did not list services");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(names.iter().any(|n| n == "dibao.civil_affairs.v1.CivilAffairsService"), "{names:?}");
+    }
+    let mut ops = dibao_proto::ops::v1::ops_service_client::OpsServiceClient::new(channel);
+    let status = ops.get_pipeline_status(dibao_proto::ops::v1::GetPipelineStatusRequest {}).await.expect("ops");
+    assert_eq!(status.into_inner().outbox_pending, 0);
+    let pid = child.id().expect("pid");
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill").success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops").expect("status");
+    assert!(exit.success(), "graceful stop: {exit:?}");
+}
