@@ -205,12 +205,17 @@ impl DivisionCode {
 
     /// True when `other` lies inside this division (or is it).
     pub fn contains(&self, other: &DivisionCode) -> bool {
-        let prefix = match self.level() {
+        other.0.starts_with(self.prefix())
+    }
+
+    /// The leading digits every code inside this division starts with
+    /// (`22` for a province, `2205` for a city, the whole code below).
+    pub fn prefix(&self) -> &str {
+        match self.level() {
             DivisionLevel::Province => &self.0[..2],
             DivisionLevel::City => &self.0[..4],
-            _ => &self.0[..],
-        };
-        other.0.starts_with(prefix)
+            _ => &self.0,
+        }
     }
 
     /// The six-digit county code of a county, township or village.

@@ -125,24 +125,68 @@ impl CivilAffairsService for CivilAffairs {
             .map_err(|_| invalid(vec![InvalidField::new("household_id", "家庭编号格式不正确")]))?;
         let client = self.pool.get().await.map_err(db)?;
         let row = client
-            .query_opt(
-                "SELECT body, status, category, monthly_amount_fen, enrolled_on, version, programme
-                 FROM household WHERE household_id = $1",
-                &[&id],
-            )
+            .query_opt(&format!("SELECT {HOUSEHOLD_COLUMNS} FROM household WHERE household_id = $1"), &[&id])
             .await
             .map_err(db)?
             .ok_or_else(|| Status::from(Error::NotFound(format!("家庭{id}不存在"))))?;
-        let body: Vec<u8> = row.get(0);
-        let mut household = pb::Household::decode(body.as_slice()).map_err(|e| db(anyhow::anyhow!("{e}")))?;
-        household.household_id = id.to_string();
-        household.status = row.get(1);
-        household.category = row.get(2);
-        household.monthly_amount = Some(Money { fen: row.get(3) });
-        household.enrolled_on = row.get::<_, Option<Date>>(4).map(date_to_pb);
-        household.version = row.get(5);
-        household.programme = row.get(6);
-        Ok(Response::new(pb::GetHouseholdResponse { household: Some(household) }))
+        Ok(Response::new(pb::GetHouseholdResponse { household: Some(household_from_row(&row)?) }))
+    }
+
+    async fn list_households(
+        &self,
+        request: Request<pb::ListHouseholdsRequest>,
+    ) -> Result<Response<pb::ListHouseholdsResponse>, Status> {
+        let req = request.into_inner();
+        let division = convert::division(&req.division, "division").map_err(|e| invalid(vec![e]))?;
+        let page = req.page.unwrap_or_default();
+        if !(0..=1000).contains(&page.page_size) {
+            return Err(invalid(vec![InvalidField::new("page.page_size", "每页条数应在1到1000之间")]));
+        }
+        let size = i64::from(if page.page_size == 0 { 100 } else { page.page_size });
+        let after = match page.page_token.as_str() {
+            "" => uuid::Uuid::nil(),
+            t => uuid::Uuid::parse_str(t).map_err(|_| {
+                invalid(vec![InvalidField::new("page.page_token", "翻页标记无效，请使用上一页返回的标记")])
+            })?,
+        };
+        let client = self.pool.get().await.map_err(db)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {HOUSEHOLD_COLUMNS} FROM household WHERE village LIKE $1 || '%' AND household_id > $2
+                     ORDER BY household_id LIMIT $3"
+                ),
+                &[&division.prefix(), &after, &(size + 1)],
+            )
+            .await
+            .map_err(db)?;
+        let more = rows.len() as i64 > size;
+        let households = rows.iter().take(size as usize).map(household_from_row).collect::<Result<Vec<_>, _>>()?;
+        let next_page_token =
+            if more { households.last().map(|h| h.household_id.clone()).unwrap_or_default() } else { String::new() };
+        Ok(Response::new(pb::ListHouseholdsResponse {
+            households,
+            page: Some(dibao_proto::common::v1::PageResponse { next_page_token }),
+        }))
+    }
+
+    type ExportRosterStream =
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::ExportRosterResponse, Status>> + Send>>;
+
+    async fn export_roster(
+        &self,
+        request: Request<pb::ExportRosterRequest>,
+    ) -> Result<Response<Self::ExportRosterStream>, Status> {
+        let division = convert::division(&request.get_ref().division, "division").map_err(|e| invalid(vec![e]))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let pool = self.pool.clone();
+        let now = self.clock.now();
+        tokio::spawn(async move {
+            if let Err(status) = export(pool, division, now, &tx).await {
+                let _ = tx.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
     #[tracing::instrument(skip_all)]
@@ -593,6 +637,62 @@ impl CivilAffairsService for CivilAffairs {
         }
         Ok(Response::new(pb::RecordObjectionResponse { objection_id: objection_id.to_string() }))
     }
+}
+
+const HOUSEHOLD_COLUMNS: &str =
+    "household_id, body, status, category, monthly_amount_fen, enrolled_on, version, programme";
+
+fn household_from_row(row: &tokio_postgres::Row) -> Result<pb::Household, Status> {
+    let id: uuid::Uuid = row.get(0);
+    let body: Vec<u8> = row.get(1);
+    let mut household =
+        pb::Household::decode(body.as_slice()).map_err(|e| db(anyhow::anyhow!("stored household {id}: {e}")))?;
+    household.household_id = id.to_string();
+    household.status = row.get(2);
+    household.category = row.get(3);
+    household.monthly_amount = Some(Money { fen: row.get(4) });
+    household.enrolled_on = row.get::<_, Option<Date>>(5).map(date_to_pb);
+    household.version = row.get(6);
+    household.programme = row.get(7);
+    Ok(household)
+}
+
+/// Streams one consistent snapshot (a repeatable-read transaction) of the
+/// division's households, each message carrying the outbox position the
+/// snapshot reflects.
+async fn export(
+    pool: Pool,
+    division: DivisionCode,
+    now: OffsetDateTime,
+    out: &tokio::sync::mpsc::Sender<Result<pb::ExportRosterResponse, Status>>,
+) -> Result<(), Status> {
+    use futures_util::TryStreamExt;
+    let mut client = pool.get().await.map_err(db)?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db)?;
+    let position: i64 = tx.query_one("SELECT coalesce(max(id), 0) FROM outbox", &[]).await.map_err(db)?.get(0);
+    let snapshot_at = Some(outbox::timestamp_of(now));
+    let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM household WHERE village LIKE $1 || '%' ORDER BY household_id");
+    let prefix = division.prefix().to_owned();
+    let rows = tx.query_raw(&sql, [&prefix]).await.map_err(db)?;
+    futures_util::pin_mut!(rows);
+    while let Some(row) = rows.try_next().await.map_err(db)? {
+        let message = pb::ExportRosterResponse {
+            household: Some(household_from_row(&row)?),
+            snapshot_position: position,
+            snapshot_at,
+        };
+        if out.send(Ok(message)).await.is_err() {
+            // The caller hung up; nothing more to do.
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 fn check_signer(step: pb::ProcessStep, role: OfficerRole) -> Result<(), Status> {

@@ -21,8 +21,10 @@ pub const SERVICE: &str = "civil-affairs";
 pub const HOUSEHOLD_TOPIC: &str = "civil-affairs.household.v1";
 const HOUSEHOLD_PARTITIONS: i32 = 6;
 
-pub const MIGRATIONS: &[db::Migration] =
-    &[("0001_roster_and_process", include_str!("../migrations/0001_roster_and_process.sql"))];
+pub const MIGRATIONS: &[db::Migration] = &[
+    ("0001_roster_and_process", include_str!("../migrations/0001_roster_and_process.sql")),
+    ("0002_household_by_village", include_str!("../migrations/0002_household_by_village.sql")),
+];
 
 /// Who may call this service unless the settings say otherwise.
 const DEFAULT_CALLERS: &[&str] = &["gateway", "social-assistance"];

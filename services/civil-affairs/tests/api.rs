@@ -560,3 +560,64 @@ async fn the_binary_answers_health_and_reflection_over_mtls() {
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops").expect("status");
     assert!(exit.success(), "graceful stop: {exit:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_page_through_a_division_and_export_is_one_snapshot() {
+    let mut r = start().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
+    // Two households in village 201 of township 101, one in township 102.
+    let mut second = household();
+    for (i, m) in second.members.iter_mut().enumerate() {
+        m.person.as_mut().expect("person").identity_number = Some(id("19800101", &format!("{:03}", 11 + i)));
+    }
+    let mut third = household();
+    third.village = Some(DivisionCode { code: "220581102301".into() });
+    for (i, m) in third.members.iter_mut().enumerate() {
+        m.person.as_mut().expect("person").identity_number = Some(id("19810101", &format!("{:03}", 21 + i)));
+    }
+    for h in [household(), second, third] {
+        submit(&mut r.client, h, vec![wage(120_000)]).await;
+    }
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = r
+            .client
+            .list_households(ListHouseholdsRequest {
+                division: Some(DivisionCode { code: "220581101".into() }),
+                page: Some(dibao_proto::common::v1::PageRequest { page_size: 1, page_token: token.clone() }),
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        seen.extend(page.households.into_iter().map(|h| h.household_id));
+        token = page.page.expect("page").next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "township 101 has two households, one per page");
+    assert_ne!(seen[0], seen[1]);
+
+    let mut stream = r
+        .client
+        .export_roster(ExportRosterRequest { division: Some(DivisionCode { code: COUNTY.into() }) })
+        .await
+        .expect("export")
+        .into_inner();
+    let mut exported = Vec::new();
+    while let Some(m) = stream.message().await.expect("message") {
+        exported.push(m);
+    }
+    assert_eq!(exported.len(), 3);
+    assert!(exported.iter().all(|m| m.snapshot_position == exported[0].snapshot_position));
+    assert!(exported.iter().all(|m| m.household.as_ref().is_some_and(|h| h.members.len() == 4)));
+
+    let e = r
+        .client
+        .list_households(ListHouseholdsRequest { division: Some(DivisionCode { code: "2205".into() }), page: None })
+        .await
+        .expect_err("bad division");
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "division");
+}

@@ -24,7 +24,7 @@ impl Ops {
 }
 
 fn ts(t: Option<time::OffsetDateTime>) -> Option<prost_types::Timestamp> {
-    t.map(|t| prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: i32::try_from(t.nanosecond()).unwrap_or(0) })
+    t.map(outbox::timestamp_of)
 }
 
 #[tonic::async_trait]

@@ -102,8 +102,12 @@ pub fn payload_type(p: &Payload) -> &'static str {
 }
 
 pub fn now_timestamp() -> prost_types::Timestamp {
-    let now = time::OffsetDateTime::now_utc();
-    prost_types::Timestamp { seconds: now.unix_timestamp(), nanos: i32::try_from(now.nanosecond()).unwrap_or(0) }
+    timestamp_of(time::OffsetDateTime::now_utc())
+}
+
+/// Wire form of an instant.
+pub fn timestamp_of(t: time::OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: i32::try_from(t.nanosecond()).unwrap_or(0) }
 }
 
 /// Relay settings.
