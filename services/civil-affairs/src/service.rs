@@ -170,6 +170,34 @@ impl CivilAffairsService for CivilAffairs {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn import_roster(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportRosterRequest>>,
+    ) -> Result<Response<pb::ImportRosterResponse>, Status> {
+        let mut rows = request.into_inner();
+        let mut out = pb::ImportRosterResponse::default();
+        while let Some(row) = rows.message().await? {
+            match self.import_row(&row).await {
+                Ok(Imported::Applied) => out.households_applied += 1,
+                Ok(Imported::Unchanged) => out.households_unchanged += 1,
+                Err(RowFailure::Rejected(fields)) => out.errors.extend(fields.into_iter().map(|f| pb::RowError {
+                    row: row.row,
+                    field: f.field,
+                    message: f.reason,
+                })),
+                Err(RowFailure::Failed(status)) => return Err(status),
+            }
+        }
+        tracing::info!(
+            applied = out.households_applied,
+            unchanged = out.households_unchanged,
+            rejected_fields = out.errors.len(),
+            "roster import finished"
+        );
+        Ok(Response::new(out))
+    }
+
     type ExportRosterStream =
         std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::ExportRosterResponse, Status>> + Send>>;
 
@@ -270,27 +298,16 @@ impl CivilAffairsService for CivilAffairs {
                 )
                 .await
                 .map_err(db)?;
-                outbox::enqueue(
-                    &*tx,
-                    NewEvent {
-                        topic: &self.topic,
-                        aggregate_type: AGGREGATE,
-                        aggregate_key: &id.to_string(),
-                        aggregate_version: version + 1,
-                        producer: PRODUCER,
-                        payload: Payload::HouseholdAmountChanged(HouseholdAmountChanged {
-                            household_id: id.to_string(),
-                            monthly_amount: Some(benefit.monthly_amount.into()),
-                            effective_month: Some(YearMonth {
-                                year: policy.effective_from.year(),
-                                month: i32::from(policy.effective_from.month() as u8),
-                            }),
-                            reason,
-                        }),
-                    },
-                )
-                .await
-                .map_err(db)?;
+                let payload = Payload::HouseholdAmountChanged(HouseholdAmountChanged {
+                    household_id: id.to_string(),
+                    monthly_amount: Some(benefit.monthly_amount.into()),
+                    effective_month: Some(YearMonth {
+                        year: policy.effective_from.year(),
+                        month: i32::from(policy.effective_from.month() as u8),
+                    }),
+                    reason,
+                });
+                self.publish(&tx, id, version + 1, payload).await?;
                 recalculated += 1;
             }
         }
@@ -741,7 +758,255 @@ async fn record_step(
     Ok(())
 }
 
+enum Imported {
+    Applied,
+    Unchanged,
+}
+
+enum RowFailure {
+    /// The row is wrong; nothing of it was applied.
+    Rejected(Vec<InvalidField>),
+    /// The service could not work (database down): the import stops here.
+    Failed(Status),
+}
+
+impl From<Status> for RowFailure {
+    fn from(s: Status) -> Self {
+        RowFailure::Failed(s)
+    }
+}
+
+impl From<Vec<InvalidField>> for RowFailure {
+    fn from(e: Vec<InvalidField>) -> Self {
+        RowFailure::Rejected(e)
+    }
+}
+
 impl CivilAffairs {
+    /// Applies one roster row in its own transaction: the household whole,
+    /// or nothing. A row equal to what is stored changes nothing.
+    async fn import_row(&self, row: &pb::ImportRosterRequest) -> Result<Imported, RowFailure> {
+        let now = self.clock.now();
+        let reject = |field: &str, reason: &str| RowFailure::Rejected(vec![InvalidField::new(field, reason)]);
+        let h = row.household.as_ref().ok_or_else(|| reject("household", "必填项缺失"))?;
+        let source_id = h.household_id.trim().to_owned();
+        if source_id.is_empty() {
+            return Err(reject("household.household_id", "请填写花名册中的户编号"));
+        }
+        let submitted = convert::household(h, "household")?;
+        validate_composition(&submitted.household, now.date())?;
+        let category =
+            submitted.category.ok_or_else(|| reject("household.category", "请填写保障类别（A类、B类或C类）"))?;
+        let amount = convert::money(&h.monthly_amount, "household.monthly_amount").map_err(|e| vec![e])?;
+        let enrolled_on = match &h.enrolled_on {
+            Some(d) => Date::try_from(d).map_err(|e| vec![e.within("household.enrolled_on")])?,
+            None => now.date(),
+        };
+        let county = submitted.village.county().ok_or_else(|| reject("household.village", "无法确定所属县"))?;
+        // What is stored in `body`: the household as given, identity numbers
+        // in canonical form, without the fields kept in columns.
+        let mut canonical = h.clone();
+        canonical.household_id.clear();
+        canonical.status = 0;
+        canonical.category = 0;
+        canonical.monthly_amount = None;
+        canonical.enrolled_on = None;
+        canonical.version = 0;
+        for (m, parsed) in canonical.members.iter_mut().zip(&submitted.household.members) {
+            if let Some(p) = m.person.as_mut() {
+                p.identity_number =
+                    Some(dibao_proto::common::v1::IdentityNumber { value: parsed.identity.as_str().to_owned() });
+            }
+        }
+        let body = canonical.encode_to_vec();
+        let category = convert::category_to_pb(category) as i32;
+        let programme = if h.programme == 0 { Programme::Dibao as i32 } else { h.programme };
+        let ids: Vec<String> = submitted.household.members.iter().map(|m| m.identity.as_str().to_owned()).collect();
+
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let existing = tx
+            .query_opt(
+                "SELECT household_id, body, category, monthly_amount_fen, version, status FROM household
+                 WHERE county = $1 AND source_id = $2 FOR UPDATE",
+                &[&county.as_str(), &source_id],
+            )
+            .await
+            .map_err(db)?;
+        let existing_id = existing.as_ref().map(|r| r.get::<_, uuid::Uuid>(0));
+        if let Some(clash) = tx
+            .query_opt(
+                "SELECT identity_number FROM household_member
+                 WHERE live AND identity_number = ANY($1) AND household_id <> $2
+                 ORDER BY array_position($1, identity_number) LIMIT 1",
+                &[&ids, &existing_id.unwrap_or_else(uuid::Uuid::nil)],
+            )
+            .await
+            .map_err(db)?
+        {
+            let taken: String = clash.get(0);
+            let i = ids.iter().position(|x| *x == taken).unwrap_or(0);
+            return Err(reject(
+                &format!("household.members[{i}].person.identity_number"),
+                "该成员已在另一低保家庭中，同一人不得重复纳入，配偶和未成年子女不得分户（R-ROSTER-4）",
+            ));
+        }
+        let covered: Vec<dibao_proto::types::IdentityNumber> = submitted.covered.clone();
+        let Some(existing) = existing else {
+            let household_id = uuid::Uuid::now_v7();
+            let no_income = pb::AssessHouseholdRequest::default().encode_to_vec();
+            tx.execute(
+                "INSERT INTO household (household_id, county, village, status, programme, category, monthly_amount_fen,
+                                        enrolled_on, body, income, created_at, source_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &[
+                    &household_id,
+                    &county.as_str(),
+                    &submitted.village.as_str(),
+                    &(pb::HouseholdStatus::Enrolled as i32),
+                    &programme,
+                    &category,
+                    &amount.0,
+                    &enrolled_on,
+                    &body,
+                    &no_income,
+                    &now,
+                    &source_id,
+                ],
+            )
+            .await
+            .map_err(db)?;
+            for id in &ids {
+                tx.execute(
+                    "INSERT INTO household_member (identity_number, household_id, live) VALUES ($1, $2, true)",
+                    &[id, &household_id],
+                )
+                .await
+                .map_err(db)?;
+            }
+            self.publish(
+                &tx,
+                household_id,
+                1,
+                Payload::HouseholdEnrolled(HouseholdEnrolled {
+                    household_id: household_id.to_string(),
+                    village: Some(dibao_proto::common::v1::DivisionCode {
+                        code: submitted.village.as_str().to_owned(),
+                    }),
+                    programme,
+                    category,
+                    members: roster_members(&canonical, &covered),
+                    monthly_amount: Some(amount.into()),
+                    effective_from: Some(date_to_pb(enrolled_on)),
+                }),
+            )
+            .await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(Imported::Applied);
+        };
+        let household_id: uuid::Uuid = existing.get(0);
+        let old_body: Vec<u8> = existing.get(1);
+        let old_category: i32 = existing.get(2);
+        let old_amount: i64 = existing.get(3);
+        let mut version: i64 = existing.get(4);
+        let status: i32 = existing.get(5);
+        let enrolled = status == pb::HouseholdStatus::Enrolled as i32;
+        if old_body == body && old_category == category && old_amount == amount.0 && enrolled {
+            return Ok(Imported::Unchanged);
+        }
+        let reason = "花名册导入更新".to_owned();
+        let mut events = Vec::new();
+        if old_body != body {
+            events.push(Payload::HouseholdCompositionChanged(dibao_proto::events::v1::HouseholdCompositionChanged {
+                household_id: household_id.to_string(),
+                members: roster_members(&canonical, &covered),
+                reason: reason.clone(),
+            }));
+        }
+        if old_category != category {
+            events.push(Payload::HouseholdCategoryChanged(dibao_proto::events::v1::HouseholdCategoryChanged {
+                household_id: household_id.to_string(),
+                category,
+            }));
+        }
+        if old_amount != amount.0 {
+            events.push(Payload::HouseholdAmountChanged(HouseholdAmountChanged {
+                household_id: household_id.to_string(),
+                monthly_amount: Some(amount.into()),
+                effective_month: Some(YearMonth { year: now.year(), month: i32::from(now.month() as u8) }),
+                reason: reason.clone(),
+            }));
+            tx.execute(
+                "INSERT INTO amount_change (household_id, from_fen, to_fen, effective_month, reason, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&household_id, &old_amount, &amount.0, &first_of_month(now), &reason, &now],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.execute(
+            "UPDATE household_member SET live = false WHERE household_id = $1 AND NOT (identity_number = ANY($2))",
+            &[&household_id, &ids],
+        )
+        .await
+        .map_err(db)?;
+        for id in &ids {
+            tx.execute(
+                "INSERT INTO household_member (identity_number, household_id, live) VALUES ($1, $2, true)
+                 ON CONFLICT (identity_number, household_id) DO UPDATE SET live = true",
+                &[id, &household_id],
+            )
+            .await
+            .map_err(db)?;
+        }
+        for payload in events {
+            version += 1;
+            self.publish(&tx, household_id, version, payload).await?;
+        }
+        tx.execute(
+            "UPDATE household SET body = $2, category = $3, monthly_amount_fen = $4, status = $5, village = $6,
+                                  enrolled_on = coalesce(enrolled_on, $7), version = $8
+             WHERE household_id = $1",
+            &[
+                &household_id,
+                &body,
+                &category,
+                &amount.0,
+                &(pb::HouseholdStatus::Enrolled as i32),
+                &submitted.village.as_str(),
+                &enrolled_on,
+                &version,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Imported::Applied)
+    }
+
+    async fn publish(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        household_id: uuid::Uuid,
+        version: i64,
+        payload: Payload,
+    ) -> Result<(), Status> {
+        outbox::enqueue(
+            &**tx,
+            NewEvent {
+                topic: &self.topic,
+                aggregate_type: AGGREGATE,
+                aggregate_key: &household_id.to_string(),
+                aggregate_version: version,
+                producer: PRODUCER,
+                payload,
+            },
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     /// County approval: assess under the policy in force, enrol, publish.
     async fn enrol(
         &self,
@@ -779,27 +1044,16 @@ impl CivilAffairs {
         )
         .await
         .map_err(db)?;
-        outbox::enqueue(
-            &**tx,
-            NewEvent {
-                topic: &self.topic,
-                aggregate_type: AGGREGATE,
-                aggregate_key: &household_id.to_string(),
-                aggregate_version: version + 1,
-                producer: PRODUCER,
-                payload: Payload::HouseholdEnrolled(HouseholdEnrolled {
-                    household_id: household_id.to_string(),
-                    village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
-                    programme,
-                    category,
-                    members: roster_members(&household, &benefit.covered),
-                    monthly_amount: Some(benefit.monthly_amount.into()),
-                    effective_from: Some(date_to_pb(now.date())),
-                }),
-            },
-        )
-        .await
-        .map_err(db)?;
+        let payload = Payload::HouseholdEnrolled(HouseholdEnrolled {
+            household_id: household_id.to_string(),
+            village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
+            programme,
+            category,
+            members: roster_members(&household, &benefit.covered),
+            monthly_amount: Some(benefit.monthly_amount.into()),
+            effective_from: Some(date_to_pb(now.date())),
+        });
+        self.publish(tx, household_id, version + 1, payload).await?;
         tracing::info!(%household_id, amount_fen = benefit.monthly_amount.0, "household enrolled");
         Ok((benefit.monthly_amount, benefit.explanation))
     }

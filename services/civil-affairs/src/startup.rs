@@ -24,6 +24,7 @@ const HOUSEHOLD_PARTITIONS: i32 = 6;
 pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_roster_and_process", include_str!("../migrations/0001_roster_and_process.sql")),
     ("0002_household_by_village", include_str!("../migrations/0002_household_by_village.sql")),
+    ("0003_roster_import", include_str!("../migrations/0003_roster_import.sql")),
 ];
 
 /// Who may call this service unless the settings say otherwise.

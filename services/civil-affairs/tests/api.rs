@@ -621,3 +621,77 @@ async fn lists_page_through_a_division_and_export_is_one_snapshot() {
         .expect_err("bad division");
     assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "division");
 }
+
+fn roster_row(row: i64, source: &str, h: Household, amount_fen: i64) -> ImportRosterRequest {
+    ImportRosterRequest {
+        row,
+        household: Some(Household {
+            household_id: source.into(),
+            monthly_amount: Some(Money { fen: amount_fen }),
+            enrolled_on: Some(dibao_proto::common::v1::Date { year: 2025, month: 3, day: 1 }),
+            ..h
+        }),
+    }
+}
+
+fn renumbered(birth: &str, first_seq: usize) -> Household {
+    let mut h = household();
+    for (i, m) in h.members.iter_mut().enumerate() {
+        m.person.as_mut().expect("person").identity_number = Some(id(birth, &format!("{:03}", first_seq + i)));
+    }
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_import_applies_whole_households_reports_rows_and_is_idempotent() {
+    let mut r = start().await;
+    let mut bad_id = renumbered("19850101", 31);
+    bad_id.members[2].person.as_mut().expect("person").identity_number =
+        Some(IdentityNumber { value: "2205811985".into() });
+    let mut single = renumbered("19860101", 41);
+    single.members.truncate(1);
+    let clash = household(); // the same people as row 1
+    let rows = vec![
+        roster_row(1, "HH-001", household(), 50_000),
+        roster_row(2, "HH-002", bad_id, 40_000),
+        roster_row(3, "HH-003", renumbered("19870101", 51), 30_000),
+        roster_row(4, "HH-004", single, 20_000),
+        roster_row(5, "HH-005", clash, 10_000),
+    ];
+    let first = r.client.import_roster(tokio_stream::iter(rows.clone())).await.expect("import").into_inner();
+    assert_eq!((first.households_applied, first.households_unchanged), (2, 0));
+    let errors: Vec<(i64, &str)> = first.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+    assert_eq!(
+        errors,
+        vec![
+            (2, "household.members[2].person.identity_number"),
+            (4, "household.single_person_reason"),
+            (5, "household.members[0].person.identity_number"),
+        ]
+    );
+    assert!(first.errors[0].message.contains("18位"), "{}", first.errors[0].message);
+
+    // The same file again changes nothing and reports the same rows.
+    let again = r.client.import_roster(tokio_stream::iter(rows.clone())).await.expect("import").into_inner();
+    assert_eq!((again.households_applied, again.households_unchanged), (0, 2));
+    assert_eq!(again.errors, first.errors);
+
+    // A corrected amount updates that household only.
+    let mut changed = rows;
+    changed[0] = roster_row(1, "HH-001", household(), 55_000);
+    let third = r.client.import_roster(tokio_stream::iter(changed)).await.expect("import").into_inner();
+    assert_eq!((third.households_applied, third.households_unchanged), (1, 1));
+
+    let events = household_events(&r.broker, &r.topic);
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|(_, e)| match &e.payload {
+            Some(Payload::HouseholdEnrolled(_)) => "enrolled",
+            Some(Payload::HouseholdAmountChanged(_)) => "amount",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "enrolled").count(), 2, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "amount").count(), 1, "{kinds:?}");
+    assert_eq!(kinds.len(), 3, "nothing else was published: {kinds:?}");
+}
