@@ -6,9 +6,11 @@
 //! - [`startup`]: settings, the `Application` that binds (port 0 in tests) and runs;
 //! - [`service`]: the gRPC service (policy registry, assessment, process);
 //! - [`process`]: the order of steps and who signs each;
+//! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
 //! - [`convert`]: from the wire to the engine's types, naming each bad field.
 
 pub mod convert;
 pub mod process;
+pub mod sampling;
 pub mod service;
 pub mod startup;

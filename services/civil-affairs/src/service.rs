@@ -198,6 +198,118 @@ impl CivilAffairsService for CivilAffairs {
         Ok(Response::new(out))
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn draw_sample(
+        &self,
+        request: Request<pb::DrawSampleRequest>,
+    ) -> Result<Response<pb::DrawSampleResponse>, Status> {
+        let req = request.into_inner();
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        let county = convert::division(&req.county, "county").map_err(|e| errors.push(e)).ok();
+        if county.as_ref().is_some_and(|c| c.level() != dibao_proto::types::DivisionLevel::County) {
+            errors.push(InvalidField::new("county", "应填写6位县级行政区划代码"));
+        }
+        if !(30..=100).contains(&req.percent) {
+            errors.push(InvalidField::new(
+                "percent",
+                format!("随机抽查比例应在30%到100%之间（R-AUD-1），实际为{}%", req.percent),
+            ));
+        }
+        let mut full_villages = Vec::new();
+        for (i, v) in req.full_villages.iter().enumerate() {
+            let field = format!("full_villages[{i}]");
+            match DivisionCode::try_from(v) {
+                Ok(v)
+                    if v.level() == dibao_proto::types::DivisionLevel::Village
+                        && county.as_ref().is_some_and(|c| c.contains(&v)) =>
+                {
+                    full_villages.push(v.as_str().to_owned())
+                }
+                Ok(_) => errors.push(InvalidField::new(field, "应为本县的12位村级行政区划代码")),
+                Err(e) => errors.push(e.within(&field)),
+            }
+        }
+        let new_since = match &req.new_since {
+            Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within("new_since"))).ok(),
+            None => None,
+        };
+        let sig = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
+        let (Some(county), Some(sig), true) = (county, sig, errors.is_empty()) else {
+            return Err(invalid(errors));
+        };
+        // A seed of 0 asks the service for one; it is returned and recorded.
+        let seed = if req.seed == 0 { uuid::Uuid::new_v4().as_u64_pair().0 } else { req.seed };
+
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let new_since = match new_since {
+            Some(d) => d,
+            None => tx
+                .query_one(
+                    "SELECT coalesce(max(drawn_at)::date + 1, ($2::date - 365)) FROM audit_sample WHERE county = $1",
+                    &[&county.as_str(), &now.date()],
+                )
+                .await
+                .map_err(db)?
+                .get(0),
+        };
+        let rows = tx
+            .query(
+                "SELECT household_id, village, enrolled_on FROM household WHERE county = $1 AND status = $2
+                 ORDER BY household_id",
+                &[&county.as_str(), &(pb::HouseholdStatus::Enrolled as i32)],
+            )
+            .await
+            .map_err(db)?;
+        let (mut new, mut full, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+        for row in &rows {
+            let id: uuid::Uuid = row.get(0);
+            let village: String = row.get(1);
+            let enrolled: Option<Date> = row.get(2);
+            if enrolled.is_some_and(|d| d >= new_since) {
+                new.push(id);
+            } else if full_villages.contains(&village) {
+                full.push(id);
+            } else {
+                rest.push(id);
+            }
+        }
+        let drawn = crate::sampling::draw(&rest, req.percent.unsigned_abs(), seed);
+        let mut ids: Vec<uuid::Uuid> = new.iter().chain(&full).chain(&drawn).copied().collect();
+        ids.sort();
+        let sample_id = uuid::Uuid::now_v7();
+        tx.execute(
+            "INSERT INTO audit_sample (sample_id, county, seed, percent, full_villages, new_since, household_ids, drawn_at, drawn_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &sample_id,
+                &county.as_str(),
+                // Stored bit for bit; read back with `as u64`.
+                &i64::from_ne_bytes(seed.to_ne_bytes()),
+                &req.percent,
+                &full_villages,
+                &new_since,
+                &ids,
+                &now,
+                &sig.officer_id,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let count = |v: &Vec<uuid::Uuid>| i32::try_from(v.len()).unwrap_or(i32::MAX);
+        Ok(Response::new(pb::DrawSampleResponse {
+            sample_id: sample_id.to_string(),
+            seed,
+            household_ids: ids.iter().map(ToString::to_string).collect(),
+            new_enrolments: count(&new),
+            in_full_villages: count(&full),
+            drawn_at_random: count(&drawn),
+            population: i32::try_from(rows.len()).unwrap_or(i32::MAX),
+        }))
+    }
+
     type ExportRosterStream =
         std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::ExportRosterResponse, Status>> + Send>>;
 

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_roster_and_process", include_str!("../migrations/0001_roster_and_process.sql")),
     ("0002_household_by_village", include_str!("../migrations/0002_household_by_village.sql")),
     ("0003_roster_import", include_str!("../migrations/0003_roster_import.sql")),
+    ("0004_audit_sample", include_str!("../migrations/0004_audit_sample.sql")),
 ];
 
 /// Who may call this service unless the settings say otherwise.
