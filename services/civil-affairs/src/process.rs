@@ -6,7 +6,40 @@ use dibao_proto::common::v1::OfficerRole;
 /// Days a household stays on public notice before county approval (R-PROC-1).
 pub const NOTICE_DAYS: i64 = 7;
 
-/// The step after `step`, for an approved step.
+/// What an application is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Enrol,
+    Exit,
+}
+
+impl Kind {
+    pub fn from_db(s: &str) -> Kind {
+        if s == "exit" { Kind::Exit } else { Kind::Enrol }
+    }
+
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Kind::Enrol => "enrol",
+            Kind::Exit => "exit",
+        }
+    }
+
+    /// The step after `step`. An exit is visited, reviewed by the township
+    /// and approved by the county.
+    pub fn next(self, step: ProcessStep) -> ProcessStep {
+        match (self, step) {
+            (Kind::Enrol, s) => next(s),
+            (Kind::Exit, ProcessStep::Exit) => ProcessStep::HomeVisit,
+            (Kind::Exit, ProcessStep::HomeVisit) => ProcessStep::TownshipReview,
+            (Kind::Exit, ProcessStep::TownshipReview) => ProcessStep::CountyApproval,
+            (Kind::Exit, ProcessStep::CountyApproval) => ProcessStep::Exit,
+            (Kind::Exit, s) => s,
+        }
+    }
+}
+
+/// The step after `step` of an application, for an approved step.
 pub fn next(step: ProcessStep) -> ProcessStep {
     match step {
         ProcessStep::Application => ProcessStep::HomeVisit,
@@ -26,11 +59,12 @@ pub fn signers(step: ProcessStep) -> &'static [OfficerRole] {
         ProcessStep::Application | ProcessStep::HomeVisit => {
             &[OfficerRole::TownshipCaseworker, OfficerRole::VillageCommittee]
         }
+        ProcessStep::Exit => &[OfficerRole::TownshipCaseworker, OfficerRole::CountyApprover],
         ProcessStep::VillageReview => &[OfficerRole::VillageCommittee],
         ProcessStep::Verification => &[OfficerRole::VerificationOfficer],
         ProcessStep::TownshipReview => &[OfficerRole::TownshipReviewer],
         ProcessStep::PublicNotice => &[OfficerRole::TownshipCaseworker],
-        ProcessStep::CountyApproval | ProcessStep::Enrolment | ProcessStep::Exit => &[OfficerRole::CountyApprover],
+        ProcessStep::CountyApproval | ProcessStep::Enrolment => &[OfficerRole::CountyApprover],
         ProcessStep::Unspecified => &[],
     }
 }
@@ -46,7 +80,7 @@ pub fn step_label(step: ProcessStep) -> &'static str {
         ProcessStep::PublicNotice => "公示",
         ProcessStep::CountyApproval => "县级审批",
         ProcessStep::Enrolment => "确认享受",
-        ProcessStep::Exit => "退出",
+        ProcessStep::Exit => "退出申请",
     }
 }
 
@@ -78,5 +112,15 @@ mod tests {
             order.iter().map(|s| step_label(*s)).collect::<Vec<_>>(),
             ["申请", "入户调查", "民主评议", "信息核对", "乡镇审核", "公示", "县级审批", "确认享受"]
         );
+        let mut step = ProcessStep::Exit;
+        let mut exit = vec![step_label(step)];
+        loop {
+            step = Kind::Exit.next(step);
+            exit.push(step_label(step));
+            if step == ProcessStep::Exit {
+                break;
+            }
+        }
+        assert_eq!(exit, ["退出申请", "入户调查", "乡镇审核", "县级审批", "退出申请"]);
     }
 }

@@ -14,7 +14,8 @@ use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsService;
 use dibao_proto::common::v1::{Money, OfficerRole, YearMonth};
 use dibao_proto::events::v1::{
-    HouseholdAmountChanged, HouseholdEnrolled, Programme, RosterMember, event_envelope::Payload,
+    ExitReason, HouseholdAmountChanged, HouseholdEnrolled, HouseholdExited, MemberDeceased, Programme, RosterMember,
+    event_envelope::Payload,
 };
 use dibao_proto::types::{DivisionCode, Fen, InvalidField, date_to_pb};
 use prost::Message;
@@ -598,7 +599,7 @@ impl CivilAffairsService for CivilAffairs {
         let tx = client.transaction().await.map_err(db)?;
         let app = tx
             .query_opt(
-                "SELECT household_id, next_step, status, notice_started_at, verification_report_id
+                "SELECT household_id, next_step, status, notice_started_at, verification_report_id, kind, exit_reason
                  FROM application WHERE application_id = $1 FOR UPDATE",
                 &[&application_id],
             )
@@ -610,6 +611,8 @@ impl CivilAffairsService for CivilAffairs {
         let status: String = app.get(2);
         let notice_started: Option<OffsetDateTime> = app.get(3);
         let recorded_report: Option<String> = app.get(4);
+        let kind = process::Kind::from_db(app.get(5));
+        let exit_reason: Option<i32> = app.get(6);
         if status != "open" {
             return Err(Error::FailedPrecondition(format!("该申请已办结（{status}），不能再办理")).into());
         }
@@ -622,7 +625,7 @@ impl CivilAffairsService for CivilAffairs {
             .into());
         }
         let mut response = pb::SignStepResponse { next_step: step as i32, ..Default::default() };
-        if step == pb::ProcessStep::CountyApproval && req.approve {
+        if kind == process::Kind::Enrol && step == pb::ProcessStep::CountyApproval && req.approve {
             if recorded_report.as_deref().unwrap_or("").is_empty() {
                 return Err(Error::FailedPrecondition(
                     "该户没有有效的家庭经济状况核对报告，不能审批（R-VER-2）".into(),
@@ -656,6 +659,15 @@ impl CivilAffairsService for CivilAffairs {
         let report_ref = (step == pb::ProcessStep::Verification).then_some(report.as_str());
         record_step(&*tx, application_id, step, req.approve, req.remarks.trim(), &sig, report_ref, now).await?;
 
+        if !req.approve && kind == process::Kind::Exit {
+            // A refused exit leaves the household as it was.
+            tx.execute("UPDATE application SET status = 'refused' WHERE application_id = $1", &[&application_id])
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            response.refused = true;
+            return Ok(Response::new(response));
+        }
         if !req.approve {
             tx.execute("UPDATE application SET status = 'refused' WHERE application_id = $1", &[&application_id])
                 .await
@@ -673,7 +685,20 @@ impl CivilAffairsService for CivilAffairs {
             response.refused = true;
             return Ok(Response::new(response));
         }
-        let next = process::next(step);
+        let next = kind.next(step);
+        if kind == process::Kind::Exit && step == pb::ProcessStep::CountyApproval {
+            let reason = pb_exit_reason(exit_reason);
+            self.exit(&tx, household_id, reason, now).await?;
+            tx.execute(
+                "UPDATE application SET next_step = $2, status = 'exited' WHERE application_id = $1",
+                &[&application_id, &(next as i32)],
+            )
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            response.next_step = next as i32;
+            return Ok(Response::new(response));
+        }
         match step {
             pb::ProcessStep::Verification => {
                 tx.execute(
@@ -716,6 +741,118 @@ impl CivilAffairsService for CivilAffairs {
         tx.commit().await.map_err(db)?;
         response.next_step = next as i32;
         Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all, fields(household_id = %request.get_ref().household_id))]
+    async fn start_exit(
+        &self,
+        request: Request<pb::StartExitRequest>,
+    ) -> Result<Response<pb::StartExitResponse>, Status> {
+        let req = request.into_inner();
+        let now = self.clock.now();
+        let household_id = uuid::Uuid::parse_str(&req.household_id)
+            .map_err(|_| invalid(vec![InvalidField::new("household_id", "家庭编号格式不正确")]))?;
+        let reason = ExitReason::try_from(req.reason).unwrap_or(ExitReason::Unspecified);
+        if reason == ExitReason::Unspecified {
+            return Err(invalid(vec![InvalidField::new("reason", "请选择退出原因（死亡、收入超标、迁出或自愿退出）")]));
+        }
+        let sig = convert::signature(&req.signature, now).map_err(invalid)?;
+        check_signer(pb::ProcessStep::Exit, sig.role)?;
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let application_id = start_exit(&tx, household_id, reason, req.remarks.trim(), &sig, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Response::new(pb::StartExitResponse { application_id: application_id.to_string() }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_death(
+        &self,
+        request: Request<pb::RecordDeathRequest>,
+    ) -> Result<Response<pb::RecordDeathResponse>, Status> {
+        let req = request.into_inner();
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        let person = convert::identity(&req.identity_number, "identity_number").map_err(|e| errors.push(e)).ok();
+        let died_on = dibao_proto::types::required(&req.died_on, "died_on")
+            .and_then(|d| Date::try_from(d).map_err(|e| e.within("died_on")))
+            .map_err(|e| errors.push(e))
+            .ok();
+        if died_on.is_some_and(|d| d > now.date()) {
+            errors.push(InvalidField::new("died_on", "死亡日期不能晚于今天"));
+        }
+        if req.source.trim().is_empty() {
+            errors.push(InvalidField::new("source", "请填写死亡信息来源（如公安死亡登记号）"));
+        }
+        let sig = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
+        let (Some(person), Some(died_on), Some(sig), true) = (person, died_on, sig, errors.is_empty()) else {
+            return Err(invalid(errors));
+        };
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let household_id: uuid::Uuid = tx
+            .query_opt(
+                "SELECT household_id FROM household_member WHERE live AND identity_number = $1 FOR UPDATE",
+                &[&person.as_str()],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| {
+                Status::from(Error::NotFound(format!("{}不在在办或在保的低保、特困家庭中", person.masked())))
+            })?
+            .get(0);
+        tx.execute(
+            "INSERT INTO member_death (identity_number, household_id, died_on, source, recorded_by, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&person.as_str(), &household_id, &died_on, &req.source.trim(), &sig.officer_id, &now],
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "UPDATE household_member SET live = false WHERE identity_number = $1 AND household_id = $2",
+            &[&person.as_str(), &household_id],
+        )
+        .await
+        .map_err(db)?;
+        let version: i64 = tx
+            .query_one(
+                "UPDATE household SET version = version + 1 WHERE household_id = $1 RETURNING version",
+                &[&household_id],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        let payload = Payload::MemberDeceased(MemberDeceased {
+            identity_number: Some((&person).into()),
+            died_on: Some(date_to_pb(died_on)),
+            household_id: household_id.to_string(),
+        });
+        self.publish(&tx, household_id, version, payload).await?;
+        let living: i64 = tx
+            .query_one("SELECT count(*) FROM household_member WHERE live AND household_id = $1", &[&household_id])
+            .await
+            .map_err(db)?
+            .get(0);
+        let exit_application_id = if living == 0 {
+            let open: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM application WHERE household_id = $1 AND status = 'open')",
+                    &[&household_id],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            if open {
+                String::new()
+            } else {
+                start_exit(&tx, household_id, ExitReason::Death, "家庭成员均已死亡", &sig, now).await?.to_string()
+            }
+        } else {
+            String::new()
+        };
+        tx.commit().await.map_err(db)?;
+        tracing::info!(%household_id, living, "death recorded");
+        Ok(Response::new(pb::RecordDeathResponse { household_id: household_id.to_string(), exit_application_id }))
     }
 
     async fn record_objection(
@@ -766,6 +903,45 @@ impl CivilAffairsService for CivilAffairs {
         }
         Ok(Response::new(pb::RecordObjectionResponse { objection_id: objection_id.to_string() }))
     }
+}
+
+fn pb_exit_reason(v: Option<i32>) -> ExitReason {
+    v.and_then(|v| ExitReason::try_from(v).ok()).unwrap_or(ExitReason::Unspecified)
+}
+
+/// Opens an exit for an enrolled household and records its first signed step.
+async fn start_exit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    household_id: uuid::Uuid,
+    reason: ExitReason,
+    remarks: &str,
+    sig: &convert::Signature,
+    now: OffsetDateTime,
+) -> Result<uuid::Uuid, Status> {
+    let status: i32 = tx
+        .query_opt("SELECT status FROM household WHERE household_id = $1 FOR UPDATE", &[&household_id])
+        .await
+        .map_err(db)?
+        .ok_or_else(|| Status::from(Error::NotFound(format!("家庭{household_id}不存在"))))?
+        .get(0);
+    if status != pb::HouseholdStatus::Enrolled as i32 && status != pb::HouseholdStatus::GradualExit as i32 {
+        return Err(Error::FailedPrecondition("只有在保家庭可以办理退出".into()).into());
+    }
+    let application_id = uuid::Uuid::now_v7();
+    tx.execute(
+        "INSERT INTO application (application_id, household_id, next_step, status, created_at, kind, exit_reason)
+         VALUES ($1, $2, $3, 'open', $4, 'exit', $5)",
+        &[&application_id, &household_id, &(pb::ProcessStep::HomeVisit as i32), &now, &(reason as i32)],
+    )
+    .await
+    .map_err(|e| match e.code() {
+        Some(c) if c.code() == "23505" => {
+            Status::from(Error::FailedPrecondition("该户已有在办事项，办结后再办理退出".into()))
+        }
+        _ => db(e),
+    })?;
+    record_step(&**tx, application_id, pb::ProcessStep::Exit, true, remarks, sig, None, now).await?;
+    Ok(application_id)
 }
 
 const HOUSEHOLD_COLUMNS: &str =
@@ -1116,6 +1292,47 @@ impl CivilAffairs {
         )
         .await
         .map_err(db)?;
+        Ok(())
+    }
+
+    /// County approval of an exit: the household leaves the roster.
+    async fn exit(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        household_id: uuid::Uuid,
+        reason: ExitReason,
+        now: OffsetDateTime,
+    ) -> Result<(), Status> {
+        let version: i64 = tx
+            .query_one(
+                "UPDATE household SET status = $2, monthly_amount_fen = 0, version = version + 1
+                 WHERE household_id = $1 RETURNING version",
+                &[&household_id, &(pb::HouseholdStatus::Exited as i32)],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        let members: Vec<String> = tx
+            .query(
+                "SELECT identity_number FROM household_member WHERE household_id = $1 ORDER BY identity_number",
+                &[&household_id],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        tx.execute("UPDATE household_member SET live = false WHERE household_id = $1", &[&household_id])
+            .await
+            .map_err(db)?;
+        let payload = Payload::HouseholdExited(HouseholdExited {
+            household_id: household_id.to_string(),
+            reason: reason as i32,
+            exited_on: Some(date_to_pb(now.date())),
+            members: members.into_iter().map(|value| dibao_proto::common::v1::IdentityNumber { value }).collect(),
+        });
+        self.publish(tx, household_id, version, payload).await?;
+        tracing::info!(%household_id, ?reason, "household exited");
         Ok(())
     }
 

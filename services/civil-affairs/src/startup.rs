@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0002_household_by_village", include_str!("../migrations/0002_household_by_village.sql")),
     ("0003_roster_import", include_str!("../migrations/0003_roster_import.sql")),
     ("0004_audit_sample", include_str!("../migrations/0004_audit_sample.sql")),
+    ("0005_exits_and_deaths", include_str!("../migrations/0005_exits_and_deaths.sql")),
 ];
 
 /// Who may call this service unless the settings say otherwise.

@@ -734,3 +734,101 @@ async fn samples_are_reproducible_and_cover_full_villages_and_new_enrolments() {
     let e = r.client.draw_sample(request(42, 29)).await.expect_err("below 30 %");
     assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "percent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
+    let mut r = start().await;
+    let mut clergy = renumbered("19550101", 71);
+    clergy.members.truncate(1);
+    clergy.single_person_reason = SinglePersonReason::Clergy as i32;
+    clergy.clergy_years_in_site = 5;
+    clergy.category = BenefitCategory::A as i32;
+    let rows = vec![roster_row(1, "HH-001", household(), 50_000), roster_row(2, "HH-002", clergy, 50_000)];
+    let imported = r.client.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
+    assert_eq!(imported.households_applied, 2, "{:?}", imported.errors);
+    let death = |person: IdentityNumber| RecordDeathRequest {
+        identity_number: Some(person),
+        died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 6, day: 1 }),
+        source: "公安死亡登记 2026-0601-17".into(),
+        signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+    };
+
+    // The grandfather dies: the event goes out, the household stays.
+    let grandfather = id("19500303", "003");
+    let d = r.client.record_death(death(grandfather.clone())).await.expect("death").into_inner();
+    assert!(d.exit_application_id.is_empty(), "three members remain");
+    let e = r.client.record_death(death(grandfather.clone())).await.expect_err("twice");
+    assert_eq!(e.code(), Code::NotFound);
+
+    // The household's income rose: exit through home visit, township review, county approval.
+    let e = r
+        .client
+        .start_exit(StartExitRequest {
+            household_id: d.household_id.clone(),
+            reason: 0,
+            remarks: String::new(),
+            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+        })
+        .await
+        .expect_err("no reason");
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "reason");
+    let exit = r
+        .client
+        .start_exit(StartExitRequest {
+            household_id: d.household_id.clone(),
+            reason: dibao_proto::events::v1::ExitReason::Income as i32,
+            remarks: "儿子稳定就业，家庭人均收入超过标准".into(),
+            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+        })
+        .await
+        .expect("exit")
+        .into_inner()
+        .application_id;
+    let e = step(&mut r.client, &exit, ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "")
+        .await
+        .expect_err("order");
+    assert!(e.message().contains("当前应办理“入户调查”"), "{}", e.message());
+    step(&mut r.client, &exit, ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "").await.expect("visit");
+    step(&mut r.client, &exit, ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "").await.expect("review");
+    let done = step(&mut r.client, &exit, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "")
+        .await
+        .expect("approve");
+    assert_eq!(done.next_step, ProcessStep::Exit as i32);
+    let h = r
+        .client
+        .get_household(GetHouseholdRequest { household_id: d.household_id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .household
+        .expect("household");
+    assert_eq!(h.status, HouseholdStatus::Exited as i32);
+    assert_eq!(h.monthly_amount, Some(Money { fen: 0 }));
+
+    // The only member of a single-person household dies: its exit starts.
+    let monk = id("19550101", "071");
+    let d2 = r.client.record_death(death(monk)).await.expect("death").into_inner();
+    assert!(!d2.exit_application_id.is_empty());
+
+    let events = household_events(&r.broker, &r.topic);
+    let deceased: Vec<_> = events
+        .iter()
+        .filter_map(|(k, e)| match &e.payload {
+            Some(Payload::MemberDeceased(m)) => Some((k.clone(), m.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deceased.len(), 2);
+    assert_eq!(deceased[0].1.identity_number, Some(grandfather));
+    assert_eq!(deceased[0].0, d.household_id, "keyed by household");
+    let exited: Vec<_> = events
+        .iter()
+        .filter_map(|(_, e)| match &e.payload {
+            Some(Payload::HouseholdExited(x)) => Some(x.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(exited.len(), 1);
+    assert_eq!(exited[0].reason, dibao_proto::events::v1::ExitReason::Income as i32);
+    assert_eq!(exited[0].members.len(), 4);
+}
