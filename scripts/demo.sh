@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a demo: brings the stack up and shows events crossing the
-# mesh exactly once. A writer (one schema) changes 2,000 household records,
+# mesh exactly once; then civil affairs runs the demo county. A writer (one schema) changes 2,000 household records,
 # each in a transaction with its event; the outbox relay publishes them to
 # the broker; an applier (its own schema) applies them through its inbox
 # and serves health, reflection and the ops service over mTLS, which we
@@ -65,4 +65,21 @@ echo "== the same call with the gateway's certificate is refused by the access p
 
 kill -TERM $APPLIER; wait $APPLIER || true
 trap - EXIT
+
+echo
+echo "== civil affairs, demo county 220581: policy, roster import, one application through every signed step"
+cargo build --quiet -p dibao-civil-affairs --example demo_county
+CIVIL_AFFAIRS_ENV_FILE=/dev/null \
+CIVIL_AFFAIRS__SERVER__LISTEN=127.0.0.1:0 \
+CIVIL_AFFAIRS__DATABASE__URL="$PG/dibao_demo" \
+CIVIL_AFFAIRS__DATABASE__SCHEMA=civil_affairs \
+CIVIL_AFFAIRS__KAFKA__BROKERS="127.0.0.1:${DIBAO_BROKER_PORT:-19092}" \
+CIVIL_AFFAIRS__KAFKA__TOPIC_PREFIX="$RUN" \
+CIVIL_AFFAIRS__KAFKA__GROUP_ID="$RUN-civil-affairs" \
+CIVIL_AFFAIRS__TLS__CA_CERT="$STACK/certs/ca.pem" \
+CIVIL_AFFAIRS__TLS__CERT="$STACK/certs/civil-affairs.pem" \
+CIVIL_AFFAIRS__TLS__KEY="$STACK/certs/civil-affairs.key" \
+CIVIL_AFFAIRS__TELEMETRY__LOG_FORMAT=pretty \
+RUST_LOG=warn \
+  target/debug/examples/demo_county
 echo "== done: logs in .stack/logs, broker still up (scripts/stack.sh down stops it)"
