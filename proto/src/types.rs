@@ -251,6 +251,22 @@ impl Fen {
     }
 }
 
+impl Fen {
+    /// Parses yuan as written in a roster or a form: `565`, `565.5`, `565.50`,
+    /// optionally with `元`; exact, no floating point, at most two decimals.
+    pub fn parse_yuan(raw: &str) -> Result<Self, InvalidField> {
+        let s = raw.trim().trim_end_matches('元').trim();
+        let bad = || InvalidField::new("", format!("金额“{raw}”应为以元为单位、最多两位小数的非负数，如565.50"));
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        if whole.is_empty() || frac.len() > 2 || !whole.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let yuan: i64 = whole.parse().map_err(|_| bad())?;
+        let fen: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+        yuan.checked_mul(100).and_then(|y| y.checked_add(fen)).map(Self).ok_or_else(bad)
+    }
+}
+
 impl fmt::Display for Fen {
     /// Yuan with two decimals, e.g. `1234.50元`, computed in integers.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -290,6 +306,16 @@ pub fn required<'a, T>(v: &'a Option<T>, field: &str) -> Result<&'a T, InvalidFi
 mod tests {
     use super::*;
     use time::macros::date;
+
+    #[test]
+    fn yuan_parse_exactly_to_fen() {
+        assert_eq!(Fen::parse_yuan("565").expect("whole"), Fen(56_500));
+        assert_eq!(Fen::parse_yuan(" 565.5元").expect("one decimal"), Fen(56_550));
+        assert_eq!(Fen::parse_yuan("0.07").expect("fen"), Fen(7));
+        for bad in ["", "-1", "5.555", "1e3", "五百", ".5", "1,000"] {
+            assert!(Fen::parse_yuan(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn accepts_the_standard_example_and_derives_birth_and_sex() {

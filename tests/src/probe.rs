@@ -101,7 +101,7 @@ async fn write_one(pool: &Pool, topic: &str, key: &str, sequence: i64, body: &[u
     let tx = client.transaction().await?;
     tx.execute("INSERT INTO probe_written (aggregate_key, sequence) VALUES ($1, $2)", &[&key, &sequence]).await?;
     outbox::enqueue(
-        &*tx,
+        &tx,
         NewEvent {
             topic,
             aggregate_type: "pipeline_probe",

@@ -86,7 +86,7 @@ async fn one_trace_spans_the_grpc_call_and_the_kafka_hop() {
         let mut client = pool.get().await.expect("client");
         let tx = client.transaction().await.expect("tx");
         outbox::enqueue(
-            &*tx,
+            &tx,
             outbox::NewEvent {
                 topic: &topic,
                 aggregate_type: "pipeline_probe",

@@ -6,11 +6,17 @@
 //! - [`startup`]: settings, the `Application` that binds (port 0 in tests) and runs;
 //! - [`service`]: the gRPC service (policy registry, assessment, process);
 //! - [`process`]: the order of steps and who signs each;
+//! - [`notice`]: public notice lists in CSV and xlsx (R-PROC-3);
+//! - [`review`]: reviews due (R-REV-1), signed reviews and gradual exits (R-BEN-4);
+//! - [`roster_file`]: a county's roster file (花名册, CSV or xlsx) read into import rows;
 //! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
 //! - [`convert`]: from the wire to the engine's types, naming each bad field.
 
 pub mod convert;
+pub mod notice;
 pub mod process;
+pub mod review;
+pub mod roster_file;
 pub mod sampling;
 pub mod service;
 pub mod startup;

@@ -36,20 +36,20 @@ pub struct CivilAffairs {
     pub topic: String,
 }
 
-fn invalid(errors: Vec<InvalidField>) -> Status {
+pub(crate) fn invalid(errors: Vec<InvalidField>) -> Status {
     Error::InvalidArgument(errors).into()
 }
 
-fn db(e: impl Into<Error>) -> Status {
+pub(crate) fn db(e: impl Into<Error>) -> Status {
     e.into().into()
 }
 
-fn first_of_month(t: OffsetDateTime) -> Date {
+pub(crate) fn first_of_month(t: OffsetDateTime) -> Date {
     t.date().replace_day(1).unwrap_or(t.date())
 }
 
 /// The policy in force for `county` in the month of `on`, decoded.
-async fn policy_in_force(
+pub(crate) async fn policy_in_force(
     client: &impl GenericClient,
     county: &DivisionCode,
     on: Date,
@@ -76,7 +76,7 @@ async fn policy_in_force(
 }
 
 /// Runs the engine over a household as stored or submitted.
-fn assess(
+pub(crate) fn assess(
     household: &pb::Household,
     stored_income: &pb::AssessHouseholdRequest,
     policy: &CountyPolicy,
@@ -176,19 +176,43 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<tonic::Streaming<pb::ImportRosterRequest>>,
     ) -> Result<Response<pb::ImportRosterResponse>, Status> {
-        let mut rows = request.into_inner();
+        use futures_util::StreamExt;
+        // Rows are applied in batches of what has arrived (at most 500), one
+        // transaction per batch and a savepoint per household: each household
+        // whole or not at all, without a commit (and its disk flush) each.
+        // A batch that cannot commit fails the call; what committed before
+        // stays, and re-running the same rows changes nothing.
+        let mut rows = request.into_inner().ready_chunks(500);
         let mut out = pb::ImportRosterResponse::default();
-        while let Some(row) = rows.message().await? {
-            match self.import_row(&row).await {
-                Ok(Imported::Applied) => out.households_applied += 1,
-                Ok(Imported::Unchanged) => out.households_unchanged += 1,
-                Err(RowFailure::Rejected(fields)) => out.errors.extend(fields.into_iter().map(|f| pb::RowError {
-                    row: row.row,
-                    field: f.field,
-                    message: f.reason,
-                })),
-                Err(RowFailure::Failed(status)) => return Err(status),
+        while let Some(chunk) = rows.next().await {
+            let chunk = chunk.into_iter().collect::<Result<Vec<_>, Status>>()?;
+            let mut client = self.pool.get().await.map_err(db)?;
+            let mut tx = client.transaction().await.map_err(db)?;
+            let (mut applied, mut unchanged) = (0, 0);
+            for row in &chunk {
+                let savepoint = tx.savepoint("import_row").await.map_err(db)?;
+                match self.import_row(&savepoint, row).await {
+                    Ok(imported) => {
+                        savepoint.commit().await.map_err(db)?;
+                        match imported {
+                            Imported::Applied => applied += 1,
+                            Imported::Unchanged => unchanged += 1,
+                        }
+                    }
+                    Err(RowFailure::Rejected(fields)) => {
+                        savepoint.rollback().await.map_err(db)?;
+                        out.errors.extend(fields.into_iter().map(|f| pb::RowError {
+                            row: row.row,
+                            field: f.field,
+                            message: f.reason,
+                        }))
+                    }
+                    Err(RowFailure::Failed(status)) => return Err(status),
+                }
             }
+            tx.commit().await.map_err(db)?;
+            out.households_applied += applied;
+            out.households_unchanged += unchanged;
         }
         tracing::info!(
             applied = out.households_applied,
@@ -311,6 +335,137 @@ impl CivilAffairsService for CivilAffairs {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn list_reviews_due(
+        &self,
+        request: Request<pb::ListReviewsDueRequest>,
+    ) -> Result<Response<pb::ListReviewsDueResponse>, Status> {
+        self.reviews_due(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_review(
+        &self,
+        request: Request<pb::RecordReviewRequest>,
+    ) -> Result<Response<pb::RecordReviewResponse>, Status> {
+        self.review(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn apply_month(
+        &self,
+        request: Request<pb::ApplyMonthRequest>,
+    ) -> Result<Response<pb::ApplyMonthResponse>, Status> {
+        self.step_gradual_exits(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn export_public_notice(
+        &self,
+        request: Request<pb::ExportPublicNoticeRequest>,
+    ) -> Result<Response<pb::ExportPublicNoticeResponse>, Status> {
+        let req = request.into_inner();
+        let mut errors = Vec::new();
+        let division = convert::division(&req.division, "division").map_err(|e| errors.push(e)).ok();
+        if division.as_ref().is_some_and(|d| d.county().is_none()) {
+            errors.push(InvalidField::new("division", "应填写县级、乡镇级或村级行政区划代码"));
+        }
+        let kind = pb::NoticeKind::try_from(req.kind).unwrap_or(pb::NoticeKind::Unspecified);
+        if kind == pb::NoticeKind::Unspecified {
+            errors.push(InvalidField::new("kind", "请选择公示类型：审批公示或长期公示"));
+        }
+        let format = pb::FileFormat::try_from(req.format).unwrap_or(pb::FileFormat::Unspecified);
+        if format == pb::FileFormat::Unspecified {
+            errors.push(InvalidField::new("format", "请选择文件格式：CSV或xlsx"));
+        }
+        let Some(division) = division.filter(|_| errors.is_empty()) else {
+            return Err(invalid(errors));
+        };
+        let client = self.pool.get().await.map_err(db)?;
+        let sql = match kind {
+            // Applications whose 7-day notice has started and that await county approval (R-PROC-1).
+            pb::NoticeKind::Applicants => format!(
+                "SELECT {HOUSEHOLD_COLUMNS}, income FROM household
+                 WHERE village LIKE $1 || '%' AND household_id IN (
+                     SELECT household_id FROM application
+                     WHERE status = 'open' AND kind = 'enrol' AND notice_started_at IS NOT NULL)
+                 ORDER BY village, household_id"
+            ),
+            _ => format!(
+                "SELECT {HOUSEHOLD_COLUMNS}, income FROM household
+                 WHERE village LIKE $1 || '%' AND status IN ($2, $3)
+                 ORDER BY village, household_id"
+            ),
+        };
+        let enrolled = [pb::HouseholdStatus::Enrolled as i32, pb::HouseholdStatus::GradualExit as i32];
+        let rows = match kind {
+            pb::NoticeKind::Applicants => client.query(&sql, &[&division.prefix()]).await,
+            _ => client.query(&sql, &[&division.prefix(), &enrolled[0], &enrolled[1]]).await,
+        }
+        .map_err(db)?;
+        let month = first_of_month(self.clock.now());
+        let mut policies: std::collections::HashMap<String, Option<CountyPolicy>> = Default::default();
+        let mut notice = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let household = household_from_row(row)?;
+            let income_body: Vec<u8> = row.get(HOUSEHOLD_COLUMNS.split(',').count());
+            let income = pb::AssessHouseholdRequest::decode(income_body.as_slice())
+                .map_err(|e| db(anyhow::anyhow!("stored income of {}: {e}", household.household_id)))?;
+            let village = household.village.as_ref().map(|v| v.code.clone()).unwrap_or_default();
+            let county = village.get(..6).unwrap_or_default().to_owned();
+            if !policies.contains_key(&county) {
+                let policy = match DivisionCode::parse(&county) {
+                    Ok(c) => policy_in_force(&**client, &c, month).await.ok().map(|(p, _)| p),
+                    Err(_) => None,
+                };
+                policies.insert(county.clone(), policy);
+            }
+            // Per-capita income and, for applicants, the proposed amount come
+            // from the engine with the policy in force; without a policy the
+            // notice still lists the household, income shown as "—".
+            let assessed = policies[&county].as_ref().and_then(|p| assess(&household, &income, p, month).ok());
+            let Some(head) = household
+                .members
+                .iter()
+                .find(|m| m.relation == dibao_proto::common::v1::Relation::Head as i32)
+                .or(household.members.first())
+                .and_then(|m| m.person.as_ref())
+            else {
+                continue;
+            };
+            let Ok(head_identity) = convert::identity(&head.identity_number, "head") else { continue };
+            let monthly_amount = match (kind, &assessed) {
+                (pb::NoticeKind::Applicants, Some((_, b))) => b.monthly_amount,
+                _ => Fen(household.monthly_amount.as_ref().map_or(0, |m| m.fen)),
+            };
+            notice.push(crate::notice::NoticeRow {
+                village,
+                head_name: head.name.clone(),
+                head_identity,
+                household_size: household.members.len(),
+                per_capita_income: assessed.as_ref().map(|(i, _)| i.per_capita),
+                category: crate::notice::category_label(household.programme, household.category),
+                monthly_amount,
+            });
+        }
+        let (what, title) = match kind {
+            pb::NoticeKind::Applicants => ("applicants", format!("{division}最低生活保障审批公示（公示期7天）")),
+            _ => ("enrolled", format!("{division}最低生活保障及特困供养长期公示")),
+        };
+        let date = self.clock.now().date();
+        let (ext, content) = match format {
+            pb::FileFormat::Xlsx => {
+                ("xlsx", crate::notice::to_xlsx(&title, &notice).map_err(|e| db(anyhow::anyhow!("xlsx: {e}")))?)
+            }
+            _ => ("csv", crate::notice::to_csv(&notice)),
+        };
+        Ok(Response::new(pb::ExportPublicNoticeResponse {
+            filename: format!("public-notice-{what}-{}-{date}.{ext}", division.as_str()),
+            content,
+            households: i32::try_from(notice.len()).unwrap_or(i32::MAX),
+        }))
+    }
+
     type ExportRosterStream =
         std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::ExportRosterResponse, Status>> + Send>>;
 
@@ -404,23 +559,16 @@ impl CivilAffairsService for CivilAffairs {
                 )
                 .await
                 .map_err(db)?;
-                tx.execute(
-                    "INSERT INTO amount_change (household_id, from_fen, to_fen, effective_month, reason, recorded_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&id, &old.0, &benefit.monthly_amount.0, &policy.effective_from, &reason, &now],
+                self.record_amount_change(
+                    &tx,
+                    id,
+                    old,
+                    benefit.monthly_amount,
+                    policy.effective_from,
+                    &reason,
+                    version + 1,
                 )
-                .await
-                .map_err(db)?;
-                let payload = Payload::HouseholdAmountChanged(HouseholdAmountChanged {
-                    household_id: id.to_string(),
-                    monthly_amount: Some(benefit.monthly_amount.into()),
-                    effective_month: Some(YearMonth {
-                        year: policy.effective_from.year(),
-                        month: i32::from(policy.effective_from.month() as u8),
-                    }),
-                    reason,
-                });
-                self.publish(&tx, id, version + 1, payload).await?;
+                .await?;
                 recalculated += 1;
             }
         }
@@ -910,7 +1058,7 @@ fn pb_exit_reason(v: Option<i32>) -> ExitReason {
 }
 
 /// Opens an exit for an enrolled household and records its first signed step.
-async fn start_exit(
+pub(crate) async fn start_exit(
     tx: &deadpool_postgres::Transaction<'_>,
     household_id: uuid::Uuid,
     reason: ExitReason,
@@ -944,10 +1092,10 @@ async fn start_exit(
     Ok(application_id)
 }
 
-const HOUSEHOLD_COLUMNS: &str =
+pub(crate) const HOUSEHOLD_COLUMNS: &str =
     "household_id, body, status, category, monthly_amount_fen, enrolled_on, version, programme";
 
-fn household_from_row(row: &tokio_postgres::Row) -> Result<pb::Household, Status> {
+pub(crate) fn household_from_row(row: &tokio_postgres::Row) -> Result<pb::Household, Status> {
     let id: uuid::Uuid = row.get(0);
     let body: Vec<u8> = row.get(1);
     let mut household =
@@ -1013,7 +1161,7 @@ fn check_signer(step: pb::ProcessStep, role: OfficerRole) -> Result<(), Status> 
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn record_step(
+pub(crate) async fn record_step(
     tx: &impl GenericClient,
     application_id: uuid::Uuid,
     step: pb::ProcessStep,
@@ -1073,7 +1221,12 @@ impl From<Vec<InvalidField>> for RowFailure {
 impl CivilAffairs {
     /// Applies one roster row in its own transaction: the household whole,
     /// or nothing. A row equal to what is stored changes nothing.
-    async fn import_row(&self, row: &pb::ImportRosterRequest) -> Result<Imported, RowFailure> {
+    /// Applies one roster row inside `tx` (a savepoint of the import's batch).
+    async fn import_row(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        row: &pb::ImportRosterRequest,
+    ) -> Result<Imported, RowFailure> {
         let now = self.clock.now();
         let reject = |field: &str, reason: &str| RowFailure::Rejected(vec![InvalidField::new(field, reason)]);
         let h = row.household.as_ref().ok_or_else(|| reject("household", "必填项缺失"))?;
@@ -1111,27 +1264,28 @@ impl CivilAffairs {
         let programme = if h.programme == 0 { Programme::Dibao as i32 } else { h.programme };
         let ids: Vec<String> = submitted.household.members.iter().map(|m| m.identity.as_str().to_owned()).collect();
 
-        let mut client = self.pool.get().await.map_err(db)?;
-        let tx = client.transaction().await.map_err(db)?;
-        let existing = tx
-            .query_opt(
+        // Statements prepared once per connection: an import runs them per household.
+        let statement = |sql: &'static str| async move { tx.prepare_cached(sql).await.map_err(db) };
+        let (find, clash) = futures_util::try_join!(
+            statement(
                 "SELECT household_id, body, category, monthly_amount_fen, version, status FROM household
                  WHERE county = $1 AND source_id = $2 FOR UPDATE",
-                &[&county.as_str(), &source_id],
-            )
-            .await
-            .map_err(db)?;
-        let existing_id = existing.as_ref().map(|r| r.get::<_, uuid::Uuid>(0));
-        if let Some(clash) = tx
-            .query_opt(
+            ),
+            statement(
                 "SELECT identity_number FROM household_member
-                 WHERE live AND identity_number = ANY($1) AND household_id <> $2
+                 WHERE live AND identity_number = ANY($1)
+                   AND household_id NOT IN (SELECT household_id FROM household WHERE county = $2 AND source_id = $3)
                  ORDER BY array_position($1, identity_number) LIMIT 1",
-                &[&ids, &existing_id.unwrap_or_else(uuid::Uuid::nil)],
-            )
-            .await
-            .map_err(db)?
-        {
+            ),
+        )?;
+        // Both lookups in one round trip (the connection pipelines them).
+        let county_code = county.as_str();
+        let find_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&county_code, &source_id];
+        let clash_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&ids, &county_code, &source_id];
+        let (existing, clash) =
+            futures_util::try_join!(tx.query_opt(&find, &find_params), tx.query_opt(&clash, &clash_params),)
+                .map_err(db)?;
+        if let Some(clash) = clash {
             let taken: String = clash.get(0);
             let i = ids.iter().position(|x| *x == taken).unwrap_or(0);
             return Err(reject(
@@ -1144,9 +1298,12 @@ impl CivilAffairs {
             let household_id = uuid::Uuid::now_v7();
             let no_income = pb::AssessHouseholdRequest::default().encode_to_vec();
             tx.execute(
-                "INSERT INTO household (household_id, county, village, status, programme, category, monthly_amount_fen,
-                                        enrolled_on, body, income, created_at, source_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &statement(
+                    "INSERT INTO household (household_id, county, village, status, programme, category,
+                                            monthly_amount_fen, enrolled_on, body, income, created_at, source_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .await?,
                 &[
                     &household_id,
                     &county.as_str(),
@@ -1164,16 +1321,18 @@ impl CivilAffairs {
             )
             .await
             .map_err(db)?;
-            for id in &ids {
-                tx.execute(
-                    "INSERT INTO household_member (identity_number, household_id, live) VALUES ($1, $2, true)",
-                    &[id, &household_id],
+            tx.execute(
+                &statement(
+                    "INSERT INTO household_member (identity_number, household_id, live)
+                     SELECT unnest($1::text[]), $2, true",
                 )
-                .await
-                .map_err(db)?;
-            }
+                .await?,
+                &[&ids, &household_id],
+            )
+            .await
+            .map_err(db)?;
             self.publish(
-                &tx,
+                tx,
                 household_id,
                 1,
                 Payload::HouseholdEnrolled(HouseholdEnrolled {
@@ -1189,7 +1348,6 @@ impl CivilAffairs {
                 }),
             )
             .await?;
-            tx.commit().await.map_err(db)?;
             return Ok(Imported::Applied);
         };
         let household_id: uuid::Uuid = existing.get(0);
@@ -1238,18 +1396,17 @@ impl CivilAffairs {
         )
         .await
         .map_err(db)?;
-        for id in &ids {
-            tx.execute(
-                "INSERT INTO household_member (identity_number, household_id, live) VALUES ($1, $2, true)
-                 ON CONFLICT (identity_number, household_id) DO UPDATE SET live = true",
-                &[id, &household_id],
-            )
-            .await
-            .map_err(db)?;
-        }
+        tx.execute(
+            "INSERT INTO household_member (identity_number, household_id, live)
+             SELECT unnest($1::text[]), $2, true
+             ON CONFLICT (identity_number, household_id) DO UPDATE SET live = true",
+            &[&ids, &household_id],
+        )
+        .await
+        .map_err(db)?;
         for payload in events {
             version += 1;
-            self.publish(&tx, household_id, version, payload).await?;
+            self.publish(tx, household_id, version, payload).await?;
         }
         tx.execute(
             "UPDATE household SET body = $2, category = $3, monthly_amount_fen = $4, status = $5, village = $6,
@@ -1268,11 +1425,10 @@ impl CivilAffairs {
         )
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
         Ok(Imported::Applied)
     }
 
-    async fn publish(
+    pub(crate) async fn publish(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         household_id: uuid::Uuid,
@@ -1280,7 +1436,7 @@ impl CivilAffairs {
         payload: Payload,
     ) -> Result<(), Status> {
         outbox::enqueue(
-            &**tx,
+            tx,
             NewEvent {
                 topic: &self.topic,
                 aggregate_type: AGGREGATE,
@@ -1296,7 +1452,7 @@ impl CivilAffairs {
     }
 
     /// County approval of an exit: the household leaves the roster.
-    async fn exit(
+    pub(crate) async fn exit(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         household_id: uuid::Uuid,

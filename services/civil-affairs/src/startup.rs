@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0003_roster_import", include_str!("../migrations/0003_roster_import.sql")),
     ("0004_audit_sample", include_str!("../migrations/0004_audit_sample.sql")),
     ("0005_exits_and_deaths", include_str!("../migrations/0005_exits_and_deaths.sql")),
+    ("0006_reviews_and_gradual_exit", include_str!("../migrations/0006_reviews_and_gradual_exit.sql")),
 ];
 
 /// Who may call this service unless the settings say otherwise.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dibao_civil_affairs::startup::{self, Application};
-use dibao_platform::clock::ManualClock;
+use dibao_platform::clock::{Clock, ManualClock};
 use dibao_platform::devpki::DevCa;
 use dibao_platform::server::connect;
 use dibao_platform::settings::{self, PLATFORM_DEFAULTS};
@@ -29,6 +29,7 @@ const VILLAGE: &str = "220581101201";
 
 struct Running {
     client: CivilAffairsServiceClient<Channel>,
+    addr: String,
     clock: ManualClock,
     broker: Broker,
     topic: String,
@@ -69,6 +70,7 @@ async fn start() -> Running {
     let channel = connect(&tls, &app.addr.to_string(), "localhost").await.expect("connect");
     Running {
         client: CivilAffairsServiceClient::new(channel),
+        addr: app.addr.to_string(),
         clock,
         broker,
         topic,
@@ -209,6 +211,21 @@ async fn through_notice(c: &mut CivilAffairsServiceClient<Channel>, app: &str) {
     step(c, app, ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "").await.expect("notice");
 }
 
+async fn export_notice(
+    c: &mut CivilAffairsServiceClient<Channel>,
+    division: &str,
+    kind: NoticeKind,
+    format: FileFormat,
+) -> Result<ExportPublicNoticeResponse, tonic::Status> {
+    c.export_public_notice(ExportPublicNoticeRequest {
+        division: Some(DivisionCode { code: division.into() }),
+        kind: kind as i32,
+        format: format as i32,
+    })
+    .await
+    .map(tonic::Response::into_inner)
+}
+
 /// Every household event on the topic, read from the beginning for a few seconds.
 fn household_events(broker: &Broker, topic: &str) -> Vec<(String, EventEnvelope)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -249,6 +266,26 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     assert!(e.message().contains("当前应办理“入户调查”"), "{}", e.message());
 
     through_notice(&mut r.client, &app).await;
+
+    // The notice list (R-PROC-3): names, size, income, proposed amount;
+    // the identity number masked, health details absent.
+    let notice = export_notice(&mut r.client, VILLAGE, NoticeKind::Applicants, FileFormat::Csv).await.expect("notice");
+    assert_eq!(notice.households, 1);
+    assert!(notice.filename.ends_with(".csv"), "{}", notice.filename);
+    let csv = String::from_utf8(notice.content).expect("utf-8");
+    let head_id = id("19700101", "001").value;
+    assert!(
+        csv.contains(&format!(
+            "1,{VILLAGE},王建国,{}********{},4,300.00,低保C类,500.00",
+            &head_id[..6],
+            &head_id[14..]
+        )),
+        "{csv}"
+    );
+    assert!(!csv.contains(&head_id) && !csv.contains("残疾") && !csv.contains("疾病"), "{csv}");
+    let e = export_notice(&mut r.client, VILLAGE, NoticeKind::Unspecified, FileFormat::Csv).await.expect_err("kind");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "kind");
 
     // During the 7-day notice, approval is refused (R-PROC-1).
     let e = step(&mut r.client, &app, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "")
@@ -314,6 +351,12 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
         .expect("household");
     assert_eq!(h.status, HouseholdStatus::Enrolled as i32);
     assert_eq!(h.monthly_amount, Some(Money { fen: 50_000 }));
+    // Once enrolled the household leaves the applicants' notice for the long-term one.
+    let applicants = export_notice(&mut r.client, COUNTY, NoticeKind::Applicants, FileFormat::Csv).await.expect("csv");
+    assert_eq!(applicants.households, 0);
+    let long_term = export_notice(&mut r.client, COUNTY, NoticeKind::Enrolled, FileFormat::Xlsx).await.expect("xlsx");
+    assert_eq!(long_term.households, 1);
+    assert!(long_term.filename.ends_with(".xlsx") && long_term.content.starts_with(b"PK"), "{}", long_term.filename);
 
     // A new standard from July recalculates the household (R-ELIG-4):
     // (600.00 - 300.00) x 2 + 60.00 + 60.00 = 720.00.
@@ -833,4 +876,259 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
     assert_eq!(exited.len(), 1);
     assert_eq!(exited[0].reason, dibao_proto::events::v1::ExitReason::Income as i32);
     assert_eq!(exited[0].members.len(), 4);
+}
+
+/// Submits and signs every step through county approval; returns the household id.
+async fn enrolled(r: &mut Running, h: Household, income: Vec<IncomeItem>) -> String {
+    let app = submit(&mut r.client, h, income).await;
+    through_notice(&mut r.client, &app).await;
+    r.clock.advance(time::Duration::days(8));
+    step(&mut r.client, &app, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "").await.expect("approve");
+    let households = r
+        .client
+        .list_households(ListHouseholdsRequest { division: Some(DivisionCode { code: VILLAGE.into() }), page: None })
+        .await
+        .expect("list")
+        .into_inner()
+        .households;
+    // The household whose application this was: the only one enrolled today.
+    let today = r.clock.now().date();
+    households
+        .into_iter()
+        .find(|h| {
+            h.enrolled_on.is_some_and(|d| {
+                (d.year, d.month, d.day) == (today.year(), today.month() as i32, i32::from(today.day()))
+            })
+        })
+        .map(|h| h.household_id)
+        .expect("enrolled")
+}
+
+fn project(fen: i64) -> IncomeItem {
+    IncomeItem {
+        kind: IncomeKind::PovertyProject as i32,
+        label: "扶贫车间务工".into(),
+        monthly: Some(Money { fen }),
+        ..Default::default()
+    }
+}
+
+async fn reviews_due(r: &mut Running, as_of: (i32, i32, i32)) -> Vec<ReviewDue> {
+    r.client
+        .list_reviews_due(ListReviewsDueRequest {
+            township: Some(DivisionCode { code: "220581101".into() }),
+            as_of: Some(dibao_proto::common::v1::Date { year: as_of.0, month: as_of.1, day: as_of.2 }),
+            page: None,
+        })
+        .await
+        .expect("reviews due")
+        .into_inner()
+        .reviews
+}
+
+async fn review(
+    r: &mut Running,
+    household_id: &str,
+    income: Vec<IncomeItem>,
+) -> Result<RecordReviewResponse, tonic::Status> {
+    r.client
+        .record_review(RecordReviewRequest {
+            household_id: household_id.into(),
+            income,
+            supporters: vec![],
+            property_findings: vec![],
+            remarks: "入户复核".into(),
+            signature: sign(OfficerRole::TownshipReviewer, "220581101"),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn apply_month(r: &mut Running, year: i32, month: i32) -> ApplyMonthResponse {
+    r.client
+        .apply_month(ApplyMonthRequest {
+            county: Some(DivisionCode { code: COUNTY.into() }),
+            month: Some(YearMonth { year, month }),
+        })
+        .await
+        .expect("apply month")
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_fall_due_raise_lower_or_stop_the_benefit_and_gradual_exits_step_down() {
+    let mut r = start().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
+    let id = enrolled(&mut r, household(), vec![wage(120_000)]).await;
+
+    // Members able to work: due six months after enrolment on 2026-06-18 (R-REV-1).
+    assert!(reviews_due(&mut r, (2026, 12, 17)).await.is_empty());
+    let due = reviews_due(&mut r, (2026, 12, 31)).await;
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].household_id, id);
+    assert_eq!(due[0].due_on, Some(dibao_proto::common::v1::Date { year: 2026, month: 12, day: 18 }));
+    assert!(due[0].reason.contains("有劳动能力"), "{}", due[0].reason);
+    assert_eq!(due[0].head.as_ref().map(|p| p.name.as_str()), Some("王建国"));
+
+    // Only township officers sign a review; the field is named.
+    r.clock.advance(time::Duration::days(185));
+    let e = r
+        .client
+        .record_review(RecordReviewRequest {
+            household_id: id.clone(),
+            signature: sign(OfficerRole::VillageCommittee, VILLAGE),
+            ..Default::default()
+        })
+        .await
+        .expect_err("village signs");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "signature.role");
+
+    // More wages lower the amount: (500.00 - 1600.00 / 4) x 2 + 50.00 + 50.00 = 300.00.
+    let lowered = review(&mut r, &id, vec![wage(160_000)]).await.expect("review");
+    assert_eq!(lowered.outcome, ReviewOutcome::Lowered as i32);
+    assert_eq!(lowered.monthly_amount, Some(Money { fen: 30_000 }));
+    assert_eq!(lowered.next_due_on, Some(dibao_proto::common::v1::Date { year: 2027, month: 6, day: 20 }));
+    assert!(reviews_due(&mut r, (2026, 12, 31)).await.is_empty(), "reviewed, no longer due");
+
+    // Project income lifts per-capita income to 600.00, above the standard
+    // but below twice it: 18 months stepping down monthly from 300.00 (R-BEN-4).
+    let gradual = review(&mut r, &id, vec![project(240_000)]).await.expect("review");
+    assert_eq!(gradual.outcome, ReviewOutcome::GradualExit as i32);
+    assert_eq!(gradual.monthly_amount, Some(Money { fen: 30_000 }));
+    assert!(gradual.explanation.contains("继续享受低保18个月"), "{}", gradual.explanation);
+    assert_eq!(apply_month(&mut r, 2026, 12).await, ApplyMonthResponse { stepped_down: 0, exited: 0 });
+    // Month 2 pays 300.00 x 17 / 18 = 283.33.
+    assert_eq!(apply_month(&mut r, 2027, 1).await, ApplyMonthResponse { stepped_down: 1, exited: 0 });
+    assert_eq!(apply_month(&mut r, 2027, 1).await, ApplyMonthResponse { stepped_down: 0, exited: 0 }, "idempotent");
+    // Month 18 pays 300.00 / 18 = 16.66; month 19 the household exits.
+    assert_eq!(apply_month(&mut r, 2028, 5).await, ApplyMonthResponse { stepped_down: 1, exited: 0 });
+    assert_eq!(apply_month(&mut r, 2028, 6).await, ApplyMonthResponse { stepped_down: 0, exited: 1 });
+    let e = review(&mut r, &id, vec![]).await.expect_err("exited");
+    assert_eq!(e.code(), Code::FailedPrecondition);
+
+    let events = household_events(&r.broker, &r.topic);
+    let mine: Vec<_> = events.iter().filter(|(k, _)| k == &id).map(|(_, e)| e).collect();
+    let amounts: Vec<i64> = mine
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Some(Payload::HouseholdAmountChanged(c)) => c.monthly_amount.map(|m| m.fen),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(amounts, [30_000, 28_333, 1_666], "one event per change, in order");
+    assert!(matches!(
+        mine.last().and_then(|e| e.payload.as_ref()),
+        Some(Payload::HouseholdExited(x)) if x.reason == dibao_proto::events::v1::ExitReason::GradualExitEnded as i32
+    ));
+
+    // Income far above the standard without project income: the exit is
+    // opened on the signed path; payment continues until county approval.
+    let other = enrolled(&mut r, renumbered("19800505", 11), vec![wage(120_000)]).await;
+    let stopped = review(&mut r, &other, vec![wage(900_000)]).await.expect("review");
+    assert_eq!(stopped.outcome, ReviewOutcome::ExitStarted as i32);
+    assert!(!stopped.exit_application_id.is_empty());
+    assert!(stopped.explanation.contains("已启动退出程序"), "{}", stopped.explanation);
+}
+
+/// A roster file line for member `m` of a household.
+fn roster_line(key: &str, village: &str, m: &Member, relation: &str, amount: &str) -> String {
+    let p = m.person.as_ref().expect("person");
+    let id = &p.identity_number.as_ref().expect("id").value;
+    let covered = if m.covered { "是" } else { "否" };
+    format!("{key},{village},{},{id},{relation},低保,C类,{amount},2025-03-01,,否,部分,{covered}\n", p.name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_files_import_through_the_command_and_errors_name_line_and_column() {
+    let mut r = start().await;
+    let good = household();
+    let relations = ["户主", "配偶", "父母", "子女"];
+    let mut csv = String::from("\u{feff}");
+    csv.push_str(&dibao_civil_affairs::roster_file::COLUMNS[..13].join(","));
+    csv.push('\n');
+    for (m, rel) in good.members.iter().zip(relations) {
+        csv.push_str(&roster_line("F-001", VILLAGE, m, rel, "565.00"));
+    }
+    // Line 6 onwards: a second household whose spouse's identity number has a wrong check character.
+    let mut bad = renumbered("19800505", 21);
+    let spouse = bad.members[1].person.as_mut().expect("person").identity_number.as_mut().expect("id");
+    let last = if spouse.value.ends_with('0') { '1' } else { '0' };
+    spouse.value.replace_range(17.., &last.to_string());
+    for (m, rel) in bad.members.iter().zip(relations) {
+        csv.push_str(&roster_line("F-002", VILLAGE, m, rel, "300"));
+    }
+    let dir = r._certs.clone();
+    let file = dir.join("花名册.csv");
+    std::fs::write(&file, &csv).expect("write csv");
+
+    let run = |file: std::path::PathBuf| {
+        let dir = dir.clone();
+        let server = r.addr.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_roster-import"))
+                .args(["--server", &server, "--ca"])
+                .arg(dir.join("ca.pem"))
+                .arg("--cert")
+                .arg(dir.join("gateway.pem"))
+                .arg("--key")
+                .arg(dir.join("gateway.key"))
+                .arg(file)
+                .output()
+                .await
+                .expect("roster-import")
+        }
+    };
+    let out = run(file.clone()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "errors make a non-zero exit: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("读取2户：新增或更新1户，未变化0户，有误1行"), "{stdout}");
+    assert!(stdout.contains("第7行【身份证号】"), "the spouse's line and column: {stdout}");
+
+    // The same roster as xlsx, the bad line fixed: the first household is
+    // unchanged, the second now imported.
+    let fixed = renumbered("19800505", 21);
+    let xlsx = dir.join("花名册.xlsx");
+    {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, h) in dibao_civil_affairs::roster_file::COLUMNS[..13].iter().enumerate() {
+            sheet.write_string(0, c as u16, *h).expect("heading");
+        }
+        let lines: Vec<String> = good
+            .members
+            .iter()
+            .zip(relations)
+            .map(|(m, rel)| roster_line("F-001", VILLAGE, m, rel, "565.00"))
+            .chain(fixed.members.iter().zip(relations).map(|(m, rel)| roster_line("F-002", VILLAGE, m, rel, "300")))
+            .collect();
+        for (i, line) in lines.iter().enumerate() {
+            for (c, v) in line.trim_end().split(',').enumerate() {
+                // The county number typed as a number, as spreadsheets do.
+                if c == 1 {
+                    sheet.write_number(1 + i as u32, c as u16, v.parse::<f64>().expect("n")).expect("cell");
+                } else {
+                    sheet.write_string(1 + i as u32, c as u16, v).expect("cell");
+                }
+            }
+        }
+        book.save(&xlsx).expect("save xlsx");
+    }
+    let report = dibao_civil_affairs::roster_file::import(
+        &mut r.client,
+        dibao_civil_affairs::roster_file::open(&xlsx).expect("open xlsx"),
+    )
+    .await
+    .expect("import");
+    assert!(report.errors.is_empty(), "{report}");
+    assert_eq!((report.households_read, report.applied, report.unchanged), (2, 1, 1), "{report}");
+    // Re-running the same file changes nothing.
+    let again = run(xlsx).await;
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("新增或更新0户，未变化2户"), "{again:?}");
 }

@@ -122,7 +122,7 @@ impl OpsService for Ops {
             payload.ok_or_else(|| Error::FailedPrecondition(format!("死信记录{id}没有消息内容，无法重新投递")))?;
         // A fresh outbox id; the consumer still dedups by the envelope's event id.
         let outbox_id = uuid::Uuid::now_v7();
-        outbox::insert(&*tx, outbox_id, &topic, &key, &payload, &crate::telemetry::current_trace_context())
+        outbox::insert(&tx, outbox_id, &topic, &key, &payload, &crate::telemetry::current_trace_context())
             .await
             .map_err(Error::from)?;
         tx.execute("UPDATE dead_letter SET retried_at = now() WHERE id = $1", &[&id]).await.map_err(Error::from)?;

@@ -40,7 +40,10 @@ pub struct NewEvent<'a> {
 
 /// Writes one event into the outbox, inside the caller's transaction.
 /// Returns the event id.
-pub async fn enqueue(tx: &impl GenericClient, event: NewEvent<'_>) -> Result<uuid::Uuid, tokio_postgres::Error> {
+pub async fn enqueue(
+    tx: &impl deadpool_postgres::GenericClient,
+    event: NewEvent<'_>,
+) -> Result<uuid::Uuid, tokio_postgres::Error> {
     let event_id = uuid::Uuid::now_v7();
     let trace_context = telemetry::current_trace_context();
     let envelope = EventEnvelope {
@@ -60,20 +63,25 @@ pub async fn enqueue(tx: &impl GenericClient, event: NewEvent<'_>) -> Result<uui
 
 /// Writes already-encoded bytes (an operator's retry of a dead letter).
 pub async fn insert(
-    tx: &impl GenericClient,
+    tx: &impl deadpool_postgres::GenericClient,
     event_id: uuid::Uuid,
     topic: &str,
     aggregate_key: &str,
     payload: &[u8],
     trace_context: &HashMap<String, String>,
 ) -> Result<(), tokio_postgres::Error> {
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&aggregate_key]).await?;
     let trace = serde_json_map(trace_context);
-    tx.execute(
-        "INSERT INTO outbox (event_id, topic, aggregate_key, payload, trace_context) VALUES ($1, $2, $3, $4, $5)",
-        &[&event_id, &topic, &aggregate_key, &payload, &trace],
-    )
-    .await?;
+    // The key's lock is taken before the row (and its id) is produced, so
+    // transactions writing the same key commit their ids in order; one
+    // statement, one round trip.
+    // Prepared once per connection: every write of every service runs it.
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO outbox (event_id, topic, aggregate_key, payload, trace_context)
+             SELECT $1, $2, $3, $4, $5 FROM (SELECT pg_advisory_xact_lock(hashtextextended($3, 0))) AS key_lock",
+        )
+        .await?;
+    tx.execute(&statement, &[&event_id, &topic, &aggregate_key, &payload, &trace]).await?;
     Ok(())
 }
 

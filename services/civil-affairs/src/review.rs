@@ -1,0 +1,458 @@
+//! Reviews (R-REV-1): who is due when, the signed review that raises, lowers
+//! or stops the benefit, and the gradual exits (R-BEN-4) it starts, stepped
+//! down month by month by [`CivilAffairs::step_gradual_exits`].
+
+use dibao_benefit_engine::benefit::gradual_exit;
+use dibao_benefit_engine::policy::{CountyPolicy, ExitStep};
+use dibao_platform::Error;
+use dibao_proto::civil_affairs::v1 as pb;
+use dibao_proto::common::v1::{OfficerRole, Relation, YearMonth};
+use dibao_proto::events::v1::{
+    ExitReason, HouseholdAmountChanged, HouseholdCategoryChanged, Programme, event_envelope::Payload,
+};
+use dibao_proto::types::{DivisionCode, DivisionLevel, Fen, InvalidField, date_to_pb};
+use prost::Message;
+use time::{Date, Month};
+
+use crate::convert;
+use crate::service::{
+    CivilAffairs, HOUSEHOLD_COLUMNS, assess, db, first_of_month, household_from_row, invalid, policy_in_force,
+    start_exit,
+};
+
+/// `d` moved by `n` months, the day clamped to the end of a shorter month.
+pub fn add_months(d: Date, n: u32) -> Date {
+    let months = d.year() * 12 + i32::from(d.month() as u8) - 1 + i32::try_from(n).unwrap_or(i32::MAX / 2);
+    let (year, month) =
+        (months.div_euclid(12), Month::try_from((months.rem_euclid(12) + 1) as u8).unwrap_or(Month::January));
+    let day = d.day().min(month.length(year));
+    Date::from_calendar_date(year, month, day).unwrap_or(d)
+}
+
+/// Whole months from `from` to `to` (both taken by their month).
+fn months_between(from: Date, to: Date) -> i32 {
+    (to.year() - from.year()) * 12 + i32::from(to.month() as u8) - i32::from(from.month() as u8)
+}
+
+/// How often a household is reviewed, and why (R-REV-1): full-support
+/// households (category A, special hardship) yearly; households with members
+/// able to work, whose income is unstable, every six months; the others
+/// yearly, the longest interval the policy allows.
+pub fn review_interval(h: &pb::Household, policy: Option<&CountyPolicy>) -> (u32, &'static str) {
+    let (full, unstable) = policy.map_or((12, 6), |p| (p.full_support_review_months, p.unstable_income_review_months));
+    let able = h
+        .members
+        .iter()
+        .any(|m| m.work_ability == pb::WorkAbility::Full as i32 || m.work_ability == pb::WorkAbility::Partial as i32);
+    if h.programme == Programme::SpecialHardship as i32 {
+        (full, "特困供养人员定期复核（R-REV-1）")
+    } else if h.category == dibao_proto::events::v1::BenefitCategory::A as i32 {
+        (full, "A类（全额保障）家庭定期复核（R-REV-1）")
+    } else if able {
+        (unstable, "收入不稳定、有劳动能力成员的家庭定期复核（R-REV-1）")
+    } else {
+        (full, "在保家庭定期复核（R-REV-1）")
+    }
+}
+
+fn step_name(s: ExitStep) -> &'static str {
+    match s {
+        ExitStep::Monthly => "monthly",
+        ExitStep::Quarterly => "quarterly",
+    }
+}
+
+fn step_of(s: &str) -> ExitStep {
+    if s == "quarterly" { ExitStep::Quarterly } else { ExitStep::Monthly }
+}
+
+fn year_month(d: Date) -> YearMonth {
+    YearMonth { year: d.year(), month: i32::from(d.month() as u8) }
+}
+
+impl CivilAffairs {
+    pub(crate) async fn reviews_due(
+        &self,
+        req: pb::ListReviewsDueRequest,
+    ) -> Result<pb::ListReviewsDueResponse, tonic::Status> {
+        let mut errors = Vec::new();
+        let township = convert::division(&req.township, "township").map_err(|e| errors.push(e)).ok();
+        if township.as_ref().is_some_and(|t| t.level() != DivisionLevel::Township) {
+            errors.push(InvalidField::new("township", "应填写9位乡镇级行政区划代码"));
+        }
+        let as_of = match &req.as_of {
+            Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within("as_of"))).ok(),
+            None => Some(self.clock.now().date()),
+        };
+        let page = req.page.unwrap_or_default();
+        if !(0..=1000).contains(&page.page_size) {
+            errors.push(InvalidField::new("page.page_size", "每页条数应在1到1000之间"));
+        }
+        let offset = match page.page_token.as_str() {
+            "" => Some(0usize),
+            t => t.parse().map_err(|_| errors.push(InvalidField::new("page.page_token", "翻页标记无效"))).ok(),
+        };
+        let (Some(township), Some(as_of), Some(offset), true) = (township, as_of, offset, errors.is_empty()) else {
+            return Err(invalid(errors));
+        };
+        let size = if page.page_size == 0 { 100 } else { page.page_size.unsigned_abs() as usize };
+        let client = self.pool.get().await.map_err(db)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {HOUSEHOLD_COLUMNS}, village, last_reviewed_on FROM household
+                     WHERE village LIKE $1 || '%' AND status = $2"
+                ),
+                &[&township.prefix(), &(pb::HouseholdStatus::Enrolled as i32)],
+            )
+            .await
+            .map_err(db)?;
+        let policy = match township.county() {
+            Some(county) => policy_in_force(&**client, &county, first_of_month(self.clock.now())).await.ok(),
+            None => None,
+        };
+        let n = HOUSEHOLD_COLUMNS.split(',').count();
+        let mut due = Vec::new();
+        for row in &rows {
+            let h = household_from_row(row)?;
+            let village: String = row.get(n);
+            let last: Option<Date> = row.get(n + 1);
+            let Some(since) = last.or(h.enrolled_on.as_ref().and_then(|d| Date::try_from(d).ok())) else { continue };
+            let (months, reason) = review_interval(&h, policy.as_ref().map(|(p, _)| p));
+            let due_on = add_months(since, months);
+            if due_on > as_of {
+                continue;
+            }
+            let head = h
+                .members
+                .iter()
+                .find(|m| m.relation == Relation::Head as i32)
+                .or(h.members.first())
+                .and_then(|m| m.person.clone());
+            due.push(pb::ReviewDue {
+                household_id: h.household_id.clone(),
+                due_on: Some(date_to_pb(due_on)),
+                priority: false,
+                reason: reason.to_owned(),
+                head,
+                village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
+                programme: h.programme,
+                category: h.category,
+                last_reviewed_on: last.map(date_to_pb),
+            });
+        }
+        // Priority candidates first (R-REV-2), then the longest overdue.
+        due.sort_by(|a, b| {
+            (!a.priority, a.due_on.as_ref().map(|d| (d.year, d.month, d.day)), &a.household_id).cmp(&(
+                !b.priority,
+                b.due_on.as_ref().map(|d| (d.year, d.month, d.day)),
+                &b.household_id,
+            ))
+        });
+        let total = due.len();
+        let reviews: Vec<_> = due.into_iter().skip(offset).take(size).collect();
+        let next = offset + reviews.len();
+        Ok(pb::ListReviewsDueResponse {
+            reviews,
+            page: Some(dibao_proto::common::v1::PageResponse {
+                next_page_token: if next < total { next.to_string() } else { String::new() },
+            }),
+        })
+    }
+
+    pub(crate) async fn review(&self, req: pb::RecordReviewRequest) -> Result<pb::RecordReviewResponse, tonic::Status> {
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        let household_id = uuid::Uuid::parse_str(&req.household_id)
+            .map_err(|_| errors.push(InvalidField::new("household_id", "家庭编号格式不正确")))
+            .ok();
+        let sig = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
+        if sig
+            .as_ref()
+            .is_some_and(|s| !matches!(s.role, OfficerRole::TownshipCaseworker | OfficerRole::TownshipReviewer))
+        {
+            errors.push(InvalidField::new("signature.role", "复核应由乡镇经办人员或审核人员签署"));
+        }
+        convert::income(&req.income).map_err(|e| errors.extend(e)).ok();
+        convert::supporters(&req.supporters).map_err(|e| errors.extend(e)).ok();
+        let (Some(household_id), Some(sig), true) = (household_id, sig, errors.is_empty()) else {
+            return Err(invalid(errors));
+        };
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {HOUSEHOLD_COLUMNS}, county FROM household WHERE household_id = $1 FOR UPDATE"),
+                &[&household_id],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| tonic::Status::from(Error::NotFound(format!("家庭{household_id}不存在"))))?;
+        let household = household_from_row(&row)?;
+        if household.status != pb::HouseholdStatus::Enrolled as i32 {
+            return Err(Error::FailedPrecondition("只有在保家庭需要复核；渐退期或已退出的家庭不再复核".into()).into());
+        }
+        let county = DivisionCode::parse(row.get(HOUSEHOLD_COLUMNS.split(',').count()))
+            .map_err(|e| db(anyhow::anyhow!("stored county: {e}")))?;
+        let old = Fen(household.monthly_amount.as_ref().map_or(0, |m| m.fen));
+        let stored = pb::AssessHouseholdRequest {
+            household: None,
+            income: req.income,
+            month: None,
+            supporters: req.supporters,
+            property_findings: req.property_findings,
+        };
+        let month = first_of_month(now);
+        let (policy, _) = policy_in_force(&*tx, &county, month).await?;
+        let (income, benefit) = assess(&household, &stored, &policy, month).map_err(invalid)?;
+        let today = now.date();
+        let mut version = household.version;
+        let mut exit_application_id = String::new();
+        let (outcome, amount, explanation) = if benefit.eligible {
+            let outcome = match benefit.monthly_amount.cmp(&old) {
+                std::cmp::Ordering::Equal => pb::ReviewOutcome::Unchanged,
+                std::cmp::Ordering::Greater => pb::ReviewOutcome::Raised,
+                std::cmp::Ordering::Less => pb::ReviewOutcome::Lowered,
+            };
+            let category = convert::category_to_pb(benefit.category) as i32;
+            if outcome != pb::ReviewOutcome::Unchanged || category != household.category {
+                version += 1;
+                tx.execute(
+                    "UPDATE household SET monthly_amount_fen = $2, category = $3, version = $4 WHERE household_id = $1",
+                    &[&household_id, &benefit.monthly_amount.0, &category, &version],
+                )
+                .await
+                .map_err(db)?;
+            }
+            if category != household.category {
+                let payload = Payload::HouseholdCategoryChanged(HouseholdCategoryChanged {
+                    household_id: household_id.to_string(),
+                    category,
+                });
+                self.publish(&tx, household_id, version, payload).await?;
+            }
+            if outcome != pb::ReviewOutcome::Unchanged {
+                let reason = format!("复核：月保障金由{old}调整为{}", benefit.monthly_amount);
+                self.record_amount_change(&tx, household_id, old, benefit.monthly_amount, month, &reason, version)
+                    .await?;
+            }
+            (outcome, benefit.monthly_amount, benefit.explanation)
+        } else {
+            let engine_household = convert::household(&household, "household").map_err(invalid)?.household;
+            match gradual_exit(&engine_household, &income, old, &policy) {
+                // Month 1 of the exit pays the full base amount; ApplyMonth steps it down.
+                Some(exit) => {
+                    version += 1;
+                    tx.execute(
+                        "UPDATE household SET status = $2, version = $3, gradual_exit_from = $4, gradual_exit_months = $5,
+                                gradual_exit_step = $6, gradual_exit_base_fen = $7
+                         WHERE household_id = $1",
+                        &[
+                            &household_id,
+                            &(pb::HouseholdStatus::GradualExit as i32),
+                            &version,
+                            &month,
+                            &i32::try_from(exit.months).unwrap_or(24),
+                            &step_name(exit.step),
+                            &old.0,
+                        ],
+                    )
+                    .await
+                    .map_err(db)?;
+                    (pb::ReviewOutcome::GradualExit, old, format!("{}\n{}", benefit.explanation, exit.explanation))
+                }
+                None => {
+                    let remarks = format!("复核认定不再符合低保条件，启动退出：{}", req.remarks);
+                    let app = start_exit(&tx, household_id, ExitReason::Income, &remarks, &sig, now).await?;
+                    exit_application_id = app.to_string();
+                    let explanation = format!(
+                        "{}\n已启动退出程序（入户调查、乡镇审核、县级审批），审批前继续按原标准{old}发放。",
+                        benefit.explanation
+                    );
+                    (pb::ReviewOutcome::ExitStarted, old, explanation)
+                }
+            }
+        };
+        tx.execute(
+            "UPDATE household SET income = $2, last_reviewed_on = $3 WHERE household_id = $1",
+            &[&household_id, &stored.encode_to_vec(), &today],
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO household_review (review_id, household_id, reviewed_on, outcome, from_fen, to_fen, explanation,
+                                           remarks, officer_id, officer_name, role, division, signed_at, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            &[
+                &uuid::Uuid::now_v7(),
+                &household_id,
+                &today,
+                &(outcome as i32),
+                &old.0,
+                &amount.0,
+                &explanation,
+                &req.remarks,
+                &sig.officer_id,
+                &sig.officer_name,
+                &(sig.role as i32),
+                &sig.division.as_str(),
+                &sig.signed_at,
+                &now,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        tracing::info!(%household_id, ?outcome, from_fen = old.0, to_fen = amount.0, "review recorded");
+        let next_due_on = match outcome {
+            pb::ReviewOutcome::Unchanged | pb::ReviewOutcome::Raised | pb::ReviewOutcome::Lowered => {
+                let mut reviewed = household.clone();
+                reviewed.category = convert::category_to_pb(benefit.category) as i32;
+                Some(date_to_pb(add_months(today, review_interval(&reviewed, Some(&policy)).0)))
+            }
+            _ => None,
+        };
+        Ok(pb::RecordReviewResponse {
+            outcome: outcome as i32,
+            monthly_amount: Some(amount.into()),
+            explanation,
+            exit_application_id,
+            next_due_on,
+        })
+    }
+
+    /// Steps every gradual exit of the county to `month` (R-BEN-4); after the
+    /// last month the household exits. Running a month twice changes nothing.
+    pub(crate) async fn step_gradual_exits(
+        &self,
+        req: pb::ApplyMonthRequest,
+    ) -> Result<pb::ApplyMonthResponse, tonic::Status> {
+        let mut errors = Vec::new();
+        let county = convert::division(&req.county, "county").map_err(|e| errors.push(e)).ok();
+        if county.as_ref().is_some_and(|c| c.level() != DivisionLevel::County) {
+            errors.push(InvalidField::new("county", "应填写6位县级行政区划代码"));
+        }
+        let month = convert::year_month(&req.month, "month").map_err(|e| errors.push(e)).ok();
+        let (Some(county), Some(month), true) = (county, month, errors.is_empty()) else {
+            return Err(invalid(errors));
+        };
+        let now = self.clock.now();
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let rows = tx
+            .query(
+                "SELECT household_id, monthly_amount_fen, version, gradual_exit_from, gradual_exit_months,
+                        gradual_exit_step, gradual_exit_base_fen
+                 FROM household WHERE county = $1 AND status = $2 ORDER BY household_id FOR UPDATE",
+                &[&county.as_str(), &(pb::HouseholdStatus::GradualExit as i32)],
+            )
+            .await
+            .map_err(db)?;
+        let mut out = pb::ApplyMonthResponse::default();
+        for row in rows {
+            let id: uuid::Uuid = row.get(0);
+            let current = Fen(row.get(1));
+            let version: i64 = row.get(2);
+            let from: Date = row.get(3);
+            let months: i32 = row.get(4);
+            let step: String = row.get(5);
+            let exit = dibao_benefit_engine::benefit::GradualExit {
+                months: months.unsigned_abs(),
+                step: step_of(&step),
+                base: Fen(row.get(6)),
+                explanation: String::new(),
+            };
+            // Month 1 is the month the exit started.
+            let m = months_between(from, month) + 1;
+            if m < 1 {
+                continue;
+            }
+            if m > months {
+                self.exit(&tx, id, ExitReason::GradualExitEnded, now).await?;
+                out.exited += 1;
+                continue;
+            }
+            let amount = exit.amount_in_month(m.unsigned_abs());
+            if amount == current {
+                continue;
+            }
+            tx.execute(
+                "UPDATE household SET monthly_amount_fen = $2, version = $3 WHERE household_id = $1",
+                &[&id, &amount.0, &(version + 1)],
+            )
+            .await
+            .map_err(db)?;
+            let reason = format!("低保渐退第{m}个月（共{months}个月），月保障金由{current}递减为{amount}（R-BEN-4）");
+            self.record_amount_change(&tx, id, current, amount, month, &reason, version + 1).await?;
+            out.stepped_down += 1;
+        }
+        tx.commit().await.map_err(db)?;
+        tracing::info!(county = %county, stepped_down = out.stepped_down, exited = out.exited, "month applied");
+        Ok(out)
+    }
+
+    /// Records an amount change with its reason and publishes it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record_amount_change(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        household_id: uuid::Uuid,
+        from: Fen,
+        to: Fen,
+        month: Date,
+        reason: &str,
+        version: i64,
+    ) -> Result<(), tonic::Status> {
+        tx.execute(
+            "INSERT INTO amount_change (household_id, from_fen, to_fen, effective_month, reason, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&household_id, &from.0, &to.0, &month, &reason, &self.clock.now()],
+        )
+        .await
+        .map_err(db)?;
+        let payload = Payload::HouseholdAmountChanged(HouseholdAmountChanged {
+            household_id: household_id.to_string(),
+            monthly_amount: Some(to.into()),
+            effective_month: Some(year_month(month)),
+            reason: reason.to_owned(),
+        });
+        self.publish(tx, household_id, version, payload).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn months_are_added_by_the_calendar() {
+        assert_eq!(add_months(date!(2026 - 01 - 31), 1), date!(2026 - 02 - 28));
+        assert_eq!(add_months(date!(2026 - 06 - 10), 6), date!(2026 - 12 - 10));
+        assert_eq!(add_months(date!(2026 - 07 - 10), 6), date!(2027 - 01 - 10));
+        assert_eq!(add_months(date!(2024 - 02 - 29), 12), date!(2025 - 02 - 28));
+        assert_eq!(months_between(date!(2026 - 11 - 01), date!(2027 - 02 - 01)), 3);
+    }
+
+    fn with(programme: Programme, category: i32, ability: pb::WorkAbility) -> pb::Household {
+        pb::Household {
+            programme: programme as i32,
+            category,
+            members: vec![pb::Member { work_ability: ability as i32, ..Default::default() }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn full_support_yearly_unstable_income_every_six_months() {
+        use dibao_proto::events::v1::BenefitCategory as C;
+        let a = with(Programme::Dibao, C::A as i32, pb::WorkAbility::None);
+        assert_eq!(review_interval(&a, None).0, 12);
+        let hardship = with(Programme::SpecialHardship, 0, pb::WorkAbility::Partial);
+        assert_eq!(review_interval(&hardship, None).0, 12);
+        let able = with(Programme::Dibao, C::C as i32, pb::WorkAbility::Full);
+        assert_eq!(review_interval(&able, None), (6, "收入不稳定、有劳动能力成员的家庭定期复核（R-REV-1）"));
+        let unable = with(Programme::Dibao, C::B as i32, pb::WorkAbility::None);
+        assert_eq!(review_interval(&unable, None).0, 12);
+    }
+}
