@@ -4,9 +4,20 @@
 //! - the generated modules mirror the proto packages (`dibao::civil_affairs::v1`, …);
 //! - [`types`] holds hand-written types with invariants (identity numbers,
 //!   division codes, money in fen, dates) and their conversions from the wire;
+//! - [`topics`] names the event topics both sides of the sync use;
 //! - [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection.
 
 pub mod types;
+
+/// Event topics, as both sides of the sync name them (before the
+/// deployment's prefix), with the partition count each is created with.
+/// Events are keyed by household, so one household's events stay in order.
+pub mod topics {
+    /// Civil affairs' household events: enrolled, composition, category, amount, exit, death.
+    pub const CIVIL_AFFAIRS_HOUSEHOLD: (&str, i32) = ("civil-affairs.household.v1", 6);
+    /// The poverty office's household events: registered, composition, exit, return, flag, death.
+    pub const POVERTY_ALLEVIATION_HOUSEHOLD: (&str, i32) = ("poverty-alleviation.household.v1", 6);
+}
 
 /// Encoded descriptors of every contract, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dibao_descriptor.bin"));

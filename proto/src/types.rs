@@ -160,6 +160,12 @@ impl From<&IdentityNumber> for pb::IdentityNumber {
     }
 }
 
+impl From<&DivisionCode> for pb::DivisionCode {
+    fn from(v: &DivisionCode) -> Self {
+        Self { code: v.0.clone() }
+    }
+}
+
 /// Level of an administrative division.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DivisionLevel {
@@ -295,6 +301,56 @@ impl TryFrom<&pb::Date> for Date {
 /// Wire form of a date.
 pub fn date_to_pb(d: Date) -> pb::Date {
     pb::Date { year: d.year(), month: i32::from(d.month() as u8), day: i32::from(d.day()) }
+}
+
+/// A step's signature (R-PROC-2): officer, role and division are required.
+pub struct Signature {
+    pub officer_id: String,
+    pub officer_name: String,
+    pub role: pb::OfficerRole,
+    pub division: DivisionCode,
+    pub signed_at: time::OffsetDateTime,
+}
+
+impl Signature {
+    /// Officer, role and division are required; the time is the service's.
+    pub fn from_pb(s: &Option<pb::OfficerSignature>, now: time::OffsetDateTime) -> Result<Self, Vec<InvalidField>> {
+        let Some(s) = s else {
+            return Err(vec![InvalidField::new(
+                "signature",
+                "该步骤未签名：请填写经办人、角色和所在行政区划（R-PROC-2）",
+            )]);
+        };
+        let mut errors = Vec::new();
+        if s.officer_id.trim().is_empty() {
+            errors.push(InvalidField::new("signature.officer_id", "经办人编号不能为空（R-PROC-2）"));
+        }
+        if s.officer_name.trim().is_empty() {
+            errors.push(InvalidField::new("signature.officer_name", "经办人姓名不能为空（R-PROC-2）"));
+        }
+        let role = pb::OfficerRole::try_from(s.role).unwrap_or(pb::OfficerRole::Unspecified);
+        if role == pb::OfficerRole::Unspecified {
+            errors.push(InvalidField::new("signature.role", "请填写经办人角色（R-PROC-2）"));
+        }
+        let division = match &s.division {
+            Some(d) => DivisionCode::try_from(d).map_err(|e| errors.push(e.within("signature.division"))).ok(),
+            None => {
+                errors.push(InvalidField::new("signature.division", "必填项缺失"));
+                None
+            }
+        };
+        match (division, errors.is_empty()) {
+            (Some(division), true) => Ok(Self {
+                officer_id: s.officer_id.trim().to_owned(),
+                officer_name: s.officer_name.trim().to_owned(),
+                role,
+                division,
+                // The time the service received the signature is what counts.
+                signed_at: now,
+            }),
+            _ => Err(errors),
+        }
+    }
 }
 
 /// Reads a required message field, naming it when absent.

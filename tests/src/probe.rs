@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use deadpool_postgres::Transaction;
 use dibao_platform::inbox::{Handler, HandlerError};
 use dibao_platform::outbox::{self, NewEvent};
 use dibao_proto::events::v1::{EventEnvelope, PipelineProbe, event_envelope::Payload};
-use tokio_postgres::Transaction;
 
 pub const TOPIC: &str = "pipeline-probe.events";
 pub const PARTITIONS: i32 = 3;

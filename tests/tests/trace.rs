@@ -31,7 +31,7 @@ struct RefuseUntilFixed {
 }
 
 impl Handler for RefuseUntilFixed {
-    async fn apply(&self, _: &tokio_postgres::Transaction<'_>, _: &EventEnvelope) -> Result<(), HandlerError> {
+    async fn apply(&self, _: &deadpool_postgres::Transaction<'_>, _: &EventEnvelope) -> Result<(), HandlerError> {
         if !self.fixed.load(Ordering::SeqCst) {
             return Err(HandlerError::Permanent("refused by the test until fixed".to_owned()));
         }

@@ -315,40 +315,9 @@ pub fn policy(p: &pb::CountyPolicy) -> Result<CountyPolicy, Errors> {
     Ok(policy)
 }
 
-/// A step's signature (R-PROC-2): officer, role and division are required.
-pub struct Signature {
-    pub officer_id: String,
-    pub officer_name: String,
-    pub role: common::OfficerRole,
-    pub division: DivisionCode,
-    pub signed_at: OffsetDateTime,
-}
+/// A step's signature (R-PROC-2), shared with the poverty office's service.
+pub use dibao_proto::types::Signature;
 
 pub fn signature(s: &Option<common::OfficerSignature>, now: OffsetDateTime) -> Result<Signature, Errors> {
-    let Some(s) = s else {
-        return Err(vec![InvalidField::new("signature", "该步骤未签名：请填写经办人、角色和所在行政区划（R-PROC-2）")]);
-    };
-    let mut errors = Vec::new();
-    if s.officer_id.trim().is_empty() {
-        errors.push(InvalidField::new("signature.officer_id", "经办人编号不能为空（R-PROC-2）"));
-    }
-    if s.officer_name.trim().is_empty() {
-        errors.push(InvalidField::new("signature.officer_name", "经办人姓名不能为空（R-PROC-2）"));
-    }
-    let role = common::OfficerRole::try_from(s.role).unwrap_or(common::OfficerRole::Unspecified);
-    if role == common::OfficerRole::Unspecified {
-        errors.push(InvalidField::new("signature.role", "请填写经办人角色（R-PROC-2）"));
-    }
-    let division = division(&s.division, "signature.division").map_err(|e| errors.push(e)).ok();
-    match (division, errors.is_empty()) {
-        (Some(division), true) => Ok(Signature {
-            officer_id: s.officer_id.trim().to_owned(),
-            officer_name: s.officer_name.trim().to_owned(),
-            role,
-            division,
-            // The time the service received the signature is what counts.
-            signed_at: now,
-        }),
-        _ => Err(errors),
-    }
+    Signature::from_pb(s, now)
 }

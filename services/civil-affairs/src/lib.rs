@@ -10,6 +10,7 @@
 //! - [`review`]: reviews due (R-REV-1), signed reviews and gradual exits (R-BEN-4);
 //! - [`roster_file`]: a county's roster file (花名册, CSV or xlsx) read into import rows;
 //! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
+//! - [`sync`]: the poverty office's events applied to the view of its roster (R-SYNC-1, 2);
 //! - [`convert`]: from the wire to the engine's types, naming each bad field.
 
 pub mod convert;
@@ -20,3 +21,4 @@ pub mod roster_file;
 pub mod sampling;
 pub mod service;
 pub mod startup;
+pub mod sync;

@@ -2,14 +2,18 @@
 //! or stops the benefit, and the gradual exits (R-BEN-4) it starts, stepped
 //! down month by month by [`CivilAffairs::step_gradual_exits`].
 
+use std::collections::HashMap;
+
 use dibao_benefit_engine::benefit::gradual_exit;
 use dibao_benefit_engine::policy::{CountyPolicy, ExitStep};
 use dibao_platform::Error;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::{OfficerRole, Relation, YearMonth};
+use dibao_proto::events::v1::PovertyCause;
 use dibao_proto::events::v1::{
     ExitReason, HouseholdAmountChanged, HouseholdCategoryChanged, Programme, event_envelope::Payload,
 };
+use dibao_proto::poverty_alleviation::v1::PovertyStatus;
 use dibao_proto::types::{DivisionCode, DivisionLevel, Fen, InvalidField, date_to_pb};
 use prost::Message;
 use time::{Date, Month};
@@ -52,6 +56,19 @@ pub fn review_interval(h: &pb::Household, policy: Option<&CountyPolicy>) -> (u32
         (unstable, "收入不稳定、有劳动能力成员的家庭定期复核（R-REV-1）")
     } else {
         (full, "在保家庭定期复核（R-REV-1）")
+    }
+}
+
+/// Returns to poverty that make a household a priority candidate (R-REV-2).
+const PRIORITY_CAUSES: [PovertyCause; 3] =
+    [PovertyCause::Illness, PovertyCause::Disability, PovertyCause::SuddenHardship];
+
+fn cause_label(cause: i32) -> &'static str {
+    match PovertyCause::try_from(cause) {
+        Ok(PovertyCause::Illness) => "病",
+        Ok(PovertyCause::Disability) => "残",
+        Ok(PovertyCause::SuddenHardship) => "突发困难",
+        _ => "其他原因",
     }
 }
 
@@ -111,18 +128,68 @@ impl CivilAffairs {
             Some(county) => policy_in_force(&**client, &county, first_of_month(self.clock.now())).await.ok(),
             None => None,
         };
-        let n = HOUSEHOLD_COLUMNS.split(',').count();
+        // Priority candidates from the poverty roster (R-REV-2): households
+        // that returned to poverty for illness, disability or sudden hardship.
+        let returned = client
+            .query(
+                "SELECT p.poor_household_id, p.village, p.return_cause, p.returned_on, p.head_name, p.head_identity,
+                        array(SELECT DISTINCT m.household_id FROM poverty_member pm
+                              JOIN household_member m ON m.identity_number = pm.identity_number AND m.live
+                              WHERE pm.poor_household_id = p.poor_household_id)
+                 FROM poverty_household p
+                 WHERE p.village LIKE $1 || '%' AND p.status = $2 AND p.return_cause = ANY($3)
+                 ORDER BY p.poor_household_id",
+                &[&township.prefix(), &(PovertyStatus::Returned as i32), &PRIORITY_CAUSES.map(|c| c as i32).to_vec()],
+            )
+            .await
+            .map_err(db)?;
+        let mut priority: HashMap<String, (String, Option<Date>)> = HashMap::new();
         let mut due = Vec::new();
+        for row in &returned {
+            let cause = cause_label(row.get(2));
+            let returned_on: Option<Date> = row.get(3);
+            let on_dibao: Vec<uuid::Uuid> = row.get(6);
+            if on_dibao.is_empty() {
+                // Not on the dibao roster: a candidate for the next adjustment.
+                due.push(pb::ReviewDue {
+                    household_id: String::new(),
+                    due_on: returned_on.map(date_to_pb),
+                    priority: true,
+                    reason: format!(
+                        "建档立卡户{}因{cause}返贫，不在低保名单中：下次低保调整时优先审核（R-REV-2）",
+                        row.get::<_, String>(0)
+                    ),
+                    head: Some(dibao_proto::common::v1::Person {
+                        identity_number: Some(dibao_proto::common::v1::IdentityNumber { value: row.get(5) }),
+                        name: row.get(4),
+                        ..Default::default()
+                    }),
+                    village: Some(dibao_proto::common::v1::DivisionCode { code: row.get(1) }),
+                    ..Default::default()
+                });
+            }
+            for id in on_dibao {
+                priority.insert(id.to_string(), (format!("因{cause}返贫，优先复核（R-REV-2）"), returned_on));
+            }
+        }
+        let n = HOUSEHOLD_COLUMNS.split(',').count();
         for row in &rows {
             let h = household_from_row(row)?;
             let village: String = row.get(n);
             let last: Option<Date> = row.get(n + 1);
             let Some(since) = last.or(h.enrolled_on.as_ref().and_then(|d| Date::try_from(d).ok())) else { continue };
             let (months, reason) = review_interval(&h, policy.as_ref().map(|(p, _)| p));
-            let due_on = add_months(since, months);
+            let mut due_on = add_months(since, months);
+            // A return to poverty after the last review makes the household due now.
+            let prioritised =
+                priority.get(&h.household_id).filter(|(_, on)| last.is_none_or(|l| on.is_none_or(|on| on > l)));
+            if let Some((_, on)) = prioritised {
+                due_on = due_on.min(on.unwrap_or(as_of));
+            }
             if due_on > as_of {
                 continue;
             }
+            let reason = prioritised.map_or(reason, |(r, _)| r.as_str());
             let head = h
                 .members
                 .iter()
@@ -132,7 +199,7 @@ impl CivilAffairs {
             due.push(pb::ReviewDue {
                 household_id: h.household_id.clone(),
                 due_on: Some(date_to_pb(due_on)),
-                priority: false,
+                priority: prioritised.is_some(),
                 reason: reason.to_owned(),
                 head,
                 village: Some(dibao_proto::common::v1::DivisionCode { code: village }),

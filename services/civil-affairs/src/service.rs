@@ -130,7 +130,15 @@ impl CivilAffairsService for CivilAffairs {
             .await
             .map_err(db)?
             .ok_or_else(|| Status::from(Error::NotFound(format!("家庭{id}不存在"))))?;
-        Ok(Response::new(pb::GetHouseholdResponse { household: Some(household_from_row(&row)?) }))
+        let mut household = household_from_row(&row)?;
+        household.deceased = client
+            .query("SELECT identity_number FROM member_death WHERE household_id = $1 ORDER BY 1", &[&id])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| dibao_proto::common::v1::IdentityNumber { value: r.get(0) })
+            .collect();
+        Ok(Response::new(pb::GetHouseholdResponse { household: Some(household) }))
     }
 
     async fn list_households(
@@ -640,7 +648,9 @@ impl CivilAffairsService for CivilAffairs {
     ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
         let req = request.into_inner();
         let now = self.clock.now();
-        let household = req.household.ok_or_else(|| invalid(vec![InvalidField::new("household", "必填项缺失")]))?;
+        let mut household = req.household.ok_or_else(|| invalid(vec![InvalidField::new("household", "必填项缺失")]))?;
+        // Deaths are recorded, never submitted.
+        household.deceased.clear();
         let submitted = convert::household(&household, "household").map_err(invalid)?;
         validate_composition(&submitted.household, now.date()).map_err(invalid)?;
         convert::income(&req.income).map_err(invalid)?;
@@ -949,33 +959,18 @@ impl CivilAffairsService for CivilAffairs {
                 Status::from(Error::NotFound(format!("{}不在在办或在保的低保、特困家庭中", person.masked())))
             })?
             .get(0);
-        tx.execute(
-            "INSERT INTO member_death (identity_number, household_id, died_on, source, recorded_by, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&person.as_str(), &household_id, &died_on, &req.source.trim(), &sig.officer_id, &now],
+        mark_deceased(
+            &tx,
+            &self.topic,
+            person.as_str(),
+            household_id,
+            died_on,
+            req.source.trim(),
+            &sig.officer_id,
+            now,
         )
         .await
         .map_err(db)?;
-        tx.execute(
-            "UPDATE household_member SET live = false WHERE identity_number = $1 AND household_id = $2",
-            &[&person.as_str(), &household_id],
-        )
-        .await
-        .map_err(db)?;
-        let version: i64 = tx
-            .query_one(
-                "UPDATE household SET version = version + 1 WHERE household_id = $1 RETURNING version",
-                &[&household_id],
-            )
-            .await
-            .map_err(db)?
-            .get(0);
-        let payload = Payload::MemberDeceased(MemberDeceased {
-            identity_number: Some((&person).into()),
-            died_on: Some(date_to_pb(died_on)),
-            household_id: household_id.to_string(),
-        });
-        self.publish(&tx, household_id, version, payload).await?;
         let living: i64 = tx
             .query_one("SELECT count(*) FROM household_member WHERE live AND household_id = $1", &[&household_id])
             .await
@@ -1094,6 +1089,69 @@ pub(crate) async fn start_exit(
 
 pub(crate) const HOUSEHOLD_COLUMNS: &str =
     "household_id, body, status, category, monthly_amount_fen, enrolled_on, version, programme";
+
+/// Writes a household event into the outbox, in `tx`.
+pub(crate) async fn publish_to(
+    tx: &deadpool_postgres::Transaction<'_>,
+    topic: &str,
+    household_id: uuid::Uuid,
+    version: i64,
+    payload: Payload,
+) -> Result<(), tokio_postgres::Error> {
+    outbox::enqueue(
+        tx,
+        NewEvent {
+            topic,
+            aggregate_type: AGGREGATE,
+            aggregate_key: &household_id.to_string(),
+            aggregate_version: version,
+            producer: PRODUCER,
+            payload,
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Records a member's death on the roster: kept with its source, the member
+/// no longer live, the household's next version published as
+/// `MemberDeceased` so the other roster learns it (R-SYNC-2).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn mark_deceased(
+    tx: &deadpool_postgres::Transaction<'_>,
+    topic: &str,
+    person: &str,
+    household_id: uuid::Uuid,
+    died_on: Date,
+    source: &str,
+    recorded_by: &str,
+    now: OffsetDateTime,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO member_death (identity_number, household_id, died_on, source, recorded_by, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&person, &household_id, &died_on, &source, &recorded_by, &now],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE household_member SET live = false WHERE identity_number = $1 AND household_id = $2",
+        &[&person, &household_id],
+    )
+    .await?;
+    let version: i64 = tx
+        .query_one(
+            "UPDATE household SET version = version + 1 WHERE household_id = $1 RETURNING version",
+            &[&household_id],
+        )
+        .await?
+        .get(0);
+    let payload = Payload::MemberDeceased(MemberDeceased {
+        identity_number: Some(dibao_proto::common::v1::IdentityNumber { value: person.to_owned() }),
+        died_on: Some(date_to_pb(died_on)),
+        household_id: household_id.to_string(),
+    });
+    publish_to(tx, topic, household_id, version, payload).await
+}
 
 pub(crate) fn household_from_row(row: &tokio_postgres::Row) -> Result<pb::Household, Status> {
     let id: uuid::Uuid = row.get(0);
@@ -1253,6 +1311,7 @@ impl CivilAffairs {
         canonical.monthly_amount = None;
         canonical.enrolled_on = None;
         canonical.version = 0;
+        canonical.deceased.clear();
         for (m, parsed) in canonical.members.iter_mut().zip(&submitted.household.members) {
             if let Some(p) = m.person.as_mut() {
                 p.identity_number =
@@ -1435,20 +1494,7 @@ impl CivilAffairs {
         version: i64,
         payload: Payload,
     ) -> Result<(), Status> {
-        outbox::enqueue(
-            tx,
-            NewEvent {
-                topic: &self.topic,
-                aggregate_type: AGGREGATE,
-                aggregate_key: &household_id.to_string(),
-                aggregate_version: version,
-                producer: PRODUCER,
-                payload,
-            },
-        )
-        .await
-        .map_err(db)?;
-        Ok(())
+        publish_to(tx, &self.topic, household_id, version, payload).await.map_err(db)
     }
 
     /// County approval of an exit: the household leaves the roster.

@@ -1,25 +1,27 @@
-//! Settings and the `Application`: migrations, topics, outbox relay, and the
-//! gRPC server with health, reflection and ops.
+//! Settings and the `Application`: migrations, topics, outbox relay, the
+//! inbox of the poverty office's events, and the gRPC server with health, reflection and ops.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dibao_platform::clock::Clock;
+use dibao_platform::inbox::{self, InboxConfig};
 use dibao_platform::server::ServerBuilder;
 use dibao_platform::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
 use dibao_platform::shutdown::Shutdown;
 use dibao_platform::tls::{AccessPolicy, TlsMaterial};
 use dibao_platform::{db, kafka, outbox};
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsServiceServer;
+use dibao_proto::topics;
 use tokio::task::JoinHandle;
 
 use crate::service::CivilAffairs;
+use crate::sync::PovertyEvents;
 
 pub const SERVICE: &str = "civil-affairs";
 /// Household events: enrolled, composition, category, amount, exit, death.
-pub const HOUSEHOLD_TOPIC: &str = "civil-affairs.household.v1";
-const HOUSEHOLD_PARTITIONS: i32 = 6;
+pub const HOUSEHOLD_TOPIC: &str = dibao_proto::topics::CIVIL_AFFAIRS_HOUSEHOLD.0;
 
 pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_roster_and_process", include_str!("../migrations/0001_roster_and_process.sql")),
@@ -28,6 +30,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0004_audit_sample", include_str!("../migrations/0004_audit_sample.sql")),
     ("0005_exits_and_deaths", include_str!("../migrations/0005_exits_and_deaths.sql")),
     ("0006_reviews_and_gradual_exit", include_str!("../migrations/0006_reviews_and_gradual_exit.sql")),
+    ("0007_poverty_roster_view", include_str!("../migrations/0007_poverty_roster_view.sql")),
 ];
 
 /// Who may call this service unless the settings say otherwise.
@@ -41,6 +44,7 @@ pub struct Application {
     pub addr: SocketAddr,
     pub server: JoinHandle<Result<(), tonic::transport::Error>>,
     pub relay: JoinHandle<()>,
+    pub inbox: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Application {
@@ -48,11 +52,27 @@ impl Application {
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
         let topic = kafka::topic(&settings.kafka, HOUSEHOLD_TOPIC);
-        kafka::ensure_topics(&settings.kafka, &[(topic.clone(), HOUSEHOLD_PARTITIONS)]).await?;
+        let poverty = kafka::topic(&settings.kafka, topics::POVERTY_ALLEVIATION_HOUSEHOLD.0);
+        // Both topics up front: the inbox reads the poverty office's even before it has written.
+        kafka::ensure_topics(
+            &settings.kafka,
+            &[
+                (topic.clone(), topics::CIVIL_AFFAIRS_HOUSEHOLD.1),
+                (poverty.clone(), topics::POVERTY_ALLEVIATION_HOUSEHOLD.1),
+            ],
+        )
+        .await?;
         let relay = tokio::spawn(outbox::run_relay(
             pool.clone(),
             kafka::producer(&settings.kafka)?,
             outbox::RelayConfig::default(),
+            shutdown.clone(),
+        ));
+        let inbox = tokio::spawn(inbox::run_inbox(
+            pool.clone(),
+            settings.kafka.clone(),
+            PovertyEvents { topic: topic.clone(), clock: clock.clone() },
+            InboxConfig { topics: vec![poverty], max_batch: 500 },
             shutdown.clone(),
         ));
         let mut access = settings.access.clone();
@@ -65,6 +85,6 @@ impl Application {
                 .add_service(CivilAffairsServiceServer::new(service))
                 .start(settings.server.listen, shutdown)
                 .await?;
-        Ok(Self { addr: running.addr, server: running.handle, relay })
+        Ok(Self { addr: running.addr, server: running.handle, relay, inbox })
     }
 }

@@ -12,12 +12,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use deadpool_postgres::Transaction;
 use dibao_proto::events::v1::EventEnvelope;
 use prost::Message as _;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio_postgres::Transaction;
 use tracing::Instrument;
 
 use crate::kafka;

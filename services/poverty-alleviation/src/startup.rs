@@ -1,0 +1,82 @@
+//! Settings and the `Application`: migrations, topics, outbox relay, the
+//! inbox of civil affairs' events, and the gRPC server with health,
+//! reflection and ops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dibao_platform::clock::Clock;
+use dibao_platform::inbox::{self, InboxConfig};
+use dibao_platform::server::ServerBuilder;
+use dibao_platform::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
+use dibao_platform::shutdown::Shutdown;
+use dibao_platform::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::{db, kafka, outbox};
+use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_server::PovertyAlleviationServiceServer;
+use dibao_proto::topics;
+use tokio::task::JoinHandle;
+
+use crate::service::PovertyAlleviation;
+use crate::sync::DibaoEvents;
+
+pub const SERVICE: &str = "poverty-alleviation";
+
+pub const MIGRATIONS: &[db::Migration] =
+    &[("0001_registered_poor", include_str!("../migrations/0001_registered_poor.sql"))];
+
+/// Who may call this service unless the settings say otherwise.
+const DEFAULT_CALLERS: &[&str] = &["gateway", "poverty-information-system"];
+
+pub fn load_settings() -> Result<PlatformSettings, settings::SettingsError> {
+    settings::load(SERVICE, PLATFORM_DEFAULTS)
+}
+
+pub struct Application {
+    pub addr: SocketAddr,
+    pub server: JoinHandle<Result<(), tonic::transport::Error>>,
+    pub relay: JoinHandle<()>,
+    pub inbox: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Application {
+    pub async fn build(settings: PlatformSettings, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
+        kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
+        let own = kafka::topic(&settings.kafka, topics::POVERTY_ALLEVIATION_HOUSEHOLD.0);
+        let civil = kafka::topic(&settings.kafka, topics::CIVIL_AFFAIRS_HOUSEHOLD.0);
+        // Both topics up front: the inbox reads civil affairs' even before it has written.
+        kafka::ensure_topics(
+            &settings.kafka,
+            &[
+                (own.clone(), topics::POVERTY_ALLEVIATION_HOUSEHOLD.1),
+                (civil.clone(), topics::CIVIL_AFFAIRS_HOUSEHOLD.1),
+            ],
+        )
+        .await?;
+        let relay = tokio::spawn(outbox::run_relay(
+            pool.clone(),
+            kafka::producer(&settings.kafka)?,
+            outbox::RelayConfig::default(),
+            shutdown.clone(),
+        ));
+        let inbox = tokio::spawn(inbox::run_inbox(
+            pool.clone(),
+            settings.kafka.clone(),
+            DibaoEvents { topic: own.clone() },
+            InboxConfig { topics: vec![civil], max_batch: 500 },
+            shutdown.clone(),
+        ));
+        let mut access = settings.access.clone();
+        access
+            .entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/*".to_owned())
+            .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());
+        let service = PovertyAlleviation { pool: pool.clone(), clock, topic: own };
+        let running =
+            ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(pool))
+                .add_service(PovertyAlleviationServiceServer::new(service))
+                .start(settings.server.listen, shutdown)
+                .await?;
+        Ok(Self { addr: running.addr, server: running.handle, relay, inbox })
+    }
+}

@@ -1,0 +1,222 @@
+//! Civil affairs' household events applied to the poverty office's view of
+//! the dibao roster, and the dibao-registered-poor flag they set or clear on
+//! every registered household sharing a member (R-SYNC-1, R-SYNC-2).
+//!
+//! Each event is applied in the inbox's transaction with its event id, so a
+//! redelivery is dropped; events of one household arrive in order (keyed by
+//! household), and the view keeps the last aggregate version applied, so a
+//! replayed or older event changes nothing (R-SYNC-3).
+
+use deadpool_postgres::Transaction;
+use dibao_platform::inbox::{Handler, HandlerError};
+use dibao_proto::events::v1::{DibaoFlagChanged, EventEnvelope, RosterMember, event_envelope::Payload};
+
+use crate::service::publish;
+
+pub struct DibaoEvents {
+    /// This service's own topic, where flag changes are published.
+    pub topic: String,
+}
+
+fn ids(members: &[RosterMember]) -> Vec<String> {
+    members
+        .iter()
+        .filter_map(|m| m.person.as_ref()?.identity_number.as_ref().map(|i| i.value.to_ascii_uppercase()))
+        .collect()
+}
+
+/// Whether the event is newer than what the view holds for the household:
+/// `None` when the household is not in the view yet.
+async fn newer(tx: &Transaction<'_>, id: &str, version: i64) -> Result<Option<bool>, HandlerError> {
+    let row =
+        tx.query_opt("SELECT version FROM dibao_household WHERE dibao_household_id = $1 FOR UPDATE", &[&id]).await?;
+    Ok(row.map(|r| version > r.get::<_, i64>(0)))
+}
+
+async fn members_of(tx: &Transaction<'_>, id: &str) -> Result<Vec<String>, HandlerError> {
+    Ok(tx
+        .query("SELECT identity_number FROM dibao_member WHERE dibao_household_id = $1", &[&id])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<(), HandlerError> {
+    tx.execute("DELETE FROM dibao_member WHERE dibao_household_id = $1", &[&id]).await?;
+    tx.execute(
+        "INSERT INTO dibao_member (identity_number, dibao_household_id) SELECT DISTINCT unnest($1::text[]), $2",
+        &[&members, &id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Recomputes the flag of every registered household with a live member
+/// among `identity_numbers`: set, with the category, while any enrolled
+/// dibao household shares a member with it; cleared otherwise. Each change
+/// is published (`DibaoFlagChanged`) under the household's next version.
+pub async fn refresh_flags(
+    tx: &Transaction<'_>,
+    topic: &str,
+    identity_numbers: &[String],
+) -> Result<usize, tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "SELECT h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version,
+                    coalesce((SELECT array_agg(DISTINCT d.dibao_household_id ORDER BY d.dibao_household_id)
+                              FROM poor_member p JOIN dibao_member m USING (identity_number)
+                              JOIN dibao_household d USING (dibao_household_id)
+                              WHERE p.household_id = h.household_id AND p.live AND d.enrolled), '{}'),
+                    coalesce((SELECT min(d.category)
+                              FROM poor_member p JOIN dibao_member m USING (identity_number)
+                              JOIN dibao_household d USING (dibao_household_id)
+                              WHERE p.household_id = h.household_id AND p.live AND d.enrolled AND d.category > 0), 0)
+             FROM poor_household h
+             WHERE h.household_id IN (SELECT household_id FROM poor_member WHERE live AND identity_number = ANY($1))
+             ORDER BY h.household_id
+             FOR UPDATE OF h",
+            &[&identity_numbers],
+        )
+        .await?;
+    let mut changed = 0;
+    for row in rows {
+        let id: uuid::Uuid = row.get(0);
+        let (flag, category, matched): (bool, i32, Vec<String>) = (row.get(1), row.get(2), row.get(3));
+        let version: i64 = row.get(4);
+        let now_matched: Vec<String> = row.get(5);
+        let now_flag = !now_matched.is_empty();
+        let now_category: i32 = if now_flag { row.get(6) } else { 0 };
+        if (flag, category, &matched) == (now_flag, now_category, &now_matched) {
+            continue;
+        }
+        tx.execute(
+            "UPDATE poor_household SET dibao_registered_poor = $2, dibao_category = $3, dibao_household_ids = $4,
+                                       version = $5
+             WHERE household_id = $1",
+            &[&id, &now_flag, &now_category, &now_matched, &(version + 1)],
+        )
+        .await?;
+        let payload = Payload::DibaoFlagChanged(DibaoFlagChanged {
+            household_id: id.to_string(),
+            dibao_registered_poor: now_flag,
+            category: now_category,
+            dibao_household_ids: now_matched,
+        });
+        publish(tx, topic, &id.to_string(), version + 1, payload).await?;
+        tracing::info!(household_id = %id, dibao_registered_poor = now_flag, "dibao flag changed");
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+impl Handler for DibaoEvents {
+    async fn apply(&self, tx: &Transaction<'_>, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let version = event.aggregate_version;
+        let affected = match &event.payload {
+            Some(Payload::HouseholdEnrolled(e)) => {
+                let id = e.household_id.as_str();
+                let village = e.village.as_ref().map(|v| v.code.clone()).unwrap_or_default();
+                if newer(tx, id, version).await? == Some(false) {
+                    return Ok(());
+                }
+                let before = members_of(tx, id).await?;
+                tx.execute(
+                    "INSERT INTO dibao_household (dibao_household_id, village, programme, category, enrolled, version)
+                     VALUES ($1, $2, $3, $4, true, $5)
+                     ON CONFLICT (dibao_household_id) DO UPDATE
+                     SET village = $2, programme = $3, category = $4, enrolled = true, version = $5",
+                    &[&id, &village, &e.programme, &e.category, &version],
+                )
+                .await?;
+                let now = ids(&e.members);
+                replace_members(tx, id, &now).await?;
+                before.into_iter().chain(now).collect::<Vec<_>>()
+            }
+            Some(Payload::HouseholdCompositionChanged(e)) => {
+                let id = e.household_id.as_str();
+                match newer(tx, id, version).await? {
+                    Some(true) => {}
+                    Some(false) => return Ok(()),
+                    None => return Err(unknown(id)),
+                }
+                let before = members_of(tx, id).await?;
+                tx.execute("UPDATE dibao_household SET version = $2 WHERE dibao_household_id = $1", &[&id, &version])
+                    .await?;
+                let now = ids(&e.members);
+                replace_members(tx, id, &now).await?;
+                before.into_iter().chain(now).collect()
+            }
+            Some(Payload::HouseholdCategoryChanged(e)) => {
+                let id = e.household_id.as_str();
+                match newer(tx, id, version).await? {
+                    Some(true) => {}
+                    Some(false) => return Ok(()),
+                    None => return Err(unknown(id)),
+                }
+                tx.execute(
+                    "UPDATE dibao_household SET category = $2, version = $3 WHERE dibao_household_id = $1",
+                    &[&id, &e.category, &version],
+                )
+                .await?;
+                members_of(tx, id).await?
+            }
+            Some(Payload::HouseholdExited(e)) => {
+                let id = e.household_id.as_str();
+                match newer(tx, id, version).await? {
+                    Some(true) => {}
+                    Some(false) => return Ok(()),
+                    None => return Err(unknown(id)),
+                }
+                tx.execute(
+                    "UPDATE dibao_household SET enrolled = false, version = $2 WHERE dibao_household_id = $1",
+                    &[&id, &version],
+                )
+                .await?;
+                members_of(tx, id).await?
+            }
+            Some(Payload::HouseholdAmountChanged(e)) => {
+                // The amount is not on this roster; the version still moves.
+                tx.execute(
+                    "UPDATE dibao_household SET version = greatest(version, $2) WHERE dibao_household_id = $1",
+                    &[&e.household_id, &version],
+                )
+                .await?;
+                return Ok(());
+            }
+            Some(Payload::MemberDeceased(e)) => {
+                let Some(person) = e.identity_number.as_ref().map(|i| i.value.to_ascii_uppercase()) else {
+                    return Err(HandlerError::Permanent("MemberDeceased without an identity number".into()));
+                };
+                let died_on = e.died_on.as_ref().and_then(|d| time::Date::try_from(d).ok()).ok_or_else(|| {
+                    HandlerError::Permanent(format!(
+                        "MemberDeceased of household {} without a valid date",
+                        e.household_id
+                    ))
+                })?;
+                // Recorded on this roster too; not published back, civil affairs already knows.
+                tx.execute(
+                    "UPDATE poor_member SET died_on = $2 WHERE identity_number = $1 AND died_on IS NULL",
+                    &[&person, &died_on],
+                )
+                .await?;
+                tx.execute(
+                    "DELETE FROM dibao_member WHERE identity_number = $1 AND dibao_household_id = $2",
+                    &[&person, &e.household_id],
+                )
+                .await?;
+                vec![person]
+            }
+            // Other events on the topic (from later contract versions) are not ours to apply.
+            _ => return Ok(()),
+        };
+        refresh_flags(tx, &self.topic, &affected).await?;
+        Ok(())
+    }
+}
+
+fn unknown(id: &str) -> HandlerError {
+    HandlerError::Permanent(format!(
+        "dibao household {id} is not in this view (its enrolment was never received); resync the view"
+    ))
+}

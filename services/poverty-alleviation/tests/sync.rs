@@ -1,0 +1,387 @@
+//! Both rosters through their real path — two services over mTLS, each with
+//! its own schema, the real broker between them — and each change on one
+//! roster showing on the other (R-SYNC-1, R-SYNC-2, R-REV-2).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dibao_platform::clock::SystemClock;
+use dibao_platform::devpki::DevCa;
+use dibao_platform::server::connect;
+use dibao_platform::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
+use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
+use dibao_platform::tls::TlsMaterial;
+use dibao_proto::civil_affairs::v1 as ca;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation};
+use dibao_proto::events::v1::{BenefitCategory, PovertyCause, RosterMember};
+use dibao_proto::poverty_alleviation::v1 as pa;
+use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
+use dibao_tests::{Broker, TestDb, random_prefix};
+use tonic::transport::Channel;
+
+const COUNTY: &str = "220581";
+const TOWNSHIP: &str = "220581101";
+const VILLAGE: &str = "220581101201";
+
+struct Mesh {
+    civil: CivilAffairsServiceClient<Channel>,
+    poverty: PovertyAlleviationServiceClient<Channel>,
+    _broker: Broker,
+    _db: TestDb,
+    _stop: ShutdownTrigger,
+}
+
+fn settings_for(
+    service: &str,
+    db: &TestDb,
+    schema: &str,
+    broker: &Broker,
+    prefix: &str,
+    certs: &std::path::Path,
+) -> PlatformSettings {
+    let env = service.to_ascii_uppercase().replace('-', "_");
+    let vars: HashMap<String, String> = [
+        (format!("{env}_ENV_FILE"), "/dev/null".to_owned()),
+        (format!("{env}__SERVER__LISTEN"), "127.0.0.1:0".to_owned()),
+        (format!("{env}__DATABASE__URL"), db.url.clone()),
+        (format!("{env}__DATABASE__SCHEMA"), schema.to_owned()),
+        (format!("{env}__KAFKA__BROKERS"), broker.address()),
+        (format!("{env}__KAFKA__TOPIC_PREFIX"), prefix.to_owned()),
+        (format!("{env}__KAFKA__GROUP_ID"), service.to_owned()),
+        (format!("{env}__TLS__CA_CERT"), certs.join("ca.pem").display().to_string()),
+        (format!("{env}__TLS__CERT"), certs.join(format!("{service}.pem")).display().to_string()),
+        (format!("{env}__TLS__KEY"), certs.join(format!("{service}.key")).display().to_string()),
+    ]
+    .into_iter()
+    .collect();
+    settings::load_from(service, PLATFORM_DEFAULTS, &vars).expect("settings")
+}
+
+async fn start() -> Mesh {
+    let broker = Broker::start().await.expect("broker");
+    let db = TestDb::create().await.expect("db");
+    let certs = std::env::temp_dir().join(format!("dibao-sync-certs-{}", uuid::Uuid::new_v4().simple()));
+    DevCa::generate("sync test CA")
+        .expect("ca")
+        .write_all(&certs, &["civil-affairs", "poverty-alleviation", "gateway"])
+        .expect("certs");
+    let prefix = random_prefix();
+    let (stop, shutdown) = Shutdown::new();
+    let civil = dibao_civil_affairs::startup::Application::build(
+        settings_for("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs),
+        Arc::new(SystemClock),
+        shutdown.clone(),
+    )
+    .await
+    .expect("civil affairs");
+    let poverty = dibao_poverty_alleviation::startup::Application::build(
+        settings_for("poverty-alleviation", &db, "poverty_alleviation", &broker, &prefix, &certs),
+        Arc::new(SystemClock),
+        shutdown,
+    )
+    .await
+    .expect("poverty alleviation");
+    let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
+    let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
+    Mesh {
+        civil: CivilAffairsServiceClient::new(
+            connect(&tls, &civil.addr.to_string(), "localhost").await.expect("civil"),
+        ),
+        poverty: PovertyAlleviationServiceClient::new(
+            connect(&tls, &poverty.addr.to_string(), "localhost").await.expect("poverty"),
+        ),
+        _broker: broker,
+        _db: db,
+        _stop: stop,
+    }
+}
+
+fn id(birth: &str, seq: u32) -> IdentityNumber {
+    let body = format!("{COUNTY}{birth}{seq:03}");
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body.bytes().zip(weights).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    IdentityNumber { value: format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char) }
+}
+
+fn person(birth: &str, seq: u32, name: &str) -> Option<Person> {
+    Some(Person { identity_number: Some(id(birth, seq)), name: name.into(), ..Default::default() })
+}
+
+/// A couple (n, n + 1) as a dibao roster household with the county's number `source`.
+fn dibao(source: &str, n: u32, village: &str) -> ca::ImportRosterRequest {
+    let member = |seq, name: &str, relation: Relation| ca::Member {
+        person: person("19600101", seq, name),
+        relation: relation as i32,
+        work_ability: ca::WorkAbility::None as i32,
+        covered: true,
+        ..Default::default()
+    };
+    ca::ImportRosterRequest {
+        row: 1,
+        household: Some(ca::Household {
+            household_id: source.into(),
+            village: Some(DivisionCode { code: village.into() }),
+            category: BenefitCategory::A as i32,
+            members: vec![member(n, "王建国", Relation::Head), member(n + 1, "李秀英", Relation::Spouse)],
+            monthly_amount: Some(Money { fen: 90_000 }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// A registered-poor household: members `seqs`, the first the head.
+fn poor(seqs: &[u32], village: &str) -> pa::PoorHousehold {
+    pa::PoorHousehold {
+        village: Some(DivisionCode { code: village.into() }),
+        members: seqs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| RosterMember {
+                person: person("19600101", *s, if i == 0 { "王建国" } else { "王小兰" }),
+                relation: if i == 0 { Relation::Head } else { Relation::Child } as i32,
+                covered: false,
+            })
+            .collect(),
+        causes: vec![PovertyCause::Illness as i32],
+        ..Default::default()
+    }
+}
+
+fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
+    Some(OfficerSignature {
+        officer_id: format!("officer-{}", role as i32),
+        officer_name: "张经办".into(),
+        role: role as i32,
+        division: Some(DivisionCode { code: division.into() }),
+        signed_at: None,
+    })
+}
+
+/// Polls until `check` holds, for up to 30 s; the last value on failure.
+async fn eventually<T: std::fmt::Debug, F: Future<Output = T>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+    check: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = f().await;
+        if check(&v) {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: still {v:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn import(m: &mut Mesh, rows: Vec<ca::ImportRosterRequest>) -> Vec<String> {
+    let r = m.civil.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let list = m
+        .civil
+        .list_households(ca::ListHouseholdsRequest { division: Some(DivisionCode { code: COUNTY.into() }), page: None })
+        .await
+        .expect("list")
+        .into_inner();
+    list.households.into_iter().map(|h| h.household_id).collect()
+}
+
+async fn register(m: &mut Mesh, h: pa::PoorHousehold) -> String {
+    m.poverty
+        .register_household(pa::RegisterHouseholdRequest {
+            household: Some(h),
+            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
+        })
+        .await
+        .expect("register")
+        .into_inner()
+        .household_id
+}
+
+async fn poor_household(c: &PovertyAlleviationServiceClient<Channel>, id: &str) -> pa::PoorHousehold {
+    c.clone()
+        .get_household(pa::GetHouseholdRequest { household_id: id.into() })
+        .await
+        .expect("get")
+        .into_inner()
+        .household
+        .expect("household")
+}
+
+async fn change(m: &mut Mesh, id: &str, status: pa::PovertyStatus, cause: PovertyCause) {
+    m.poverty
+        .change_status(pa::ChangeStatusRequest {
+            household_id: id.into(),
+            status: status as i32,
+            exit_year: 2024,
+            return_cause: cause as i32,
+            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
+        })
+        .await
+        .expect("change status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_on_one_roster_shows_on_the_other() {
+    let mut m = start().await;
+
+    // Registered before the dibao enrolment of its head (seq 1), P1 is
+    // flagged once civil affairs' event arrives; P2 is registered after.
+    let p1 = register(&mut m, poor(&[1, 50], VILLAGE)).await;
+    let dibao_ids =
+        import(&mut m, vec![dibao("D-1", 1, VILLAGE), dibao("D-2", 3, VILLAGE), dibao("D-3", 5, VILLAGE)]).await;
+    assert_eq!(dibao_ids.len(), 3);
+    let p2 = register(&mut m, poor(&[4, 51], VILLAGE)).await;
+
+    let poverty = m.poverty.clone();
+    let h1 = eventually("P1 flagged", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
+    assert_eq!(h1.dibao_category, BenefitCategory::A as i32);
+    assert_eq!(h1.dibao_household_ids.len(), 1);
+    let d1 = h1.dibao_household_ids[0].clone();
+    let h2 = eventually("P2 flagged", || poor_household(&poverty, &p2), |h| h.dibao_registered_poor).await;
+    let d2 = h2.dibao_household_ids[0].clone();
+
+    // D-3 has no registered-poor member: a candidate for the poverty office (R-REV-2).
+    let candidates = eventually(
+        "D-3 is the only candidate",
+        || {
+            let mut c = m.poverty.clone();
+            async move {
+                c.list_candidates(pa::ListCandidatesRequest {
+                    division: Some(DivisionCode { code: TOWNSHIP.into() }),
+                    page: None,
+                })
+                .await
+                .expect("candidates")
+                .into_inner()
+                .candidates
+            }
+        },
+        |c| c.len() == 1,
+    )
+    .await;
+    assert!(candidates[0].members.iter().any(|i| i == &id("19600101", 5)), "{candidates:?}");
+
+    // P1 exits poverty and returns for illness: D-1 is reviewed first (R-REV-2).
+    // P3, not on the dibao roster, returns too: a candidate for the next adjustment.
+    let p3 = register(&mut m, poor(&[20, 21], VILLAGE)).await;
+    for p in [&p1, &p3] {
+        change(&mut m, p, pa::PovertyStatus::Exited, PovertyCause::Unspecified).await;
+        change(&mut m, p, pa::PovertyStatus::Returned, PovertyCause::Illness).await;
+    }
+    let due = eventually(
+        "priority reviews",
+        || {
+            let mut c = m.civil.clone();
+            async move {
+                c.list_reviews_due(ca::ListReviewsDueRequest {
+                    township: Some(DivisionCode { code: TOWNSHIP.into() }),
+                    as_of: None,
+                    page: None,
+                })
+                .await
+                .expect("reviews due")
+                .into_inner()
+                .reviews
+            }
+        },
+        |r| r.len() == 2,
+    )
+    .await;
+    assert!(due.iter().all(|r| r.priority), "{due:?}");
+    let on_roster = due.iter().find(|r| r.household_id == d1).expect("D-1 due");
+    assert!(on_roster.reason.contains("因病返贫"), "{}", on_roster.reason);
+    let candidate = due.iter().find(|r| r.household_id.is_empty()).expect("P3 as a candidate");
+    assert!(candidate.reason.contains(&p3) && candidate.reason.contains("不在低保名单"), "{}", candidate.reason);
+
+    // A death recorded by the poverty office reaches the dibao roster ...
+    m.poverty
+        .record_death(pa::RecordDeathRequest {
+            identity_number: Some(id("19600101", 2)),
+            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 3 }),
+            source: "村委会报告".into(),
+            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
+        })
+        .await
+        .expect_err("seq 2 is only on the dibao roster");
+    m.poverty
+        .record_death(pa::RecordDeathRequest {
+            identity_number: Some(id("19600101", 1)),
+            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 3 }),
+            source: "村委会报告".into(),
+            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
+        })
+        .await
+        .expect("death on the poverty roster");
+    let civil = m.civil.clone();
+    let d1_now = || {
+        let mut c = civil.clone();
+        let d1 = d1.clone();
+        async move {
+            c.get_household(ca::GetHouseholdRequest { household_id: d1 })
+                .await
+                .expect("get")
+                .into_inner()
+                .household
+                .expect("household")
+        }
+    };
+    eventually("the death known to civil affairs", d1_now, |h| h.deceased.iter().any(|i| i == &id("19600101", 1)))
+        .await;
+
+    // ... and one recorded by civil affairs reaches the poverty roster.
+    m.civil
+        .record_death(ca::RecordDeathRequest {
+            identity_number: Some(id("19600101", 4)),
+            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 5 }),
+            source: "公安死亡登记".into(),
+            signature: officer(OfficerRole::TownshipCaseworker, TOWNSHIP),
+        })
+        .await
+        .expect("death on the dibao roster");
+    eventually(
+        "the death known to the poverty office",
+        || poor_household(&poverty, &p2),
+        |h| h.deceased.iter().any(|i| i == &id("19600101", 4)),
+    )
+    .await;
+
+    // D-2's exit, signed through, clears P2's flag (R-SYNC-2).
+    let exit = m
+        .civil
+        .start_exit(ca::StartExitRequest {
+            household_id: d2.clone(),
+            reason: dibao_proto::events::v1::ExitReason::Moved as i32,
+            remarks: "迁出本县".into(),
+            signature: officer(OfficerRole::TownshipCaseworker, TOWNSHIP),
+        })
+        .await
+        .expect("start exit")
+        .into_inner()
+        .application_id;
+    for (step, role) in [
+        (ca::ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker),
+        (ca::ProcessStep::TownshipReview, OfficerRole::TownshipReviewer),
+        (ca::ProcessStep::CountyApproval, OfficerRole::CountyApprover),
+    ] {
+        m.civil
+            .sign_step(ca::SignStepRequest {
+                application_id: exit.clone(),
+                step: step as i32,
+                approve: true,
+                signature: officer(role, VILLAGE),
+                ..Default::default()
+            })
+            .await
+            .expect("exit step");
+    }
+    let h2 = eventually("P2's flag cleared", || poor_household(&poverty, &p2), |h| !h.dibao_registered_poor).await;
+    assert!(h2.dibao_household_ids.is_empty());
+    // P1 shared only its head with D-1; since his death nothing links them.
+    let h1 = poor_household(&poverty, &p1).await;
+    assert!(!h1.dibao_registered_poor && h1.dibao_household_ids.is_empty(), "{h1:?}");
+    assert_eq!(h1.deceased, [id("19600101", 1)]);
+}
