@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use dibao_platform::db;
 use dibao_platform::devpki::DevCa;
+use dibao_platform::ops::Ops;
 use dibao_platform::server::{ServerBuilder, connect};
 use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
 use dibao_platform::tls::{AccessPolicy, TlsMaterial};
@@ -30,7 +31,7 @@ async fn start() -> Running {
     let pool = db::connect_and_migrate(&test_db.settings("svc"), &[]).await.expect("migrate");
     let policy = AccessPolicy::platform_defaults();
     let (stop, shutdown) = Shutdown::new();
-    let running = ServerBuilder::new(tls, policy, Some(pool))
+    let running = ServerBuilder::new(tls, policy, Some(Ops::new(pool)))
         .start("127.0.0.1:0".parse().expect("addr"), shutdown)
         .await
         .expect("server");

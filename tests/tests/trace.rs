@@ -106,7 +106,7 @@ async fn one_trace_spans_the_grpc_call_and_the_kafka_hop() {
     let server = ServerBuilder::new(
         TlsMaterial::from_pem(&ca.pem.cert, &server_pem.cert, &server_pem.key),
         AccessPolicy::platform_defaults(),
-        Some(pool.clone()),
+        Some(dibao_platform::ops::Ops::new(pool.clone())),
     )
     .start("127.0.0.1:0".parse().expect("addr"), stopped.clone())
     .await

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use dibao_platform::clock::Clock;
 use dibao_platform::inbox::{self, InboxConfig};
+use dibao_platform::ops::Ops;
 use dibao_platform::server::ServerBuilder;
 use dibao_platform::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
 use dibao_platform::shutdown::Shutdown;
@@ -72,19 +73,19 @@ impl Application {
             pool.clone(),
             settings.kafka.clone(),
             PovertyEvents { topic: topic.clone(), clock: clock.clone() },
-            InboxConfig { topics: vec![poverty], max_batch: 500 },
+            InboxConfig { topics: vec![poverty.clone()], max_batch: 500 },
             shutdown.clone(),
         ));
+        let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![poverty]);
         let mut access = settings.access.clone();
         access
             .entry("/dibao.civil_affairs.v1.CivilAffairsService/*".to_owned())
             .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());
         let service = CivilAffairs { pool: pool.clone(), clock, topic };
-        let running =
-            ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(pool))
-                .add_service(CivilAffairsServiceServer::new(service))
-                .start(settings.server.listen, shutdown)
-                .await?;
+        let running = ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(ops))
+            .add_service(CivilAffairsServiceServer::new(service))
+            .start(settings.server.listen, shutdown)
+            .await?;
         Ok(Self { addr: running.addr, server: running.handle, relay, inbox })
     }
 }

@@ -103,6 +103,26 @@ pub async fn partition_counts(settings: &KafkaSettings, topics: &[String]) -> Re
     }
 }
 
+/// The next offset the broker will give on each partition of `topics`
+/// (its high watermark), for consumer lag: (topic, partition, high watermark).
+pub async fn high_watermarks(settings: &KafkaSettings, topics: &[String]) -> anyhow::Result<Vec<(String, i32, i64)>> {
+    let consumer: rdkafka::consumer::BaseConsumer = create(settings, &[])?;
+    let topics = topics.to_vec();
+    let lookup = move || {
+        let mut out = Vec::new();
+        for topic in &topics {
+            let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+            let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
+            for p in 0..i32::try_from(partitions).unwrap_or(0) {
+                let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5))?;
+                out.push((topic.clone(), p, high));
+            }
+        }
+        Ok::<_, rdkafka::error::KafkaError>(out)
+    };
+    Ok(tokio::task::spawn_blocking(lookup).await??)
+}
+
 /// Asks the brokers for metadata, so start-up fails loudly when they are unreachable.
 pub async fn check_reachable(settings: &KafkaSettings, timeout: Duration) -> Result<(), KafkaError> {
     let consumer: rdkafka::consumer::BaseConsumer = create(settings, &[])?;

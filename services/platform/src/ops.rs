@@ -4,22 +4,35 @@
 use deadpool_postgres::Pool;
 use dibao_proto::ops::v1::ops_service_server::{OpsService, OpsServiceServer};
 use dibao_proto::ops::v1::{
-    DeadLetter, GetPipelineStatusRequest, GetPipelineStatusResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    RetryDeadLetterRequest, RetryDeadLetterResponse,
+    ConsumerLag, DeadLetter, GetPipelineStatusRequest, GetPipelineStatusResponse, ListDeadLettersRequest,
+    ListDeadLettersResponse, RetryDeadLetterRequest, RetryDeadLetterResponse,
 };
 use dibao_proto::types::InvalidField;
 use tonic::{Request, Response, Status};
 
 use crate::Error;
 use crate::outbox;
+use crate::settings::KafkaSettings;
 
 pub struct Ops {
     pool: Pool,
+    /// The broker and the topics the service's inbox consumes, for lag.
+    inbox: Option<(KafkaSettings, Vec<String>)>,
 }
 
 impl Ops {
-    pub fn server(pool: Pool) -> OpsServiceServer<Ops> {
-        OpsServiceServer::new(Ops { pool })
+    pub fn new(pool: Pool) -> Self {
+        Self { pool, inbox: None }
+    }
+
+    /// Reports consumer lag on `topics` too.
+    pub fn with_inbox(mut self, kafka: KafkaSettings, topics: Vec<String>) -> Self {
+        self.inbox = Some((kafka, topics));
+        self
+    }
+
+    pub fn server(self) -> OpsServiceServer<Ops> {
+        OpsServiceServer::new(self)
     }
 }
 
@@ -47,6 +60,38 @@ impl OpsService for Ops {
             )
             .await
             .map_err(Error::from)?;
+        let last = client
+            .query_opt("SELECT event_type, aggregate_key FROM inbox ORDER BY applied_at DESC LIMIT 1", &[])
+            .await
+            .map_err(Error::from)?;
+        let (mut consumer_lag, mut lag_error) = (Vec::new(), String::new());
+        if let Some((kafka, topics)) = &self.inbox {
+            let positions: std::collections::HashMap<(String, i32), i64> = client
+                .query("SELECT topic, partition, next_offset FROM consumer_position WHERE topic = ANY($1)", &[topics])
+                .await
+                .map_err(Error::from)?
+                .iter()
+                .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+                .collect();
+            match crate::kafka::high_watermarks(kafka, topics).await {
+                Ok(marks) => {
+                    consumer_lag = marks
+                        .into_iter()
+                        .map(|(topic, partition, high)| {
+                            let position = positions.get(&(topic.clone(), partition)).copied().unwrap_or(0);
+                            ConsumerLag {
+                                topic,
+                                partition,
+                                position,
+                                high_watermark: high,
+                                lag: (high - position).max(0),
+                            }
+                        })
+                        .collect()
+                }
+                Err(e) => lag_error = format!("无法从消息队列获取偏移量：{e}"),
+            }
+        }
         Ok(Response::new(GetPipelineStatusResponse {
             outbox_pending: row.get(0),
             oldest_pending_at: ts(row.get(1)),
@@ -54,6 +99,10 @@ impl OpsService for Ops {
             inbox_applied: row.get(3),
             last_applied_at: ts(row.get(4)),
             dead_letters_open: row.get(5),
+            consumer_lag,
+            last_applied_event_type: last.as_ref().map(|r| r.get(0)).unwrap_or_default(),
+            last_applied_key: last.as_ref().map(|r| r.get(1)).unwrap_or_default(),
+            lag_error,
         }))
     }
 

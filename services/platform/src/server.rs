@@ -6,7 +6,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
@@ -29,9 +28,9 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// Health, reflection and (given the service's pool) the ops service
+    /// Health, reflection and (given one) the ops service
     /// come with every server.
-    pub fn new(tls: TlsMaterial, policy: AccessPolicy, pool: Option<Pool>) -> Self {
+    pub fn new(tls: TlsMaterial, policy: AccessPolicy, ops: Option<Ops>) -> Self {
         let (reporter, health) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health);
@@ -55,8 +54,8 @@ impl ServerBuilder {
             Err(e) => tracing::error!(error = %e, "reflection v1alpha unavailable"),
         }
         let mut builder = Self { tls, policy, routes, reporter, serving: Vec::new() };
-        if let Some(pool) = pool {
-            builder = builder.add_service(Ops::server(pool));
+        if let Some(ops) = ops {
+            builder = builder.add_service(ops.server());
         }
         builder
     }

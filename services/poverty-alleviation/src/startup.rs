@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use dibao_platform::clock::Clock;
 use dibao_platform::inbox::{self, InboxConfig};
+use dibao_platform::ops::Ops;
 use dibao_platform::server::ServerBuilder;
 use dibao_platform::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
 use dibao_platform::shutdown::Shutdown;
@@ -64,19 +65,19 @@ impl Application {
             pool.clone(),
             settings.kafka.clone(),
             DibaoEvents { topic: own.clone() },
-            InboxConfig { topics: vec![civil], max_batch: 500 },
+            InboxConfig { topics: vec![civil.clone()], max_batch: 500 },
             shutdown.clone(),
         ));
+        let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![civil]);
         let mut access = settings.access.clone();
         access
             .entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/*".to_owned())
             .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());
         let service = PovertyAlleviation { pool: pool.clone(), clock, topic: own };
-        let running =
-            ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(pool))
-                .add_service(PovertyAlleviationServiceServer::new(service))
-                .start(settings.server.listen, shutdown)
-                .await?;
+        let running = ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(ops))
+            .add_service(PovertyAlleviationServiceServer::new(service))
+            .start(settings.server.listen, shutdown)
+            .await?;
         Ok(Self { addr: running.addr, server: running.handle, relay, inbox })
     }
 }

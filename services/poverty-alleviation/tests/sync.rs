@@ -17,6 +17,8 @@ use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation};
 use dibao_proto::events::v1::{BenefitCategory, PovertyCause, RosterMember};
+use dibao_proto::ops::v1::GetPipelineStatusRequest;
+use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
 use dibao_tests::{Broker, TestDb, random_prefix};
@@ -29,6 +31,8 @@ const VILLAGE: &str = "220581101201";
 struct Mesh {
     civil: CivilAffairsServiceClient<Channel>,
     poverty: PovertyAlleviationServiceClient<Channel>,
+    /// The poverty service's ops RPCs, as an operator calls them.
+    poverty_ops: OpsServiceClient<Channel>,
     _broker: Broker,
     _db: TestDb,
     _stop: ShutdownTrigger,
@@ -66,7 +70,7 @@ async fn start() -> Mesh {
     let certs = std::env::temp_dir().join(format!("dibao-sync-certs-{}", uuid::Uuid::new_v4().simple()));
     DevCa::generate("sync test CA")
         .expect("ca")
-        .write_all(&certs, &["civil-affairs", "poverty-alleviation", "gateway"])
+        .write_all(&certs, &["civil-affairs", "poverty-alleviation", "gateway", "ops"])
         .expect("certs");
     let prefix = random_prefix();
     let (stop, shutdown) = Shutdown::new();
@@ -92,6 +96,15 @@ async fn start() -> Mesh {
         ),
         poverty: PovertyAlleviationServiceClient::new(
             connect(&tls, &poverty.addr.to_string(), "localhost").await.expect("poverty"),
+        ),
+        poverty_ops: OpsServiceClient::new(
+            connect(
+                &TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key")),
+                &poverty.addr.to_string(),
+                "localhost",
+            )
+            .await
+            .expect("ops"),
         ),
         _broker: broker,
         _db: db,
@@ -380,6 +393,22 @@ async fn each_change_on_one_roster_shows_on_the_other() {
     }
     let h2 = eventually("P2's flag cleared", || poor_household(&poverty, &p2), |h| !h.dibao_registered_poor).await;
     assert!(h2.dibao_household_ids.is_empty());
+    // The operator's view: the poverty service's inbox has applied every
+    // civil-affairs event, partition by partition, nothing dead-lettered.
+    let status = eventually(
+        "poverty inbox caught up",
+        || {
+            let mut c = m.poverty_ops.clone();
+            async move { c.get_pipeline_status(GetPipelineStatusRequest {}).await.expect("status").into_inner() }
+        },
+        |s| s.consumer_lag.iter().all(|l| l.lag == 0) && s.outbox_pending == 0,
+    )
+    .await;
+    assert_eq!(status.consumer_lag.len(), 6, "every partition of the civil-affairs topic: {status:?}");
+    assert!(status.consumer_lag.iter().map(|l| l.high_watermark).sum::<i64>() > 0, "{status:?}");
+    assert!(status.lag_error.is_empty() && status.dead_letters_open == 0, "{status:?}");
+    assert!(status.last_applied_event_type.starts_with("dibao.events.v1.Household"), "{status:?}");
+
     // P1 shared only its head with D-1; since his death nothing links them.
     let h1 = poor_household(&poverty, &p1).await;
     assert!(!h1.dibao_registered_poor && h1.dibao_household_ids.is_empty(), "{h1:?}");

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use dibao_platform::ops::Ops;
 use dibao_platform::server::ServerBuilder;
 use dibao_platform::settings::{
     self, DatabaseSettings, KafkaSettings, ServerSettings, TelemetrySettings, TlsSettings, Validate,
@@ -117,9 +118,10 @@ async fn run() -> anyhow::Result<()> {
             ));
             if let (Some(server), Some(tls)) = (&settings.server, &settings.tls) {
                 let material = TlsMaterial::load(tls)?;
-                let running = ServerBuilder::new(material, AccessPolicy::platform_defaults(), Some(pool.clone()))
-                    .start(server.listen, stopped)
-                    .await?;
+                let running =
+                    ServerBuilder::new(material, AccessPolicy::platform_defaults(), Some(Ops::new(pool.clone())))
+                        .start(server.listen, stopped)
+                        .await?;
                 println!("serving health, reflection and ops on {}", running.addr);
             }
             loop {
