@@ -82,4 +82,30 @@ CIVIL_AFFAIRS__TLS__KEY="$STACK/certs/civil-affairs.key" \
 CIVIL_AFFAIRS__TELEMETRY__LOG_FORMAT=pretty \
 RUST_LOG=warn \
   target/debug/examples/demo_county
+
+echo
+echo "== the two rosters in sync: civil affairs and the poverty office, each with its own schema, through the broker"
+cargo build --quiet -p dibao-poverty-alleviation --example demo_sync
+CIVIL_AFFAIRS_ENV_FILE=/dev/null \
+CIVIL_AFFAIRS__SERVER__LISTEN=127.0.0.1:0 \
+CIVIL_AFFAIRS__DATABASE__URL="$PG/dibao_demo" \
+CIVIL_AFFAIRS__DATABASE__SCHEMA=civil_affairs \
+CIVIL_AFFAIRS__KAFKA__BROKERS="127.0.0.1:${DIBAO_BROKER_PORT:-19092}" \
+CIVIL_AFFAIRS__KAFKA__TOPIC_PREFIX="$RUN" \
+CIVIL_AFFAIRS__KAFKA__GROUP_ID="$RUN-civil-affairs" \
+CIVIL_AFFAIRS__TLS__CA_CERT="$STACK/certs/ca.pem" \
+CIVIL_AFFAIRS__TLS__CERT="$STACK/certs/civil-affairs.pem" \
+CIVIL_AFFAIRS__TLS__KEY="$STACK/certs/civil-affairs.key" \
+POVERTY_ALLEVIATION_ENV_FILE=/dev/null \
+POVERTY_ALLEVIATION__SERVER__LISTEN=127.0.0.1:0 \
+POVERTY_ALLEVIATION__DATABASE__URL="$PG/dibao_demo" \
+POVERTY_ALLEVIATION__DATABASE__SCHEMA=poverty_alleviation \
+POVERTY_ALLEVIATION__KAFKA__BROKERS="127.0.0.1:${DIBAO_BROKER_PORT:-19092}" \
+POVERTY_ALLEVIATION__KAFKA__TOPIC_PREFIX="$RUN" \
+POVERTY_ALLEVIATION__KAFKA__GROUP_ID="$RUN-poverty-alleviation" \
+POVERTY_ALLEVIATION__TLS__CA_CERT="$STACK/certs/ca.pem" \
+POVERTY_ALLEVIATION__TLS__CERT="$STACK/certs/poverty-alleviation.pem" \
+POVERTY_ALLEVIATION__TLS__KEY="$STACK/certs/poverty-alleviation.key" \
+RUST_LOG=warn \
+  target/debug/examples/demo_sync
 echo "== done: logs in .stack/logs, broker still up (scripts/stack.sh down stops it)"
