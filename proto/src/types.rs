@@ -353,6 +353,23 @@ impl Signature {
     }
 }
 
+/// A relation to the head as rosters write it (户主, 配偶, 长子, 儿媳, …).
+pub fn relation_from_zh(s: &str) -> Option<pb::Relation> {
+    use pb::Relation as R;
+    Some(match s {
+        "户主" | "本人" => R::Head,
+        "配偶" | "妻" | "夫" | "妻子" | "丈夫" => R::Spouse,
+        "子女" | "子" | "女" | "儿子" | "女儿" | "长子" | "长女" | "次子" | "次女" => R::Child,
+        "父母" | "父亲" | "母亲" | "父" | "母" => R::Parent,
+        "孙子女" | "孙子" | "孙女" | "外孙子" | "外孙女" => R::Grandchild,
+        "祖父母" | "祖父" | "祖母" | "外祖父" | "外祖母" => R::Grandparent,
+        "兄弟姐妹" | "兄" | "弟" | "姐" | "妹" => R::Sibling,
+        "儿媳" | "女婿" => R::ChildInLaw,
+        "其他" => R::Other,
+        _ => return None,
+    })
+}
+
 /// Reads a required message field, naming it when absent.
 pub fn required<'a, T>(v: &'a Option<T>, field: &str) -> Result<&'a T, InvalidField> {
     v.as_ref().ok_or_else(|| InvalidField::new(field, "必填项缺失"))

@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
     let import_peak = peak_kib();
     anyhow::ensure!(report.errors.is_empty() && report.applied == i64::from(n), "import incomplete: {report}");
     println!(
-        "import via gRPC (mTLS, per-household transaction + outbox): {n} households in {import_secs:.1} s = {:.0} households/s, peak RSS {:.1} MiB",
+        "import via gRPC (mTLS, a savepoint per household in batch transactions, event in the outbox): {n} households in {import_secs:.1} s = {:.0} households/s, peak RSS {:.1} MiB",
         f64::from(n) / import_secs,
         import_peak as f64 / 1024.0
     );

@@ -13,12 +13,13 @@
 use std::io::Read;
 use std::path::Path;
 
+use dibao_platform::tabular::{self, Columns, Line};
 use dibao_proto::civil_affairs::v1::{
     Household, ImportRosterRequest, Member, RowError, SinglePersonReason, WorkAbility,
 };
 use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, Money, Person, Relation};
 use dibao_proto::events::v1::{BenefitCategory, Programme};
-use dibao_proto::types::Fen;
+use dibao_proto::types::{Fen, relation_from_zh};
 
 /// Column headings, in the order written by [`write_csv_header`].
 pub const COLUMNS: [&str; 14] = [
@@ -39,154 +40,50 @@ pub const COLUMNS: [&str; 14] = [
 ];
 const REQUIRED: [usize; 9] = [0, 1, 2, 3, 4, 6, 7, 8, 12];
 
-#[derive(Debug)]
-pub enum FileError {
-    Io(std::io::Error),
-    Csv(csv::Error),
-    Xlsx(String),
-    /// Required columns the heading row lacks.
-    MissingColumns(Vec<&'static str>),
-}
-
-impl std::fmt::Display for FileError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Io(e) => write!(f, "无法读取文件：{e}"),
-            Self::Csv(e) => write!(f, "CSV文件格式有误：{e}"),
-            Self::Xlsx(e) => write!(f, "xlsx文件无法打开：{e}"),
-            Self::MissingColumns(c) => write!(f, "表头缺少以下列：{}", c.join("、")),
-        }
-    }
-}
-
-impl std::error::Error for FileError {}
+pub use dibao_platform::tabular::{FileError, Report};
 
 /// One household read from the file, or why it could not be.
 pub type Parsed = Result<ImportRosterRequest, Vec<RowError>>;
 
-/// Reads a file by its extension (`.csv` or `.xlsx`).
-pub fn open(path: &Path) -> Result<Box<dyn Iterator<Item = Parsed> + Send>, FileError> {
-    let is_xlsx = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
-    if is_xlsx {
-        Ok(Box::new(xlsx(path)?))
-    } else {
-        Ok(Box::new(csv(std::fs::File::open(path).map_err(FileError::Io)?)?))
-    }
+/// Reads a roster file by its extension (`.csv` or `.xlsx`); a CSV file is
+/// streamed, memory staying at one household whatever its size.
+pub fn open(path: &Path) -> Result<Households, FileError> {
+    Ok(Households(tabular::open(path, &COLUMNS, &REQUIRED)?))
 }
 
-/// Streams a CSV roster (UTF-8, with or without a byte-order mark); memory
-/// stays at one household whatever the file's size.
-pub fn csv(reader: impl Read + Send + 'static) -> Result<impl Iterator<Item = Parsed> + Send, FileError> {
-    let mut r = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(reader);
-    let headings: Vec<String> = r.headers().map_err(FileError::Csv)?.iter().map(str::to_owned).collect();
-    let index = columns(&headings)?;
-    // Line 1 is the heading; a record's line is its position in the file.
-    let lines = r.into_records().enumerate().map(|(i, rec)| {
-        let line = i as i64 + 2;
-        match rec {
-            Ok(rec) => Ok((line, rec.iter().map(str::to_owned).collect())),
-            Err(e) => {
-                Err(vec![RowError { row: line, field: String::new(), message: format!("CSV格式有误：{e}") }])
-            }
-        }
-    });
-    Ok(Households::new(index, lines))
+/// Reads CSV from any reader.
+pub fn csv(reader: impl Read + Send + 'static) -> Result<Households, FileError> {
+    Ok(Households(tabular::csv(reader, &COLUMNS, &REQUIRED)?))
 }
 
-/// Reads the first sheet of an xlsx roster.
-pub fn xlsx(path: &Path) -> Result<impl Iterator<Item = Parsed> + Send + use<>, FileError> {
-    use calamine::{Data, Reader, Xlsx, open_workbook};
-    let mut book: Xlsx<_> = open_workbook(path).map_err(|e: calamine::XlsxError| FileError::Xlsx(e.to_string()))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| FileError::Xlsx("工作簿中没有工作表".into()))?
-        .map_err(|e| FileError::Xlsx(e.to_string()))?;
-    let text = |c: &Data| match c {
-        // Numbers typed into cells (household numbers, grades) read back as written.
-        Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
-        other => other.to_string(),
-    };
-    let start = range.start().map_or(0, |(row, _)| row as i64);
-    let mut rows = range.rows().enumerate();
-    let headings: Vec<String> = rows.next().map(|(_, r)| r.iter().map(text).collect()).unwrap_or_default();
-    let index = columns(&headings)?;
-    let lines: Vec<_> = rows.map(|(i, r)| Ok((start + i as i64 + 1, r.iter().map(text).collect::<Vec<_>>()))).collect();
-    Ok(Households::new(index, lines.into_iter()))
-}
+/// The households of a roster file, in file order.
+pub struct Households(tabular::Table);
 
-fn columns(headings: &[String]) -> Result<[Option<usize>; 14], FileError> {
-    let mut index = [None; 14];
-    for (i, h) in headings.iter().enumerate() {
-        let h = h.trim().trim_start_matches('\u{feff}');
-        if let Some(c) = COLUMNS.iter().position(|c| *c == h) {
-            index[c] = Some(i);
-        }
-    }
-    let missing: Vec<_> = REQUIRED.iter().filter(|c| index[**c].is_none()).map(|c| COLUMNS[*c]).collect();
-    if missing.is_empty() { Ok(index) } else { Err(FileError::MissingColumns(missing)) }
-}
-
-type Line = Result<(i64, Vec<String>), Vec<RowError>>;
-
-/// Groups consecutive lines with the same household number.
-struct Households<I: Iterator<Item = Line>> {
-    index: [Option<usize>; 14],
-    lines: std::iter::Peekable<I>,
-}
-
-impl<I: Iterator<Item = Line>> Households<I> {
-    fn new(index: [Option<usize>; 14], lines: I) -> Self {
-        Self { index, lines: lines.peekable() }
-    }
-
-    fn cell<'a>(&self, cells: &'a [String], column: usize) -> &'a str {
-        cell(&self.index, cells, column)
-    }
-}
-
-fn cell<'a>(index: &[Option<usize>; 14], cells: &'a [String], column: usize) -> &'a str {
-    index[column].and_then(|i| cells.get(i)).map_or("", |s| s.trim())
-}
-
-impl<I: Iterator<Item = Line>> Iterator for Households<I> {
+impl Iterator for Households {
     type Item = Parsed;
 
     fn next(&mut self) -> Option<Parsed> {
-        let (first, cells) = loop {
-            match self.lines.next()? {
-                Err(e) => return Some(Err(e)),
-                // Blank lines (often at the end of a sheet) are skipped.
-                Ok((_, cells)) if cells.iter().all(|c| c.trim().is_empty()) => continue,
-                Ok(line) => break line,
-            }
-        };
-        let key = self.cell(&cells, 0).to_owned();
-        let mut members = vec![(first, cells)];
-        let index = self.index;
-        while let Some(Ok((_, next))) = self.lines.peek() {
-            if key.is_empty() || cell(&index, next, 0) != key {
-                break;
-            }
-            if let Some(Ok(line)) = self.lines.next() {
-                members.push(line);
-            }
-        }
-        Some(self.household(first, &key, &members))
+        Some(match self.0.next()? {
+            Ok(lines) => household(&self.0.columns, &lines),
+            Err(e) => Err(vec![RowError { row: e.line, field: String::new(), message: e.message }]),
+        })
     }
 }
 
-impl<I: Iterator<Item = Line>> Households<I> {
-    fn household(&self, first: i64, key: &str, lines: &[(i64, Vec<String>)]) -> Parsed {
+fn household(columns: &Columns, lines: &[Line]) -> Parsed {
+    {
+        let head = &lines[0];
+        let first = head.number;
+        let key = columns.get(head, 0);
         let mut errors = Vec::new();
         let mut error = |line: i64, column: usize, message: String| {
-            errors.push(RowError { row: line, field: COLUMNS[column].to_owned(), message })
+            errors.push(RowError { row: line, field: columns.heading(column).to_owned(), message })
         };
         if key.is_empty() {
             error(first, 0, "户编号不能为空".into());
         }
-        let (_, head) = &lines[0];
         // Household-level columns are read from the first line of the household.
-        let programme = match self.cell(head, 5) {
+        let programme = match columns.get(head, 5) {
             "" | "低保" | "最低生活保障" => Programme::Dibao,
             "特困" | "特困供养" | "特困人员" => Programme::SpecialHardship,
             other => {
@@ -194,7 +91,7 @@ impl<I: Iterator<Item = Line>> Households<I> {
                 Programme::Unspecified
             }
         };
-        let category = match self.cell(head, 6).trim_end_matches('类') {
+        let category = match columns.get(head, 6).trim_end_matches('类') {
             "A" | "a" => BenefitCategory::A,
             "B" | "b" => BenefitCategory::B,
             "C" | "c" => BenefitCategory::C,
@@ -204,9 +101,9 @@ impl<I: Iterator<Item = Line>> Households<I> {
                 BenefitCategory::Unspecified
             }
         };
-        let amount = Fen::parse_yuan(self.cell(head, 7)).map_err(|e| error(first, 7, e.reason)).ok();
-        let enrolled_on = parse_date(self.cell(head, 8)).map_err(|m| error(first, 8, m)).ok();
-        let single = match self.cell(head, 13) {
+        let amount = Fen::parse_yuan(columns.get(head, 7)).map_err(|e| error(first, 7, e.reason)).ok();
+        let enrolled_on = parse_date(columns.get(head, 8)).map_err(|m| error(first, 8, m)).ok();
+        let single = match columns.get(head, 13) {
             "" => SinglePersonReason::Unspecified,
             "重度残疾单独施保" | "重残单独施保" => SinglePersonReason::SevereDisabilityAlone,
             "重度残疾由兄弟姐妹赡养" | "重残兄弟姐妹赡养" => {
@@ -219,26 +116,13 @@ impl<I: Iterator<Item = Line>> Households<I> {
             }
         };
         let mut members = Vec::with_capacity(lines.len());
-        for (line, cells) in lines {
-            let line = *line;
-            let relation = match self.cell(cells, 4) {
-                "户主" | "本人" => Relation::Head,
-                "配偶" | "妻" | "夫" | "妻子" | "丈夫" => Relation::Spouse,
-                "子女" | "子" | "女" | "儿子" | "女儿" | "长子" | "长女" | "次子" | "次女" => {
-                    Relation::Child
-                }
-                "父母" | "父亲" | "母亲" | "父" | "母" => Relation::Parent,
-                "孙子女" | "孙子" | "孙女" | "外孙子" | "外孙女" => Relation::Grandchild,
-                "祖父母" | "祖父" | "祖母" | "外祖父" | "外祖母" => Relation::Grandparent,
-                "兄弟姐妹" | "兄" | "弟" | "姐" | "妹" => Relation::Sibling,
-                "儿媳" | "女婿" => Relation::ChildInLaw,
-                "其他" => Relation::Other,
-                other => {
-                    error(line, 4, format!("“{other}”无法识别，应为户主、配偶、子女、父母等"));
-                    Relation::Unspecified
-                }
-            };
-            let grade = match self.cell(cells, 9) {
+        for cells in lines {
+            let line = cells.number;
+            let relation = relation_from_zh(columns.get(cells, 4)).unwrap_or_else(|| {
+                error(line, 4, format!("“{}”无法识别，应为户主、配偶、子女、父母等", columns.get(cells, 4)));
+                Relation::Unspecified
+            });
+            let grade = match columns.get(cells, 9) {
                 "" | "0" | "无" => 0,
                 "1" | "一级" => 1,
                 "2" | "二级" => 2,
@@ -249,17 +133,15 @@ impl<I: Iterator<Item = Line>> Households<I> {
                     0
                 }
             };
-            let yes_no = |column: usize, errors: &mut dyn FnMut(i64, usize, String)| match self.cell(cells, column) {
-                "是" | "Y" | "y" => true,
-                "" | "否" | "N" | "n" => false,
-                other => {
-                    errors(line, column, format!("“{other}”无法识别，应为“是”或“否”"));
+            let yes_no = |column: usize, errors: &mut dyn FnMut(i64, usize, String)| {
+                tabular::yes_no(columns.get(cells, column)).unwrap_or_else(|| {
+                    errors(line, column, format!("“{}”无法识别，应为“是”或“否”", columns.get(cells, column)));
                     false
-                }
+                })
             };
             let serious_illness = yes_no(10, &mut error);
             let covered = yes_no(12, &mut error);
-            let work_ability = match self.cell(cells, 11) {
+            let work_ability = match columns.get(cells, 11) {
                 "" => WorkAbility::Unspecified,
                 "完全" | "有劳动能力" | "健康" => WorkAbility::Full,
                 "部分" | "部分丧失劳动能力" | "弱劳动力" => WorkAbility::Partial,
@@ -271,8 +153,8 @@ impl<I: Iterator<Item = Line>> Households<I> {
             };
             members.push(Member {
                 person: Some(Person {
-                    identity_number: Some(IdentityNumber { value: self.cell(cells, 3).to_owned() }),
-                    name: self.cell(cells, 2).to_owned(),
+                    identity_number: Some(IdentityNumber { value: columns.get(cells, 3).to_owned() }),
+                    name: columns.get(cells, 2).to_owned(),
                     sex: 0,
                     birth_date: None,
                 }),
@@ -284,7 +166,7 @@ impl<I: Iterator<Item = Line>> Households<I> {
             });
             // Household-level columns must agree on every line of the household.
             for column in [1, 5, 6, 7, 8] {
-                let (here, there) = (self.cell(cells, column), self.cell(head, column));
+                let (here, there) = (columns.get(cells, column), columns.get(head, column));
                 if !here.is_empty() && here != there {
                     error(line, column, format!("同一户各成员的“{}”应一致，首行为“{there}”", COLUMNS[column]));
                 }
@@ -297,7 +179,7 @@ impl<I: Iterator<Item = Line>> Households<I> {
             row: first,
             household: Some(Household {
                 household_id: key.to_owned(),
-                village: Some(DivisionCode { code: self.cell(head, 1).to_owned() }),
+                village: Some(DivisionCode { code: columns.get(head, 1).to_owned() }),
                 programme: programme as i32,
                 category: category as i32,
                 members,
@@ -358,34 +240,6 @@ pub fn locate(error: &RowError) -> (i64, &'static str) {
     (error.row, column)
 }
 
-/// What an import did, each error at its line and column.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub households_read: i64,
-    pub applied: i64,
-    pub unchanged: i64,
-    /// (line, column, message), in line order.
-    pub errors: Vec<(i64, String, String)>,
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rejected: std::collections::BTreeSet<i64> = self.errors.iter().map(|e| e.0).collect();
-        writeln!(
-            f,
-            "读取{}户：新增或更新{}户，未变化{}户，有误{}行（有误的户未导入，其余已导入）。",
-            self.households_read,
-            self.applied,
-            self.unchanged,
-            rejected.len()
-        )?;
-        for (line, column, message) in &self.errors {
-            writeln!(f, "  第{line}行【{column}】{message}")?;
-        }
-        Ok(())
-    }
-}
-
 /// Streams the households read from a file to the service's `ImportRoster`
 /// (each applied whole or not at all on the service side) and gathers one
 /// report: what the file could not say and what the service refused.
@@ -395,36 +249,20 @@ pub async fn import(
     >,
     parsed: impl Iterator<Item = Parsed> + Send + 'static,
 ) -> Result<Report, tonic::Status> {
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    // Reading the file blocks; it runs beside the stream, a bounded channel apart.
-    let reader = tokio::task::spawn_blocking(move || {
-        let (mut read, mut errors) = (0i64, Vec::new());
-        for household in parsed {
-            read += 1;
-            match household {
-                Ok(request) => {
-                    if tx.blocking_send(request).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => errors.extend(e.into_iter().map(|e| (e.row, e.field, e.message))),
-            }
-        }
-        (read, errors)
-    });
-    let response = client.import_roster(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
-    let (households_read, mut errors) = reader.await.map_err(|e| tonic::Status::internal(e.to_string()))?;
-    errors.extend(response.errors.iter().map(|e| {
-        let (line, column) = locate(e);
-        (line, column.to_owned(), e.message.clone())
-    }));
-    errors.sort_by_key(|e| e.0);
-    Ok(Report {
-        households_read,
-        applied: response.households_applied,
-        unchanged: response.households_unchanged,
-        errors,
+    let records = parsed.map(|p| p.map_err(|e| e.into_iter().map(|e| (e.row, e.field, e.message)).collect()));
+    tabular::stream_import(records, |rows| async move {
+        let response = client.import_roster(rows).await?.into_inner();
+        let errors = response
+            .errors
+            .iter()
+            .map(|e| {
+                let (line, column) = locate(e);
+                (line, column.to_owned(), e.message.clone())
+            })
+            .collect();
+        Ok(tabular::Answer { applied: response.households_applied, unchanged: response.households_unchanged, errors })
     })
+    .await
 }
 
 /// The heading row of a roster file, for officers starting one.

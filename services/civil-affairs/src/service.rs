@@ -36,13 +36,7 @@ pub struct CivilAffairs {
     pub topic: String,
 }
 
-pub(crate) fn invalid(errors: Vec<InvalidField>) -> Status {
-    Error::InvalidArgument(errors).into()
-}
-
-pub(crate) fn db(e: impl Into<Error>) -> Status {
-    e.into().into()
-}
+pub(crate) use dibao_platform::error::{internal as db, invalid};
 
 pub(crate) fn first_of_month(t: OffsetDateTime) -> Date {
     t.date().replace_day(1).unwrap_or(t.date())

@@ -1126,7 +1126,7 @@ async fn roster_files_import_through_the_command_and_errors_name_line_and_column
     .await
     .expect("import");
     assert!(report.errors.is_empty(), "{report}");
-    assert_eq!((report.households_read, report.applied, report.unchanged), (2, 1, 1), "{report}");
+    assert_eq!((report.records_read, report.applied, report.unchanged), (2, 1, 1), "{report}");
     // Re-running the same file changes nothing.
     let again = run(xlsx).await;
     assert_eq!(again.status.code(), Some(0), "{again:?}");

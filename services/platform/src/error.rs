@@ -33,6 +33,17 @@ pub enum Error {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// The status for invalid input: every offending field with its reason.
+pub fn invalid(errors: Vec<InvalidField>) -> Status {
+    Error::InvalidArgument(errors).into()
+}
+
+/// The status for a failure of ours (database, broker, stored data): logged
+/// by the table, answered as an internal error without the detail.
+pub fn internal(e: impl Into<Error>) -> Status {
+    e.into().into()
+}
+
 impl From<InvalidField> for Error {
     fn from(e: InvalidField) -> Self {
         Error::InvalidArgument(vec![e])

@@ -1,6 +1,7 @@
 //! What every dibao-mesh service shares, so that no service repeats it.
 //!
 //! Layout:
+//! - [`cli`]: connection flags and the mTLS channel of the operator and officer commands;
 //! - [`clock`]: the time a service acts on, settable in tests;
 //! - [`settings`]: typed, layered settings (defaults, env file, `SERVICE__SECTION__KEY`), validated at start-up;
 //! - [`telemetry`]: tracing, OpenTelemetry export, W3C trace context across gRPC and Kafka;
@@ -12,8 +13,10 @@
 //! - [`outbox`] and [`inbox`]: exactly-once effects across the broker;
 //! - [`ops`]: the operator RPCs over outbox, inbox and dead letters;
 //! - [`devpki`]: the development CA and per-service certificates of the local stack;
+//! - [`tabular`]: roster files (CSV, xlsx) read by heading, records on consecutive lines;
 //! - [`shutdown`]: one signal that every task of a service watches.
 
+pub mod cli;
 pub mod clock;
 pub mod db;
 pub mod devpki;
@@ -25,6 +28,7 @@ pub mod outbox;
 pub mod server;
 pub mod settings;
 pub mod shutdown;
+pub mod tabular;
 pub mod telemetry;
 pub mod tls;
 

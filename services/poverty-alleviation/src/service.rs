@@ -31,13 +31,7 @@ pub struct PovertyAlleviation {
     pub topic: String,
 }
 
-fn invalid(errors: Vec<InvalidField>) -> Status {
-    Error::InvalidArgument(errors).into()
-}
-
-fn db(e: impl Into<Error>) -> Status {
-    e.into().into()
-}
+pub(crate) use dibao_platform::error::{internal as db, invalid};
 
 /// Writes an event for a registered household into the outbox, in `tx`.
 pub(crate) async fn publish(
@@ -113,7 +107,7 @@ fn check(h: &pb::PoorHousehold, field: &str) -> Result<Checked, Vec<InvalidField
     if !h.members.is_empty() && heads != 1 {
         errors.push(InvalidField::new(format!("{field}.members"), format!("每户应有且只有一名户主，实际为{heads}名")));
     }
-    if h.causes.is_empty() || h.causes.iter().any(|c| *c == PovertyCause::Unspecified as i32) {
+    if h.causes.is_empty() || h.causes.contains(&(PovertyCause::Unspecified as i32)) {
         errors.push(InvalidField::new(format!("{field}.causes"), "请填写致贫原因"));
     }
     let Some(village) = village.filter(|_| errors.is_empty()) else {

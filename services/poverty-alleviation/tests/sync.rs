@@ -33,6 +33,8 @@ struct Mesh {
     poverty: PovertyAlleviationServiceClient<Channel>,
     /// The poverty service's ops RPCs, as an operator calls them.
     poverty_ops: OpsServiceClient<Channel>,
+    poverty_addr: String,
+    certs: std::path::PathBuf,
     _broker: Broker,
     _db: TestDb,
     _stop: ShutdownTrigger,
@@ -106,6 +108,8 @@ async fn start() -> Mesh {
             .await
             .expect("ops"),
         ),
+        poverty_addr: poverty.addr.to_string(),
+        certs,
         _broker: broker,
         _db: db,
         _stop: stop,
@@ -415,4 +419,67 @@ async fn each_change_on_one_roster_shows_on_the_other() {
     let h1 = poor_household(&poverty, &p1).await;
     assert!(!h1.dibao_registered_poor && h1.dibao_household_ids.is_empty(), "{h1:?}");
     assert_eq!(h1.deceased, [id("19600101", 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column() {
+    let mut m = start().await;
+    let dibao_ids = import(&mut m, vec![dibao("D-9", 30, VILLAGE)]).await;
+    let dir = std::env::temp_dir().join(format!("dibao-poor-roster-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let line = |key: &str, seq: u32, name: &str, relation: &str, causes: &str| {
+        format!("{key},{VILLAGE},{name},{},{relation},{causes},产业帮扶\n", id("19600101", seq).value)
+    };
+    // P-1 shares its head (seq 30) with the dibao household D-9; P-2's second line has an unknown relation.
+    let csv = [
+        "户编号,村（社区）代码,姓名,身份证号,与户主关系,致贫原因,帮扶措施\n".to_owned(),
+        line("P-1", 30, "王建国", "户主", "因病；缺劳力"),
+        line("P-1", 60, "王小兰", "女儿", ""),
+        line("P-2", 61, "张三", "户主", "因残"),
+        line("P-2", 62, "张四", "表亲", ""),
+    ]
+    .concat();
+    let file = dir.join("建档立卡.csv");
+    std::fs::write(&file, csv).expect("csv");
+    // The certificates of this mesh live beside the test's temporary CA.
+    let certs = m.certs.clone();
+    let run = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_poor-roster-import"))
+            .args(["--server", &m.poverty_addr, "--ca"])
+            .arg(certs.join("ca.pem"))
+            .arg("--cert")
+            .arg(certs.join("gateway.pem"))
+            .arg("--key")
+            .arg(certs.join("gateway.key"))
+            .arg(&file)
+            .output()
+    };
+    let out = run().await.expect("poor-roster-import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("读取2户：新增或更新1户，未变化0户，有误1行"), "{stdout}");
+    assert!(stdout.contains("第5行【与户主关系】“表亲”无法识别"), "{stdout}");
+    let again = run().await.expect("again");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("新增或更新0户，未变化1户"), "{again:?}");
+
+    // The imported household is flagged from D-9's enrolment, as a registered one is.
+    let poverty = m.poverty.clone();
+    let exported = || {
+        let mut c = poverty.clone();
+        async move {
+            let mut stream = c
+                .export_roster(pa::ExportRosterRequest { division: Some(DivisionCode { code: VILLAGE.into() }) })
+                .await
+                .expect("export")
+                .into_inner();
+            let mut out = Vec::new();
+            while let Some(m) = stream.message().await.expect("message") {
+                out.extend(m.household);
+            }
+            out
+        }
+    };
+    let roster = eventually("P-1 flagged", exported, |r| r.len() == 1 && r[0].dibao_registered_poor).await;
+    assert_eq!(roster[0].dibao_household_ids, dibao_ids);
+    assert_eq!(roster[0].members.len(), 2);
 }

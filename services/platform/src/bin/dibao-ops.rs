@@ -10,8 +10,7 @@
 
 use std::process::ExitCode;
 
-use dibao_platform::server::connect;
-use dibao_platform::tls::TlsMaterial;
+use dibao_platform::cli::ClientArgs;
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::ops::v1::{GetPipelineStatusRequest, ListDeadLettersRequest, RetryDeadLetterRequest};
 
@@ -24,39 +23,22 @@ fn time(t: Option<prost_types::Timestamp>) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let (mut server, mut ca, mut cert, mut key, mut name, mut rest) = (None, None, None, None, None, Vec::new());
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--server" => server = args.next(),
-            "--ca" => ca = args.next(),
-            "--cert" => cert = args.next(),
-            "--key" => key = args.next(),
-            "--server-name" => name = args.next(),
-            _ => rest.push(a),
+    let args = match ClientArgs::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
         }
-    }
-    let (Some(server), Some(ca), Some(cert), Some(key)) = (server, ca, cert, key) else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
     };
-    let read = |p: &str| std::fs::read_to_string(p).map_err(|e| format!("无法读取证书文件{p}：{e}"));
-    let tls = match (read(&ca), read(&cert), read(&key)) {
-        (Ok(ca), Ok(cert), Ok(key)) => TlsMaterial::from_pem(&ca, &cert, &key),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
+    let channel = match args.connect().await {
+        Ok(c) => c,
+        Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let channel = match connect(&tls, &server, name.as_deref().unwrap_or("localhost")).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("无法连接{server}：{e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let mut client = OpsServiceClient::new(channel);
-    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let rest: Vec<&str> = args.rest.iter().map(String::as_str).collect();
     let result = match rest.as_slice() {
         ["status"] => match client.get_pipeline_status(GetPipelineStatusRequest {}).await {
             Ok(s) => {
