@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "dibao/department/v1/department.proto",
         "dibao/comparison/v1/comparison.proto",
         "dibao/ops/v1/ops.proto",
+        "dibao/sync/v1/sync.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -64,6 +64,11 @@ pub mod dibao {
             tonic::include_proto!("dibao.ops.v1");
         }
     }
+    pub mod sync {
+        pub mod v1 {
+            tonic::include_proto!("dibao.sync.v1");
+        }
+    }
 }
 
-pub use dibao::{civil_affairs, common, comparison, department, events, ops, poverty_alleviation, verification};
+pub use dibao::{civil_affairs, common, comparison, department, events, ops, poverty_alleviation, sync, verification};

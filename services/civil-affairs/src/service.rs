@@ -1182,16 +1182,20 @@ async fn export(
         .map_err(db)?;
     let position: i64 = tx.query_one("SELECT coalesce(max(id), 0) FROM outbox", &[]).await.map_err(db)?.get(0);
     let snapshot_at = Some(outbox::timestamp_of(now));
-    let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM household WHERE village LIKE $1 || '%' ORDER BY household_id");
+    let sql = format!(
+        "SELECT {HOUSEHOLD_COLUMNS},
+                array(SELECT identity_number FROM member_death d WHERE d.household_id = household.household_id ORDER BY 1)
+         FROM household WHERE village LIKE $1 || '%' ORDER BY household_id"
+    );
     let prefix = division.prefix().to_owned();
     let rows = tx.query_raw(&sql, [&prefix]).await.map_err(db)?;
     futures_util::pin_mut!(rows);
     while let Some(row) = rows.try_next().await.map_err(db)? {
-        let message = pb::ExportRosterResponse {
-            household: Some(household_from_row(&row)?),
-            snapshot_position: position,
-            snapshot_at,
-        };
+        let mut household = household_from_row(&row)?;
+        let deceased: Vec<String> = row.get(HOUSEHOLD_COLUMNS.split(',').count());
+        household.deceased =
+            deceased.into_iter().map(|value| dibao_proto::common::v1::IdentityNumber { value }).collect();
+        let message = pb::ExportRosterResponse { household: Some(household), snapshot_position: position, snapshot_at };
         if out.send(Ok(message)).await.is_err() {
             // The caller hung up; nothing more to do.
             return Ok(());

@@ -14,11 +14,12 @@ use dibao_platform::shutdown::Shutdown;
 use dibao_platform::tls::{AccessPolicy, TlsMaterial};
 use dibao_platform::{db, kafka, outbox};
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsServiceServer;
+use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewServiceServer;
 use dibao_proto::topics;
 use tokio::task::JoinHandle;
 
 use crate::service::CivilAffairs;
-use crate::sync::PovertyEvents;
+use crate::sync::{PovertyEvents, PovertyView};
 
 pub const SERVICE: &str = "civil-affairs";
 /// Household events: enrolled, composition, category, amount, exit, death.
@@ -78,12 +79,18 @@ impl Application {
         ));
         let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![poverty]);
         let mut access = settings.access.clone();
+        // Resync is the operator's: the rebuild, and the export it pipes in.
+        access.entry("/dibao.sync.v1.PovertyRosterViewService/*".to_owned()).or_insert_with(|| vec!["ops".to_owned()]);
+        access
+            .entry("/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster".to_owned())
+            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["ops"]).map(|s| (*s).to_owned()).collect());
         access
             .entry("/dibao.civil_affairs.v1.CivilAffairsService/*".to_owned())
             .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());
         let service = CivilAffairs { pool: pool.clone(), clock, topic };
         let running = ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(ops))
             .add_service(CivilAffairsServiceServer::new(service))
+            .add_service(PovertyRosterViewServiceServer::new(PovertyView { pool: pool.clone() }))
             .start(settings.server.listen, shutdown)
             .await?;
         Ok(Self { addr: running.addr, server: running.handle, relay, inbox })

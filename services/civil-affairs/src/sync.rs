@@ -15,7 +15,12 @@ use dibao_proto::common::v1::Relation;
 use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
 use dibao_proto::poverty_alleviation::v1::PovertyStatus;
 
-use crate::service::mark_deceased;
+use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewService;
+use dibao_proto::sync::v1::{
+    RebuildPovertyViewRequest, RebuildPovertyViewResponse, RebuildReport, rebuild_poverty_view_request,
+};
+
+use crate::service::{db, invalid, mark_deceased};
 
 pub struct PovertyEvents {
     /// Civil affairs' own topic, where the deaths it learns are published.
@@ -179,5 +184,150 @@ impl Handler for PovertyEvents {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Rebuilds this side's view of the registered-poor roster from the poverty
+/// office's snapshot (R-SYNC-3), reporting every correction.
+pub struct PovertyView {
+    pub pool: deadpool_postgres::Pool,
+}
+
+/// A view row as it should be: village, status, exit year, return cause,
+/// flag, head name and identity, version, members (sorted).
+type PoorRow = (String, i32, Option<i32>, i32, bool, String, String, i64, Vec<String>);
+
+#[tonic::async_trait]
+impl PovertyRosterViewService for PovertyView {
+    #[tracing::instrument(skip_all)]
+    async fn rebuild_poverty_view(
+        &self,
+        request: tonic::Request<tonic::Streaming<RebuildPovertyViewRequest>>,
+    ) -> Result<tonic::Response<RebuildPovertyViewResponse>, tonic::Status> {
+        let mut stream = request.into_inner();
+        let mut division = None;
+        let mut snapshot: Vec<(String, PoorRow)> = Vec::new();
+        while let Some(message) = stream.message().await? {
+            match message.item {
+                Some(rebuild_poverty_view_request::Item::Division(d)) if division.is_none() => {
+                    division = Some(
+                        dibao_proto::types::DivisionCode::try_from(&d)
+                            .map_err(|e| invalid(vec![e.within("division")]))?,
+                    )
+                }
+                Some(rebuild_poverty_view_request::Item::Household(h)) if division.is_some() => {
+                    let Some(h) = h.household else { continue };
+                    let mut members = ids(&h.members);
+                    members.sort();
+                    members.dedup();
+                    let (name, identity) = head(&h.members);
+                    let village = h.village.map(|v| v.code).unwrap_or_default();
+                    let exit_year = (h.exit_year != 0).then_some(h.exit_year);
+                    let row = (
+                        village,
+                        h.status,
+                        exit_year,
+                        h.return_cause,
+                        h.dibao_registered_poor,
+                        name,
+                        identity,
+                        h.version,
+                        members,
+                    );
+                    snapshot.push((h.household_id, row));
+                }
+                _ => {
+                    return Err(invalid(vec![dibao_proto::types::InvalidField::new(
+                        "division",
+                        "第一条消息应为快照所覆盖的行政区划，其后为各户",
+                    )]));
+                }
+            }
+        }
+        let division =
+            division.ok_or_else(|| invalid(vec![dibao_proto::types::InvalidField::new("division", "必填项缺失")]))?;
+        let mut client = self.pool.get().await.map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let current: std::collections::HashMap<String, PoorRow> = tx
+            .query(
+                "SELECT poor_household_id, village, status, exit_year, return_cause, dibao_registered_poor, head_name,
+                        head_identity, version,
+                        array(SELECT identity_number FROM poverty_member m
+                              WHERE m.poor_household_id = p.poor_household_id ORDER BY 1)
+                 FROM poverty_household p WHERE village LIKE $1 || '%' FOR UPDATE",
+                &[&division.prefix()],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                (r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8), r.get(9)))
+            })
+            .collect();
+        let mut report = RebuildReport { households_in_snapshot: snapshot.len() as i64, ..Default::default() };
+        let note = |report: &mut RebuildReport, line: String| {
+            if report.corrections.len() < 1000 {
+                report.corrections.push(line);
+            }
+        };
+        for (id, row) in &snapshot {
+            let what = match current.get(id) {
+                Some(old) if old == row => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                Some(old) => {
+                    report.updated += 1;
+                    let mut what = Vec::new();
+                    if old.1 != row.1 || old.2 != row.2 || old.3 != row.3 {
+                        what.push("脱贫/返贫状态");
+                    }
+                    if old.4 != row.4 {
+                        what.push("低保贫困户标识");
+                    }
+                    if old.8 != row.8 || old.5 != row.5 || old.6 != row.6 {
+                        what.push("家庭成员");
+                    }
+                    if old.0 != row.0 {
+                        what.push("所在村");
+                    }
+                    format!("建档立卡户{id}：{}与扶贫名单不一致，已按扶贫名单更正", what.join("、"))
+                }
+                None => {
+                    report.added += 1;
+                    format!("建档立卡户{id}：视图中缺失，已按扶贫名单补入")
+                }
+            };
+            note(&mut report, what);
+            let (village, status, exit_year, cause, flag, name, identity, version, members) = row;
+            tx.execute(
+                "INSERT INTO poverty_household (poor_household_id, village, status, exit_year, return_cause,
+                                                dibao_registered_poor, head_name, head_identity, version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (poor_household_id) DO UPDATE
+                 SET village = $2, status = $3, exit_year = $4, return_cause = $5, dibao_registered_poor = $6,
+                     head_name = $7, head_identity = $8, version = $9",
+                &[id, village, status, exit_year, cause, flag, name, identity, version],
+            )
+            .await
+            .map_err(db)?;
+            replace_members(&tx, id, members).await.map_err(|e| db(anyhow::anyhow!("{e}")))?;
+        }
+        let kept: std::collections::HashSet<&String> = snapshot.iter().map(|(id, _)| id).collect();
+        for id in current.keys().filter(|id| !kept.contains(id)) {
+            tx.execute("DELETE FROM poverty_member WHERE poor_household_id = $1", &[id]).await.map_err(db)?;
+            tx.execute("DELETE FROM poverty_household WHERE poor_household_id = $1", &[id]).await.map_err(db)?;
+            report.removed += 1;
+            note(&mut report, format!("建档立卡户{id}：扶贫名单中已无此户，已从视图删除"));
+        }
+        tx.commit().await.map_err(db)?;
+        tracing::info!(
+            division = %division,
+            added = report.added,
+            updated = report.updated,
+            removed = report.removed,
+            "registered-poor view rebuilt"
+        );
+        Ok(tonic::Response::new(RebuildPovertyViewResponse { report: Some(report) }))
     }
 }

@@ -8,6 +8,7 @@
 //! - [`error`]: the one error type and its table onto `tonic::Status`;
 //! - [`db`]: the Postgres pool, the service's schema and its numbered migrations;
 //! - [`tls`]: mTLS certificates, caller identity and the per-method access policy;
+//! - [`resync`]: each roster's view of the other rebuilt from a full snapshot (R-SYNC-3);
 //! - [`server`]: the gRPC server every service runs (health, reflection, ops, graceful shutdown);
 //! - [`kafka`]: producer, consumer and topic set-up that work with any Kafka-protocol broker;
 //! - [`outbox`] and [`inbox`]: exactly-once effects across the broker;
@@ -25,6 +26,7 @@ pub mod inbox;
 pub mod kafka;
 pub mod ops;
 pub mod outbox;
+pub mod resync;
 pub mod server;
 pub mod settings;
 pub mod shutdown;

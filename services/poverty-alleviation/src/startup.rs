@@ -15,11 +15,12 @@ use dibao_platform::shutdown::Shutdown;
 use dibao_platform::tls::{AccessPolicy, TlsMaterial};
 use dibao_platform::{db, kafka, outbox};
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_server::PovertyAlleviationServiceServer;
+use dibao_proto::sync::v1::dibao_roster_view_service_server::DibaoRosterViewServiceServer;
 use dibao_proto::topics;
 use tokio::task::JoinHandle;
 
 use crate::service::PovertyAlleviation;
-use crate::sync::DibaoEvents;
+use crate::sync::{DibaoEvents, DibaoView};
 
 pub const SERVICE: &str = "poverty-alleviation";
 
@@ -70,12 +71,18 @@ impl Application {
         ));
         let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![civil]);
         let mut access = settings.access.clone();
+        // Resync is the operator's: the rebuild, and the export it pipes in.
+        access.entry("/dibao.sync.v1.DibaoRosterViewService/*".to_owned()).or_insert_with(|| vec!["ops".to_owned()]);
+        access
+            .entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ExportRoster".to_owned())
+            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["ops"]).map(|s| (*s).to_owned()).collect());
         access
             .entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/*".to_owned())
             .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());
-        let service = PovertyAlleviation { pool: pool.clone(), clock, topic: own };
+        let service = PovertyAlleviation { pool: pool.clone(), clock, topic: own.clone() };
         let running = ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(ops))
             .add_service(PovertyAlleviationServiceServer::new(service))
+            .add_service(DibaoRosterViewServiceServer::new(DibaoView { pool: pool.clone(), topic: own.clone() }))
             .start(settings.server.listen, shutdown)
             .await?;
         Ok(Self { addr: running.addr, server: running.handle, relay, inbox })

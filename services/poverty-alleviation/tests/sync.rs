@@ -34,6 +34,7 @@ struct Mesh {
     /// The poverty service's ops RPCs, as an operator calls them.
     poverty_ops: OpsServiceClient<Channel>,
     poverty_addr: String,
+    civil_addr: String,
     certs: std::path::PathBuf,
     _broker: Broker,
     _db: TestDb,
@@ -109,6 +110,7 @@ async fn start() -> Mesh {
             .expect("ops"),
         ),
         poverty_addr: poverty.addr.to_string(),
+        civil_addr: civil.addr.to_string(),
         certs,
         _broker: broker,
         _db: db,
@@ -482,4 +484,84 @@ async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column(
     let roster = eventually("P-1 flagged", exported, |r| r.len() == 1 && r[0].dibao_registered_poor).await;
     assert_eq!(roster[0].dibao_household_ids, dibao_ids);
     assert_eq!(roster[0].members.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_corrects_every_divergence_between_the_views() {
+    let mut m = start().await;
+    let dibao_ids = import(&mut m, vec![dibao("D-1", 70, VILLAGE), dibao("D-2", 72, VILLAGE)]).await;
+    let p1 = register(&mut m, poor(&[70, 80], VILLAGE)).await;
+    let p2 = register(&mut m, poor(&[90, 91], VILLAGE)).await;
+    let poverty = m.poverty.clone();
+    let h1 = eventually("P-1 flagged", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
+    let d1 = h1.dibao_household_ids[0].clone();
+    let d2 = dibao_ids.iter().find(|d| **d != d1).expect("D-2").clone();
+    let db = m._db.client().await.expect("db");
+    let count = |sql: &'static str| {
+        let db = &db;
+        move || async move { db.query_one(sql, &[]).await.expect("count").get::<_, i64>(0) }
+    };
+    eventually(
+        "civil affairs sees both registered households",
+        count("SELECT count(*) FROM civil_affairs.poverty_household"),
+        |n| *n == 2,
+    )
+    .await;
+    eventually(
+        "the poverty office sees both dibao households",
+        count("SELECT count(*) FROM poverty_alleviation.dibao_household"),
+        |n| *n == 2,
+    )
+    .await;
+
+    // Divergences as lost events or a broker's data loss leave them.
+    db.batch_execute(&format!(
+        "DELETE FROM poverty_alleviation.dibao_member WHERE dibao_household_id = '{d2}';
+         DELETE FROM poverty_alleviation.dibao_household WHERE dibao_household_id = '{d2}';
+         UPDATE poverty_alleviation.dibao_household SET category = 3 WHERE dibao_household_id = '{d1}';
+         UPDATE poverty_alleviation.poor_household SET dibao_registered_poor = false, dibao_category = 0,
+                dibao_household_ids = '{{}}' WHERE household_id = '{p1}';
+         INSERT INTO poverty_alleviation.dibao_household VALUES ('ghost', '{VILLAGE}', 1, 1, true, 1);
+         DELETE FROM civil_affairs.poverty_member WHERE poor_household_id = '{p2}';
+         DELETE FROM civil_affairs.poverty_household WHERE poor_household_id = '{p2}';
+         UPDATE civil_affairs.poverty_household SET status = 2, exit_year = 2024 WHERE poor_household_id = '{p1}';"
+    ))
+    .await
+    .expect("diverge");
+
+    let read = |f: &str| std::fs::read_to_string(m.certs.join(f)).expect("pem");
+    let ops = TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key"));
+    let channels = || async {
+        (
+            connect(&ops, &m.civil_addr, "localhost").await.expect("civil"),
+            connect(&ops, &m.poverty_addr, "localhost").await.expect("poverty"),
+        )
+    };
+    let (civil, poverty_channel) = channels().await;
+    let done = dibao_platform::resync::resync(civil, poverty_channel, COUNTY).await.expect("resync");
+    let d = &done.dibao_view;
+    assert_eq!((d.households_in_snapshot, d.added, d.updated, d.removed, d.unchanged), (2, 1, 1, 1, 0), "{d:?}");
+    assert_eq!(d.flags_changed, 1, "P-1's flag restored: {d:?}");
+    assert!(d.corrections.iter().any(|c| c.contains("ghost") && c.contains("已从视图删除")), "{d:?}");
+    let p = &done.poverty_view;
+    assert_eq!((p.households_in_snapshot, p.added, p.updated, p.removed, p.unchanged), (2, 1, 1, 0, 0), "{p:?}");
+    assert!(p.corrections.iter().any(|c| c.contains(&p1) && c.contains("脱贫/返贫状态")), "{p:?}");
+    let h1 = poor_household(&m.poverty, &p1).await;
+    assert!(h1.dibao_registered_poor && h1.dibao_household_ids == [d1.clone()], "{h1:?}");
+
+    // A second run finds nothing to correct.
+    let (civil, poverty_channel) = channels().await;
+    let again = dibao_platform::resync::resync(civil, poverty_channel, COUNTY).await.expect("again");
+    for r in [&again.dibao_view, &again.poverty_view] {
+        assert_eq!((r.added, r.updated, r.removed, r.flags_changed, r.unchanged), (0, 0, 0, 0, 2), "{r:?}");
+    }
+
+    // Events after the resync still apply on top of it.
+    change(&mut m, &p2, pa::PovertyStatus::Exited, PovertyCause::Unspecified).await;
+    eventually(
+        "P-2's exit reaches civil affairs",
+        count("SELECT count(*) FROM civil_affairs.poverty_household WHERE status = 2 AND exit_year = 2024"),
+        |n| *n == 1,
+    )
+    .await;
 }
