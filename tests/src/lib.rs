@@ -84,6 +84,36 @@ pub fn tansu_bin() -> PathBuf {
     if cargo.is_file() { cargo } else { PathBuf::from("tansu") }
 }
 
+/// Settings for a service of the mesh under test: listening on port 0, its
+/// own schema of `db`, the broker with `prefix`, certificates `<service>.pem`
+/// and `.key` beside `ca.pem` in `certs`.
+pub fn service_settings(
+    service: &str,
+    db: &TestDb,
+    schema: &str,
+    broker: &Broker,
+    prefix: &str,
+    certs: &Path,
+) -> dibao_platform::settings::PlatformSettings {
+    let env = service.to_ascii_uppercase().replace('-', "_");
+    let vars: std::collections::HashMap<String, String> = [
+        (format!("{env}_ENV_FILE"), "/dev/null".to_owned()),
+        (format!("{env}__SERVER__LISTEN"), "127.0.0.1:0".to_owned()),
+        (format!("{env}__DATABASE__URL"), db.url.clone()),
+        (format!("{env}__DATABASE__SCHEMA"), schema.to_owned()),
+        (format!("{env}__KAFKA__BROKERS"), broker.address()),
+        (format!("{env}__KAFKA__TOPIC_PREFIX"), prefix.to_owned()),
+        (format!("{env}__KAFKA__GROUP_ID"), service.to_owned()),
+        (format!("{env}__TLS__CA_CERT"), certs.join("ca.pem").display().to_string()),
+        (format!("{env}__TLS__CERT"), certs.join(format!("{service}.pem")).display().to_string()),
+        (format!("{env}__TLS__KEY"), certs.join(format!("{service}.key")).display().to_string()),
+    ]
+    .into_iter()
+    .collect();
+    dibao_platform::settings::load_from(service, dibao_platform::settings::PLATFORM_DEFAULTS, &vars)
+        .expect("settings of a service under test")
+}
+
 /// A Tansu broker with SQLite storage in its own directory.
 pub struct Broker {
     pub port: u16,

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0005_exits_and_deaths", include_str!("../migrations/0005_exits_and_deaths.sql")),
     ("0006_reviews_and_gradual_exit", include_str!("../migrations/0006_reviews_and_gradual_exit.sql")),
     ("0007_poverty_roster_view", include_str!("../migrations/0007_poverty_roster_view.sql")),
+    ("0008_member_by_household", include_str!("../migrations/0008_member_by_household.sql")),
 ];
 
 /// Who may call this service unless the settings say otherwise.

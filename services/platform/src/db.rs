@@ -117,3 +117,39 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings, service: &[Migrati
     migrate(&pool, "service", service).await?;
     Ok(pool)
 }
+
+/// Statements prepared once per connection and reused: for handlers that run
+/// the same few statements per event (the inbox), where preparing each time
+/// doubles the round trips.
+pub mod cached {
+    use deadpool_postgres::GenericClient;
+    use tokio_postgres::Row;
+    use tokio_postgres::types::ToSql;
+
+    pub async fn execute(
+        c: &impl GenericClient,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = c.prepare_cached(sql).await?;
+        c.execute(&statement, params).await
+    }
+
+    pub async fn query(
+        c: &impl GenericClient,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let statement = c.prepare_cached(sql).await?;
+        c.query(&statement, params).await
+    }
+
+    pub async fn query_opt(
+        c: &impl GenericClient,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let statement = c.prepare_cached(sql).await?;
+        c.query_opt(&statement, params).await
+    }
+}

@@ -204,13 +204,13 @@ async fn apply_one<H: Handler>(
     envelope: &EventEnvelope,
     span: &tracing::Span,
 ) -> Result<(), HandlerError> {
-    let fresh = tx
-        .execute(
-            "INSERT INTO inbox (event_id, topic, partition, \"offset\", aggregate_key, event_type)
+    let fresh = crate::db::cached::execute(
+        tx,
+        "INSERT INTO inbox (event_id, topic, partition, \"offset\", aggregate_key, event_type)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-            &[&event_id, &msg.topic(), &msg.partition(), &msg.offset(), &envelope.aggregate_key, &envelope.event_type],
-        )
-        .await?;
+        &[&event_id, &msg.topic(), &msg.partition(), &msg.offset(), &envelope.aggregate_key, &envelope.event_type],
+    )
+    .await?;
     if fresh == 0 {
         tracing::debug!(parent: span, %event_id, "duplicate event dropped");
         return Ok(());

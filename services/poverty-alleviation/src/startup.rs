@@ -24,8 +24,10 @@ use crate::sync::{DibaoEvents, DibaoView};
 
 pub const SERVICE: &str = "poverty-alleviation";
 
-pub const MIGRATIONS: &[db::Migration] =
-    &[("0001_registered_poor", include_str!("../migrations/0001_registered_poor.sql"))];
+pub const MIGRATIONS: &[db::Migration] = &[
+    ("0001_registered_poor", include_str!("../migrations/0001_registered_poor.sql")),
+    ("0002_member_by_household", include_str!("../migrations/0002_member_by_household.sql")),
+];
 
 /// Who may call this service unless the settings say otherwise.
 const DEFAULT_CALLERS: &[&str] = &["gateway", "poverty-information-system"];

@@ -8,6 +8,7 @@
 //! replayed or older event changes nothing (R-SYNC-3).
 
 use deadpool_postgres::Transaction;
+use dibao_platform::db::cached;
 use dibao_platform::inbox::{Handler, HandlerError};
 use dibao_proto::events::v1::{DibaoFlagChanged, EventEnvelope, RosterMember, event_envelope::Payload};
 
@@ -34,13 +35,13 @@ fn ids(members: &[RosterMember]) -> Vec<String> {
 /// `None` when the household is not in the view yet.
 async fn newer(tx: &Transaction<'_>, id: &str, version: i64) -> Result<Option<bool>, HandlerError> {
     let row =
-        tx.query_opt("SELECT version FROM dibao_household WHERE dibao_household_id = $1 FOR UPDATE", &[&id]).await?;
+        cached::query_opt(tx, "SELECT version FROM dibao_household WHERE dibao_household_id = $1 FOR UPDATE", &[&id])
+            .await?;
     Ok(row.map(|r| version > r.get::<_, i64>(0)))
 }
 
 async fn members_of(tx: &Transaction<'_>, id: &str) -> Result<Vec<String>, HandlerError> {
-    Ok(tx
-        .query("SELECT identity_number FROM dibao_member WHERE dibao_household_id = $1", &[&id])
+    Ok(cached::query(tx, "SELECT identity_number FROM dibao_member WHERE dibao_household_id = $1", &[&id])
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -48,8 +49,9 @@ async fn members_of(tx: &Transaction<'_>, id: &str) -> Result<Vec<String>, Handl
 }
 
 async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<(), HandlerError> {
-    tx.execute("DELETE FROM dibao_member WHERE dibao_household_id = $1", &[&id]).await?;
-    tx.execute(
+    cached::execute(tx, "DELETE FROM dibao_member WHERE dibao_household_id = $1", &[&id]).await?;
+    cached::execute(
+        tx,
         "INSERT INTO dibao_member (identity_number, dibao_household_id) SELECT DISTINCT unnest($1::text[]), $2",
         &[&members, &id],
     )
@@ -66,9 +68,9 @@ pub async fn refresh_flags(
     topic: &str,
     identity_numbers: &[String],
 ) -> Result<usize, tokio_postgres::Error> {
-    let rows = tx
-        .query(
-            "SELECT h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version,
+    let rows = cached::query(
+        tx,
+        "SELECT h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version,
                     coalesce((SELECT array_agg(DISTINCT d.dibao_household_id ORDER BY d.dibao_household_id)
                               FROM poor_member p JOIN dibao_member m USING (identity_number)
                               JOIN dibao_household d USING (dibao_household_id)
@@ -81,9 +83,9 @@ pub async fn refresh_flags(
              WHERE h.household_id IN (SELECT household_id FROM poor_member WHERE live AND identity_number = ANY($1))
              ORDER BY h.household_id
              FOR UPDATE OF h",
-            &[&identity_numbers],
-        )
-        .await?;
+        &[&identity_numbers],
+    )
+    .await?;
     let mut changed = 0;
     for row in rows {
         let id: uuid::Uuid = row.get(0);
@@ -95,7 +97,8 @@ pub async fn refresh_flags(
         if (flag, category, &matched) == (now_flag, now_category, &now_matched) {
             continue;
         }
-        tx.execute(
+        cached::execute(
+            tx,
             "UPDATE poor_household SET dibao_registered_poor = $2, dibao_category = $3, dibao_household_ids = $4,
                                        version = $5
              WHERE household_id = $1",
@@ -126,7 +129,8 @@ impl Handler for DibaoEvents {
                     return Ok(());
                 }
                 let before = members_of(tx, id).await?;
-                tx.execute(
+                cached::execute(
+                    tx,
                     "INSERT INTO dibao_household (dibao_household_id, village, programme, category, enrolled, version)
                      VALUES ($1, $2, $3, $4, true, $5)
                      ON CONFLICT (dibao_household_id) DO UPDATE
@@ -146,8 +150,12 @@ impl Handler for DibaoEvents {
                     None => return Err(unknown(id)),
                 }
                 let before = members_of(tx, id).await?;
-                tx.execute("UPDATE dibao_household SET version = $2 WHERE dibao_household_id = $1", &[&id, &version])
-                    .await?;
+                cached::execute(
+                    tx,
+                    "UPDATE dibao_household SET version = $2 WHERE dibao_household_id = $1",
+                    &[&id, &version],
+                )
+                .await?;
                 let now = ids(&e.members);
                 replace_members(tx, id, &now).await?;
                 before.into_iter().chain(now).collect()
@@ -159,7 +167,8 @@ impl Handler for DibaoEvents {
                     Some(false) => return Ok(()),
                     None => return Err(unknown(id)),
                 }
-                tx.execute(
+                cached::execute(
+                    tx,
                     "UPDATE dibao_household SET category = $2, version = $3 WHERE dibao_household_id = $1",
                     &[&id, &e.category, &version],
                 )
@@ -173,7 +182,8 @@ impl Handler for DibaoEvents {
                     Some(false) => return Ok(()),
                     None => return Err(unknown(id)),
                 }
-                tx.execute(
+                cached::execute(
+                    tx,
                     "UPDATE dibao_household SET enrolled = false, version = $2 WHERE dibao_household_id = $1",
                     &[&id, &version],
                 )
@@ -182,7 +192,8 @@ impl Handler for DibaoEvents {
             }
             Some(Payload::HouseholdAmountChanged(e)) => {
                 // The amount is not on this roster; the version still moves.
-                tx.execute(
+                cached::execute(
+                    tx,
                     "UPDATE dibao_household SET version = greatest(version, $2) WHERE dibao_household_id = $1",
                     &[&e.household_id, &version],
                 )
@@ -200,12 +211,14 @@ impl Handler for DibaoEvents {
                     ))
                 })?;
                 // Recorded on this roster too; not published back, civil affairs already knows.
-                tx.execute(
+                cached::execute(
+                    tx,
                     "UPDATE poor_member SET died_on = $2 WHERE identity_number = $1 AND died_on IS NULL",
                     &[&person, &died_on],
                 )
                 .await?;
-                tx.execute(
+                cached::execute(
+                    tx,
                     "DELETE FROM dibao_member WHERE identity_number = $1 AND dibao_household_id = $2",
                     &[&person, &e.household_id],
                 )

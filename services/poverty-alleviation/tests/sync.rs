@@ -2,7 +2,6 @@
 //! its own schema, the real broker between them — and each change on one
 //! roster showing on the other (R-SYNC-1, R-SYNC-2, R-REV-2).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +9,6 @@ use std::time::Duration;
 use dibao_platform::clock::SystemClock;
 use dibao_platform::devpki::DevCa;
 use dibao_platform::server::connect;
-use dibao_platform::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
 use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
 use dibao_platform::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
@@ -21,7 +19,7 @@ use dibao_proto::ops::v1::GetPipelineStatusRequest;
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
-use dibao_tests::{Broker, TestDb, random_prefix};
+use dibao_tests::{Broker, TestDb, random_prefix, service_settings};
 use tonic::transport::Channel;
 
 const COUNTY: &str = "220581";
@@ -41,32 +39,6 @@ struct Mesh {
     _stop: ShutdownTrigger,
 }
 
-fn settings_for(
-    service: &str,
-    db: &TestDb,
-    schema: &str,
-    broker: &Broker,
-    prefix: &str,
-    certs: &std::path::Path,
-) -> PlatformSettings {
-    let env = service.to_ascii_uppercase().replace('-', "_");
-    let vars: HashMap<String, String> = [
-        (format!("{env}_ENV_FILE"), "/dev/null".to_owned()),
-        (format!("{env}__SERVER__LISTEN"), "127.0.0.1:0".to_owned()),
-        (format!("{env}__DATABASE__URL"), db.url.clone()),
-        (format!("{env}__DATABASE__SCHEMA"), schema.to_owned()),
-        (format!("{env}__KAFKA__BROKERS"), broker.address()),
-        (format!("{env}__KAFKA__TOPIC_PREFIX"), prefix.to_owned()),
-        (format!("{env}__KAFKA__GROUP_ID"), service.to_owned()),
-        (format!("{env}__TLS__CA_CERT"), certs.join("ca.pem").display().to_string()),
-        (format!("{env}__TLS__CERT"), certs.join(format!("{service}.pem")).display().to_string()),
-        (format!("{env}__TLS__KEY"), certs.join(format!("{service}.key")).display().to_string()),
-    ]
-    .into_iter()
-    .collect();
-    settings::load_from(service, PLATFORM_DEFAULTS, &vars).expect("settings")
-}
-
 async fn start() -> Mesh {
     let broker = Broker::start().await.expect("broker");
     let db = TestDb::create().await.expect("db");
@@ -78,14 +50,14 @@ async fn start() -> Mesh {
     let prefix = random_prefix();
     let (stop, shutdown) = Shutdown::new();
     let civil = dibao_civil_affairs::startup::Application::build(
-        settings_for("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs),
+        service_settings("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs),
         Arc::new(SystemClock),
         shutdown.clone(),
     )
     .await
     .expect("civil affairs");
     let poverty = dibao_poverty_alleviation::startup::Application::build(
-        settings_for("poverty-alleviation", &db, "poverty_alleviation", &broker, &prefix, &certs),
+        service_settings("poverty-alleviation", &db, "poverty_alleviation", &broker, &prefix, &certs),
         Arc::new(SystemClock),
         shutdown,
     )
