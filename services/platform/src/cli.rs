@@ -44,3 +44,54 @@ impl ClientArgs {
         connect(&self.tls, &self.server, &self.server_name).await.map_err(|e| format!("无法连接{}：{e}", self.server))
     }
 }
+
+/// The whole of a roster-import command: flags, one file read by `open`,
+/// streamed by `import` over the channel, the report printed. Exit codes:
+/// 0 all imported, 3 some lines refused (the rest imported), 2 bad usage,
+/// 1 could not run.
+pub async fn import_command<R, Fut>(
+    usage: &str,
+    open: impl FnOnce(&std::path::Path) -> Result<R, crate::tabular::FileError>,
+    import: impl FnOnce(tonic::transport::Channel, R) -> Fut,
+) -> std::process::ExitCode
+where
+    Fut: std::future::Future<Output = Result<crate::tabular::Report, tonic::Status>>,
+{
+    use std::process::ExitCode;
+    let args = match ClientArgs::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let [file] = args.rest.as_slice() else {
+        eprintln!("请给出一个花名册文件\n{usage}");
+        return ExitCode::from(2);
+    };
+    let file = std::path::PathBuf::from(file);
+    let records = match open(&file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}：{e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let channel = match args.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match import(channel, records).await {
+        Ok(report) => {
+            print!("{report}");
+            if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) }
+        }
+        Err(status) => {
+            eprintln!("导入中断：{}（{:?}）", status.message(), status.code());
+            ExitCode::FAILURE
+        }
+    }
+}
