@@ -54,6 +54,13 @@ const PROVINCE_CODES: [u8; 34] = [
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK_CHARS: [u8; 11] = *b"10X98765432";
 
+/// The GB 11643 check character of the first 17 characters of an identity
+/// number (digits only; anything else yields a character that fails `parse`).
+pub fn check_character(body: &str) -> char {
+    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d.wrapping_sub(b'0')) * w).sum();
+    CHECK_CHARS[(sum % 11) as usize] as char
+}
+
 impl IdentityNumber {
     /// Validates `raw` (surrounding spaces ignored, a lower-case `x` accepted).
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
@@ -76,8 +83,7 @@ impl IdentityNumber {
         if birth_date(b).is_none() {
             return Err(err(&format!("身份证号码中的出生日期“{}”不是有效日期", &s[6..14])));
         }
-        let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
-        let expected = CHECK_CHARS[(sum % 11) as usize];
+        let expected = check_character(&s[..17]) as u8;
         if b[17] != expected {
             return Err(err(&format!(
                 "身份证号码校验位错误：应为“{}”，实际为“{}”，请核对号码是否抄错",

@@ -30,9 +30,7 @@ use time::macros::date;
 /// A valid identity number for county 220581, a birth date and a sequence.
 fn identity(birth: time::Date, seq: u32) -> String {
     let body = format!("220581{:04}{:02}{:02}{:03}", birth.year(), birth.month() as u8, birth.day(), seq % 1000);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(weights).map(|(d, w)| u32::from(d - b'0') * w).sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+    format!("{body}{}", dibao_proto::types::check_character(&body))
 }
 
 /// Writes `n` households of three (head, spouse, child), every identity

@@ -83,9 +83,7 @@ async fn start() -> Running {
 /// A valid identity number for a birth date and sequence, check character computed.
 fn id(birth: &str, seq: &str) -> IdentityNumber {
     let body = format!("{COUNTY}{birth}{seq}");
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(weights).map(|(d, w)| u32::from(d - b'0') * w).sum();
-    IdentityNumber { value: format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char) }
+    IdentityNumber { value: format!("{body}{}", dibao_proto::types::check_character(&body)) }
 }
 
 fn member(birth: &str, seq: &str, name: &str, relation: Relation, ability: WorkAbility, covered: bool) -> Member {

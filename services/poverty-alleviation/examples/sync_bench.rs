@@ -37,9 +37,7 @@ const VILLAGE: &str = "220581101201";
 fn identity(base: time::Date, k: u32) -> IdentityNumber {
     let birth = base + time::Duration::days(i64::from(k / 1000));
     let body = format!("220581{:04}{:02}{:02}{:03}", birth.year(), birth.month() as u8, birth.day(), k % 1000);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(weights).map(|(d, w)| u32::from(d - b'0') * w).sum();
-    IdentityNumber { value: format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char) }
+    IdentityNumber { value: format!("{body}{}", dibao_proto::types::check_character(&body)) }
 }
 
 fn person(id: IdentityNumber, name: &str) -> Option<Person> {

@@ -92,9 +92,7 @@ async fn start() -> Mesh {
 
 fn id(birth: &str, seq: u32) -> IdentityNumber {
     let body = format!("{COUNTY}{birth}{seq:03}");
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(weights).map(|(d, w)| u32::from(d - b'0') * w).sum();
-    IdentityNumber { value: format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char) }
+    IdentityNumber { value: format!("{body}{}", dibao_proto::types::check_character(&body)) }
 }
 
 fn person(birth: &str, seq: u32, name: &str) -> Option<Person> {
