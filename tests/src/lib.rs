@@ -184,6 +184,19 @@ impl Broker {
         self.kill().await?;
         self.spawn().await
     }
+
+    /// A broker that lost every record, topic and producer id: killed, its
+    /// storage deleted, started again empty on the same port.
+    pub async fn wipe(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("tansu.db")) {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        self.spawn().await
+    }
 }
 
 impl Drop for Broker {
@@ -193,4 +206,114 @@ impl Drop for Broker {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A PostgreSQL server of the test's own (Debian's binaries, `initdb` in a
+/// temporary directory, a free port, trust auth), so a fault test can stop
+/// it hard and start it again without disturbing the machine's server or
+/// other tests. Run as root, the server runs as the `postgres` user.
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl PrivatePostgres {
+    pub async fn start() -> anyhow::Result<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("pg_ctl").is_file())
+            .max()
+            .ok_or_else(|| anyhow::anyhow!("no PostgreSQL server binaries under /usr/lib/postgresql"))?;
+        let dir = std::env::temp_dir().join(format!("dibao-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let pg = Self { port: free_port(), dir, bin };
+        if is_root() {
+            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&pg.dir).status().await?;
+            anyhow::ensure!(status.success(), "chown of {} to postgres failed", pg.dir.display());
+        }
+        let data = pg.dir.join("data");
+        pg.run("initdb", &["-D", &data.display().to_string(), "-U", "postgres", "-A", "trust", "--no-sync"]).await?;
+        // Durable enough for a test that stops the server, not the machine.
+        std::fs::write(
+            data.join("postgresql.auto.conf"),
+            format!(
+                "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n\
+                 max_connections = 200\n",
+                pg.port,
+                pg.dir.display()
+            ),
+        )?;
+        pg.ctl(&["start", "-w", "-t", "60"]).await?;
+        Ok(pg)
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// A database on this server, as [`TestDb`] (dropped with the server).
+    pub async fn database(&self) -> anyhow::Result<TestDb> {
+        let (client, conn) = tokio_postgres::connect(&self.admin_url(), tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client.batch_execute("CREATE DATABASE dibao").await?;
+        Ok(TestDb { name: "dibao".into(), url: format!("postgres://postgres@127.0.0.1:{}/dibao", self.port) })
+    }
+
+    /// Stops the server the hard way (every backend killed, no checkpoint,
+    /// recovery from the WAL on start) and starts it again.
+    pub async fn crash_and_restart(&self) -> anyhow::Result<()> {
+        self.ctl(&["stop", "-m", "immediate", "-w"]).await?;
+        self.ctl(&["start", "-w", "-t", "60"]).await
+    }
+
+    async fn ctl(&self, args: &[&str]) -> anyhow::Result<()> {
+        let data = self.dir.join("data").display().to_string();
+        let log = self.dir.join("server.log").display().to_string();
+        let mut all = vec!["-D", &data, "-l", &log];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all).await
+    }
+
+    async fn run(&self, program: &str, args: &[&str]) -> anyhow::Result<()> {
+        let path = self.bin.join(program);
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let out = command.args(args).stdin(Stdio::null()).output().await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{program} {}: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let ctl = self.bin.join("pg_ctl");
+        let mut command = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&ctl);
+            c
+        } else {
+            std::process::Command::new(&ctl)
+        };
+        let _ = command.arg("-D").arg(&data).args(["stop", "-m", "immediate"]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    // /proc/self belongs to the process's effective user.
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

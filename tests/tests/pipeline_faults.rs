@@ -176,12 +176,7 @@ async fn an_undecodable_record_is_dead_lettered_with_its_reason_and_the_partitio
     .expect("raw send");
 
     let (stop, stopped) = Shutdown::new();
-    let relay = tokio::spawn(outbox::run_relay(
-        pool.clone(),
-        kafka::producer(&ks).expect("p"),
-        Default::default(),
-        stopped.clone(),
-    ));
+    let relay = tokio::spawn(outbox::run_relay(pool.clone(), ks.clone(), Default::default(), stopped.clone()));
     let inbox_task = tokio::spawn(inbox::run_inbox(
         pool.clone(),
         ks.clone(),

@@ -67,12 +67,7 @@ async fn one_trace_spans_the_grpc_call_and_the_kafka_hop() {
     let applied = Arc::new(AtomicUsize::new(0));
     let fixed = Arc::new(AtomicBool::new(false));
     let handler = RefuseUntilFixed { fixed: fixed.clone(), applied: applied.clone() };
-    tokio::spawn(outbox::run_relay(
-        pool.clone(),
-        kafka::producer(&ks).expect("producer"),
-        Default::default(),
-        stopped.clone(),
-    ));
+    tokio::spawn(outbox::run_relay(pool.clone(), ks.clone(), Default::default(), stopped.clone()));
     tokio::spawn(inbox::run_inbox(
         pool.clone(),
         ks.clone(),

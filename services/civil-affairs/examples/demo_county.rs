@@ -278,7 +278,9 @@ async fn main() -> anyhow::Result<()> {
         sample.seed, sample.population, sample.new_enrolments, sample.in_full_villages, sample.drawn_at_random
     );
     stop.trigger();
-    let _ = app.relay.await;
+    if let Some(relay) = app.relay {
+        let _ = relay.await;
+    }
     Ok(())
 }
 

@@ -31,7 +31,9 @@ async fn main() -> std::process::ExitCode {
     println!("civil-affairs listening on {}", app.addr);
     let served = app.server.await;
     // The relay flushes the producer once the stop signal reaches it.
-    let _ = app.relay.await;
+    if let Some(relay) = app.relay {
+        let _ = relay.await;
+    }
     match served {
         Ok(Ok(())) => std::process::ExitCode::SUCCESS,
         other => {

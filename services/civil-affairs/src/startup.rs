@@ -46,8 +46,10 @@ pub fn load_settings() -> Result<PlatformSettings, settings::SettingsError> {
 pub struct Application {
     pub addr: SocketAddr,
     pub server: JoinHandle<Result<(), tonic::transport::Error>>,
-    pub relay: JoinHandle<()>,
-    pub inbox: JoinHandle<anyhow::Result<()>>,
+    /// The outbox relay, unless the settings give it to another process.
+    pub relay: Option<JoinHandle<()>>,
+    /// The inbox consumer, unless the settings give it to another process.
+    pub inbox: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Application {
@@ -65,19 +67,23 @@ impl Application {
             ],
         )
         .await?;
-        let relay = tokio::spawn(outbox::run_relay(
-            pool.clone(),
-            kafka::producer(&settings.kafka)?,
-            outbox::RelayConfig::default(),
-            shutdown.clone(),
-        ));
-        let inbox = tokio::spawn(inbox::run_inbox(
-            pool.clone(),
-            settings.kafka.clone(),
-            PovertyEvents { topic: topic.clone(), clock: clock.clone() },
-            InboxConfig { topics: vec![poverty.clone()], max_batch: 500 },
-            shutdown.clone(),
-        ));
+        let relay = settings.run.relay.then(|| {
+            tokio::spawn(outbox::run_relay(
+                pool.clone(),
+                settings.kafka.clone(),
+                outbox::RelayConfig::default(),
+                shutdown.clone(),
+            ))
+        });
+        let inbox = settings.run.inbox.then(|| {
+            tokio::spawn(inbox::run_inbox(
+                pool.clone(),
+                settings.kafka.clone(),
+                PovertyEvents { topic: topic.clone(), clock: clock.clone() },
+                InboxConfig { topics: vec![poverty.clone()], max_batch: 500 },
+                shutdown.clone(),
+            ))
+        });
         let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![poverty]);
         let mut access = settings.access.clone();
         // Resync is the operator's: the rebuild, and the export it pipes in.

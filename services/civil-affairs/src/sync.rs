@@ -10,6 +10,7 @@
 
 use deadpool_postgres::Transaction;
 use dibao_platform::clock::Clock;
+use dibao_platform::db::cached;
 use dibao_platform::inbox::{Handler, HandlerError};
 use dibao_proto::common::v1::Relation;
 use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
@@ -49,7 +50,8 @@ fn head(members: &[RosterMember]) -> (String, String) {
 /// household is not in the view.
 async fn newer(tx: &Transaction<'_>, id: &str, version: i64) -> Result<Option<bool>, HandlerError> {
     let row =
-        tx.query_opt("SELECT version FROM poverty_household WHERE poor_household_id = $1 FOR UPDATE", &[&id]).await?;
+        cached::query_opt(tx, "SELECT version FROM poverty_household WHERE poor_household_id = $1 FOR UPDATE", &[&id])
+            .await?;
     Ok(row.map(|r| version > r.get::<_, i64>(0)))
 }
 
@@ -63,8 +65,9 @@ async fn must_be_newer(tx: &Transaction<'_>, id: &str, version: i64) -> Result<b
 }
 
 async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<(), HandlerError> {
-    tx.execute("DELETE FROM poverty_member WHERE poor_household_id = $1", &[&id]).await?;
-    tx.execute(
+    cached::execute(tx, "DELETE FROM poverty_member WHERE poor_household_id = $1", &[&id]).await?;
+    cached::execute(
+        tx,
         "INSERT INTO poverty_member (identity_number, poor_household_id) SELECT DISTINCT unnest($1::text[]), $2",
         &[&members, &id],
     )
@@ -83,8 +86,7 @@ impl Handler for PovertyEvents {
                 }
                 let village = e.village.as_ref().map(|v| v.code.clone()).unwrap_or_default();
                 let (name, identity) = head(&e.members);
-                tx.execute(
-                    "INSERT INTO poverty_household (poor_household_id, village, status, head_name, head_identity, version)
+                cached::execute(tx, "INSERT INTO poverty_household (poor_household_id, village, status, head_name, head_identity, version)
                      VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (poor_household_id) DO UPDATE
                      SET village = $2, status = $3, head_name = $4, head_identity = $5, version = $6",
@@ -99,7 +101,8 @@ impl Handler for PovertyEvents {
                     return Ok(());
                 }
                 let (name, identity) = head(&e.members);
-                tx.execute(
+                cached::execute(
+                    tx,
                     "UPDATE poverty_household SET head_name = $2, head_identity = $3, version = $4
                      WHERE poor_household_id = $1",
                     &[&id, &name, &identity, &version],
@@ -111,7 +114,8 @@ impl Handler for PovertyEvents {
                 if !must_be_newer(tx, &e.household_id, version).await? {
                     return Ok(());
                 }
-                tx.execute(
+                cached::execute(
+                    tx,
                     "UPDATE poverty_household SET status = $2, exit_year = $3, return_cause = 0, version = $4
                      WHERE poor_household_id = $1",
                     &[&e.household_id, &(PovertyStatus::Exited as i32), &e.exit_year, &version],
@@ -123,7 +127,8 @@ impl Handler for PovertyEvents {
                     return Ok(());
                 }
                 let returned_on = e.returned_on.as_ref().and_then(|d| time::Date::try_from(d).ok());
-                tx.execute(
+                cached::execute(
+                    tx,
                     "UPDATE poverty_household SET status = $2, return_cause = $3, returned_on = $4, version = $5
                      WHERE poor_household_id = $1",
                     &[&e.household_id, &(PovertyStatus::Returned as i32), &e.cause, &returned_on, &version],
@@ -134,8 +139,7 @@ impl Handler for PovertyEvents {
                 if !must_be_newer(tx, &e.household_id, version).await? {
                     return Ok(());
                 }
-                tx.execute(
-                    "UPDATE poverty_household SET dibao_registered_poor = $2, version = $3 WHERE poor_household_id = $1",
+                cached::execute(tx, "UPDATE poverty_household SET dibao_registered_poor = $2, version = $3 WHERE poor_household_id = $1",
                     &[&e.household_id, &e.dibao_registered_poor, &version],
                 )
                 .await?;
@@ -150,22 +154,23 @@ impl Handler for PovertyEvents {
                         e.household_id
                     ))
                 })?;
-                tx.execute(
+                cached::execute(
+                    tx,
                     "UPDATE poverty_household SET version = greatest(version, $2) WHERE poor_household_id = $1",
                     &[&e.household_id, &version],
                 )
                 .await?;
                 // On the dibao roster only if the person is a live member
                 // whose death is not yet recorded; otherwise nothing to do.
-                let household = tx
-                    .query_opt(
-                        "SELECT m.household_id FROM household_member m
+                let household = cached::query_opt(
+                    tx,
+                    "SELECT m.household_id FROM household_member m
                          WHERE m.live AND m.identity_number = $1
                            AND NOT EXISTS (SELECT 1 FROM member_death d WHERE d.identity_number = $1)
                          FOR UPDATE",
-                        &[&person],
-                    )
-                    .await?;
+                    &[&person],
+                )
+                .await?;
                 if let Some(row) = household {
                     let source = format!("扶贫部门记录（建档立卡户{}）", e.household_id);
                     mark_deceased(
@@ -290,6 +295,9 @@ impl PovertyRosterViewService for PovertyView {
                     }
                     if old.0 != row.0 {
                         what.push("所在村");
+                    }
+                    if what.is_empty() {
+                        what.push("版本号");
                     }
                     format!("建档立卡户{id}：{}与扶贫名单不一致，已按扶贫名单更正", what.join("、"))
                 }

@@ -34,6 +34,7 @@ pub type Migration = (&'static str, &'static str);
 pub const PLATFORM_MIGRATIONS: &[Migration] = &[
     ("0001_outbox_inbox", include_str!("../migrations/0001_outbox_inbox.sql")),
     ("0002_consumer_position", include_str!("../migrations/0002_consumer_position.sql")),
+    ("0003_position_event", include_str!("../migrations/0003_position_event.sql")),
 ];
 
 /// Connects, creates the schema if needed, and returns a pool whose

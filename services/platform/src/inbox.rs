@@ -96,6 +96,107 @@ pub async fn run_inbox<H: Handler>(
     Ok(())
 }
 
+/// How long the consumer waits for records before it checks that the broker
+/// still holds the log up to its recorded positions.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// Partitions whose recorded position is beyond the broker's log end:
+/// (topic, partition, recorded, log end). Only a broker that lost its data
+/// (or a different cluster behind the same address) gives any.
+async fn positions_beyond_log_end(
+    client: &tokio_postgres::Client,
+    kafka_settings: &KafkaSettings,
+    topics: &[String],
+) -> anyhow::Result<Vec<(String, i32, i64, i64)>> {
+    let ends = kafka::high_watermarks(kafka_settings, topics).await?;
+    let recorded: HashMap<(String, i32), i64> = client
+        .query("SELECT topic, partition, next_offset FROM consumer_position WHERE topic = ANY($1)", &[&topics])
+        .await?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    Ok(ends
+        .into_iter()
+        .filter_map(|(topic, p, end)| {
+            let at = *recorded.get(&(topic.clone(), p))?;
+            (at > end).then_some((topic, p, at, end))
+        })
+        .collect())
+}
+
+/// After a broker data loss the recorded positions point past the new
+/// log's end: they are reset to its beginning, so every record the broker
+/// holds now is read (those already applied are dropped by event id and the
+/// handlers' versions). What the broker lost is not in any log any more;
+/// the operator's resync (`dibao-resync`) corrects it from the other
+/// side's snapshot.
+async fn reset_positions_beyond_log_end(
+    client: &tokio_postgres::Client,
+    kafka_settings: &KafkaSettings,
+    topics: &[String],
+) -> anyhow::Result<()> {
+    for (topic, partition, recorded, end) in positions_beyond_log_end(client, kafka_settings, topics).await? {
+        tracing::error!(
+            %topic, partition, recorded, log_end = end,
+            "the broker's log ends before this inbox's recorded position: the broker lost data; \
+             reading the partition from its beginning. Run dibao-resync to correct what was lost"
+        );
+        client
+            .execute(
+                "UPDATE consumer_position SET next_offset = 0, last_event_id = NULL, updated_at = now()
+                 WHERE topic = $1 AND partition = $2",
+                &[&topic, &partition],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Partitions whose record just before the recorded position is another
+/// event than the one this inbox applied there: the broker's log was
+/// replaced (it lost its data and new records have filled the partition
+/// past the old position). Reset to the beginning, as in
+/// [`reset_positions_beyond_log_end`]. Where the broker does not answer, or
+/// the record there was undecodable, nothing is concluded.
+async fn reset_positions_of_replaced_logs(
+    client: &tokio_postgres::Client,
+    kafka_settings: &KafkaSettings,
+    topics: &[String],
+) -> anyhow::Result<()> {
+    let rows = client
+        .query(
+            "SELECT topic, partition, next_offset, last_event_id FROM consumer_position
+             WHERE topic = ANY($1) AND next_offset > 0 AND last_event_id IS NOT NULL",
+            &[&topics],
+        )
+        .await?;
+    for row in rows {
+        let (topic, partition, at, expected): (String, i32, i64, uuid::Uuid) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let Some(record) = kafka::record_at(kafka_settings, &topic, partition, at - 1, Duration::from_secs(5)).await?
+        else {
+            continue;
+        };
+        let found = decode(&record).ok().and_then(|e| uuid::Uuid::parse_str(&e.event_id).ok());
+        if found.is_some_and(|f| f != expected) {
+            tracing::error!(
+                %topic, partition, offset = at - 1, %expected, found = ?found,
+                "the broker's record before this inbox's position is another event: the broker lost data \
+                 and its log was filled again; reading the partition from its beginning. \
+                 Run dibao-resync to correct what was lost"
+            );
+            client
+                .execute(
+                    "UPDATE consumer_position SET next_offset = 0, last_event_id = NULL, updated_at = now()
+                     WHERE topic = $1 AND partition = $2",
+                    &[&topic, &partition],
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 async fn consume_while_leader<H: Handler>(
     pool: &Pool,
     kafka_settings: &KafkaSettings,
@@ -103,7 +204,12 @@ async fn consume_while_leader<H: Handler>(
     config: &InboxConfig,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    let leader = pool.get().await?;
+    // Taken out of the pool: the session lock below lives as long as this
+    // connection, and a connection handed back to the pool would keep
+    // holding it after this session ends, so no later session (here or in
+    // another replica) could take it. Dropped, the connection closes and the
+    // lock goes with it.
+    let leader = deadpool_postgres::Object::take(pool.get().await?);
     loop {
         let got: bool =
             leader.query_one("SELECT pg_try_advisory_lock(hashtext(current_schema() || '.inbox'))", &[]).await?.get(0);
@@ -116,6 +222,8 @@ async fn consume_while_leader<H: Handler>(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let counts = kafka::partition_counts(kafka_settings, &config.topics).await?;
+    reset_positions_beyond_log_end(&leader, kafka_settings, &config.topics).await?;
+    reset_positions_of_replaced_logs(&leader, kafka_settings, &config.topics).await?;
     let positions: HashMap<(String, i32), i64> = leader
         .query("SELECT topic, partition, next_offset FROM consumer_position WHERE topic = ANY($1)", &[&config.topics])
         .await?
@@ -136,11 +244,22 @@ async fn consume_while_leader<H: Handler>(
     consumer.assign(&assignment)?;
     tracing::info!(partitions = assignment.count(), "inbox is leader, resuming from its recorded positions");
     loop {
-        let mut batch = match consumer.recv().await {
-            Ok(m) => vec![m.detach()],
-            Err(e) => {
+        let mut batch = match tokio::time::timeout(IDLE_CHECK, consumer.recv()).await {
+            Ok(Ok(m)) => vec![m.detach()],
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "kafka consumer error");
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Err(_) => {
+                // Nothing for a while: a broker that lost its data (or was
+                // replaced) may be answering "no records" at a position it
+                // no longer has; start the session over, which re-reads
+                // such partitions from their beginning.
+                if positions_beyond_log_end(&leader, kafka_settings, &config.topics).await.is_ok_and(|p| !p.is_empty())
+                {
+                    anyhow::bail!("the broker's log ends before this inbox's recorded positions");
+                }
                 continue;
             }
         };
@@ -226,6 +345,8 @@ async fn apply_batch<H: Handler>(
 ) -> Result<(), BatchError> {
     let mut client = pool.get().await?;
     let mut tx = client.transaction().await?;
+    // Event id of each record read, by (topic, partition, offset).
+    let mut event_ids: HashMap<(&str, i32, i64), uuid::Uuid> = HashMap::new();
     for msg in batch {
         let headers = owned_headers(msg);
         let envelope = match decode(msg) {
@@ -239,6 +360,7 @@ async fn apply_batch<H: Handler>(
             dead_letter(&tx, msg, &headers, &format!("event_id {:?} is not a UUID", envelope.event_id)).await?;
             continue;
         };
+        event_ids.insert((msg.topic(), msg.partition(), msg.offset()), event_id);
         let span = tracing::info_span!(
             "inbox.apply",
             otel.kind = "consumer",
@@ -280,18 +402,22 @@ async fn apply_batch<H: Handler>(
             }
         }
     }
-    // The position moves in the same transaction as the effects.
+    // The position moves in the same transaction as the effects. It is set,
+    // not raised: after the broker lost data the log starts again at 0, and
+    // a position kept at the old, higher offset would skip the new records.
     let mut next: HashMap<(&str, i32), i64> = HashMap::new();
     for m in batch {
         let e = next.entry((m.topic(), m.partition())).or_insert(0);
         *e = (*e).max(m.offset() + 1);
     }
     for ((topic, partition), offset) in next {
-        tx.execute(
-            "INSERT INTO consumer_position (topic, partition, next_offset) VALUES ($1, $2, $3)
+        let last_event = event_ids.get(&(topic, partition, offset - 1));
+        crate::db::cached::execute(
+            &tx,
+            "INSERT INTO consumer_position (topic, partition, next_offset, last_event_id) VALUES ($1, $2, $3, $4)
              ON CONFLICT (topic, partition) DO UPDATE
-             SET next_offset = GREATEST(consumer_position.next_offset, EXCLUDED.next_offset), updated_at = now()",
-            &[&topic, &partition, &offset],
+             SET next_offset = EXCLUDED.next_offset, last_event_id = EXCLUDED.last_event_id, updated_at = now()",
+            &[&topic, &partition, &offset, &last_event],
         )
         .await?;
     }

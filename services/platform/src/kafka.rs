@@ -155,3 +155,36 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[(String, i32)]) -
     }
     Ok(())
 }
+
+/// The record at `offset` of one partition, if the broker gives it within
+/// `timeout` (`None` when it does not: past the log's end, or no answer).
+pub async fn record_at(
+    settings: &KafkaSettings,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    timeout: Duration,
+) -> anyhow::Result<Option<rdkafka::message::OwnedMessage>> {
+    use rdkafka::Message;
+    let consumer: rdkafka::consumer::BaseConsumer = create(
+        settings,
+        &[("group.id", settings.group_id.as_str()), ("enable.auto.commit", "false"), ("auto.offset.reset", "error")],
+    )?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset))?;
+    consumer.assign(&assignment)?;
+    let lookup = move || {
+        let deadline = std::time::Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match consumer.poll(left.min(Duration::from_millis(200))) {
+                Some(Ok(m)) if m.offset() == offset => return Some(m.detach()),
+                // Anything else (an error such as offset out of range, or
+                // another offset) says the record is not there as asked.
+                Some(_) => return None,
+                None => {}
+            }
+        }
+        None
+    };
+    Ok(tokio::task::spawn_blocking(lookup).await?)
+}

@@ -25,6 +25,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_postgres::GenericClient;
 
+use crate::kafka;
+use crate::settings::KafkaSettings;
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 
@@ -118,6 +120,13 @@ pub fn timestamp_of(t: time::OffsetDateTime) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: i32::try_from(t.nanosecond()).unwrap_or(0) }
 }
 
+/// How long the relay waits for the next delivery report before it gives
+/// the producer up and starts a new one. An idempotent producer whose
+/// producer id the broker no longer knows (the broker lost its data) can
+/// retry forever without ever reporting; during a plain outage a new
+/// producer costs nothing and waits like the old one.
+const DELIVERY_STALL: Duration = Duration::from_secs(10);
+
 /// Relay settings.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -138,29 +147,48 @@ impl Default for RelayConfig {
 /// Publishes the outbox until `shutdown`, then flushes the producer.
 /// Errors (database or broker down) are logged and retried with backoff;
 /// the relay itself never gives up.
-pub async fn run_relay(pool: Pool, producer: FutureProducer, config: RelayConfig, mut shutdown: Shutdown) {
+///
+/// Each leadership session has a producer of its own: after a delivery
+/// fails for good (an idempotent producer's fatal error, e.g. when a broker
+/// that lost its data no longer knows the producer id) the next session
+/// starts with a fresh one, and republishes from the first row not marked.
+pub async fn run_relay(pool: Pool, kafka_settings: KafkaSettings, config: RelayConfig, mut shutdown: Shutdown) {
     let mut backoff = Duration::from_millis(100);
     let watch = shutdown.clone();
     while !shutdown.is_triggered() {
-        let result = tokio::select! {
-            r = relay_while_leader(&pool, &producer, &config, &watch) => r,
-            () = shutdown.wait() => Ok(()),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "outbox relay interrupted, retrying");
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                () = shutdown.wait() => {}
+        let result = match kafka::producer(&kafka_settings) {
+            Ok(producer) => {
+                let result = tokio::select! {
+                    r = relay_while_leader(&pool, &producer, &config, &watch) => r,
+                    () = shutdown.wait() => Ok(()),
+                };
+                let stopping = shutdown.is_triggered();
+                // Dropping a producer purges its queue and joins its thread: off the runtime.
+                let _ = tokio::task::spawn_blocking(move || {
+                    use rdkafka::producer::Producer;
+                    if stopping {
+                        // Whatever is in flight gets its delivery report before we exit.
+                        let _ = producer.flush(Duration::from_secs(10));
+                    }
+                    drop(producer);
+                })
+                .await;
+                result
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) => {
+                tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "outbox relay interrupted, retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.wait() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
         }
     }
-    // Whatever is in flight gets its delivery report before we exit.
-    let _ = tokio::task::spawn_blocking(move || {
-        use rdkafka::producer::Producer;
-        producer.flush(Duration::from_secs(10))
-    })
-    .await;
     tracing::info!("outbox relay stopped");
 }
 
@@ -170,9 +198,13 @@ async fn relay_while_leader(
     config: &RelayConfig,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    // The session lock lives as long as this connection: if Postgres
-    // restarts, the lock goes with it and we take it again.
-    let leader = pool.get().await?;
+    // If Postgres restarts, the lock goes with the connection and we take
+    // it again. Taken out of the pool: the session lock below lives as long as this
+    // connection, and a connection handed back to the pool would keep
+    // holding it after this session ends, so no later session (here or in
+    // another replica) could take it. Dropped, the connection closes and the
+    // lock goes with it.
+    let leader = deadpool_postgres::Object::take(pool.get().await?);
     loop {
         let got: bool = leader
             .query_one("SELECT pg_try_advisory_lock(hashtext(current_schema() || '.outbox_relay'))", &[])
@@ -189,7 +221,7 @@ async fn relay_while_leader(
     tracing::info!("outbox relay is leader");
     let mut last_purge = std::time::Instant::now();
     while !shutdown.is_triggered() {
-        let published = publish_batch(&**leader, producer, config.batch_size).await?;
+        let published = publish_batch(&*leader, producer, config.batch_size).await?;
         if last_purge.elapsed() > Duration::from_secs(60) {
             let secs = config.retention.as_secs_f64();
             leader
@@ -245,8 +277,16 @@ async fn publish_batch(client: &impl GenericClient, producer: &FutureProducer, b
     }
     let mut delivered = Vec::with_capacity(deliveries.len());
     let mut failed = None;
+    let mut deadline = tokio::time::Instant::now() + DELIVERY_STALL;
     for (id, fut) in deliveries {
-        match fut.await {
+        let Ok(report) = tokio::time::timeout_at(deadline, fut).await else {
+            failed.get_or_insert_with(|| {
+                format!("no delivery report for {} s: the producer is stuck", DELIVERY_STALL.as_secs())
+            });
+            break;
+        };
+        deadline = tokio::time::Instant::now() + DELIVERY_STALL;
+        match report {
             Ok(Ok(_)) => {
                 // Order per key: once one row failed, later rows of the batch
                 // may still arrive, but we only mark up to the first failure,

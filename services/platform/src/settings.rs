@@ -36,6 +36,30 @@ pub struct PlatformSettings {
     /// Per-method access policy: method pattern -> identities.
     #[serde(default)]
     pub access: HashMap<String, Vec<String>>,
+    #[serde(default)]
+    pub run: RunSettings,
+}
+
+/// Which background workers this process runs beside its gRPC server. Both
+/// by default; an operator may run the relay or the inbox in processes of
+/// their own (each takes a Postgres advisory lock, so replicas wait their
+/// turn rather than interleave), and the fault tests kill them one by one.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunSettings {
+    #[serde(default = "yes")]
+    pub relay: bool,
+    #[serde(default = "yes")]
+    pub inbox: bool,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self { relay: true, inbox: true }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -190,6 +190,8 @@ impl PovertyAlleviation {
             .county()
             .ok_or_else(|| invalid(vec![InvalidField::new("household.village", "无法确定所属县")]))?;
         let ids: Vec<String> = checked.ids.iter().map(|i| i.as_str().to_owned()).collect();
+        // Whose flags to recompute: the members, and any who left.
+        let mut affected = ids.clone();
         let existing = match source_id {
             Some(s) => tx
                 .query_opt(
@@ -259,12 +261,17 @@ impl PovertyAlleviation {
                 )
                 .await
                 .map_err(db)?;
-                tx.execute(
-                    "UPDATE poor_member SET live = false WHERE household_id = $1 AND NOT (identity_number = ANY($2))",
-                    &[&id, &ids],
-                )
-                .await
-                .map_err(db)?;
+                // Those who left are recomputed (and locked) with those who stay.
+                let left = tx
+                    .query(
+                        "UPDATE poor_member SET live = false
+                         WHERE household_id = $1 AND live AND NOT (identity_number = ANY($2))
+                         RETURNING identity_number",
+                        &[&id, &ids],
+                    )
+                    .await
+                    .map_err(db)?;
+                affected.extend(left.iter().map(|r| r.get::<_, String>(0)));
                 let payload = Payload::PoorHouseholdCompositionChanged(PoorHouseholdCompositionChanged {
                     household_id: id.to_string(),
                     members: checked.canonical.members.clone(),
@@ -281,7 +288,7 @@ impl PovertyAlleviation {
         .await
         .map_err(db)?;
         // A household registered after its members' dibao enrolment is flagged at once.
-        sync::refresh_flags(tx, &self.topic, &ids).await.map_err(|e| db(anyhow::anyhow!("{e}")))?;
+        sync::refresh_flags(tx, &self.topic, &affected).await.map_err(|e| db(anyhow::anyhow!("{e}")))?;
         Ok(outcome)
     }
 }

@@ -48,74 +48,92 @@ async fn members_of(tx: &Transaction<'_>, id: &str) -> Result<Vec<String>, Handl
         .collect())
 }
 
-async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<(), HandlerError> {
-    cached::execute(tx, "DELETE FROM dibao_member WHERE dibao_household_id = $1", &[&id]).await?;
+/// Sets the household's members; returns those it had.
+async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<Vec<String>, HandlerError> {
+    let before =
+        cached::query(tx, "DELETE FROM dibao_member WHERE dibao_household_id = $1 RETURNING identity_number", &[&id])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
     cached::execute(
         tx,
         "INSERT INTO dibao_member (identity_number, dibao_household_id) SELECT DISTINCT unnest($1::text[]), $2",
         &[&members, &id],
     )
     .await?;
-    Ok(())
+    Ok(before)
 }
 
 /// Recomputes the flag of every registered household with a live member
 /// among `identity_numbers`: set, with the category, while any enrolled
 /// dibao household shares a member with it; cleared otherwise. Each change
 /// is published (`DibaoFlagChanged`) under the household's next version.
+///
+/// One statement: it starts from the affected members and reaches every
+/// other table through an index (member -> household -> its live members ->
+/// their dibao households), so its cost follows the households touched, not
+/// the size of either roster, and only rows whose flag changes are written.
 pub async fn refresh_flags(
     tx: &Transaction<'_>,
     topic: &str,
     identity_numbers: &[String],
 ) -> Result<usize, tokio_postgres::Error> {
-    let rows = cached::query(
+    // Two transactions touching one person from both sides (an enrolment
+    // arriving while the office registers or changes a household with the
+    // same member) would each miss the other's uncommitted rows and both
+    // leave the flag unset. A lock per person, taken in a statement of its
+    // own before the recomputation, makes the later one wait, and its
+    // recomputation (a new statement, a new snapshot) sees the earlier one.
+    cached::query(
         tx,
-        "SELECT h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version,
-                    coalesce((SELECT array_agg(DISTINCT d.dibao_household_id ORDER BY d.dibao_household_id)
-                              FROM poor_member p JOIN dibao_member m USING (identity_number)
-                              JOIN dibao_household d USING (dibao_household_id)
-                              WHERE p.household_id = h.household_id AND p.live AND d.enrolled), '{}'),
-                    coalesce((SELECT min(d.category)
-                              FROM poor_member p JOIN dibao_member m USING (identity_number)
-                              JOIN dibao_household d USING (dibao_household_id)
-                              WHERE p.household_id = h.household_id AND p.live AND d.enrolled AND d.category > 0), 0)
-             FROM poor_household h
-             WHERE h.household_id IN (SELECT household_id FROM poor_member WHERE live AND identity_number = ANY($1))
-             ORDER BY h.household_id
-             FOR UPDATE OF h",
+        "SELECT pg_advisory_xact_lock(hashtextextended('person:' || id, 0))
+         FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id) AS persons",
         &[&identity_numbers],
     )
     .await?;
-    let mut changed = 0;
-    for row in rows {
+    let rows = cached::query(
+        tx,
+        "WITH affected AS (
+             SELECT DISTINCT household_id FROM poor_member WHERE live AND identity_number = ANY($1)
+         ), matched AS (
+             SELECT p.household_id,
+                    array_agg(DISTINCT d.dibao_household_id ORDER BY d.dibao_household_id) AS ids,
+                    coalesce(min(d.category) FILTER (WHERE d.category > 0), 0) AS category
+             FROM affected a
+             JOIN poor_member p ON p.household_id = a.household_id AND p.live
+             JOIN dibao_member m ON m.identity_number = p.identity_number
+             JOIN dibao_household d ON d.dibao_household_id = m.dibao_household_id AND d.enrolled
+             GROUP BY p.household_id
+         ), target AS (
+             SELECT a.household_id, coalesce(m.ids, '{}') AS ids, coalesce(m.category, 0) AS category
+             FROM affected a LEFT JOIN matched m USING (household_id)
+         )
+         UPDATE poor_household h
+         SET dibao_registered_poor = cardinality(t.ids) > 0, dibao_category = t.category,
+             dibao_household_ids = t.ids, version = h.version + 1
+         FROM target t
+         WHERE h.household_id = t.household_id
+           AND (h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids)
+               IS DISTINCT FROM (cardinality(t.ids) > 0, t.category, t.ids)
+         RETURNING h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version",
+        &[&identity_numbers],
+    )
+    .await?;
+    for row in &rows {
         let id: uuid::Uuid = row.get(0);
-        let (flag, category, matched): (bool, i32, Vec<String>) = (row.get(1), row.get(2), row.get(3));
-        let version: i64 = row.get(4);
-        let now_matched: Vec<String> = row.get(5);
-        let now_flag = !now_matched.is_empty();
-        let now_category: i32 = if now_flag { row.get(6) } else { 0 };
-        if (flag, category, &matched) == (now_flag, now_category, &now_matched) {
-            continue;
-        }
-        cached::execute(
-            tx,
-            "UPDATE poor_household SET dibao_registered_poor = $2, dibao_category = $3, dibao_household_ids = $4,
-                                       version = $5
-             WHERE household_id = $1",
-            &[&id, &now_flag, &now_category, &now_matched, &(version + 1)],
-        )
-        .await?;
+        let (flag, category, matched, version): (bool, i32, Vec<String>, i64) =
+            (row.get(1), row.get(2), row.get(3), row.get(4));
         let payload = Payload::DibaoFlagChanged(DibaoFlagChanged {
             household_id: id.to_string(),
-            dibao_registered_poor: now_flag,
-            category: now_category,
-            dibao_household_ids: now_matched,
+            dibao_registered_poor: flag,
+            category,
+            dibao_household_ids: matched,
         });
-        publish(tx, topic, &id.to_string(), version + 1, payload).await?;
-        tracing::info!(household_id = %id, dibao_registered_poor = now_flag, "dibao flag changed");
-        changed += 1;
+        publish(tx, topic, &id.to_string(), version, payload).await?;
+        tracing::info!(household_id = %id, dibao_registered_poor = flag, "dibao flag changed");
     }
-    Ok(changed)
+    Ok(rows.len())
 }
 
 impl Handler for DibaoEvents {
@@ -128,7 +146,6 @@ impl Handler for DibaoEvents {
                 if newer(tx, id, version).await? == Some(false) {
                     return Ok(());
                 }
-                let before = members_of(tx, id).await?;
                 cached::execute(
                     tx,
                     "INSERT INTO dibao_household (dibao_household_id, village, programme, category, enrolled, version)
@@ -139,7 +156,7 @@ impl Handler for DibaoEvents {
                 )
                 .await?;
                 let now = ids(&e.members);
-                replace_members(tx, id, &now).await?;
+                let before = replace_members(tx, id, &now).await?;
                 before.into_iter().chain(now).collect::<Vec<_>>()
             }
             Some(Payload::HouseholdCompositionChanged(e)) => {
@@ -149,7 +166,6 @@ impl Handler for DibaoEvents {
                     Some(false) => return Ok(()),
                     None => return Err(unknown(id)),
                 }
-                let before = members_of(tx, id).await?;
                 cached::execute(
                     tx,
                     "UPDATE dibao_household SET version = $2 WHERE dibao_household_id = $1",
@@ -157,7 +173,7 @@ impl Handler for DibaoEvents {
                 )
                 .await?;
                 let now = ids(&e.members);
-                replace_members(tx, id, &now).await?;
+                let before = replace_members(tx, id, &now).await?;
                 before.into_iter().chain(now).collect()
             }
             Some(Payload::HouseholdCategoryChanged(e)) => {
@@ -210,6 +226,13 @@ impl Handler for DibaoEvents {
                         e.household_id
                     ))
                 })?;
+                // The death is the household's next version on the dibao roster.
+                cached::execute(
+                    tx,
+                    "UPDATE dibao_household SET version = greatest(version, $2) WHERE dibao_household_id = $1",
+                    &[&e.household_id, &version],
+                )
+                .await?;
                 // Recorded on this roster too; not published back, civil affairs already knows.
                 cached::execute(
                     tx,
@@ -344,6 +367,9 @@ impl DibaoRosterViewService for DibaoView {
                     }
                     if old.0 != row.0 {
                         what.push("所在村");
+                    }
+                    if what.is_empty() {
+                        what.push("版本号");
                     }
                     format!("低保户{id}：{}与民政名单不一致，已按民政名单更正", what.join("、"))
                 }

@@ -34,9 +34,12 @@ struct Mesh {
     poverty_addr: String,
     civil_addr: String,
     certs: std::path::PathBuf,
-    _broker: Broker,
-    _db: TestDb,
-    _stop: ShutdownTrigger,
+    prefix: String,
+    broker: Broker,
+    db: TestDb,
+    stop: ShutdownTrigger,
+    /// Servers, relays and inboxes of both services, awaited on restart.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 async fn start() -> Mesh {
@@ -47,17 +50,26 @@ async fn start() -> Mesh {
         .expect("ca")
         .write_all(&certs, &["civil-affairs", "poverty-alleviation", "gateway", "ops"])
         .expect("certs");
-    let prefix = random_prefix();
+    start_on(broker, db, certs, random_prefix(), true).await
+}
+
+/// Both services on `db` and `broker`; their inboxes only if `inboxes`.
+async fn start_on(broker: Broker, db: TestDb, certs: std::path::PathBuf, prefix: String, inboxes: bool) -> Mesh {
     let (stop, shutdown) = Shutdown::new();
+    let settings = |service, schema| {
+        let mut s = service_settings(service, &db, schema, &broker, &prefix, &certs);
+        s.run.inbox = inboxes;
+        s
+    };
     let civil = dibao_civil_affairs::startup::Application::build(
-        service_settings("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs),
+        settings("civil-affairs", "civil_affairs"),
         Arc::new(SystemClock),
         shutdown.clone(),
     )
     .await
     .expect("civil affairs");
     let poverty = dibao_poverty_alleviation::startup::Application::build(
-        service_settings("poverty-alleviation", &db, "poverty_alleviation", &broker, &prefix, &certs),
+        settings("poverty-alleviation", "poverty_alleviation"),
         Arc::new(SystemClock),
         shutdown,
     )
@@ -65,6 +77,19 @@ async fn start() -> Mesh {
     .expect("poverty alleviation");
     let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
     let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    for app in [(civil.server, civil.relay, civil.inbox), (poverty.server, poverty.relay, poverty.inbox)] {
+        let (server, relay, inbox) = app;
+        tasks.push(tokio::spawn(async move {
+            let _ = server.await;
+        }));
+        tasks.extend(relay);
+        if let Some(inbox) = inbox {
+            tasks.push(tokio::spawn(async move {
+                let _ = inbox.await;
+            }));
+        }
+    }
     Mesh {
         civil: CivilAffairsServiceClient::new(
             connect(&tls, &civil.addr.to_string(), "localhost").await.expect("civil"),
@@ -84,9 +109,34 @@ async fn start() -> Mesh {
         poverty_addr: poverty.addr.to_string(),
         civil_addr: civil.addr.to_string(),
         certs,
-        _broker: broker,
-        _db: db,
-        _stop: stop,
+        prefix,
+        broker,
+        db,
+        stop,
+        tasks,
+    }
+}
+
+impl Mesh {
+    /// Stops both services (gracefully: servers drained, relays flushed,
+    /// inboxes' transactions finished or rolled back) and starts them again
+    /// on the same database and broker, with or without their inboxes.
+    async fn restart(self, inboxes: bool) -> Mesh {
+        self.stop.trigger();
+        for task in self.tasks {
+            tokio::time::timeout(Duration::from_secs(30), task).await.expect("services stop").expect("join");
+        }
+        start_on(self.broker, self.db, self.certs, self.prefix, inboxes).await
+    }
+
+    /// Channels to both services with the operator's certificate.
+    async fn ops_channels(&self) -> (Channel, Channel) {
+        let read = |f: &str| std::fs::read_to_string(self.certs.join(f)).expect("pem");
+        let ops = TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key"));
+        (
+            connect(&ops, &self.civil_addr, "localhost").await.expect("civil"),
+            connect(&ops, &self.poverty_addr, "localhost").await.expect("poverty"),
+        )
     }
 }
 
@@ -466,7 +516,7 @@ async fn resync_corrects_every_divergence_between_the_views() {
     let h1 = eventually("P-1 flagged", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
     let d1 = h1.dibao_household_ids[0].clone();
     let d2 = dibao_ids.iter().find(|d| **d != d1).expect("D-2").clone();
-    let db = m._db.client().await.expect("db");
+    let db = m.db.client().await.expect("db");
     let count = |sql: &'static str| {
         let db = &db;
         move || async move { db.query_one(sql, &[]).await.expect("count").get::<_, i64>(0) }
@@ -499,15 +549,7 @@ async fn resync_corrects_every_divergence_between_the_views() {
     .await
     .expect("diverge");
 
-    let read = |f: &str| std::fs::read_to_string(m.certs.join(f)).expect("pem");
-    let ops = TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key"));
-    let channels = || async {
-        (
-            connect(&ops, &m.civil_addr, "localhost").await.expect("civil"),
-            connect(&ops, &m.poverty_addr, "localhost").await.expect("poverty"),
-        )
-    };
-    let (civil, poverty_channel) = channels().await;
+    let (civil, poverty_channel) = m.ops_channels().await;
     let done = dibao_platform::resync::resync(civil, poverty_channel, COUNTY).await.expect("resync");
     let d = &done.dibao_view;
     assert_eq!((d.households_in_snapshot, d.added, d.updated, d.removed, d.unchanged), (2, 1, 1, 1, 0), "{d:?}");
@@ -520,7 +562,7 @@ async fn resync_corrects_every_divergence_between_the_views() {
     assert!(h1.dibao_registered_poor && h1.dibao_household_ids == [d1.clone()], "{h1:?}");
 
     // A second run finds nothing to correct.
-    let (civil, poverty_channel) = channels().await;
+    let (civil, poverty_channel) = m.ops_channels().await;
     let again = dibao_platform::resync::resync(civil, poverty_channel, COUNTY).await.expect("again");
     for r in [&again.dibao_view, &again.poverty_view] {
         assert_eq!((r.added, r.updated, r.removed, r.flags_changed, r.unchanged), (0, 0, 0, 0, 2), "{r:?}");
@@ -532,6 +574,111 @@ async fn resync_corrects_every_divergence_between_the_views() {
         "P-2's exit reaches civil affairs",
         count("SELECT count(*) FROM civil_affairs.poverty_household WHERE status = 2 AND exit_year = 2024"),
         |n| *n == 1,
+    )
+    .await;
+}
+
+/// Waits until both services' outboxes have published everything: up to
+/// 90 s, for a relay whose producer is stuck after the broker lost its data
+/// gives it up only after 10 s without a delivery report.
+async fn all_published(db: &tokio_postgres::Client) {
+    let started = tokio::time::Instant::now();
+    loop {
+        let unpublished: i64 = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM civil_affairs.outbox WHERE published_at IS NULL)
+                      + (SELECT count(*) FROM poverty_alleviation.outbox WHERE published_at IS NULL)",
+                &[],
+            )
+            .await
+            .expect("outbox")
+            .get(0);
+        if unpublished == 0 {
+            println!("both outboxes published after {:.1} s", started.elapsed().as_secs_f64());
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "{unpublished} events still unpublished after 90 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_broker_loses_its_data_events_flow_again_and_resync_corrects_what_was_lost() {
+    let mut m = start().await;
+    import(&mut m, vec![dibao("W-1", 100, VILLAGE)]).await;
+    let p1 = register(&mut m, poor(&[100], VILLAGE)).await;
+    let poverty = m.poverty.clone();
+    eventually("P-1 flagged before the loss", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
+    let db = m.db.client().await.expect("db");
+    let civil_sees = |id: String| {
+        let db = &db;
+        move || {
+            let id = id.clone();
+            async move {
+                db.query_one(
+                    "SELECT count(*) FROM civil_affairs.poverty_household WHERE poor_household_id = $1",
+                    &[&id],
+                )
+                .await
+                .expect("view")
+                .get::<_, i64>(0)
+            }
+        }
+    };
+    eventually("civil affairs sees P-1", civil_sees(p1.clone()), |n| *n == 1).await;
+
+    // Events published while the consumers are away, then lost with the broker's data.
+    let mut m = m.restart(false).await;
+    import(&mut m, vec![dibao("W-2", 110, VILLAGE)]).await;
+    let p2 = register(&mut m, poor(&[110], VILLAGE)).await;
+    let p3 = register(&mut m, poor(&[120], VILLAGE)).await;
+    all_published(&db).await;
+    m.broker.wipe().await.expect("wipe");
+    // As the operator's broker start-up does: the topics exist before anyone produces.
+    let ks = m.broker.kafka_settings(&m.prefix, "operator");
+    let topics: Vec<(String, i32)> =
+        [dibao_proto::topics::CIVIL_AFFAIRS_HOUSEHOLD, dibao_proto::topics::POVERTY_ALLEVIATION_HOUSEHOLD]
+            .iter()
+            .map(|(name, partitions)| (dibao_platform::kafka::topic(&ks, name), *partitions))
+            .collect();
+    dibao_platform::kafka::ensure_topics(&ks, &topics).await.expect("topics");
+
+    // Published after the loss by the same relays (whose producer the empty
+    // broker no longer knows), consumed by inboxes whose recorded positions
+    // are beyond the new logs' ends.
+    import(&mut m, vec![dibao("W-4", 130, VILLAGE)]).await;
+    let p4 = register(&mut m, poor(&[130], VILLAGE)).await;
+    all_published(&db).await;
+    let mut m = m.restart(true).await;
+    let poverty = m.poverty.clone();
+    eventually("P-4 flagged after the loss", || poor_household(&poverty, &p4), |h| h.dibao_registered_poor).await;
+    eventually("civil affairs sees P-4", civil_sees(p4.clone()), |n| *n == 1).await;
+    // What the broker lost is missing on the other side.
+    assert!(!poor_household(&m.poverty, &p2).await.dibao_registered_poor, "W-2's enrolment was lost");
+    assert_eq!(civil_sees(p3.clone())().await, 0, "P-3's registration was lost");
+
+    let (civil, poverty_channel) = m.ops_channels().await;
+    let done = dibao_platform::resync::resync(civil, poverty_channel, COUNTY).await.expect("resync");
+    let d = &done.dibao_view;
+    assert_eq!((d.added, d.updated, d.removed, d.flags_changed), (1, 0, 0, 1), "W-2 added, P-2 flagged: {d:?}");
+    let p = &done.poverty_view;
+    assert_eq!((p.added, p.removed), (2, 0), "P-2 and P-3 added: {p:?}");
+    assert!(poor_household(&m.poverty, &p2).await.dibao_registered_poor);
+    assert_eq!(civil_sees(p3.clone())().await, 1);
+
+    // And the pipeline goes on: a new change arrives, every partition caught up.
+    import(&mut m, vec![dibao("W-5", 140, VILLAGE)]).await;
+    let p5 = register(&mut m, poor(&[140], VILLAGE)).await;
+    let poverty = m.poverty.clone();
+    eventually("P-5 flagged", || poor_household(&poverty, &p5), |h| h.dibao_registered_poor).await;
+    let ops = m.poverty_ops.clone();
+    eventually(
+        "no lag on any partition",
+        || async {
+            let status = ops.clone().get_pipeline_status(GetPipelineStatusRequest {}).await.expect("ops").into_inner();
+            status.consumer_lag.iter().map(|l| l.lag).collect::<Vec<_>>()
+        },
+        |lags| !lags.is_empty() && lags.iter().all(|l| *l == 0),
     )
     .await;
 }

@@ -35,12 +35,8 @@ async fn run(broker: &Broker, plan: probe::Plan) -> anyhow::Result<Run> {
     let applier = db::connect_and_migrate(&applier_db.settings("probe"), probe::APPLIER_MIGRATIONS).await?;
 
     let (stop, stopped) = Shutdown::new();
-    let relay = tokio::spawn(outbox::run_relay(
-        writer.clone(),
-        kafka::producer(&ks)?,
-        outbox::RelayConfig::default(),
-        stopped.clone(),
-    ));
+    let relay =
+        tokio::spawn(outbox::run_relay(writer.clone(), ks.clone(), outbox::RelayConfig::default(), stopped.clone()));
     let consumer = tokio::spawn(inbox::run_inbox(
         applier.clone(),
         ks.clone(),

@@ -90,7 +90,7 @@ async fn run() -> anyhow::Result<()> {
             };
             let relay = tokio::spawn(outbox::run_relay(
                 pool.clone(),
-                kafka::producer(&settings.kafka)?,
+                settings.kafka.clone(),
                 outbox::RelayConfig::default(),
                 shutdown.clone(),
             ));
