@@ -145,6 +145,26 @@ pub mod cached {
         c.query(&statement, params).await
     }
 
+    /// Runs `statements` in order and in one round trip: each is prepared
+    /// (once per connection) before any is sent, then all are sent without
+    /// waiting for the previous answer; the server still runs them one after
+    /// the other, in this order. The rows of each, in order.
+    pub async fn pipeline(
+        c: &impl GenericClient,
+        statements: &[(&str, &[&(dyn ToSql + Sync)])],
+    ) -> Result<Vec<Vec<Row>>, tokio_postgres::Error> {
+        let mut prepared = Vec::with_capacity(statements.len());
+        for (sql, _) in statements {
+            prepared.push(c.prepare_cached(sql).await?);
+        }
+        // try_join_all polls each future once, in order, before waiting on
+        // any: each request is queued on the connection in that order.
+        futures_util::future::try_join_all(
+            prepared.iter().zip(statements).map(|(statement, (_, params))| c.query(statement, params)),
+        )
+        .await
+    }
+
     pub async fn query_opt(
         c: &impl GenericClient,
         sql: &str,

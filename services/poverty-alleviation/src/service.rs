@@ -288,7 +288,7 @@ impl PovertyAlleviation {
         .await
         .map_err(db)?;
         // A household registered after its members' dibao enrolment is flagged at once.
-        sync::refresh_flags(tx, &self.topic, &affected).await.map_err(|e| db(anyhow::anyhow!("{e}")))?;
+        sync::refresh_flags(tx, &self.topic, &affected, &[]).await.map_err(|e| db(anyhow::anyhow!("{e}")))?;
         Ok(outcome)
     }
 }

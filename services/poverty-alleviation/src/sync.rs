@@ -11,6 +11,7 @@ use deadpool_postgres::Transaction;
 use dibao_platform::db::cached;
 use dibao_platform::inbox::{Handler, HandlerError};
 use dibao_proto::events::v1::{DibaoFlagChanged, EventEnvelope, RosterMember, event_envelope::Payload};
+use tokio_postgres::types::ToSql;
 
 use dibao_proto::sync::v1::dibao_roster_view_service_server::DibaoRosterViewService;
 use dibao_proto::sync::v1::{
@@ -31,70 +32,86 @@ fn ids(members: &[RosterMember]) -> Vec<String> {
         .collect()
 }
 
-/// Whether the event is newer than what the view holds for the household:
+/// What the view holds of a household, locked: its version and members.
 /// `None` when the household is not in the view yet.
-async fn newer(tx: &Transaction<'_>, id: &str, version: i64) -> Result<Option<bool>, HandlerError> {
-    let row =
-        cached::query_opt(tx, "SELECT version FROM dibao_household WHERE dibao_household_id = $1 FOR UPDATE", &[&id])
-            .await?;
-    Ok(row.map(|r| version > r.get::<_, i64>(0)))
-}
-
-async fn members_of(tx: &Transaction<'_>, id: &str) -> Result<Vec<String>, HandlerError> {
-    Ok(cached::query(tx, "SELECT identity_number FROM dibao_member WHERE dibao_household_id = $1", &[&id])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
-}
-
-/// Sets the household's members; returns those it had.
-async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<Vec<String>, HandlerError> {
-    let before =
-        cached::query(tx, "DELETE FROM dibao_member WHERE dibao_household_id = $1 RETURNING identity_number", &[&id])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-    cached::execute(
+async fn current(tx: &Transaction<'_>, id: &str) -> Result<Option<(i64, Vec<String>)>, HandlerError> {
+    let row = cached::query_opt(
         tx,
-        "INSERT INTO dibao_member (identity_number, dibao_household_id) SELECT DISTINCT unnest($1::text[]), $2",
-        &[&members, &id],
+        "SELECT version, array(SELECT identity_number FROM dibao_member m WHERE m.dibao_household_id = d.dibao_household_id)
+         FROM dibao_household d WHERE dibao_household_id = $1 FOR UPDATE",
+        &[&id],
     )
     .await?;
-    Ok(before)
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
-/// Recomputes the flag of every registered household with a live member
-/// among `identity_numbers`: set, with the category, while any enrolled
-/// dibao household shares a member with it; cleared otherwise. Each change
-/// is published (`DibaoFlagChanged`) under the household's next version.
+/// The household as the view holds it when the event is newer; `Ok(None)`
+/// when the event is a replay or older.
+async fn must_be_newer(tx: &Transaction<'_>, id: &str, version: i64) -> Result<Option<Vec<String>>, HandlerError> {
+    match current(tx, id).await? {
+        Some((held, members)) => Ok((version > held).then_some(members)),
+        None => Err(unknown(id)),
+    }
+}
+
+const DELETE_MEMBERS: &str = "DELETE FROM dibao_member WHERE dibao_household_id = $1";
+const INSERT_MEMBERS: &str =
+    "INSERT INTO dibao_member (identity_number, dibao_household_id) SELECT DISTINCT unnest($1::text[]), $2";
+
+/// Sets the household's members (the view rebuild's way: one by one).
+async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<(), tokio_postgres::Error> {
+    cached::pipeline(tx, &[(DELETE_MEMBERS, &[&id]), (INSERT_MEMBERS, &[&members, &id])]).await?;
+    Ok(())
+}
+
+/// Runs `writes`, then recomputes the flag of every registered household
+/// with a live member among `identity_numbers`: set, with the category,
+/// while any enrolled dibao household shares a member with it; cleared
+/// otherwise. Each change is published (`DibaoFlagChanged`) under the
+/// household's next version. Returns how many flags changed.
 ///
-/// One statement: it starts from the affected members and reaches every
-/// other table through an index (member -> household -> its live members ->
-/// their dibao households), so its cost follows the households touched, not
-/// the size of either roster, and only rows whose flag changes are written.
+/// The recomputation is one statement: it starts from the affected members
+/// and reaches every other table through an index (member -> household ->
+/// its live members -> their dibao households), so its cost follows the
+/// households touched, not the size of either roster, and only rows whose
+/// flag changes are written.
+///
+/// Two transactions touching one person from both sides (an enrolment
+/// arriving while the office registers or changes a household with the
+/// same member) would each miss the other's uncommitted rows and both leave
+/// the flag unset. A lock per person, taken in a statement of its own before
+/// the recomputation, makes the later one wait, and its recomputation (a new
+/// statement, a new snapshot) sees the earlier one.
+///
+/// With statistics taken while a roster was still small (a fresh system, a
+/// bulk import) the planner prefers scanning whole tables, and a cached plan
+/// keeps doing so as they grow; hash and merge joins and sequential scans
+/// are off for the rest of the transaction (SET LOCAL), so the plan is index
+/// lookups whatever the statistics say.
+///
+/// The writes, the settings, the locks and the recomputation go to the
+/// server in one round trip (pipelined); it runs them in that order.
 pub async fn refresh_flags(
     tx: &Transaction<'_>,
     topic: &str,
     identity_numbers: &[String],
+    writes: &[(&str, &[&(dyn ToSql + Sync)])],
 ) -> Result<usize, tokio_postgres::Error> {
-    // Two transactions touching one person from both sides (an enrolment
-    // arriving while the office registers or changes a household with the
-    // same member) would each miss the other's uncommitted rows and both
-    // leave the flag unset. A lock per person, taken in a statement of its
-    // own before the recomputation, makes the later one wait, and its
-    // recomputation (a new statement, a new snapshot) sees the earlier one.
-    cached::query(
-        tx,
-        "SELECT pg_advisory_xact_lock(hashtextextended('person:' || id, 0))
-         FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id) AS persons",
-        &[&identity_numbers],
-    )
-    .await?;
-    let rows = cached::query(
-        tx,
-        "WITH affected AS (
+    let persons: [&(dyn ToSql + Sync); 1] = [&identity_numbers];
+    let mut statements = writes.to_vec();
+    statements.extend_from_slice(&[
+        (
+            "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+                    set_config('enable_seqscan', 'off', true)",
+            &[],
+        ),
+        (
+            "SELECT pg_advisory_xact_lock(hashtextextended('person:' || id, 0))
+             FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id) AS persons",
+            &persons,
+        ),
+        (
+            "WITH affected AS (
              SELECT DISTINCT household_id FROM poor_member WHERE live AND identity_number = ANY($1)
          ), matched AS (
              SELECT p.household_id,
@@ -117,9 +134,10 @@ pub async fn refresh_flags(
            AND (h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids)
                IS DISTINCT FROM (cardinality(t.ids) > 0, t.category, t.ids)
          RETURNING h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version",
-        &[&identity_numbers],
-    )
-    .await?;
+            &persons,
+        ),
+    ]);
+    let rows = cached::pipeline(tx, &statements).await?.pop().unwrap_or_default();
     for row in &rows {
         let id: uuid::Uuid = row.get(0);
         let (flag, category, matched, version): (bool, i32, Vec<String>, i64) =
@@ -139,72 +157,60 @@ pub async fn refresh_flags(
 impl Handler for DibaoEvents {
     async fn apply(&self, tx: &Transaction<'_>, event: &EventEnvelope) -> Result<(), HandlerError> {
         let version = event.aggregate_version;
-        let affected = match &event.payload {
+        let topic = self.topic.as_str();
+        match &event.payload {
             Some(Payload::HouseholdEnrolled(e)) => {
                 let id = e.household_id.as_str();
                 let village = e.village.as_ref().map(|v| v.code.clone()).unwrap_or_default();
-                if newer(tx, id, version).await? == Some(false) {
-                    return Ok(());
-                }
-                cached::execute(
-                    tx,
-                    "INSERT INTO dibao_household (dibao_household_id, village, programme, category, enrolled, version)
-                     VALUES ($1, $2, $3, $4, true, $5)
-                     ON CONFLICT (dibao_household_id) DO UPDATE
-                     SET village = $2, programme = $3, category = $4, enrolled = true, version = $5",
-                    &[&id, &village, &e.programme, &e.category, &version],
-                )
-                .await?;
+                let before = match current(tx, id).await? {
+                    Some((held, _)) if version <= held => return Ok(()),
+                    Some((_, members)) => members,
+                    None => Vec::new(),
+                };
                 let now = ids(&e.members);
-                let before = replace_members(tx, id, &now).await?;
-                before.into_iter().chain(now).collect::<Vec<_>>()
+                let affected: Vec<String> = before.into_iter().chain(now.iter().cloned()).collect();
+                let writes: [(&str, &[&(dyn ToSql + Sync)]); 3] = [
+                    (
+                        "INSERT INTO dibao_household (dibao_household_id, village, programme, category, enrolled, version)
+                         VALUES ($1, $2, $3, $4, true, $5)
+                         ON CONFLICT (dibao_household_id) DO UPDATE
+                         SET village = $2, programme = $3, category = $4, enrolled = true, version = $5",
+                        &[&id, &village, &e.programme, &e.category, &version],
+                    ),
+                    (DELETE_MEMBERS, &[&id]),
+                    (INSERT_MEMBERS, &[&now, &id]),
+                ];
+                refresh_flags(tx, topic, &affected, &writes).await?;
             }
             Some(Payload::HouseholdCompositionChanged(e)) => {
                 let id = e.household_id.as_str();
-                match newer(tx, id, version).await? {
-                    Some(true) => {}
-                    Some(false) => return Ok(()),
-                    None => return Err(unknown(id)),
-                }
-                cached::execute(
-                    tx,
-                    "UPDATE dibao_household SET version = $2 WHERE dibao_household_id = $1",
-                    &[&id, &version],
-                )
-                .await?;
+                let Some(before) = must_be_newer(tx, id, version).await? else { return Ok(()) };
                 let now = ids(&e.members);
-                let before = replace_members(tx, id, &now).await?;
-                before.into_iter().chain(now).collect()
+                let affected: Vec<String> = before.into_iter().chain(now.iter().cloned()).collect();
+                let writes: [(&str, &[&(dyn ToSql + Sync)]); 3] = [
+                    ("UPDATE dibao_household SET version = $2 WHERE dibao_household_id = $1", &[&id, &version]),
+                    (DELETE_MEMBERS, &[&id]),
+                    (INSERT_MEMBERS, &[&now, &id]),
+                ];
+                refresh_flags(tx, topic, &affected, &writes).await?;
             }
             Some(Payload::HouseholdCategoryChanged(e)) => {
                 let id = e.household_id.as_str();
-                match newer(tx, id, version).await? {
-                    Some(true) => {}
-                    Some(false) => return Ok(()),
-                    None => return Err(unknown(id)),
-                }
-                cached::execute(
-                    tx,
+                let Some(members) = must_be_newer(tx, id, version).await? else { return Ok(()) };
+                let writes: [(&str, &[&(dyn ToSql + Sync)]); 1] = [(
                     "UPDATE dibao_household SET category = $2, version = $3 WHERE dibao_household_id = $1",
                     &[&id, &e.category, &version],
-                )
-                .await?;
-                members_of(tx, id).await?
+                )];
+                refresh_flags(tx, topic, &members, &writes).await?;
             }
             Some(Payload::HouseholdExited(e)) => {
                 let id = e.household_id.as_str();
-                match newer(tx, id, version).await? {
-                    Some(true) => {}
-                    Some(false) => return Ok(()),
-                    None => return Err(unknown(id)),
-                }
-                cached::execute(
-                    tx,
+                let Some(members) = must_be_newer(tx, id, version).await? else { return Ok(()) };
+                let writes: [(&str, &[&(dyn ToSql + Sync)]); 1] = [(
                     "UPDATE dibao_household SET enrolled = false, version = $2 WHERE dibao_household_id = $1",
                     &[&id, &version],
-                )
-                .await?;
-                members_of(tx, id).await?
+                )];
+                refresh_flags(tx, topic, &members, &writes).await?;
             }
             Some(Payload::HouseholdAmountChanged(e)) => {
                 // The amount is not on this roster; the version still moves.
@@ -214,7 +220,6 @@ impl Handler for DibaoEvents {
                     &[&e.household_id, &version],
                 )
                 .await?;
-                return Ok(());
             }
             Some(Payload::MemberDeceased(e)) => {
                 let Some(person) = e.identity_number.as_ref().map(|i| i.value.to_ascii_uppercase()) else {
@@ -226,32 +231,27 @@ impl Handler for DibaoEvents {
                         e.household_id
                     ))
                 })?;
-                // The death is the household's next version on the dibao roster.
-                cached::execute(
-                    tx,
-                    "UPDATE dibao_household SET version = greatest(version, $2) WHERE dibao_household_id = $1",
-                    &[&e.household_id, &version],
-                )
-                .await?;
-                // Recorded on this roster too; not published back, civil affairs already knows.
-                cached::execute(
-                    tx,
-                    "UPDATE poor_member SET died_on = $2 WHERE identity_number = $1 AND died_on IS NULL",
-                    &[&person, &died_on],
-                )
-                .await?;
-                cached::execute(
-                    tx,
-                    "DELETE FROM dibao_member WHERE identity_number = $1 AND dibao_household_id = $2",
-                    &[&person, &e.household_id],
-                )
-                .await?;
-                vec![person]
+                let writes: [(&str, &[&(dyn ToSql + Sync)]); 3] = [
+                    // The death is the household's next version on the dibao roster.
+                    (
+                        "UPDATE dibao_household SET version = greatest(version, $2) WHERE dibao_household_id = $1",
+                        &[&e.household_id, &version],
+                    ),
+                    // Recorded on this roster too; not published back, civil affairs already knows.
+                    (
+                        "UPDATE poor_member SET died_on = $2 WHERE identity_number = $1 AND died_on IS NULL",
+                        &[&person, &died_on],
+                    ),
+                    (
+                        "DELETE FROM dibao_member WHERE identity_number = $1 AND dibao_household_id = $2",
+                        &[&person, &e.household_id],
+                    ),
+                ];
+                refresh_flags(tx, topic, std::slice::from_ref(&person), &writes).await?;
             }
             // Other events on the topic (from later contract versions) are not ours to apply.
-            _ => return Ok(()),
-        };
-        refresh_flags(tx, &self.topic, &affected).await?;
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -390,7 +390,7 @@ impl DibaoRosterViewService for DibaoView {
             )
             .await
             .map_err(internal)?;
-            replace_members(&tx, id, members).await.map_err(|e| internal(anyhow::anyhow!("{e}")))?;
+            replace_members(&tx, id, members).await.map_err(internal)?;
         }
         let kept: std::collections::HashSet<&String> = snapshot.iter().map(|(id, _)| id).collect();
         for (id, old) in current.iter().filter(|(id, _)| !kept.contains(id)) {
@@ -402,7 +402,7 @@ impl DibaoRosterViewService for DibaoView {
         }
         affected.sort();
         affected.dedup();
-        report.flags_changed = refresh_flags(&tx, &self.topic, &affected).await.map_err(internal)? as i64;
+        report.flags_changed = refresh_flags(&tx, &self.topic, &affected, &[]).await.map_err(internal)? as i64;
         tx.commit().await.map_err(internal)?;
         tracing::info!(
             division = %division,
