@@ -84,21 +84,21 @@ pub fn tansu_bin() -> PathBuf {
     if cargo.is_file() { cargo } else { PathBuf::from("tansu") }
 }
 
-/// Settings for a service of the mesh under test: listening on port 0, its
-/// own schema of `db`, the broker with `prefix`, certificates `<service>.pem`
-/// and `.key` beside `ca.pem` in `certs`.
-pub fn service_settings(
+/// The environment of a service of the mesh under test: its own schema of
+/// `db`, the broker with `prefix`, certificates `<service>.pem` and `.key`
+/// beside `ca.pem` in `certs`, no env file. As the service's binary reads
+/// it, for tests that run the binary.
+pub fn service_env(
     service: &str,
     db: &TestDb,
     schema: &str,
     broker: &Broker,
     prefix: &str,
     certs: &Path,
-) -> dibao_platform::settings::PlatformSettings {
+) -> Vec<(String, String)> {
     let env = service.to_ascii_uppercase().replace('-', "_");
-    let vars: std::collections::HashMap<String, String> = [
+    vec![
         (format!("{env}_ENV_FILE"), "/dev/null".to_owned()),
-        (format!("{env}__SERVER__LISTEN"), "127.0.0.1:0".to_owned()),
         (format!("{env}__DATABASE__URL"), db.url.clone()),
         (format!("{env}__DATABASE__SCHEMA"), schema.to_owned()),
         (format!("{env}__KAFKA__BROKERS"), broker.address()),
@@ -108,8 +108,22 @@ pub fn service_settings(
         (format!("{env}__TLS__CERT"), certs.join(format!("{service}.pem")).display().to_string()),
         (format!("{env}__TLS__KEY"), certs.join(format!("{service}.key")).display().to_string()),
     ]
-    .into_iter()
-    .collect();
+}
+
+/// Settings for a service of the mesh under test, run in the test's own
+/// process: [`service_env`], listening on port 0.
+pub fn service_settings(
+    service: &str,
+    db: &TestDb,
+    schema: &str,
+    broker: &Broker,
+    prefix: &str,
+    certs: &Path,
+) -> dibao_platform::settings::PlatformSettings {
+    let env = service.to_ascii_uppercase().replace('-', "_");
+    let mut vars: std::collections::HashMap<String, String> =
+        service_env(service, db, schema, broker, prefix, certs).into_iter().collect();
+    vars.insert(format!("{env}__SERVER__LISTEN"), "127.0.0.1:0".to_owned());
     dibao_platform::settings::load_from(service, dibao_platform::settings::PLATFORM_DEFAULTS, &vars)
         .expect("settings of a service under test")
 }

@@ -141,14 +141,19 @@ async fn reset_positions_beyond_log_end(
             "the broker's log ends before this inbox's recorded position: the broker lost data; \
              reading the partition from its beginning. Run dibao-resync to correct what was lost"
         );
-        client
-            .execute(
-                "UPDATE consumer_position SET next_offset = 0, last_event_id = NULL, updated_at = now()
-                 WHERE topic = $1 AND partition = $2",
-                &[&topic, &partition],
-            )
-            .await?;
+        read_from_beginning(client, &topic, partition).await?;
     }
+    Ok(())
+}
+
+async fn read_from_beginning(client: &tokio_postgres::Client, topic: &str, partition: i32) -> anyhow::Result<()> {
+    client
+        .execute(
+            "UPDATE consumer_position SET next_offset = 0, last_event_id = NULL, updated_at = now()
+             WHERE topic = $1 AND partition = $2",
+            &[&topic, &partition],
+        )
+        .await?;
     Ok(())
 }
 
@@ -185,13 +190,7 @@ async fn reset_positions_of_replaced_logs(
                  and its log was filled again; reading the partition from its beginning. \
                  Run dibao-resync to correct what was lost"
             );
-            client
-                .execute(
-                    "UPDATE consumer_position SET next_offset = 0, last_event_id = NULL, updated_at = now()
-                     WHERE topic = $1 AND partition = $2",
-                    &[&topic, &partition],
-                )
-                .await?;
+            read_from_beginning(client, &topic, partition).await?;
         }
     }
     Ok(())

@@ -2,10 +2,13 @@
 //! its own schema, the real broker between them — and each change on one
 //! roster showing on the other (R-SYNC-1, R-SYNC-2, R-REV-2).
 
+mod common;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::officer;
 use dibao_platform::clock::SystemClock;
 use dibao_platform::devpki::DevCa;
 use dibao_platform::server::connect;
@@ -13,7 +16,7 @@ use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
 use dibao_platform::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation};
 use dibao_proto::events::v1::{BenefitCategory, PovertyCause, RosterMember};
 use dibao_proto::ops::v1::GetPipelineStatusRequest;
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
@@ -187,16 +190,6 @@ fn poor(seqs: &[u32], village: &str) -> pa::PoorHousehold {
         causes: vec![PovertyCause::Illness as i32],
         ..Default::default()
     }
-}
-
-fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("officer-{}", role as i32),
-        officer_name: "张经办".into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
 }
 
 /// Polls until `check` holds, for up to 30 s; the last value on failure.
@@ -389,34 +382,7 @@ async fn each_change_on_one_roster_shows_on_the_other() {
     .await;
 
     // D-2's exit, signed through, clears P2's flag (R-SYNC-2).
-    let exit = m
-        .civil
-        .start_exit(ca::StartExitRequest {
-            household_id: d2.clone(),
-            reason: dibao_proto::events::v1::ExitReason::Moved as i32,
-            remarks: "迁出本县".into(),
-            signature: officer(OfficerRole::TownshipCaseworker, TOWNSHIP),
-        })
-        .await
-        .expect("start exit")
-        .into_inner()
-        .application_id;
-    for (step, role) in [
-        (ca::ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker),
-        (ca::ProcessStep::TownshipReview, OfficerRole::TownshipReviewer),
-        (ca::ProcessStep::CountyApproval, OfficerRole::CountyApprover),
-    ] {
-        m.civil
-            .sign_step(ca::SignStepRequest {
-                application_id: exit.clone(),
-                step: step as i32,
-                approve: true,
-                signature: officer(role, VILLAGE),
-                ..Default::default()
-            })
-            .await
-            .expect("exit step");
-    }
+    common::exit_household(&mut m.civil, &d2, TOWNSHIP).await;
     // Seq 3 (D-2's head) still links P2 to D-2 after seq 4's death.
     assert!(poor_household(&poverty, &p2).await.dibao_registered_poor);
     let h2 = eventually("P2's flag cleared", || poor_household(&poverty, &p2), |h| !h.dibao_registered_poor).await;

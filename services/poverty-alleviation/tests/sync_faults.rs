@@ -7,6 +7,8 @@
 //! The civil-affairs binary is found beside this package's own; `cargo test
 //! --workspace` builds both.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,11 +20,11 @@ use dibao_platform::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::Relation;
-use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person};
+use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, Money, OfficerRole, Person};
 use dibao_proto::events::v1::{BenefitCategory, PovertyCause, RosterMember};
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
-use dibao_tests::{Broker, PrivatePostgres, TestDb, free_port, random_prefix};
+use dibao_tests::{Broker, PrivatePostgres, TestDb, free_port, random_prefix, service_env};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
@@ -59,14 +61,8 @@ fn person(k: u32) -> Option<Person> {
     Some(Person { identity_number: Some(identity(k)), name: format!("村民{k}"), ..Default::default() })
 }
 
-fn officer(role: OfficerRole) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("officer-{}", role as i32),
-        officer_name: "张经办".into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: TOWNSHIP.into() }),
-        signed_at: None,
-    })
+fn officer(role: OfficerRole) -> Option<dibao_proto::common::v1::OfficerSignature> {
+    common::officer(role, TOWNSHIP)
 }
 
 fn relation(i: usize) -> i32 {
@@ -145,24 +141,6 @@ impl Mesh {
     }
 }
 
-fn service_env(service: &str, db: &TestDb, broker: &Broker, prefix: &str, certs: &Path) -> Vec<(String, String)> {
-    let env = service.to_ascii_uppercase().replace('-', "_");
-    let schema = service.replace('-', "_");
-    vec![
-        (format!("{env}_ENV_FILE"), "/dev/null".to_owned()),
-        (format!("{env}__DATABASE__URL"), db.url.clone()),
-        (format!("{env}__DATABASE__SCHEMA"), schema),
-        (format!("{env}__DATABASE__POOL_SIZE"), "4".to_owned()),
-        (format!("{env}__KAFKA__BROKERS"), broker.address()),
-        (format!("{env}__KAFKA__TOPIC_PREFIX"), prefix.to_owned()),
-        (format!("{env}__KAFKA__GROUP_ID"), service.to_owned()),
-        (format!("{env}__TLS__CA_CERT"), certs.join("ca.pem").display().to_string()),
-        (format!("{env}__TLS__CERT"), certs.join(format!("{service}.pem")).display().to_string()),
-        (format!("{env}__TLS__KEY"), certs.join(format!("{service}.key")).display().to_string()),
-        (format!("{env}__TELEMETRY__LOG_FORMAT"), "pretty".to_owned()),
-    ]
-}
-
 async fn start(db: &TestDb, broker: &Broker, certs: &Path, logs: &Path) -> Mesh {
     let prefix = random_prefix();
     let poverty_bin = PathBuf::from(env!("CARGO_BIN_EXE_poverty-alleviation"));
@@ -174,7 +152,9 @@ async fn start(db: &TestDb, broker: &Broker, certs: &Path, logs: &Path) -> Mesh 
     );
     let role = |service: &str, binary: &Path, name: &str, relay: bool, inbox: bool, port: u16| {
         let env_name = service.to_ascii_uppercase().replace('-', "_");
-        let mut env = service_env(service, db, broker, &prefix, certs);
+        let mut env = service_env(service, db, &service.replace('-', "_"), broker, &prefix, certs);
+        env.push((format!("{env_name}__DATABASE__POOL_SIZE"), "4".to_owned()));
+        env.push((format!("{env_name}__TELEMETRY__LOG_FORMAT"), "pretty".to_owned()));
         env.push((format!("{env_name}__SERVER__LISTEN"), format!("127.0.0.1:{port}")));
         env.push((format!("{env_name}__RUN__RELAY"), relay.to_string()));
         env.push((format!("{env_name}__RUN__INBOX"), inbox.to_string()));
@@ -372,34 +352,7 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
         37..=42 if !enrolled.is_empty() => {
             let i = enrolled[rng.below(enrolled.len())];
             let id = id_of(m, "civil_affairs.household", &model.dibao[i].0).await;
-            let exit = m
-                .civil
-                .start_exit(ca::StartExitRequest {
-                    household_id: id,
-                    reason: dibao_proto::events::v1::ExitReason::Moved as i32,
-                    remarks: "迁出本县".into(),
-                    signature: officer(OfficerRole::TownshipCaseworker),
-                })
-                .await
-                .expect("start exit")
-                .into_inner()
-                .application_id;
-            for (step, role) in [
-                (ca::ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker),
-                (ca::ProcessStep::TownshipReview, OfficerRole::TownshipReviewer),
-                (ca::ProcessStep::CountyApproval, OfficerRole::CountyApprover),
-            ] {
-                m.civil
-                    .sign_step(ca::SignStepRequest {
-                        application_id: exit.clone(),
-                        step: step as i32,
-                        approve: true,
-                        signature: officer(role),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("exit step");
-            }
+            common::exit_household(&mut m.civil, &id, TOWNSHIP).await;
             model.dibao[i].3 = true;
             "dibao exit"
         }

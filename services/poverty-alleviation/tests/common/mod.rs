@@ -1,0 +1,50 @@
+//! What the sync tests share: officers' signatures and a dibao household's
+//! exit signed through (StartExit, then home visit, township review, county
+//! approval).
+
+use dibao_proto::civil_affairs::v1 as ca;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::{DivisionCode, OfficerRole, OfficerSignature};
+use tonic::transport::Channel;
+
+pub fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
+    Some(OfficerSignature {
+        officer_id: format!("officer-{}", role as i32),
+        officer_name: "张经办".into(),
+        role: role as i32,
+        division: Some(DivisionCode { code: division.into() }),
+        signed_at: None,
+    })
+}
+
+/// Exits `household_id` (moved out of the county), every step signed by the
+/// officers of `township`.
+pub async fn exit_household(civil: &mut CivilAffairsServiceClient<Channel>, household_id: &str, township: &str) {
+    let exit = civil
+        .start_exit(ca::StartExitRequest {
+            household_id: household_id.to_owned(),
+            reason: dibao_proto::events::v1::ExitReason::Moved as i32,
+            remarks: "迁出本县".into(),
+            signature: officer(OfficerRole::TownshipCaseworker, township),
+        })
+        .await
+        .expect("start exit")
+        .into_inner()
+        .application_id;
+    for (step, role) in [
+        (ca::ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker),
+        (ca::ProcessStep::TownshipReview, OfficerRole::TownshipReviewer),
+        (ca::ProcessStep::CountyApproval, OfficerRole::CountyApprover),
+    ] {
+        civil
+            .sign_step(ca::SignStepRequest {
+                application_id: exit.clone(),
+                step: step as i32,
+                approve: true,
+                signature: officer(role, township),
+                ..Default::default()
+            })
+            .await
+            .expect("exit step");
+    }
+}
