@@ -33,5 +33,6 @@ pub mod shutdown;
 pub mod tabular;
 pub mod telemetry;
 pub mod tls;
+pub mod workers;
 
 pub use error::Error;

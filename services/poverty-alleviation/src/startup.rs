@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dibao_platform::clock::Clock;
-use dibao_platform::inbox::{self, InboxConfig};
 use dibao_platform::ops::Ops;
 use dibao_platform::server::ServerBuilder;
 use dibao_platform::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
 use dibao_platform::shutdown::Shutdown;
 use dibao_platform::tls::{AccessPolicy, TlsMaterial};
-use dibao_platform::{db, kafka, outbox};
+use dibao_platform::{db, kafka, workers};
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_server::PovertyAlleviationServiceServer;
 use dibao_proto::sync::v1::dibao_roster_view_service_server::DibaoRosterViewServiceServer;
 use dibao_proto::topics;
@@ -60,23 +59,8 @@ impl Application {
             ],
         )
         .await?;
-        let relay = settings.run.relay.then(|| {
-            tokio::spawn(outbox::run_relay(
-                pool.clone(),
-                settings.kafka.clone(),
-                outbox::RelayConfig::default(),
-                shutdown.clone(),
-            ))
-        });
-        let inbox = settings.run.inbox.then(|| {
-            tokio::spawn(inbox::run_inbox(
-                pool.clone(),
-                settings.kafka.clone(),
-                DibaoEvents { topic: own.clone() },
-                InboxConfig { topics: vec![civil.clone()], max_batch: 500 },
-                shutdown.clone(),
-            ))
-        });
+        let workers =
+            workers::spawn(&pool, &settings, DibaoEvents { topic: own.clone() }, vec![civil.clone()], &shutdown);
         let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![civil]);
         let mut access = settings.access.clone();
         // Resync is the operator's: the rebuild, and the export it pipes in.
@@ -93,6 +77,6 @@ impl Application {
             .add_service(DibaoRosterViewServiceServer::new(DibaoView { pool: pool.clone(), topic: own.clone() }))
             .start(settings.server.listen, shutdown)
             .await?;
-        Ok(Self { addr: running.addr, server: running.handle, relay, inbox })
+        Ok(Self { addr: running.addr, server: running.handle, relay: workers.relay, inbox: workers.inbox })
     }
 }
