@@ -17,6 +17,8 @@ pub mod topics {
     pub const CIVIL_AFFAIRS_HOUSEHOLD: (&str, i32) = ("civil-affairs.household.v1", 6);
     /// The poverty office's household events: registered, composition, exit, return, flag, death.
     pub const POVERTY_ALLEVIATION_HOUSEHOLD: (&str, i32) = ("poverty-alleviation.household.v1", 6);
+    /// The verification hub's completed reports, keyed by household.
+    pub const VERIFICATION_REPORT: (&str, i32) = ("verification.report.v1", 3);
 }
 
 /// Encoded descriptors of every contract, for server reflection.

@@ -80,6 +80,10 @@ impl Application {
         access
             .entry("/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster".to_owned())
             .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["ops"]).map(|s| (*s).to_owned()).collect());
+        // The hub holds reports against the county's property rules.
+        access
+            .entry("/dibao.civil_affairs.v1.CivilAffairsService/GetPolicy".to_owned())
+            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["verification-hub"]).map(|s| (*s).to_owned()).collect());
         access
             .entry("/dibao.civil_affairs.v1.CivilAffairsService/*".to_owned())
             .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());

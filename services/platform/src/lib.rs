@@ -1,6 +1,8 @@
 //! What every dibao-mesh service shares, so that no service repeats it.
 //!
 //! Layout:
+//! - [`assertion`]: the signed consent assertion the hub issues and every adapter checks (R-VER-1);
+//! - [`access_log`]: the append-only, hash-chained log of every query of a person's data;
 //! - [`cli`]: connection flags and the mTLS channel of the operator and officer commands;
 //! - [`clock`]: the time a service acts on, settable in tests;
 //! - [`settings`]: typed, layered settings (defaults, env file, `SERVICE__SECTION__KEY`), validated at start-up;
@@ -17,6 +19,8 @@
 //! - [`tabular`]: roster files (CSV, xlsx) read by heading, records on consecutive lines;
 //! - [`shutdown`]: one signal that every task of a service watches.
 
+pub mod access_log;
+pub mod assertion;
 pub mod cli;
 pub mod clock;
 pub mod db;

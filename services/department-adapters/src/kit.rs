@@ -1,0 +1,212 @@
+//! The adapter kit: what every department adapter shares, so that a
+//! department module only says which HTTP calls answer which items and
+//! how its wire format maps onto [`Record`]s.
+//!
+//! A [`Connector`] names its calls and parses their answers; [`Kit::query`]
+//! runs the calls concurrently with a timeout per attempt, retries what the
+//! department says is transient (busy, unreachable) with exponential
+//! backoff, and turns whatever still fails into "unavailable, because …"
+//! for the items that call covers — a partial answer, never a lost one.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use dibao_proto::common::v1::Money;
+use dibao_proto::department::v1::{Department, Item, QueryResponse, Record};
+use dibao_proto::types::IdentityNumber;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// One HTTP request to the department's system.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    /// Path and query, appended to the department's base URL.
+    pub path: String,
+    pub body: Option<Value>,
+    /// The items this call answers (unavailable together when it fails).
+    pub items: Vec<Item>,
+    /// Who answers: a bank's name where one query fans out to several.
+    pub source: String,
+}
+
+/// What went wrong with one call, as the department's status codes say.
+/// Each department maps its codes onto these in one place (its
+/// `transformers.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeptError {
+    /// The department says it is busy or failing for now: retried.
+    #[error("{0}")]
+    Busy(String),
+    /// The department could not be reached or did not answer in time: retried.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The department refused the request itself: not retried.
+    #[error("{0}")]
+    Refused(String),
+    /// The answer does not read as the department's format: not retried.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl DeptError {
+    fn retryable(&self) -> bool {
+        match self {
+            DeptError::Busy(_) | DeptError::Unreachable(_) => true,
+            DeptError::Refused(_) | DeptError::Malformed(_) => false,
+        }
+    }
+
+    /// Why the items are unavailable, in Chinese, for the report.
+    pub fn reason(&self) -> String {
+        match self {
+            DeptError::Busy(m) => format!("部门系统繁忙：{m}"),
+            DeptError::Unreachable(m) => format!("部门系统无法连接：{m}"),
+            DeptError::Refused(m) => format!("部门系统拒绝查询：{m}"),
+            DeptError::Malformed(m) => format!("部门系统返回的数据无法识别：{m}"),
+        }
+    }
+}
+
+/// One department: its calls for a person's items, and how to read the answers.
+pub trait Connector: Send + Sync + 'static {
+    const DEPARTMENT: Department;
+    /// Items this department answers.
+    const ITEMS: &'static [Item];
+
+    fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call>;
+
+    /// Records of `call`'s answer, or the department's error.
+    fn parse(&self, call: &Call, status: StatusCode, body: &[u8]) -> Result<Vec<Record>, DeptError>;
+}
+
+/// A record of department `D` (the helper every mapping uses).
+pub struct RecordOf {
+    pub item: Item,
+    pub source_record_id: String,
+    pub source: String,
+    /// `YYYY-MM-DD`, the date the department's data is current to.
+    pub as_of: String,
+    pub amount_fen: i64,
+    pub quantity: i64,
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+impl RecordOf {
+    pub fn into_record(self, department: Department) -> Result<Record, DeptError> {
+        let as_of = as_of(&self.as_of)?;
+        Ok(Record {
+            department: department as i32,
+            item: self.item as i32,
+            source_record_id: self.source_record_id,
+            source: self.source,
+            as_of: Some(as_of),
+            amount: Some(Money { fen: self.amount_fen }),
+            quantity: self.quantity,
+            attributes: self.attributes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        })
+    }
+}
+
+/// A department's `YYYY-MM-DD` as the start of that day in China (UTC+8).
+pub fn as_of(date: &str) -> Result<prost_types::Timestamp, DeptError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(date, format).map_err(|_| DeptError::Malformed(format!("日期“{date}”无法识别")))?;
+    let t = d.midnight().assume_offset(time::macros::offset!(+8));
+    Ok(prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: 0 })
+}
+
+/// Yuan as a decimal string ("1234.50") to fen, exactly.
+pub fn fen_of_yuan(s: &str) -> Result<i64, DeptError> {
+    dibao_proto::types::Fen::parse_yuan(s).map(|f| f.0).map_err(|_| DeptError::Malformed(format!("金额“{s}”无法识别")))
+}
+
+/// Parses a JSON body into the department's wire struct.
+pub fn json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DeptError> {
+    serde_json::from_slice(body).map_err(|e| DeptError::Malformed(e.to_string()))
+}
+
+/// The department's system and how hard to try it.
+#[derive(Clone)]
+pub struct Kit {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base_url: String,
+    timeout: Duration,
+    retries: u32,
+}
+
+impl Kit {
+    pub fn new(base_url: &str, timeout: Duration, retries: u32) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        Self { client, base_url: base_url.trim_end_matches('/').to_owned(), timeout, retries }
+    }
+
+    /// Every call for `items`, concurrently; failures become unavailable items.
+    pub async fn query<C: Connector>(&self, connector: &C, person: &IdentityNumber, items: &[Item]) -> QueryResponse {
+        let calls = connector.calls(person, items);
+        let results =
+            futures_util::future::join_all(calls.iter().map(|call| self.call_with_retries(connector, call))).await;
+        let mut response = QueryResponse::default();
+        for (call, result) in calls.iter().zip(results) {
+            match result {
+                Ok(records) => response.records.extend(records),
+                Err(e) => {
+                    let reason =
+                        if call.source.is_empty() { e.reason() } else { format!("{}：{}", call.source, e.reason()) };
+                    for item in &call.items {
+                        let entry = response.unavailable.entry(item.as_str_name().to_owned()).or_default();
+                        if !entry.is_empty() {
+                            entry.push('；');
+                        }
+                        entry.push_str(&reason);
+                    }
+                }
+            }
+        }
+        response
+    }
+
+    async fn call_with_retries<C: Connector>(&self, connector: &C, call: &Call) -> Result<Vec<Record>, DeptError> {
+        let mut attempt = 0;
+        loop {
+            let result = match self.send(call).await {
+                Ok((status, body)) => connector.parse(call, status, &body),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if e.retryable() && attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!(path = %call.path, attempt, error = %e, "department call failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send(&self, call: &Call) -> Result<(StatusCode, Bytes), DeptError> {
+        let body = call.body.as_ref().map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let request = Request::builder()
+            .method(call.method.clone())
+            .uri(format!("{}{}", self.base_url, call.path))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .map_err(|e| DeptError::Refused(e.to_string()))?;
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| DeptError::Unreachable(e.to_string()))?;
+            let status = response.status();
+            let body = response.into_body().collect().await.map_err(|e| DeptError::Unreachable(e.to_string()))?;
+            Ok((status, body.to_bytes()))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| DeptError::Unreachable(format!("{} 毫秒内未应答", self.timeout.as_millis())))?
+    }
+}

@@ -1,0 +1,55 @@
+//! Synthetic data for development, tests and benchmarks — never part of a
+//! deployment: the departments' systems are real in production.
+//!
+//! Layout:
+//! - [`generator`]: the seeded province — divisions, households, members
+//!   with valid identity numbers, and their department records (the ground
+//!   truth a verification report is checked against);
+//! - [`simulator`]: every department's HTTP API served from those records,
+//!   with configurable latency, errors and outages.
+
+pub mod generator;
+pub mod simulator;
+
+use dibao_platform::settings::{DatabaseSettings, Validate};
+use serde::Deserialize;
+
+/// Settings of the `department-simulator` program (`DEPARTMENT_SIMULATOR__…`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimulatorSettings {
+    pub listen: std::net::SocketAddr,
+    pub database: DatabaseSettings,
+    /// Generate and load this many households at start-up (0: serve what is loaded).
+    #[serde(default)]
+    pub generate_households: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_seed() -> u64 {
+    20261123
+}
+
+impl Validate for SimulatorSettings {
+    fn validate(&self) -> Vec<String> {
+        self.database.validate()
+    }
+}
+
+pub const SIMULATOR_DEFAULTS: &str = r#"
+listen = "127.0.0.1:0"
+[database]
+pool_size = 16
+"#;
+
+/// Generates `households` with `seed` and loads their department records;
+/// returns the generator's output for callers that need the ground truth.
+pub async fn generate_and_load(
+    pool: &deadpool_postgres::Pool,
+    config: generator::Config,
+) -> anyhow::Result<Vec<(generator::Household, Vec<generator::DeptRecord>)>> {
+    let all: Vec<_> = generator::Generator::new(config).collect();
+    let records: Vec<_> = all.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
+    simulator::load(pool, &records).await?;
+    Ok(all)
+}

@@ -1,0 +1,280 @@
+//! The consent registry (R-VER-1): a signed consent document (授权书) is
+//! registered with its signatories, the persons and items it covers, its
+//! date and validity; it can be revoked. Every check goes through
+//! [`Consent::permits`] first.
+
+use std::collections::HashSet;
+
+use deadpool_postgres::GenericClient;
+use dibao_proto::common::v1::{OfficerRole, Relation};
+use dibao_proto::department::v1::Item;
+use dibao_proto::types::{IdentityNumber, InvalidField, Signature};
+use dibao_proto::verification::v1 as pb;
+use time::{Date, OffsetDateTime};
+
+use dibao_platform::Error;
+
+/// A consent as registered.
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub consent_id: uuid::Uuid,
+    pub signed_on: Date,
+    pub valid_until: Date,
+    pub items: Vec<Item>,
+    pub persons: HashSet<String>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Why a check is refused under a consent, in Chinese.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    Revoked(OffsetDateTime),
+    NotYetValid(Date),
+    Expired(Date),
+    PersonNotCovered { index: usize, masked: String },
+    ItemNotCovered(Item),
+}
+
+impl Refused {
+    pub fn message(&self) -> String {
+        match self {
+            Refused::Revoked(at) => format!("授权书已于{}撤销，不能据此核对", at.date()),
+            Refused::NotYetValid(d) => format!("授权书的签署日期为{d}，尚未生效"),
+            Refused::Expired(d) => format!("授权书已于{d}到期，请重新签署授权书"),
+            Refused::PersonNotCovered { index, masked } => {
+                format!("persons[{index}]（{masked}）不在授权书的授权范围内，不能核对此人")
+            }
+            Refused::ItemNotCovered(i) => format!("授权书未授权核对“{}”", item_zh(*i)),
+        }
+    }
+}
+
+impl Consent {
+    /// Whether `persons` may be checked for `items` on `today`.
+    pub fn permits(&self, persons: &[IdentityNumber], items: &[Item], today: Date) -> Result<(), Refused> {
+        if let Some(at) = self.revoked_at {
+            return Err(Refused::Revoked(at));
+        }
+        if today < self.signed_on {
+            return Err(Refused::NotYetValid(self.signed_on));
+        }
+        if today > self.valid_until {
+            return Err(Refused::Expired(self.valid_until));
+        }
+        if let Some((index, p)) = persons.iter().enumerate().find(|(_, p)| !self.persons.contains(p.as_str())) {
+            return Err(Refused::PersonNotCovered { index, masked: p.masked() });
+        }
+        if let Some(i) = items.iter().find(|i| !self.items.contains(i)) {
+            return Err(Refused::ItemNotCovered(*i));
+        }
+        Ok(())
+    }
+}
+
+pub fn item_zh(item: Item) -> &'static str {
+    match item {
+        Item::Unspecified => "未指定",
+        Item::Vehicles => "机动车",
+        Item::HouseholdRegistration => "户籍",
+        Item::Death => "死亡登记",
+        Item::Pension => "养老金",
+        Item::SocialInsurance => "社会保险缴费",
+        Item::Employment => "就业",
+        Item::UnemploymentBenefit => "失业保险金",
+        Item::Property => "房产",
+        Item::BusinessLicence => "工商登记",
+        Item::Deposits => "银行存款",
+        Item::IncomeTax => "个人所得税",
+    }
+}
+
+fn date(d: &Option<dibao_proto::common::v1::Date>, field: &str, errors: &mut Vec<InvalidField>) -> Option<Date> {
+    match d {
+        None => {
+            errors.push(InvalidField::new(field, "必填项缺失"));
+            None
+        }
+        Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within(field))).ok(),
+    }
+}
+
+/// A registration request, checked field by field.
+pub struct Checked {
+    pub document_sha256: String,
+    pub signatories: Vec<(IdentityNumber, String, Relation, bool)>,
+    pub persons: Vec<IdentityNumber>,
+    pub items: Vec<Item>,
+    pub signed_on: Date,
+    pub valid_until: Date,
+    pub officer: Signature,
+}
+
+/// Checks a consent: document digest, signatories with valid identity
+/// numbers, covered persons (each adult covered must have signed; a minor
+/// is covered by an adult member's signature), items, dates, officer.
+pub fn check(c: &Option<pb::Consent>, now: OffsetDateTime) -> Result<Checked, Vec<InvalidField>> {
+    let Some(c) = c else {
+        return Err(vec![InvalidField::new("consent", "必填项缺失")]);
+    };
+    let mut errors = Vec::new();
+    let digest = c.document_sha256.trim().to_ascii_lowercase();
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        errors.push(InvalidField::new("consent.document_sha256", "应为授权书扫描件的SHA-256摘要（64位十六进制）"));
+    }
+    let mut signatories = Vec::new();
+    if c.signatories.is_empty() {
+        errors.push(InvalidField::new("consent.signatories", "授权书至少要有一位签字人"));
+    }
+    for (i, s) in c.signatories.iter().enumerate() {
+        let field = format!("consent.signatories[{i}]");
+        let Some(p) = &s.person else {
+            errors.push(InvalidField::new(format!("{field}.person"), "必填项缺失"));
+            continue;
+        };
+        let id = match p.identity_number.as_ref().map(|n| IdentityNumber::parse(&n.value)) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(e)) => {
+                errors.push(e.within(&format!("{field}.person.identity_number")));
+                None
+            }
+            None => {
+                errors.push(InvalidField::new(format!("{field}.person.identity_number"), "必填项缺失"));
+                None
+            }
+        };
+        if p.name.trim().is_empty() {
+            errors.push(InvalidField::new(format!("{field}.person.name"), "签字人姓名不能为空"));
+        }
+        let relation = Relation::try_from(s.relation).unwrap_or(Relation::Unspecified);
+        if relation == Relation::Unspecified {
+            errors.push(InvalidField::new(format!("{field}.relation"), "请填写签字人与户主的关系"));
+        }
+        if let Some(id) = id {
+            if signatories.iter().any(|(other, ..): &(IdentityNumber, String, Relation, bool)| *other == id) {
+                errors.push(InvalidField::new(format!("{field}.person.identity_number"), "同一签字人重复出现"));
+            }
+            signatories.push((id, p.name.trim().to_owned(), relation, s.relative));
+        }
+    }
+    let signed_on = date(&c.signed_on, "consent.signed_on", &mut errors);
+    let valid_until = date(&c.valid_until, "consent.valid_until", &mut errors);
+    if let Some(d) = signed_on
+        && d > now.date()
+    {
+        errors.push(InvalidField::new("consent.signed_on", format!("签署日期{d}晚于今天")));
+    }
+    if let (Some(s), Some(u)) = (signed_on, valid_until)
+        && u < s
+    {
+        errors.push(InvalidField::new("consent.valid_until", format!("有效期至{u}早于签署日期{s}")));
+    }
+    let mut persons = Vec::new();
+    if c.covered_persons.is_empty() {
+        errors.push(InvalidField::new("consent.covered_persons", "授权书至少要覆盖一人"));
+    }
+    let signed_ids: HashSet<&str> = signatories.iter().map(|(id, ..)| id.as_str()).collect();
+    for (i, p) in c.covered_persons.iter().enumerate() {
+        let field = format!("consent.covered_persons[{i}]");
+        match IdentityNumber::parse(&p.value) {
+            Err(e) => errors.push(e.within(&field)),
+            Ok(id) => {
+                let adult = signed_on.is_some_and(|d| id.age_on(d) >= 18);
+                if adult && !signed_ids.contains(id.as_str()) {
+                    errors.push(InvalidField::new(
+                        field,
+                        format!("{}已成年，须本人在授权书上签字才能核对其信息", id.masked()),
+                    ));
+                }
+                if !persons.contains(&id) {
+                    persons.push(id);
+                }
+            }
+        }
+    }
+    if !signatories.iter().any(|(id, .., relative)| !relative && signed_on.is_some_and(|d| id.age_on(d) >= 18)) {
+        errors.push(InvalidField::new("consent.signatories", "授权书须有至少一位成年家庭成员签字"));
+    }
+    let mut items = Vec::new();
+    if c.covered_items.is_empty() {
+        errors.push(InvalidField::new("consent.covered_items", "授权书至少要授权一个核对项目"));
+    }
+    for (i, v) in c.covered_items.iter().enumerate() {
+        match Item::try_from(*v) {
+            Ok(item) if item != Item::Unspecified => {
+                if !items.contains(&item) {
+                    items.push(item);
+                }
+            }
+            _ => {
+                errors.push(InvalidField::new(format!("consent.covered_items[{i}]"), format!("未知的核对项目（{v}）")))
+            }
+        }
+    }
+    let officer = match Signature::from_pb(&c.registered_by, now) {
+        Ok(s) => Some(s),
+        Err(es) => {
+            errors.extend(es.into_iter().map(|e| e.within("consent.registered_by")));
+            None
+        }
+    };
+    if let Some(o) = &officer
+        && !matches!(o.role, OfficerRole::VerificationOfficer | OfficerRole::TownshipCaseworker)
+    {
+        errors.push(InvalidField::new("consent.registered_by.role", "授权书须由核对人员或乡镇经办人登记"));
+    }
+    match (signed_on, valid_until, officer, errors.is_empty()) {
+        (Some(signed_on), Some(valid_until), Some(officer), true) => {
+            Ok(Checked { document_sha256: digest, signatories, persons, items, signed_on, valid_until, officer })
+        }
+        _ => Err(errors),
+    }
+}
+
+pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -> Result<uuid::Uuid, Error> {
+    let id = uuid::Uuid::now_v7();
+    let items: Vec<&str> = c.items.iter().map(|i| i.as_str_name()).collect();
+    tx.execute(
+        "INSERT INTO consent (consent_id, document_sha256, signed_on, valid_until, items, registered_by, registered_name, registered_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[&id, &c.document_sha256, &c.signed_on, &c.valid_until, &items, &c.officer.officer_id, &c.officer.officer_name, &now],
+    )
+    .await?;
+    for (p, name, relation, relative) in &c.signatories {
+        tx.execute(
+            "INSERT INTO consent_signatory (consent_id, identity_number, name, relation, relative) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &p.as_str(), name, &relation.as_str_name(), relative],
+        )
+        .await?;
+    }
+    let persons: Vec<&str> = c.persons.iter().map(IdentityNumber::as_str).collect();
+    tx.execute(
+        "INSERT INTO consent_person (consent_id, identity_number) SELECT $1, unnest($2::text[])",
+        &[&id, &persons],
+    )
+    .await?;
+    Ok(id)
+}
+
+pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Error> {
+    let not_found = || Error::NotFound(format!("没有编号为“{id}”的授权书"));
+    let consent_id = uuid::Uuid::parse_str(id.trim()).map_err(|_| not_found())?;
+    let row = client
+        .query_opt(
+            "SELECT signed_on, valid_until, items, revoked_at,
+                    ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id)
+             FROM consent c WHERE consent_id = $1",
+            &[&consent_id],
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    let items: Vec<String> = row.get(2);
+    let persons: Vec<String> = row.get(4);
+    Ok(Consent {
+        consent_id,
+        signed_on: row.get(0),
+        valid_until: row.get(1),
+        items: items.iter().filter_map(|i| Item::from_str_name(i)).collect(),
+        persons: persons.into_iter().collect(),
+        revoked_at: row.get(3),
+    })
+}

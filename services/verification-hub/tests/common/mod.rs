@@ -1,0 +1,323 @@
+//! The verification mesh under test, all real: the department simulator
+//! serving a generated province from Postgres, the six adapters over mTLS
+//! (each with its own schema and access log), civil affairs with the
+//! county's policy, the hub, and a Tansu broker for the hub's outbox.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use dibao_department_adapters::departments::Kind;
+use dibao_platform::assertion::AssertionSigner;
+use dibao_platform::clock::SystemClock;
+use dibao_platform::devpki::DevCa;
+use dibao_platform::server::connect;
+use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
+use dibao_platform::tls::TlsMaterial;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::civil_affairs::v1::{
+    CountyPolicy, GradualExitStep, PropertyItem, PropertyThreshold, ReferenceIncome, RuleSubject, SavePolicyRequest,
+};
+use dibao_proto::common::v1::{
+    Date, DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, YearMonth,
+};
+use dibao_proto::department::v1::Item;
+use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
+use dibao_proto::verification::v1::{Consent, RegisterConsentRequest, Signatory, VerifyHouseholdRequest};
+use dibao_synthetic::generator::{Config, DeptRecord, Household};
+use dibao_synthetic::simulator::Simulator;
+use dibao_tests::{Broker, TestDb, random_prefix, service_settings};
+use tonic::transport::Channel;
+
+pub const ALL_ITEMS: [Item; 11] = [
+    Item::Vehicles,
+    Item::HouseholdRegistration,
+    Item::Death,
+    Item::Pension,
+    Item::SocialInsurance,
+    Item::Employment,
+    Item::UnemploymentBenefit,
+    Item::Property,
+    Item::BusinessLicence,
+    Item::Deposits,
+    Item::IncomeTax,
+];
+
+pub struct Mesh {
+    pub hub: VerificationServiceClient<Channel>,
+    pub simulator: Simulator,
+    pub province: Vec<(Household, Vec<DeptRecord>)>,
+    pub certs: PathBuf,
+    _db: TestDb,
+    pub adapters: HashMap<&'static str, String>,
+    pub hub_pool: Pool,
+    pub adapter_pools: HashMap<&'static str, Pool>,
+    pub signing_key: Vec<u8>,
+    _broker: Broker,
+    _stop: ShutdownTrigger,
+    _sim_pool: Pool,
+}
+
+pub struct Options {
+    pub households: usize,
+    pub report_deadline_ms: u64,
+    pub breaker_failures: u32,
+    pub breaker_open_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { households: 200, report_deadline_ms: 2_000, breaker_failures: 3, breaker_open_ms: 1_000 }
+    }
+}
+
+pub fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
+    Some(OfficerSignature {
+        officer_id: format!("officer-{}", role as i32),
+        officer_name: "李核对".into(),
+        role: role as i32,
+        division: Some(DivisionCode { code: division.into() }),
+        signed_at: None,
+    })
+}
+
+pub fn date(d: time::Date) -> Option<Date> {
+    Some(Date { year: d.year(), month: i32::from(d.month() as u8), day: i32::from(d.day()) })
+}
+
+/// The county's policy: no vehicle, no registered flat, at most 5,000 yuan of
+/// deposits per member, no business, for household members (R-ELIG-1).
+pub fn policy(county: &str) -> CountyPolicy {
+    let rule = |item: PropertyItem, limit: i64, description: &str| PropertyThreshold {
+        item: item as i32,
+        limit,
+        subject: RuleSubject::HouseholdMembers as i32,
+        description: description.into(),
+    };
+    CountyPolicy {
+        county: Some(DivisionCode { code: county.into() }),
+        year: 2026,
+        effective_from: Some(YearMonth { year: 2026, month: 4 }),
+        dibao_standard_monthly: Some(Money { fen: 55_000 }),
+        national_poverty_line_monthly: Some(Money { fen: 35_000 }),
+        severe_disability_addition_bp: 2_000,
+        serious_illness_addition_bp: 1_000,
+        elderly_addition_bp: 1_000,
+        minor_addition_bp: 1_000,
+        reference_incomes: vec![ReferenceIncome { item: "玉米".into(), monthly: Some(Money { fen: 3_000 }) }],
+        minimum_wage_monthly: Some(Money { fen: 170_000 }),
+        rural_disposable_income_monthly: Some(Money { fen: 120_000 }),
+        supporter_estimate_ratio_bp: 1_000,
+        property_thresholds: vec![
+            rule(PropertyItem::Vehicles, 0, "家庭成员名下无非生产用机动车"),
+            rule(PropertyItem::Housing, 0, "家庭成员在城镇无登记房产"),
+            rule(PropertyItem::Deposits, 500_000, "人均存款不超过5000元"),
+            rule(PropertyItem::Business, 0, "家庭成员未开办企业"),
+        ],
+        gradual_exit_step: GradualExitStep::Monthly as i32,
+        full_support_review_months: 12,
+        unstable_income_review_months: 6,
+        elderly_age: 60,
+        ..Default::default()
+    }
+}
+
+impl Mesh {
+    pub async fn start(options: Options) -> Mesh {
+        let broker = Broker::start().await.expect("broker");
+        let db = TestDb::create().await.expect("db");
+        let prefix = random_prefix();
+        let certs = std::env::temp_dir().join(format!("dibao-verify-certs-{}", uuid::Uuid::new_v4().simple()));
+        let mut identities = vec!["verification-hub".to_owned(), "gateway".to_owned(), "civil-affairs".to_owned()];
+        identities.extend(Kind::ALL.iter().map(|k| k.identity()));
+        let ids: Vec<&str> = identities.iter().map(String::as_str).collect();
+        DevCa::generate("verification test CA").expect("ca").write_all(&certs, &ids).expect("certs");
+        let signing_key = AssertionSigner::generate_pkcs8();
+        std::fs::write(certs.join("hub-assertion.pk8"), &signing_key).expect("key");
+        let signer = AssertionSigner::from_pkcs8("hub-1", &signing_key).expect("signer");
+        std::fs::write(certs.join("trusted-keys"), signer.trusted_key_line()).expect("trusted keys");
+        let (stop, shutdown) = Shutdown::new();
+
+        // The departments' systems.
+        let sim_pool = dibao_platform::db::connect(&db.settings("simulator")).await.expect("sim db");
+        dibao_platform::db::migrate(&sim_pool, "simulator", dibao_synthetic::simulator::MIGRATIONS)
+            .await
+            .expect("sim migrate");
+        let province = dibao_synthetic::generate_and_load(&sim_pool, Config::new(20261123, options.households))
+            .await
+            .expect("province");
+        let simulator =
+            Simulator::start(sim_pool.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
+
+        // One adapter per department.
+        let mut adapters = HashMap::new();
+        let mut adapter_pools = HashMap::new();
+        for kind in Kind::ALL {
+            let schema = format!("adapter_{}", kind.name());
+            let p = "DEPARTMENT_ADAPTER";
+            let vars: HashMap<String, String> = [
+                (format!("{p}_ENV_FILE"), "/dev/null".to_owned()),
+                (format!("{p}__DATABASE__URL"), db.url.clone()),
+                (format!("{p}__DATABASE__SCHEMA"), schema.clone()),
+                (format!("{p}__TLS__CA_CERT"), certs.join("ca.pem").display().to_string()),
+                (format!("{p}__TLS__CERT"), certs.join(format!("{}.pem", kind.identity())).display().to_string()),
+                (format!("{p}__TLS__KEY"), certs.join(format!("{}.key", kind.identity())).display().to_string()),
+                (format!("{p}__DEPARTMENT__KIND"), kind.name().to_owned()),
+                (format!("{p}__DEPARTMENT__BASE_URL"), simulator.base_url()),
+                (format!("{p}__DEPARTMENT__TIMEOUT_MS"), "600".to_owned()),
+                (format!("{p}__DEPARTMENT__RETRIES"), "1".to_owned()),
+                (format!("{p}__ASSERTION__TRUSTED_KEYS"), certs.join("trusted-keys").display().to_string()),
+            ]
+            .into_iter()
+            .collect();
+            let settings = dibao_platform::settings::load_from(
+                dibao_department_adapters::startup::SERVICE,
+                dibao_department_adapters::startup::DEFAULTS,
+                &vars,
+            )
+            .expect("adapter settings");
+            let app = dibao_department_adapters::startup::Application::build(
+                settings,
+                Arc::new(SystemClock),
+                shutdown.clone(),
+            )
+            .await
+            .expect("adapter");
+            adapters.insert(kind.name(), app.addr.to_string());
+            adapter_pools
+                .insert(kind.name(), dibao_platform::db::connect(&db.settings(&schema)).await.expect("adapter db"));
+        }
+
+        // Civil affairs, with each county's policy.
+        let civil = dibao_civil_affairs::startup::Application::build(
+            service_settings("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs),
+            Arc::new(SystemClock),
+            shutdown.clone(),
+        )
+        .await
+        .expect("civil affairs");
+        let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
+        let gateway = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
+        let mut civil_client = CivilAffairsServiceClient::new(
+            connect(&gateway, &civil.addr.to_string(), "localhost").await.expect("civil"),
+        );
+        for c in province.iter().map(|(h, _)| h.county().to_owned()).collect::<std::collections::BTreeSet<_>>() {
+            civil_client
+                .save_policy(SavePolicyRequest {
+                    policy: Some(policy(&c)),
+                    signature: officer(OfficerRole::CountyApprover, &c),
+                })
+                .await
+                .expect("policy");
+        }
+
+        // The hub.
+        let h = "VERIFICATION_HUB";
+        let mut vars: HashMap<String, String> =
+            dibao_tests::service_env("verification-hub", &db, "verification_hub", &broker, &prefix, &certs)
+                .into_iter()
+                .collect();
+        vars.insert(format!("{h}__SERVER__LISTEN"), "127.0.0.1:0".into());
+        vars.insert(format!("{h}__HUB__SIGNING_KEY"), certs.join("hub-assertion.pk8").display().to_string());
+        vars.insert(format!("{h}__HUB__REPORT_DEADLINE_MS"), options.report_deadline_ms.to_string());
+        vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS"), civil.addr.to_string());
+        vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS_SERVER_NAME"), "localhost".into());
+        for kind in Kind::ALL {
+            let d = format!("{h}__HUB__DEPARTMENTS__{}", kind.name().to_ascii_uppercase());
+            vars.insert(format!("{d}__ADDRESS"), adapters[kind.name()].clone());
+            vars.insert(format!("{d}__SERVER_NAME"), kind.identity());
+            vars.insert(format!("{d}__BREAKER_FAILURES"), options.breaker_failures.to_string());
+            vars.insert(format!("{d}__BREAKER_OPEN_MS"), options.breaker_open_ms.to_string());
+        }
+        let defaults =
+            format!("{}{}", dibao_platform::settings::PLATFORM_DEFAULTS, dibao_verification_hub::startup::DEFAULTS);
+        let settings = dibao_platform::settings::load_from("verification-hub", &defaults, &vars).expect("hub settings");
+        let hub = dibao_verification_hub::startup::Application::build(settings, Arc::new(SystemClock), shutdown)
+            .await
+            .expect("hub");
+        let hub_pool = dibao_platform::db::connect(&db.settings("verification_hub")).await.expect("hub db");
+        Mesh {
+            hub: VerificationServiceClient::new(
+                connect(&gateway, &hub.addr.to_string(), "localhost").await.expect("hub"),
+            ),
+            simulator,
+            province,
+            certs,
+            _db: db,
+            adapters,
+            hub_pool,
+            adapter_pools,
+            signing_key,
+            _broker: broker,
+            _stop: stop,
+            _sim_pool: sim_pool,
+        }
+    }
+
+    pub fn tls(&self, identity: &str) -> TlsMaterial {
+        let read = |f: &str| std::fs::read_to_string(self.certs.join(f)).expect("pem");
+        TlsMaterial::from_pem(&read("ca.pem"), &read(&format!("{identity}.pem")), &read(&format!("{identity}.key")))
+    }
+
+    /// The first household matching `pred`.
+    pub fn household(&self, pred: impl Fn(&Household, &[DeptRecord]) -> bool) -> (Household, Vec<DeptRecord>) {
+        self.province.iter().find(|(h, r)| pred(h, r)).cloned().expect("a generated household of that kind")
+    }
+
+    /// Registers a consent signed by every adult member, covering them all
+    /// for every item, valid `from`..=`until`.
+    pub async fn consent(&mut self, h: &Household, from: time::Date, until: time::Date) -> String {
+        let signatories = h
+            .members
+            .iter()
+            .filter(|m| dibao_proto::types::IdentityNumber::parse(&m.identity_number).expect("id").age_on(from) >= 18)
+            .map(|m| Signatory {
+                person: Some(Person {
+                    identity_number: Some(IdentityNumber { value: m.identity_number.clone() }),
+                    name: m.name.clone(),
+                    ..Default::default()
+                }),
+                relation: m.relation as i32,
+                relative: false,
+            })
+            .collect();
+        self.hub
+            .register_consent(RegisterConsentRequest {
+                consent: Some(Consent {
+                    document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                    signatories,
+                    covered_persons: h
+                        .members
+                        .iter()
+                        .map(|m| IdentityNumber { value: m.identity_number.clone() })
+                        .collect(),
+                    covered_items: ALL_ITEMS.iter().map(|i| *i as i32).collect(),
+                    signed_on: date(from),
+                    valid_until: date(until),
+                    registered_by: officer(OfficerRole::VerificationOfficer, h.township()),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("consent")
+            .into_inner()
+            .consent_id
+    }
+
+    pub fn verify_request(h: &Household, consent_id: &str) -> VerifyHouseholdRequest {
+        VerifyHouseholdRequest {
+            household_id: format!("H{}", h.index),
+            county: Some(DivisionCode { code: h.county().into() }),
+            persons: h.members.iter().map(|m| IdentityNumber { value: m.identity_number.clone() }).collect(),
+            consent_id: consent_id.into(),
+            purpose: "低保申请审核".into(),
+            officer: officer(OfficerRole::VerificationOfficer, h.township()),
+            ..Default::default()
+        }
+    }
+}
+
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
