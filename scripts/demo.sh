@@ -67,10 +67,63 @@ kill -TERM $APPLIER; wait $APPLIER || true
 trap - EXIT
 
 echo
-echo "== civil affairs, demo county 220581: policy, roster import, one application through every signed step"
+echo "== verification mesh: the department simulator, six department adapters and the verification hub, each its own process over mTLS"
+cargo build --quiet -p dibao-synthetic -p dibao-department-adapters -p dibao-verification-hub --bins
+# Ports free right now (asked of the kernel), so nothing else on the machine collides.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+SIM_PORT=$(free_port); HUB_PORT=$(free_port); CIVIL_PORT=$(free_port)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+DEPARTMENT_SIMULATOR_ENV_FILE=/dev/null \
+DEPARTMENT_SIMULATOR__LISTEN="127.0.0.1:$SIM_PORT" \
+DEPARTMENT_SIMULATOR__DATABASE__URL="$PG/dibao_demo" \
+DEPARTMENT_SIMULATOR__DATABASE__SCHEMA=department_simulator \
+DEPARTMENT_SIMULATOR__GENERATE_HOUSEHOLDS=200 \
+  target/debug/department-simulator >"$STACK/logs/demo-simulator.log" 2>&1 &
+PIDS+=($!)
+HUB_ENV=(VERIFICATION_HUB_ENV_FILE=/dev/null
+  VERIFICATION_HUB__SERVER__LISTEN="127.0.0.1:$HUB_PORT"
+  VERIFICATION_HUB__DATABASE__URL="$PG/dibao_demo" VERIFICATION_HUB__DATABASE__SCHEMA=verification_hub
+  VERIFICATION_HUB__KAFKA__BROKERS="127.0.0.1:${DIBAO_BROKER_PORT:-19092}"
+  VERIFICATION_HUB__KAFKA__TOPIC_PREFIX="$RUN" VERIFICATION_HUB__KAFKA__GROUP_ID="$RUN-verification-hub"
+  VERIFICATION_HUB__TLS__CA_CERT="$STACK/certs/ca.pem"
+  VERIFICATION_HUB__TLS__CERT="$STACK/certs/verification-hub.pem" VERIFICATION_HUB__TLS__KEY="$STACK/certs/verification-hub.key"
+  VERIFICATION_HUB__HUB__SIGNING_KEY="$STACK/certs/hub-assertion.pk8"
+  VERIFICATION_HUB__HUB__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT")
+for dept in public_security human_resources housing commerce bank tax; do
+  port=$(free_port)
+  ident="adapter-${dept//_/-}"
+  DEPARTMENT_ADAPTER_ENV_FILE=/dev/null \
+  DEPARTMENT_ADAPTER__SERVER__LISTEN="127.0.0.1:$port" \
+  DEPARTMENT_ADAPTER__DATABASE__URL="$PG/dibao_demo" \
+  DEPARTMENT_ADAPTER__DATABASE__SCHEMA="adapter_$dept" \
+  DEPARTMENT_ADAPTER__TLS__CA_CERT="$STACK/certs/ca.pem" \
+  DEPARTMENT_ADAPTER__TLS__CERT="$STACK/certs/$ident.pem" \
+  DEPARTMENT_ADAPTER__TLS__KEY="$STACK/certs/$ident.key" \
+  DEPARTMENT_ADAPTER__DEPARTMENT__KIND="$dept" \
+  DEPARTMENT_ADAPTER__DEPARTMENT__BASE_URL="http://127.0.0.1:$SIM_PORT" \
+  DEPARTMENT_ADAPTER__ASSERTION__TRUSTED_KEYS="$STACK/certs/trusted-keys" \
+    target/debug/department-adapter >"$STACK/logs/demo-adapter-$dept.log" 2>&1 &
+  PIDS+=($!)
+  upper=$(echo "$dept" | tr '[:lower:]' '[:upper:]')
+  HUB_ENV+=("VERIFICATION_HUB__HUB__DEPARTMENTS__${upper}__ADDRESS=127.0.0.1:$port"
+            "VERIFICATION_HUB__HUB__DEPARTMENTS__${upper}__SERVER_NAME=$ident")
+done
+env "${HUB_ENV[@]}" target/debug/verification-hub >"$STACK/logs/demo-hub.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$HUB_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$SIM_PORT") 2>/dev/null && break
+  sleep 0.2
+done
+grep -h "listening\|loaded" "$STACK"/logs/demo-simulator.log "$STACK"/logs/demo-adapter-*.log "$STACK"/logs/demo-hub.log || true
+
+echo
+echo "== civil affairs, demo county 220581: policy, roster import, one application through every signed step, verified through the hub"
 cargo build --quiet -p dibao-civil-affairs --example demo_county
+DEMO_HUB="127.0.0.1:$HUB_PORT" \
+DEMO_SIMULATOR_SCHEMA=department_simulator \
 CIVIL_AFFAIRS_ENV_FILE=/dev/null \
-CIVIL_AFFAIRS__SERVER__LISTEN=127.0.0.1:0 \
+CIVIL_AFFAIRS__SERVER__LISTEN="127.0.0.1:$CIVIL_PORT" \
 CIVIL_AFFAIRS__DATABASE__URL="$PG/dibao_demo" \
 CIVIL_AFFAIRS__DATABASE__SCHEMA=civil_affairs \
 CIVIL_AFFAIRS__KAFKA__BROKERS="127.0.0.1:${DIBAO_BROKER_PORT:-19092}" \
@@ -108,4 +161,6 @@ POVERTY_ALLEVIATION__TLS__CERT="$STACK/certs/poverty-alleviation.pem" \
 POVERTY_ALLEVIATION__TLS__KEY="$STACK/certs/poverty-alleviation.key" \
 RUST_LOG=warn \
   target/debug/examples/demo_sync
+kill "${PIDS[@]}" 2>/dev/null || true
+trap - EXIT
 echo "== done: logs in .stack/logs, broker still up (scripts/stack.sh down stops it)"

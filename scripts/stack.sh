@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
 STACK="$PWD/.stack"
 BROKER_PORT="${DIBAO_BROKER_PORT:-19092}"
-IDENTITIES="civil-affairs poverty-alleviation verification-hub roster-comparison gateway ops pipeline-probe"
+IDENTITIES="civil-affairs poverty-alleviation verification-hub roster-comparison gateway ops pipeline-probe
+  adapter-public-security adapter-human-resources adapter-housing adapter-commerce adapter-bank adapter-tax"
 
 case "${1:-up}" in
   down)
@@ -38,6 +39,7 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null; then
 fi
 echo "[stack] broker at 127.0.0.1:$BROKER_PORT"
 
-cargo build --quiet -p dibao-platform --bin dibao-devcerts
+cargo build --quiet -p dibao-platform --bin dibao-devcerts --bin dibao-assertion-key
 # shellcheck disable=SC2086
 target/debug/dibao-devcerts "$STACK/certs" $IDENTITIES
+target/debug/dibao-assertion-key "$STACK/certs"

@@ -724,7 +724,10 @@ impl CivilAffairsService for CivilAffairs {
         record_step(&*tx, application_id, pb::ProcessStep::Application, true, "", &sig, None, now).await?;
         tx.commit().await.map_err(db)?;
         tracing::info!(%application_id, %household_id, "application submitted");
-        Ok(Response::new(pb::SubmitApplicationResponse { application_id: application_id.to_string() }))
+        Ok(Response::new(pb::SubmitApplicationResponse {
+            application_id: application_id.to_string(),
+            household_id: household_id.to_string(),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(application_id = %request.get_ref().application_id))]
@@ -807,6 +810,9 @@ impl CivilAffairsService for CivilAffairs {
                 ))
                 .into());
             }
+        }
+        if step == pb::ProcessStep::Verification && req.approve {
+            check_report(&tx, &report, &household_id.to_string()).await?;
         }
         let report_ref = (step == pb::ProcessStep::Verification).then_some(report.as_str());
         record_step(&*tx, application_id, step, req.approve, req.remarks.trim(), &sig, report_ref, now).await?;
@@ -1200,6 +1206,39 @@ async fn export(
             // The caller hung up; nothing more to do.
             return Ok(());
         }
+    }
+    Ok(())
+}
+
+/// The verification step accepts only a report the hub completed for this
+/// household and published (R-VER-2); its events fill `verification_report`.
+async fn check_report(
+    tx: &deadpool_postgres::Transaction<'_>,
+    report_id: &str,
+    household_id: &str,
+) -> Result<(), Status> {
+    let row = tx
+        .query_opt(
+            "SELECT household_id, complete FROM verification_report WHERE report_id = $1 ORDER BY version DESC LIMIT 1",
+            &[&report_id],
+        )
+        .await
+        .map_err(db)?;
+    let Some(row) = row else {
+        return Err(Error::FailedPrecondition(format!(
+            "核对平台的报告“{report_id}”尚未送达民政系统：请核实报告编号；核对刚完成的，请稍候再办理（R-VER-2）"
+        ))
+        .into());
+    };
+    let (of, complete): (String, bool) = (row.get(0), row.get(1));
+    if of != household_id {
+        return Err(Error::FailedPrecondition(format!("核对报告“{report_id}”核对的不是本申请的家庭（R-VER-2）")).into());
+    }
+    if !complete {
+        return Err(Error::FailedPrecondition(format!(
+            "核对报告“{report_id}”不完整（部分部门未应答或未能对照县级政策），请重新核对后再办理（R-VER-2）"
+        ))
+        .into());
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0006_reviews_and_gradual_exit", include_str!("../migrations/0006_reviews_and_gradual_exit.sql")),
     ("0007_poverty_roster_view", include_str!("../migrations/0007_poverty_roster_view.sql")),
     ("0008_member_by_household", include_str!("../migrations/0008_member_by_household.sql")),
+    ("0009_verification_reports", include_str!("../migrations/0009_verification_reports.sql")),
 ];
 
 /// Who may call this service unless the settings say otherwise.
@@ -57,12 +58,14 @@ impl Application {
         kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
         let topic = kafka::topic(&settings.kafka, HOUSEHOLD_TOPIC);
         let poverty = kafka::topic(&settings.kafka, topics::POVERTY_ALLEVIATION_HOUSEHOLD.0);
-        // Both topics up front: the inbox reads the poverty office's even before it has written.
+        let reports = kafka::topic(&settings.kafka, topics::VERIFICATION_REPORT.0);
+        // Every topic up front: the inbox reads the others' even before they have written.
         kafka::ensure_topics(
             &settings.kafka,
             &[
                 (topic.clone(), topics::CIVIL_AFFAIRS_HOUSEHOLD.1),
                 (poverty.clone(), topics::POVERTY_ALLEVIATION_HOUSEHOLD.1),
+                (reports.clone(), topics::VERIFICATION_REPORT.1),
             ],
         )
         .await?;
@@ -70,10 +73,10 @@ impl Application {
             &pool,
             &settings,
             PovertyEvents { topic: topic.clone(), clock: clock.clone() },
-            vec![poverty.clone()],
+            vec![poverty.clone(), reports.clone()],
             &shutdown,
         );
-        let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![poverty]);
+        let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![poverty, reports]);
         let mut access = settings.access.clone();
         // Resync is the operator's: the rebuild, and the export it pipes in.
         access.entry("/dibao.sync.v1.PovertyRosterViewService/*".to_owned()).or_insert_with(|| vec!["ops".to_owned()]);

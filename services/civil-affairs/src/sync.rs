@@ -2,7 +2,8 @@
 //! the registered-poor roster (R-SYNC-1, R-SYNC-2): registrations, exits and
 //! returns to poverty (a return for illness, disability or sudden hardship
 //! makes the matching households priority candidates for review, R-REV-2),
-//! the dibao flag, and deaths, which reach the dibao roster.
+//! the dibao flag, and deaths, which reach the dibao roster; and the
+//! verification hub's completed reports, which the verification step needs.
 //!
 //! Applied in the inbox's transaction with the event id (redeliveries
 //! dropped); the view keeps the last aggregate version applied, so replayed
@@ -185,6 +186,20 @@ impl Handler for PovertyEvents {
                     )
                     .await?;
                 }
+            }
+            // The hub's completed reports, for the verification step (R-VER-2).
+            Some(Payload::VerificationCompleted(e)) => {
+                let completed_at = e
+                    .completed_at
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+                    .unwrap_or_else(|| self.clock.now());
+                cached::execute(
+                    tx,
+                    "INSERT INTO verification_report (report_id, version, household_id, completed_at, complete, finding_count)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    &[&e.report_id, &e.report_version, &e.household_id, &completed_at, &e.complete, &e.finding_count],
+                )
+                .await?;
             }
             _ => {}
         }

@@ -166,17 +166,19 @@ async fn save_policy(c: &mut CivilAffairsServiceClient<Channel>, p: CountyPolicy
         .into_inner()
 }
 
-async fn submit(c: &mut CivilAffairsServiceClient<Channel>, h: Household, income: Vec<IncomeItem>) -> String {
-    c.submit_application(SubmitApplicationRequest {
-        household: Some(h),
-        income,
-        signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
-        supporters: vec![],
-    })
-    .await
-    .expect("submit")
-    .into_inner()
-    .application_id
+/// Submits an application; returns its id and the household it created.
+async fn submit(c: &mut CivilAffairsServiceClient<Channel>, h: Household, income: Vec<IncomeItem>) -> (String, String) {
+    let r = c
+        .submit_application(SubmitApplicationRequest {
+            household: Some(h),
+            income,
+            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            supporters: vec![],
+        })
+        .await
+        .expect("submit")
+        .into_inner();
+    (r.application_id, r.household_id)
 }
 
 async fn step(
@@ -198,13 +200,62 @@ async fn step(
     .map(tonic::Response::into_inner)
 }
 
-/// Signs every step up to and including the public notice.
-async fn through_notice(c: &mut CivilAffairsServiceClient<Channel>, app: &str) {
+/// Publishes the verification hub's `VerificationCompleted` for
+/// `household` on the broker, as the hub does when a report is done.
+async fn deliver_report(r: &Running, household: &str, report_id: &str, complete: bool) {
+    use dibao_proto::events::v1::{VerificationCompleted, event_envelope::Payload};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let topic = r.topic.replace(startup::HOUSEHOLD_TOPIC, dibao_proto::topics::VERIFICATION_REPORT.0);
+    let envelope = EventEnvelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: "dibao.events.v1.VerificationCompleted".into(),
+        aggregate_type: "verification.household".into(),
+        aggregate_key: household.into(),
+        aggregate_version: 1,
+        producer: "verification-hub".into(),
+        payload: Some(Payload::VerificationCompleted(VerificationCompleted {
+            report_id: report_id.into(),
+            report_version: 1,
+            household_id: household.into(),
+            completed_at: None,
+            complete,
+            finding_count: 0,
+        })),
+        ..Default::default()
+    };
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", r.broker.address()).create().expect("producer");
+    producer
+        .send(FutureRecord::to(&topic).key(household).payload(&envelope.encode_to_vec()), Duration::from_secs(10))
+        .await
+        .expect("report event delivered");
+}
+
+/// Signs the verification step with `report`, waiting for its event to reach civil affairs.
+async fn verify_with(r: &mut Running, app: &str, report: &str) -> Result<SignStepResponse, tonic::Status> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let result =
+            step(&mut r.client, app, ProcessStep::Verification, OfficerRole::VerificationOfficer, report).await;
+        match &result {
+            Err(e) if e.message().contains("尚未送达") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => return result,
+        }
+    }
+}
+
+/// Signs every step up to and including the public notice, the
+/// verification with a complete report the hub made for `household`.
+async fn through_notice(r: &mut Running, app: &str, household: &str) {
+    let report = uuid::Uuid::now_v7().to_string();
+    deliver_report(r, household, &report, true).await;
+    let c = &mut r.client;
     step(c, app, ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "").await.expect("home visit");
     step(c, app, ProcessStep::VillageReview, OfficerRole::VillageCommittee, "").await.expect("village review");
-    step(c, app, ProcessStep::Verification, OfficerRole::VerificationOfficer, "VR-2026-0001")
-        .await
-        .expect("verification");
+    verify_with(r, app, &report).await.expect("verification");
+    let c = &mut r.client;
     step(c, app, ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "").await.expect("township review");
     step(c, app, ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "").await.expect("notice");
 }
@@ -254,7 +305,7 @@ fn household_events(broker: &Broker, topic: &str) -> Vec<(String, EventEnvelope)
 async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     let mut r = start().await;
     save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
-    let app = submit(&mut r.client, household(), vec![wage(120_000)]).await;
+    let (app, hh) = submit(&mut r.client, household(), vec![wage(120_000)]).await;
 
     // Out of order: the village review cannot come before the home visit (R-PROC-1).
     let e = step(&mut r.client, &app, ProcessStep::VillageReview, OfficerRole::VillageCommittee, "")
@@ -263,7 +314,7 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("当前应办理“入户调查”"), "{}", e.message());
 
-    through_notice(&mut r.client, &app).await;
+    through_notice(&mut r, &app, &hh).await;
 
     // The notice list (R-PROC-3): names, size, income, proposed amount;
     // the identity number masked, health details absent.
@@ -470,7 +521,7 @@ async fn refusals_name_what_is_wrong() {
         .expect_err("one covered");
     assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "covered");
 
-    let app = submit(&mut r.client, household(), vec![wage(120_000)]).await;
+    let (app, hh) = submit(&mut r.client, household(), vec![wage(120_000)]).await;
     // An unsigned step (R-PROC-2).
     let e = r
         .client
@@ -494,6 +545,24 @@ async fn refusals_name_what_is_wrong() {
         .await
         .expect_err("no report");
     assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "verification_report_id");
+    // A report the hub never made, one about another household, an incomplete one (R-VER-2).
+    let e = step(
+        &mut r.client,
+        &app,
+        ProcessStep::Verification,
+        OfficerRole::VerificationOfficer,
+        "0190f5c2-0000-7000-8000-00000000b001",
+    )
+    .await
+    .expect_err("unknown report");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("尚未送达"), "{}", e.message());
+    deliver_report(&r, "0190f5c2-0000-7000-8000-0000000000ff", "0190f5c2-0000-7000-8000-00000000b002", true).await;
+    let e = verify_with(&mut r, &app, "0190f5c2-0000-7000-8000-00000000b002").await.expect_err("other household");
+    assert!(e.message().contains("不是本申请的家庭"), "{}", e.message());
+    deliver_report(&r, &hh, "0190f5c2-0000-7000-8000-00000000b003", false).await;
+    let e = verify_with(&mut r, &app, "0190f5c2-0000-7000-8000-00000000b003").await.expect_err("incomplete");
+    assert!(e.message().contains("不完整"), "{}", e.message());
 
     // Nothing refused left a trace: no household event was published.
     assert!(household_events(&r.broker, &r.topic).is_empty());
@@ -617,7 +686,7 @@ async fn lists_page_through_a_division_and_export_is_one_snapshot() {
         m.person.as_mut().expect("person").identity_number = Some(id("19810101", &format!("{:03}", 21 + i)));
     }
     for h in [household(), second, third] {
-        submit(&mut r.client, h, vec![wage(120_000)]).await;
+        submit(&mut r.client, h, vec![wage(120_000)]).await.0;
     }
 
     let mut seen = Vec::new();
@@ -878,8 +947,8 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
 
 /// Submits and signs every step through county approval; returns the household id.
 async fn enrolled(r: &mut Running, h: Household, income: Vec<IncomeItem>) -> String {
-    let app = submit(&mut r.client, h, income).await;
-    through_notice(&mut r.client, &app).await;
+    let (app, hh) = submit(&mut r.client, h, income).await;
+    through_notice(r, &app, &hh).await;
     r.clock.advance(time::Duration::days(8));
     step(&mut r.client, &app, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "").await.expect("approve");
     let households = r

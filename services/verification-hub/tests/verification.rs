@@ -216,6 +216,89 @@ async fn reports_equal_the_departments_records_with_findings_against_county_poli
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
+    use dibao_proto::civil_affairs::v1 as ca;
+    let mut m = Mesh::start(Options { households: 30, ..Options::default() }).await;
+    let (h, _) = m.household(|h, _| h.members.len() >= 2);
+    let household = ca::Household {
+        village: Some(dibao_proto::common::v1::DivisionCode { code: h.village.clone() }),
+        category: dibao_proto::events::v1::BenefitCategory::C as i32,
+        members: h
+            .members
+            .iter()
+            .map(|m| ca::Member {
+                person: Some(dibao_proto::common::v1::Person {
+                    identity_number: Some(IdentityNumber { value: m.identity_number.clone() }),
+                    name: m.name.clone(),
+                    ..Default::default()
+                }),
+                relation: m.relation as i32,
+                work_ability: ca::WorkAbility::Partial as i32,
+                covered: true,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let submitted = m
+        .civil
+        .submit_application(ca::SubmitApplicationRequest {
+            household: Some(household),
+            signature: common::officer(OfficerRole::TownshipCaseworker, h.township()),
+            ..Default::default()
+        })
+        .await
+        .expect("submit")
+        .into_inner();
+    for (step, role) in [
+        (ca::ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker),
+        (ca::ProcessStep::VillageReview, OfficerRole::VillageCommittee),
+    ] {
+        m.civil
+            .sign_step(ca::SignStepRequest {
+                application_id: submitted.application_id.clone(),
+                step: step as i32,
+                approve: true,
+                signature: common::officer(role, &h.village),
+                ..Default::default()
+            })
+            .await
+            .expect("step");
+    }
+    // The officer verifies the application's household through the hub.
+    let consent = m.consent(&h, today() - Days::days(1), today() + Days::days(180)).await;
+    let mut request = Mesh::verify_request(&h, &consent);
+    request.household_id = submitted.household_id.clone();
+    let report = m.hub.verify_household(request).await.expect("verify").into_inner().report.expect("report");
+    assert!(report.complete, "{}", report.summary);
+    // Its completion reaches civil affairs through the broker; the step accepts it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let signed = m
+            .civil
+            .sign_step(ca::SignStepRequest {
+                application_id: submitted.application_id.clone(),
+                step: ca::ProcessStep::Verification as i32,
+                approve: true,
+                verification_report_id: report.report_id.clone(),
+                signature: common::officer(OfficerRole::VerificationOfficer, &h.village),
+                ..Default::default()
+            })
+            .await;
+        match signed {
+            Ok(r) => {
+                assert_eq!(r.into_inner().next_step, ca::ProcessStep::TownshipReview as i32);
+                break;
+            }
+            Err(e) if e.message().contains("尚未送达") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("verification step refused: {}", e.message()),
+        }
+    }
+}
+
 fn sample_has(sample: &[(dibao_synthetic::generator::Household, Vec<DeptRecord>)], index: usize) -> bool {
     sample.iter().any(|(h, _)| h.index == index)
 }

@@ -46,6 +46,7 @@ pub const ALL_ITEMS: [Item; 11] = [
 
 pub struct Mesh {
     pub hub: VerificationServiceClient<Channel>,
+    pub civil: CivilAffairsServiceClient<Channel>,
     pub simulator: Simulator,
     pub province: Vec<(Household, Vec<DeptRecord>)>,
     pub certs: PathBuf,
@@ -238,6 +239,7 @@ impl Mesh {
             .expect("hub");
         let hub_pool = dibao_platform::db::connect(&db.settings("verification_hub")).await.expect("hub db");
         Mesh {
+            civil: civil_client,
             hub: VerificationServiceClient::new(
                 connect(&gateway, &hub.addr.to_string(), "localhost").await.expect("hub"),
             ),

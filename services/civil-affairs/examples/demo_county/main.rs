@@ -26,6 +26,8 @@ use dibao_proto::common::v1::{
 use dibao_proto::events::v1::BenefitCategory;
 use dibao_proto::types::Fen;
 
+mod verification;
+
 const COUNTY: &str = "220581";
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
 const GIVEN: [&str; 12] =
@@ -103,6 +105,7 @@ fn sign(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSignatur
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = startup::load_settings()?;
+    let settings_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
     let certs = settings.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let clock = ManualClock::at(time::OffsetDateTime::now_utc());
     let (stop, shutdown) = Shutdown::new();
@@ -212,7 +215,7 @@ async fn main() -> anyhow::Result<()> {
         employed: true,
         ..Default::default()
     }];
-    let app_id = c
+    let submitted = c
         .submit_application(SubmitApplicationRequest {
             household: Some(household),
             income,
@@ -220,24 +223,57 @@ async fn main() -> anyhow::Result<()> {
             supporters,
         })
         .await?
-        .into_inner()
-        .application_id;
+        .into_inner();
+    let app_id = submitted.application_id.clone();
     println!("   申请已受理，编号{app_id}");
     let steps = [
-        (ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强", ""),
-        (ProcessStep::VillageReview, OfficerRole::VillageCommittee, "村委会主任陈海涛", ""),
-        (ProcessStep::Verification, OfficerRole::VerificationOfficer, "核对中心周淑珍", "HD-2026-000917"),
-        (ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "乡镇审核员吴明亮", ""),
-        (ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强", ""),
+        (ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强"),
+        (ProcessStep::VillageReview, OfficerRole::VillageCommittee, "村委会主任陈海涛"),
     ];
-    for (step, role, name, report) in steps {
+    for (step, role, name) in steps {
         c.sign_step(SignStepRequest {
             application_id: app_id.clone(),
             step: step as i32,
             approve: true,
-            remarks: String::new(),
-            verification_report_id: report.into(),
             signature: sign(role, name, "220581101201"),
+            ..Default::default()
+        })
+        .await?;
+        println!("   {}已签署：{name}", process::step_label(step));
+    }
+    let report_id = verification::verify(&tls, &submitted.household_id, &settings_url).await?;
+    // The hub's completion event crosses the broker; the step waits for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let signed = c
+            .sign_step(SignStepRequest {
+                application_id: app_id.clone(),
+                step: ProcessStep::Verification as i32,
+                approve: true,
+                verification_report_id: report_id.clone(),
+                signature: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
+                ..Default::default()
+            })
+            .await;
+        match signed {
+            Ok(_) => break,
+            Err(e) if e.message().contains("尚未送达") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    println!("   {}已签署：核对中心周淑珍（报告{report_id}）", process::step_label(ProcessStep::Verification));
+    for (step, role, name) in [
+        (ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "乡镇审核员吴明亮"),
+        (ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强"),
+    ] {
+        c.sign_step(SignStepRequest {
+            application_id: app_id.clone(),
+            step: step as i32,
+            approve: true,
+            signature: sign(role, name, "220581101201"),
+            ..Default::default()
         })
         .await?;
         println!("   {}已签署：{name}", process::step_label(step));
