@@ -80,9 +80,10 @@ impl Application {
         let mut access = settings.access.clone();
         // Resync is the operator's: the rebuild, and the export it pipes in.
         access.entry("/dibao.sync.v1.PovertyRosterViewService/*".to_owned()).or_insert_with(|| vec!["ops".to_owned()]);
-        access
-            .entry("/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster".to_owned())
-            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["ops"]).map(|s| (*s).to_owned()).collect());
+        access.entry("/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster".to_owned()).or_insert_with(|| {
+            // The operator's resync, and the hub's bulk campaigns (R-VER-5).
+            DEFAULT_CALLERS.iter().chain(&["ops", "verification-hub"]).map(|s| (*s).to_owned()).collect()
+        });
         // The hub holds reports against the county's property rules.
         access
             .entry("/dibao.civil_affairs.v1.CivilAffairsService/GetPolicy".to_owned())

@@ -686,7 +686,7 @@ async fn lists_page_through_a_division_and_export_is_one_snapshot() {
         m.person.as_mut().expect("person").identity_number = Some(id("19810101", &format!("{:03}", 21 + i)));
     }
     for h in [household(), second, third] {
-        submit(&mut r.client, h, vec![wage(120_000)]).await.0;
+        submit(&mut r.client, h, vec![wage(120_000)]).await;
     }
 
     let mut seen = Vec::new();

@@ -8,8 +8,10 @@
 //! - [`fanout`]: the department links — signed assertions, deadlines,
 //!   concurrency, pace and circuit breakers;
 //! - [`report`]: report items, findings and the summary (R-VER-4);
+//! - [`campaign`]: bulk campaigns over a county or township, resumable (R-VER-5);
 //! - [`service`]: the gRPC service; [`startup`]: settings and the `Application`.
 
+pub mod campaign;
 pub mod consent;
 pub mod fanout;
 pub mod report;

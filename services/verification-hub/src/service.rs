@@ -78,6 +78,7 @@ impl Policies {
     }
 }
 
+#[derive(Clone)]
 pub struct Hub {
     pub pool: Pool,
     pub clock: Arc<dyn Clock>,
@@ -86,6 +87,7 @@ pub struct Hub {
     pub log: AccessLog,
     pub topic: String,
     pub report_deadline: Duration,
+    pub campaigns: crate::campaign::Campaigns,
 }
 
 fn caller_of<T>(r: &Request<T>) -> String {
@@ -97,13 +99,13 @@ fn timestamp(t: time::OffsetDateTime) -> prost_types::Timestamp {
 }
 
 /// A checked verification request.
-struct Checked {
-    household_id: String,
-    county: DivisionCode,
-    persons: Vec<IdentityNumber>,
-    items: Option<Vec<Item>>,
-    purpose: String,
-    officer: Signature,
+pub(crate) struct Checked {
+    pub household_id: String,
+    pub county: DivisionCode,
+    pub persons: Vec<IdentityNumber>,
+    pub items: Option<Vec<Item>>,
+    pub purpose: String,
+    pub officer: Signature,
 }
 
 fn check(req: &VerifyHouseholdRequest, now: time::OffsetDateTime) -> Result<Checked, Vec<InvalidField>> {
@@ -252,6 +254,97 @@ impl Hub {
         Ok(())
     }
 
+    /// Checks `c`'s persons under `consent` with every department and
+    /// returns the stored report; `report_id` names an earlier report to
+    /// store the result as its next version.
+    pub(crate) async fn verify(
+        &self,
+        caller: &str,
+        c: &Checked,
+        consent: &consent::Consent,
+        report_id: &str,
+    ) -> Result<Report, Status> {
+        let started = Instant::now();
+        let deadline = started + self.report_deadline;
+        let now = self.clock.now();
+        let consent_id = consent.consent_id.to_string();
+        let items = c.items.clone().unwrap_or_else(|| consent.items.clone());
+        if let Err(refused) = consent.permits(&c.persons, &items, now.date()) {
+            let message = refused.message();
+            self.log_all(caller, c, &consent_id, &items, &format!("refused: {message}")).await?;
+            tracing::warn!(consent_id, reason = %message, "verification refused");
+            return Err(Error::FailedPrecondition(message).into());
+        }
+        let (report_id, version) = self.next_version(report_id, c, &consent_id).await?;
+
+        let mut by_department: Vec<(Department, Vec<Item>)> = Vec::new();
+        for item in &items {
+            let Some(d) = department_of(*item) else { continue };
+            match by_department.iter_mut().find(|(x, _)| *x == d) {
+                Some((_, list)) => list.push(*item),
+                None => by_department.push((d, vec![*item])),
+            }
+        }
+        let mandate = &Mandate { consent_id: &consent_id, purpose: &c.purpose, officer_id: &c.officer.officer_id };
+        let by_department = &by_department;
+        let asks = c.persons.iter().flat_map(|p| {
+            by_department.iter().map(move |(d, its)| async move {
+                (p, *d, self.departments.ask(*d, p, its, mandate, now, deadline).await)
+            })
+        });
+        let month = YearMonth { year: now.year(), month: i32::from(now.month() as u8) };
+        let (answers, policy) = tokio::join!(futures_util::future::join_all(asks), self.policies.get(&c.county, month));
+        let mut report_items = Vec::new();
+        for p in &c.persons {
+            let mine: Vec<(Department, Answer)> =
+                answers.iter().filter(|(q, ..)| *q == p).map(|(_, d, a)| (*d, a.clone())).collect();
+            report_items.extend(report::items_of(p, &items, &mine));
+        }
+        let (policy, policy_note) = match policy {
+            Ok(p) => (Some(p), String::new()),
+            Err(why) => (None, format!("{why}，未能对照本县财产标准，请取得政策后重新核对。")),
+        };
+        let findings = report::findings(&report_items, &c.persons, policy.as_ref());
+        let unavailable = report_items.iter().filter(|i| i.unavailable).count();
+        let summary = report::summary(c.persons.len(), &report_items, &findings, &policy_note);
+        let report = Report {
+            report_id,
+            version,
+            household_id: c.household_id.clone(),
+            consent_id: consent_id.clone(),
+            complete: unavailable == 0 && policy.is_some(),
+            items: report_items,
+            findings,
+            completed_at: Some(timestamp(self.clock.now())),
+            county: Some((&c.county).into()),
+            purpose: c.purpose.clone(),
+            officer_id: c.officer.officer_id.clone(),
+            persons: c.persons.iter().map(|p| PbIdentity { value: p.as_str().to_owned() }).collect(),
+            policy_note,
+            summary,
+        };
+        let records = report.items.iter().filter(|i| i.record.is_some()).count();
+        self.log_all(
+            caller,
+            c,
+            &consent_id,
+            &items,
+            &format!("reported {} v{}: {records} records, {unavailable} unavailable", report.report_id, report.version),
+        )
+        .await?;
+        self.store(&report).await?;
+        tracing::info!(
+            report_id = %report.report_id,
+            version = report.version,
+            records,
+            unavailable,
+            findings = report.findings.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "verification reported"
+        );
+        Ok(report)
+    }
+
     /// The report id and version a run is stored under.
     async fn next_version(&self, report_id: &str, c: &Checked, consent_id: &str) -> Result<(String, i32), Error> {
         if report_id.trim().is_empty() {
@@ -330,8 +423,6 @@ impl VerificationService for Hub {
         &self,
         request: Request<VerifyHouseholdRequest>,
     ) -> Result<Response<VerifyHouseholdResponse>, Status> {
-        let started = Instant::now();
-        let deadline = started + self.report_deadline;
         let now = self.clock.now();
         let caller = caller_of(&request);
         let req = request.into_inner();
@@ -340,81 +431,7 @@ impl VerificationService for Hub {
             let client = self.pool.get().await.map_err(internal)?;
             consent::load(&client, &req.consent_id).await?
         };
-        let consent_id = consent.consent_id.to_string();
-        let items = c.items.clone().unwrap_or_else(|| consent.items.clone());
-        if let Err(refused) = consent.permits(&c.persons, &items, now.date()) {
-            let message = refused.message();
-            self.log_all(&caller, &c, &consent_id, &items, &format!("refused: {message}")).await?;
-            tracing::warn!(consent_id, reason = %message, "verification refused");
-            return Err(Error::FailedPrecondition(message).into());
-        }
-        let (report_id, version) = self.next_version(&req.report_id, &c, &consent_id).await?;
-
-        let mut by_department: Vec<(Department, Vec<Item>)> = Vec::new();
-        for item in &items {
-            let Some(d) = department_of(*item) else { continue };
-            match by_department.iter_mut().find(|(x, _)| *x == d) {
-                Some((_, list)) => list.push(*item),
-                None => by_department.push((d, vec![*item])),
-            }
-        }
-        let mandate = &Mandate { consent_id: &consent_id, purpose: &c.purpose, officer_id: &c.officer.officer_id };
-        let by_department = &by_department;
-        let asks = c.persons.iter().flat_map(|p| {
-            by_department.iter().map(move |(d, its)| async move {
-                (p, *d, self.departments.ask(*d, p, its, mandate, now, deadline).await)
-            })
-        });
-        let month = YearMonth { year: now.year(), month: i32::from(now.month() as u8) };
-        let (answers, policy) = tokio::join!(futures_util::future::join_all(asks), self.policies.get(&c.county, month));
-        let mut report_items = Vec::new();
-        for p in &c.persons {
-            let mine: Vec<(Department, Answer)> =
-                answers.iter().filter(|(q, ..)| *q == p).map(|(_, d, a)| (*d, a.clone())).collect();
-            report_items.extend(report::items_of(p, &items, &mine));
-        }
-        let (policy, policy_note) = match policy {
-            Ok(p) => (Some(p), String::new()),
-            Err(why) => (None, format!("{why}，未能对照本县财产标准，请取得政策后重新核对。")),
-        };
-        let findings = report::findings(&report_items, &c.persons, policy.as_ref());
-        let unavailable = report_items.iter().filter(|i| i.unavailable).count();
-        let summary = report::summary(c.persons.len(), &report_items, &findings, &policy_note);
-        let report = Report {
-            report_id,
-            version,
-            household_id: c.household_id.clone(),
-            consent_id: consent_id.clone(),
-            complete: unavailable == 0 && policy.is_some(),
-            items: report_items,
-            findings,
-            completed_at: Some(timestamp(self.clock.now())),
-            county: Some((&c.county).into()),
-            purpose: c.purpose.clone(),
-            officer_id: c.officer.officer_id.clone(),
-            persons: c.persons.iter().map(|p| PbIdentity { value: p.as_str().to_owned() }).collect(),
-            policy_note,
-            summary,
-        };
-        let records = report.items.iter().filter(|i| i.record.is_some()).count();
-        self.log_all(
-            &caller,
-            &c,
-            &consent_id,
-            &items,
-            &format!("reported {} v{}: {records} records, {unavailable} unavailable", report.report_id, report.version),
-        )
-        .await?;
-        self.store(&report).await?;
-        tracing::info!(
-            report_id = %report.report_id,
-            version = report.version,
-            records,
-            unavailable,
-            findings = report.findings.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "verification reported"
-        );
+        let report = self.verify(&caller, &c, &consent, &req.report_id).await?;
         Ok(Response::new(VerifyHouseholdResponse { report: Some(report) }))
     }
 
@@ -441,11 +458,75 @@ impl VerificationService for Hub {
 
     type StartCampaignStream = tokio_stream::wrappers::ReceiverStream<Result<StartCampaignResponse, Status>>;
 
+    /// Starts a campaign over a county or township (or, given its id,
+    /// resumes one) and streams its progress until it is finished.
+    #[tracing::instrument(skip_all)]
     async fn start_campaign(
         &self,
-        _request: Request<StartCampaignRequest>,
+        request: Request<StartCampaignRequest>,
     ) -> Result<Response<Self::StartCampaignStream>, Status> {
-        Err(Status::unimplemented("批量核查尚未开放：请逐户核对"))
+        let now = self.clock.now();
+        let req = request.into_inner();
+        let id = if req.campaign_id.trim().is_empty() {
+            let mut errors = Vec::new();
+            let division = match req.division.as_ref().map(DivisionCode::try_from) {
+                None => {
+                    errors.push(InvalidField::new("division", "必填项缺失：核查哪个县或乡镇"));
+                    None
+                }
+                Some(Err(e)) => {
+                    errors.push(e.within("division"));
+                    None
+                }
+                Some(Ok(d)) => match crate::campaign::check_division(&d) {
+                    Ok(()) => Some(d),
+                    Err(why) => {
+                        errors.push(InvalidField::new("division", why));
+                        None
+                    }
+                },
+            };
+            if req.purpose.trim().is_empty() {
+                errors.push(InvalidField::new("purpose", "请写明核查用途（如“2026年低保集中核查”）"));
+            }
+            let officer = match Signature::from_pb(&req.officer, now) {
+                Ok(s) if matches!(s.role, OfficerRole::VerificationOfficer | OfficerRole::CountyApprover) => Some(s),
+                Ok(_) => {
+                    errors.push(InvalidField::new("officer.role", "批量核查须由核对人员或县级审批人员发起"));
+                    None
+                }
+                Err(es) => {
+                    errors.extend(es.into_iter().map(|e| e.within("officer")));
+                    None
+                }
+            };
+            let (Some(division), Some(officer), true) = (division, officer, errors.is_empty()) else {
+                return Err(invalid(errors));
+            };
+            self.campaigns.create(self, &division, req.purpose.trim(), &officer).await?
+        } else {
+            uuid::Uuid::parse_str(req.campaign_id.trim())
+                .map_err(|_| Status::from(Error::NotFound(format!("没有编号为“{}”的批量核查", req.campaign_id))))?
+        };
+        let mut progress = self.campaigns.run(self, id).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let now = progress.borrow_and_update().clone();
+                if tx.send(Ok(now.message())).await.is_err() || now.finished {
+                    return;
+                }
+                // Ends when the campaign's task is gone (finished or stopped).
+                if progress.changed().await.is_err() {
+                    let last = progress.borrow().clone();
+                    if !last.finished {
+                        let _ = tx.send(Err(Status::aborted("批量核查中断，可凭编号续查"))).await;
+                    }
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 
     async fn list_accesses(

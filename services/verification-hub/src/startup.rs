@@ -27,13 +27,16 @@ use dibao_proto::verification::v1::verification_service_server::VerificationServ
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 
+use crate::campaign::Campaigns;
 use crate::fanout::{DepartmentLimits, Departments};
 use crate::service::{Hub, Policies};
 
 pub const SERVICE: &str = "verification-hub";
 
-pub const MIGRATIONS: &[db::Migration] =
-    &[("0001_consents_and_reports", include_str!("../migrations/0001_consents_and_reports.sql"))];
+pub const MIGRATIONS: &[db::Migration] = &[
+    ("0001_consents_and_reports", include_str!("../migrations/0001_consents_and_reports.sql")),
+    ("0002_campaigns", include_str!("../migrations/0002_campaigns.sql")),
+];
 
 /// The platform's settings (not flattened: the settings loader's string
 /// values only convert to numbers field by field) and the hub's own.
@@ -63,6 +66,8 @@ pub struct HubSection {
     /// `host:port` of civil affairs, for the county's property rules.
     pub civil_affairs: Option<String>,
     pub civil_affairs_server_name: String,
+    /// Households a bulk campaign verifies at once.
+    pub campaign_concurrency: usize,
     /// One entry per department: `public_security`, `human_resources`,
     /// `housing`, `commerce`, `bank`, `tax`.
     #[serde(default)]
@@ -105,6 +110,7 @@ key_id = "hub-1"
 assertion_ttl_secs = 300
 report_deadline_ms = 5000
 civil_affairs_server_name = "civil-affairs"
+campaign_concurrency = 16
 "#;
 
 pub fn load_settings() -> Result<HubSettings, settings::SettingsError> {
@@ -157,7 +163,8 @@ impl Application {
             pool: pool.clone(),
             clock,
             departments: departments.clone(),
-            policies: Arc::new(Policies::new(civil)),
+            policies: Arc::new(Policies::new(civil.clone())),
+            campaigns: Campaigns::new(civil, settings.hub.campaign_concurrency),
             log: AccessLog::start(pool.clone()),
             topic,
             report_deadline: Duration::from_millis(settings.hub.report_deadline_ms),

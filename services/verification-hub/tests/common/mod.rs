@@ -3,6 +3,9 @@
 //! (each with its own schema and access log), civil affairs with the
 //! county's policy, the hub, and a Tansu broker for the hub's outbox.
 
+// Each test binary uses its own part of the mesh.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +58,8 @@ pub struct Mesh {
     pub hub_pool: Pool,
     pub adapter_pools: HashMap<&'static str, Pool>,
     pub signing_key: Vec<u8>,
+    pub hub_vars: HashMap<String, String>,
+    pub hub_process: Option<tokio::process::Child>,
     _broker: Broker,
     _stop: ShutdownTrigger,
     _sim_pool: Pool,
@@ -62,6 +67,9 @@ pub struct Mesh {
 
 pub struct Options {
     pub households: usize,
+    /// Run the hub as its own process (its binary), so a test can kill it.
+    pub hub_process: bool,
+    pub campaign_concurrency: usize,
     pub report_deadline_ms: u64,
     pub breaker_failures: u32,
     pub breaker_open_ms: u64,
@@ -69,7 +77,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { households: 200, report_deadline_ms: 2_000, breaker_failures: 3, breaker_open_ms: 1_000 }
+        Self {
+            households: 200,
+            hub_process: false,
+            campaign_concurrency: 16,
+            report_deadline_ms: 2_000,
+            breaker_failures: 3,
+            breaker_open_ms: 1_000,
+        }
     }
 }
 
@@ -231,18 +246,26 @@ impl Mesh {
             vars.insert(format!("{d}__BREAKER_FAILURES"), options.breaker_failures.to_string());
             vars.insert(format!("{d}__BREAKER_OPEN_MS"), options.breaker_open_ms.to_string());
         }
-        let defaults =
-            format!("{}{}", dibao_platform::settings::PLATFORM_DEFAULTS, dibao_verification_hub::startup::DEFAULTS);
-        let settings = dibao_platform::settings::load_from("verification-hub", &defaults, &vars).expect("hub settings");
-        let hub = dibao_verification_hub::startup::Application::build(settings, Arc::new(SystemClock), shutdown)
-            .await
-            .expect("hub");
+        vars.insert(format!("{h}__HUB__CAMPAIGN_CONCURRENCY"), options.campaign_concurrency.to_string());
+        let (hub_addr, hub_process) = if options.hub_process {
+            let (child, addr) = spawn_hub(&vars).await;
+            (addr, Some(child))
+        } else {
+            let defaults =
+                format!("{}{}", dibao_platform::settings::PLATFORM_DEFAULTS, dibao_verification_hub::startup::DEFAULTS);
+            let settings =
+                dibao_platform::settings::load_from("verification-hub", &defaults, &vars).expect("hub settings");
+            let hub = dibao_verification_hub::startup::Application::build(settings, Arc::new(SystemClock), shutdown)
+                .await
+                .expect("hub");
+            (hub.addr.to_string(), None)
+        };
         let hub_pool = dibao_platform::db::connect(&db.settings("verification_hub")).await.expect("hub db");
         Mesh {
             civil: civil_client,
-            hub: VerificationServiceClient::new(
-                connect(&gateway, &hub.addr.to_string(), "localhost").await.expect("hub"),
-            ),
+            hub: VerificationServiceClient::new(connect(&gateway, &hub_addr, "localhost").await.expect("hub")),
+            hub_vars: vars,
+            hub_process,
             simulator,
             province,
             certs,
@@ -254,6 +277,24 @@ impl Mesh {
             _broker: broker,
             _stop: stop,
             _sim_pool: sim_pool,
+        }
+    }
+
+    /// Kills the hub's process (SIGKILL) and starts it again on the same
+    /// database and broker; the client is reconnected.
+    pub async fn kill_and_restart_hub(&mut self) {
+        if let Some(mut child) = self.hub_process.take() {
+            child.kill().await.expect("kill hub");
+        }
+        let (child, addr) = spawn_hub(&self.hub_vars).await;
+        self.hub_process = Some(child);
+        self.hub =
+            VerificationServiceClient::new(connect(&self.tls("gateway"), &addr, "localhost").await.expect("hub"));
+    }
+
+    pub fn kill_hub(&mut self) {
+        if let Some(child) = self.hub_process.as_mut() {
+            child.start_kill().expect("kill hub");
         }
     }
 
@@ -318,6 +359,38 @@ impl Mesh {
             ..Default::default()
         }
     }
+}
+
+/// Starts the hub's binary with `vars`; returns it and its address.
+async fn spawn_hub(vars: &HashMap<String, String>) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_verification-hub"))
+        .envs(vars)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("hub binary");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("hub output") {
+            if let Some(addr) = line.strip_prefix("verification-hub listening on ") {
+                return addr.to_owned();
+            }
+        }
+        panic!("hub exited before listening");
+    })
+    .await
+    .expect("hub listening");
+    // Keep reading so the hub never blocks on a full pipe; its errors show in the test output.
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("\"ERROR\"") {
+                eprintln!("hub: {line}");
+            }
+        }
+    });
+    (child, addr)
 }
 
 pub fn today() -> time::Date {

@@ -1,0 +1,392 @@
+//! Bulk campaigns (集中核查, R-VER-5): every household of a county or
+//! township on civil affairs' roster is verified, each under its own valid
+//! consent (a household without one is not checked, and says so), within
+//! every department's rate limit (the department links pace all queries,
+//! single or bulk).
+//!
+//! The household list is taken from civil affairs' roster export and stored
+//! in one transaction when the campaign starts; each household is marked
+//! when its report is stored. The campaign runs in the hub, not in the
+//! caller's stream: a caller that goes away misses progress, not work; a hub
+//! that dies resumes the campaign from what is still pending and never asks
+//! a department again about a household already done.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use dibao_platform::Error;
+use dibao_platform::error::internal;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::civil_affairs::v1::{ExportRosterRequest, HouseholdStatus};
+use dibao_proto::common::v1::OfficerRole;
+use dibao_proto::department::v1::Department;
+use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, Signature};
+use dibao_proto::verification::v1::{DepartmentProgress, StartCampaignResponse};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tonic::Status;
+use tonic::transport::Channel;
+
+use crate::consent;
+use crate::service::{Checked, Hub};
+
+/// Where a campaign stands.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub campaign_id: String,
+    pub done: i64,
+    pub failed: i64,
+    pub remaining: i64,
+    /// Per department: households answered, households with an item unavailable.
+    pub departments: BTreeMap<i32, (i64, i64)>,
+    pub with_findings: Vec<String>,
+    pub finished: bool,
+}
+
+impl Progress {
+    pub fn message(&self) -> StartCampaignResponse {
+        StartCampaignResponse {
+            campaign_id: self.campaign_id.clone(),
+            households_done: self.done,
+            households_failed: self.failed,
+            households_remaining: self.remaining,
+            departments: self
+                .departments
+                .iter()
+                .map(|(d, (done, failed))| DepartmentProgress {
+                    department: *d,
+                    done: *done,
+                    failed: *failed,
+                    remaining: self.remaining,
+                })
+                .collect(),
+            households_with_findings: if self.finished { self.with_findings.clone() } else { vec![] },
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Campaigns {
+    pub civil: Option<CivilAffairsServiceClient<Channel>>,
+    /// Households verified at once within one campaign.
+    pub concurrency: usize,
+    running: Arc<Mutex<HashMap<uuid::Uuid, watch::Receiver<Progress>>>>,
+}
+
+struct Pending {
+    household_id: String,
+    county: String,
+    persons: Vec<String>,
+    consent_id: uuid::Uuid,
+}
+
+impl Campaigns {
+    pub fn new(civil: Option<CivilAffairsServiceClient<Channel>>, concurrency: usize) -> Self {
+        Self { civil, concurrency: concurrency.max(1), running: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// Fixes the household list of a new campaign over `division`.
+    pub async fn create(
+        &self,
+        hub: &Hub,
+        division: &DivisionCode,
+        purpose: &str,
+        officer: &Signature,
+    ) -> Result<uuid::Uuid, Status> {
+        let Some(mut civil) = self.civil.clone() else {
+            return Err(Error::Unavailable("本平台未配置民政业务系统的地址，无法取得花名册".into()).into());
+        };
+        let mut stream = civil
+            .export_roster(ExportRosterRequest { division: Some(division.into()) })
+            .await
+            .map_err(|s| Status::unavailable(format!("无法从民政业务系统取得花名册：{}", s.message())))?
+            .into_inner();
+        let now = hub.clock.now();
+        let today = now.date();
+        let id = uuid::Uuid::now_v7();
+        let mut client = hub.pool.get().await.map_err(internal)?;
+        let tx = client.transaction().await.map_err(internal)?;
+        tx.execute(
+            "INSERT INTO campaign (campaign_id, division, purpose, officer_id, officer_name, officer_role, officer_division, started_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &id,
+                &division.as_str(),
+                &purpose,
+                &officer.officer_id,
+                &officer.officer_name,
+                &(officer.role as i32),
+                &officer.division.as_str(),
+                &now,
+            ],
+        )
+        .await
+        .map_err(internal)?;
+        let find_consent = tx
+            .prepare(
+                "SELECT c.consent_id FROM consent c
+                 WHERE c.revoked_at IS NULL AND c.signed_on <= $2 AND c.valid_until >= $2
+                   AND c.consent_id IN (SELECT consent_id FROM consent_person WHERE identity_number = ($1::text[])[1])
+                   AND NOT EXISTS (SELECT 1 FROM unnest($1::text[]) p(id)
+                                   WHERE NOT EXISTS (SELECT 1 FROM consent_person cp
+                                                     WHERE cp.consent_id = c.consent_id AND cp.identity_number = p.id))
+                 ORDER BY c.registered_at DESC LIMIT 1",
+            )
+            .await
+            .map_err(internal)?;
+        let mut households = 0;
+        while let Some(item) = stream.next().await {
+            let item = item.map_err(|s| Status::unavailable(format!("民政花名册导出中断：{}", s.message())))?;
+            let Some(h) = item.household else { continue };
+            let status = HouseholdStatus::try_from(h.status).unwrap_or(HouseholdStatus::Unspecified);
+            if !matches!(status, HouseholdStatus::Enrolled | HouseholdStatus::GradualExit | HouseholdStatus::Applying) {
+                continue;
+            }
+            let deceased: Vec<&str> = h.deceased.iter().map(|d| d.value.as_str()).collect();
+            let persons: Vec<String> = h
+                .members
+                .iter()
+                .filter_map(|m| m.person.as_ref()?.identity_number.as_ref().map(|i| i.value.clone()))
+                .filter(|p| !deceased.contains(&p.as_str()))
+                .collect();
+            let county = h.village.as_ref().map(|v| v.code.get(..6).unwrap_or_default().to_owned()).unwrap_or_default();
+            let consent: Option<uuid::Uuid> =
+                tx.query_opt(&find_consent, &[&persons, &today]).await.map_err(internal)?.map(|r| r.get(0));
+            let (status, reason) = match consent {
+                Some(_) => ("pending", ""),
+                None => ("failed", "没有覆盖全部家庭成员的有效授权书，未核对（R-VER-1）"),
+            };
+            tx.execute(
+                "INSERT INTO campaign_household (campaign_id, household_id, county, persons, consent_id, status, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&id, &h.household_id, &county, &persons, &consent, &status, &reason],
+            )
+            .await
+            .map_err(internal)?;
+            households += 1;
+        }
+        tx.commit().await.map_err(internal)?;
+        tracing::info!(campaign_id = %id, division = %division, households, "campaign created");
+        Ok(id)
+    }
+
+    /// Progress of campaign `id`, running it (again) unless it runs already
+    /// or is finished.
+    pub async fn run(&self, hub: &Hub, id: uuid::Uuid) -> Result<watch::Receiver<Progress>, Status> {
+        if let Some(rx) = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id) {
+            return Ok(rx.clone());
+        }
+        let client = hub.pool.get().await.map_err(internal)?;
+        let row = client
+            .query_opt(
+                "SELECT purpose, officer_id, officer_name, officer_role, officer_division, finished_at IS NOT NULL
+                 FROM campaign WHERE campaign_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::from(Error::NotFound(format!("没有编号为“{id}”的批量核查"))))?;
+        let purpose: String = row.get(0);
+        let officer_division: String = row.get(4);
+        let officer = Signature {
+            officer_id: row.get(1),
+            officer_name: row.get(2),
+            role: OfficerRole::try_from(row.get::<_, i32>(3)).unwrap_or(OfficerRole::VerificationOfficer),
+            division: DivisionCode::parse(&officer_division).map_err(|e| internal(anyhow::anyhow!("{e}")))?,
+            signed_at: hub.clock.now(),
+        };
+        let finished: bool = row.get(5);
+        let progress = self.progress(hub, id).await?;
+        let (tx, rx) = watch::channel(Progress { finished, ..progress });
+        if finished {
+            return Ok(rx);
+        }
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, rx.clone());
+        let (this, hub) = (self.clone(), hub.clone());
+        tokio::spawn(async move {
+            if let Err(e) = this.work(&hub, id, &purpose, &officer, &tx).await {
+                tracing::error!(campaign_id = %id, error = %e.message(), "campaign stopped");
+            }
+            this.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+        });
+        Ok(rx)
+    }
+
+    async fn work(
+        &self,
+        hub: &Hub,
+        id: uuid::Uuid,
+        purpose: &str,
+        officer: &Signature,
+        progress: &watch::Sender<Progress>,
+    ) -> Result<(), Status> {
+        let client = hub.pool.get().await.map_err(internal)?;
+        let pending: Vec<Pending> = client
+            .query(
+                "SELECT household_id, county, persons, consent_id FROM campaign_household
+                 WHERE campaign_id = $1 AND status = 'pending' ORDER BY household_id",
+                &[&id],
+            )
+            .await
+            .map_err(internal)?
+            .iter()
+            .map(|r| Pending { household_id: r.get(0), county: r.get(1), persons: r.get(2), consent_id: r.get(3) })
+            .collect();
+        drop(client);
+        tracing::info!(campaign_id = %id, pending = pending.len(), "campaign running");
+        let mut results = futures_util::stream::iter(pending)
+            .map(|p| async move {
+                let outcome = self.verify_one(hub, id, &p, purpose, officer).await;
+                (p, outcome)
+            })
+            .buffer_unordered(self.concurrency);
+        while let Some((p, outcome)) = results.next().await {
+            self.record(hub, id, &p, outcome).await?;
+            progress.send_replace(self.progress(hub, id).await?);
+        }
+        let client = hub.pool.get().await.map_err(internal)?;
+        client
+            .execute("UPDATE campaign SET finished_at = $2 WHERE campaign_id = $1", &[&id, &hub.clock.now()])
+            .await
+            .map_err(internal)?;
+        let mut last = self.progress(hub, id).await?;
+        last.finished = true;
+        tracing::info!(campaign_id = %id, done = last.done, failed = last.failed, "campaign finished");
+        progress.send_replace(last);
+        Ok(())
+    }
+
+    async fn verify_one(
+        &self,
+        hub: &Hub,
+        id: uuid::Uuid,
+        p: &Pending,
+        purpose: &str,
+        officer: &Signature,
+    ) -> Result<dibao_proto::verification::v1::Report, String> {
+        let county = DivisionCode::parse(&p.county).map_err(|e| format!("户籍县代码无效：{}", e.reason))?;
+        let persons = p
+            .persons
+            .iter()
+            .map(|x| IdentityNumber::parse(x).map_err(|e| format!("成员身份证号码无效：{}", e.reason)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let checked = Checked {
+            household_id: p.household_id.clone(),
+            county,
+            persons,
+            items: None,
+            purpose: purpose.to_owned(),
+            officer: Signature {
+                officer_id: officer.officer_id.clone(),
+                officer_name: officer.officer_name.clone(),
+                role: officer.role,
+                division: officer.division.clone(),
+                signed_at: hub.clock.now(),
+            },
+        };
+        let client = hub.pool.get().await.map_err(|e| e.to_string())?;
+        let consent = consent::load(&client, &p.consent_id.to_string()).await.map_err(|e| e.to_string())?;
+        drop(client);
+        // The campaign is the caller: its officer and id are on every record.
+        hub.verify(&format!("campaign {id}"), &checked, &consent, "").await.map_err(|s| s.message().to_owned())
+    }
+
+    async fn record(
+        &self,
+        hub: &Hub,
+        id: uuid::Uuid,
+        p: &Pending,
+        outcome: Result<dibao_proto::verification::v1::Report, String>,
+    ) -> Result<(), Status> {
+        let client = hub.pool.get().await.map_err(internal)?;
+        match outcome {
+            Ok(report) => {
+                let mut answered: Vec<&str> = Vec::new();
+                let mut failed: Vec<&str> = Vec::new();
+                for i in &report.items {
+                    let d = Department::try_from(i.department).unwrap_or(Department::Unspecified).as_str_name();
+                    if i.unavailable && !failed.contains(&d) {
+                        failed.push(d);
+                    }
+                }
+                for i in &report.items {
+                    let d = Department::try_from(i.department).unwrap_or(Department::Unspecified).as_str_name();
+                    if !failed.contains(&d) && !answered.contains(&d) {
+                        answered.push(d);
+                    }
+                }
+                let report_id =
+                    uuid::Uuid::parse_str(&report.report_id).map_err(|e| internal(anyhow::Error::new(e)))?;
+                client
+                    .execute(
+                        "UPDATE campaign_household SET status = 'done', report_id = $3, findings = $4,
+                                departments_answered = $5, departments_failed = $6
+                         WHERE campaign_id = $1 AND household_id = $2",
+                        &[&id, &p.household_id, &report_id, &(report.findings.len() as i32), &answered, &failed],
+                    )
+                    .await
+                    .map_err(internal)?;
+            }
+            Err(reason) => {
+                client
+                    .execute(
+                        "UPDATE campaign_household SET status = 'failed', reason = $3 WHERE campaign_id = $1 AND household_id = $2",
+                        &[&id, &p.household_id, &reason],
+                    )
+                    .await
+                    .map_err(internal)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn progress(&self, hub: &Hub, id: uuid::Uuid) -> Result<Progress, Status> {
+        let client = hub.pool.get().await.map_err(internal)?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'),
+                        count(*) FILTER (WHERE status = 'pending'),
+                        coalesce(array_agg(household_id ORDER BY household_id) FILTER (WHERE findings > 0), '{}')
+                 FROM campaign_household WHERE campaign_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(internal)?;
+        let mut departments = BTreeMap::new();
+        for r in client
+            .query(
+                "SELECT d, sum(ok), sum(bad) FROM (
+                     SELECT unnest(departments_answered) AS d, 1 AS ok, 0 AS bad FROM campaign_household WHERE campaign_id = $1
+                     UNION ALL
+                     SELECT unnest(departments_failed), 0, 1 FROM campaign_household WHERE campaign_id = $1) x
+                 GROUP BY d",
+                &[&id],
+            )
+            .await
+            .map_err(internal)?
+        {
+            let d: String = r.get(0);
+            let (ok, bad): (i64, i64) = (r.get(1), r.get(2));
+            if let Some(d) = Department::from_str_name(&d) {
+                departments.insert(d as i32, (ok, bad));
+            }
+        }
+        Ok(Progress {
+            campaign_id: id.to_string(),
+            done: row.get(0),
+            failed: row.get(1),
+            remaining: row.get(2),
+            departments,
+            with_findings: row.get(3),
+            finished: false,
+        })
+    }
+}
+
+/// Campaigns cover a county or a township.
+pub fn check_division(d: &DivisionCode) -> Result<(), String> {
+    match d.level() {
+        DivisionLevel::County | DivisionLevel::Township => Ok(()),
+        _ => Err(format!("批量核查按县或乡镇开展，“{d}”不是县级或乡镇级代码")),
+    }
+}
