@@ -8,40 +8,14 @@ use std::time::Duration;
 
 use common::{Mesh, Options, today};
 use dibao_proto::civil_affairs::v1 as ca;
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, Person};
+use dibao_proto::common::v1::{DivisionCode, OfficerRole};
 use dibao_proto::department::v1::Department;
-use dibao_proto::events::v1::BenefitCategory;
 use dibao_proto::verification::v1::{StartCampaignRequest, StartCampaignResponse};
 use dibao_synthetic::simulator::Behaviour;
 use time::Duration as Days;
 
 fn roster_row(row: i64, h: &dibao_synthetic::generator::Household) -> ca::ImportRosterRequest {
-    ca::ImportRosterRequest {
-        row,
-        household: Some(ca::Household {
-            household_id: format!("G{:06}", h.index),
-            village: Some(DivisionCode { code: h.village.clone() }),
-            category: BenefitCategory::C as i32,
-            members: h
-                .members
-                .iter()
-                .map(|m| ca::Member {
-                    person: Some(Person {
-                        identity_number: Some(IdentityNumber { value: m.identity_number.clone() }),
-                        name: m.name.clone(),
-                        ..Default::default()
-                    }),
-                    relation: m.relation as i32,
-                    work_ability: ca::WorkAbility::Partial as i32,
-                    covered: true,
-                    ..Default::default()
-                })
-                .collect(),
-            monthly_amount: Some(dibao_proto::common::v1::Money { fen: 40_000 }),
-            enrolled_on: Some(dibao_proto::common::v1::Date { year: 2025, month: 3, day: 1 }),
-            ..Default::default()
-        }),
-    }
+    ca::ImportRosterRequest { row, household: Some(common::roster_household(h)) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

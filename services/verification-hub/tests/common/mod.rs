@@ -70,6 +70,9 @@ pub struct Options {
     /// Run the hub as its own process (its binary), so a test can kill it.
     pub hub_process: bool,
     pub campaign_concurrency: usize,
+    /// Queries per second each department allows (0: no limit).
+    pub rate_per_second: u32,
+    pub department_concurrency: usize,
     pub report_deadline_ms: u64,
     pub breaker_failures: u32,
     pub breaker_open_ms: u64,
@@ -81,6 +84,8 @@ impl Default for Options {
             households: 200,
             hub_process: false,
             campaign_concurrency: 16,
+            rate_per_second: 0,
+            department_concurrency: 64,
             report_deadline_ms: 2_000,
             breaker_failures: 3,
             breaker_open_ms: 1_000,
@@ -245,6 +250,8 @@ impl Mesh {
             vars.insert(format!("{d}__SERVER_NAME"), kind.identity());
             vars.insert(format!("{d}__BREAKER_FAILURES"), options.breaker_failures.to_string());
             vars.insert(format!("{d}__BREAKER_OPEN_MS"), options.breaker_open_ms.to_string());
+            vars.insert(format!("{d}__RATE_PER_SECOND"), options.rate_per_second.to_string());
+            vars.insert(format!("{d}__CONCURRENCY"), options.department_concurrency.to_string());
         }
         vars.insert(format!("{h}__HUB__CAMPAIGN_CONCURRENCY"), options.campaign_concurrency.to_string());
         let (hub_addr, hub_process) = if options.hub_process {
@@ -364,7 +371,9 @@ impl Mesh {
 /// Starts the hub's binary with `vars`; returns it and its address.
 async fn spawn_hub(vars: &HashMap<String, String>) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_verification-hub"))
+    // Cargo names the binary for tests; the benchmark (an example) runs the hub in process.
+    let bin = option_env!("CARGO_BIN_EXE_verification-hub").expect("the hub's binary (tests only)");
+    let mut child = tokio::process::Command::new(bin)
         .envs(vars)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -391,6 +400,34 @@ async fn spawn_hub(vars: &HashMap<String, String>) -> (tokio::process::Child, St
         }
     });
     (child, addr)
+}
+
+/// A generated household as a line of civil affairs' dibao roster.
+pub fn roster_household(h: &Household) -> dibao_proto::civil_affairs::v1::Household {
+    use dibao_proto::civil_affairs::v1 as ca;
+    ca::Household {
+        household_id: format!("G{:06}", h.index),
+        village: Some(DivisionCode { code: h.village.clone() }),
+        category: dibao_proto::events::v1::BenefitCategory::C as i32,
+        members: h
+            .members
+            .iter()
+            .map(|m| ca::Member {
+                person: Some(Person {
+                    identity_number: Some(IdentityNumber { value: m.identity_number.clone() }),
+                    name: m.name.clone(),
+                    ..Default::default()
+                }),
+                relation: m.relation as i32,
+                work_ability: ca::WorkAbility::Partial as i32,
+                covered: true,
+                ..Default::default()
+            })
+            .collect(),
+        monthly_amount: Some(Money { fen: 40_000 }),
+        enrolled_on: Some(Date { year: 2025, month: 3, day: 1 }),
+        ..Default::default()
+    }
 }
 
 pub fn today() -> time::Date {
