@@ -313,6 +313,7 @@ async fn main() -> anyhow::Result<()> {
         "== 抽查（种子{}）：在保{}户，新纳入{}户全查，重点村{}户全查，随机抽取{}户",
         sample.seed, sample.population, sample.new_enrolments, sample.in_full_villages, sample.drawn_at_random
     );
+    verification::campaign(&tls, &settings_url).await?;
     stop.trigger();
     if let Some(relay) = app.relay {
         let _ = relay.await;

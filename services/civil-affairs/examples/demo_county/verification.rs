@@ -14,12 +14,14 @@ use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, Person,
 use dibao_proto::department::v1::{Department, Item};
 use dibao_proto::types::Fen;
 use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
-use dibao_proto::verification::v1::{Consent, RegisterConsentRequest, Signatory, VerifyHouseholdRequest};
+use dibao_proto::verification::v1::{
+    Consent, RegisterConsentRequest, Signatory, StartCampaignRequest, VerifyHouseholdRequest,
+};
 use dibao_synthetic::generator::DeptRecord;
 use dibao_verification_hub::consent::item_zh;
 use dibao_verification_hub::fanout::department_zh;
 
-use super::{id, sign};
+use super::{id, roster_household, sign};
 
 const ITEMS: [Item; 11] = [
     Item::HouseholdRegistration,
@@ -215,4 +217,124 @@ pub async fn verify(tls: &TlsMaterial, household_id: &str, db_url: &str) -> anyh
         println!("   需关注：{}", finding.reason);
     }
     Ok(report.report_id)
+}
+
+/// A small bulk campaign (R-VER-5) over township 220581101: the demo
+/// roster's 200 households, each with a consent on file, their members
+/// registered with public security (every fortieth head owns a car),
+/// verified within the departments' limits with progress as it goes.
+pub async fn campaign(tls: &TlsMaterial, db_url: &str) -> anyhow::Result<()> {
+    let hub_addr =
+        std::env::var("DEMO_HUB").map_err(|_| anyhow::anyhow!("DEMO_HUB (the hub's host:port) is not set"))?;
+    let schema = std::env::var("DEMO_SIMULATOR_SCHEMA").unwrap_or_else(|_| "department_simulator".into());
+    let sim =
+        dibao_platform::db::connect(&DatabaseSettings { url: db_url.to_owned().into(), schema, pool_size: 2 }).await?;
+    let as_of = time::OffsetDateTime::now_utc().date().previous_day().unwrap_or(time::Date::MIN);
+    let mut records = Vec::new();
+    let mut hub = VerificationServiceClient::new(connect(tls, &hub_addr, "verification-hub").await?);
+    let today = time::OffsetDateTime::now_utc().date();
+    let date = |d: time::Date| dibao_proto::common::v1::Date {
+        year: d.year(),
+        month: i32::from(d.month() as u8),
+        day: i32::from(d.day()),
+    };
+    for n in 0..200 {
+        let h = roster_household(n);
+        let village = h.village.as_ref().map(|v| v.code.clone()).unwrap_or_default();
+        let persons: Vec<IdentityNumber> =
+            h.members.iter().filter_map(|m| m.person.as_ref()?.identity_number.clone()).collect();
+        for (i, p) in persons.iter().enumerate() {
+            let rec = |department, item, key: &str, source: &str, amount_fen, attrs: Vec<(&str, String)>| DeptRecord {
+                department,
+                item,
+                person: p.value.clone(),
+                record_id: format!("DEMO-{key}-{n}-{i}"),
+                source: source.into(),
+                as_of,
+                amount_fen,
+                quantity: if item == Item::Vehicles { 1 } else { 0 },
+                attrs: attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            };
+            records.push(rec(
+                Department::PublicSecurity,
+                Item::HouseholdRegistration,
+                "HJ",
+                "公安人口信息系统",
+                0,
+                vec![
+                    ("village", village.clone()),
+                    ("household_no", format!("220581{n:06}")),
+                    ("relation", "家庭成员".into()),
+                ],
+            ));
+            if i == 0 && n % 40 == 7 {
+                records.push(rec(
+                    Department::PublicSecurity,
+                    Item::Vehicles,
+                    "CL",
+                    "公安交通管理系统",
+                    0,
+                    vec![
+                        ("plate", format!("吉A{:05}", 31_000 + n)),
+                        ("brand", "哈弗H6".into()),
+                        ("registered_on", "2025-06-18".into()),
+                    ],
+                ));
+            }
+        }
+        // Adults sign; everyone in the household is covered.
+        let signatories = h
+            .members
+            .iter()
+            .filter(|m| m.relation != Relation::Child as i32)
+            .filter_map(|m| {
+                let p = m.person.clone()?;
+                Some(Signatory { person: Some(p), relation: m.relation, relative: false })
+            })
+            .collect();
+        hub.register_consent(RegisterConsentRequest {
+            consent: Some(Consent {
+                document_sha256: format!("{:064x}", 0xd1ba0_u64 + u64::from(n)),
+                signatories,
+                covered_persons: persons,
+                covered_items: ITEMS.iter().map(|i| *i as i32).collect(),
+                signed_on: Some(date(today)),
+                valid_until: Some(date(today + time::Duration::days(365))),
+                registered_by: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
+                ..Default::default()
+            }),
+        })
+        .await?;
+    }
+    dibao_synthetic::simulator::load(&sim, &records).await?;
+    println!("== 集中核查：乡镇220581101在保家庭（演示花名册200户已签授权书，新申请的赵家另有授权书）");
+    let mut progress = hub
+        .start_campaign(StartCampaignRequest {
+            division: Some(DivisionCode { code: "220581101".into() }),
+            purpose: "2026年低保集中核查".into(),
+            officer: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut shown = -1;
+    let mut last = None;
+    while let Some(p) = progress.message().await? {
+        let at = (p.households_done + p.households_failed) / 50;
+        if at != shown || p.households_remaining == 0 {
+            shown = at;
+            println!(
+                "   进度：已核{}户，未能核对{}户，待核{}户",
+                p.households_done, p.households_failed, p.households_remaining
+            );
+        }
+        last = Some(p);
+    }
+    let Some(last) = last else { return Ok(()) };
+    for d in &last.departments {
+        let name = Department::try_from(d.department).map_or("", department_zh);
+        println!("   {name}：已应答{}户，未应答{}户", d.done, d.failed);
+    }
+    println!("   需关注的家庭{}户：{}", last.households_with_findings.len(), last.households_with_findings.join("、"));
+    Ok(())
 }

@@ -1,0 +1,133 @@
+//! The suite every department's connector passes, against the department
+//! simulator over HTTP: a new department is one more line at the bottom.
+//! Records match the generated ground truth; the department's "busy" is
+//! retried and then reported unavailable with the reason; a department that
+//! does not answer is cut off by the timeout; an unknown person has nothing.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use dibao_department_adapters::departments::bank::{Bank, Banks};
+use dibao_department_adapters::departments::{commerce, housing, human_resources, public_security, tax};
+use dibao_department_adapters::kit::{Connector, Kit};
+use dibao_proto::department::v1::{Item, Record};
+use dibao_proto::types::IdentityNumber;
+use dibao_synthetic::generator::{BANKS, Config, DeptRecord};
+use dibao_synthetic::simulator::{Behaviour, Simulator};
+use dibao_tests::TestDb;
+
+type Found = BTreeSet<(String, String, String, i64, i64)>;
+
+fn found(records: &[Record]) -> Found {
+    records
+        .iter()
+        .map(|r| {
+            let item = Item::try_from(r.item).map(|i| i.as_str_name().to_owned()).unwrap_or_default();
+            (item, r.source_record_id.clone(), r.source.clone(), r.amount.map_or(0, |m| m.fen), r.quantity)
+        })
+        .collect()
+}
+
+fn truth(records: &[DeptRecord], person: &str, items: &[Item]) -> Found {
+    records
+        .iter()
+        .filter(|r| r.person == person && items.contains(&r.item))
+        .map(|r| (r.item.as_str_name().to_owned(), r.record_id.clone(), r.source.clone(), r.amount_fen, r.quantity))
+        .collect()
+}
+
+async fn conformance<C: Connector>(connector: C, key: &str) {
+    let db = TestDb::create().await.expect("db");
+    let pool = dibao_platform::db::connect(&db.settings("simulator")).await.expect("pool");
+    dibao_platform::db::migrate(&pool, "simulator", dibao_synthetic::simulator::MIGRATIONS).await.expect("migrate");
+    let province = dibao_synthetic::generate_and_load(&pool, Config::new(7, 150)).await.expect("province");
+    let sim = Simulator::start(pool.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
+    let (timeout, retries) = (Duration::from_millis(300), 2);
+    let kit = Kit::new(&sim.base_url(), timeout, retries);
+
+    // Every record this department holds on each person, exactly.
+    let mut with_records = 0;
+    for (h, records) in &province {
+        for m in &h.members {
+            let person = IdentityNumber::parse(&m.identity_number).expect("id");
+            let answer = kit.query(&connector, &person, C::ITEMS).await;
+            assert!(answer.unavailable.is_empty(), "{key}: {:?}", answer.unavailable);
+            let expected = truth(records, &m.identity_number, C::ITEMS);
+            with_records += usize::from(!expected.is_empty());
+            assert_eq!(found(&answer.records), expected, "{key}: person {}", m.identity_number);
+            assert!(answer.records.iter().all(|r| r.department == C::DEPARTMENT as i32 && r.as_of.is_some()));
+        }
+    }
+    assert!(with_records > 0, "{key}: no generated person has a record here");
+
+    // Asked about one item only, it answers that item only.
+    let (h, records) = province.iter().find(|(_, r)| r.iter().any(|x| x.item == C::ITEMS[0])).expect("a record");
+    let holder = records.iter().find(|x| x.item == C::ITEMS[0]).map(|x| x.person.clone()).expect("holder");
+    let person = IdentityNumber::parse(&holder).expect("id");
+    let answer = kit.query(&connector, &person, &C::ITEMS[..1]).await;
+    assert_eq!(found(&answer.records), truth(records, &holder, &C::ITEMS[..1]), "{key}: household {}", h.index);
+
+    // Someone the department has never heard of.
+    let stranger = IdentityNumber::parse("11010519491231002X").expect("id");
+    let answer = kit.query(&connector, &stranger, C::ITEMS).await;
+    assert!(answer.records.is_empty() && answer.unavailable.is_empty(), "{key}: {answer:?}");
+
+    // Busy: each call is tried 1 + retries times, then its items are unavailable with the reason.
+    sim.set(key, Behaviour { error_rate: 1.0, ..Default::default() });
+    let calls = connector.calls(&person, C::ITEMS).len() as u64;
+    let before = sim.requests(key);
+    let answer = kit.query(&connector, &person, C::ITEMS).await;
+    assert_eq!(sim.requests(key) - before, calls * (1 + retries as u64), "{key}: attempts");
+    assert!(answer.records.is_empty());
+    for item in C::ITEMS {
+        let reason =
+            answer.unavailable.get(item.as_str_name()).unwrap_or_else(|| panic!("{key}: {item:?} not unavailable"));
+        assert!(reason.contains("部门系统繁忙"), "{key}: {reason}");
+    }
+
+    // Down: cut off by the timeout on every attempt.
+    sim.set(key, Behaviour { down: true, ..Default::default() });
+    let started = Instant::now();
+    let answer = kit.query(&connector, &person, C::ITEMS).await;
+    assert!(started.elapsed() < timeout * (retries + 1) + Duration::from_secs(2), "{key}: {:?}", started.elapsed());
+    for item in C::ITEMS {
+        let reason = answer.unavailable.get(item.as_str_name()).unwrap_or_else(|| panic!("{key}: {item:?}"));
+        assert!(reason.contains("无法连接") && reason.contains("毫秒内未应答"), "{key}: {reason}");
+    }
+
+    // Back to normal, answered again.
+    sim.set(key, Behaviour::default());
+    let answer = kit.query(&connector, &person, C::ITEMS).await;
+    assert!(answer.unavailable.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_security_conforms() {
+    conformance(public_security::PublicSecurity, "public_security").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn human_resources_conforms() {
+    conformance(human_resources::HumanResources, "human_resources").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housing_conforms() {
+    conformance(housing::Housing, "housing").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commerce_conforms() {
+    conformance(commerce::Commerce, "commerce").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banks_conform() {
+    let banks = BANKS.iter().map(|(code, name)| Bank { code: (*code).into(), name: (*name).into() }).collect();
+    conformance(Banks { banks }, "bank").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tax_conforms() {
+    conformance(tax::Tax, "tax").await;
+}
