@@ -33,6 +33,23 @@ pub struct PovertyAlleviation {
 
 pub(crate) use dibao_platform::error::{internal as db, invalid};
 
+/// A database error; a deadlock or serialization failure (the other side's
+/// inbox touching the same people at the same moment) becomes `Aborted`,
+/// which the callers retry in a new transaction.
+fn pg(e: tokio_postgres::Error) -> Status {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE => {
+            tracing::warn!(error = %e, "registration collided with a concurrent change, retrying");
+            Status::aborted("与同时进行的变更冲突，请重试")
+        }
+        _ => db(e),
+    }
+}
+
+/// Attempts of a registration that collided with a concurrent change.
+const ATTEMPTS: usize = 5;
+
 /// Writes an event for a registered household into the outbox, in `tx`.
 pub(crate) async fn publish(
     tx: &Transaction<'_>,
@@ -192,6 +209,31 @@ impl PovertyAlleviation {
         let ids: Vec<String> = checked.ids.iter().map(|i| i.as_str().to_owned()).collect();
         // Whose flags to recompute: the members, and any who left.
         let mut affected = ids.clone();
+        // Person locks before any row lock, in the order the inbox takes them
+        // (sorted), so a registration and an enrolment of the same people
+        // queue instead of deadlocking; the members who may leave included.
+        let leaving: Vec<String> = match source_id {
+            Some(s) => tx
+                .query(
+                    "SELECT m.identity_number FROM poor_household h JOIN poor_member m USING (household_id)
+                     WHERE h.county = $1 AND h.source_id = $2 AND m.live",
+                    &[&county.as_str(), &s],
+                )
+                .await
+                .map_err(pg)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+            None => vec![],
+        };
+        let persons: Vec<&String> = ids.iter().chain(&leaving).collect();
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('person:' || id, 0))
+             FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id) AS persons",
+            &[&persons],
+        )
+        .await
+        .map_err(pg)?;
         let existing = match source_id {
             Some(s) => tx
                 .query_opt(
@@ -199,7 +241,7 @@ impl PovertyAlleviation {
                     &[&county.as_str(), &s],
                 )
                 .await
-                .map_err(db)?,
+                .map_err(pg)?,
             None => None,
         };
         let own = existing.as_ref().map(|r| r.get::<_, uuid::Uuid>(0)).unwrap_or_else(uuid::Uuid::nil);
@@ -210,7 +252,7 @@ impl PovertyAlleviation {
                 &[&ids, &own],
             )
             .await
-            .map_err(db)?
+            .map_err(pg)?
         {
             let taken: String = clash.get(0);
             let i = ids.iter().position(|x| *x == taken).unwrap_or(0);
@@ -238,14 +280,14 @@ impl PovertyAlleviation {
                     ],
                 )
                 .await
-                .map_err(db)?;
+                .map_err(pg)?;
                 let payload = Payload::PoorHouseholdRegistered(PoorHouseholdRegistered {
                     household_id: id.to_string(),
                     village: Some((&checked.village).into()),
                     members: checked.canonical.members.clone(),
                     causes: checked.canonical.causes.clone(),
                 });
-                publish(tx, &self.topic, &id.to_string(), 1, payload).await.map_err(db)?;
+                publish(tx, &self.topic, &id.to_string(), 1, payload).await.map_err(pg)?;
                 (id, Registered::New(id))
             }
             Some(row) => {
@@ -260,7 +302,7 @@ impl PovertyAlleviation {
                     &[&id, &body, &checked.village.as_str(), &version],
                 )
                 .await
-                .map_err(db)?;
+                .map_err(pg)?;
                 // Those who left are recomputed (and locked) with those who stay.
                 let left = tx
                     .query(
@@ -270,13 +312,13 @@ impl PovertyAlleviation {
                         &[&id, &ids],
                     )
                     .await
-                    .map_err(db)?;
+                    .map_err(pg)?;
                 affected.extend(left.iter().map(|r| r.get::<_, String>(0)));
                 let payload = Payload::PoorHouseholdCompositionChanged(PoorHouseholdCompositionChanged {
                     household_id: id.to_string(),
                     members: checked.canonical.members.clone(),
                 });
-                publish(tx, &self.topic, &id.to_string(), version, payload).await.map_err(db)?;
+                publish(tx, &self.topic, &id.to_string(), version, payload).await.map_err(pg)?;
                 (id, Registered::Changed)
             }
         };
@@ -286,9 +328,9 @@ impl PovertyAlleviation {
             &[&ids, &household_id],
         )
         .await
-        .map_err(db)?;
+        .map_err(pg)?;
         // A household registered after its members' dibao enrolment is flagged at once.
-        sync::refresh_flags(tx, &self.topic, &affected, &[]).await.map_err(|e| db(anyhow::anyhow!("{e}")))?;
+        sync::refresh_flags(tx, &self.topic, &affected, &[]).await.map_err(pg)?;
         Ok(outcome)
     }
 }
@@ -305,11 +347,21 @@ impl PovertyAlleviationService for PovertyAlleviation {
         let h = req.household.ok_or_else(|| invalid(vec![InvalidField::new("household", "必填项缺失")]))?;
         signed(&req.signature, now).map_err(invalid)?;
         let mut client = self.pool.get().await.map_err(db)?;
-        let tx = client.transaction().await.map_err(db)?;
-        let Registered::New(id) = self.register(&tx, &h, None).await? else {
-            return Err(db(anyhow::anyhow!("registration without a source id found an existing household")));
+        let mut attempt = 1;
+        let id = loop {
+            let tx = client.transaction().await.map_err(db)?;
+            match self.register(&tx, &h, None).await {
+                Ok(Registered::New(id)) => {
+                    tx.commit().await.map_err(pg)?;
+                    break id;
+                }
+                Ok(_) => {
+                    return Err(db(anyhow::anyhow!("registration without a source id found an existing household")));
+                }
+                Err(s) if s.code() == tonic::Code::Aborted && attempt < ATTEMPTS => attempt += 1,
+                Err(s) => return Err(s),
+            }
         };
-        tx.commit().await.map_err(db)?;
         tracing::info!(household_id = %id, "poor household registered");
         Ok(Response::new(pb::RegisterHouseholdResponse { household_id: id.to_string() }))
     }
@@ -547,15 +599,20 @@ impl PovertyAlleviationService for PovertyAlleviation {
             }
             // Each household whole or not at all: its own transaction.
             let mut client = self.pool.get().await.map_err(db)?;
-            let tx = client.transaction().await.map_err(db)?;
-            match self.register(&tx, h, Some(&source)).await {
-                Ok(outcome) => {
-                    tx.commit().await.map_err(db)?;
-                    match outcome {
-                        Registered::Unchanged => out.households_unchanged += 1,
-                        Registered::New(_) | Registered::Changed => out.households_applied += 1,
-                    }
+            let mut attempt = 1;
+            let registered = loop {
+                let tx = client.transaction().await.map_err(db)?;
+                match self.register(&tx, h, Some(&source)).await {
+                    Ok(outcome) => break tx.commit().await.map_err(pg).map(|()| outcome),
+                    Err(s) if s.code() == tonic::Code::Aborted && attempt < ATTEMPTS => attempt += 1,
+                    Err(s) => break Err(s),
                 }
+            };
+            match registered {
+                Ok(outcome) => match outcome {
+                    Registered::Unchanged => out.households_unchanged += 1,
+                    Registered::New(_) | Registered::Changed => out.households_applied += 1,
+                },
                 Err(status) if status.code() == tonic::Code::InvalidArgument => {
                     use tonic_types::StatusExt;
                     let details = status.get_details_bad_request();
