@@ -14,7 +14,7 @@ use ring::digest::{SHA256, digest};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{DbError, Migration};
+use crate::db::{DbError, Migration, cached};
 
 pub const MIGRATIONS: &[Migration] =
     &[("0001_access_log", include_str!("../migrations/access_log/0001_access_log.sql"))];
@@ -114,8 +114,9 @@ async fn write_loop(pool: Pool, mut rx: mpsc::Receiver<Pending>) {
 async fn append(pool: &Pool, batch: &[Pending]) -> Result<i64, crate::Error> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.access_log'))", &[]).await?;
-    let last = tx.query_opt("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1", &[]).await?;
+    // Prepared once per connection: every query of every adapter runs these.
+    cached::execute(&tx, "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.access_log'))", &[]).await?;
+    let last = cached::query_opt(&tx, "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1", &[]).await?;
     let (mut seq, mut prev): (i64, Vec<u8>) = match last {
         Some(row) => (row.get(0), row.get(1)),
         None => (0, vec![0; 32]),
@@ -143,7 +144,8 @@ async fn append(pool: &Pool, batch: &[Pending]) -> Result<i64, crate::Error> {
         prevs.push(std::mem::replace(&mut prev, hash.clone()));
         hashes.push(hash);
     }
-    tx.execute(
+    cached::execute(
+        &tx,
         "INSERT INTO access_log (seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, prev_hash, hash)
          SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
                               $7::text[], $8::text[], $9::text[], $10::bytea[], $11::bytea[])",

@@ -84,7 +84,11 @@ impl ServerBuilder {
         for set in self.serving {
             set(self.reporter.clone()).await;
         }
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Nagle's algorithm against delayed ACKs holds small HTTP/2 frames
+        // back for up to 40 ms; tonic only turns it off for sockets it binds.
+        let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |s| {
+            s.and_then(|s| s.set_nodelay(true).map(|()| s))
+        });
         let reporter = self.reporter.clone();
         let stop = async move {
             shutdown.wait().await;

@@ -80,6 +80,8 @@ impl Simulator {
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
+                // Answers go out at once, not after the client's delayed ACK.
+                let _ = stream.set_nodelay(true);
                 let (pool, state) = (pool.clone(), state.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(pool.clone(), state.clone(), req));
@@ -243,13 +245,13 @@ impl Row {
 
 async fn rows(pool: &Pool, department: &str, person: &str) -> anyhow::Result<Vec<Row>> {
     let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT item, record_id, source, as_of, amount_fen, quantity, attrs FROM dept_record
-             WHERE department = $1 AND person = $2 ORDER BY record_id",
-            &[&department, &person],
-        )
-        .await?;
+    let rows = dibao_platform::db::cached::query(
+        &client,
+        "SELECT item, record_id, source, as_of, amount_fen, quantity, attrs FROM dept_record
+         WHERE department = $1 AND person = $2 ORDER BY record_id",
+        &[&department, &person],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| Row {

@@ -2,7 +2,11 @@
 //! machine: the department simulator, the six adapters and the hub over
 //! mTLS, civil affairs for the county policy, Postgres, Tansu.
 //!
-//! cargo run --release -p dibao-verification-hub --example verify_bench [-- SECONDS]
+//! cargo run --release -p dibao-verification-hub --example verify_bench [-- SECONDS [checks|campaign] [RATES]]
+//!
+//! RATES are the paced rates of part 2, comma-separated (default 25,50,100,1000).
+//! `checks` runs parts 1 and 2, `campaign` part 3 (each on a fresh mesh, so
+//! one part's connections and backlog never weigh on the other); both by default.
 //!
 //! A check is one person verified against all six departments (eleven
 //! items, six adapter queries, the bank's fanning out to four banks).
@@ -57,7 +61,17 @@ fn machine_busy() -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(15);
-    let limit = 50;
+    match std::env::args().nth(2).as_deref() {
+        Some("checks") => checks(seconds).await,
+        Some("campaign") => campaign().await,
+        _ => {
+            checks(seconds).await?;
+            campaign().await
+        }
+    }
+}
+
+async fn checks(seconds: u64) -> anyhow::Result<()> {
     let mut m = Mesh::start(Options {
         households: 600,
         report_deadline_ms: 5_000,
@@ -142,7 +156,11 @@ async fn main() -> anyhow::Result<()> {
     for d in DEPARTMENTS {
         m.simulator.set(d, Behaviour { latency_ms: 20, ..Default::default() });
     }
-    for rate in [100u64, 250, 500, 1_000] {
+    let rates: Vec<u64> = std::env::args()
+        .nth(3)
+        .map(|r| r.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![25, 50, 100, 1_000]);
+    for rate in rates {
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
         let t0 = tokio::time::Instant::now();
         let total = rate * seconds;
@@ -175,8 +193,12 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    // 3. A campaign against a rate limit of `limit` queries/s per department.
-    drop(m);
+    Ok(())
+}
+
+/// 3. A campaign against a rate limit of `limit` queries/s per department.
+async fn campaign() -> anyhow::Result<()> {
+    let limit = 50;
     let mut m = Mesh::start(Options {
         households: 600,
         report_deadline_ms: 10_000,

@@ -9,6 +9,7 @@ use deadpool_postgres::Pool;
 use dibao_platform::Error;
 use dibao_platform::access_log::{self, AccessEntry, AccessLog};
 use dibao_platform::clock::Clock;
+use dibao_platform::db::cached;
 use dibao_platform::error::{internal, invalid};
 use dibao_platform::outbox::{self, NewEvent};
 use dibao_platform::tls::CallerIdentity;
@@ -208,14 +209,19 @@ impl Hub {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // One household's reports take their event versions in order.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext('report:' || $1))", &[&report.household_id]).await?;
-        let row = tx.query_one("SELECT count(*) FROM report WHERE household_id = $1", &[&report.household_id]).await?;
-        let version: i64 = row.get(0);
+        // Prepared once per connection: every verification runs these.
+        let key: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&report.household_id];
+        cached::execute(&tx, "SELECT pg_advisory_xact_lock(hashtext('report:' || $1))", &key).await?;
+        let version: i64 = cached::query(&tx, "SELECT count(*) FROM report WHERE household_id = $1", &key)
+            .await?
+            .first()
+            .map_or(0, |r| r.get(0));
         let report_id = uuid::Uuid::parse_str(&report.report_id).map_err(|e| Error::Unexpected(e.into()))?;
         let consent_id = uuid::Uuid::parse_str(&report.consent_id).map_err(|e| Error::Unexpected(e.into()))?;
         let completed_at = time::OffsetDateTime::from_unix_timestamp(report.completed_at.map_or(0, |t| t.seconds))
             .map_err(|e| Error::Unexpected(e.into()))?;
-        tx.execute(
+        cached::execute(
+            &tx,
             "INSERT INTO report (report_id, version, household_id, consent_id, county, complete, finding_count, completed_at, body)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
@@ -324,15 +330,14 @@ impl Hub {
             summary,
         };
         let records = report.items.iter().filter(|i| i.record.is_some()).count();
-        self.log_all(
-            caller,
-            c,
-            &consent_id,
-            &items,
-            &format!("reported {} v{}: {records} records, {unavailable} unavailable", report.report_id, report.version),
-        )
-        .await?;
-        self.store(&report).await?;
+        // The access record and the report are written side by side; the
+        // answer leaves only when both are committed.
+        let outcome =
+            format!("reported {} v{}: {records} records, {unavailable} unavailable", report.report_id, report.version);
+        let (logged, stored) =
+            tokio::join!(self.log_all(caller, c, &consent_id, &items, &outcome), self.store(&report));
+        logged?;
+        stored?;
         tracing::info!(
             report_id = %report.report_id,
             version = report.version,

@@ -372,7 +372,9 @@ impl Mesh {
 async fn spawn_hub(vars: &HashMap<String, String>) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     // Cargo names the binary for tests; the benchmark (an example) runs the hub in process.
-    let bin = option_env!("CARGO_BIN_EXE_verification-hub").expect("the hub's binary (tests only)");
+    let Some(bin) = option_env!("CARGO_BIN_EXE_verification-hub") else {
+        panic!("the hub's binary is only known to the tests");
+    };
     let mut child = tokio::process::Command::new(bin)
         .envs(vars)
         .env("RUST_LOG", "warn")
