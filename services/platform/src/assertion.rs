@@ -183,14 +183,10 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// A protobuf timestamp of `t`.
-pub fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::timestamp_of as timestamp;
     use dibao_proto::common::v1 as common;
 
     fn assertion(now: OffsetDateTime) -> ConsentAssertion {

@@ -11,6 +11,7 @@ use dibao_platform::access_log::{self, AccessEntry, AccessLog};
 use dibao_platform::clock::Clock;
 use dibao_platform::db::cached;
 use dibao_platform::error::{internal, invalid};
+use dibao_platform::outbox::timestamp_of as timestamp;
 use dibao_platform::outbox::{self, NewEvent};
 use dibao_platform::tls::CallerIdentity;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
@@ -93,10 +94,6 @@ pub struct Hub {
 
 fn caller_of<T>(r: &Request<T>) -> String {
     r.extensions().get::<CallerIdentity>().map(|c| c.0.clone()).unwrap_or_default()
-}
-
-fn timestamp(t: time::OffsetDateTime) -> prost_types::Timestamp {
-    dibao_platform::assertion::timestamp(t)
 }
 
 /// A checked verification request.

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{ALL_ITEMS, Mesh, Options, today};
 use dibao_platform::access_log;
-use dibao_platform::assertion::{AssertionSigner, timestamp};
+use dibao_platform::assertion::AssertionSigner;
+use dibao_platform::outbox::timestamp_of as timestamp;
 use dibao_platform::server::connect;
 use dibao_proto::common::v1::{IdentityNumber, OfficerRole, PageRequest};
 use dibao_proto::department::v1::department_service_client::DepartmentServiceClient;
