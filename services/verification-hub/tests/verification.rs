@@ -222,25 +222,12 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
     use dibao_proto::civil_affairs::v1 as ca;
     let mut m = Mesh::start(Options { households: 30, ..Options::default() }).await;
     let (h, _) = m.household(|h, _| h.members.len() >= 2);
+    // An applicant: the roster line's household, without its roster id, amount or enrolment date.
     let household = ca::Household {
-        village: Some(dibao_proto::common::v1::DivisionCode { code: h.village.clone() }),
-        category: dibao_proto::events::v1::BenefitCategory::C as i32,
-        members: h
-            .members
-            .iter()
-            .map(|m| ca::Member {
-                person: Some(dibao_proto::common::v1::Person {
-                    identity_number: Some(IdentityNumber { value: m.identity_number.clone() }),
-                    name: m.name.clone(),
-                    ..Default::default()
-                }),
-                relation: m.relation as i32,
-                work_ability: ca::WorkAbility::Partial as i32,
-                covered: true,
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
+        household_id: String::new(),
+        monthly_amount: None,
+        enrolled_on: None,
+        ..common::roster_household(&h)
     };
     let submitted = m
         .civil
