@@ -416,6 +416,20 @@ impl Generator {
     }
 }
 
+impl Generator {
+    /// The next household without its department records, for uses that
+    /// need only the rosters (the comparison's planted rosters): a tenth of
+    /// the work per household. Shares the sequence with the iterator.
+    pub fn next_household(&mut self) -> Option<Household> {
+        if self.next >= self.cfg.households {
+            return None;
+        }
+        let h = self.household();
+        self.next += 1;
+        Some(h)
+    }
+}
+
 impl Iterator for Generator {
     type Item = (Household, Vec<DeptRecord>);
 

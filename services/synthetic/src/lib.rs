@@ -6,9 +6,12 @@
 //!   with valid identity numbers, and their department records (the ground
 //!   truth a verification report is checked against);
 //! - [`simulator`]: every department's HTTP API served from those records,
-//!   with configurable latency, errors and outages.
+//!   with configurable latency, errors and outages;
+//! - [`rosters`]: the two rosters cut from the province with every kind of
+//!   comparison case planted, and the entries a correct comparison reports.
 
 pub mod generator;
+pub mod rosters;
 pub mod simulator;
 
 use dibao_platform::settings::{DatabaseSettings, Validate};
