@@ -19,6 +19,8 @@ pub mod topics {
     pub const POVERTY_ALLEVIATION_HOUSEHOLD: (&str, i32) = ("poverty-alleviation.household.v1", 6);
     /// The verification hub's completed reports, keyed by household.
     pub const VERIFICATION_REPORT: (&str, i32) = ("verification.report.v1", 3);
+    /// The roster comparison's finished runs, for the poverty office (R-CMP-3).
+    pub const COMPARISON_RUN: (&str, i32) = ("roster-comparison.run.v1", 1);
 }
 
 /// Encoded descriptors of every contract, for server reflection.

@@ -172,13 +172,22 @@ impl Kind {
 pub enum Detail {
     None,
     /// Members only one roster lists, for the mapping.
-    MembersDiffer { only_dibao: Vec<Person>, only_poor: Vec<Person> },
+    MembersDiffer {
+        only_dibao: Vec<Person>,
+        only_poor: Vec<Person>,
+    },
     /// `flagged`: the poverty roster flags the household but no dibao
     /// household shares a member with it; otherwise the reverse.
-    FlagMismatch { flagged: bool },
-    DeceasedPaid { died_on: Date },
+    FlagMismatch {
+        flagged: bool,
+    },
+    DeceasedPaid {
+        died_on: Date,
+    },
     /// Index into `Input::officials`.
-    OfficialRelative { link: usize },
+    OfficialRelative {
+        link: usize,
+    },
 }
 
 /// One line of one list. Households are indices into the input's `dibao`
@@ -249,6 +258,9 @@ impl Lists {
     }
 }
 
+/// Where an entry goes: list, village rank, first households, person, registry line.
+type SortKey = (Kind, u32, u32, u32, Person, usize);
+
 struct UnionFind(Vec<u32>);
 
 impl UnionFind {
@@ -291,6 +303,8 @@ pub fn normalise(input: &mut Input) {
     input.deaths.sort_unstable();
     input.deaths.dedup_by_key(|d| d.0);
     input.officials.sort_unstable();
+    // One person linked to one official once, whichever registries list them.
+    input.officials.dedup_by(|a, b| a.person == b.person && a.official == b.official);
 }
 
 /// Compares a normalised input (see [`normalise`]) as of `as_of`: deaths
@@ -372,7 +386,7 @@ pub fn compare(input: &Input, as_of: Date) -> Lists {
     villages.sort_unstable();
     villages.dedup();
     let rank = |e: &Entry| villages.binary_search(&e.village(input)).unwrap_or(0) as u32;
-    let mut keyed: Vec<((Kind, u32, u32, u32, Person, usize), Entry)> = entries
+    let mut keyed: Vec<(SortKey, Entry)> = entries
         .into_iter()
         .map(|e| {
             let link = match e.detail {
@@ -384,7 +398,7 @@ pub fn compare(input: &Input, as_of: Date) -> Lists {
             ((e.kind, rank(&e), d, p, e.person.unwrap_or(0), link), e)
         })
         .collect();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_unstable_by_key(|k| k.0);
     Lists { entries: keyed.into_iter().map(|(_, e)| e).collect() }
 }
 
@@ -510,9 +524,9 @@ mod tests {
     fn packing_round_trips_and_keeps_order() {
         let a = "52010219800101001X";
         let b = "520102198001010028";
-        assert_eq!(unpack(pack(a).unwrap()), a);
-        assert_eq!(unpack(pack(b).unwrap()), b);
-        assert!(a < b && pack(a).unwrap() < pack(b).unwrap());
+        assert_eq!(unpack(pack(a).expect("test value")), a);
+        assert_eq!(unpack(pack(b).expect("test value")), b);
+        assert!(a < b && pack(a).expect("test value") < pack(b).expect("test value"));
         assert!(pack("5201021980").is_none());
         assert!(pack("52010219800101001Y").is_none());
     }
@@ -521,11 +535,11 @@ mod tests {
     fn one_to_one_split_merge_and_lonely_households() {
         let mut input = Input {
             dibao: vec![
-                d("D1", &[1, 2]),     // matches P1 exactly
-                d("D2", &[3]),        // split: P2 is {3, 4}, D3 is {4}
+                d("D1", &[1, 2]), // matches P1 exactly
+                d("D2", &[3]),    // split: P2 is {3, 4}, D3 is {4}
                 d("D3", &[4]),
-                d("D4", &[5, 6]),     // merged P3 {5} + P4 {6}; 7 only on dibao
-                d("D9", &[9]),        // only dibao
+                d("D4", &[5, 6]), // merged P3 {5} + P4 {6}; 7 only on dibao
+                d("D9", &[9]),    // only dibao
             ],
             poor: vec![
                 poor("P1", true, &[1, 2]),
@@ -539,25 +553,17 @@ mod tests {
         input.dibao[3].members.push(7);
         assert_eq!(
             keys(&mut input),
-            [
-                "a||P8",
-                "b|D9|",
-                "c|D1|P1",
-                "c|D2,D3|P2",
-                "c|D4|P3,P4",
-                "d|D4|P3,P4",
-                "e||P4",
-                "e||P8",
-            ]
+            ["a||P8", "b|D9|", "c|D1|P1", "c|D2,D3|P2", "c|D4|P3,P4", "d|D4|P3,P4", "e||P4", "e||P8",]
         );
     }
 
     #[test]
     fn members_that_differ_are_named_per_side() {
-        let mut input = Input { dibao: vec![d("D1", &[1, 2, 3])], poor: vec![poor("P1", true, &[2, 3, 4])], ..Input::default() };
+        let mut input =
+            Input { dibao: vec![d("D1", &[1, 2, 3])], poor: vec![poor("P1", true, &[2, 3, 4])], ..Input::default() };
         normalise(&mut input);
         let lists = compare(&input, time::macros::date!(2026 - 11 - 01));
-        let differ = lists.entries.iter().find(|e| e.kind == Kind::MembersDiffer).unwrap();
+        let differ = lists.entries.iter().find(|e| e.kind == Kind::MembersDiffer).expect("test value");
         assert_eq!(differ.detail, Detail::MembersDiffer { only_dibao: vec![1], only_poor: vec![4] });
     }
 
@@ -566,14 +572,31 @@ mod tests {
         let mut input = Input {
             dibao: vec![d("D1", &[1, 2]), d("D2", &[3])],
             poor: vec![poor("P1", true, &[1, 2]), poor("P2", true, &[3])],
-            deaths: vec![(2, time::macros::date!(2026 - 03 - 01)), (3, time::macros::date!(2026 - 12 - 01)), (99, time::macros::date!(2025 - 01 - 01))],
+            deaths: vec![
+                (2, time::macros::date!(2026 - 03 - 01)),
+                (3, time::macros::date!(2026 - 12 - 01)),
+                (99, time::macros::date!(2025 - 01 - 01)),
+            ],
             officials: vec![
-                OfficialLink { person: 1, official: 50, official_name: "王主任".into(), role: OfficialRole::VillageCommittee, relation: "子女".into() },
-                OfficialLink { person: 77, official: 50, official_name: "王主任".into(), role: OfficialRole::VillageCommittee, relation: "配偶".into() },
+                OfficialLink {
+                    person: 1,
+                    official: 50,
+                    official_name: "王主任".into(),
+                    role: OfficialRole::VillageCommittee,
+                    relation: "子女".into(),
+                },
+                OfficialLink {
+                    person: 77,
+                    official: 50,
+                    official_name: "王主任".into(),
+                    role: OfficialRole::VillageCommittee,
+                    relation: "配偶".into(),
+                },
             ],
         };
         let keys = keys(&mut input);
-        let tail: Vec<&str> = keys.iter().filter(|k| k.starts_with('f') || k.starts_with('g')).map(String::as_str).collect();
+        let tail: Vec<&str> =
+            keys.iter().filter(|k| k.starts_with('f') || k.starts_with('g')).map(String::as_str).collect();
         assert_eq!(tail, [format!("f|D1||{}", unpack(2)), format!("g|D1||{}|{}", unpack(1), unpack(50))]);
     }
 

@@ -4,6 +4,18 @@
 //!
 //! Layout:
 //! - [`engine`]: the comparison itself — snapshots in, lists (a)–(g) out,
-//!   deterministic, at province scale in memory.
+//!   deterministic, at province scale in memory;
+//! - [`view`]: the service's versioned view of both rosters, kept from their
+//!   events and read back as of a run's position;
+//! - [`registers`]: public security's death register and the officials' registry;
+//! - [`run`]: a run — read, compare, store with a digest, publish;
+//! - [`export`]: the lists as xlsx or CSV files, identity numbers masked by role;
+//! - [`service`]: the gRPC service; [`startup`]: settings, the application, the monthly run.
 
 pub mod engine;
+pub mod export;
+pub mod registers;
+pub mod run;
+pub mod service;
+pub mod startup;
+pub mod view;

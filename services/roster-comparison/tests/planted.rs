@@ -5,8 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use dibao_roster_comparison::engine::{self, DibaoHousehold, Input, OfficialLink, OfficialRole, PoorHousehold, PovertyStatus, Programme};
-use dibao_synthetic::rosters::{self, PoorStatus, Row, RosterConfig};
+use dibao_roster_comparison::engine::{
+    self, DibaoHousehold, Input, OfficialLink, OfficialRole, PoorHousehold, PovertyStatus, Programme,
+};
+use dibao_synthetic::rosters::{self, PoorStatus, RosterConfig, Row};
 
 fn person(id: &str) -> engine::Person {
     engine::pack(id).expect("generated identity numbers are valid")
@@ -39,7 +41,11 @@ pub fn input_of(rows: Vec<Row>) -> Input {
                 person: person(&o.person_id),
                 official: person(&o.official_id),
                 official_name: o.official_name,
-                role: if o.role == "低保经办人员" { OfficialRole::DibaoHandler } else { OfficialRole::VillageCommittee },
+                role: if o.role == "低保经办人员" {
+                    OfficialRole::DibaoHandler
+                } else {
+                    OfficialRole::VillageCommittee
+                },
                 relation: o.relation.to_owned(),
             }),
         }
@@ -51,9 +57,13 @@ pub fn input_of(rows: Vec<Row>) -> Input {
 fn every_planted_case_is_found_and_nothing_else() {
     let mut rows = Vec::new();
     let mut expected = BTreeSet::new();
-    rosters::plant(&RosterConfig { seed: 6, households: 30_000 }, |r| rows.push(r), |k| {
-        assert!(expected.insert(k.clone()), "planted twice: {k}");
-    });
+    rosters::plant(
+        &RosterConfig { seed: 6, households: 30_000 },
+        |r| rows.push(r),
+        |k| {
+            assert!(expected.insert(k.clone()), "planted twice: {k}");
+        },
+    );
     let mut input = input_of(rows);
     engine::normalise(&mut input);
     let lists = engine::compare(&input, time::macros::date!(2026 - 10 - 31));
@@ -70,11 +80,18 @@ fn every_planted_case_is_found_and_nothing_else() {
     }
     let missed: Vec<_> = expected.difference(&found).take(10).collect();
     let extra: Vec<_> = found.difference(&expected).take(10).collect();
-    assert!(missed.is_empty() && extra.is_empty(), "missed (recall < 100 %): {missed:?}\nextra (precision < 100 %): {extra:?}");
+    assert!(
+        missed.is_empty() && extra.is_empty(),
+        "missed (recall < 100 %): {missed:?}\nextra (precision < 100 %): {extra:?}"
+    );
 
     // The shapes the issue names are among them: a mapping with several
     // households on each side, and a split and a merged household.
     assert!(found.iter().any(|k| k.starts_with("c|") && k.split('|').all(|part| part.contains(',') || part == "c")));
-    assert!(found.iter().any(|k| k.starts_with("c|") && k.split('|').nth(1).is_some_and(|d| d.contains(',')) && !k.split('|').nth(2).is_some_and(|p| p.contains(','))));
-    assert!(found.iter().any(|k| k.starts_with("c|") && !k.split('|').nth(1).is_some_and(|d| d.contains(',')) && k.split('|').nth(2).is_some_and(|p| p.contains(','))));
+    assert!(found.iter().any(|k| k.starts_with("c|")
+        && k.split('|').nth(1).is_some_and(|d| d.contains(','))
+        && !k.split('|').nth(2).is_some_and(|p| p.contains(','))));
+    assert!(found.iter().any(|k| k.starts_with("c|")
+        && !k.split('|').nth(1).is_some_and(|d| d.contains(','))
+        && k.split('|').nth(2).is_some_and(|p| p.contains(','))));
 }

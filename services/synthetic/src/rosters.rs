@@ -124,21 +124,32 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
             _ => PoorStatus::InPoverty,
         };
         let special = rng.random_bool(0.1);
-        let dibao = |id: String, members: Vec<Member>| DibaoRow { id, village: h.village.clone(), special_hardship: special, members };
-        let poor = |id: String, flagged: bool, members: Vec<Member>| PoorRow { id, village: h.village.clone(), status, flagged, members };
+        let dibao = |id: String, members: Vec<Member>| DibaoRow {
+            id,
+            village: h.village.clone(),
+            special_hardship: special,
+            members,
+        };
+        let poor = |id: String, flagged: bool, members: Vec<Member>| PoorRow {
+            id,
+            village: h.village.clone(),
+            status,
+            flagged,
+            members,
+        };
         let shape = rng.random_range(0..1000u32);
         let mut dibao_rows = Vec::new();
         let mut poor_rows = Vec::new();
         if shape < BOTH_PER_MILLE {
             let size = h.members.len();
             let sub = rng.random_range(0..100u32);
-            let c = |d: &[String], p: &[String]| format!("c|{}|{}", d.join(","), p.join(","));
+            let c = |d: &[&str], p: &[&str]| format!("c|{}|{}", d.join(","), p.join(","));
             if sub < 3 && size >= 2 {
                 // Members differ: the poverty roster still lists someone civil affairs removed.
                 let mut fewer = h.members.clone();
                 let gone = fewer.pop();
                 let (d, p) = (did(""), pid(""));
-                expect(c(&[d.clone()], &[p.clone()]));
+                expect(c(&[&d], &[&p]));
                 expect(format!("d|{d}|{p}"));
                 dibao_rows.push(dibao(d, fewer));
                 poor_rows.push(poor(p, true, h.members.clone()));
@@ -146,24 +157,24 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
             } else if sub < 5 {
                 // On dibao, but the flag was never set on the poverty roster.
                 let (d, p) = (did(""), pid(""));
-                expect(c(&[d.clone()], &[p.clone()]));
+                expect(c(&[&d], &[&p]));
                 expect(format!("e||{p}"));
                 dibao_rows.push(dibao(d, h.members.clone()));
                 poor_rows.push(poor(p, false, h.members.clone()));
-            } else if sub < 6 && size >= 3 {
+            } else if sub < 6 && size >= 4 {
                 // Split on the dibao side: the children enrolled as their own household.
                 let (d1, d2, p) = (did(""), did("-2"), pid(""));
-                expect(c(&[d1.clone(), d2.clone()], &[p.clone()]));
+                expect(c(&[&d1, &d2], &[&p]));
                 dibao_rows.push(dibao(d1, h.members[..2].to_vec()));
-                dibao_rows.push(dibao(d2, h.members[2..].to_vec()));
+                dibao_rows.push(dibao(d2, headed(h.members[2..].to_vec())));
                 poor_rows.push(poor(p, true, h.members.clone()));
             } else if sub < 7 && size >= 2 {
                 // Merged on the dibao side: the poverty roster keeps two households.
                 let (d, p1, p2) = (did(""), pid(""), pid("-2"));
-                expect(c(&[d.clone()], &[p1.clone(), p2.clone()]));
+                expect(c(&[&d], &[&p1, &p2]));
                 dibao_rows.push(dibao(d, h.members.clone()));
                 poor_rows.push(poor(p1, true, h.members[..1].to_vec()));
-                poor_rows.push(poor(p2, true, h.members[1..].to_vec()));
+                poor_rows.push(poor(p2, true, headed(h.members[1..].to_vec())));
             } else if sub < 8 && size >= 2 {
                 // The same people under a different head on the poverty roster.
                 let mut swapped = h.members.clone();
@@ -171,7 +182,7 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
                 swapped[1].relation = Relation::Head;
                 swapped.swap(0, 1);
                 let (d, p) = (did(""), pid(""));
-                expect(c(&[d.clone()], &[p.clone()]));
+                expect(c(&[&d], &[&p]));
                 dibao_rows.push(dibao(d, h.members.clone()));
                 poor_rows.push(poor(p, true, swapped));
             } else if sub < 9 && size >= 3 {
@@ -183,27 +194,38 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
                         let m = other.index;
                         let (d1, d2) = (did(""), format!("DB{m:09}"));
                         let (p1, p2) = (pid(""), format!("PK{m:09}"));
-                        expect(c(&[d1.clone(), d2.clone()], &[p1.clone(), p2.clone()]));
+                        expect(c(&[&d1, &d2], &[&p1, &p2]));
                         let mut parents = h.members.clone();
                         let mut child = parents.pop().expect("size >= 3");
                         let mut in_law = other.members.clone();
                         child.relation = Relation::ChildInLaw;
                         in_law.push(child);
                         dibao_rows.push(dibao(d1, h.members.clone()));
-                        dibao_rows.push(DibaoRow { id: d2, village: other.village.clone(), special_hardship: false, members: other.members.clone() });
+                        dibao_rows.push(DibaoRow {
+                            id: d2,
+                            village: other.village.clone(),
+                            special_hardship: false,
+                            members: other.members.clone(),
+                        });
                         poor_rows.push(poor(p1, true, parents));
-                        poor_rows.push(PoorRow { id: p2, village: other.village.clone(), status, flagged: true, members: in_law });
+                        poor_rows.push(PoorRow {
+                            id: p2,
+                            village: other.village.clone(),
+                            status,
+                            flagged: true,
+                            members: in_law,
+                        });
                     }
                     None => {
                         let (d, p) = (did(""), pid(""));
-                        expect(c(&[d.clone()], &[p.clone()]));
+                        expect(c(&[&d], &[&p]));
                         dibao_rows.push(dibao(d, h.members.clone()));
                         poor_rows.push(poor(p, true, h.members.clone()));
                     }
                 }
             } else {
                 let (d, p) = (did(""), pid(""));
-                expect(c(&[d.clone()], &[p.clone()]));
+                expect(c(&[&d], &[&p]));
                 dibao_rows.push(dibao(d, h.members.clone()));
                 poor_rows.push(poor(p, true, h.members.clone()));
             }
@@ -218,7 +240,11 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
             // Decoy: a death of someone who is not paid is not list (f).
             if rng.random_bool(0.01) {
                 let m = &h.members[0];
-                row(Row::Death(DeathRow { identity_number: m.identity_number.clone(), name: m.name.clone(), died_on: as_of - Duration::days(30) }));
+                row(Row::Death(DeathRow {
+                    identity_number: m.identity_number.clone(),
+                    name: m.name.clone(),
+                    died_on: as_of - Duration::days(30),
+                }));
                 planted.deaths += 1;
             }
             poor_rows.push(poor(p, flagged, h.members.clone()));
@@ -231,7 +257,8 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
             let head = h.members[0].clone();
             let role = if rng.random_bool(0.5) { "低保经办人员" } else { "村委会成员" };
             for m in &h.members {
-                let relation = if m.identity_number == head.identity_number { "本人" } else { relation_zh(m.relation) };
+                let relation =
+                    if m.identity_number == head.identity_number { "本人" } else { relation_zh(m.relation) };
                 row(Row::Official(OfficialRow {
                     official_id: head.identity_number.clone(),
                     official_name: head.name.clone(),
@@ -253,12 +280,16 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
                 // A member dead by public-security records, still on the paid roster.
                 if rng.random_bool(0.003) {
                     let died_on = as_of - Duration::days(rng.random_range(1..400));
-                    row(Row::Death(DeathRow { identity_number: m.identity_number.clone(), name: m.name.clone(), died_on }));
+                    row(Row::Death(DeathRow {
+                        identity_number: m.identity_number.clone(),
+                        name: m.name.clone(),
+                        died_on,
+                    }));
                     planted.deaths += 1;
                     expect(format!("f|{}||{}", d.id, m.identity_number));
                 }
                 // A recipient who is a close relative of an official.
-                if !officials.is_empty() && rng.random_bool(0.002) {
+                if !officials.is_empty() && rng.random_bool(0.005) {
                     let (official, role) = &officials[rng.random_range(0..officials.len())];
                     let role = if role == "低保经办人员" { "低保经办人员" } else { "村委会成员" };
                     let relation = ["配偶", "父母", "子女", "兄弟姐妹"][rng.random_range(0..4)];
@@ -288,6 +319,22 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
         }
     }
     planted
+}
+
+/// The members of a household cut from another, with one of them as head
+/// (the first; brothers and sisters of a child who became head are siblings).
+fn headed(mut members: Vec<Member>) -> Vec<Member> {
+    if members.is_empty() || members.iter().any(|m| m.relation == Relation::Head) {
+        return members;
+    }
+    let was = members[0].relation;
+    members[0].relation = Relation::Head;
+    for m in &mut members[1..] {
+        if was == Relation::Child && m.relation == Relation::Child {
+            m.relation = Relation::Sibling;
+        }
+    }
+    members
 }
 
 fn relation_zh(r: Relation) -> &'static str {

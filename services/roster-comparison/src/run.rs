@@ -1,0 +1,334 @@
+//! A comparison run: the view read as of one position, compared, the
+//! division's entries stored in list order with a digest, the entries'
+//! first sighting kept for ageing, and `ComparisonCompleted` published for
+//! the poverty office (R-CMP-1..4). The run's rows, its entries and its
+//! event are written in one transaction: a run is there whole or not at all.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use dibao_platform::clock::Clock;
+use dibao_platform::error::Error;
+use dibao_platform::outbox::{self, NewEvent};
+use dibao_proto::events::v1::{ComparisonCompleted, event_envelope::Payload};
+use dibao_proto::types::DivisionCode;
+use ring::digest;
+use time::Date;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::engine::{self, Detail, Entry, Input, Kind, Lists};
+use crate::view::{self, Labels};
+
+/// Progress of a run as it streams to the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub run_id: Uuid,
+    pub phase: &'static str,
+    pub done: i64,
+    pub total: i64,
+    /// Entries per list, (a) to (g), once known.
+    pub sizes: Vec<i64>,
+    pub finished: Option<time::OffsetDateTime>,
+}
+
+/// An entry as stored and exported: every field already text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// What officers and the API call the entry: [`entry_id`] of its key.
+    pub id: String,
+    /// The readable key (`Entry::key`); it holds identity numbers, so it
+    /// stays in memory and never reaches a file or a response.
+    pub key: String,
+    pub kind: Kind,
+    pub village: String,
+    /// "id|village|head|members" per household.
+    pub dibao: Vec<String>,
+    pub poor: Vec<String>,
+    pub members: Vec<String>,
+    pub explanation: String,
+}
+
+pub struct Runs {
+    pub pool: Pool,
+    pub clock: Arc<dyn Clock>,
+    /// This service's topic, where completed runs are published.
+    pub topic: String,
+}
+
+const PRODUCER: &str = "roster-comparison";
+const AGGREGATE: &str = "roster_comparison.run";
+/// Entries written per statement.
+const CHUNK: usize = 5_000;
+
+impl Runs {
+    /// Runs a comparison of `division` (the whole view when `None`), or
+    /// re-runs `reproduce` on the position and date it ran on.
+    pub async fn run(
+        &self,
+        division: Option<DivisionCode>,
+        reproduce: Option<Uuid>,
+        progress: mpsc::Sender<Progress>,
+    ) -> Result<Uuid, Error> {
+        let run_id = Uuid::now_v7();
+        let started = self.clock.now();
+        let mut client = self.pool.get().await?;
+        let ((division, scope), position, dibao_events, poverty_events, as_of) = match reproduce {
+            Some(earlier) => {
+                let row = client
+                    .query_opt(
+                        "SELECT division, scope, view_position, dibao_events, poverty_events, as_of
+                         FROM comparison_run WHERE run_id = $1 AND finished_at IS NOT NULL",
+                        &[&earlier],
+                    )
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("比对批次{earlier}不存在或未完成")))?;
+                let scope = (row.get::<_, String>(0), row.get::<_, String>(1));
+                (scope, row.get(2), row.get(3), row.get(4), row.get::<_, Date>(5))
+            }
+            None => {
+                let tx = client.transaction().await?;
+                let (position, d, p) = view::position_now(&tx).await?;
+                tx.commit().await?;
+                let scope = division.map(|d| (d.as_str().to_owned(), d.prefix().to_owned())).unwrap_or_default();
+                (scope, position, d, p, started.date())
+            }
+        };
+        let say = |phase, done, total, sizes: Vec<i64>, finished| {
+            let _ = progress.try_send(Progress { run_id, phase, done, total, sizes, finished });
+        };
+
+        let (input, labels) = view::load(&client, position).await.map_err(Error::Unexpected)?;
+        let households = (input.dibao.len() + input.poor.len()) as i64;
+        say("extract", households, households, Vec::new(), None);
+        let within = scope.clone();
+        let (input, entries) = tokio::task::spawn_blocking(move || {
+            let lists = engine::compare(&input, as_of);
+            let entries = stored_entries(&input, &labels, &lists, &within);
+            (input, entries)
+        })
+        .await
+        .map_err(|e| Error::Unexpected(e.into()))?;
+        let sizes: Vec<i64> =
+            Kind::ALL.iter().map(|k| entries.iter().filter(|e| e.kind == *k).count() as i64).collect();
+        say("compare", households, households, sizes.clone(), None);
+
+        let digest = digest_of(&entries);
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO comparison_run (run_id, division, scope, view_position, dibao_events, poverty_events, as_of,
+                                         reproduces, started_at, dibao_households, poor_households)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &run_id,
+                &division,
+                &scope,
+                &position,
+                &dibao_events,
+                &poverty_events,
+                &as_of,
+                &reproduce,
+                &started,
+                &(input.dibao.len() as i64),
+                &(input.poor.len() as i64),
+            ],
+        )
+        .await?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO run_entry (run_id, ordinal, entry_key, kind, village, dibao, poor, members, explanation)
+                 SELECT $1, o, k, c, v, string_to_array(d, E'\\x1f'), string_to_array(p, E'\\x1f'),
+                        string_to_array(m, E'\\x1f'), x
+                 FROM unnest($2::int[], $3::text[], $4::\"char\"[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+                      AS t(o, k, c, v, d, p, m, x)",
+            )
+            .await?;
+        let seen = tx
+            .prepare(
+                "INSERT INTO entry_seen (entry_key, first_run, first_seen_at)
+                 SELECT unnest($1::text[]), $2, $3 ON CONFLICT (entry_key) DO NOTHING",
+            )
+            .await?;
+        let total = entries.len() as i64;
+        for (chunk_no, chunk) in entries.chunks(CHUNK).enumerate() {
+            let base = (chunk_no * CHUNK) as i32;
+            let ordinals: Vec<i32> = (0..chunk.len() as i32).map(|i| base + i).collect();
+            let keys: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
+            let kinds: Vec<i8> = chunk.iter().map(|e| e.kind.letter() as i8).collect();
+            let villages: Vec<&str> = chunk.iter().map(|e| e.village.as_str()).collect();
+            // Arrays of arrays of unequal length do not exist in SQL: each
+            // household list travels joined by the unit separator.
+            let joined = |f: fn(&StoredEntry) -> &Vec<String>| -> Vec<String> {
+                chunk.iter().map(|e| f(e).join("\u{1f}")).collect()
+            };
+            let (dibao, poor, members) = (joined(|e| &e.dibao), joined(|e| &e.poor), joined(|e| &e.members));
+            let explanations: Vec<&str> = chunk.iter().map(|e| e.explanation.as_str()).collect();
+            tx.execute(
+                &insert,
+                &[&run_id, &ordinals, &keys, &kinds, &villages, &dibao, &poor, &members, &explanations],
+            )
+            .await?;
+            tx.execute(&seen, &[&keys, &run_id, &started]).await?;
+            say("store", base as i64 + chunk.len() as i64, total, sizes.clone(), None);
+        }
+        let finished = self.clock.now();
+        tx.execute(
+            "UPDATE comparison_run SET finished_at = $2, list_sizes = $3, digest = $4 WHERE run_id = $1",
+            &[&run_id, &finished, &sizes, &digest],
+        )
+        .await?;
+        let list_sizes = Kind::ALL.iter().zip(&sizes).map(|(k, n)| (k.letter().to_string(), *n)).collect();
+        outbox::enqueue(
+            &tx,
+            NewEvent {
+                topic: &self.topic,
+                aggregate_type: AGGREGATE,
+                aggregate_key: &run_id.to_string(),
+                aggregate_version: 1,
+                producer: PRODUCER,
+                payload: Payload::ComparisonCompleted(ComparisonCompleted {
+                    run_id: run_id.to_string(),
+                    division: Some(dibao_proto::common::v1::DivisionCode { code: division.clone() }),
+                    completed_at: Some(outbox::timestamp_of(finished)),
+                    list_sizes,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(%run_id, %division, position, entries = total, digest = %digest, "comparison run finished");
+        say("done", total, total, sizes, Some(finished));
+        Ok(run_id)
+    }
+}
+
+/// SHA-256 over the entries in list order, every field length-prefixed:
+/// two runs with equal digests reported the same entries, byte for byte.
+pub fn digest_of(entries: &[StoredEntry]) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut field = |s: &str| {
+        ctx.update(&(s.len() as u64).to_le_bytes());
+        ctx.update(s.as_bytes());
+    };
+    for e in entries {
+        field(&e.id);
+        field(&e.village);
+        for h in e.dibao.iter().chain(&e.poor).chain(&e.members) {
+            field(h);
+        }
+        field(&e.explanation);
+    }
+    dibao_platform::assertion::hex(ctx.finish().as_ref())
+}
+
+/// The id an entry is known by: the first 16 bytes of the SHA-256 of its
+/// key, in hex. The same finding gets the same id in every run (decisions
+/// stay with it) without the id revealing anyone's identity number.
+pub fn entry_id(key: &str) -> String {
+    let d = digest::digest(&digest::SHA256, key.as_bytes());
+    dibao_platform::assertion::hex(&d.as_ref()[..16])
+}
+
+fn status_zh(s: engine::PovertyStatus) -> &'static str {
+    match s {
+        engine::PovertyStatus::InPoverty => "未脱贫",
+        engine::PovertyStatus::Exited => "已脱贫",
+        engine::PovertyStatus::Returned => "返贫",
+    }
+}
+
+fn programme_zh(p: engine::Programme) -> &'static str {
+    match p {
+        engine::Programme::Dibao => "低保",
+        engine::Programme::SpecialHardship => "特困供养",
+    }
+}
+
+/// The entries of `lists` that concern the division whose villages start
+/// with `division` (any of their households lies in it; every entry when empty), as text, with the explanation an
+/// officer reads.
+pub fn stored_entries(input: &Input, labels: &Labels, lists: &Lists, division: &str) -> Vec<StoredEntry> {
+    let in_division = |e: &Entry| {
+        division.is_empty()
+            || e.dibao.iter().any(|&d| input.dibao[d as usize].village.starts_with(division))
+            || e.poor.iter().any(|&p| input.poor[p as usize].village.starts_with(division))
+    };
+    lists
+        .entries
+        .iter()
+        .filter(|e| in_division(e))
+        .map(|e| {
+            let dibao = e
+                .dibao
+                .iter()
+                .map(|&d| {
+                    let (h, (head, n)) = (&input.dibao[d as usize], &labels.dibao[d as usize]);
+                    format!("{}|{}|{}|{}", h.id, h.village, head, n)
+                })
+                .collect();
+            let poor = e
+                .poor
+                .iter()
+                .map(|&p| {
+                    let (h, (head, n)) = (&input.poor[p as usize], &labels.poor[p as usize]);
+                    format!("{}|{}|{}|{}", h.id, h.village, head, n)
+                })
+                .collect();
+            let mut members: Vec<String> = e.person.map(engine::unpack).into_iter().collect();
+            let explanation = match &e.detail {
+                Detail::None => match e.kind {
+                    Kind::PoorNotDibao => {
+                        let h = &input.poor[e.poor[0] as usize];
+                        format!(
+                            "建档立卡贫困户（{}）未纳入低保或特困供养，请核实是否符合条件并作出结论",
+                            status_zh(h.status)
+                        )
+                    }
+                    Kind::DibaoNotPoor => {
+                        let h = &input.dibao[e.dibao[0] as usize];
+                        format!("{}户未纳入建档立卡贫困户，转扶贫部门按其标准认定", programme_zh(h.programme))
+                    }
+                    _ => format!("低保或特困{}户与建档立卡{}户成员相同或相连", e.dibao.len(), e.poor.len()),
+                },
+                Detail::MembersDiffer { only_dibao, only_poor } => {
+                    members.extend(only_dibao.iter().chain(only_poor).map(|&p| engine::unpack(p)));
+                    format!("家庭成员不一致：仅低保名单有{}人，仅建档立卡名单有{}人", only_dibao.len(), only_poor.len())
+                }
+                Detail::FlagMismatch { flagged: true } => {
+                    "扶贫名单标为低保贫困户，但低保名单中没有与其成员相同的在保户".to_owned()
+                }
+                Detail::FlagMismatch { flagged: false } => {
+                    "家庭成员已纳入低保或特困，但扶贫名单未标为低保贫困户".to_owned()
+                }
+                Detail::DeceasedPaid { died_on } => {
+                    let name = e.person.and_then(|p| labels.death_names.get(&p)).map_or("", String::as_str);
+                    format!("{name}经公安登记于{died_on}死亡，仍在保障家庭成员中享受待遇")
+                }
+                Detail::OfficialRelative { link } => {
+                    let o = &input.officials[*link];
+                    let name = e.person.and_then(|p| labels.official_names.get(&p)).map_or("", String::as_str);
+                    let role = match o.role {
+                        engine::OfficialRole::DibaoHandler => "低保经办人员",
+                        engine::OfficialRole::VillageCommittee => "村委会成员",
+                    };
+                    if o.person == o.official {
+                        format!("{name}本人为{role}，享受低保或特困待遇，应予备案")
+                    } else {
+                        format!("{name}是{role}{}的{}，享受低保或特困待遇，应予备案", o.official_name, o.relation)
+                    }
+                }
+            };
+            let key = e.key(input);
+            StoredEntry {
+                id: entry_id(&key),
+                key,
+                kind: e.kind,
+                village: e.village(input).to_owned(),
+                dibao,
+                poor,
+                members,
+                explanation,
+            }
+        })
+        .collect()
+}

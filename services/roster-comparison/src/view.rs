@@ -1,0 +1,373 @@
+//! The comparison's view of both rosters, kept from their events (civil
+//! affairs' and the poverty office's household topics) and read back as of
+//! one position for a run.
+//!
+//! Every change takes the next view position under a shared lock on
+//! `view_source`; a run takes its position under the exclusive lock
+//! ([`position_now`]), so every change numbered at or below it has
+//! committed before the run reads, and reading "as of P" later returns the
+//! same rows (R-CMP-4).
+
+use deadpool_postgres::Transaction;
+use dibao_platform::db::cached;
+use dibao_platform::inbox::{Handler, HandlerError};
+use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
+use futures_util::{StreamExt, pin_mut};
+
+use crate::engine::{self, DibaoHousehold, Input, OfficialLink, OfficialRole, PoorHousehold, PovertyStatus, Programme};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Dibao,
+    Poor,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Dibao => "dibao",
+            Side::Poor => "poor",
+        }
+    }
+}
+
+/// Takes the next view position for a change made in `tx`.
+pub async fn next_position(tx: &Transaction<'_>) -> Result<i64, tokio_postgres::Error> {
+    // The table lock first, the number second: a run that holds the
+    // exclusive lock sees no change numbered below its position still open.
+    tx.batch_execute("LOCK TABLE view_source IN ROW EXCLUSIVE MODE").await?;
+    Ok(cached::query_opt(tx, "SELECT nextval('view_position')", &[]).await?.map_or(0, |r| r.get(0)))
+}
+
+/// The view's position now, with the events applied per roster up to it.
+pub async fn position_now(tx: &Transaction<'_>) -> Result<(i64, i64, i64), tokio_postgres::Error> {
+    tx.batch_execute("LOCK TABLE view_source IN EXCLUSIVE MODE").await?;
+    let row = tx
+        .query_one(
+            "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM view_position),
+                    (SELECT events_applied FROM view_source WHERE side = 'dibao'),
+                    (SELECT events_applied FROM view_source WHERE side = 'poor')",
+            &[],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+/// Civil affairs' and the poverty office's household events, applied to the view.
+pub struct RosterEvents;
+
+/// A household's row as the view holds it now.
+#[derive(Debug, Clone)]
+struct Held {
+    village: String,
+    on_roster: bool,
+    programme: i32,
+    status: i32,
+    flagged: bool,
+    members: Vec<String>,
+    names: Vec<String>,
+    version: i64,
+}
+
+fn members_of(members: &[RosterMember]) -> (Vec<String>, Vec<String>) {
+    let mut listed: Vec<(bool, String, String)> = members
+        .iter()
+        .filter_map(|m| {
+            let p = m.person.as_ref()?;
+            let id = p.identity_number.as_ref()?.value.trim().to_ascii_uppercase();
+            let head = m.relation == dibao_proto::common::v1::Relation::Head as i32;
+            Some((!head, id, p.name.clone()))
+        })
+        .collect();
+    // Head first, then as listed: the export shows the head's name.
+    listed.sort_by_key(|(not_head, _, _)| *not_head);
+    listed.into_iter().map(|(_, id, name)| (id, name)).unzip()
+}
+
+async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<Option<Held>, tokio_postgres::Error> {
+    let row = cached::query_opt(
+        tx,
+        "SELECT village, on_roster, programme, status, flagged, members, names, version
+         FROM roster_household WHERE side = $1 AND household_id = $2 AND valid_to IS NULL FOR UPDATE",
+        &[&side.as_str(), &id],
+    )
+    .await?;
+    Ok(row.map(|r| Held {
+        village: r.get(0),
+        on_roster: r.get(1),
+        programme: r.get(2),
+        status: r.get(3),
+        flagged: r.get(4),
+        members: r.get(5),
+        names: r.get(6),
+        version: r.get(7),
+    }))
+}
+
+/// Writes `new` as the household's row from the next position on.
+async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<(), tokio_postgres::Error> {
+    let position = next_position(tx).await?;
+    let county: String = new.village.chars().take(6).collect();
+    cached::execute(
+        tx,
+        "UPDATE roster_household SET valid_to = $3 WHERE side = $1 AND household_id = $2 AND valid_to IS NULL",
+        &[&side.as_str(), &id, &position],
+    )
+    .await?;
+    cached::execute(
+        tx,
+        "INSERT INTO roster_household (side, household_id, village, county, on_roster, programme, status, flagged,
+                                       members, names, version, valid_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            &side.as_str(),
+            &id,
+            &new.village,
+            &county,
+            &new.on_roster,
+            &new.programme,
+            &new.status,
+            &new.flagged,
+            &new.members,
+            &new.names,
+            &new.version,
+            &position,
+        ],
+    )
+    .await?;
+    cached::execute(
+        tx,
+        "UPDATE view_source SET events_applied = events_applied + 1 WHERE side = $1",
+        &[&side.as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What an event changes in the view.
+enum Change<'a> {
+    /// The household (re)enters its roster with these members.
+    Enter {
+        village: String,
+        programme: i32,
+        members: &'a [RosterMember],
+    },
+    Members(&'a [RosterMember]),
+    Leave,
+    Died(String),
+    Status(i32),
+    Flag(bool),
+}
+
+impl Handler for RosterEvents {
+    async fn apply(&self, tx: &Transaction<'_>, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let village =
+            |v: &Option<dibao_proto::common::v1::DivisionCode>| v.as_ref().map(|v| v.code.clone()).unwrap_or_default();
+        let civil = event.aggregate_type == "civil_affairs.household";
+        let (side, id, change) = match &event.payload {
+            Some(Payload::HouseholdEnrolled(e)) => (
+                Side::Dibao,
+                &e.household_id,
+                Change::Enter { village: village(&e.village), programme: e.programme, members: &e.members },
+            ),
+            Some(Payload::HouseholdCompositionChanged(e)) => {
+                (Side::Dibao, &e.household_id, Change::Members(&e.members))
+            }
+            Some(Payload::HouseholdExited(e)) => (Side::Dibao, &e.household_id, Change::Leave),
+            Some(Payload::PoorHouseholdRegistered(e)) => (
+                Side::Poor,
+                &e.household_id,
+                Change::Enter { village: village(&e.village), programme: 0, members: &e.members },
+            ),
+            Some(Payload::PoorHouseholdCompositionChanged(e)) => {
+                (Side::Poor, &e.household_id, Change::Members(&e.members))
+            }
+            Some(Payload::PoorHouseholdExitedPoverty(e)) => (Side::Poor, &e.household_id, Change::Status(2)),
+            Some(Payload::PoorHouseholdReturnedToPoverty(e)) => (Side::Poor, &e.household_id, Change::Status(3)),
+            Some(Payload::DibaoFlagChanged(e)) => (Side::Poor, &e.household_id, Change::Flag(e.dibao_registered_poor)),
+            Some(Payload::MemberDeceased(e)) => {
+                let person = e.identity_number.as_ref().map(|i| i.value.to_ascii_uppercase()).unwrap_or_default();
+                (if civil { Side::Dibao } else { Side::Poor }, &e.household_id, Change::Died(person))
+            }
+            // Categories, amounts, reports, probes: nothing the lists read.
+            _ => return Ok(()),
+        };
+        let version = event.aggregate_version;
+        let current = held(tx, side, id).await?;
+        if current.as_ref().is_some_and(|h| version <= h.version) {
+            return Ok(()); // a replay or an older event
+        }
+        let new = match (change, current) {
+            (Change::Enter { village, programme, members }, held) => {
+                let (members, names) = members_of(members);
+                let keep = held.unwrap_or(Held {
+                    village: String::new(),
+                    on_roster: true,
+                    programme: 0,
+                    status: 1,
+                    flagged: false,
+                    members: Vec::new(),
+                    names: Vec::new(),
+                    version,
+                });
+                Held { village, on_roster: true, programme, members, names, version, ..keep }
+            }
+            (_, None) => {
+                return Err(HandlerError::Permanent(format!(
+                    "{} household {id} is not in the comparison's view (its enrolment or registration was never applied); a view rebuild restores it",
+                    side.as_str()
+                )));
+            }
+            (Change::Members(members), Some(h)) => {
+                let (members, names) = members_of(members);
+                Held { members, names, version, ..h }
+            }
+            (Change::Leave, Some(h)) => Held { on_roster: false, version, ..h },
+            (Change::Died(person), Some(mut h)) => {
+                if let Some(i) = h.members.iter().position(|m| *m == person) {
+                    h.members.remove(i);
+                    if i < h.names.len() {
+                        h.names.remove(i);
+                    }
+                }
+                Held { version, ..h }
+            }
+            (Change::Status(status), Some(h)) => Held { status, version, ..h },
+            (Change::Flag(flagged), Some(h)) => Held { flagged, version, ..h },
+        };
+        put(tx, side, id, &new).await?;
+        Ok(())
+    }
+}
+
+/// What a run knows of each household beyond the engine's input, by the
+/// input's index: for the lists and the exports.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    /// Head's name and member count, per dibao then per poor household.
+    pub dibao: Vec<(String, u32)>,
+    pub poor: Vec<(String, u32)>,
+    /// Name of each person in the death register, by the input's `deaths` order.
+    pub death_names: std::collections::HashMap<engine::Person, String>,
+    /// Name of each linked person of the officials' registry.
+    pub official_names: std::collections::HashMap<engine::Person, String>,
+}
+
+/// Reads the whole view as of `position` into the engine's input (sorted
+/// with [`engine::normalise`]) and the labels in the same order.
+///
+/// One COPY per table, parsed as it streams: a province's rosters arrive
+/// in seconds without a row object per member.
+pub async fn load(client: &tokio_postgres::Client, position: i64) -> anyhow::Result<(Input, Labels)> {
+    let mut rows: Vec<(DibaoHousehold, (String, u32))> = Vec::new();
+    let mut poor_rows: Vec<(PoorHousehold, (String, u32))> = Vec::new();
+    let households = format!(
+        "COPY (SELECT side, household_id, village, programme, status, flagged, array_to_string(members, ','), coalesce(names[1], '')
+               FROM roster_household
+               WHERE on_roster AND valid_from <= {position} AND (valid_to IS NULL OR valid_to > {position})) TO STDOUT"
+    );
+    copy_lines(client, &households, |f| {
+        let members: Vec<engine::Person> = f[6].split(',').filter(|s| !s.is_empty()).filter_map(engine::pack).collect();
+        let label = (unescape(f[7]), members.len() as u32);
+        if f[0] == "dibao" {
+            let programme = if f[3] == "2" { Programme::SpecialHardship } else { Programme::Dibao };
+            rows.push((DibaoHousehold { id: unescape(f[1]), village: f[2].to_owned(), programme, members }, label));
+        } else {
+            let status = match f[4] {
+                "2" => PovertyStatus::Exited,
+                "3" => PovertyStatus::Returned,
+                _ => PovertyStatus::InPoverty,
+            };
+            poor_rows.push((
+                PoorHousehold { id: unescape(f[1]), village: f[2].to_owned(), status, flagged: f[5] == "t", members },
+                label,
+            ));
+        }
+    })
+    .await?;
+    // Sorted here, with the labels, in the order `engine::normalise` keeps.
+    rows.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+    poor_rows.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut input = Input::default();
+    let mut labels = Labels::default();
+    (input.dibao, labels.dibao) = rows.into_iter().unzip();
+    (input.poor, labels.poor) = poor_rows.into_iter().unzip();
+
+    let deaths = format!(
+        "COPY (SELECT identity_number, died_on, name FROM death_record
+               WHERE valid_from <= {position} AND (valid_to IS NULL OR valid_to > {position})) TO STDOUT"
+    );
+    copy_lines(client, &deaths, |f| {
+        if let (Some(p), Ok(d)) =
+            (engine::pack(f[0]), time::Date::parse(f[1], &time::format_description::well_known::Iso8601::DATE))
+        {
+            input.deaths.push((p, d));
+            labels.death_names.insert(p, unescape(f[2]));
+        }
+    })
+    .await?;
+    let officials = format!(
+        "COPY (SELECT person_id, official_id, official_name, role, relation, person_name FROM official_link
+               WHERE valid_from <= {position} AND (valid_to IS NULL OR valid_to > {position})) TO STDOUT"
+    );
+    copy_lines(client, &officials, |f| {
+        if let (Some(person), Some(official)) = (engine::pack(f[0]), engine::pack(f[1])) {
+            input.officials.push(OfficialLink {
+                person,
+                official,
+                official_name: unescape(f[2]),
+                role: if f[3] == "1" { OfficialRole::DibaoHandler } else { OfficialRole::VillageCommittee },
+                relation: unescape(f[4]),
+            });
+            labels.official_names.insert(person, unescape(f[5]));
+        }
+    })
+    .await?;
+    engine::normalise(&mut input);
+    Ok((input, labels))
+}
+
+/// Runs a `COPY … TO STDOUT` (text format) and hands each line's fields to `each`.
+async fn copy_lines(client: &tokio_postgres::Client, sql: &str, mut each: impl FnMut(&[&str])) -> anyhow::Result<()> {
+    let stream = client.copy_out(sql).await?;
+    pin_mut!(stream);
+    let mut carry: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        carry.extend_from_slice(&chunk?);
+        let mut start = 0;
+        while let Some(end) = carry[start..].iter().position(|&b| b == b'\n') {
+            let line = std::str::from_utf8(&carry[start..start + end])?;
+            let mut fields = [""; 8];
+            for (slot, part) in fields.iter_mut().zip(line.split('\t')) {
+                *slot = part;
+            }
+            each(&fields);
+            start += end + 1;
+        }
+        carry.drain(..start);
+    }
+    Ok(())
+}
+
+/// Undoes COPY's text escaping (backslash sequences) where a field may hold them.
+fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
