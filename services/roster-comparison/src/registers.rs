@@ -52,8 +52,8 @@ pub async fn import_deaths(
     pool: &Pool,
     rows: Vec<pb::ImportDeathRegisterRequest>,
     today: Date,
-) -> Result<pb::ImportRegisterResponse, Error> {
-    let mut answer = pb::ImportRegisterResponse::default();
+) -> Result<pb::RegisterImport, Error> {
+    let mut answer = pb::RegisterImport::default();
     // Later rows of one person win, as in the file.
     let mut valid: Vec<Death> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -156,11 +156,8 @@ struct Link {
 /// Replaces the registry of the division the first row names. The registry
 /// is one document: if any row is wrong nothing changes, and every wrong
 /// row is reported.
-pub async fn import_officials(
-    pool: &Pool,
-    rows: Vec<pb::ImportOfficialsRequest>,
-) -> Result<pb::ImportRegisterResponse, Error> {
-    let mut answer = pb::ImportRegisterResponse::default();
+pub async fn import_officials(pool: &Pool, rows: Vec<pb::ImportOfficialsRequest>) -> Result<pb::RegisterImport, Error> {
+    let mut answer = pb::RegisterImport::default();
     let Some(first) = rows.first() else {
         return Err(Error::InvalidArgument(vec![InvalidField::new(
             "division",

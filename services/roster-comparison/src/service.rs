@@ -460,27 +460,27 @@ impl ComparisonService for Comparison {
     async fn import_death_register(
         &self,
         request: Request<Streaming<pb::ImportDeathRegisterRequest>>,
-    ) -> Result<Response<pb::ImportRegisterResponse>, Status> {
+    ) -> Result<Response<pb::ImportDeathRegisterResponse>, Status> {
         let mut stream = request.into_inner();
         let mut rows = Vec::new();
         while let Some(r) = stream.next().await {
             rows.push(r?);
         }
-        let answer = registers::import_deaths(&self.pool, rows, self.clock.now().date()).await.map_err(status)?;
-        Ok(Response::new(answer))
+        let result = registers::import_deaths(&self.pool, rows, self.clock.now().date()).await.map_err(status)?;
+        Ok(Response::new(pb::ImportDeathRegisterResponse { result: Some(result) }))
     }
 
     async fn import_officials(
         &self,
         request: Request<Streaming<pb::ImportOfficialsRequest>>,
-    ) -> Result<Response<pb::ImportRegisterResponse>, Status> {
+    ) -> Result<Response<pb::ImportOfficialsResponse>, Status> {
         let mut stream = request.into_inner();
         let mut rows = Vec::new();
         while let Some(r) = stream.next().await {
             rows.push(r?);
         }
-        let answer = registers::import_officials(&self.pool, rows).await.map_err(status)?;
-        Ok(Response::new(answer))
+        let result = registers::import_officials(&self.pool, rows).await.map_err(status)?;
+        Ok(Response::new(pb::ImportOfficialsResponse { result: Some(result) }))
     }
 }
 

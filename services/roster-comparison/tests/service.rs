@@ -231,12 +231,24 @@ async fn load(mesh: &mut Mesh, households: usize) -> BTreeSet<String> {
         "the poverty office refused planted rows: {:?}",
         &pov.errors[..pov.errors.len().min(3)]
     );
-    let d =
-        mesh.comparison.import_death_register(futures_util::stream::iter(deaths)).await.expect("deaths").into_inner();
+    let d = mesh
+        .comparison
+        .import_death_register(futures_util::stream::iter(deaths))
+        .await
+        .expect("deaths")
+        .into_inner()
+        .result
+        .expect("result");
     assert!(d.errors.is_empty(), "{:?}", d.errors);
     for (_, rows) in officials {
-        let o =
-            mesh.comparison.import_officials(futures_util::stream::iter(rows)).await.expect("officials").into_inner();
+        let o = mesh
+            .comparison
+            .import_officials(futures_util::stream::iter(rows))
+            .await
+            .expect("officials")
+            .into_inner()
+            .result
+            .expect("result");
         assert!(o.errors.is_empty(), "{:?}", o.errors);
     }
 
@@ -637,8 +649,14 @@ async fn bad_register_rows_are_named_and_change_nothing() {
             source: String::new(),
         },
     ];
-    let answer =
-        mesh.comparison.import_death_register(futures_util::stream::iter(rows)).await.expect("import").into_inner();
+    let answer = mesh
+        .comparison
+        .import_death_register(futures_util::stream::iter(rows))
+        .await
+        .expect("import")
+        .into_inner()
+        .result
+        .expect("result");
     assert_eq!(answer.rows_applied, 1);
     let fields: Vec<(i64, &str)> = answer.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
     assert_eq!(fields, [(3, "identity_number"), (4, "name"), (4, "died_on")], "{:?}", answer.errors);
@@ -660,7 +678,9 @@ async fn bad_register_rows_are_named_and_change_nothing() {
         .import_officials(futures_util::stream::iter(vec![row(2, good, "子女"), row(3, good, "朋友")]))
         .await
         .expect("import")
-        .into_inner();
+        .into_inner()
+        .result
+        .expect("result");
     assert_eq!(answer.rows_applied, 0);
     assert_eq!(answer.errors.len(), 2, "{:?}", answer.errors); // a friend is no close relative; the pair repeats
     assert!(answer.errors.iter().any(|e| e.row == 3 && e.field == "relation"));
