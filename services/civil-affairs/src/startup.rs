@@ -82,7 +82,11 @@ impl Application {
         access.entry("/dibao.sync.v1.PovertyRosterViewService/*".to_owned()).or_insert_with(|| vec!["ops".to_owned()]);
         access.entry("/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster".to_owned()).or_insert_with(|| {
             // The operator's resync, and the hub's bulk campaigns (R-VER-5).
-            DEFAULT_CALLERS.iter().chain(&["ops", "verification-hub"]).map(|s| (*s).to_owned()).collect()
+            DEFAULT_CALLERS
+                .iter()
+                .chain(&["ops", "verification-hub", "roster-comparison"])
+                .map(|s| (*s).to_owned())
+                .collect()
         });
         // The hub holds reports against the county's property rules.
         access

@@ -65,9 +65,9 @@ impl Application {
         let mut access = settings.access.clone();
         // Resync is the operator's: the rebuild, and the export it pipes in.
         access.entry("/dibao.sync.v1.DibaoRosterViewService/*".to_owned()).or_insert_with(|| vec!["ops".to_owned()]);
-        access
-            .entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ExportRoster".to_owned())
-            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["ops"]).map(|s| (*s).to_owned()).collect());
+        access.entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ExportRoster".to_owned()).or_insert_with(
+            || DEFAULT_CALLERS.iter().chain(&["ops", "roster-comparison"]).map(|s| (*s).to_owned()).collect(),
+        );
         access
             .entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/*".to_owned())
             .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());

@@ -126,3 +126,26 @@ CREATE TABLE decision (
     officer_division text      NOT NULL,
     recorded_at    timestamptz NOT NULL
 );
+
+-- Households by member, for the continuous comparison's group lookups.
+CREATE INDEX roster_household_members ON roster_household USING gin (members) WHERE valid_to IS NULL AND on_roster;
+CREATE INDEX death_record_current_person ON death_record (identity_number) WHERE valid_to IS NULL;
+CREATE INDEX official_link_current_person ON official_link (person_id) WHERE valid_to IS NULL;
+
+-- The continuous comparison's lists: every entry as of the latest change,
+-- kept in the transaction that changed the view. `households` names every
+-- household of the entry ("d:" dibao, "p:" poor) so a change finds the
+-- entries it replaces.
+CREATE TABLE live_entry (
+    entry_key   text   PRIMARY KEY,
+    kind        "char" NOT NULL,
+    village     text   NOT NULL,
+    households  text[] NOT NULL,
+    dibao       text[] NOT NULL,
+    poor        text[] NOT NULL,
+    members     text[] NOT NULL,
+    explanation text   NOT NULL,
+    position    bigint NOT NULL
+);
+CREATE INDEX live_entry_households ON live_entry USING gin (households);
+CREATE INDEX live_entry_by_list ON live_entry (kind, village text_pattern_ops, entry_key);

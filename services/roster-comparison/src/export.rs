@@ -8,6 +8,8 @@
 //! exports the same bytes (R-CMP-4). The workbook's creation time is the
 //! run's date for the same reason.
 
+use std::borrow::Borrow;
+
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, XlsxError};
 
 use crate::engine::Kind;
@@ -75,13 +77,13 @@ pub fn cells(ordinal: usize, e: &StoredEntry, full_identity: bool) -> [String; 1
 
 /// CSV (UTF-8 with a byte-order mark, so spreadsheet programs read the
 /// Chinese right), lists one after another.
-pub fn to_csv(entries: &[StoredEntry], full_identity: bool) -> Vec<u8> {
+pub fn to_csv<E: Borrow<StoredEntry>>(entries: &[E], full_identity: bool) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::with_capacity(entries.len() * 200));
     let _ = w.write_record(HEADINGS);
     for (i, e) in entries.iter().enumerate() {
-        let _ = w.write_record(cells(i, e, full_identity));
+        let _ = w.write_record(cells(i, e.borrow(), full_identity));
     }
     let mut out = "\u{feff}".as_bytes().to_vec();
     out.extend(w.into_inner().unwrap_or_default());

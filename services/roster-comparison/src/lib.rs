@@ -7,6 +7,8 @@
 //!   deterministic, at province scale in memory;
 //! - [`view`]: the service's versioned view of both rosters, kept from their
 //!   events and read back as of a run's position;
+//! - [`live`]: the continuous comparison, kept in the transaction of each change;
+//! - [`rebuild`]: the view rebuilt from both rosters' full snapshots;
 //! - [`registers`]: public security's death register and the officials' registry;
 //! - [`run`]: a run — read, compare, store with a digest, publish;
 //! - [`export`]: the lists as xlsx or CSV files, identity numbers masked by role;
@@ -14,6 +16,8 @@
 
 pub mod engine;
 pub mod export;
+pub mod live;
+pub mod rebuild;
 pub mod registers;
 pub mod run;
 pub mod service;

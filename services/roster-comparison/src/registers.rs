@@ -11,6 +11,7 @@ use dibao_proto::comparison::v1 as pb;
 use dibao_proto::types::{DivisionCode, InvalidField};
 use time::Date;
 
+use crate::live;
 use crate::service::identity;
 use crate::view::next_position;
 
@@ -136,6 +137,7 @@ pub async fn import_deaths(
             &[&ids, &names, &dates, &sources, &position],
         )
         .await?;
+        live::refresh(&tx, ids.iter().map(|s| (*s).to_owned()), &[], position).await?;
         tx.commit().await?;
         answer.rows_applied += changed.len() as i64;
     }
@@ -290,6 +292,8 @@ pub async fn import_officials(pool: &Pool, rows: Vec<pb::ImportOfficialsRequest>
         )
         .await?;
     }
+    let persons: Vec<String> = removed.iter().chain(added.iter()).map(|l| l.person_id.clone()).collect();
+    live::refresh(&tx, persons, &[], position).await?;
     tx.commit().await?;
     Ok(answer)
 }

@@ -14,11 +14,13 @@ use dibao_proto::comparison::v1::comparison_service_server::ComparisonService;
 use dibao_proto::types::{DivisionCode, IdentityNumber, InvalidField, Signature};
 use futures_util::StreamExt;
 use tokio::sync::{Mutex, mpsc};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use crate::engine::Kind;
 use crate::export;
+use crate::rebuild;
 use crate::registers;
 use crate::run::{Progress, Runs, StoredEntry};
 
@@ -31,6 +33,9 @@ pub struct Comparison {
     pub full_identity_roles: Arc<Vec<OfficerRole>>,
     /// One run at a time: a second waits for the first.
     pub running: Arc<Mutex<()>>,
+    /// Civil affairs and the poverty office, for `RebuildView`.
+    pub civil: Option<Channel>,
+    pub poverty: Option<Channel>,
 }
 
 fn list_kind(k: Kind) -> pb::ListKind {
@@ -226,35 +231,70 @@ impl ComparisonService for Comparison {
             n if (1..=1000).contains(&n) => i64::from(n),
             _ => return Err(invalid(vec![InvalidField::new("page.page_size", "每页条数应在1到1000之间")])),
         };
-        let after: i32 = match page.page_token.as_str() {
-            "" => -1,
-            t => t.parse().map_err(|_| {
-                invalid(vec![InvalidField::new("page.page_token", "翻页标记无效，请使用上一页返回的标记")])
-            })?,
-        };
         let client = self.pool.get().await.map_err(status)?;
-        let (run_id, _) = run_for(&client, run_id, &division).await?;
-        let rows = client
-            .query(
-                "SELECT e.ordinal, e.entry_key, e.kind, e.village, e.dibao, e.poor, e.members, e.explanation,
-                        d.application_id, d.conclusion, d.officer_id, d.officer_name, d.officer_role, d.officer_division,
-                        d.recorded_at, s.first_seen_at
-                 FROM run_entry e
-                 LEFT JOIN decision d ON d.entry_key = e.entry_key
-                 LEFT JOIN entry_seen s ON s.entry_key = e.entry_key
-                 WHERE e.run_id = $1 AND ($2::\"char\" IS NULL OR e.kind = $2) AND starts_with(e.village, $3)
-                   AND e.ordinal > $4
-                 ORDER BY e.ordinal LIMIT $5",
-                &[&run_id, &letter, &division, &after, &(size + 1)],
-            )
-            .await
-            .map_err(status)?;
+        let bad_token = || invalid(vec![InvalidField::new("page.page_token", "翻页标记无效，请使用上一页返回的标记")]);
+        // The decision and first sighting of each entry, whichever list it comes from.
+        const DECIDED: &str = "d.application_id, d.conclusion, d.officer_id, d.officer_name, d.officer_role,
+                               d.officer_division, d.recorded_at, s.first_seen_at";
+        let rows = if r.continuous {
+            // Keyset pagination on the list order: (kind, village, id).
+            let (k, v, id) = match page.page_token.as_str() {
+                "" => (0i8, String::new(), String::new()),
+                t => {
+                    let mut parts = t.splitn(3, '|');
+                    let k = parts.next().and_then(|k| k.parse::<i8>().ok()).ok_or_else(bad_token)?;
+                    let v = parts.next().ok_or_else(bad_token)?.to_owned();
+                    let id = parts.next().ok_or_else(bad_token)?.to_owned();
+                    (k, v, id)
+                }
+            };
+            client
+                .query(
+                    &format!(
+                        "SELECT 0 AS ordinal, e.entry_key, e.kind, e.village, e.dibao, e.poor, e.members, e.explanation, {DECIDED}
+                         FROM live_entry e
+                         LEFT JOIN decision d ON d.entry_key = e.entry_key
+                         LEFT JOIN entry_seen s ON s.entry_key = e.entry_key
+                         WHERE ($1::\"char\" IS NULL OR e.kind = $1) AND starts_with(e.village, $2)
+                           AND (e.kind::int, e.village, e.entry_key) > ($3::int, $4, $5)
+                         ORDER BY e.kind::int, e.village, e.entry_key LIMIT $6"
+                    ),
+                    &[&letter, &division, &i32::from(k), &v, &id, &(size + 1)],
+                )
+                .await
+                .map_err(status)?
+        } else {
+            let after: i32 = match page.page_token.as_str() {
+                "" => -1,
+                t => t.parse().map_err(|_| bad_token())?,
+            };
+            let (run_id, _) = run_for(&client, run_id, &division).await?;
+            client
+                .query(
+                    &format!(
+                        "SELECT e.ordinal, e.entry_key, e.kind, e.village, e.dibao, e.poor, e.members, e.explanation, {DECIDED}
+                         FROM run_entry e
+                         LEFT JOIN decision d ON d.entry_key = e.entry_key
+                         LEFT JOIN entry_seen s ON s.entry_key = e.entry_key
+                         WHERE e.run_id = $1 AND ($2::\"char\" IS NULL OR e.kind = $2) AND starts_with(e.village, $3)
+                           AND e.ordinal > $4
+                         ORDER BY e.ordinal LIMIT $5"
+                    ),
+                    &[&run_id, &letter, &division, &after, &(size + 1)],
+                )
+                .await
+                .map_err(status)?
+        };
         let more = rows.len() as i64 > size;
         let mut entries = Vec::new();
-        let mut last = after;
+        let mut last = String::new();
         for row in rows.iter().take(size as usize) {
-            last = row.get(0);
             let e = stored(row);
+            last = if r.continuous {
+                format!("{}|{}|{}", e.kind.letter() as u8 as i8, e.village, e.id)
+            } else {
+                row.get::<_, i32>(0).to_string()
+            };
             let decision = row.get::<_, Option<String>>("officer_id").map(|officer_id| pb::Decision {
                 application_id: row.get("application_id"),
                 conclusion: row.get("conclusion"),
@@ -279,7 +319,7 @@ impl ComparisonService for Comparison {
                 first_seen_at: row.get::<_, Option<time::OffsetDateTime>>("first_seen_at").map(timestamp_of),
             });
         }
-        let next_page_token = if more { last.to_string() } else { String::new() };
+        let next_page_token = if more { last } else { String::new() };
         Ok(Response::new(pb::ListEntriesResponse { entries, page: Some(common::PageResponse { next_page_token }) }))
     }
 
@@ -455,6 +495,25 @@ impl ComparisonService for Comparison {
             }
         });
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
+    async fn rebuild_view(
+        &self,
+        request: Request<pb::RebuildViewRequest>,
+    ) -> Result<Response<pb::RebuildViewResponse>, Status> {
+        let division = division_field(&request.get_ref().division, "division")?
+            .ok_or_else(|| invalid(vec![InvalidField::new("division", "请指定重建视图的行政区划")]))?;
+        let (Some(civil), Some(poverty)) = (self.civil.clone(), self.poverty.clone()) else {
+            return Err(status(Error::FailedPrecondition(
+                "未配置民政和扶贫服务地址（comparison.civil_affairs、comparison.poverty_alleviation），无法重建"
+                    .to_owned(),
+            )));
+        };
+        // Runs wait: they must read the view before or after a rebuild, never halfway.
+        let _one_at_a_time = self.running.lock().await;
+        let answer = rebuild::rebuild(&self.pool, civil, poverty, &division).await?;
+        tracing::info!(division = %division, ?answer, "roster view rebuilt from the rosters' snapshots");
+        Ok(Response::new(answer))
     }
 
     async fn import_death_register(

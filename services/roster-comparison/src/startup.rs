@@ -23,6 +23,7 @@ use dibao_proto::topics;
 use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
+use tonic::transport::Channel;
 
 use crate::run::Runs;
 use crate::service::Comparison;
@@ -57,6 +58,12 @@ pub struct ComparisonSection {
     /// (`township_caseworker`, `township_reviewer`, `county_approver`,
     /// `verification_officer`, `poverty_officer`, `village_committee`).
     pub full_identity_roles: String,
+    /// `host:port` of civil affairs and of the poverty office, whose full
+    /// snapshots `RebuildView` reads; unset, the rebuild is refused.
+    pub civil_affairs: Option<String>,
+    pub civil_affairs_server_name: String,
+    pub poverty_alleviation: Option<String>,
+    pub poverty_alleviation_server_name: String,
 }
 
 impl ComparisonSettings {
@@ -103,6 +110,8 @@ pub const DEFAULTS: &str = r#"
 [comparison]
 monthly_run_day = 1
 full_identity_roles = "township_caseworker,township_reviewer,county_approver,poverty_officer"
+civil_affairs_server_name = "civil-affairs"
+poverty_alleviation_server_name = "poverty-alleviation"
 "#;
 
 pub fn load_settings() -> Result<ComparisonSettings, settings::SettingsError> {
@@ -143,12 +152,26 @@ impl Application {
         let workers = workers::spawn(&pool, &platform, RosterEvents, inbox_topics.clone(), &shutdown);
         let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), inbox_topics);
         let runs = Arc::new(Runs { pool: pool.clone(), clock: clock.clone(), topic: own });
+        let tls = TlsMaterial::load(&settings.tls)?;
+        let channel = |addr: &Option<String>, name: &str| -> anyhow::Result<Option<Channel>> {
+            addr.as_ref()
+                .map(|addr| {
+                    Ok(tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+                        .tls_config(tls.client_config(name))?
+                        .connect_timeout(Duration::from_secs(2))
+                        .connect_lazy())
+                })
+                .transpose()
+        };
+        let section = &settings.comparison;
         let service = Comparison {
             pool: pool.clone(),
             clock: clock.clone(),
             runs,
             full_identity_roles: Arc::new(roles),
             running: Arc::new(Mutex::new(())),
+            civil: channel(&section.civil_affairs, &section.civil_affairs_server_name)?,
+            poverty: channel(&section.poverty_alleviation, &section.poverty_alleviation_server_name)?,
         };
         let schedule = (settings.comparison.monthly_run_day > 0)
             .then(|| tokio::spawn(monthly(service.clone(), settings.comparison.monthly_run_day, shutdown.clone())));
@@ -157,9 +180,12 @@ impl Application {
             .entry("/dibao.comparison.v1.ComparisonService/RunComparison".to_owned())
             .or_insert_with(|| vec!["gateway".to_owned(), "ops".to_owned()]);
         access
+            .entry("/dibao.comparison.v1.ComparisonService/RebuildView".to_owned())
+            .or_insert_with(|| vec!["ops".to_owned()]);
+        access
             .entry("/dibao.comparison.v1.ComparisonService/*".to_owned())
             .or_insert_with(|| vec!["gateway".to_owned()]);
-        let running = ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(ops))
+        let running = ServerBuilder::new(tls, AccessPolicy::from_map(&access), Some(ops))
             .add_service(ComparisonServiceServer::new(service))
             .start(settings.server.listen, shutdown)
             .await?;

@@ -15,6 +15,7 @@ use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Paylo
 use futures_util::{StreamExt, pin_mut};
 
 use crate::engine::{self, DibaoHousehold, Input, OfficialLink, OfficialRole, PoorHousehold, PovertyStatus, Programme};
+use crate::live;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -104,8 +105,9 @@ async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<Option<Held>
     }))
 }
 
-/// Writes `new` as the household's row from the next position on.
-async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<(), tokio_postgres::Error> {
+/// Writes `new` as the household's row from the next position on, and
+/// returns that position.
+async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<i64, tokio_postgres::Error> {
     let position = next_position(tx).await?;
     let county: String = new.village.chars().take(6).collect();
     cached::execute(
@@ -141,7 +143,7 @@ async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<(
         &[&side.as_str()],
     )
     .await?;
-    Ok(())
+    Ok(position)
 }
 
 /// What an event changes in the view.
@@ -197,6 +199,7 @@ impl Handler for RosterEvents {
         if current.as_ref().is_some_and(|h| version <= h.version) {
             return Ok(()); // a replay or an older event
         }
+        let before: Vec<String> = current.as_ref().map(|h| h.members.clone()).unwrap_or_default();
         let new = match (change, current) {
             (Change::Enter { village, programme, members }, held) => {
                 let (members, names) = members_of(members);
@@ -235,7 +238,10 @@ impl Handler for RosterEvents {
             (Change::Status(status), Some(h)) => Held { status, version, ..h },
             (Change::Flag(flagged), Some(h)) => Held { flagged, version, ..h },
         };
-        put(tx, side, id, &new).await?;
+        let position = put(tx, side, id, &new).await?;
+        // The continuous comparison, in the same transaction: the lists
+        // never disagree with the view they were computed from.
+        live::refresh(tx, before.into_iter().chain(new.members), &[(side, id.as_str())], position).await?;
         Ok(())
     }
 }
@@ -370,4 +376,105 @@ fn unescape(s: &str) -> String {
         }
     }
     out
+}
+
+/// A household as a roster's full snapshot (its export RPC) gives it.
+#[derive(Debug, Clone)]
+pub struct SnapshotHousehold {
+    pub id: String,
+    pub village: String,
+    pub on_roster: bool,
+    pub programme: i32,
+    pub status: i32,
+    pub flagged: bool,
+    /// Living members, head first, with their names.
+    pub members: Vec<String>,
+    pub names: Vec<String>,
+    pub version: i64,
+}
+
+/// Brings the view of one roster within the villages starting with
+/// `prefix` to `snapshot` (R-SYNC-3): a household that differs is written
+/// anew, one the snapshot lacks leaves the roster, and the continuous lists
+/// follow. Returns (households checked, households corrected). An event
+/// older than the snapshot's version of its household changes nothing
+/// afterwards; a newer one applies as usual.
+pub async fn reconcile(
+    tx: &Transaction<'_>,
+    side: Side,
+    prefix: &str,
+    snapshot: Vec<SnapshotHousehold>,
+) -> Result<(i64, i64), tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "SELECT household_id, village, on_roster, programme, status, flagged, members, names, version
+             FROM roster_household WHERE side = $1 AND valid_to IS NULL AND starts_with(village, $2) FOR UPDATE",
+            &[&side.as_str(), &prefix],
+        )
+        .await?;
+    let mut current: std::collections::HashMap<String, Held> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.get(0),
+                Held {
+                    village: r.get(1),
+                    on_roster: r.get(2),
+                    programme: r.get(3),
+                    status: r.get(4),
+                    flagged: r.get(5),
+                    members: r.get(6),
+                    names: r.get(7),
+                    version: r.get(8),
+                },
+            )
+        })
+        .collect();
+    let (mut checked, mut corrected) = (0i64, 0i64);
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    for h in snapshot {
+        checked += 1;
+        let held = current.remove(&h.id);
+        let same = held.as_ref().is_some_and(|c| {
+            c.village == h.village
+                && c.on_roster == h.on_roster
+                && (side == Side::Poor || c.programme == h.programme)
+                && (side == Side::Dibao || (c.status == h.status && c.flagged == h.flagged))
+                && sorted(&c.members) == sorted(&h.members)
+        });
+        if same || (held.is_none() && !h.on_roster) {
+            continue;
+        }
+        let before = held.as_ref().map(|c| c.members.clone()).unwrap_or_default();
+        let version = held.as_ref().map_or(h.version, |c| c.version.max(h.version));
+        let new = Held {
+            village: h.village,
+            on_roster: h.on_roster,
+            programme: h.programme,
+            status: h.status,
+            flagged: h.flagged,
+            members: h.members,
+            names: h.names,
+            version,
+        };
+        let position = put(tx, side, &h.id, &new).await?;
+        live::refresh(tx, before.into_iter().chain(new.members.iter().cloned()), &[(side, h.id.as_str())], position)
+            .await?;
+        corrected += 1;
+    }
+    // On the view, not in the snapshot: gone from the roster.
+    for (id, held) in current {
+        if !held.on_roster {
+            continue;
+        }
+        let before = held.members.clone();
+        let position = put(tx, side, &id, &Held { on_roster: false, ..held }).await?;
+        live::refresh(tx, before, &[(side, id.as_str())], position).await?;
+        corrected += 1;
+    }
+    Ok((checked, corrected))
 }

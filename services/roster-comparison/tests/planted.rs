@@ -58,7 +58,7 @@ fn every_planted_case_is_found_and_nothing_else() {
     let mut rows = Vec::new();
     let mut expected = BTreeSet::new();
     rosters::plant(
-        &RosterConfig { seed: 6, households: 30_000 },
+        &RosterConfig::new(6, 30_000),
         |r| rows.push(r),
         |k| {
             assert!(expected.insert(k.clone()), "planted twice: {k}");

@@ -34,6 +34,8 @@ struct Mesh {
     civil: CivilAffairsServiceClient<Channel>,
     poverty: PovertyAlleviationServiceClient<Channel>,
     comparison: ComparisonServiceClient<Channel>,
+    /// The comparison as an operator calls it.
+    comparison_ops: ComparisonServiceClient<Channel>,
     db: TestDb,
     _broker: Broker,
     _stop: ShutdownTrigger,
@@ -77,6 +79,10 @@ async fn start() -> Mesh {
             comparison: ComparisonSection {
                 monthly_run_day: 0,
                 full_identity_roles: "township_caseworker,county_approver".into(),
+                civil_affairs: Some(civil.addr.to_string()),
+                civil_affairs_server_name: "civil-affairs".into(),
+                poverty_alleviation: Some(poverty.addr.to_string()),
+                poverty_alleviation_server_name: "poverty-alleviation".into(),
             },
         },
         Arc::new(SystemClock),
@@ -94,6 +100,15 @@ async fn start() -> Mesh {
         civil: CivilAffairsServiceClient::new(channel(civil.addr).await),
         poverty: PovertyAlleviationServiceClient::new(channel(poverty.addr).await),
         comparison: ComparisonServiceClient::new(channel(comparison.addr).await),
+        comparison_ops: ComparisonServiceClient::new(
+            connect(
+                &TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key")),
+                &comparison.addr.to_string(),
+                "localhost",
+            )
+            .await
+            .expect("ops"),
+        ),
         db,
         _broker: broker,
         _stop: stop,
@@ -128,7 +143,7 @@ fn date(d: time::Date) -> Option<Date> {
 async fn load(mesh: &mut Mesh, households: usize) -> BTreeSet<String> {
     let mut rows = Vec::new();
     let mut expected = Vec::new();
-    rosters::plant(&RosterConfig { seed: 61, households }, |r| rows.push(r), |k| expected.push(k));
+    rosters::plant(&RosterConfig::new(61, households), |r| rows.push(r), |k| expected.push(k));
 
     let mut dibao = Vec::new();
     let mut poor = Vec::new();
@@ -370,6 +385,27 @@ async fn run(mesh: &mut Mesh, division: &str, reproduce: &str) -> (String, Vec<p
     (last.run_id.clone(), seen)
 }
 
+/// Asserts two sets of entry ids are equal, naming a few of the differences.
+#[track_caller]
+fn assert_same(left: &BTreeSet<String>, right: &BTreeSet<String>, what: &str) {
+    let only_left: Vec<_> = left.difference(right).take(5).collect();
+    let only_right: Vec<_> = right.difference(left).take(5).collect();
+    assert!(
+        only_left.is_empty() && only_right.is_empty(),
+        "{what}: {} against {} entries; only on the left {only_left:?}, only on the right {only_right:?}",
+        left.len(),
+        right.len()
+    );
+}
+
+/// Lists the continuous comparison's entries instead of a run's.
+const LIVE: &str = "live";
+
+/// Every entry id of a run (or of the continuous lists), over all lists.
+async fn all_ids(mesh: &mut Mesh, run_id: &str) -> BTreeSet<String> {
+    entries(mesh, run_id, pb::ListKind::Unspecified).await.into_iter().map(|e| e.entry_id).collect()
+}
+
 async fn entries(mesh: &mut Mesh, run_id: &str, kind: pb::ListKind) -> Vec<pb::Entry> {
     let mut out = Vec::new();
     let mut token = String::new();
@@ -377,10 +413,11 @@ async fn entries(mesh: &mut Mesh, run_id: &str, kind: pb::ListKind) -> Vec<pb::E
         let page = mesh
             .comparison
             .list_entries(pb::ListEntriesRequest {
-                run_id: run_id.into(),
+                run_id: if run_id == LIVE { String::new() } else { run_id.into() },
                 kind: kind as i32,
                 division: None,
                 page: Some(dibao_proto::common::v1::PageRequest { page_size: 500, page_token: token }),
+                continuous: run_id == LIVE,
             })
             .await
             .expect("list")
@@ -447,6 +484,9 @@ async fn planted_rosters_through_the_services_every_case_found_reproducible_deci
             assert!(*n > 0, "nothing planted in {kind:?}");
         }
     }
+    // The continuous comparison, kept change by change as the events
+    // arrived, ends in the same lists as the full run.
+    assert_same(&all_ids(&mut mesh, LIVE).await, &found, "continuous against the full run");
 
     // The run records what it ran on.
     let first = mesh
@@ -499,7 +539,17 @@ async fn planted_rosters_through_the_services_every_case_found_reproducible_deci
         assert!(tokio::time::Instant::now() < deadline, "the death never reached the view");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (second_id, _) = run(&mut mesh, "", "").await;
+    // Both rosters react to a death (the other side records it too): run
+    // until the view has settled, when the full run and the continuous lists agree.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let second_id = loop {
+        let (id, _) = run(&mut mesh, "", "").await;
+        if all_ids(&mut mesh, LIVE).await == all_ids(&mut mesh, &id).await {
+            break id;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "continuous and full lists never agreed after the change");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     let second = mesh
         .comparison
         .get_run(pb::GetRunRequest { run_id: second_id })
@@ -620,6 +670,37 @@ async fn planted_rosters_through_the_services_every_case_found_reproducible_deci
             .iter()
             .all(|e| e.poor_households.iter().any(|h| h.village.as_ref().is_some_and(|v| v.code.starts_with(&county))))
     );
+
+    // The view loses changes (as after a broker's data was wiped): one
+    // household of each roster gone from it. Rebuilt from both rosters'
+    // snapshots, it is whole again and the lists are those of before.
+    let (latest, _) = run(&mut mesh, "", "").await;
+    let before = all_ids(&mut mesh, &latest).await;
+    client
+        .execute(
+            "DELETE FROM roster_comparison.roster_household WHERE side = 'poor' AND household_id = $1",
+            &[&on_both[1].poor_households[0].household_id],
+        )
+        .await
+        .expect("lose a poor household");
+    client
+        .execute(
+            "DELETE FROM roster_comparison.roster_household WHERE side = 'dibao' AND household_id = $1",
+            &[&b[1].dibao_households[0].household_id],
+        )
+        .await
+        .expect("lose a dibao household");
+    let whole = || pb::RebuildViewRequest { division: Some(DivisionCode { code: "520000".into() }) };
+    let refused = mesh.comparison.rebuild_view(whole()).await.expect_err("only operators rebuild");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let rebuilt = mesh.comparison_ops.rebuild_view(whole()).await.expect("rebuild").into_inner();
+    assert_eq!((rebuilt.dibao_corrected, rebuilt.poor_corrected), (1, 1), "{rebuilt:?}");
+    assert!(rebuilt.dibao_checked > 100 && rebuilt.poor_checked > 100);
+    let (after, _) = run(&mut mesh, "", "").await;
+    assert_same(&all_ids(&mut mesh, &after).await, &before, "full run after the rebuild");
+    assert_same(&all_ids(&mut mesh, LIVE).await, &before, "the continuous lists after the rebuild");
+    let again = mesh.comparison_ops.rebuild_view(whole()).await.expect("rebuild").into_inner();
+    assert_eq!((again.dibao_corrected, again.poor_corrected), (0, 0), "a whole view needs no correction");
 }
 
 #[tokio::test]

@@ -84,6 +84,20 @@ pub struct RosterConfig {
     pub seed: u64,
     /// Generated households the clusters are cut from.
     pub households: usize,
+    /// Counties, townships per county, villages per township.
+    pub shape: (usize, usize, usize),
+}
+
+impl RosterConfig {
+    /// A small province (3 counties of 4 townships of 5 villages), for tests.
+    pub fn new(seed: u64, households: usize) -> Self {
+        Self { seed, households, shape: (3, 4, 5) }
+    }
+
+    /// A whole province (80 counties of 15 townships of 12 villages), for benchmarks.
+    pub fn province(seed: u64, households: usize) -> Self {
+        Self { seed, households, shape: (80, 15, 12) }
+    }
 }
 
 /// Shares of clusters by shape (out of 1,000), chosen so about 82 % of each
@@ -108,7 +122,9 @@ pub struct Planted {
 /// format: `list|dibao ids|poor ids[|person[|official]]`, ids sorted and
 /// comma-separated).
 pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMut(String)) -> Planted {
-    let mut generator = Generator::new(Config::new(cfg.seed, cfg.households));
+    let mut config = Config::new(cfg.seed, cfg.households);
+    (config.counties, config.townships_per_county, config.villages_per_township) = cfg.shape;
+    let mut generator = Generator::new(config);
     let as_of = generator.config().as_of;
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5a5a_1234);
     let mut planted = Planted::default();

@@ -1,0 +1,105 @@
+//! The view rebuilt from both rosters' full snapshots (their ExportRoster
+//! RPCs) after a long outage or a broker data loss (R-SYNC-3). Both
+//! snapshots are read whole before anything changes: a snapshot cut short
+//! would otherwise remove what it missed.
+
+use deadpool_postgres::Pool;
+use dibao_platform::error::Error;
+use dibao_proto::civil_affairs::v1 as ca;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::{self as common, Relation};
+use dibao_proto::comparison::v1 as pb;
+use dibao_proto::events::v1::RosterMember;
+use dibao_proto::poverty_alleviation::v1 as pa;
+use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
+use dibao_proto::types::DivisionCode;
+use tonic::transport::Channel;
+
+use crate::view::{self, Side, SnapshotHousehold};
+
+fn unavailable(who: &str, s: tonic::Status) -> Error {
+    Error::Unavailable(format!("{who}名单导出失败，视图未做任何更正：{}（{:?}）", s.message(), s.code()))
+}
+
+/// Living members, head first, with their names.
+fn living(
+    members: impl Iterator<Item = (String, String, bool)>,
+    deceased: &[common::IdentityNumber],
+) -> (Vec<String>, Vec<String>) {
+    let dead: Vec<String> = deceased.iter().map(|d| d.value.to_ascii_uppercase()).collect();
+    let mut listed: Vec<(bool, String, String)> =
+        members.filter(|(id, _, _)| !dead.contains(id)).map(|(id, name, head)| (!head, id, name)).collect();
+    listed.sort_by_key(|(not_head, _, _)| *not_head);
+    listed.into_iter().map(|(_, id, name)| (id, name)).unzip()
+}
+
+fn id_of(p: &Option<common::Person>) -> Option<(String, String)> {
+    let p = p.as_ref()?;
+    Some((p.identity_number.as_ref()?.value.trim().to_ascii_uppercase(), p.name.clone()))
+}
+
+pub async fn rebuild(
+    pool: &Pool,
+    civil: Channel,
+    poverty: Channel,
+    division: &DivisionCode,
+) -> Result<pb::RebuildViewResponse, Error> {
+    let pb_division = common::DivisionCode { code: division.as_str().to_owned() };
+    let mut dibao = Vec::new();
+    let mut export = CivilAffairsServiceClient::new(civil)
+        .export_roster(ca::ExportRosterRequest { division: Some(pb_division.clone()) })
+        .await
+        .map_err(|s| unavailable("民政", s))?
+        .into_inner();
+    while let Some(item) = export.message().await.map_err(|s| unavailable("民政", s))? {
+        let Some(h) = item.household else { continue };
+        let status = ca::HouseholdStatus::try_from(h.status).unwrap_or(ca::HouseholdStatus::Unspecified);
+        let (members, names) = living(
+            h.members
+                .iter()
+                .filter_map(|m| id_of(&m.person).map(|(id, name)| (id, name, m.relation == Relation::Head as i32))),
+            &h.deceased,
+        );
+        dibao.push(SnapshotHousehold {
+            id: h.household_id,
+            village: h.village.map(|v| v.code).unwrap_or_default(),
+            on_roster: matches!(status, ca::HouseholdStatus::Enrolled | ca::HouseholdStatus::GradualExit),
+            programme: h.programme,
+            status: 0,
+            flagged: false,
+            members,
+            names,
+            version: h.version,
+        });
+    }
+    let mut poor = Vec::new();
+    let mut export = PovertyAlleviationServiceClient::new(poverty)
+        .export_roster(pa::ExportRosterRequest { division: Some(pb_division) })
+        .await
+        .map_err(|s| unavailable("扶贫", s))?
+        .into_inner();
+    while let Some(item) = export.message().await.map_err(|s| unavailable("扶贫", s))? {
+        let Some(h) = item.household else { continue };
+        let roster =
+            |m: &RosterMember| id_of(&m.person).map(|(id, name)| (id, name, m.relation == Relation::Head as i32));
+        let (members, names) = living(h.members.iter().filter_map(roster), &h.deceased);
+        poor.push(SnapshotHousehold {
+            id: h.household_id,
+            village: h.village.map(|v| v.code).unwrap_or_default(),
+            on_roster: true,
+            programme: 0,
+            status: h.status,
+            flagged: h.dibao_registered_poor,
+            members,
+            names,
+            version: h.version,
+        });
+    }
+
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let (dibao_checked, dibao_corrected) = view::reconcile(&tx, Side::Dibao, division.prefix(), dibao).await?;
+    let (poor_checked, poor_corrected) = view::reconcile(&tx, Side::Poor, division.prefix(), poor).await?;
+    tx.commit().await?;
+    Ok(pb::RebuildViewResponse { dibao_checked, dibao_corrected, poor_checked, poor_corrected })
+}
