@@ -161,6 +161,22 @@ POVERTY_ALLEVIATION__TLS__CERT="$STACK/certs/poverty-alleviation.pem" \
 POVERTY_ALLEVIATION__TLS__KEY="$STACK/certs/poverty-alleviation.key" \
 RUST_LOG=warn \
   target/debug/examples/demo_sync
+
+echo
+echo "== roster comparison (台账比对) of the demo county: its view of both rosters from their events, lists (a)-(g), xlsx per township in .stack/exports"
+cargo build --quiet -p dibao-roster-comparison --example demo_comparison
+for svc in CIVIL_AFFAIRS:civil-affairs:civil_affairs POVERTY_ALLEVIATION:poverty-alleviation:poverty_alleviation \
+           ROSTER_COMPARISON:roster-comparison:roster_comparison; do
+  IFS=: read -r env ident schema <<<"$svc"
+  export "${env}_ENV_FILE=/dev/null" "${env}__SERVER__LISTEN=127.0.0.1:0" \
+    "${env}__DATABASE__URL=$PG/dibao_demo" "${env}__DATABASE__SCHEMA=$schema" \
+    "${env}__KAFKA__BROKERS=127.0.0.1:${DIBAO_BROKER_PORT:-19092}" "${env}__KAFKA__TOPIC_PREFIX=$RUN" \
+    "${env}__KAFKA__GROUP_ID=$RUN-$ident" "${env}__TLS__CA_CERT=$STACK/certs/ca.pem" \
+    "${env}__TLS__CERT=$STACK/certs/$ident.pem" "${env}__TLS__KEY=$STACK/certs/$ident.key"
+done
+rm -rf "$STACK/exports"
+ROSTER_COMPARISON__COMPARISON__MONTHLY_RUN_DAY=0 DEMO_EXPORTS="$STACK/exports" RUST_LOG=warn \
+  target/debug/examples/demo_comparison
 kill "${PIDS[@]}" 2>/dev/null || true
 trap - EXIT
 echo "== done: logs in .stack/logs, broker still up (scripts/stack.sh down stops it)"

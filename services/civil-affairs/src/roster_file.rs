@@ -17,7 +17,7 @@ use dibao_platform::tabular::{self, Columns, Line};
 use dibao_proto::civil_affairs::v1::{
     Household, ImportRosterRequest, Member, RowError, SinglePersonReason, WorkAbility,
 };
-use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, Money, Person, Relation};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, Person, Relation};
 use dibao_proto::events::v1::{BenefitCategory, Programme};
 use dibao_proto::types::{Fen, relation_from_zh};
 
@@ -102,7 +102,7 @@ fn household(columns: &Columns, lines: &[Line]) -> Parsed {
             }
         };
         let amount = Fen::parse_yuan(columns.get(head, 7)).map_err(|e| error(first, 7, e.reason)).ok();
-        let enrolled_on = parse_date(columns.get(head, 8)).map_err(|m| error(first, 8, m)).ok();
+        let enrolled_on = tabular::date(columns.get(head, 8)).map_err(|m| error(first, 8, m)).ok();
         let single = match columns.get(head, 13) {
             "" => SinglePersonReason::Unspecified,
             "重度残疾单独施保" | "重残单独施保" => SinglePersonReason::SevereDisabilityAlone,
@@ -190,17 +190,6 @@ fn household(columns: &Columns, lines: &[Line]) -> Parsed {
             }),
         })
     }
-}
-
-fn parse_date(s: &str) -> Result<Date, String> {
-    let bad = || format!("日期“{s}”应写作年-月-日，如2025-03-01");
-    let parts: Vec<&str> = s.split(['-', '/', '.']).collect();
-    let [y, m, d] = parts.as_slice() else { return Err(bad()) };
-    let (year, month, day) =
-        (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
-    let date = Date { year, month, day };
-    time::Date::try_from(&date).map_err(|_| bad())?;
-    Ok(date)
 }
 
 /// The line and column an error from the service points at: member fields

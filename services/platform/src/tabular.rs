@@ -233,6 +233,19 @@ where
     Ok(Report { records_read, applied: answer.applied, unchanged: answer.unchanged, errors })
 }
 
+/// A date cell as rosters write it (2025-03-01, 2025/3/1, 2025.3.1); the
+/// message says how to write it otherwise.
+pub fn date(s: &str) -> Result<dibao_proto::common::v1::Date, String> {
+    let bad = || format!("日期“{s}”应写作年-月-日，如2025-03-01");
+    let parts: Vec<&str> = s.split(['-', '/', '.']).collect();
+    let [y, m, d] = parts.as_slice() else { return Err(bad()) };
+    let (year, month, day) =
+        (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+    let date = dibao_proto::common::v1::Date { year, month, day };
+    time::Date::try_from(&date).map_err(|_| bad())?;
+    Ok(date)
+}
+
 /// "是"/"否" as rosters write them; `None` for anything else.
 pub fn yes_no(cell: &str) -> Option<bool> {
     match cell {

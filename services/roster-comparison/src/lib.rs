@@ -10,6 +10,7 @@
 //! - [`live`]: the continuous comparison, kept in the transaction of each change;
 //! - [`rebuild`]: the view rebuilt from both rosters' full snapshots;
 //! - [`registers`]: public security's death register and the officials' registry;
+//! - [`register_file`]: those registers read from the departments' CSV or xlsx files;
 //! - [`run`]: a run — read, compare, store with a digest, publish;
 //! - [`export`]: the lists as xlsx or CSV files, identity numbers masked by role;
 //! - [`service`]: the gRPC service; [`startup`]: settings, the application, the monthly run.
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod export;
 pub mod live;
 pub mod rebuild;
+pub mod register_file;
 pub mod registers;
 pub mod run;
 pub mod service;
