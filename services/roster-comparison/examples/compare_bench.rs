@@ -21,7 +21,7 @@ use std::time::Instant;
 use dibao_platform::clock::SystemClock;
 use dibao_platform::db;
 use dibao_roster_comparison::engine::{self, Kind};
-use dibao_roster_comparison::run::{Runs, StoredEntry, stored_entries};
+use dibao_roster_comparison::run::{Runs, StoredEntry, stored_entry};
 use dibao_roster_comparison::{export, startup, view};
 use dibao_synthetic::rosters::{self, PoorStatus, RosterConfig, Row};
 use dibao_tests::TestDb;
@@ -216,16 +216,29 @@ async fn main() -> anyhow::Result<()> {
     let (compare_s, compare_mib) = (t.elapsed().as_secs_f64(), peak_mib());
     reset_peak();
     let t = Instant::now();
-    let entries = stored_entries(&input, &labels, &lists, "");
-    let mut by_township: std::collections::BTreeMap<&str, Vec<&StoredEntry>> = Default::default();
-    for e in &entries {
-        by_township.entry(&e.village[..9]).or_default().push(e);
-    }
-    let mut bytes = 0usize;
-    for (township, list) in &by_township {
-        let csv = export::to_csv(list, false);
+    // One file per township, each written as its entries are made: the
+    // entries' order by township, then list order within it.
+    let mut order: Vec<u32> = (0..lists.entries.len() as u32).collect();
+    let township_of = |i: u32| &lists.village(&lists.entries[i as usize], &input)[..9];
+    order.sort_by(|&a, &b| township_of(a).cmp(township_of(b)));
+    let (mut bytes, mut written, mut files) = (0usize, 0usize, 0usize);
+    let mut start = 0;
+    while start < order.len() {
+        let township = &lists.village(&lists.entries[order[start] as usize], &input)[..9];
+        let mut end = start;
+        while end < order.len() && &lists.village(&lists.entries[order[end] as usize], &input)[..9] == township {
+            end += 1;
+        }
+        let entries: Vec<StoredEntry> = order[start..end]
+            .iter()
+            .map(|&i| stored_entry(&input, &labels, &lists, &lists.entries[i as usize]))
+            .collect();
+        let csv = export::to_csv(&entries, false);
         bytes += csv.len();
+        written += entries.len();
+        files += 1;
         std::fs::write(dir.join("lists").join(format!("{township}_台账比对.csv")), csv)?;
+        start = end;
     }
     let (write_s, write_mib) = (t.elapsed().as_secs_f64(), peak_mib());
     let sizes: Vec<usize> = Kind::ALL.iter().map(|k| lists.size(*k)).collect();
@@ -236,9 +249,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  compare  {compare_s:6.1} s  peak {compare_mib:7.1} MiB");
     println!(
-        "  write    {write_s:6.1} s  peak {write_mib:7.1} MiB  ({} entries, {} township files, {:.0} MiB of CSV)",
-        entries.len(),
-        by_township.len(),
+        "  write    {write_s:6.1} s  peak {write_mib:7.1} MiB  ({written} entries, {files} township files, {:.0} MiB of CSV)",
         bytes as f64 / 1_048_576.0
     );
     println!(
@@ -246,21 +257,7 @@ async fn main() -> anyhow::Result<()> {
         extract_s + compare_s + write_s,
         extract_mib.max(compare_mib).max(write_mib)
     );
-    drop(by_township);
-    drop((entries, lists, input, labels));
-
-    // --- the service's own run: extract, compare, every entry stored ----------------
-    let runs =
-        Runs { pool: pool.clone(), clock: Arc::new(SystemClock), topic: "bench.roster-comparison.run.v1".into() };
-    reset_peak();
-    let t = Instant::now();
-    let (progress, _rx) = tokio::sync::mpsc::channel(1);
-    let run_id = runs.run(None, None, progress).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "service run {run_id} (extract, compare, store every entry in PostgreSQL): {:.1} s, peak {:.1} MiB",
-        t.elapsed().as_secs_f64(),
-        peak_mib()
-    );
+    drop((order, lists, input, labels));
 
     // --- PostgreSQL FULL OUTER JOIN, on the same view ----------------------------
     let sql = include_str!("compare_lists.sql");
@@ -305,6 +302,19 @@ async fn main() -> anyhow::Result<()> {
         Ok(out) => println!("DuckDB did not run (pip install duckdb): {}", String::from_utf8_lossy(&out.stderr).trim()),
         Err(e) => println!("DuckDB did not run: {e}"),
     }
+    // --- the service's own run: extract, compare, every entry stored ----------------
+    let runs =
+        Runs { pool: pool.clone(), clock: Arc::new(SystemClock), topic: "bench.roster-comparison.run.v1".into() };
+    reset_peak();
+    let t = Instant::now();
+    let (progress, _rx) = tokio::sync::mpsc::channel(1);
+    let run_id = runs.run(None, None, progress).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "service run {run_id} (extract, compare, store every entry in PostgreSQL): {:.1} s, peak {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        peak_mib()
+    );
+
     let _ = std::fs::remove_dir_all(&dir);
     drop(client);
     Ok(())

@@ -14,8 +14,9 @@ import duckdb
 
 directory = sys.argv[1]
 sql = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_lists.sql"), encoding="utf-8").read()
-statements = [s.strip() for s in sql.split(";") if s.strip() and not all(l.startswith("--") for l in s.strip().splitlines())]
-statements = ["\n".join(l for l in s.splitlines() if not l.startswith("--")) for s in statements]
+# Comments first (they may hold semicolons), then one statement per semicolon.
+code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+statements = [s.strip() for s in code.split(";") if s.strip()]
 
 con = duckdb.connect()
 con.execute("SET threads TO 2")

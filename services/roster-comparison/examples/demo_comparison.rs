@@ -148,6 +148,9 @@ async fn main() -> anyhow::Result<()> {
         imported.households_unchanged,
         imported.errors.len()
     );
+    for e in &imported.errors {
+        println!("   第{}行【{}】{}", e.row, e.field, e.message);
+    }
 
     // Public security's death register: two recipients died last spring.
     let dead: Vec<&ca::Member> = dibao.iter().skip(5).step_by(40).filter_map(|h| h.members.last()).take(2).collect();
@@ -225,7 +228,14 @@ async fn main() -> anyhow::Result<()> {
         .into_inner();
     let mut last = None;
     while let Some(p) = progress.message().await? {
-        println!("   进度：{}，{}/{}", p.phase, p.households_done, p.households_total);
+        let step = match p.phase.as_str() {
+            "extract" => format!("读取两个名单{}户", p.households_total),
+            "compare" => "比对完成".to_owned(),
+            "store" => format!("保存比对结果{}/{}条", p.households_done, p.households_total),
+            "done" => format!("完成，共{}条", p.households_total),
+            other => other.to_owned(),
+        };
+        println!("   进度：{step}");
         last = Some(p);
     }
     let last = last.ok_or_else(|| anyhow::anyhow!("the run reported nothing"))?;

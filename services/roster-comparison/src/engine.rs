@@ -56,27 +56,6 @@ pub enum PovertyStatus {
     Returned,
 }
 
-/// A household on civil affairs' roster receiving dibao or special-hardship
-/// support, with its living members.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DibaoHousehold {
-    pub id: String,
-    pub village: String,
-    pub programme: Programme,
-    pub members: Vec<Person>,
-}
-
-/// A household on the registered-poor roster, with its living members.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoorHousehold {
-    pub id: String,
-    pub village: String,
-    pub status: PovertyStatus,
-    /// The dibao-registered-poor flag as the poverty roster holds it.
-    pub flagged: bool,
-    pub members: Vec<Person>,
-}
-
 /// Whom the registry lists: the officials who handle dibao and village
 /// committee members (001: their close relatives' benefits are put on file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,14 +75,165 @@ pub struct OfficialLink {
     pub relation: String,
 }
 
+/// One roster's households, packed: ids, villages and member lists live in
+/// a few large arrays instead of three allocations per household — at
+/// province scale (millions of households) that is the difference between
+/// hundreds of megabytes and gigabytes.
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    ids: String,
+    id_ends: Vec<u32>,
+    villages: Vec<u32>,
+    members: Vec<Person>,
+    member_ends: Vec<u32>,
+    /// Dibao: the programme; registered poor: the status, and [`FLAGGED`].
+    attrs: Vec<u8>,
+    /// Each household's position among the roster's ids in order (set by [`normalise`]).
+    rank: Vec<u32>,
+}
+
+const FLAGGED: u8 = 0x80;
+
+impl Roster {
+    pub fn len(&self) -> usize {
+        self.id_ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.id_ends.is_empty()
+    }
+
+    fn span(ends: &[u32], i: u32) -> std::ops::Range<usize> {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        start..ends[i] as usize
+    }
+
+    pub fn id(&self, i: u32) -> &str {
+        &self.ids[Self::span(&self.id_ends, i)]
+    }
+
+    /// Living members, sorted, each once.
+    pub fn members(&self, i: u32) -> &[Person] {
+        &self.members[Self::span(&self.member_ends, i)]
+    }
+
+    fn rank(&self, i: u32) -> u32 {
+        self.rank.get(i as usize).copied().unwrap_or(i)
+    }
+
+    fn push(&mut self, id: &str, village: u32, members: &mut Vec<Person>, attrs: u8) -> u32 {
+        let i = self.len() as u32;
+        self.ids.push_str(id);
+        self.id_ends.push(self.ids.len() as u32);
+        self.villages.push(village);
+        members.sort_unstable();
+        members.dedup();
+        self.members.extend_from_slice(members);
+        self.member_ends.push(self.members.len() as u32);
+        self.attrs.push(attrs);
+        i
+    }
+
+    fn normalise(&mut self) {
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        order.sort_unstable_by(|a, b| self.id(*a).cmp(self.id(*b)));
+        self.rank = vec![0; self.len()];
+        for (rank, &i) in order.iter().enumerate() {
+            self.rank[i as usize] = rank as u32;
+        }
+    }
+}
+
 /// Everything a run compares, as of one moment.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
-    pub dibao: Vec<DibaoHousehold>,
-    pub poor: Vec<PoorHousehold>,
+    pub dibao: Roster,
+    pub poor: Roster,
+    villages: Vec<String>,
+    village_index: std::collections::HashMap<String, u32>,
+    /// Each village's position among the villages in order (set by [`normalise`]).
+    village_rank: Vec<u32>,
     /// Public-security death register: person and date of death.
     pub deaths: Vec<(Person, Date)>,
     pub officials: Vec<OfficialLink>,
+    scratch: Vec<Person>,
+}
+
+impl Input {
+    fn village_of(&mut self, village: &str) -> u32 {
+        if let Some(&v) = self.village_index.get(village) {
+            return v;
+        }
+        let v = self.villages.len() as u32;
+        self.villages.push(village.to_owned());
+        self.village_index.insert(village.to_owned(), v);
+        v
+    }
+
+    /// Adds a dibao or special-hardship household; returns its index.
+    pub fn push_dibao(
+        &mut self,
+        id: &str,
+        village: &str,
+        programme: Programme,
+        members: impl IntoIterator<Item = Person>,
+    ) -> u32 {
+        let v = self.village_of(village);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend(members);
+        let i = self.dibao.push(id, v, &mut scratch, programme as u8);
+        self.scratch = scratch;
+        i
+    }
+
+    /// Adds a registered-poor household with the dibao flag it carries; returns its index.
+    pub fn push_poor(
+        &mut self,
+        id: &str,
+        village: &str,
+        status: PovertyStatus,
+        flagged: bool,
+        members: impl IntoIterator<Item = Person>,
+    ) -> u32 {
+        let v = self.village_of(village);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend(members);
+        let attrs = status as u8 | if flagged { FLAGGED } else { 0 };
+        let i = self.poor.push(id, v, &mut scratch, attrs);
+        self.scratch = scratch;
+        i
+    }
+
+    pub fn dibao_village(&self, i: u32) -> &str {
+        &self.villages[self.dibao.villages[i as usize] as usize]
+    }
+
+    pub fn poor_village(&self, i: u32) -> &str {
+        &self.villages[self.poor.villages[i as usize] as usize]
+    }
+
+    pub fn programme(&self, i: u32) -> Programme {
+        if self.dibao.attrs[i as usize] == Programme::SpecialHardship as u8 {
+            Programme::SpecialHardship
+        } else {
+            Programme::Dibao
+        }
+    }
+
+    pub fn poor_status(&self, i: u32) -> PovertyStatus {
+        match self.poor.attrs[i as usize] & !FLAGGED {
+            s if s == PovertyStatus::Exited as u8 => PovertyStatus::Exited,
+            s if s == PovertyStatus::Returned as u8 => PovertyStatus::Returned,
+            _ => PovertyStatus::InPoverty,
+        }
+    }
+
+    pub fn poor_flagged(&self, i: u32) -> bool {
+        self.poor.attrs[i as usize] & FLAGGED != 0
+    }
 }
 
 /// The lists of R-CMP-2, in the order they are reported.
@@ -167,15 +297,19 @@ impl Kind {
     }
 }
 
+/// Members only one roster lists, for a mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Differ {
+    pub only_dibao: Vec<Person>,
+    pub only_poor: Vec<Person>,
+}
+
 /// What an entry says beyond which households it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Detail {
     None,
-    /// Members only one roster lists, for the mapping.
-    MembersDiffer {
-        only_dibao: Vec<Person>,
-        only_poor: Vec<Person>,
-    },
+    /// Boxed: few entries carry it, and it would double every entry's size.
+    MembersDiffer(Box<Differ>),
     /// `flagged`: the poverty roster flags the household but no dibao
     /// household shares a member with it; otherwise the reverse.
     FlagMismatch {
@@ -186,27 +320,58 @@ pub enum Detail {
     },
     /// Index into `Input::officials`.
     OfficialRelative {
-        link: usize,
+        link: u32,
     },
 }
 
-/// One line of one list. Households are indices into the input's `dibao`
-/// and `poor`; `village` is where the entry is reported (its first dibao
-/// household's village, else its first poor household's).
+/// A run of household indices in [`Lists::households`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// One line of one list. Households are indices into the input's rosters,
+/// ordered by id, kept in [`Lists`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub kind: Kind,
-    pub dibao: Vec<u32>,
-    pub poor: Vec<u32>,
+    dibao: Span,
+    poor: Span,
     pub person: Option<Person>,
     pub detail: Detail,
 }
 
-impl Entry {
-    pub fn village<'a>(&self, input: &'a Input) -> &'a str {
-        match (self.dibao.first(), self.poor.first()) {
-            (Some(&d), _) => &input.dibao[d as usize].village,
-            (None, Some(&p)) => &input.poor[p as usize].village,
+/// The result of a comparison: entries ordered by list, village, then the
+/// households' ids.
+#[derive(Debug, Clone, Default)]
+pub struct Lists {
+    pub entries: Vec<Entry>,
+    households: Vec<u32>,
+}
+
+impl Lists {
+    pub fn size(&self, kind: Kind) -> usize {
+        // Entries are grouped by kind, in `Kind` order.
+        let start = self.entries.partition_point(|e| e.kind < kind);
+        let end = self.entries.partition_point(|e| e.kind <= kind);
+        end - start
+    }
+
+    pub fn dibao(&self, e: &Entry) -> &[u32] {
+        &self.households[e.dibao.start as usize..(e.dibao.start + e.dibao.len) as usize]
+    }
+
+    pub fn poor(&self, e: &Entry) -> &[u32] {
+        &self.households[e.poor.start as usize..(e.poor.start + e.poor.len) as usize]
+    }
+
+    /// Where the entry is reported: its first dibao household's village,
+    /// else its first registered-poor household's.
+    pub fn village<'a>(&self, e: &Entry, input: &'a Input) -> &'a str {
+        match (self.dibao(e).first(), self.poor(e).first()) {
+            (Some(&d), _) => input.dibao_village(d),
+            (None, Some(&p)) => input.poor_village(p),
             (None, None) => "",
         }
     }
@@ -214,22 +379,34 @@ impl Entry {
     /// A key that names the same finding in every run, so a decision taken
     /// on it last month is found again this month: the list, the household
     /// ids of both sides and the person.
-    pub fn key(&self, input: &Input) -> String {
+    pub fn key(&self, e: &Entry, input: &Input) -> String {
         let mut key = String::with_capacity(48);
-        key.push(self.kind.letter());
+        key.push(e.kind.letter());
         key.push('|');
-        join(&mut key, self.dibao.iter().map(|&d| input.dibao[d as usize].id.as_str()));
+        join(&mut key, self.dibao(e).iter().map(|&d| input.dibao.id(d)));
         key.push('|');
-        join(&mut key, self.poor.iter().map(|&p| input.poor[p as usize].id.as_str()));
-        if let Some(p) = self.person {
+        join(&mut key, self.poor(e).iter().map(|&p| input.poor.id(p)));
+        if let Some(p) = e.person {
             key.push('|');
             key.push_str(&unpack(p));
         }
-        if let Detail::OfficialRelative { link } = self.detail {
+        if let Detail::OfficialRelative { link } = e.detail {
             key.push('|');
-            key.push_str(&unpack(input.officials[link].official));
+            key.push_str(&unpack(input.officials[link as usize].official));
         }
         key
+    }
+
+    fn span(&mut self, households: impl IntoIterator<Item = u32>) -> Span {
+        let start = self.households.len() as u32;
+        self.households.extend(households);
+        Span { start, len: self.households.len() as u32 - start }
+    }
+
+    fn push(&mut self, kind: Kind, dibao: &[u32], poor: &[u32], person: Option<Person>, detail: Detail) {
+        let dibao = self.span(dibao.iter().copied());
+        let poor = self.span(poor.iter().copied());
+        self.entries.push(Entry { kind, dibao, poor, person, detail });
     }
 }
 
@@ -241,25 +418,6 @@ fn join<'a>(out: &mut String, parts: impl Iterator<Item = &'a str>) {
         out.push_str(s);
     }
 }
-
-/// The result of a comparison: entries ordered by list, village, then the
-/// households' ids.
-#[derive(Debug, Clone, Default)]
-pub struct Lists {
-    pub entries: Vec<Entry>,
-}
-
-impl Lists {
-    pub fn size(&self, kind: Kind) -> usize {
-        // Entries are grouped by kind, in `Kind` order.
-        let start = self.entries.partition_point(|e| e.kind < kind);
-        let end = self.entries.partition_point(|e| e.kind <= kind);
-        end - start
-    }
-}
-
-/// Where an entry goes: list, village rank, first households, person, registry line.
-type SortKey = (Kind, u32, u32, u32, Person, usize);
 
 struct UnionFind(Vec<u32>);
 
@@ -276,8 +434,6 @@ impl UnionFind {
 
     fn union(&mut self, a: u32, b: u32) {
         let (ra, rb) = (self.find(a), self.find(b));
-        // The smaller index becomes the root: the result does not depend on
-        // the order pairs are met in.
         match ra.cmp(&rb) {
             std::cmp::Ordering::Less => self.0[rb as usize] = ra,
             std::cmp::Ordering::Greater => self.0[ra as usize] = rb,
@@ -286,19 +442,17 @@ impl UnionFind {
     }
 }
 
-/// Sorts both rosters by household id (the order every list refers to).
-/// Runs before [`compare`] so the lists do not depend on the order the
+/// Ranks both rosters' households by id and the villages by code, and sorts
+/// the registers: after it, the lists do not depend on the order the
 /// snapshot arrived in.
 pub fn normalise(input: &mut Input) {
-    input.dibao.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-    input.poor.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-    for h in &mut input.dibao {
-        h.members.sort_unstable();
-        h.members.dedup();
-    }
-    for h in &mut input.poor {
-        h.members.sort_unstable();
-        h.members.dedup();
+    input.dibao.normalise();
+    input.poor.normalise();
+    let mut order: Vec<u32> = (0..input.villages.len() as u32).collect();
+    order.sort_unstable_by(|a, b| input.villages[*a as usize].cmp(&input.villages[*b as usize]));
+    input.village_rank = vec![0; order.len()];
+    for (rank, &v) in order.iter().enumerate() {
+        input.village_rank[v as usize] = rank as u32;
     }
     input.deaths.sort_unstable();
     input.deaths.dedup_by_key(|d| d.0);
@@ -313,15 +467,12 @@ pub fn compare(input: &Input, as_of: Date) -> Lists {
     let nd = input.dibao.len() as u32;
     let np = input.poor.len() as u32;
     // Node n < nd is dibao household n; n >= nd is poor household n - nd.
-    let mut pairs: Vec<(Person, u32)> = Vec::with_capacity(
-        input.dibao.iter().map(|h| h.members.len()).sum::<usize>()
-            + input.poor.iter().map(|h| h.members.len()).sum::<usize>(),
-    );
-    for (i, h) in input.dibao.iter().enumerate() {
-        pairs.extend(h.members.iter().map(|&p| (p, i as u32)));
+    let mut pairs: Vec<(Person, u32)> = Vec::with_capacity(input.dibao.members.len() + input.poor.members.len());
+    for i in 0..nd {
+        pairs.extend(input.dibao.members(i).iter().map(|&p| (p, i)));
     }
-    for (i, h) in input.poor.iter().enumerate() {
-        pairs.extend(h.members.iter().map(|&p| (p, nd + i as u32)));
+    for i in 0..np {
+        pairs.extend(input.poor.members(i).iter().map(|&p| (p, nd + i)));
     }
     pairs.sort_unstable();
 
@@ -352,8 +503,10 @@ pub fn compare(input: &Input, as_of: Date) -> Lists {
 
     // Groups: nodes sorted by (root, node); each root is its group's smallest node.
     let mut nodes: Vec<(u32, u32)> = (0..nd + np).map(|n| (uf.find(n), n)).collect();
+    drop(uf);
     nodes.sort_unstable();
-    let mut entries = Vec::new();
+    let mut lists = Lists::default();
+    let (mut dibao, mut poor) = (Vec::new(), Vec::new());
     let mut start = 0;
     while start < nodes.len() {
         let root = nodes[start].0;
@@ -361,77 +514,87 @@ pub fn compare(input: &Input, as_of: Date) -> Lists {
         while end < nodes.len() && nodes[end].0 == root {
             end += 1;
         }
-        let group = &nodes[start..end];
-        let dibao: Vec<u32> = group.iter().filter(|(_, n)| *n < nd).map(|&(_, n)| n).collect();
-        let poor: Vec<u32> = group.iter().filter(|(_, n)| *n >= nd).map(|&(_, n)| n - nd).collect();
-        group_entries(input, dibao, poor, &mut entries);
+        dibao.clear();
+        poor.clear();
+        for &(_, n) in &nodes[start..end] {
+            if n < nd { dibao.push(n) } else { poor.push(n - nd) }
+        }
+        dibao.sort_unstable_by_key(|&d| input.dibao.rank(d));
+        poor.sort_unstable_by_key(|&p| input.poor.rank(p));
+        group_entries(input, &dibao, &poor, &mut lists);
         start = end;
     }
-    for (&flag_expected, (i, h)) in shares_with_dibao.iter().zip(input.poor.iter().enumerate()) {
-        if h.flagged != flag_expected {
-            entries.push(Entry {
-                kind: Kind::FlagMismatch,
-                dibao: Vec::new(),
-                poor: vec![i as u32],
-                person: None,
-                detail: Detail::FlagMismatch { flagged: h.flagged },
-            });
+    drop(nodes);
+    for (i, &flag_expected) in shares_with_dibao.iter().enumerate() {
+        let flagged = input.poor_flagged(i as u32);
+        if flagged != flag_expected {
+            lists.push(Kind::FlagMismatch, &[], &[i as u32], None, Detail::FlagMismatch { flagged });
         }
     }
-    deaths_and_officials(input, as_of, &mut entries);
+    deaths_and_officials(input, as_of, &mut lists);
 
-    // Village order: villages ranked once, so the sort compares integers.
-    let mut villages: Vec<&str> =
-        input.dibao.iter().map(|h| h.village.as_str()).chain(input.poor.iter().map(|h| h.village.as_str())).collect();
-    villages.sort_unstable();
-    villages.dedup();
-    let rank = |e: &Entry| villages.binary_search(&e.village(input)).unwrap_or(0) as u32;
-    let mut keyed: Vec<(SortKey, Entry)> = entries
-        .into_iter()
-        .map(|e| {
-            let link = match e.detail {
-                Detail::OfficialRelative { link } => link,
-                _ => 0,
-            };
-            let d = e.dibao.first().copied().unwrap_or(u32::MAX);
-            let p = e.poor.first().copied().unwrap_or(u32::MAX);
-            ((e.kind, rank(&e), d, p, e.person.unwrap_or(0), link), e)
-        })
-        .collect();
-    keyed.sort_unstable_by_key(|k| k.0);
-    Lists { entries: keyed.into_iter().map(|(_, e)| e).collect() }
+    // List, village, households by id, person, registry line: integers
+    // compared, keys computed once per entry.
+    let Lists { mut entries, households } = lists;
+    let first = |s: Span| households.get(s.start as usize).filter(|_| s.len > 0).copied();
+    entries.sort_by_cached_key(|e| {
+        let d = first(e.dibao);
+        let p = first(e.poor);
+        let village = match (d, p) {
+            (Some(d), _) => input.dibao.villages[d as usize],
+            (None, Some(p)) => input.poor.villages[p as usize],
+            (None, None) => 0,
+        };
+        let link = match e.detail {
+            Detail::OfficialRelative { link } => link,
+            _ => 0,
+        };
+        (
+            e.kind,
+            input.village_rank.get(village as usize).copied().unwrap_or(0),
+            d.map_or(u32::MAX, |d| input.dibao.rank(d)),
+            p.map_or(u32::MAX, |p| input.poor.rank(p)),
+            e.person.unwrap_or(0),
+            link,
+        )
+    });
+    Lists { entries, households }
 }
 
 /// Lists (a) to (d) for one group of households joined by shared members.
-fn group_entries(input: &Input, dibao: Vec<u32>, poor: Vec<u32>, out: &mut Vec<Entry>) {
-    let entry = |kind, dibao: Vec<u32>, poor: Vec<u32>, detail| Entry { kind, dibao, poor, person: None, detail };
+fn group_entries(input: &Input, dibao: &[u32], poor: &[u32], out: &mut Lists) {
     match (dibao.is_empty(), poor.is_empty()) {
         (true, false) => {
-            out.extend(poor.into_iter().map(|p| entry(Kind::PoorNotDibao, Vec::new(), vec![p], Detail::None)));
+            for &p in poor {
+                out.push(Kind::PoorNotDibao, &[], &[p], None, Detail::None);
+            }
         }
         (false, true) => {
-            out.extend(dibao.into_iter().map(|d| entry(Kind::DibaoNotPoor, vec![d], Vec::new(), Detail::None)));
+            for &d in dibao {
+                out.push(Kind::DibaoNotPoor, &[d], &[], None, Detail::None);
+            }
         }
         (false, false) => {
-            let union = |lists: &mut dyn Iterator<Item = &Vec<Person>>| {
-                let mut all: Vec<Person> = lists.flatten().copied().collect();
-                all.sort_unstable();
-                all.dedup();
-                all
+            // Most mappings are one household each side: compare in place.
+            let differ = if let ([d], [p]) = (dibao, poor) {
+                let (dm, pm) = (input.dibao.members(*d), input.poor.members(*p));
+                (dm != pm).then(|| (difference(dm, pm), difference(pm, dm)))
+            } else {
+                let union = |members: &mut dyn Iterator<Item = &[Person]>| {
+                    let mut all: Vec<Person> = members.flatten().copied().collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    all
+                };
+                let dm = union(&mut dibao.iter().map(|&d| input.dibao.members(d)));
+                let pm = union(&mut poor.iter().map(|&p| input.poor.members(p)));
+                (dm != pm).then(|| (difference(&dm, &pm), difference(&pm, &dm)))
             };
-            let d_members = union(&mut dibao.iter().map(|&d| &input.dibao[d as usize].members));
-            let p_members = union(&mut poor.iter().map(|&p| &input.poor[p as usize].members));
-            if d_members != p_members {
-                let only_dibao = difference(&d_members, &p_members);
-                let only_poor = difference(&p_members, &d_members);
-                out.push(entry(
-                    Kind::MembersDiffer,
-                    dibao.clone(),
-                    poor.clone(),
-                    Detail::MembersDiffer { only_dibao, only_poor },
-                ));
+            if let Some((only_dibao, only_poor)) = differ {
+                let detail = Detail::MembersDiffer(Box::new(Differ { only_dibao, only_poor }));
+                out.push(Kind::MembersDiffer, dibao, poor, None, detail);
             }
-            out.push(entry(Kind::OnBoth, dibao, poor, Detail::None));
+            out.push(Kind::OnBoth, dibao, poor, None, Detail::None);
         }
         (true, true) => {}
     }
@@ -454,34 +617,27 @@ fn difference(a: &[Person], b: &[Person]) -> Vec<Person> {
 
 /// Lists (f) and (g): members of paid (dibao and special-hardship)
 /// households found in the death register or the officials' registry.
-fn deaths_and_officials(input: &Input, as_of: Date, out: &mut Vec<Entry>) {
+fn deaths_and_officials(input: &Input, as_of: Date, out: &mut Lists) {
     if input.deaths.is_empty() && input.officials.is_empty() {
         return;
     }
-    for (i, h) in input.dibao.iter().enumerate() {
-        for &person in &h.members {
+    for i in 0..input.dibao.len() as u32 {
+        for &person in input.dibao.members(i) {
             if let Ok(at) = input.deaths.binary_search_by_key(&person, |d| d.0) {
                 let died_on = input.deaths[at].1;
                 if died_on <= as_of {
-                    out.push(Entry {
-                        kind: Kind::DeceasedPaid,
-                        dibao: vec![i as u32],
-                        poor: Vec::new(),
-                        person: Some(person),
-                        detail: Detail::DeceasedPaid { died_on },
-                    });
+                    out.push(Kind::DeceasedPaid, &[i], &[], Some(person), Detail::DeceasedPaid { died_on });
                 }
             }
             let first = input.officials.partition_point(|o| o.person < person);
-            for (link, o) in input.officials.iter().enumerate().skip(first).take_while(|(_, o)| o.person == person) {
-                let _ = o;
-                out.push(Entry {
-                    kind: Kind::OfficialRelative,
-                    dibao: vec![i as u32],
-                    poor: Vec::new(),
-                    person: Some(person),
-                    detail: Detail::OfficialRelative { link },
-                });
+            for link in (first..input.officials.len()).take_while(|&l| input.officials[l].person == person) {
+                out.push(
+                    Kind::OfficialRelative,
+                    &[i],
+                    &[],
+                    Some(person),
+                    Detail::OfficialRelative { link: link as u32 },
+                );
             }
         }
     }
@@ -491,33 +647,24 @@ fn deaths_and_officials(input: &Input, as_of: Date, out: &mut Vec<Entry>) {
 mod tests {
     use super::*;
 
-    fn p(n: u64) -> Person {
-        n
-    }
+    type D<'a> = (&'a str, &'a [u64]);
+    type P<'a> = (&'a str, bool, &'a [u64]);
 
-    fn d(id: &str, members: &[u64]) -> DibaoHousehold {
-        DibaoHousehold {
-            id: id.into(),
-            village: "520102001001".into(),
-            programme: Programme::Dibao,
-            members: members.iter().map(|&m| p(m)).collect(),
+    fn input(dibao: &[D<'_>], poor: &[P<'_>]) -> Input {
+        let mut input = Input::default();
+        for (id, members) in dibao {
+            input.push_dibao(id, "520102001001", Programme::Dibao, members.iter().copied());
         }
-    }
-
-    fn poor(id: &str, flagged: bool, members: &[u64]) -> PoorHousehold {
-        PoorHousehold {
-            id: id.into(),
-            village: "520102001001".into(),
-            status: PovertyStatus::InPoverty,
-            flagged,
-            members: members.iter().map(|&m| p(m)).collect(),
+        for (id, flagged, members) in poor {
+            input.push_poor(id, "520102001001", PovertyStatus::InPoverty, *flagged, members.iter().copied());
         }
+        input
     }
 
     fn keys(input: &mut Input) -> Vec<String> {
         normalise(input);
         let lists = compare(input, time::macros::date!(2026 - 11 - 01));
-        lists.entries.iter().map(|e| e.key(input)).collect()
+        lists.entries.iter().map(|e| lists.key(e, input)).collect()
     }
 
     #[test]
@@ -533,24 +680,22 @@ mod tests {
 
     #[test]
     fn one_to_one_split_merge_and_lonely_households() {
-        let mut input = Input {
-            dibao: vec![
-                d("D1", &[1, 2]), // matches P1 exactly
-                d("D2", &[3]),    // split: P2 is {3, 4}, D3 is {4}
-                d("D3", &[4]),
-                d("D4", &[5, 6]), // merged P3 {5} + P4 {6}; 7 only on dibao
-                d("D9", &[9]),    // only dibao
+        let mut input = input(
+            &[
+                ("D1", &[1, 2]), // matches P1 exactly
+                ("D2", &[3]),    // split: P2 is {3, 4}, D3 is {4}
+                ("D3", &[4]),
+                ("D4", &[5, 6, 7]), // merged P3 {5} + P4 {6}; 7 only on dibao
+                ("D9", &[9]),       // only dibao
             ],
-            poor: vec![
-                poor("P1", true, &[1, 2]),
-                poor("P2", true, &[3, 4]),
-                poor("P3", true, &[5]),
-                poor("P4", false, &[6, 8]),
-                poor("P8", true, &[10]), // only poor, yet flagged
+            &[
+                ("P1", true, &[1, 2]),
+                ("P2", true, &[3, 4]),
+                ("P3", true, &[5]),
+                ("P4", false, &[6, 8]),
+                ("P8", true, &[10]), // only poor, yet flagged
             ],
-            ..Input::default()
-        };
-        input.dibao[3].members.push(7);
+        );
         assert_eq!(
             keys(&mut input),
             ["a||P8", "b|D9|", "c|D1|P1", "c|D2,D3|P2", "c|D4|P3,P4", "d|D4|P3,P4", "e||P4", "e||P8",]
@@ -559,41 +704,37 @@ mod tests {
 
     #[test]
     fn members_that_differ_are_named_per_side() {
-        let mut input =
-            Input { dibao: vec![d("D1", &[1, 2, 3])], poor: vec![poor("P1", true, &[2, 3, 4])], ..Input::default() };
+        let mut input = input(&[("D1", &[1, 2, 3])], &[("P1", true, &[2, 3, 4])]);
         normalise(&mut input);
         let lists = compare(&input, time::macros::date!(2026 - 11 - 01));
         let differ = lists.entries.iter().find(|e| e.kind == Kind::MembersDiffer).expect("test value");
-        assert_eq!(differ.detail, Detail::MembersDiffer { only_dibao: vec![1], only_poor: vec![4] });
+        assert_eq!(differ.detail, Detail::MembersDiffer(Box::new(Differ { only_dibao: vec![1], only_poor: vec![4] })));
     }
 
     #[test]
     fn deaths_count_up_to_the_run_date_and_officials_match_recipients_only() {
-        let mut input = Input {
-            dibao: vec![d("D1", &[1, 2]), d("D2", &[3])],
-            poor: vec![poor("P1", true, &[1, 2]), poor("P2", true, &[3])],
-            deaths: vec![
-                (2, time::macros::date!(2026 - 03 - 01)),
-                (3, time::macros::date!(2026 - 12 - 01)),
-                (99, time::macros::date!(2025 - 01 - 01)),
-            ],
-            officials: vec![
-                OfficialLink {
-                    person: 1,
-                    official: 50,
-                    official_name: "王主任".into(),
-                    role: OfficialRole::VillageCommittee,
-                    relation: "子女".into(),
-                },
-                OfficialLink {
-                    person: 77,
-                    official: 50,
-                    official_name: "王主任".into(),
-                    role: OfficialRole::VillageCommittee,
-                    relation: "配偶".into(),
-                },
-            ],
-        };
+        let mut input = input(&[("D1", &[1, 2]), ("D2", &[3])], &[("P1", true, &[1, 2]), ("P2", true, &[3])]);
+        input.deaths = vec![
+            (2, time::macros::date!(2026 - 03 - 01)),
+            (3, time::macros::date!(2026 - 12 - 01)),
+            (99, time::macros::date!(2025 - 01 - 01)),
+        ];
+        input.officials = vec![
+            OfficialLink {
+                person: 1,
+                official: 50,
+                official_name: "王主任".into(),
+                role: OfficialRole::VillageCommittee,
+                relation: "子女".into(),
+            },
+            OfficialLink {
+                person: 77,
+                official: 50,
+                official_name: "王主任".into(),
+                role: OfficialRole::VillageCommittee,
+                relation: "配偶".into(),
+            },
+        ];
         let keys = keys(&mut input);
         let tail: Vec<&str> =
             keys.iter().filter(|k| k.starts_with('f') || k.starts_with('g')).map(String::as_str).collect();
@@ -602,18 +743,16 @@ mod tests {
 
     #[test]
     fn result_does_not_depend_on_input_order() {
-        let make = || Input {
-            dibao: vec![d("D1", &[1, 2]), d("D2", &[3]), d("D3", &[4, 5])],
-            poor: vec![poor("P1", true, &[2]), poor("P2", false, &[4]), poor("P3", true, &[5, 6])],
-            ..Input::default()
-        };
-        let mut a = make();
-        let mut b = make();
-        b.dibao.reverse();
-        b.poor.reverse();
-        for h in &mut b.dibao {
-            h.members.reverse();
-        }
+        let dibao: [D<'_>; 3] = [("D1", &[1, 2]), ("D2", &[3]), ("D3", &[4, 5])];
+        let poor: [P<'_>; 3] = [("P1", true, &[2]), ("P2", false, &[4]), ("P3", true, &[5, 6])];
+        let mut a = input(&dibao, &poor);
+        let (mut rd, mut rp) = (dibao.to_vec(), poor.to_vec());
+        rd.reverse();
+        rp.reverse();
+        let reversed: Vec<(&str, Vec<u64>)> =
+            rd.iter().map(|(id, m)| (*id, m.iter().rev().copied().collect())).collect();
+        let rd: Vec<D<'_>> = reversed.iter().map(|(id, m)| (*id, m.as_slice())).collect();
+        let mut b = input(&rd, &rp);
         assert_eq!(keys(&mut a), keys(&mut b));
     }
 }

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use deadpool_postgres::Transaction;
 use dibao_platform::db::cached;
 
-use crate::engine::{self, DibaoHousehold, Input, OfficialLink, OfficialRole, PoorHousehold, PovertyStatus, Programme};
+use crate::engine::{self, Input, OfficialLink, OfficialRole, PovertyStatus, Programme};
 use crate::run::stored_entries;
 use crate::view::{Labels, Side};
 
@@ -71,32 +71,26 @@ pub async fn refresh(
     // The group's households, members, deaths and registry lines as the engine takes them.
     let mut input = Input::default();
     let mut labels = Labels::default();
-    let mut dibao: Vec<(DibaoHousehold, (String, u32))> = Vec::new();
-    let mut poor: Vec<(PoorHousehold, (String, u32))> = Vec::new();
     for row in households.values() {
         let side: String = row.get(0);
-        let members: Vec<engine::Person> =
-            row.get::<_, Vec<String>>(6).iter().filter_map(|m| engine::pack(m)).collect();
-        let label = (row.get::<_, String>(7), members.len() as u32);
+        let id: String = row.get(1);
+        let village: String = row.get(2);
+        let members = row.get::<_, Vec<String>>(6).into_iter().filter_map(|m| engine::pack(&m));
+        let head: String = row.get(7);
         if side == Side::Dibao.as_str() {
             let programme = if row.get::<_, i32>(3) == 2 { Programme::SpecialHardship } else { Programme::Dibao };
-            dibao.push((DibaoHousehold { id: row.get(1), village: row.get(2), programme, members }, label));
+            input.push_dibao(&id, &village, programme, members);
+            labels.dibao_heads.push(&head);
         } else {
             let status = match row.get::<_, i32>(4) {
                 2 => PovertyStatus::Exited,
                 3 => PovertyStatus::Returned,
                 _ => PovertyStatus::InPoverty,
             };
-            poor.push((
-                PoorHousehold { id: row.get(1), village: row.get(2), status, flagged: row.get(5), members },
-                label,
-            ));
+            input.push_poor(&id, &village, status, row.get(5), members);
+            labels.poor_heads.push(&head);
         }
     }
-    dibao.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
-    poor.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
-    (input.dibao, labels.dibao) = dibao.into_iter().unzip();
-    (input.poor, labels.poor) = poor.into_iter().unzip();
     let people: Vec<String> = seen.into_iter().collect();
     let today: time::Date =
         cached::query_opt(tx, "SELECT current_date", &[]).await?.map_or(time::Date::MIN, |r| r.get(0));

@@ -101,19 +101,19 @@ impl Runs {
         let (input, labels) = view::load(&client, position).await.map_err(Error::Unexpected)?;
         let households = (input.dibao.len() + input.poor.len()) as i64;
         say("extract", households, households, Vec::new(), None);
-        let within = scope.clone();
-        let (input, entries) = tokio::task::spawn_blocking(move || {
+        let (input, lists) = tokio::task::spawn_blocking(move || {
             let lists = engine::compare(&input, as_of);
-            let entries = stored_entries(&input, &labels, &lists, &within);
-            (input, entries)
+            (input, lists)
         })
         .await
         .map_err(|e| Error::Unexpected(e.into()))?;
-        let sizes: Vec<i64> =
-            Kind::ALL.iter().map(|k| entries.iter().filter(|e| e.kind == *k).count() as i64).collect();
+        let mut sizes = vec![0i64; Kind::ALL.len()];
+        for e in lists.entries.iter().filter(|e| in_scope(&input, &lists, e, &scope)) {
+            sizes[e.kind as usize] += 1;
+        }
+        let total: i64 = sizes.iter().sum();
         say("compare", households, households, sizes.clone(), None);
 
-        let digest = digest_of(&entries);
         let tx = client.transaction().await?;
         tx.execute(
             "INSERT INTO comparison_run (run_id, division, scope, view_position, dibao_events, poverty_events, as_of,
@@ -149,9 +149,19 @@ impl Runs {
                  SELECT unnest($1::text[]), $2, $3 ON CONFLICT (entry_key) DO NOTHING",
             )
             .await?;
-        let total = entries.len() as i64;
-        for (chunk_no, chunk) in entries.chunks(CHUNK).enumerate() {
+        // Entries are made as text a chunk at a time, so a province's lists
+        // never sit in memory as strings all at once.
+        let mut digest = Digest::default();
+        let mut stream = stored(&input, &labels, &lists, &scope).peekable();
+        let mut chunk: Vec<StoredEntry> = Vec::with_capacity(CHUNK);
+        let mut chunk_no = 0usize;
+        while stream.peek().is_some() {
+            chunk.clear();
+            chunk.extend(stream.by_ref().take(CHUNK));
+            digest.add(&chunk);
             let base = (chunk_no * CHUNK) as i32;
+            chunk_no += 1;
+            let chunk = chunk.as_slice();
             let ordinals: Vec<i32> = (0..chunk.len() as i32).map(|i| base + i).collect();
             let keys: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
             let kinds: Vec<i8> = chunk.iter().map(|e| e.kind.letter() as i8).collect();
@@ -171,6 +181,7 @@ impl Runs {
             tx.execute(&seen, &[&keys, &run_id, &started]).await?;
             say("store", base as i64 + chunk.len() as i64, total, sizes.clone(), None);
         }
+        let digest = digest.finish();
         let finished = self.clock.now();
         tx.execute(
             "UPDATE comparison_run SET finished_at = $2, list_sizes = $3, digest = $4 WHERE run_id = $1",
@@ -204,21 +215,34 @@ impl Runs {
 
 /// SHA-256 over the entries in list order, every field length-prefixed:
 /// two runs with equal digests reported the same entries, byte for byte.
-pub fn digest_of(entries: &[StoredEntry]) -> String {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    let mut field = |s: &str| {
-        ctx.update(&(s.len() as u64).to_le_bytes());
-        ctx.update(s.as_bytes());
-    };
-    for e in entries {
-        field(&e.id);
-        field(&e.village);
-        for h in e.dibao.iter().chain(&e.poor).chain(&e.members) {
-            field(h);
-        }
-        field(&e.explanation);
+pub struct Digest(digest::Context);
+
+impl Default for Digest {
+    fn default() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
     }
-    dibao_platform::assertion::hex(ctx.finish().as_ref())
+}
+
+impl Digest {
+    pub fn add(&mut self, entries: &[StoredEntry]) {
+        let ctx = &mut self.0;
+        let mut field = |s: &str| {
+            ctx.update(&(s.len() as u64).to_le_bytes());
+            ctx.update(s.as_bytes());
+        };
+        for e in entries {
+            field(&e.id);
+            field(&e.village);
+            for h in e.dibao.iter().chain(&e.poor).chain(&e.members) {
+                field(h);
+            }
+            field(&e.explanation);
+        }
+    }
+
+    pub fn finish(self) -> String {
+        dibao_platform::assertion::hex(self.0.finish().as_ref())
+    }
 }
 
 /// The id an entry is known by: the first 16 bytes of the SHA-256 of its
@@ -244,91 +268,104 @@ fn programme_zh(p: engine::Programme) -> &'static str {
     }
 }
 
-/// The entries of `lists` that concern the division whose villages start
-/// with `division` (any of their households lies in it; every entry when empty), as text, with the explanation an
-/// officer reads.
-pub fn stored_entries(input: &Input, labels: &Labels, lists: &Lists, division: &str) -> Vec<StoredEntry> {
-    let in_division = |e: &Entry| {
-        division.is_empty()
-            || e.dibao.iter().any(|&d| input.dibao[d as usize].village.starts_with(division))
-            || e.poor.iter().any(|&p| input.poor[p as usize].village.starts_with(division))
-    };
+/// True when the entry concerns the division whose villages start with
+/// `scope` (any of its households lies in it; every entry when empty).
+pub fn in_scope(input: &Input, lists: &Lists, e: &Entry, scope: &str) -> bool {
+    scope.is_empty()
+        || lists.dibao(e).iter().any(|&d| input.dibao_village(d).starts_with(scope))
+        || lists.poor(e).iter().any(|&p| input.poor_village(p).starts_with(scope))
+}
+
+/// Every entry of `lists` in the division `scope` (see [`in_scope`]).
+pub fn stored_entries(input: &Input, labels: &Labels, lists: &Lists, scope: &str) -> Vec<StoredEntry> {
+    stored(input, labels, lists, scope).collect()
+}
+
+/// The entries in the division `scope`, in list order, as text, with the
+/// explanation an officer reads — made one at a time.
+pub fn stored<'a>(
+    input: &'a Input,
+    labels: &'a Labels,
+    lists: &'a Lists,
+    scope: &'a str,
+) -> impl Iterator<Item = StoredEntry> + 'a {
     lists
         .entries
         .iter()
-        .filter(|e| in_division(e))
-        .map(|e| {
-            let dibao = e
-                .dibao
-                .iter()
-                .map(|&d| {
-                    let (h, (head, n)) = (&input.dibao[d as usize], &labels.dibao[d as usize]);
-                    format!("{}|{}|{}|{}", h.id, h.village, head, n)
-                })
-                .collect();
-            let poor = e
-                .poor
-                .iter()
-                .map(|&p| {
-                    let (h, (head, n)) = (&input.poor[p as usize], &labels.poor[p as usize]);
-                    format!("{}|{}|{}|{}", h.id, h.village, head, n)
-                })
-                .collect();
-            let mut members: Vec<String> = e.person.map(engine::unpack).into_iter().collect();
-            let explanation = match &e.detail {
-                Detail::None => match e.kind {
-                    Kind::PoorNotDibao => {
-                        let h = &input.poor[e.poor[0] as usize];
-                        format!(
-                            "建档立卡贫困户（{}）未纳入低保或特困供养，请核实是否符合条件并作出结论",
-                            status_zh(h.status)
-                        )
-                    }
-                    Kind::DibaoNotPoor => {
-                        let h = &input.dibao[e.dibao[0] as usize];
-                        format!("{}户未纳入建档立卡贫困户，转扶贫部门按其标准认定", programme_zh(h.programme))
-                    }
-                    _ => format!("低保或特困{}户与建档立卡{}户成员相同或相连", e.dibao.len(), e.poor.len()),
-                },
-                Detail::MembersDiffer { only_dibao, only_poor } => {
-                    members.extend(only_dibao.iter().chain(only_poor).map(|&p| engine::unpack(p)));
-                    format!("家庭成员不一致：仅低保名单有{}人，仅建档立卡名单有{}人", only_dibao.len(), only_poor.len())
-                }
-                Detail::FlagMismatch { flagged: true } => {
-                    "扶贫名单标为低保贫困户，但低保名单中没有与其成员相同的在保户".to_owned()
-                }
-                Detail::FlagMismatch { flagged: false } => {
-                    "家庭成员已纳入低保或特困，但扶贫名单未标为低保贫困户".to_owned()
-                }
-                Detail::DeceasedPaid { died_on } => {
-                    let name = e.person.and_then(|p| labels.death_names.get(&p)).map_or("", String::as_str);
-                    format!("{name}经公安登记于{died_on}死亡，仍在保障家庭成员中享受待遇")
-                }
-                Detail::OfficialRelative { link } => {
-                    let o = &input.officials[*link];
-                    let name = e.person.and_then(|p| labels.official_names.get(&p)).map_or("", String::as_str);
-                    let role = match o.role {
-                        engine::OfficialRole::DibaoHandler => "低保经办人员",
-                        engine::OfficialRole::VillageCommittee => "村委会成员",
-                    };
-                    if o.person == o.official {
-                        format!("{name}本人为{role}，享受低保或特困待遇，应予备案")
-                    } else {
-                        format!("{name}是{role}{}的{}，享受低保或特困待遇，应予备案", o.official_name, o.relation)
-                    }
-                }
-            };
-            let key = e.key(input);
-            StoredEntry {
-                id: entry_id(&key),
-                key,
-                kind: e.kind,
-                village: e.village(input).to_owned(),
-                dibao,
-                poor,
-                members,
-                explanation,
-            }
+        .filter(move |e| in_scope(input, lists, e, scope))
+        .map(move |e| stored_entry(input, labels, lists, e))
+}
+
+/// One entry as text, with the explanation an officer reads.
+pub fn stored_entry(input: &Input, labels: &Labels, lists: &Lists, e: &Entry) -> StoredEntry {
+    let dibao = lists
+        .dibao(e)
+        .iter()
+        .map(|&d| {
+            let (id, village, head) = (input.dibao.id(d), input.dibao_village(d), labels.dibao_heads.get(d));
+            format!("{id}|{village}|{head}|{}", input.dibao.members(d).len())
         })
-        .collect()
+        .collect();
+    let poor = lists
+        .poor(e)
+        .iter()
+        .map(|&p| {
+            let (id, village, head) = (input.poor.id(p), input.poor_village(p), labels.poor_heads.get(p));
+            format!("{id}|{village}|{head}|{}", input.poor.members(p).len())
+        })
+        .collect();
+    let mut members: Vec<String> = e.person.map(engine::unpack).into_iter().collect();
+    let explanation = match &e.detail {
+        Detail::None => match e.kind {
+            Kind::PoorNotDibao => {
+                let status = input.poor_status(lists.poor(e)[0]);
+                format!("建档立卡贫困户（{}）未纳入低保或特困供养，请核实是否符合条件并作出结论", status_zh(status))
+            }
+            Kind::DibaoNotPoor => {
+                let programme = input.programme(lists.dibao(e)[0]);
+                format!("{}户未纳入建档立卡贫困户，转扶贫部门按其标准认定", programme_zh(programme))
+            }
+            _ => format!("低保或特困{}户与建档立卡{}户成员相同或相连", lists.dibao(e).len(), lists.poor(e).len()),
+        },
+        Detail::MembersDiffer(differ) => {
+            members.extend(differ.only_dibao.iter().chain(&differ.only_poor).map(|&p| engine::unpack(p)));
+            format!(
+                "家庭成员不一致：仅低保名单有{}人，仅建档立卡名单有{}人",
+                differ.only_dibao.len(),
+                differ.only_poor.len()
+            )
+        }
+        Detail::FlagMismatch { flagged: true } => {
+            "扶贫名单标为低保贫困户，但低保名单中没有与其成员相同的在保户".to_owned()
+        }
+        Detail::FlagMismatch { flagged: false } => "家庭成员已纳入低保或特困，但扶贫名单未标为低保贫困户".to_owned(),
+        Detail::DeceasedPaid { died_on } => {
+            let name = e.person.and_then(|p| labels.death_names.get(&p)).map_or("", String::as_str);
+            format!("{name}经公安登记于{died_on}死亡，仍在保障家庭成员中享受待遇")
+        }
+        Detail::OfficialRelative { link } => {
+            let o = &input.officials[*link as usize];
+            let name = e.person.and_then(|p| labels.official_names.get(&p)).map_or("", String::as_str);
+            let role = match o.role {
+                engine::OfficialRole::DibaoHandler => "低保经办人员",
+                engine::OfficialRole::VillageCommittee => "村委会成员",
+            };
+            if o.person == o.official {
+                format!("{name}本人为{role}，享受低保或特困待遇，应予备案")
+            } else {
+                format!("{name}是{role}{}的{}，享受低保或特困待遇，应予备案", o.official_name, o.relation)
+            }
+        }
+    };
+    let key = lists.key(e, input);
+    StoredEntry {
+        id: entry_id(&key),
+        key,
+        kind: e.kind,
+        village: lists.village(e, input).to_owned(),
+        dibao,
+        poor,
+        members,
+        explanation,
+    }
 }

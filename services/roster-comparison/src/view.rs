@@ -14,7 +14,7 @@ use dibao_platform::inbox::{Handler, HandlerError};
 use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
 use futures_util::{StreamExt, pin_mut};
 
-use crate::engine::{self, DibaoHousehold, Input, OfficialLink, OfficialRole, PoorHousehold, PovertyStatus, Programme};
+use crate::engine::{self, Input, OfficialLink, OfficialRole, PovertyStatus, Programme};
 use crate::live;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,58 +246,71 @@ impl Handler for RosterEvents {
     }
 }
 
+/// Strings by index, packed in one buffer (the heads' names of a roster).
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Names {
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u32);
+    }
+
+    pub fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.ends.get(i).map_or("", |&end| &self.text[start..end as usize])
+    }
+}
+
 /// What a run knows of each household beyond the engine's input, by the
 /// input's index: for the lists and the exports.
 #[derive(Debug, Clone, Default)]
 pub struct Labels {
-    /// Head's name and member count, per dibao then per poor household.
-    pub dibao: Vec<(String, u32)>,
-    pub poor: Vec<(String, u32)>,
-    /// Name of each person in the death register, by the input's `deaths` order.
+    /// Head's name per dibao, then per registered-poor household.
+    pub dibao_heads: Names,
+    pub poor_heads: Names,
+    /// Name of each person in the death register.
     pub death_names: std::collections::HashMap<engine::Person, String>,
     /// Name of each linked person of the officials' registry.
     pub official_names: std::collections::HashMap<engine::Person, String>,
 }
 
-/// Reads the whole view as of `position` into the engine's input (sorted
-/// with [`engine::normalise`]) and the labels in the same order.
+/// Reads the whole view as of `position` into the engine's input (ranked
+/// with [`engine::normalise`]) and the labels by the same indices.
 ///
-/// One COPY per table, parsed as it streams: a province's rosters arrive
-/// in seconds without a row object per member.
+/// One COPY per table, parsed as it streams into the engine's packed
+/// rosters: a province's rosters arrive in seconds without an object per
+/// household or member.
 pub async fn load(client: &tokio_postgres::Client, position: i64) -> anyhow::Result<(Input, Labels)> {
-    let mut rows: Vec<(DibaoHousehold, (String, u32))> = Vec::new();
-    let mut poor_rows: Vec<(PoorHousehold, (String, u32))> = Vec::new();
+    let mut input = Input::default();
+    let mut labels = Labels::default();
     let households = format!(
         "COPY (SELECT side, household_id, village, programme, status, flagged, array_to_string(members, ','), coalesce(names[1], '')
                FROM roster_household
                WHERE on_roster AND valid_from <= {position} AND (valid_to IS NULL OR valid_to > {position})) TO STDOUT"
     );
     copy_lines(client, &households, |f| {
-        let members: Vec<engine::Person> = f[6].split(',').filter(|s| !s.is_empty()).filter_map(engine::pack).collect();
-        let label = (unescape(f[7]), members.len() as u32);
+        let members = f[6].split(',').filter(|s| !s.is_empty()).filter_map(engine::pack);
+        let id = unescape(f[1]);
         if f[0] == "dibao" {
             let programme = if f[3] == "2" { Programme::SpecialHardship } else { Programme::Dibao };
-            rows.push((DibaoHousehold { id: unescape(f[1]), village: f[2].to_owned(), programme, members }, label));
+            input.push_dibao(&id, f[2], programme, members);
+            labels.dibao_heads.push(&unescape(f[7]));
         } else {
             let status = match f[4] {
                 "2" => PovertyStatus::Exited,
                 "3" => PovertyStatus::Returned,
                 _ => PovertyStatus::InPoverty,
             };
-            poor_rows.push((
-                PoorHousehold { id: unescape(f[1]), village: f[2].to_owned(), status, flagged: f[5] == "t", members },
-                label,
-            ));
+            input.push_poor(&id, f[2], status, f[5] == "t", members);
+            labels.poor_heads.push(&unescape(f[7]));
         }
     })
     .await?;
-    // Sorted here, with the labels, in the order `engine::normalise` keeps.
-    rows.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
-    poor_rows.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
-    let mut input = Input::default();
-    let mut labels = Labels::default();
-    (input.dibao, labels.dibao) = rows.into_iter().unzip();
-    (input.poor, labels.poor) = poor_rows.into_iter().unzip();
 
     let deaths = format!(
         "COPY (SELECT identity_number, died_on, name FROM death_record
