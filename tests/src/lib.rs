@@ -64,6 +64,23 @@ impl TestDb {
     }
 }
 
+/// Peak resident memory of this process since it started or since the last
+/// [`reset_peak_rss`], in MiB (Linux `VmHWM`; 0 elsewhere). For benchmarks.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Starts a new peak-memory window, so a benchmark can report each phase's
+/// own peak (Linux: writing 5 to `/proc/self/clear_refs` resets `VmHWM`).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)

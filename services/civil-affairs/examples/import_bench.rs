@@ -24,7 +24,7 @@ use dibao_platform::settings::{self, PLATFORM_DEFAULTS};
 use dibao_platform::shutdown::Shutdown;
 use dibao_platform::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_tests::{Broker, TestDb, random_prefix};
+use dibao_tests::{Broker, TestDb, peak_rss_mib, random_prefix, reset_peak_rss};
 use time::macros::date;
 
 /// A valid identity number for county 220581, a birth date and a sequence.
@@ -60,20 +60,6 @@ fn generate(path: &std::path::Path, n: u32) -> std::io::Result<u64> {
     }
     out.flush()?;
     Ok(lines)
-}
-
-/// The process's peak resident set in KiB since the last reset.
-fn peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
-fn reset_peak() {
-    // Writing 5 to clear_refs resets the peak resident set (Linux 4.0+).
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 #[tokio::main]
@@ -119,16 +105,16 @@ async fn main() -> anyhow::Result<()> {
     let mut client = CivilAffairsServiceClient::new(connect(&tls, &app.addr.to_string(), "localhost").await?)
         .max_decoding_message_size(64 << 20);
 
-    reset_peak();
+    reset_peak_rss();
     let started = Instant::now();
     let report = roster_file::import(&mut client, roster_file::open(&file)?).await?;
     let import_secs = started.elapsed().as_secs_f64();
-    let import_peak = peak_kib();
+    let import_peak = peak_rss_mib();
     anyhow::ensure!(report.errors.is_empty() && report.applied == i64::from(n), "import incomplete: {report}");
     println!(
         "import via gRPC (mTLS, a savepoint per household in batch transactions, event in the outbox): {n} households in {import_secs:.1} s = {:.0} households/s, peak RSS {:.1} MiB",
         f64::from(n) / import_secs,
-        import_peak as f64 / 1024.0
+        import_peak
     );
 
     let mut pg = db.client().await?;
@@ -138,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
          work_ability text, covered text, single_reason text)",
     )
     .await?;
-    reset_peak();
+    reset_peak_rss();
     let started = Instant::now();
     let tx = pg.transaction().await?;
     let sink = tx.copy_in("COPY roster_copy FROM STDIN (FORMAT csv, HEADER true)").await?;
@@ -164,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "plain COPY of the same file into one table: {lines} rows in {copy_secs:.1} s = {:.0} households/s, peak RSS {:.1} MiB",
         f64::from(n) / copy_secs,
-        peak_kib() as f64 / 1024.0
+        peak_rss_mib()
     );
     println!("import / COPY time: {:.1}x", import_secs / copy_secs);
     let _ = std::fs::remove_dir_all(&dir);

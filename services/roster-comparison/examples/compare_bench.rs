@@ -4,7 +4,7 @@
 //! cargo run --release -p dibao-roster-comparison --example compare_bench [-- BASE_HOUSEHOLDS]
 //!
 //! Plants the two rosters from BASE_HOUSEHOLDS generated households
-//! (default 3,560,000: about 10M members on each roster, 82 % of them on
+//! (default 3,720,000: about 10M members on each roster, 82 % of them on
 //! both, every kind of case planted), loads them into the comparison's view
 //! in a fresh database, and writes the same members as CSV for DuckDB. Then
 //! prints, for the engine: extract (COPY out of the view), compare, and
@@ -24,29 +24,14 @@ use dibao_roster_comparison::engine::{self, Kind};
 use dibao_roster_comparison::run::{Runs, StoredEntry, stored_entry};
 use dibao_roster_comparison::{export, startup, view};
 use dibao_synthetic::rosters::{self, PoorStatus, RosterConfig, Row};
-use dibao_tests::TestDb;
+use dibao_tests::{TestDb, peak_rss_mib, reset_peak_rss};
 use futures_util::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-/// Peak RSS since the last reset, in MiB.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Starts a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let base: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3_560_000);
+    let base: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3_720_000);
     let dir = std::env::temp_dir().join(format!("dibao-compare-bench-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("lists"))?;
     let test_db = TestDb::create().await?;
@@ -206,15 +191,15 @@ async fn main() -> anyhow::Result<()> {
 
     // --- the engine -------------------------------------------------------------
     let as_of = time::macros::date!(2026 - 10 - 31);
-    reset_peak();
+    reset_peak_rss();
     let t = Instant::now();
     let (input, labels) = view::load(&client, 1).await?;
-    let (extract_s, extract_mib) = (t.elapsed().as_secs_f64(), peak_mib());
-    reset_peak();
+    let (extract_s, extract_mib) = (t.elapsed().as_secs_f64(), peak_rss_mib());
+    reset_peak_rss();
     let t = Instant::now();
     let lists = engine::compare(&input, as_of);
-    let (compare_s, compare_mib) = (t.elapsed().as_secs_f64(), peak_mib());
-    reset_peak();
+    let (compare_s, compare_mib) = (t.elapsed().as_secs_f64(), peak_rss_mib());
+    reset_peak_rss();
     let t = Instant::now();
     // One file per township, each written as its entries are made: the
     // entries' order by township, then list order within it.
@@ -240,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(dir.join("lists").join(format!("{township}_台账比对.csv")), csv)?;
         start = end;
     }
-    let (write_s, write_mib) = (t.elapsed().as_secs_f64(), peak_mib());
+    let (write_s, write_mib) = (t.elapsed().as_secs_f64(), peak_rss_mib());
     let sizes: Vec<usize> = Kind::ALL.iter().map(|k| lists.size(*k)).collect();
     println!("engine lists (a)..(g): {sizes:?}");
     println!(
@@ -305,14 +290,14 @@ async fn main() -> anyhow::Result<()> {
     // --- the service's own run: extract, compare, every entry stored ----------------
     let runs =
         Runs { pool: pool.clone(), clock: Arc::new(SystemClock), topic: "bench.roster-comparison.run.v1".into() };
-    reset_peak();
+    reset_peak_rss();
     let t = Instant::now();
     let (progress, _rx) = tokio::sync::mpsc::channel(1);
     let run_id = runs.run(None, None, progress).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "service run {run_id} (extract, compare, store every entry in PostgreSQL): {:.1} s, peak {:.1} MiB",
         t.elapsed().as_secs_f64(),
-        peak_mib()
+        peak_rss_mib()
     );
 
     let _ = std::fs::remove_dir_all(&dir);

@@ -15,6 +15,8 @@ use dibao_proto::types::DivisionCode;
 use ring::digest;
 use time::Date;
 use tokio::sync::mpsc;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::engine::{self, Detail, Entry, Input, Kind, Lists};
@@ -134,53 +136,68 @@ impl Runs {
             ],
         )
         .await?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO run_entry (run_id, ordinal, entry_key, kind, village, dibao, poor, members, explanation)
-                 SELECT $1, o, k, c, v, string_to_array(d, E'\\x1f'), string_to_array(p, E'\\x1f'),
-                        string_to_array(m, E'\\x1f'), x
-                 FROM unnest($2::int[], $3::text[], $4::\"char\"[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-                      AS t(o, k, c, v, d, p, m, x)",
+        // The entries go in with one binary COPY (a province's lists are
+        // millions of rows), made as text a chunk at a time so they never
+        // sit in memory as strings all at once.
+        let sink = tx
+            .copy_in(
+                "COPY run_entry (run_id, ordinal, entry_key, kind, village, dibao, poor, members, explanation)
+                 FROM STDIN BINARY",
             )
             .await?;
-        let seen = tx
-            .prepare(
-                "INSERT INTO entry_seen (entry_key, first_run, first_seen_at)
-                 SELECT unnest($1::text[]), $2, $3 ON CONFLICT (entry_key) DO NOTHING",
-            )
-            .await?;
-        // Entries are made as text a chunk at a time, so a province's lists
-        // never sit in memory as strings all at once.
+        let writer = BinaryCopyInWriter::new(
+            sink,
+            &[
+                Type::UUID,
+                Type::INT4,
+                Type::TEXT,
+                Type::CHAR,
+                Type::TEXT,
+                Type::TEXT_ARRAY,
+                Type::TEXT_ARRAY,
+                Type::TEXT_ARRAY,
+                Type::TEXT,
+            ],
+        );
+        futures_util::pin_mut!(writer);
         let mut digest = Digest::default();
         let mut stream = stored(&input, &labels, &lists, &scope).peekable();
         let mut chunk: Vec<StoredEntry> = Vec::with_capacity(CHUNK);
-        let mut chunk_no = 0usize;
+        let mut ordinal = 0i32;
         while stream.peek().is_some() {
             chunk.clear();
             chunk.extend(stream.by_ref().take(CHUNK));
             digest.add(&chunk);
-            let base = (chunk_no * CHUNK) as i32;
-            chunk_no += 1;
-            let chunk = chunk.as_slice();
-            let ordinals: Vec<i32> = (0..chunk.len() as i32).map(|i| base + i).collect();
-            let keys: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
-            let kinds: Vec<i8> = chunk.iter().map(|e| e.kind.letter() as i8).collect();
-            let villages: Vec<&str> = chunk.iter().map(|e| e.village.as_str()).collect();
-            // Arrays of arrays of unequal length do not exist in SQL: each
-            // household list travels joined by the unit separator.
-            let joined = |f: fn(&StoredEntry) -> &Vec<String>| -> Vec<String> {
-                chunk.iter().map(|e| f(e).join("\u{1f}")).collect()
-            };
-            let (dibao, poor, members) = (joined(|e| &e.dibao), joined(|e| &e.poor), joined(|e| &e.members));
-            let explanations: Vec<&str> = chunk.iter().map(|e| e.explanation.as_str()).collect();
-            tx.execute(
-                &insert,
-                &[&run_id, &ordinals, &keys, &kinds, &villages, &dibao, &poor, &members, &explanations],
-            )
-            .await?;
-            tx.execute(&seen, &[&keys, &run_id, &started]).await?;
-            say("store", base as i64 + chunk.len() as i64, total, sizes.clone(), None);
+            for e in &chunk {
+                let kind = e.kind.letter() as u8 as i8;
+                writer
+                    .as_mut()
+                    .write(&[
+                        &run_id,
+                        &ordinal,
+                        &e.id,
+                        &kind,
+                        &e.village,
+                        &e.dibao,
+                        &e.poor,
+                        &e.members,
+                        &e.explanation,
+                    ])
+                    .await?;
+                ordinal += 1;
+            }
+            say("store", i64::from(ordinal), total, sizes.clone(), None);
         }
+        writer.finish().await?;
+        // When each entry was first reported, for ageing: every list but
+        // (c), which asks nothing of anyone. One statement, on the server.
+        tx.execute(
+            "INSERT INTO entry_seen (entry_key, first_run, first_seen_at)
+             SELECT entry_key, run_id, $2 FROM run_entry WHERE run_id = $1 AND kind <> 'c'
+             ON CONFLICT (entry_key) DO NOTHING",
+            &[&run_id, &started],
+        )
+        .await?;
         let digest = digest.finish();
         let finished = self.clock.now();
         tx.execute(
