@@ -263,6 +263,7 @@ pub fn write_csv_header(out: &mut impl std::io::Write) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dibao_proto::common::v1::Date;
 
     const HEAD: &str = "户编号,村（社区）代码,姓名,身份证号,与户主关系,保障类型,保障类别,月保障金（元）,纳入日期,残疾等级,是否重病,劳动能力,是否享受";
 

@@ -4,138 +4,18 @@
 //! imported over gRPC, and every run, listing, decision and export goes over
 //! mTLS (R-CMP-1..4).
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
-use dibao_platform::clock::SystemClock;
-use dibao_platform::devpki::DevCa;
-use dibao_platform::server::connect;
-use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
-use dibao_platform::tls::TlsMaterial;
+use common::{Mesh, date, officer, start, start_with};
 use dibao_proto::civil_affairs::v1 as ca;
-use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_proto::common::v1::{
-    Date, DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation,
-};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, Relation};
 use dibao_proto::comparison::v1 as pb;
-use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
-use dibao_proto::events::v1::{BenefitCategory, PovertyCause, Programme, RosterMember};
 use dibao_proto::poverty_alleviation::v1 as pa;
-use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
 use dibao_roster_comparison::run::entry_id;
-use dibao_roster_comparison::startup::{Application, ComparisonSection, ComparisonSettings};
-use dibao_synthetic::generator::Member;
 use dibao_synthetic::rosters::{self, RosterConfig, Row};
-use dibao_tests::{Broker, TestDb, random_prefix, service_settings};
-use tonic::transport::Channel;
-
-struct Mesh {
-    civil: CivilAffairsServiceClient<Channel>,
-    poverty: PovertyAlleviationServiceClient<Channel>,
-    comparison: ComparisonServiceClient<Channel>,
-    /// The comparison as an operator calls it.
-    comparison_ops: ComparisonServiceClient<Channel>,
-    db: TestDb,
-    _broker: Broker,
-    _stop: ShutdownTrigger,
-}
-
-async fn start() -> Mesh {
-    let broker = Broker::start().await.expect("broker");
-    let db = TestDb::create().await.expect("db");
-    let certs = std::env::temp_dir().join(format!("dibao-cmp-certs-{}", uuid::Uuid::new_v4().simple()));
-    DevCa::generate("comparison test CA")
-        .expect("ca")
-        .write_all(&certs, &["civil-affairs", "poverty-alleviation", "roster-comparison", "gateway", "ops"])
-        .expect("certs");
-    let prefix = random_prefix();
-    let (stop, shutdown) = Shutdown::new();
-    let settings = |service, schema| service_settings(service, &db, schema, &broker, &prefix, &certs);
-    let civil = dibao_civil_affairs::startup::Application::build(
-        settings("civil-affairs", "civil_affairs"),
-        Arc::new(SystemClock),
-        shutdown.clone(),
-    )
-    .await
-    .expect("civil affairs");
-    let poverty = dibao_poverty_alleviation::startup::Application::build(
-        settings("poverty-alleviation", "poverty_alleviation"),
-        Arc::new(SystemClock),
-        shutdown.clone(),
-    )
-    .await
-    .expect("poverty alleviation");
-    let p = settings("roster-comparison", "roster_comparison");
-    let comparison = Application::build(
-        ComparisonSettings {
-            server: p.server,
-            database: p.database,
-            kafka: p.kafka,
-            tls: p.tls,
-            telemetry: p.telemetry,
-            access: p.access,
-            run: p.run,
-            comparison: ComparisonSection {
-                monthly_run_day: 0,
-                full_identity_roles: "township_caseworker,county_approver".into(),
-                civil_affairs: Some(civil.addr.to_string()),
-                civil_affairs_server_name: "civil-affairs".into(),
-                poverty_alleviation: Some(poverty.addr.to_string()),
-                poverty_alleviation_server_name: "poverty-alleviation".into(),
-            },
-        },
-        Arc::new(SystemClock),
-        shutdown,
-    )
-    .await
-    .expect("comparison");
-    let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
-    let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
-    let channel = |addr: std::net::SocketAddr| {
-        let tls = tls.clone();
-        async move { connect(&tls, &addr.to_string(), "localhost").await.expect("channel") }
-    };
-    Mesh {
-        civil: CivilAffairsServiceClient::new(channel(civil.addr).await),
-        poverty: PovertyAlleviationServiceClient::new(channel(poverty.addr).await),
-        comparison: ComparisonServiceClient::new(channel(comparison.addr).await),
-        comparison_ops: ComparisonServiceClient::new(
-            connect(
-                &TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key")),
-                &comparison.addr.to_string(),
-                "localhost",
-            )
-            .await
-            .expect("ops"),
-        ),
-        db,
-        _broker: broker,
-        _stop: stop,
-    }
-}
-
-fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("officer-{}", role as i32),
-        officer_name: "李经办".into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
-}
-
-fn person(m: &Member) -> Option<Person> {
-    Some(Person {
-        identity_number: Some(IdentityNumber { value: m.identity_number.clone() }),
-        name: m.name.clone(),
-        ..Default::default()
-    })
-}
-
-fn date(d: time::Date) -> Option<Date> {
-    Some(Date { year: d.year(), month: d.month() as i32, day: i32::from(d.day()) })
-}
 
 /// The planted rows, imported through both services and the comparison's
 /// register RPCs; returns the expected entry ids, translated from the
@@ -156,55 +36,11 @@ async fn load(mesh: &mut Mesh, households: usize) -> BTreeSet<String> {
         match row {
             Row::Dibao(d) => {
                 planted_of.insert(format!("d{}", d.members[0].identity_number), d.id.clone());
-                let single = d.members.len() == 1;
-                dibao.push(ca::ImportRosterRequest {
-                    row: line,
-                    household: Some(ca::Household {
-                        household_id: d.id.clone(),
-                        village: Some(DivisionCode { code: d.village.clone() }),
-                        programme: if d.special_hardship { Programme::SpecialHardship } else { Programme::Dibao }
-                            as i32,
-                        category: BenefitCategory::C as i32,
-                        members: d
-                            .members
-                            .iter()
-                            .map(|m| ca::Member {
-                                person: person(m),
-                                relation: m.relation as i32,
-                                disability_grade: if single { 1 } else { 0 },
-                                work_ability: ca::WorkAbility::Partial as i32,
-                                covered: true,
-                                ..Default::default()
-                            })
-                            .collect(),
-                        single_person_reason: if single {
-                            ca::SinglePersonReason::SevereDisabilitySupported as i32
-                        } else {
-                            0
-                        },
-                        monthly_amount: Some(Money { fen: 56_500 }),
-                        enrolled_on: date(time::macros::date!(2025 - 03 - 01)),
-                        ..Default::default()
-                    }),
-                });
+                dibao.push(ca::ImportRosterRequest { row: line, household: Some(d.to_civil_affairs()) });
             }
             Row::Poor(p) => {
                 planted_of.insert(format!("p{}", p.members[0].identity_number), p.id.clone());
-                poor.push(pa::ImportRosterRequest {
-                    row: line,
-                    household: Some(pa::PoorHousehold {
-                        household_id: p.id.clone(),
-                        village: Some(DivisionCode { code: p.village.clone() }),
-                        members: p
-                            .members
-                            .iter()
-                            .map(|m| RosterMember { person: person(m), relation: m.relation as i32, covered: true })
-                            .collect(),
-                        causes: vec![PovertyCause::Illness as i32],
-                        status: pa::PovertyStatus::InPoverty as i32,
-                        ..Default::default()
-                    }),
-                });
+                poor.push(pa::ImportRosterRequest { row: line, household: Some(p.to_poverty_alleviation()) });
             }
             Row::Death(d) => deaths.push(pb::ImportDeathRegisterRequest {
                 row: line,
@@ -769,4 +605,29 @@ async fn bad_register_rows_are_named_and_change_nothing() {
     let n: i64 =
         client.query_one("SELECT count(*) FROM roster_comparison.official_link", &[]).await.expect("count").get(0);
     assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn the_monthly_comparison_runs_by_itself_once() {
+    // Day 1: whatever today is, this month's run is due and none was made.
+    let mesh = start_with(1).await;
+    let client = mesh.db.client().await.expect("db");
+    let finished = || async {
+        client
+            .query_one(
+                "SELECT count(*) FROM roster_comparison.comparison_run WHERE division = '' AND finished_at IS NOT NULL",
+                &[],
+            )
+            .await
+            .expect("runs")
+            .get::<_, i64>(0)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while finished().await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no monthly run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Done for the month: the schedule does not run it again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(finished().await, 1);
 }

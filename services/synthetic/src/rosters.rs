@@ -363,3 +363,66 @@ fn relation_zh(r: Relation) -> &'static str {
         _ => "其他",
     }
 }
+
+fn person(m: &Member) -> Option<dibao_proto::common::v1::Person> {
+    Some(dibao_proto::common::v1::Person {
+        identity_number: Some(dibao_proto::common::v1::IdentityNumber { value: m.identity_number.clone() }),
+        name: m.name.clone(),
+        ..Default::default()
+    })
+}
+
+impl DibaoRow {
+    /// The household as civil affairs' `ImportRoster` takes it: category C,
+    /// 565 yuan a month, enrolled 2025-03-01; a one-person household as an
+    /// adult with a severe disability supported by the family (R-ROSTER-4).
+    pub fn to_civil_affairs(&self) -> dibao_proto::civil_affairs::v1::Household {
+        use dibao_proto::civil_affairs::v1 as ca;
+        use dibao_proto::events::v1::{BenefitCategory, Programme};
+        let single = self.members.len() == 1;
+        ca::Household {
+            household_id: self.id.clone(),
+            village: Some(dibao_proto::common::v1::DivisionCode { code: self.village.clone() }),
+            programme: if self.special_hardship { Programme::SpecialHardship } else { Programme::Dibao } as i32,
+            category: BenefitCategory::C as i32,
+            members: self
+                .members
+                .iter()
+                .map(|m| ca::Member {
+                    person: person(m),
+                    relation: m.relation as i32,
+                    disability_grade: if single { 1 } else { 0 },
+                    work_ability: ca::WorkAbility::Partial as i32,
+                    covered: true,
+                    ..Default::default()
+                })
+                .collect(),
+            single_person_reason: if single { ca::SinglePersonReason::SevereDisabilitySupported as i32 } else { 0 },
+            monthly_amount: Some(dibao_proto::common::v1::Money { fen: 56_500 }),
+            enrolled_on: Some(dibao_proto::common::v1::Date { year: 2025, month: 3, day: 1 }),
+            ..Default::default()
+        }
+    }
+}
+
+impl PoorRow {
+    /// The household as the poverty office's `ImportRoster` and
+    /// `RegisterHousehold` take it (poverty caused by illness; the flag is
+    /// the office's own to set from civil affairs' events, not given here).
+    pub fn to_poverty_alleviation(&self) -> dibao_proto::poverty_alleviation::v1::PoorHousehold {
+        use dibao_proto::events::v1::{PovertyCause, RosterMember};
+        use dibao_proto::poverty_alleviation::v1 as pa;
+        pa::PoorHousehold {
+            household_id: self.id.clone(),
+            village: Some(dibao_proto::common::v1::DivisionCode { code: self.village.clone() }),
+            members: self
+                .members
+                .iter()
+                .map(|m| RosterMember { person: person(m), relation: m.relation as i32, covered: true })
+                .collect(),
+            causes: vec![PovertyCause::Illness as i32],
+            status: pa::PovertyStatus::InPoverty as i32,
+            ..Default::default()
+        }
+    }
+}
