@@ -171,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
         .batch_execute(
             "CREATE UNIQUE INDEX roster_household_current ON roster_household (side, household_id) WHERE valid_to IS NULL;
              CREATE INDEX roster_household_by_county ON roster_household (county, valid_from);
-             CREATE INDEX roster_household_members ON roster_household USING gin (members) WHERE valid_to IS NULL AND on_roster;
+             CREATE INDEX roster_household_members ON roster_household USING gin (members) WITH (fastupdate = off) WHERE valid_to IS NULL AND on_roster;
              ANALYZE;",
         )
         .await?;

@@ -27,6 +27,9 @@ use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_synthetic::rosters::{self, RosterConfig, Row};
 use tokio::sync::Mutex;
 
+/// When each registered household was committed or first seen.
+type Seen = HashMap<String, Instant>;
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -80,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     // registered-poor households it names.
     // Registrations committed and not yet seen; and households seen before
     // their registration's task noted its commit (a fast pipeline can win).
-    let pending: Arc<Mutex<(HashMap<String, Instant>, HashMap<String, Instant>)>> = Arc::default();
+    let pending: Arc<Mutex<(Seen, Seen)>> = Arc::default();
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poller = {

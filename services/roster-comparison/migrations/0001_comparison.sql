@@ -128,7 +128,11 @@ CREATE TABLE decision (
 );
 
 -- Households by member, for the continuous comparison's group lookups.
-CREATE INDEX roster_household_members ON roster_household USING gin (members) WHERE valid_to IS NULL AND on_roster;
+-- fastupdate off: with it, every lookup also scans the index's pending list
+-- of recent inserts linearly, and under a steady stream of changes that
+-- list is always long.
+CREATE INDEX roster_household_members ON roster_household USING gin (members) WITH (fastupdate = off)
+    WHERE valid_to IS NULL AND on_roster;
 CREATE INDEX death_record_current_person ON death_record (identity_number) WHERE valid_to IS NULL;
 CREATE INDEX official_link_current_person ON official_link (person_id) WHERE valid_to IS NULL;
 
@@ -147,5 +151,7 @@ CREATE TABLE live_entry (
     explanation text   NOT NULL,
     position    bigint NOT NULL
 );
-CREATE INDEX live_entry_households ON live_entry USING gin (households);
+CREATE INDEX live_entry_households ON live_entry USING gin (households) WITH (fastupdate = off);
 CREATE INDEX live_entry_by_list ON live_entry (kind, village text_pattern_ops, entry_key);
+-- What changed since a position: for whoever follows the lists as they change.
+CREATE INDEX live_entry_by_position ON live_entry (position);

@@ -18,7 +18,7 @@ use dibao_platform::db::cached;
 
 use crate::engine::{self, Input, OfficialLink, OfficialRole, PovertyStatus, Programme};
 use crate::run::stored_entries;
-use crate::view::{Labels, Side};
+use crate::view::{INDEX_LOOKUPS_ONLY, Labels, Side};
 
 /// Searches stop growing a group past this many households: a group that
 /// large is a data error (one person on hundreds of households) that the
@@ -40,7 +40,7 @@ pub async fn refresh(
     // register import and a rebuild touching one group concurrently would
     // each miss the other's uncommitted rows and leave an entry the other
     // replaced. Statements after the lock see what the holder committed.
-    cached::query_opt(tx, "SELECT pg_advisory_xact_lock($1)", &[&LIVE_LOCK]).await?;
+    cached::pipeline(tx, &[(INDEX_LOOKUPS_ONLY, &[]), ("SELECT pg_advisory_xact_lock($1)", &[&LIVE_LOCK])]).await?;
     let mut seen: BTreeSet<String> = persons.into_iter().filter(|p| !p.is_empty()).collect();
     let mut frontier: Vec<String> = seen.iter().cloned().collect();
     let mut households: HashMap<(String, String), tokio_postgres::Row> = HashMap::new();

@@ -149,7 +149,7 @@ impl Application {
         )
         .await?;
         let inbox_topics = vec![civil, poverty];
-        let workers = workers::spawn(&pool, &platform, RosterEvents, inbox_topics.clone(), &shutdown);
+        let workers = workers::spawn(&pool, &platform, RosterEvents::default(), inbox_topics.clone(), &shutdown);
         let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), inbox_topics);
         let runs = Arc::new(Runs { pool: pool.clone(), clock: clock.clone(), topic: own });
         let tls = TlsMaterial::load(&settings.tls)?;

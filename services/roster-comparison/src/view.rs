@@ -54,8 +54,22 @@ pub async fn position_now(tx: &Transaction<'_>) -> Result<(i64, i64, i64), tokio
     Ok((row.get(0), row.get(1), row.get(2)))
 }
 
-/// Civil affairs' and the poverty office's household events, applied to the view.
-pub struct RosterEvents;
+/// Civil affairs' and the poverty office's household events, applied to the
+/// view; the continuous lists follow once per inbox batch, for everything
+/// the batch touched (in its transaction, so lists and view never disagree).
+#[derive(Default)]
+pub struct RosterEvents {
+    touched: std::sync::Mutex<Touched>,
+}
+
+/// What a batch changed so far: people whose groups to re-compare, the
+/// households written, the latest position taken.
+#[derive(Default)]
+struct Touched {
+    persons: Vec<String>,
+    households: Vec<(Side, String)>,
+    position: i64,
+}
 
 /// A household's row as the view holds it now.
 #[derive(Debug, Clone)]
@@ -86,14 +100,19 @@ fn members_of(members: &[RosterMember]) -> (Vec<String>, Vec<String>) {
 }
 
 async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<Option<Held>, tokio_postgres::Error> {
-    let row = cached::query_opt(
+    let rows = cached::pipeline(
         tx,
-        "SELECT village, on_roster, programme, status, flagged, members, names, version
-         FROM roster_household WHERE side = $1 AND household_id = $2 AND valid_to IS NULL FOR UPDATE",
-        &[&side.as_str(), &id],
+        &[
+            (INDEX_LOOKUPS_ONLY, &[]),
+            (
+                "SELECT village, on_roster, programme, status, flagged, members, names, version
+                 FROM roster_household WHERE side = $1 AND household_id = $2 AND valid_to IS NULL FOR UPDATE",
+                &[&side.as_str(), &id],
+            ),
+        ],
     )
     .await?;
-    Ok(row.map(|r| Held {
+    Ok(rows.get(1).and_then(|r| r.first()).map(|r| Held {
         village: r.get(0),
         on_roster: r.get(1),
         programme: r.get(2),
@@ -105,45 +124,53 @@ async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<Option<Held>
     }))
 }
 
+/// For the rest of the transaction, index lookups only. The view starts
+/// empty and grows by millions of rows; a plan cached while it was small
+/// (statistics say "tiny table") would go on scanning it whole per event —
+/// cost growing with the rosters instead of with the change.
+pub const INDEX_LOOKUPS_ONLY: &str = "SELECT set_config('enable_seqscan', 'off', true), \
+     set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)";
+
 /// Writes `new` as the household's row from the next position on, and
-/// returns that position.
+/// returns that position. One round trip: the statements are pipelined and
+/// use the position through `currval` (the session's own), after the lock
+/// [`next_position`] explains.
 async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<i64, tokio_postgres::Error> {
-    let position = next_position(tx).await?;
     let county: String = new.village.chars().take(6).collect();
-    cached::execute(
+    let side = side.as_str();
+    let rows = cached::pipeline(
         tx,
-        "UPDATE roster_household SET valid_to = $3 WHERE side = $1 AND household_id = $2 AND valid_to IS NULL",
-        &[&side.as_str(), &id, &position],
-    )
-    .await?;
-    cached::execute(
-        tx,
-        "INSERT INTO roster_household (side, household_id, village, county, on_roster, programme, status, flagged,
-                                       members, names, version, valid_from)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
-            &side.as_str(),
-            &id,
-            &new.village,
-            &county,
-            &new.on_roster,
-            &new.programme,
-            &new.status,
-            &new.flagged,
-            &new.members,
-            &new.names,
-            &new.version,
-            &position,
+            ("LOCK TABLE view_source IN ROW EXCLUSIVE MODE", &[]),
+            ("SELECT nextval('view_position')", &[]),
+            (
+                "UPDATE roster_household SET valid_to = currval('view_position')
+                 WHERE side = $1 AND household_id = $2 AND valid_to IS NULL",
+                &[&side, &id],
+            ),
+            (
+                "INSERT INTO roster_household (side, household_id, village, county, on_roster, programme, status, flagged,
+                                               members, names, version, valid_from)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, currval('view_position'))",
+                &[
+                    &side,
+                    &id,
+                    &new.village,
+                    &county,
+                    &new.on_roster,
+                    &new.programme,
+                    &new.status,
+                    &new.flagged,
+                    &new.members,
+                    &new.names,
+                    &new.version,
+                ],
+            ),
+            ("UPDATE view_source SET events_applied = events_applied + 1 WHERE side = $1", &[&side]),
         ],
     )
     .await?;
-    cached::execute(
-        tx,
-        "UPDATE view_source SET events_applied = events_applied + 1 WHERE side = $1",
-        &[&side.as_str()],
-    )
-    .await?;
-    Ok(position)
+    Ok(rows.get(1).and_then(|r| r.first()).map_or(0, |r| r.get(0)))
 }
 
 /// What an event changes in the view.
@@ -239,9 +266,21 @@ impl Handler for RosterEvents {
             (Change::Flag(flagged), Some(h)) => Held { flagged, version, ..h },
         };
         let position = put(tx, side, id, &new).await?;
-        // The continuous comparison, in the same transaction: the lists
-        // never disagree with the view they were computed from.
-        live::refresh(tx, before.into_iter().chain(new.members), &[(side, id.as_str())], position).await?;
+        let mut touched = self.touched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        touched.persons.extend(before.into_iter().chain(new.members));
+        touched.households.push((side, id.clone()));
+        touched.position = touched.position.max(position);
+        Ok(())
+    }
+
+    async fn finish_batch(&self, tx: &Transaction<'_>) -> Result<(), HandlerError> {
+        // Taken whole: a batch that fails and is retried touches them again.
+        let touched = std::mem::take(&mut *self.touched.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if touched.households.is_empty() {
+            return Ok(());
+        }
+        let households: Vec<(Side, &str)> = touched.households.iter().map(|(s, id)| (*s, id.as_str())).collect();
+        live::refresh(tx, touched.persons, &households, touched.position).await?;
         Ok(())
     }
 }
