@@ -1,44 +1,16 @@
-use std::sync::Arc;
-
 use dibao_civil_affairs::startup::{self, Application};
-use dibao_platform::clock::SystemClock;
-use dibao_platform::shutdown::Shutdown;
-use dibao_platform::telemetry;
+use dibao_platform::binary::{self, Started};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let settings = match startup::load_settings() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("civil-affairs: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let _telemetry = match telemetry::init(startup::SERVICE, &settings.telemetry) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("civil-affairs: telemetry: {e:#}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let app = match Application::build(settings, Arc::new(SystemClock), Shutdown::on_signals()).await {
-        Ok(app) => app,
-        Err(e) => {
-            eprintln!("civil-affairs: {e:#}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    println!("civil-affairs listening on {}", app.addr);
-    let served = app.server.await;
-    // The relay flushes the producer once the stop signal reaches it.
-    if let Some(relay) = app.relay {
-        let _ = relay.await;
-    }
-    match served {
-        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
-        other => {
-            eprintln!("civil-affairs: server stopped: {other:?}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    binary::run(
+        startup::SERVICE,
+        startup::load_settings(),
+        |s| &s.telemetry,
+        |settings, clock, shutdown| async move {
+            let app = Application::build(settings, clock, shutdown).await?;
+            Ok(Started { addr: app.addr, server: app.server, relay: app.relay, detail: String::new() })
+        },
+    )
+    .await
 }

@@ -12,6 +12,7 @@
 //! - [`tls`]: mTLS certificates, caller identity and the per-method access policy;
 //! - [`resync`]: each roster's view of the other rebuilt from a full snapshot (R-SYNC-3);
 //! - [`server`]: the gRPC server every service runs (health, reflection, ops, graceful shutdown);
+//! - [`binary`]: a service binary's whole `main` — settings, telemetry, build, serve, flush;
 //! - [`kafka`]: producer, consumer and topic set-up that work with any Kafka-protocol broker;
 //! - [`outbox`] and [`inbox`]: exactly-once effects across the broker;
 //! - [`ops`]: the operator RPCs over outbox, inbox and dead letters;
@@ -21,6 +22,7 @@
 
 pub mod access_log;
 pub mod assertion;
+pub mod binary;
 pub mod cli;
 pub mod clock;
 pub mod db;
