@@ -21,25 +21,33 @@ pub const OFFICIAL_COLUMNS: [&str; 7] =
     ["干部身份证号", "干部姓名", "身份", "所在村（社区）代码", "人员身份证号", "人员姓名", "关系"];
 const OFFICIAL_REQUIRED: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
 
-pub fn open_deaths(path: &Path) -> Result<(Columns, Vec<Line>), FileError> {
+/// A register file as read: its columns, its lines, and the lines that
+/// could not be read at all (reported like any wrong line, the rest imported).
+pub struct RegisterFile {
+    pub columns: Columns,
+    pub lines: Vec<Line>,
+    pub unreadable: Vec<CellError>,
+}
+
+pub fn open_deaths(path: &Path) -> Result<RegisterFile, FileError> {
     all_lines(tabular::open(path, &DEATH_COLUMNS, &DEATH_REQUIRED)?)
 }
 
-pub fn open_officials(path: &Path) -> Result<(Columns, Vec<Line>), FileError> {
+pub fn open_officials(path: &Path) -> Result<RegisterFile, FileError> {
     all_lines(tabular::open(path, &OFFICIAL_COLUMNS, &OFFICIAL_REQUIRED)?)
 }
 
 /// Registers are small (a county's deaths of a month, its officials): read whole.
-fn all_lines(table: tabular::Table) -> Result<(Columns, Vec<Line>), FileError> {
+fn all_lines(table: tabular::Table) -> Result<RegisterFile, FileError> {
     let columns = table.columns.clone();
-    let mut lines = Vec::new();
+    let (mut lines, mut unreadable) = (Vec::new(), Vec::new());
     for record in table {
         match record {
             Ok(group) => lines.extend(group),
-            Err(e) => return Err(FileError::Xlsx(format!("第{}行：{}", e.line, e.message))),
+            Err(e) => unreadable.push((e.line, String::new(), e.message)),
         }
     }
-    Ok((columns, lines))
+    Ok(RegisterFile { columns, lines, unreadable })
 }
 
 fn identity(cell: &str) -> Option<IdentityNumber> {
@@ -120,8 +128,9 @@ fn report(answer: RegisterImport, mut errors: Vec<CellError>, headings: &[&'stat
     }
 }
 
-pub async fn import_deaths(channel: Channel, (columns, lines): (Columns, Vec<Line>)) -> Result<Report, tonic::Status> {
-    let (rows, errors) = death_rows(&columns, &lines);
+pub async fn import_deaths(channel: Channel, file: RegisterFile) -> Result<Report, tonic::Status> {
+    let (rows, mut errors) = death_rows(&file.columns, &file.lines);
+    errors.extend(file.unreadable);
     let answer = ComparisonServiceClient::new(channel)
         .import_death_register(futures_util::stream::iter(rows))
         .await?
@@ -131,11 +140,9 @@ pub async fn import_deaths(channel: Channel, (columns, lines): (Columns, Vec<Lin
     Ok(report(answer, errors, &DEATH_COLUMNS, &["identity_number", "name", "died_on", "source"]))
 }
 
-pub async fn import_officials(
-    channel: Channel,
-    (columns, lines): (Columns, Vec<Line>),
-) -> Result<Report, tonic::Status> {
-    let (rows, errors) = official_rows(&columns, &lines);
+pub async fn import_officials(channel: Channel, file: RegisterFile) -> Result<Report, tonic::Status> {
+    let (rows, mut errors) = official_rows(&file.columns, &file.lines);
+    errors.extend(file.unreadable);
     if !errors.is_empty() {
         // The registry is one document: nothing is sent while a line is wrong.
         return Ok(report(RegisterImport::default(), errors, &OFFICIAL_COLUMNS, &[]));
@@ -163,8 +170,8 @@ mod tests {
         let file = "身份证号,姓名,死亡日期\n11010519491231002X,王建国,2026-03-01\n110105195001010039,张三,三月\n";
         let table =
             tabular::csv(std::io::Cursor::new(file.as_bytes().to_vec()), &DEATH_COLUMNS, &DEATH_REQUIRED).expect("csv");
-        let (columns, lines) = all_lines(table).expect("lines");
-        let (rows, errors) = death_rows(&columns, &lines);
+        let file = all_lines(table).expect("lines");
+        let (rows, errors) = death_rows(&file.columns, &file.lines);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].row, 2);
         assert_eq!(errors.len(), 1);
@@ -179,8 +186,8 @@ mod tests {
                     11010519491231002X,王主任,村长,110105001001,110105196001010041,李四,配偶\n";
         let table = tabular::csv(std::io::Cursor::new(file.as_bytes().to_vec()), &OFFICIAL_COLUMNS, &OFFICIAL_REQUIRED)
             .expect("csv");
-        let (columns, lines) = all_lines(table).expect("lines");
-        let (rows, errors) = official_rows(&columns, &lines);
+        let file = all_lines(table).expect("lines");
+        let (rows, errors) = official_rows(&file.columns, &file.lines);
         assert_eq!(rows.len(), 2, "the official's lines share a key and still come one by one");
         assert_eq!(rows[1].division.as_ref().map(|d| d.code.as_str()), Some("110105"));
         assert_eq!((errors[0].0, errors[0].1.as_str()), (4, "身份"));
