@@ -43,10 +43,10 @@ pub struct Submitted {
 pub fn household(h: &pb::Household, field: &str) -> Result<Submitted, Errors> {
     let mut errors = Vec::new();
     let village = division(&h.village, &format!("{field}.village")).map_err(|e| errors.push(e)).ok();
-    if let Some(v) = &village {
-        if v.level() != DivisionLevel::Village {
-            errors.push(InvalidField::new(format!("{field}.village"), "应填写12位村级行政区划代码"));
-        }
+    if let Some(v) = &village
+        && v.level() != DivisionLevel::Village
+    {
+        errors.push(InvalidField::new(format!("{field}.village"), "应填写12位村级行政区划代码"));
     }
     let mut members = Vec::with_capacity(h.members.len());
     let mut covered = Vec::new();

@@ -42,6 +42,24 @@ pub(crate) fn first_of_month(t: OffsetDateTime) -> Date {
     t.date().replace_day(1).unwrap_or(t.date())
 }
 
+/// One household as civil affairs holds it, with its recorded deaths.
+async fn household_by_id(client: &impl GenericClient, id: uuid::Uuid) -> Result<pb::Household, Status> {
+    let row = client
+        .query_opt(&format!("SELECT {HOUSEHOLD_COLUMNS} FROM household WHERE household_id = $1"), &[&id])
+        .await
+        .map_err(db)?
+        .ok_or_else(|| Status::from(Error::NotFound(format!("家庭{id}不存在"))))?;
+    let mut household = household_from_row(&row)?;
+    household.deceased = client
+        .query("SELECT identity_number FROM member_death WHERE household_id = $1 ORDER BY 1", &[&id])
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| dibao_proto::common::v1::IdentityNumber { value: r.get(0) })
+        .collect();
+    Ok(household)
+}
+
 /// The policy in force for `county` in the month of `on`, decoded.
 pub(crate) async fn policy_in_force(
     client: &impl GenericClient,
@@ -119,20 +137,46 @@ impl CivilAffairsService for CivilAffairs {
         let id = uuid::Uuid::parse_str(&request.get_ref().household_id)
             .map_err(|_| invalid(vec![InvalidField::new("household_id", "家庭编号格式不正确")]))?;
         let client = self.pool.get().await.map_err(db)?;
-        let row = client
-            .query_opt(&format!("SELECT {HOUSEHOLD_COLUMNS} FROM household WHERE household_id = $1"), &[&id])
-            .await
-            .map_err(db)?
-            .ok_or_else(|| Status::from(Error::NotFound(format!("家庭{id}不存在"))))?;
-        let mut household = household_from_row(&row)?;
-        household.deceased = client
-            .query("SELECT identity_number FROM member_death WHERE household_id = $1 ORDER BY 1", &[&id])
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| dibao_proto::common::v1::IdentityNumber { value: r.get(0) })
-            .collect();
+        let household = household_by_id(&**client, id).await?;
         Ok(Response::new(pb::GetHouseholdResponse { household: Some(household) }))
+    }
+
+    async fn get_application(
+        &self,
+        request: Request<pb::GetApplicationRequest>,
+    ) -> Result<Response<pb::GetApplicationResponse>, Status> {
+        let id = uuid::Uuid::parse_str(request.get_ref().application_id.trim())
+            .map_err(|_| invalid(vec![InvalidField::new("application_id", "申请编号格式不正确")]))?;
+        let client = self.pool.get().await.map_err(db)?;
+        let row = client
+            .query_opt(
+                "SELECT household_id, kind, status, next_step, created_at FROM application WHERE application_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Status::from(Error::NotFound(format!("申请{id}不存在"))))?;
+        let kind = match row.get::<_, &str>(1) {
+            "exit" => pb::ApplicationKind::Exit,
+            _ => pb::ApplicationKind::Enrolment,
+        };
+        let status = match row.get::<_, &str>(2) {
+            "open" => pb::ApplicationStatus::Open,
+            "refused" => pb::ApplicationStatus::Refused,
+            "enrolled" => pb::ApplicationStatus::Enrolled,
+            _ => pb::ApplicationStatus::Exited,
+        };
+        let household = household_by_id(&**client, row.get(0)).await?;
+        Ok(Response::new(pb::GetApplicationResponse {
+            application: Some(pb::Application {
+                application_id: id.to_string(),
+                kind: kind as i32,
+                status: status as i32,
+                next_step: row.get(3),
+                submitted_at: Some(dibao_platform::outbox::timestamp_of(row.get(4))),
+                household: Some(household),
+            }),
+        }))
     }
 
     async fn list_households(

@@ -88,6 +88,10 @@ impl Application {
                 .map(|s| (*s).to_owned())
                 .collect()
         });
+        // The comparison checks that a decision's application is the entry's enrolment (R-CMP-3).
+        access
+            .entry("/dibao.civil_affairs.v1.CivilAffairsService/GetApplication".to_owned())
+            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["roster-comparison"]).map(|s| (*s).to_owned()).collect());
         // The hub holds reports against the county's property rules.
         access
             .entry("/dibao.civil_affairs.v1.CivilAffairsService/GetPolicy".to_owned())

@@ -510,9 +510,26 @@ impl PovertyAlleviationService for PovertyAlleviation {
         } else {
             String::new()
         };
+        // The latest comparison whose division holds this one.
+        let latest_comparison = client
+            .query_opt(
+                "SELECT run_id, division, completed_at, dibao_not_poor, flag_mismatches FROM comparison_run
+                 WHERE $1 LIKE scope || '%' ORDER BY completed_at DESC, run_id LIMIT 1",
+                &[&division.prefix()],
+            )
+            .await
+            .map_err(db)?
+            .map(|r| pb::LatestComparison {
+                run_id: r.get(0),
+                division: Some(dibao_proto::common::v1::DivisionCode { code: r.get(1) }),
+                completed_at: Some(dibao_platform::outbox::timestamp_of(r.get(2))),
+                dibao_not_poor: r.get(3),
+                flag_mismatches: r.get(4),
+            });
         Ok(Response::new(pb::ListCandidatesResponse {
             candidates,
             page: Some(dibao_proto::common::v1::PageResponse { next_page_token }),
+            latest_comparison,
         }))
     }
 

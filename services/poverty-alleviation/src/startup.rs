@@ -26,6 +26,7 @@ pub const SERVICE: &str = "poverty-alleviation";
 pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_registered_poor", include_str!("../migrations/0001_registered_poor.sql")),
     ("0002_member_by_household", include_str!("../migrations/0002_member_by_household.sql")),
+    ("0003_comparison_runs", include_str!("../migrations/0003_comparison_runs.sql")),
 ];
 
 /// Who may call this service unless the settings say otherwise.
@@ -50,24 +51,31 @@ impl Application {
         kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
         let own = kafka::topic(&settings.kafka, topics::POVERTY_ALLEVIATION_HOUSEHOLD.0);
         let civil = kafka::topic(&settings.kafka, topics::CIVIL_AFFAIRS_HOUSEHOLD.0);
-        // Both topics up front: the inbox reads civil affairs' even before it has written.
+        let runs = kafka::topic(&settings.kafka, topics::COMPARISON_RUN.0);
+        // Every topic up front: the inbox reads the others' even before they have written.
         kafka::ensure_topics(
             &settings.kafka,
             &[
                 (own.clone(), topics::POVERTY_ALLEVIATION_HOUSEHOLD.1),
                 (civil.clone(), topics::CIVIL_AFFAIRS_HOUSEHOLD.1),
+                (runs.clone(), topics::COMPARISON_RUN.1),
             ],
         )
         .await?;
+        let inbox_topics = vec![civil, runs];
         let workers =
-            workers::spawn(&pool, &settings, DibaoEvents { topic: own.clone() }, vec![civil.clone()], &shutdown);
-        let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![civil]);
+            workers::spawn(&pool, &settings, DibaoEvents { topic: own.clone() }, inbox_topics.clone(), &shutdown);
+        let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), inbox_topics);
         let mut access = settings.access.clone();
         // Resync is the operator's: the rebuild, and the export it pipes in.
         access.entry("/dibao.sync.v1.DibaoRosterViewService/*".to_owned()).or_insert_with(|| vec!["ops".to_owned()]);
         access.entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ExportRoster".to_owned()).or_insert_with(
             || DEFAULT_CALLERS.iter().chain(&["ops", "roster-comparison"]).map(|s| (*s).to_owned()).collect(),
         );
+        // The comparison checks that a list (b) decision names the registration it made (R-CMP-3).
+        access
+            .entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/GetHousehold".to_owned())
+            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["roster-comparison"]).map(|s| (*s).to_owned()).collect());
         access
             .entry("/dibao.poverty_alleviation.v1.PovertyAlleviationService/*".to_owned())
             .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());

@@ -249,6 +249,32 @@ impl Handler for DibaoEvents {
                 ];
                 refresh_flags(tx, topic, std::slice::from_ref(&person), &writes).await?;
             }
+            // The comparison's run: kept so the candidate list can point at
+            // its list (b) and (e), the office's to decide (R-CMP-3).
+            Some(Payload::ComparisonCompleted(e)) => {
+                let division = e.division.as_ref().map(|d| d.code.clone()).unwrap_or_default();
+                let scope = match e.division.as_ref().filter(|d| !d.code.is_empty()) {
+                    None => String::new(),
+                    Some(d) => dibao_proto::types::DivisionCode::try_from(d)
+                        .map_err(|err| HandlerError::Permanent(format!("ComparisonCompleted {}: {err}", e.run_id)))?
+                        .prefix()
+                        .to_owned(),
+                };
+                let completed_at = e
+                    .completed_at
+                    .as_ref()
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+                    .ok_or_else(|| {
+                        HandlerError::Permanent(format!("ComparisonCompleted {} without a time", e.run_id))
+                    })?;
+                let size = |letter: &str| e.list_sizes.get(letter).copied().unwrap_or(0);
+                tx.execute(
+                    "INSERT INTO comparison_run (run_id, division, scope, completed_at, dibao_not_poor, flag_mismatches)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO NOTHING",
+                    &[&e.run_id, &division, &scope, &completed_at, &size("b"), &size("e")],
+                )
+                .await?;
+            }
             // Other events on the topic (from later contract versions) are not ours to apply.
             _ => {}
         }

@@ -263,6 +263,8 @@ async fn main() -> anyhow::Result<()> {
         pg_sizes.push(client.query_one(&format!("SELECT count(*) FROM list_{k}"), &[]).await?.get::<_, i64>(0));
     }
     println!("PostgreSQL FULL OUTER JOIN lists (a)..(g): {pg_sizes:?}");
+    let same = |other: &str| if other == format!("{sizes:?}") { "equal to" } else { "DIFFERENT from" };
+    println!("  list sizes {} the engine's", same(&format!("{pg_sizes:?}")));
     println!("  compare  {pg_s:6.1} s (engine compare is {:.1}x faster)", pg_s / compare_s);
 
     // --- DuckDB -------------------------------------------------------------------------
@@ -283,6 +285,8 @@ async fn main() -> anyhow::Result<()> {
                 field("compare_s"),
                 field("compare_s") / compare_s
             );
+            let listed = line.split("\"sizes\": ").nth(1).and_then(|rest| rest.split_inclusive(']').next());
+            println!("  list sizes {} the engine's", same(listed.unwrap_or_default()));
         }
         Ok(out) => println!("DuckDB did not run (pip install duckdb): {}", String::from_utf8_lossy(&out.stderr).trim()),
         Err(e) => println!("DuckDB did not run: {e}"),

@@ -2,7 +2,7 @@
 
 Run by compare_bench (python3 compare_duckdb.py DIR): loads DIR/members.csv,
 deaths.csv and officials.csv, runs compare_lists.sql, prints one JSON line:
-load and compare seconds, list sizes, peak RSS. Needs `pip install duckdb`.
+load and compare seconds, list sizes (a)..(g), peak RSS. Needs `pip install duckdb`.
 """
 import json
 import os
@@ -38,6 +38,6 @@ started = time.time()
 for statement in statements:
     con.execute(statement)
 compare = time.time() - started
-sizes = {k: con.execute(f"SELECT count(*) FROM list_{k}").fetchone()[0] for k in "abcdefg"}
+sizes = [con.execute(f"SELECT count(*) FROM list_{k}").fetchone()[0] for k in "abcdefg"]
 peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"load_s": load, "compare_s": compare, "sizes": sizes, "peak_mib": peak_mib}))

@@ -140,6 +140,127 @@ fn may_decide(kind: Kind, role: OfficerRole) -> bool {
     }
 }
 
+impl Comparison {
+    /// A list (a) entry ends in an enrolment only through civil affairs'
+    /// own application (R-CMP-3): it must exist, be an enrolment that was
+    /// not refused, and be for a household sharing a member with the
+    /// registered-poor household(s) the entry reported.
+    async fn check_enrolment(
+        &self,
+        client: &deadpool_postgres::Object,
+        entry_id: &str,
+        application_id: &str,
+    ) -> Result<(), Status> {
+        use dibao_proto::civil_affairs::v1 as ca;
+        use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+        let field = |reason: String| invalid(vec![InvalidField::new("application_id", reason)]);
+        if Uuid::parse_str(application_id).is_err() {
+            return Err(field("申请编号格式不正确".to_owned()));
+        }
+        let channel = self.civil.clone().ok_or_else(|| {
+            status(Error::FailedPrecondition(
+                "未配置民政服务地址（comparison.civil_affairs），无法核对纳入的申请".to_owned(),
+            ))
+        })?;
+        let answer = CivilAffairsServiceClient::new(channel)
+            .get_application(ca::GetApplicationRequest { application_id: application_id.to_owned() })
+            .await;
+        let application = match answer {
+            Ok(r) => r.into_inner().application.unwrap_or_default(),
+            Err(e) if e.code() == tonic::Code::NotFound => {
+                return Err(field(format!("民政部门没有编号为{application_id}的申请")));
+            }
+            Err(e) => {
+                return Err(status(Error::Unavailable(format!("civil affairs GetApplication: {}", e.message()))));
+            }
+        };
+        if application.kind() != ca::ApplicationKind::Enrolment {
+            return Err(field(format!("申请{application_id}是退出申请，不是纳入低保或特困的申请")));
+        }
+        if application.status() == ca::ApplicationStatus::Refused {
+            return Err(field(format!("申请{application_id}已被拒绝，不能作为纳入的结论")));
+        }
+        let poor = entry_members(client, entry_id, "poor").await?;
+        let shares = application.household.iter().flat_map(|h| &h.members).any(|m| {
+            m.person.as_ref().and_then(|p| p.identity_number.as_ref()).is_some_and(|id| poor.contains(&id.value))
+        });
+        if !shares {
+            return Err(field(format!("申请{application_id}的家庭与该建档立卡户没有相同成员，不是该户的纳入申请")));
+        }
+        Ok(())
+    }
+
+    /// A list (b) entry ends in a registration only through the poverty
+    /// office's own roster: `registration` is the registered-poor household
+    /// it registered, which must share a member with the entry's dibao
+    /// household(s) and not have exited.
+    async fn check_registration(
+        &self,
+        client: &deadpool_postgres::Object,
+        entry_id: &str,
+        registration: &str,
+    ) -> Result<(), Status> {
+        use dibao_proto::poverty_alleviation::v1 as pa;
+        use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
+        let field = |reason: String| invalid(vec![InvalidField::new("application_id", reason)]);
+        if Uuid::parse_str(registration).is_err() {
+            return Err(field("应填写扶贫部门认定登记的建档立卡户编号，格式不正确".to_owned()));
+        }
+        let channel = self.poverty.clone().ok_or_else(|| {
+            status(Error::FailedPrecondition(
+                "未配置扶贫服务地址（comparison.poverty_alleviation），无法核对认定登记".to_owned(),
+            ))
+        })?;
+        let answer = PovertyAlleviationServiceClient::new(channel)
+            .get_household(pa::GetHouseholdRequest { household_id: registration.to_owned() })
+            .await;
+        let household = match answer {
+            Ok(r) => r.into_inner().household.unwrap_or_default(),
+            Err(e) if e.code() == tonic::Code::NotFound => {
+                return Err(field(format!("扶贫部门没有编号为{registration}的建档立卡户")));
+            }
+            Err(e) => {
+                return Err(status(Error::Unavailable(format!("poverty alleviation GetHousehold: {}", e.message()))));
+            }
+        };
+        let dibao = entry_members(client, entry_id, "dibao").await?;
+        let shares = household.members.iter().any(|m| {
+            m.person.as_ref().and_then(|p| p.identity_number.as_ref()).is_some_and(|id| dibao.contains(&id.value))
+        });
+        if !shares {
+            return Err(field(format!("建档立卡户{registration}与该低保户没有相同成员，不是该户的认定登记")));
+        }
+        if household.status() == pa::PovertyStatus::Exited {
+            return Err(field(format!("建档立卡户{registration}已标注脱贫，不能作为认定的结论")));
+        }
+        Ok(())
+    }
+}
+
+/// The members of an entry's households on one side (`dibao` or `poor`),
+/// as the latest run reporting the entry saw them, and as they are now.
+async fn entry_members(client: &deadpool_postgres::Object, entry_id: &str, side: &str) -> Result<Vec<String>, Status> {
+    let column = if side == "dibao" { "dibao" } else { "poor" };
+    Ok(client
+        .query(
+            &format!(
+                "WITH latest AS (
+                     SELECT e.{column} AS households, r.view_position FROM run_entry e JOIN comparison_run r USING (run_id)
+                     WHERE e.entry_key = $1 ORDER BY r.view_position DESC LIMIT 1)
+                 SELECT DISTINCT m FROM latest CROSS JOIN unnest(latest.households) p
+                 JOIN roster_household h ON h.side = $2 AND h.household_id = split_part(p, '|', 1)
+                      AND (h.valid_to IS NULL OR (h.valid_from <= latest.view_position AND h.valid_to > latest.view_position))
+                 CROSS JOIN unnest(h.members) m"
+            ),
+            &[&entry_id, &column],
+        )
+        .await
+        .map_err(status)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// A written conclusion must give reasons: this many characters at least.
 const MIN_CONCLUSION_CHARS: usize = 10;
 
@@ -351,9 +472,8 @@ impl ComparisonService for Comparison {
             return Err(invalid(errors));
         }
         let Ok(signature) = signature else { return Err(invalid(errors)) };
-        let mut client = self.pool.get().await.map_err(status)?;
-        let tx = client.transaction().await.map_err(status)?;
-        let kind: i8 = tx
+        let client = self.pool.get().await.map_err(status)?;
+        let kind: i8 = client
             .query_opt("SELECT kind FROM run_entry WHERE entry_key = $1 LIMIT 1", &[&entry_id])
             .await
             .map_err(status)?
@@ -371,7 +491,23 @@ impl ComparisonService for Comparison {
                 format!("（{}）{}的结论应由{who}签署", kind.letter(), kind.name_zh()),
             )]));
         }
-        let inserted = tx
+        if !application_id.is_empty() {
+            match kind {
+                Kind::PoorNotDibao => self.check_enrolment(&client, &entry_id, &application_id).await?,
+                Kind::DibaoNotPoor => self.check_registration(&client, &entry_id, &application_id).await?,
+                _ => {
+                    return Err(invalid(vec![InvalidField::new(
+                        "application_id",
+                        format!(
+                            "只有（a）（b）类以纳入或认定作结论；（{}）{}请写明结论及理由",
+                            kind.letter(),
+                            kind.name_zh()
+                        ),
+                    )]));
+                }
+            }
+        }
+        let inserted = client
             .execute(
                 "INSERT INTO decision (entry_key, kind, application_id, conclusion, officer_id, officer_name,
                                        officer_role, officer_division, recorded_at)
@@ -393,7 +529,6 @@ impl ComparisonService for Comparison {
         if inserted == 0 {
             return Err(status(Error::FailedPrecondition(format!("比对项{entry_id}已有结论，不能重复记录"))));
         }
-        tx.commit().await.map_err(status)?;
         tracing::info!(%entry_id, kind = %kind.letter(), officer = %signature.officer_id, "comparison decision recorded");
         Ok(Response::new(pb::RecordDecisionResponse { recorded_at: Some(timestamp_of(now)) }))
     }

@@ -468,12 +468,11 @@ async fn planted_rosters_through_the_services_every_case_found_reproducible_deci
         .await
         .expect("decision on (a)");
     mesh.comparison
-        .record_decision(pb::RecordDecisionRequest {
-            entry_id: b[0].entry_id.clone(),
-            application_id: "扶贫认定-2026-0117".into(),
-            conclusion: String::new(),
-            signature: officer(OfficerRole::PovertyOfficer, "520102"),
-        })
+        .record_decision(decide(
+            &b[0].entry_id,
+            "按扶贫对象认定标准核查，家庭人均纯收入高于扶贫标准，不予认定",
+            OfficerRole::PovertyOfficer,
+        ))
         .await
         .expect("decision on (b)");
     let twice = mesh
@@ -537,6 +536,173 @@ async fn planted_rosters_through_the_services_every_case_found_reproducible_deci
     assert_same(&all_ids(&mut mesh, LIVE).await, &before, "the continuous lists after the rebuild");
     let again = mesh.comparison_ops.rebuild_view(whole()).await.expect("rebuild").into_inner();
     assert_eq!((again.dibao_corrected, again.poor_corrected), (0, 0), "a whole view needs no correction");
+}
+
+/// R-CMP-3: a decision that says the entry ended in an enrolment names it,
+/// and the department that made it confirms it is that household's.
+#[tokio::test]
+async fn a_decision_naming_an_enrolment_is_checked_with_the_department_that_made_it() {
+    let mut mesh = start().await;
+    load(&mut mesh, 300).await;
+    let (run_id, _) = run(&mut mesh, "", "").await;
+    let a = entries(&mut mesh, &run_id, pb::ListKind::PoorNotDibao).await;
+    let b = entries(&mut mesh, &run_id, pb::ListKind::DibaoNotPoor).await;
+    let on_both = entries(&mut mesh, &run_id, pb::ListKind::OnBoth).await;
+    let family = |e: &&pb::Entry, n: &[pb::EntryHousehold]| n.len() == 1 && n[0].members >= 2 && e.decision.is_none();
+    let (a0, a1) = {
+        let mut it = a.iter().filter(|e| family(e, &e.poor_households));
+        (it.next().expect("an (a) family"), it.next().expect("another (a) family"))
+    };
+    let b0 = b.iter().find(|e| family(e, &e.dibao_households)).expect("a (b) family");
+
+    // The run reached the poverty office through the broker: its candidate
+    // list points at the run's list (b).
+    let county = b0.village.as_ref().expect("village").code[..6].to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let latest = loop {
+        let listed = mesh
+            .poverty
+            .list_candidates(pa::ListCandidatesRequest {
+                division: Some(DivisionCode { code: county.clone() }),
+                page: None,
+            })
+            .await
+            .expect("candidates")
+            .into_inner();
+        match listed.latest_comparison {
+            Some(latest) if latest.run_id == run_id => break latest,
+            _ if std::time::Instant::now() > deadline => panic!("the run never reached the poverty office"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    assert_eq!(latest.dibao_not_poor, b.len() as i64);
+    assert_eq!(latest.flag_mismatches, entries(&mut mesh, &run_id, pb::ListKind::FlagMismatch).await.len() as i64);
+    let decide = |entry: &pb::Entry, application: &str, role| pb::RecordDecisionRequest {
+        entry_id: entry.entry_id.clone(),
+        application_id: application.into(),
+        conclusion: String::new(),
+        signature: officer(role, "520102"),
+    };
+    let caseworker = OfficerRole::TownshipCaseworker;
+    let refused = |e: tonic::Status, says: &str| {
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{}", e.message());
+        assert!(e.message().contains("application_id") && e.message().contains(says), "{}", e.message());
+    };
+
+    // Civil affairs takes the (a) family's application (its members as the
+    // poverty roster lists them), and another family's.
+    let apply = async |mesh: &mut Mesh, entry: &pb::Entry| {
+        let poor = mesh
+            .poverty
+            .get_household(pa::GetHouseholdRequest { household_id: entry.poor_households[0].household_id.clone() })
+            .await
+            .expect("poor household")
+            .into_inner()
+            .household
+            .expect("household");
+        let household = ca::Household {
+            village: poor.village.clone(),
+            category: dibao_proto::events::v1::BenefitCategory::C as i32,
+            members: poor
+                .members
+                .iter()
+                .map(|m| ca::Member {
+                    person: m.person.clone(),
+                    relation: m.relation,
+                    work_ability: ca::WorkAbility::Partial as i32,
+                    covered: true,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        mesh.civil
+            .submit_application(ca::SubmitApplicationRequest {
+                household: Some(household),
+                income: vec![],
+                signature: officer(caseworker, "520102"),
+                supporters: vec![],
+            })
+            .await
+            .expect("application")
+            .into_inner()
+            .application_id
+    };
+    let application = apply(&mut mesh, a0).await;
+    let other_family = apply(&mut mesh, a1).await;
+
+    refused(mesh.comparison.record_decision(decide(a0, "申请-0117", caseworker)).await.expect_err("not an id"), "格式");
+    let unknown = uuid::Uuid::new_v4().to_string();
+    refused(
+        mesh.comparison.record_decision(decide(a0, &unknown, caseworker)).await.expect_err("unknown"),
+        "民政部门没有",
+    );
+    refused(
+        mesh.comparison.record_decision(decide(a0, &other_family, caseworker)).await.expect_err("another family's"),
+        "没有相同成员",
+    );
+    refused(
+        mesh.comparison.record_decision(decide(&on_both[0], &application, caseworker)).await.expect_err("(c)"),
+        "只有（a）（b）类",
+    );
+    mesh.comparison.record_decision(decide(a0, &application, caseworker)).await.expect("the family's application");
+
+    // The poverty office registers the (b) family (its members as civil
+    // affairs lists them), and names that registration.
+    let dibao = mesh
+        .civil
+        .get_household(ca::GetHouseholdRequest { household_id: b0.dibao_households[0].household_id.clone() })
+        .await
+        .expect("dibao household")
+        .into_inner()
+        .household
+        .expect("household");
+    let registration = mesh
+        .poverty
+        .register_household(pa::RegisterHouseholdRequest {
+            household: Some(pa::PoorHousehold {
+                village: dibao.village.clone(),
+                members: dibao
+                    .members
+                    .iter()
+                    .map(|m| dibao_proto::events::v1::RosterMember {
+                        person: m.person.clone(),
+                        relation: m.relation,
+                        covered: true,
+                    })
+                    .collect(),
+                causes: vec![dibao_proto::events::v1::PovertyCause::Illness as i32],
+                status: pa::PovertyStatus::InPoverty as i32,
+                ..Default::default()
+            }),
+            signature: officer(OfficerRole::PovertyOfficer, "520102"),
+        })
+        .await
+        .expect("registration")
+        .into_inner()
+        .household_id;
+    let poverty = OfficerRole::PovertyOfficer;
+    refused(
+        mesh.comparison.record_decision(decide(b0, &application, poverty)).await.expect_err("a civil application"),
+        "扶贫部门没有",
+    );
+    refused(
+        mesh.comparison
+            .record_decision(decide(b0, &a0.poor_households[0].household_id, poverty))
+            .await
+            .expect_err("another household"),
+        "没有相同成员",
+    );
+    mesh.comparison.record_decision(decide(b0, &registration, poverty)).await.expect("the family's registration");
+
+    // Only the accepted decisions were recorded, each with what it named.
+    let decided = entries(&mut mesh, &run_id, pb::ListKind::PoorNotDibao).await;
+    let shown = decided.iter().find(|e| e.entry_id == a0.entry_id).and_then(|e| e.decision.clone()).expect("shown");
+    assert_eq!(shown.application_id, application);
+    assert!(decided.iter().find(|e| e.entry_id == a1.entry_id).is_some_and(|e| e.decision.is_none()));
+    let decided = entries(&mut mesh, &run_id, pb::ListKind::DibaoNotPoor).await;
+    let shown = decided.iter().find(|e| e.entry_id == b0.entry_id).and_then(|e| e.decision.clone()).expect("shown");
+    assert_eq!(shown.application_id, registration);
 }
 
 #[tokio::test]

@@ -154,10 +154,9 @@ async fn main() -> anyhow::Result<()> {
     let mut rows: Vec<ImportRosterRequest> =
         (0..200).map(|n| ImportRosterRequest { row: i64::from(n) + 2, household: Some(roster_household(n)) }).collect();
     let mut typo = roster_household(500);
-    typo.members[1]
-        .person
-        .as_mut()
-        .map(|p| p.identity_number = Some(IdentityNumber { value: "22058119620101001".into() }));
+    if let Some(p) = typo.members[1].person.as_mut() {
+        p.identity_number = Some(IdentityNumber { value: "22058119620101001".into() });
+    }
     rows.push(ImportRosterRequest { row: 202, household: Some(typo) });
     let mut no_head = roster_household(501);
     no_head.members[0].relation = Relation::Child as i32;
