@@ -4,7 +4,8 @@
 //! imports its registered-poor roster of the county (most of it the same
 //! families, some not on dibao, some with a member less); public security's
 //! death register and the officials' registry are imported; the comparison
-//! of county 220581 runs with its progress, prints each list's size and
+//! of county 220581 runs with its progress, prints each list's size, waits
+//! for the poverty office to learn of the run through the broker, and
 //! writes the township workbooks to `DEMO_EXPORTS` (default
 //! `.stack/exports`); an officer records a conclusion on a list (a) entry
 //! and the open items per township are reported.
@@ -241,6 +242,31 @@ async fn main() -> anyhow::Result<()> {
     let last = last.ok_or_else(|| anyhow::anyhow!("the run reported nothing"))?;
     for (kind, size) in Kind::ALL.iter().zip(&last.list_sizes) {
         println!("   （{}）{}：{}条", kind.letter(), kind.name_zh(), size.entries);
+    }
+    // The run's event reaches the poverty office through the broker.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let latest = poverty
+            .list_candidates(pa::ListCandidatesRequest {
+                division: Some(DivisionCode { code: COUNTY.into() }),
+                page: None,
+            })
+            .await?
+            .into_inner()
+            .latest_comparison;
+        match latest {
+            Some(l) if l.run_id == last.run_id => {
+                println!(
+                    "== 扶贫部门收到比对结果：（b）类{}户、（e）类{}户待其认定或更正",
+                    l.dibao_not_poor, l.flag_mismatches
+                );
+                break;
+            }
+            _ if std::time::Instant::now() > deadline => {
+                anyhow::bail!("the run's event did not reach the poverty office")
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
     }
 
     let dir = std::path::PathBuf::from(std::env::var("DEMO_EXPORTS").unwrap_or_else(|_| ".stack/exports".into()));
