@@ -218,6 +218,13 @@ async fn relay_while_leader(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // Published rows leave dead entries in `outbox_pending` until vacuum
+    // reaches them. A bitmap scan (what the planner picks for the pending
+    // query) visits every one of them on every poll and never marks them
+    // dead, so each poll costs more as the table grows (13 ms a poll at
+    // 60,000 rows, half a core at 50 polls a second). A plain index scan
+    // marks the dead entries it meets and skips them from then on.
+    leader.batch_execute("SET enable_bitmapscan = off; SET enable_seqscan = off").await?;
     tracing::info!("outbox relay is leader");
     let mut last_purge = std::time::Instant::now();
     while !shutdown.is_triggered() {
