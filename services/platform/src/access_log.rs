@@ -5,14 +5,15 @@
 //!
 //! Record `n`'s hash is SHA-256 over record `n-1`'s hash and `n`'s fields,
 //! so [`verify_chain`] names the first record that was edited, deleted or
-//! moved. One writer task per process appends in batches (one transaction,
-//! under an advisory lock so replicas extend one chain); a query returns
-//! only once its record is committed.
+//! moved. One writer task per process appends in batches (one statement
+//! each; the primary key on `seq` keeps replicas on one chain); a query
+//! returns only once its record is committed.
 
 use deadpool_postgres::Pool;
 use ring::digest::{SHA256, digest};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
 
 use crate::db::{DbError, Migration, cached};
 
@@ -92,8 +93,10 @@ impl AccessLog {
 
 async fn write_loop(pool: Pool, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH);
+    // The last record this writer knows of: appending after it needs no read.
+    let mut tail = None;
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let result = append(&pool, &batch).await;
+        let result = append(&pool, &batch, &mut tail).await;
         match result {
             Ok(first) => {
                 for (i, (_, done)) in batch.drain(..).enumerate() {
@@ -110,50 +113,79 @@ async fn write_loop(pool: Pool, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
-/// Appends the batch in one transaction; returns the first sequence number.
-async fn append(pool: &Pool, batch: &[Pending]) -> Result<i64, crate::Error> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    // Prepared once per connection: every query of every adapter runs these.
-    cached::execute(&tx, "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.access_log'))", &[]).await?;
-    let last = cached::query_opt(&tx, "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1", &[]).await?;
-    let (mut seq, mut prev): (i64, Vec<u8>) = match last {
-        Some(row) => (row.get(0), row.get(1)),
-        None => (0, vec![0; 32]),
-    };
-    let first = seq + 1;
-    // Postgres keeps microseconds; hash exactly what is stored.
-    let now = OffsetDateTime::now_utc();
-    let at = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
-    let (mut seqs, mut ats, mut callers, mut officers, mut consents, mut purposes) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut persons, mut items, mut outcomes, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
-    for (entry, _) in batch {
-        seq += 1;
-        let record = AccessRecord { seq, at, entry: entry.clone() };
-        let hash = chain_hash(&prev, &record);
-        seqs.push(seq);
-        ats.push(at);
-        callers.push(entry.caller.as_str());
-        officers.push(entry.officer_id.as_str());
-        consents.push(entry.consent_id.as_str());
-        purposes.push(entry.purpose.as_str());
-        persons.push(entry.person.as_str());
-        items.push(entry.items.join(","));
-        outcomes.push(entry.outcome.as_str());
-        prevs.push(std::mem::replace(&mut prev, hash.clone()));
-        hashes.push(hash);
+/// Sequence number and hash of the last record.
+type Tail = (i64, Vec<u8>);
+
+/// Tries to chain one batch onto the same tail at most this often before
+/// giving up (each failure means another replica appended in between).
+const APPEND_ATTEMPTS: usize = 8;
+
+/// Appends the batch after `tail` (read from the table when unknown) in one
+/// statement — atomic, one round trip — and returns the first sequence
+/// number. The primary key on `seq` is what keeps the chain single: if
+/// another replica appended since this writer's tail, the insert collides,
+/// nothing of the batch is written, and it is chained again after the
+/// table's real tail. The cached tail also means that a record deleted from
+/// the end behind the writer's back leaves a gap the chain check names.
+async fn append(pool: &Pool, batch: &[Pending], tail: &mut Option<Tail>) -> Result<i64, crate::Error> {
+    let client = pool.get().await?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (mut seq, mut prev) = match tail.take() {
+            Some(known) => known,
+            None => {
+                // Prepared once per connection, as the insert below.
+                let last =
+                    cached::query_opt(&client, "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1", &[])
+                        .await?;
+                last.map_or((0, vec![0; 32]), |row| (row.get(0), row.get(1)))
+            }
+        };
+        let first = seq + 1;
+        // Postgres keeps microseconds; hash exactly what is stored.
+        let now = OffsetDateTime::now_utc();
+        let at = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
+        let (mut seqs, mut ats, mut callers, mut officers, mut consents, mut purposes) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut persons, mut items, mut outcomes, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
+        for (entry, _) in batch {
+            seq += 1;
+            let record = AccessRecord { seq, at, entry: entry.clone() };
+            let hash = chain_hash(&prev, &record);
+            seqs.push(seq);
+            ats.push(at);
+            callers.push(entry.caller.as_str());
+            officers.push(entry.officer_id.as_str());
+            consents.push(entry.consent_id.as_str());
+            purposes.push(entry.purpose.as_str());
+            persons.push(entry.person.as_str());
+            items.push(entry.items.join(","));
+            outcomes.push(entry.outcome.as_str());
+            prevs.push(std::mem::replace(&mut prev, hash.clone()));
+            hashes.push(hash);
+        }
+        let inserted = cached::execute(
+            &client,
+            "INSERT INTO access_log (seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, prev_hash, hash)
+             SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::text[], $9::text[], $10::bytea[], $11::bytea[])",
+            &[&seqs, &ats, &callers, &officers, &consents, &purposes, &persons, &items, &outcomes, &prevs, &hashes],
+        )
+        .await;
+        match inserted {
+            Ok(_) => {
+                *tail = Some((seq, prev));
+                return Ok(first);
+            }
+            // Another replica took these numbers: chain again after its records.
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) && attempt < APPEND_ATTEMPTS => {
+                tracing::debug!(attempt, "access log tail moved, chaining again");
+            }
+            // The tail stays unknown: the next append reads it.
+            Err(e) => return Err(e.into()),
+        }
     }
-    cached::execute(
-        &tx,
-        "INSERT INTO access_log (seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, prev_hash, hash)
-         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::text[], $8::text[], $9::text[], $10::bytea[], $11::bytea[])",
-        &[&seqs, &ats, &callers, &officers, &consents, &purposes, &persons, &items, &outcomes, &prevs, &hashes],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(first)
 }
 
 /// SHA-256 over the previous hash and every field, each length-prefixed so

@@ -61,6 +61,45 @@ pub struct Behaviour {
 struct State {
     behaviour: Mutex<HashMap<String, Behaviour>>,
     requests: Mutex<HashMap<String, u64>>,
+    /// How long each department took to answer, from request to answer.
+    answer_times: Mutex<HashMap<&'static str, AnswerTimes>>,
+}
+
+/// Answer times in 0.1 ms steps up to 10 s (the last step holds the rest),
+/// so a long benchmark costs no more memory than a short one.
+struct AnswerTimes {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl AnswerTimes {
+    const STEPS: usize = 100_000;
+
+    fn new() -> Self {
+        Self { counts: vec![0; Self::STEPS], total: 0 }
+    }
+
+    fn record(&mut self, d: Duration) {
+        let step = (d.as_micros() / 100).min(Self::STEPS as u128 - 1) as usize;
+        self.counts[step] += 1;
+        self.total += 1;
+    }
+
+    /// The `p` quantile (0..=1), to the step's upper edge.
+    fn quantile(&self, p: f64) -> Option<Duration> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((self.total as f64 * p).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (step, n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(Duration::from_micros((step as u64 + 1) * 100));
+            }
+        }
+        None
+    }
 }
 
 /// A running simulator.
@@ -104,6 +143,16 @@ impl Simulator {
     /// Requests received for `key` (a bank's count under `bank:{code}` and `bank`).
     pub fn requests(&self, key: &str) -> u64 {
         lock(&self.state.requests).get(key).copied().unwrap_or(0)
+    }
+
+    /// The `p` quantile (0..=1) of department `key`'s answer times since
+    /// the last [`Simulator::reset_answer_times`] (0.1 ms resolution).
+    pub fn answer_time(&self, key: &str, p: f64) -> Option<Duration> {
+        lock(&self.state.answer_times).get(key).and_then(|t| t.quantile(p))
+    }
+
+    pub fn reset_answer_times(&self) {
+        lock(&self.state.answer_times).clear();
     }
 
     pub fn total_requests(&self) -> u64 {
@@ -153,6 +202,7 @@ fn reply(status: StatusCode, body: Value) -> Reply {
 }
 
 async fn handle(pool: Pool, state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    let received = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let path = parts.uri.path().to_owned();
@@ -195,6 +245,7 @@ async fn handle(pool: Pool, state: Arc<State>, req: Request<Incoming>) -> Result
         "tax" => tax(&pool, segs.get(3).copied().unwrap_or(""), fail).await,
         _ => Ok(reply(StatusCode::NOT_FOUND, json!({}))),
     };
+    lock(&state.answer_times).entry(key).or_insert_with(AnswerTimes::new).record(received.elapsed());
     Ok(answer.unwrap_or_else(|e| {
         tracing::error!(error = %e, "simulator database error");
         reply(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "internal"}))

@@ -185,20 +185,19 @@ impl Hub {
         outcome: &str,
     ) -> Result<(), Status> {
         let names: Vec<String> = items.iter().map(|i| i.as_str_name().to_owned()).collect();
-        for p in &c.persons {
-            self.log
-                .record(AccessEntry {
-                    caller: caller.to_owned(),
-                    officer_id: c.officer.officer_id.clone(),
-                    consent_id: consent_id.to_owned(),
-                    purpose: c.purpose.clone(),
-                    person: p.as_str().to_owned(),
-                    items: names.clone(),
-                    outcome: outcome.to_owned(),
-                })
-                .await
-                .map_err(internal)?;
-        }
+        // All persons' records go to the writer at once, so they share one append.
+        let records = c.persons.iter().map(|p| {
+            self.log.record(AccessEntry {
+                caller: caller.to_owned(),
+                officer_id: c.officer.officer_id.clone(),
+                consent_id: consent_id.to_owned(),
+                purpose: c.purpose.clone(),
+                person: p.as_str().to_owned(),
+                items: names.clone(),
+                outcome: outcome.to_owned(),
+            })
+        });
+        futures_util::future::try_join_all(records).await.map_err(internal)?;
         Ok(())
     }
 
@@ -208,33 +207,45 @@ impl Hub {
         // One household's reports take their event versions in order.
         // Prepared once per connection: every verification runs these.
         let key: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&report.household_id];
-        cached::execute(&tx, "SELECT pg_advisory_xact_lock(hashtext('report:' || $1))", &key).await?;
-        let version: i64 = cached::query(&tx, "SELECT count(*) FROM report WHERE household_id = $1", &key)
-            .await?
-            .first()
-            .map_or(0, |r| r.get(0));
+        // The lock is taken before the count is read (the server runs them
+        // in order), in one round trip.
+        let lock_and_count = cached::pipeline(
+            &tx,
+            &[
+                ("SELECT pg_advisory_xact_lock(hashtext('report:' || $1))", &key),
+                ("SELECT count(*) FROM report WHERE household_id = $1", &key),
+            ],
+        )
+        .await?;
+        let version: i64 = lock_and_count[1].first().map_or(0, |r| r.get(0));
         let report_id = uuid::Uuid::parse_str(&report.report_id).map_err(|e| Error::Unexpected(e.into()))?;
         let consent_id = uuid::Uuid::parse_str(&report.consent_id).map_err(|e| Error::Unexpected(e.into()))?;
         let completed_at = time::OffsetDateTime::from_unix_timestamp(report.completed_at.map_or(0, |t| t.seconds))
             .map_err(|e| Error::Unexpected(e.into()))?;
-        cached::execute(
+        let (county, finding_count, body) = (
+            report.county.as_ref().map_or("", |c| c.code.as_str()),
+            report.findings.len() as i32,
+            report.encode_to_vec(),
+        );
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &report_id,
+            &report.version,
+            &report.household_id,
+            &consent_id,
+            &county,
+            &report.complete,
+            &finding_count,
+            &completed_at,
+            &body,
+        ];
+        // Both rows go out together (one round trip); the commit decides.
+        let insert = cached::execute(
             &tx,
             "INSERT INTO report (report_id, version, household_id, consent_id, county, complete, finding_count, completed_at, body)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &report_id,
-                &report.version,
-                &report.household_id,
-                &consent_id,
-                &report.county.as_ref().map_or("", |c| c.code.as_str()),
-                &report.complete,
-                &(report.findings.len() as i32),
-                &completed_at,
-                &report.encode_to_vec(),
-            ],
-        )
-        .await?;
-        outbox::enqueue(
+            &params,
+        );
+        let enqueue = outbox::enqueue(
             &tx,
             NewEvent {
                 topic: &self.topic,
@@ -248,11 +259,11 @@ impl Hub {
                     household_id: report.household_id.clone(),
                     completed_at: report.completed_at,
                     complete: report.complete,
-                    finding_count: report.findings.len() as i32,
+                    finding_count,
                 }),
             },
-        )
-        .await?;
+        );
+        tokio::try_join!(insert, enqueue)?;
         tx.commit().await?;
         Ok(())
     }
