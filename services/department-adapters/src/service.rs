@@ -1,9 +1,10 @@
-//! The adapter's gRPC service: the assertion is checked first, the
-//! department asked second, the access logged before anything is answered.
+//! The adapter's gRPC service: the assertion is checked first, then the
+//! department is asked while the query is logged; nothing is answered
+//! before the query's record is committed.
 
 use std::sync::Arc;
 
-use dibao_platform::access_log::{AccessEntry, AccessLog};
+use dibao_platform::access_log::{self, AccessEntry, AccessLog};
 use dibao_platform::assertion::{AssertionVerifier, Refusal};
 use dibao_platform::clock::Clock;
 use dibao_platform::tls::CallerIdentity;
@@ -66,7 +67,7 @@ impl<C: Connector> DepartmentService for Adapter<C> {
         let items = items_of::<C>(&req.items)?;
         let item_names: Vec<String> = items.iter().map(|i| i.as_str_name().to_owned()).collect();
         let claimed = req.assertion.clone().unwrap_or_default();
-        let entry = |outcome: String, a: &ConsentAssertion| AccessEntry {
+        let entry = |outcome: String, completes: Option<i64>, a: &ConsentAssertion| AccessEntry {
             caller: caller.clone(),
             officer_id: a.officer_id.clone(),
             consent_id: a.consent_id.clone(),
@@ -74,19 +75,26 @@ impl<C: Connector> DepartmentService for Adapter<C> {
             person: a.person.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
             items: item_names.clone(),
             outcome,
+            completes,
         };
         let verified = match self.verifier.verify(req.assertion.as_ref(), &items, self.clock.now()) {
             Ok(v) => v,
             Err(refusal) => {
                 tracing::warn!(%caller, consent_id = %claimed.consent_id, reason = %refusal, "query refused");
                 self.log
-                    .record(entry(format!("refused: {refusal}"), &claimed))
+                    .record(entry(format!("refused: {refusal}"), None, &claimed))
                     .await
                     .map_err(dibao_platform::error::internal)?;
                 return Err(Status::permission_denied(format!("拒绝查询：{}", refusal_text(&refusal))));
             }
         };
-        let answer = self.kit.query(&self.connector, &verified.person, &items).await;
+        // The query's record commits while the department works; no answer
+        // leaves before it has (R-VER-1).
+        let (asked, answer) = tokio::join!(
+            self.log.record(entry(access_log::ASKED.to_owned(), None, &claimed)),
+            self.kit.query(&self.connector, &verified.person, &items)
+        );
+        let asked = asked.map_err(dibao_platform::error::internal)?;
         let outcome = if answer.unavailable.is_empty() {
             format!("answered: {} records", answer.records.len())
         } else {
@@ -96,8 +104,7 @@ impl<C: Connector> DepartmentService for Adapter<C> {
                 answer.unavailable.keys().collect::<Vec<_>>()
             )
         };
-        // No answer leaves without its log record (R-VER-1).
-        self.log.record(entry(outcome, &claimed)).await.map_err(dibao_platform::error::internal)?;
+        self.log.record_outcome(entry(outcome, Some(asked), &claimed));
         Ok(Response::new(answer))
     }
 }

@@ -1,7 +1,10 @@
 //! The access log: every query of a person's data at the hub and at each
 //! adapter — caller, officer, consent, purpose, person, items, time,
 //! outcome — in an append-only, hash-chained table of the service's own
-//! schema (R-VER-1, X-Road-style evidence).
+//! schema (R-VER-1, X-Road-style evidence). A query is recorded as it
+//! arrives (`asked`), committed while the department works and always
+//! before any answer leaves; its outcome follows as a record that names it
+//! (`completes`), so the log's commit is not added to the answer's time.
 //!
 //! Record `n`'s hash is SHA-256 over record `n-1`'s hash and `n`'s fields,
 //! so [`verify_chain`] names the first record that was edited, deleted or
@@ -11,14 +14,18 @@
 
 use deadpool_postgres::Pool;
 use ring::digest::{SHA256, digest};
+use std::time::Duration;
+
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 
 use crate::db::{DbError, Migration, cached};
 
-pub const MIGRATIONS: &[Migration] =
-    &[("0001_access_log", include_str!("../migrations/access_log/0001_access_log.sql"))];
+pub const MIGRATIONS: &[Migration] = &[
+    ("0001_access_log", include_str!("../migrations/access_log/0001_access_log.sql")),
+    ("0002_outcome_records", include_str!("../migrations/access_log/0002_outcome_records.sql")),
+];
 
 /// Applies the access log's migrations (component `access-log`).
 pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
@@ -37,9 +44,15 @@ pub struct AccessEntry {
     pub person: String,
     /// Item names, e.g. `ITEM_VEHICLES`.
     pub items: Vec<String>,
-    /// `answered`, `refused: …`, `unavailable: …`.
+    /// `asked` (the query, recorded as it arrives), `answered: …`,
+    /// `partial: …`, `refused: …`, `reported …`.
     pub outcome: String,
+    /// For an outcome: the sequence number of the `asked` record it completes.
+    pub completes: Option<i64>,
 }
+
+/// Outcome of a query recorded as it arrived.
+pub const ASKED: &str = "asked";
 
 /// A committed record.
 #[derive(Debug, Clone)]
@@ -64,7 +77,9 @@ impl From<AccessLogError> for crate::Error {
     }
 }
 
-type Pending = (AccessEntry, oneshot::Sender<Result<i64, String>>);
+/// A record on its way, and whom to tell once it is committed (no one for
+/// an outcome).
+type Pending = (AccessEntry, Option<oneshot::Sender<Result<i64, String>>>);
 
 /// Handle to the process's log writer. Cheap to clone.
 #[derive(Clone)]
@@ -74,6 +89,10 @@ pub struct AccessLog {
 
 /// Most records one transaction appends.
 const BATCH: usize = 512;
+
+/// Longest an outcome waits for a query's record to share its append: under
+/// load outcomes ride along with queries, so they add no commits of their own.
+const OUTCOME_DELAY: Duration = Duration::from_millis(50);
 
 impl AccessLog {
     /// Starts the writer. It stops when the last handle is dropped.
@@ -86,8 +105,18 @@ impl AccessLog {
     /// Appends `entry` and returns its sequence number once committed.
     pub async fn record(&self, entry: AccessEntry) -> Result<i64, AccessLogError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send((entry, done)).await.map_err(|_| AccessLogError::Stopped)?;
+        self.tx.send((entry, Some(done))).await.map_err(|_| AccessLogError::Stopped)?;
         wait.await.map_err(|_| AccessLogError::Stopped)?.map_err(AccessLogError::Db)
+    }
+
+    /// Appends an outcome without waiting for its commit: the answer it
+    /// describes may leave first, because its query's record already is
+    /// committed. A failure is logged by the writer.
+    pub fn record_outcome(&self, entry: AccessEntry) {
+        if let Err(mpsc::error::TrySendError::Full(pending)) = self.tx.try_send((entry, None)) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move { tx.send(pending).await });
+        }
     }
 }
 
@@ -95,19 +124,27 @@ async fn write_loop(pool: Pool, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH);
     // The last record this writer knows of: appending after it needs no read.
     let mut tail = None;
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let result = append(&pool, &batch, &mut tail).await;
-        match result {
-            Ok(first) => {
-                for (i, (_, done)) in batch.drain(..).enumerate() {
-                    let _ = done.send(Ok(first + i as i64));
-                }
+    loop {
+        if batch.is_empty() && rx.recv_many(&mut batch, BATCH).await == 0 {
+            return;
+        }
+        // Someone waits for a record: append now. Only outcomes: wait a
+        // little for company.
+        let deadline = tokio::time::Instant::now() + OUTCOME_DELAY;
+        while batch.len() < BATCH && batch.iter().all(|(_, done)| done.is_none()) {
+            let room = BATCH - batch.len();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, room) => if n == 0 { break },
+                () = tokio::time::sleep_until(deadline) => break,
             }
-            Err(e) => {
-                tracing::error!(error = %e, records = batch.len(), "access log append failed");
-                for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(e.to_string()));
-                }
+        }
+        let result = append(&pool, &batch, &mut tail).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, records = batch.len(), "access log append failed");
+        }
+        for (i, (_, done)) in batch.drain(..).enumerate() {
+            if let Some(done) = done {
+                let _ = done.send(result.as_ref().map(|first| first + i as i64).map_err(ToString::to_string));
             }
         }
     }
@@ -118,7 +155,7 @@ type Tail = (i64, Vec<u8>);
 
 /// Tries to chain one batch onto the same tail at most this often before
 /// giving up (each failure means another replica appended in between).
-const APPEND_ATTEMPTS: usize = 8;
+const APPEND_ATTEMPTS: usize = 32;
 
 /// Appends the batch after `tail` (read from the table when unknown) in one
 /// statement — atomic, one round trip — and returns the first sequence
@@ -149,6 +186,7 @@ async fn append(pool: &Pool, batch: &[Pending], tail: &mut Option<Tail>) -> Resu
         let (mut seqs, mut ats, mut callers, mut officers, mut consents, mut purposes) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut persons, mut items, mut outcomes, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut completes = Vec::with_capacity(batch.len());
         for (entry, _) in batch {
             seq += 1;
             let record = AccessRecord { seq, at, entry: entry.clone() };
@@ -162,15 +200,20 @@ async fn append(pool: &Pool, batch: &[Pending], tail: &mut Option<Tail>) -> Resu
             persons.push(entry.person.as_str());
             items.push(entry.items.join(","));
             outcomes.push(entry.outcome.as_str());
+            completes.push(entry.completes);
             prevs.push(std::mem::replace(&mut prev, hash.clone()));
             hashes.push(hash);
         }
         let inserted = cached::execute(
             &client,
-            "INSERT INTO access_log (seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, prev_hash, hash)
+            "INSERT INTO access_log (seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, completes,
+                                     prev_hash, hash)
              SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::text[], $9::text[], $10::bytea[], $11::bytea[])",
-            &[&seqs, &ats, &callers, &officers, &consents, &purposes, &persons, &items, &outcomes, &prevs, &hashes],
+                                  $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bytea[], $12::bytea[])",
+            &[
+                &seqs, &ats, &callers, &officers, &consents, &purposes, &persons, &items, &outcomes, &completes, &prevs,
+                &hashes,
+            ],
         )
         .await;
         match inserted {
@@ -208,6 +251,12 @@ pub fn chain_hash(prev: &[u8], r: &AccessRecord) -> Vec<u8> {
         buf.extend_from_slice(&(field.len() as u64).to_be_bytes());
         buf.extend_from_slice(field.as_bytes());
     }
+    // Only outcome records carry it, after every field: records written
+    // before it existed hash as they did.
+    if let Some(asked) = r.entry.completes {
+        buf.push(b'#');
+        buf.extend_from_slice(&asked.to_be_bytes());
+    }
     digest(&SHA256, &buf).as_ref().to_vec()
 }
 
@@ -238,7 +287,7 @@ pub async fn verify_chain(pool: &Pool) -> Result<ChainCheck, crate::Error> {
         // Ordered by the physical sequence the rows claim; pages keep memory flat.
         let rows = client
             .query(
-                "SELECT seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, prev_hash, hash
+                "SELECT seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, completes, prev_hash, hash
                  FROM access_log WHERE seq > $1 ORDER BY seq LIMIT 10000",
                 &[&after],
             )
@@ -248,7 +297,7 @@ pub async fn verify_chain(pool: &Pool) -> Result<ChainCheck, crate::Error> {
         }
         for row in rows {
             let record = record_of(&row);
-            let (seq, stored_prev, stored_hash): (i64, Vec<u8>, Vec<u8>) = (record.seq, row.get(9), row.get(10));
+            let (seq, stored_prev, stored_hash): (i64, Vec<u8>, Vec<u8>) = (record.seq, row.get(10), row.get(11));
             let broken = |reason: String| Ok(ChainCheck { records, broken: Some(BrokenLink { seq, reason }) });
             if seq != expected {
                 return broken(format!(
@@ -284,6 +333,7 @@ fn record_of(row: &tokio_postgres::Row) -> AccessRecord {
             person: row.get(6),
             items: items.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             outcome: row.get(8),
+            completes: row.get(9),
         },
     }
 }
@@ -293,7 +343,7 @@ pub async fn accesses_to(pool: &Pool, person: &str, after: i64, limit: i64) -> R
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT seq, at, caller, officer_id, consent_id, purpose, person, items, outcome
+            "SELECT seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, completes
              FROM access_log WHERE person = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             &[&person, &after, &limit],
         )

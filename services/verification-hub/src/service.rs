@@ -176,6 +176,32 @@ fn check(req: &VerifyHouseholdRequest, now: time::OffsetDateTime) -> Result<Chec
 }
 
 impl Hub {
+    /// One record per person checked.
+    fn entries<'a>(
+        &'a self,
+        caller: &'a str,
+        c: &'a Checked,
+        consent_id: &'a str,
+        items: &[Item],
+        outcome: &'a str,
+        asked: Option<&'a [i64]>,
+    ) -> impl Iterator<Item = AccessEntry> + 'a {
+        let names: Vec<String> = items.iter().map(|i| i.as_str_name().to_owned()).collect();
+        c.persons.iter().enumerate().map(move |(i, p)| AccessEntry {
+            caller: caller.to_owned(),
+            officer_id: c.officer.officer_id.clone(),
+            consent_id: consent_id.to_owned(),
+            purpose: c.purpose.clone(),
+            person: p.as_str().to_owned(),
+            items: names.clone(),
+            outcome: outcome.to_owned(),
+            completes: asked.and_then(|seqs| seqs.get(i).copied()),
+        })
+    }
+
+    /// Records the access to every person and returns their sequence
+    /// numbers once committed; all go to the writer at once, so they share
+    /// one append.
     async fn log_all(
         &self,
         caller: &str,
@@ -183,22 +209,9 @@ impl Hub {
         consent_id: &str,
         items: &[Item],
         outcome: &str,
-    ) -> Result<(), Status> {
-        let names: Vec<String> = items.iter().map(|i| i.as_str_name().to_owned()).collect();
-        // All persons' records go to the writer at once, so they share one append.
-        let records = c.persons.iter().map(|p| {
-            self.log.record(AccessEntry {
-                caller: caller.to_owned(),
-                officer_id: c.officer.officer_id.clone(),
-                consent_id: consent_id.to_owned(),
-                purpose: c.purpose.clone(),
-                person: p.as_str().to_owned(),
-                items: names.clone(),
-                outcome: outcome.to_owned(),
-            })
-        });
-        futures_util::future::try_join_all(records).await.map_err(internal)?;
-        Ok(())
+    ) -> Result<Vec<i64>, Status> {
+        let records = self.entries(caller, c, consent_id, items, outcome, None).map(|e| self.log.record(e));
+        futures_util::future::try_join_all(records).await.map_err(internal)
     }
 
     async fn store(&self, report: &Report) -> Result<(), Error> {
@@ -307,7 +320,14 @@ impl Hub {
             })
         });
         let month = YearMonth { year: now.year(), month: i32::from(now.month() as u8) };
-        let (answers, policy) = tokio::join!(futures_util::future::join_all(asks), self.policies.get(&c.county, month));
+        // The hub's record of the query commits while the departments work;
+        // the report leaves only after it has (R-VER-1).
+        let (asked, answers, policy) = tokio::join!(
+            self.log_all(caller, c, &consent_id, &items, access_log::ASKED),
+            futures_util::future::join_all(asks),
+            self.policies.get(&c.county, month)
+        );
+        let asked = asked?;
         let mut report_items = Vec::new();
         for p in &c.persons {
             let mine: Vec<(Department, Answer)> =
@@ -338,14 +358,12 @@ impl Hub {
             summary,
         };
         let records = report.items.iter().filter(|i| i.record.is_some()).count();
-        // The access record and the report are written side by side; the
-        // answer leaves only when both are committed.
+        self.store(&report).await?;
         let outcome =
             format!("reported {} v{}: {records} records, {unavailable} unavailable", report.report_id, report.version);
-        let (logged, stored) =
-            tokio::join!(self.log_all(caller, c, &consent_id, &items, &outcome), self.store(&report));
-        logged?;
-        stored?;
+        for entry in self.entries(caller, c, &consent_id, &items, &outcome, Some(&asked)) {
+            self.log.record_outcome(entry);
+        }
         tracing::info!(
             report_id = %report.report_id,
             version = report.version,
@@ -582,6 +600,7 @@ impl VerificationService for Hub {
                 items: r.entry.items.iter().filter_map(|i| Item::from_str_name(i)).map(|i| i as i32).collect(),
                 at: Some(timestamp(r.at)),
                 outcome: r.entry.outcome,
+                completes: r.entry.completes.unwrap_or_default(),
             })
             .collect();
         Ok(Response::new(ListAccessesResponse { accesses, page: Some(PageResponse { next_page_token: next }) }))

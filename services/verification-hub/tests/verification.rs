@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{ALL_ITEMS, Mesh, Options, today};
+use common::{ALL_ITEMS, Mesh, Options, access_records, today};
 use dibao_platform::access_log;
 use dibao_platform::assertion::AssertionSigner;
 use dibao_platform::outbox::timestamp_of as timestamp;
@@ -187,8 +187,11 @@ async fn reports_equal_the_departments_records_with_findings_against_county_poli
         assert!(Instant::now() < deadline, "{published} of {all} report events published");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // The citizen's question: who looked at my data?
+    // The citizen's question: who looked at my data? Each check is on
+    // record as the query ("asked", committed before the report left) and
+    // what came of it (the report), which names the query.
     let person = &h.members[0].identity_number;
+    access_records(&m.hub_pool, person, 4).await;
     let accesses = m
         .hub
         .list_accesses(ListAccessesRequest {
@@ -199,20 +202,33 @@ async fn reports_equal_the_departments_records_with_findings_against_county_poli
         .expect("accesses")
         .into_inner()
         .accesses;
-    assert_eq!(accesses.len(), 2);
+    assert_eq!(accesses.len(), 4, "{accesses:?}");
     assert!(
         accesses
             .iter()
             .all(|a| a.caller == "gateway" && a.purpose == "低保申请审核" && a.items.len() == ALL_ITEMS.len())
     );
-    // And every adapter logged its queries about that person, chain intact.
+    let asked: BTreeSet<i64> =
+        accesses.iter().filter(|a| a.outcome == access_log::ASKED && a.completes == 0).map(|a| a.sequence).collect();
+    let reported: BTreeSet<i64> =
+        accesses.iter().filter(|a| a.outcome.starts_with("reported ")).map(|a| a.completes).collect();
+    assert_eq!(asked.len(), 2, "{accesses:?}");
+    assert_eq!(reported, asked, "each report names its query");
+    // And every adapter logged its queries about that person and what it
+    // answered, chain intact.
     for (name, pool) in &m.adapter_pools {
-        let mine = access_log::accesses_to(pool, person, 0, 100).await.expect("adapter log");
-        assert_eq!(mine.len(), 2, "{name}");
-        assert!(
-            mine.iter().all(|r| r.entry.caller == "verification-hub" && r.entry.outcome.starts_with("answered")),
-            "{name}: {mine:?}"
-        );
+        let mine = access_records(pool, person, 4).await;
+        assert_eq!(mine.len(), 4, "{name}: {mine:?}");
+        assert!(mine.iter().all(|r| r.entry.caller == "verification-hub"), "{name}: {mine:?}");
+        let asked: BTreeSet<i64> = mine
+            .iter()
+            .filter(|r| r.entry.outcome == access_log::ASKED && r.entry.completes.is_none())
+            .map(|r| r.seq)
+            .collect();
+        let answered: BTreeSet<i64> =
+            mine.iter().filter(|r| r.entry.outcome.starts_with("answered")).filter_map(|r| r.entry.completes).collect();
+        assert_eq!((asked.len(), &answered), (2, &asked), "{name}: {mine:?}");
+        assert!(mine.iter().all(|r| r.entry.completes.is_none_or(|q| q < r.seq)), "{name}: outcome before its query");
         assert_eq!(access_log::verify_chain(pool).await.expect("chain").broken, None);
     }
 }
@@ -507,7 +523,15 @@ async fn an_edited_deleted_or_reordered_access_record_is_detected_and_named() {
         m.hub.verify_household(Mesh::verify_request(h, &consent)).await.expect("verify");
     }
     let pool = &m.hub_pool;
-    let check = access_log::verify_chain(pool).await.expect("chain");
+    // Three queries and their outcomes (written after each report left).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let check = loop {
+        let check = access_log::verify_chain(pool).await.expect("chain");
+        if check.records >= 6 || Instant::now() > deadline {
+            break check;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(check.records >= 6, "{check:?}");
     assert_eq!(check.broken, None);
     let client = pool.get().await.expect("db");

@@ -71,7 +71,12 @@ async fn main() -> ExitCode {
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 for r in &page {
-                    total += 1;
+                    // Outcome records follow their query; the queries are what is counted.
+                    total += usize::from(r.entry.completes.is_none());
+                    let outcome = match r.entry.completes {
+                        Some(asked) => format!("第 {asked} 条查询的结果：{}", r.entry.outcome),
+                        None => r.entry.outcome.clone(),
+                    };
                     println!(
                         "{}\t{}\t调用方 {}\t经办人 {}\t授权书 {}\t用途 {}\t项目 {}\t结果 {}",
                         r.seq,
@@ -81,7 +86,7 @@ async fn main() -> ExitCode {
                         r.entry.consent_id,
                         r.entry.purpose,
                         r.entry.items.join("、"),
-                        r.entry.outcome
+                        outcome
                     );
                 }
             }
