@@ -12,10 +12,10 @@
 //! each; the primary key on `seq` keeps replicas on one chain); a query
 //! returns only once its record is committed.
 
-use deadpool_postgres::Pool;
-use ring::digest::{SHA256, digest};
 use std::time::Duration;
 
+use deadpool_postgres::Pool;
+use ring::digest::{SHA256, digest};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
@@ -87,7 +87,7 @@ pub struct AccessLog {
     tx: mpsc::Sender<Pending>,
 }
 
-/// Most records one transaction appends.
+/// Most records one append writes.
 const BATCH: usize = 512;
 
 /// Longest an outcome waits for a query's record to share its append: under
