@@ -348,3 +348,21 @@ fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
+
+/// `person`'s records in a service's access log once there are `n` of them:
+/// outcome records are written after the answer leaves, so a test waits
+/// for them (and, after 10 s, gets what there is, for its assertion to name).
+pub async fn access_records(
+    pool: &deadpool_postgres::Pool,
+    person: &str,
+    n: usize,
+) -> Vec<dibao_platform::access_log::AccessRecord> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let records = dibao_platform::access_log::accesses_to(pool, person, 0, 10_000).await.expect("access log");
+        if records.len() >= n || std::time::Instant::now() > deadline {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -3,10 +3,9 @@
 //! changed after the fact is named by the chain check.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use dibao_platform::access_log::{self, ASKED, AccessEntry, AccessLog, AccessRecord};
-use dibao_tests::TestDb;
+use dibao_tests::{TestDb, access_records};
 
 fn entry(replica: usize, person: &str, outcome: &str, completes: Option<i64>) -> AccessEntry {
     AccessEntry {
@@ -18,17 +17,6 @@ fn entry(replica: usize, person: &str, outcome: &str, completes: Option<i64>) ->
         items: vec!["ITEM_VEHICLES".into(), "ITEM_PROPERTY".into()],
         outcome: outcome.into(),
         completes,
-    }
-}
-
-async fn all_records(pool: &deadpool_postgres::Pool, person: &str, n: usize) -> Vec<AccessRecord> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let records = access_log::accesses_to(pool, person, 0, 10_000).await.expect("read");
-        if records.len() >= n || Instant::now() > deadline {
-            return records;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -54,7 +42,7 @@ async fn replicas_appending_at_once_extend_one_chain_and_outcomes_name_their_que
     for t in tasks {
         queries.push(t.await.expect("task"));
     }
-    let records = all_records(&pool, person, 400).await;
+    let records = access_records(&pool, person, 400).await;
     assert_eq!(records.len(), 400, "every query and every outcome is on record");
     let check = access_log::verify_chain(&pool).await.expect("chain");
     assert_eq!((check.records, check.broken), (400, None));
@@ -85,7 +73,7 @@ async fn a_changed_outcome_link_or_a_record_deleted_from_the_end_is_named() {
         let asked = log.record(entry(0, person, ASKED, None)).await.expect("query");
         log.record_outcome(entry(0, person, &format!("answered: {i} records"), Some(asked)));
     }
-    assert_eq!(all_records(&pool, person, 6).await.len(), 6);
+    assert_eq!(access_records(&pool, person, 6).await.len(), 6);
     assert_eq!(access_log::verify_chain(&pool).await.expect("chain").broken, None);
 
     let client = pool.get().await.expect("client");

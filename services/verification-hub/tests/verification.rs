@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{ALL_ITEMS, Mesh, Options, access_records, today};
+use common::{ALL_ITEMS, Mesh, Options, today};
 use dibao_platform::access_log;
 use dibao_platform::assertion::AssertionSigner;
 use dibao_platform::outbox::timestamp_of as timestamp;
@@ -17,6 +17,7 @@ use dibao_proto::department::v1::{ConsentAssertion, Item, QueryRequest};
 use dibao_proto::verification::v1::{GetReportRequest, ListAccessesRequest, Report, RevokeConsentRequest};
 use dibao_synthetic::generator::DeptRecord;
 use dibao_synthetic::simulator::Behaviour;
+use dibao_tests::access_records;
 use time::Duration as Days;
 
 /// What a report holds for one person and item, comparable with the generator's records.

@@ -435,17 +435,3 @@ pub fn roster_household(h: &Household) -> dibao_proto::civil_affairs::v1::Househ
 pub fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
-
-/// `person`'s records in a service's access log once there are `n` of them:
-/// outcome records are written after the answer leaves, so a test waits
-/// for them (and fails, naming what it saw, if they never come).
-pub async fn access_records(pool: &Pool, person: &str, n: usize) -> Vec<dibao_platform::access_log::AccessRecord> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let records = dibao_platform::access_log::accesses_to(pool, person, 0, 1000).await.expect("access log");
-        if records.len() >= n || std::time::Instant::now() > deadline {
-            return records;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
