@@ -43,7 +43,8 @@ pub const MIGRATIONS: &[dibao_platform::db::Migration] =
 /// How a department behaves: slow, flaky, or down.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Behaviour {
-    /// Added to every answer.
+    /// How long after the request the department answers (its records are
+    /// read meanwhile; a slower read answers later).
     #[serde(default)]
     pub latency_ms: u64,
     /// Uniform extra latency up to this much.
@@ -233,9 +234,6 @@ async fn handle(pool: Pool, state: Arc<State>, req: Request<Incoming>) -> Result
         let jitter = if behaviour.jitter_ms > 0 { rng.random_range(0..=behaviour.jitter_ms) } else { 0 };
         (behaviour.latency_ms + jitter, behaviour.error_rate > 0.0 && rng.random_bool(behaviour.error_rate.min(1.0)))
     };
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
     let answer = match key {
         "public_security" => public_security(&pool, &body, fail).await,
         "human_resources" => human_resources(&pool, segs.get(3).copied().unwrap_or(""), fail).await,
@@ -245,6 +243,12 @@ async fn handle(pool: Pool, state: Arc<State>, req: Request<Incoming>) -> Result
         "tax" => tax(&pool, segs.get(3).copied().unwrap_or(""), fail).await,
         _ => Ok(reply(StatusCode::NOT_FOUND, json!({}))),
     };
+    // Read first, answer at the latency: a real department's latency is its
+    // whole answer time, and the reads of one check's departments then
+    // spread over the wait instead of all landing when the timers fire.
+    if delay > 0 {
+        tokio::time::sleep_until((received + Duration::from_millis(delay)).into()).await;
+    }
     lock(&state.answer_times).entry(key).or_insert_with(AnswerTimes::new).record(received.elapsed());
     Ok(answer.unwrap_or_else(|e| {
         tracing::error!(error = %e, "simulator database error");

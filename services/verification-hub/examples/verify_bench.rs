@@ -172,21 +172,36 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
     for rate in rates {
         m.simulator.reset_answer_times();
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
-        let t0 = tokio::time::Instant::now();
         let total = rate * seconds;
-        let mut tasks = Vec::with_capacity(total as usize);
-        for n in 0..total {
-            tokio::time::sleep_until(t0 + interval * n as u32).await;
-            let due = t0 + interval * n as u32;
-            let fut = check(&mut m.hub, n as usize * 13);
-            tasks.push(tokio::spawn(async move {
-                let (took, complete) = fut.await;
-                // Latency from when the check was due, so a backlog counts;
-                // and from when it was sent (the timer wakes the sender up to
-                // a millisecond late).
-                (due.elapsed().as_secs_f64() * 1000.0, took.as_secs_f64() * 1000.0, complete)
-            }));
-        }
+        // The checks are sent from a thread of their own, at their due
+        // times to within the OS's sleep precision: tokio's timer rounds
+        // up to the next millisecond and shares the mesh's two workers,
+        // which would make the sender, not the mesh, late.
+        let runtime = tokio::runtime::Handle::current();
+        let hub = m.hub.clone();
+        let check = check.clone();
+        let sender = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let mut tasks = Vec::with_capacity(total as usize);
+            for n in 0..total {
+                let due = t0 + interval * n as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let mut hub = hub.clone();
+                let fut = check(&mut hub, n as usize * 13);
+                tasks.push(runtime.spawn(async move {
+                    let (took, complete) = fut.await;
+                    // Latency from when the check was due, so a backlog
+                    // counts; and from when it was sent.
+                    (due.elapsed().as_secs_f64() * 1000.0, took.as_secs_f64() * 1000.0, complete)
+                }));
+            }
+            (t0, tasks)
+        });
+        let (t0, tasks) = tokio::task::spawn_blocking(move || sender.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("sender panicked"))?;
         let (mut lat, mut sent) = (Vec::with_capacity(tasks.len()), Vec::with_capacity(tasks.len()));
         let mut incomplete = 0;
         for t in tasks {

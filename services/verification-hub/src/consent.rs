@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::GenericClient;
+use dibao_proto::civil_affairs::v1::CountyPolicy;
 use dibao_proto::common::v1::{OfficerRole, Relation};
 use dibao_proto::department::v1::Item;
 use dibao_proto::types::{IdentityNumber, InvalidField, Signature};
@@ -23,6 +24,10 @@ pub struct Consent {
     pub items: Vec<Item>,
     pub persons: HashSet<String>,
     pub revoked_at: Option<OffsetDateTime>,
+    /// A close lineal relative outside the household signed it.
+    pub relatives_signed: bool,
+    /// The registering officer found no such relatives to sign.
+    pub no_relatives_outside_household: bool,
 }
 
 /// Why a check is refused under a consent, in Chinese.
@@ -31,8 +36,15 @@ pub enum Refused {
     Revoked(OffsetDateTime),
     NotYetValid(Date),
     Expired(Date),
-    PersonNotCovered { index: usize, masked: String },
+    PersonNotCovered {
+        index: usize,
+        masked: String,
+    },
     ItemNotCovered(Item),
+    /// The county asks for relatives' signatures; the consent has none.
+    RelativesMissing(String),
+    /// Whether the county asks for them is unknown (why, in Chinese).
+    RelativesUnknown(String),
 }
 
 impl Refused {
@@ -45,6 +57,12 @@ impl Refused {
                 format!("persons[{index}]（{masked}）不在授权书的授权范围内，不能核对此人")
             }
             Refused::ItemNotCovered(i) => format!("授权书未授权核对“{}”", item_zh(*i)),
+            Refused::RelativesMissing(county) => format!(
+                "{county}的县级政策要求三代以内直系亲属在授权书上签字，本授权书没有直系亲属签字；如家庭成员确无户外直系亲属，应在登记授权书时注明"
+            ),
+            Refused::RelativesUnknown(why) => format!(
+                "{why}，无法确认本县是否要求直系亲属签字；本授权书没有直系亲属签字，也未注明户外没有直系亲属，暂不能核对"
+            ),
         }
     }
 }
@@ -68,6 +86,24 @@ impl Consent {
             return Err(Refused::ItemNotCovered(*i));
         }
         Ok(())
+    }
+
+    /// Whether the relatives' part of R-VER-1 holds whatever the county
+    /// asks: a relative signed, or the officer found none to sign.
+    pub fn relatives_settled(&self) -> bool {
+        self.relatives_signed || self.no_relatives_outside_household
+    }
+
+    /// The relatives' part of R-VER-1 under `county`'s `policy` (or why
+    /// there is none): where the county asks for close lineal relatives'
+    /// signatures, a consent without them is refused.
+    pub fn relatives_under(&self, county: &str, policy: &Result<CountyPolicy, String>) -> Result<(), Refused> {
+        match policy {
+            _ if self.relatives_settled() => Ok(()),
+            Ok(p) if !p.consent_requires_relatives => Ok(()),
+            Ok(_) => Err(Refused::RelativesMissing(county.to_owned())),
+            Err(why) => Err(Refused::RelativesUnknown(why.clone())),
+        }
     }
 }
 
@@ -107,6 +143,7 @@ pub struct Checked {
     pub signed_on: Date,
     pub valid_until: Date,
     pub officer: Signature,
+    pub no_relatives_outside_household: bool,
 }
 
 /// Checks a consent: document digest, signatories with valid identity
@@ -194,6 +231,12 @@ pub fn check(c: &Option<pb::Consent>, now: OffsetDateTime) -> Result<Checked, Ve
     if !signatories.iter().any(|(id, .., relative)| !relative && signed_on.is_some_and(|d| id.age_on(d) >= 18)) {
         errors.push(InvalidField::new("consent.signatories", "授权书须有至少一位成年家庭成员签字"));
     }
+    if c.no_relatives_outside_household && signatories.iter().any(|(.., relative)| *relative) {
+        errors.push(InvalidField::new(
+            "consent.no_relatives_outside_household",
+            "已有直系亲属在授权书上签字，不能同时注明户外没有直系亲属",
+        ));
+    }
     let mut items = Vec::new();
     if c.covered_items.is_empty() {
         errors.push(InvalidField::new("consent.covered_items", "授权书至少要授权一个核对项目"));
@@ -223,9 +266,16 @@ pub fn check(c: &Option<pb::Consent>, now: OffsetDateTime) -> Result<Checked, Ve
         errors.push(InvalidField::new("consent.registered_by.role", "授权书须由核对人员或乡镇经办人登记"));
     }
     match (signed_on, valid_until, officer, errors.is_empty()) {
-        (Some(signed_on), Some(valid_until), Some(officer), true) => {
-            Ok(Checked { document_sha256: digest, signatories, persons, items, signed_on, valid_until, officer })
-        }
+        (Some(signed_on), Some(valid_until), Some(officer), true) => Ok(Checked {
+            document_sha256: digest,
+            signatories,
+            persons,
+            items,
+            signed_on,
+            valid_until,
+            officer,
+            no_relatives_outside_household: c.no_relatives_outside_household,
+        }),
         _ => Err(errors),
     }
 }
@@ -234,9 +284,20 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
     let id = uuid::Uuid::now_v7();
     let items: Vec<&str> = c.items.iter().map(|i| i.as_str_name()).collect();
     tx.execute(
-        "INSERT INTO consent (consent_id, document_sha256, signed_on, valid_until, items, registered_by, registered_name, registered_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[&id, &c.document_sha256, &c.signed_on, &c.valid_until, &items, &c.officer.officer_id, &c.officer.officer_name, &now],
+        "INSERT INTO consent (consent_id, document_sha256, signed_on, valid_until, items, registered_by, registered_name, registered_at,
+                              no_relatives_outside_household)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &id,
+            &c.document_sha256,
+            &c.signed_on,
+            &c.valid_until,
+            &items,
+            &c.officer.officer_id,
+            &c.officer.officer_name,
+            &now,
+            &c.no_relatives_outside_household,
+        ],
     )
     .await?;
     for (p, name, relation, relative) in &c.signatories {
@@ -261,7 +322,9 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
     let row = dibao_platform::db::cached::query_opt(
         client,
         "SELECT signed_on, valid_until, items, revoked_at,
-                ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id)
+                ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id),
+                EXISTS (SELECT 1 FROM consent_signatory s WHERE s.consent_id = c.consent_id AND s.relative),
+                no_relatives_outside_household
          FROM consent c WHERE consent_id = $1",
         &[&consent_id],
     )
@@ -276,5 +339,7 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
         items: items.iter().filter_map(|i| Item::from_str_name(i)).collect(),
         persons: persons.into_iter().collect(),
         revoked_at: row.get(3),
+        relatives_signed: row.get(5),
+        no_relatives_outside_household: row.get(6),
     })
 }

@@ -296,7 +296,17 @@ impl Hub {
         let now = self.clock.now();
         let consent_id = consent.consent_id.to_string();
         let items = c.items.clone().unwrap_or_else(|| consent.items.clone());
-        if let Err(refused) = consent.permits(&c.persons, &items, now.date()) {
+        let month = YearMonth { year: now.year(), month: i32::from(now.month() as u8) };
+        // Where the county asks for close lineal relatives' signatures too
+        // (R-VER-1), its policy decides a consent that has none before any
+        // department is asked; other consents don't wait for the policy.
+        let permitted = match consent.permits(&c.persons, &items, now.date()) {
+            Ok(()) if !consent.relatives_settled() => {
+                consent.relatives_under(c.county.as_str(), &self.policies.get(&c.county, month).await)
+            }
+            other => other,
+        };
+        if let Err(refused) = permitted {
             let message = refused.message();
             self.log_all(caller, c, &consent_id, &items, &format!("refused: {message}")).await?;
             tracing::warn!(consent_id, reason = %message, "verification refused");
@@ -319,7 +329,6 @@ impl Hub {
                 (p, *d, self.departments.ask(*d, p, its, mandate, now, deadline).await)
             })
         });
-        let month = YearMonth { year: now.year(), month: i32::from(now.month() as u8) };
         // The hub's record of the query commits while the departments work;
         // the report leaves only after it has (R-VER-1).
         let (asked, answers, policy) = tokio::join!(

@@ -36,6 +36,7 @@ pub const SERVICE: &str = "verification-hub";
 pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_consents_and_reports", include_str!("../migrations/0001_consents_and_reports.sql")),
     ("0002_campaigns", include_str!("../migrations/0002_campaigns.sql")),
+    ("0003_consent_relatives", include_str!("../migrations/0003_consent_relatives.sql")),
 ];
 
 /// The platform's settings (not flattened: the settings loader's string

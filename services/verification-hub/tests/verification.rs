@@ -11,10 +11,10 @@ use dibao_platform::access_log;
 use dibao_platform::assertion::AssertionSigner;
 use dibao_platform::outbox::timestamp_of as timestamp;
 use dibao_platform::server::connect;
-use dibao_proto::common::v1::{IdentityNumber, OfficerRole, PageRequest};
+use dibao_proto::common::v1::{IdentityNumber, OfficerRole, PageRequest, Person, Relation};
 use dibao_proto::department::v1::department_service_client::DepartmentServiceClient;
 use dibao_proto::department::v1::{ConsentAssertion, Item, QueryRequest};
-use dibao_proto::verification::v1::{GetReportRequest, ListAccessesRequest, Report, RevokeConsentRequest};
+use dibao_proto::verification::v1::{GetReportRequest, ListAccessesRequest, Report, RevokeConsentRequest, Signatory};
 use dibao_synthetic::generator::DeptRecord;
 use dibao_synthetic::simulator::Behaviour;
 use dibao_tests::access_records;
@@ -422,6 +422,68 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
     let ok = m.hub.verify_household(Mesh::verify_request(&h, &fresh)).await.expect("within consent").into_inner();
     assert!(ok.report.expect("report").complete);
     assert!(m.simulator.total_requests() > 0);
+}
+
+/// R-VER-1: where county policy asks for it, close lineal relatives within
+/// three generations sign the consent too; a consent of the members alone
+/// is then refused before any department is asked, unless the officer found
+/// the household has no such relatives outside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn where_the_county_asks_relatives_sign_the_consent_too() {
+    let mut m = Mesh::start(Options { households: 20, consent_requires_relatives: true, ..Options::default() }).await;
+    let (h, _) = m.household(|h, _| h.members.len() >= 2);
+    // A married-out daughter living in another household of the province.
+    let (other, _) = m.household(|o, _| {
+        o.index != h.index
+            && o.members.iter().any(|p| {
+                dibao_proto::types::IdentityNumber::parse(&p.identity_number).expect("id").age_on(today()) >= 18
+            })
+    });
+    let daughter = other
+        .members
+        .iter()
+        .find(|p| dibao_proto::types::IdentityNumber::parse(&p.identity_number).expect("id").age_on(today()) >= 18)
+        .expect("adult")
+        .clone();
+    let relative = |relative: bool| Signatory {
+        person: Some(Person {
+            identity_number: Some(IdentityNumber { value: daughter.identity_number.clone() }),
+            name: daughter.name.clone(),
+            ..Default::default()
+        }),
+        relation: Relation::Child as i32,
+        relative,
+    };
+    let (from, until) = (today() - Days::days(3), today() + Days::days(365));
+
+    let members_only = m.consent(&h, from, until).await;
+    let e = m.hub.verify_household(Mesh::verify_request(&h, &members_only)).await.expect_err("no relatives");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains(h.county()) && e.message().contains("直系亲属在授权书上签字"), "{}", e.message());
+    assert_eq!(m.simulator.total_requests(), 0, "a department was asked under an insufficient consent");
+    let person = h.members[0].identity_number.clone();
+    let refused = access_log::accesses_to(&m.hub_pool, &person, 0, 100).await.expect("hub log");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].entry.outcome.starts_with("refused") && refused[0].entry.outcome.contains("直系亲属"));
+
+    // A relative's signature and the finding that there are none exclude
+    // each other: the registration is refused, naming the field.
+    let e = m.try_consent(&h, from, until, vec![relative(true)], true).await.expect_err("both");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("consent.no_relatives_outside_household"), "{}", e.message());
+
+    // Signed by the daughter as a relative: checked.
+    let with_relative = m.try_consent(&h, from, until, vec![relative(true)], false).await.expect("with relative");
+    let r = m.hub.verify_household(Mesh::verify_request(&h, &with_relative)).await.expect("with relative");
+    assert!(r.into_inner().report.expect("report").complete);
+    // The officer found no relatives outside the household: checked.
+    let none_outside = m.try_consent(&h, from, until, vec![], true).await.expect("none outside");
+    let r = m.hub.verify_household(Mesh::verify_request(&h, &none_outside)).await.expect("none outside");
+    assert!(r.into_inner().report.expect("report").complete);
+    // The daughter signing but not marked as a relative does not count.
+    let unmarked = m.try_consent(&h, from, until, vec![relative(false)], false).await.expect("unmarked");
+    let e = m.hub.verify_household(Mesh::verify_request(&h, &unmarked)).await.expect_err("unmarked");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{}", e.message());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

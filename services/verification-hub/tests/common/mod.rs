@@ -76,6 +76,8 @@ pub struct Options {
     pub report_deadline_ms: u64,
     pub breaker_failures: u32,
     pub breaker_open_ms: u64,
+    /// The counties ask close lineal relatives to sign consents too.
+    pub consent_requires_relatives: bool,
 }
 
 impl Default for Options {
@@ -89,6 +91,7 @@ impl Default for Options {
             report_deadline_ms: 2_000,
             breaker_failures: 3,
             breaker_open_ms: 1_000,
+            consent_requires_relatives: false,
         }
     }
 }
@@ -226,7 +229,10 @@ impl Mesh {
         for c in province.iter().map(|(h, _)| h.county().to_owned()).collect::<std::collections::BTreeSet<_>>() {
             civil_client
                 .save_policy(SavePolicyRequest {
-                    policy: Some(policy(&c)),
+                    policy: Some(CountyPolicy {
+                        consent_requires_relatives: options.consent_requires_relatives,
+                        ..policy(&c)
+                    }),
                     signature: officer(OfficerRole::CountyApprover, &c),
                 })
                 .await
@@ -318,6 +324,20 @@ impl Mesh {
     /// Registers a consent signed by every adult member, covering them all
     /// for every item, valid `from`..=`until`.
     pub async fn consent(&mut self, h: &Household, from: time::Date, until: time::Date) -> String {
+        self.try_consent(h, from, until, vec![], false).await.expect("consent")
+    }
+
+    /// [`Mesh::consent`], also signed by `relatives` (close lineal relatives
+    /// outside the household), or with the officer's finding that there are
+    /// none.
+    pub async fn try_consent(
+        &mut self,
+        h: &Household,
+        from: time::Date,
+        until: time::Date,
+        relatives: Vec<Signatory>,
+        no_relatives_outside_household: bool,
+    ) -> Result<String, tonic::Status> {
         let signatories = h
             .members
             .iter()
@@ -331,8 +351,10 @@ impl Mesh {
                 relation: m.relation as i32,
                 relative: false,
             })
+            .chain(relatives)
             .collect();
-        self.hub
+        Ok(self
+            .hub
             .register_consent(RegisterConsentRequest {
                 consent: Some(Consent {
                     document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
@@ -346,13 +368,13 @@ impl Mesh {
                     signed_on: date(from),
                     valid_until: date(until),
                     registered_by: officer(OfficerRole::VerificationOfficer, h.township()),
+                    no_relatives_outside_household,
                     ..Default::default()
                 }),
             })
-            .await
-            .expect("consent")
+            .await?
             .into_inner()
-            .consent_id
+            .consent_id)
     }
 
     pub fn verify_request(h: &Household, consent_id: &str) -> VerifyHouseholdRequest {
