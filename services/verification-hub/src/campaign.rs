@@ -6,13 +6,17 @@
 //!
 //! The household list is taken from civil affairs' roster export and stored
 //! in one transaction when the campaign starts; each household is marked
-//! when its report is stored. The campaign runs in the hub, not in the
-//! caller's stream: a caller that goes away misses progress, not work; a hub
-//! that dies resumes the campaign from what is still pending and never asks
-//! a department again about a household already done.
+//! done in the transaction that stores its report. The campaign runs in the
+//! hub, not in the caller's stream: a caller that goes away misses progress,
+//! not work. One hub runs a campaign at a time — the one holding its
+//! database lock, which is released if that hub dies; every hub looks for
+//! unfinished campaigns at start and every half minute, so a campaign cut
+//! short resumes by itself from what is still pending and never asks a
+//! department again about a household already done.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use dibao_platform::Error;
 use dibao_platform::error::internal;
@@ -21,7 +25,7 @@ use dibao_proto::civil_affairs::v1::{ExportRosterRequest, HouseholdStatus};
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::department::v1::Department;
 use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, Signature};
-use dibao_proto::verification::v1::{DepartmentProgress, StartCampaignResponse};
+use dibao_proto::verification::v1::{DepartmentProgress, Report, StartCampaignResponse};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tonic::Status;
@@ -171,7 +175,8 @@ impl Campaigns {
     }
 
     /// Progress of campaign `id`, running it (again) unless it runs already
-    /// or is finished.
+    /// or is finished. Where another hub runs it, its progress is read from
+    /// the database, and this hub takes over if that one stops.
     pub async fn run(&self, hub: &Hub, id: uuid::Uuid) -> Result<watch::Receiver<Progress>, Status> {
         if let Some(rx) = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id) {
             return Ok(rx.clone());
@@ -186,6 +191,7 @@ impl Campaigns {
             .await
             .map_err(internal)?
             .ok_or_else(|| Status::from(Error::NotFound(format!("没有编号为“{id}”的批量核查"))))?;
+        drop(client);
         let purpose: String = row.get(0);
         let officer_division: String = row.get(4);
         let officer = Signature {
@@ -204,12 +210,62 @@ impl Campaigns {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, rx.clone());
         let (this, hub) = (self.clone(), hub.clone());
         tokio::spawn(async move {
-            if let Err(e) = this.work(&hub, id, &purpose, &officer, &tx).await {
+            if let Err(e) = this.run_or_follow(&hub, id, &purpose, &officer, &tx).await {
                 tracing::error!(campaign_id = %id, error = %e.message(), "campaign stopped");
             }
             this.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
         });
         Ok(rx)
+    }
+
+    /// Runs the campaign while holding its lock; while another hub holds
+    /// it, follows that hub's progress until the campaign finishes or the
+    /// lock comes free.
+    async fn run_or_follow(
+        &self,
+        hub: &Hub,
+        id: uuid::Uuid,
+        purpose: &str,
+        officer: &Signature,
+        progress: &watch::Sender<Progress>,
+    ) -> Result<(), Status> {
+        loop {
+            if let Some(lock) = self.lock(hub, id).await? {
+                let result = self.work(hub, id, purpose, officer, progress).await;
+                // Closing the lock's connection releases the lock.
+                drop(lock);
+                return result;
+            }
+            tokio::time::sleep(FOLLOW_EVERY).await;
+            let client = hub.pool.get().await.map_err(internal)?;
+            let finished: bool = client
+                .query_one("SELECT finished_at IS NOT NULL FROM campaign WHERE campaign_id = $1", &[&id])
+                .await
+                .map_err(internal)?
+                .get(0);
+            drop(client);
+            let now = self.progress(hub, id).await?;
+            progress.send_replace(Progress { finished, ..now });
+            if finished {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The campaign's lock, if no other hub holds it: a session lock whose
+    /// connection is taken out of the pool, so that it is never handed to
+    /// anyone else and is closed (releasing the lock) when the campaign ends
+    /// or this hub dies. A connection that did not get the lock holds
+    /// nothing and goes back to the pool.
+    async fn lock(&self, hub: &Hub, id: uuid::Uuid) -> Result<Option<deadpool_postgres::ClientWrapper>, Status> {
+        let client = hub.pool.get().await.map_err(internal)?;
+        let key = format!("campaign:{id}");
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key])
+            .await
+            .map_err(internal)?
+            .get(0);
+        Ok(locked.then(|| deadpool_postgres::Object::take(client)))
     }
 
     async fn work(
@@ -241,7 +297,10 @@ impl Campaigns {
             })
             .buffer_unordered(self.concurrency);
         while let Some((p, outcome)) = results.next().await {
-            self.record(hub, id, &p, outcome).await?;
+            // A household checked was marked with its report.
+            if let Err(reason) = outcome {
+                self.record_failure(hub, id, &p, &reason).await?;
+            }
             progress.send_replace(self.progress(hub, id).await?);
         }
         let client = hub.pool.get().await.map_err(internal)?;
@@ -288,55 +347,20 @@ impl Campaigns {
         let consent = consent::load(&client, &p.consent_id.to_string()).await.map_err(|e| e.to_string())?;
         drop(client);
         // The campaign is the caller: its officer and id are on every record.
-        hub.verify(&format!("campaign {id}"), &checked, &consent, "").await.map_err(|s| s.message().to_owned())
+        hub.verify(&format!("campaign {id}"), &checked, &consent, "", Some(id))
+            .await
+            .map_err(|s| s.message().to_owned())
     }
 
-    async fn record(
-        &self,
-        hub: &Hub,
-        id: uuid::Uuid,
-        p: &Pending,
-        outcome: Result<dibao_proto::verification::v1::Report, String>,
-    ) -> Result<(), Status> {
+    async fn record_failure(&self, hub: &Hub, id: uuid::Uuid, p: &Pending, reason: &str) -> Result<(), Status> {
         let client = hub.pool.get().await.map_err(internal)?;
-        match outcome {
-            Ok(report) => {
-                let mut answered: Vec<&str> = Vec::new();
-                let mut failed: Vec<&str> = Vec::new();
-                for i in &report.items {
-                    let d = Department::try_from(i.department).unwrap_or(Department::Unspecified).as_str_name();
-                    if i.unavailable && !failed.contains(&d) {
-                        failed.push(d);
-                    }
-                }
-                for i in &report.items {
-                    let d = Department::try_from(i.department).unwrap_or(Department::Unspecified).as_str_name();
-                    if !failed.contains(&d) && !answered.contains(&d) {
-                        answered.push(d);
-                    }
-                }
-                let report_id =
-                    uuid::Uuid::parse_str(&report.report_id).map_err(|e| internal(anyhow::Error::new(e)))?;
-                client
-                    .execute(
-                        "UPDATE campaign_household SET status = 'done', report_id = $3, findings = $4,
-                                departments_answered = $5, departments_failed = $6
-                         WHERE campaign_id = $1 AND household_id = $2",
-                        &[&id, &p.household_id, &report_id, &(report.findings.len() as i32), &answered, &failed],
-                    )
-                    .await
-                    .map_err(internal)?;
-            }
-            Err(reason) => {
-                client
-                    .execute(
-                        "UPDATE campaign_household SET status = 'failed', reason = $3 WHERE campaign_id = $1 AND household_id = $2",
-                        &[&id, &p.household_id, &reason],
-                    )
-                    .await
-                    .map_err(internal)?;
-            }
-        }
+        client
+            .execute(
+                "UPDATE campaign_household SET status = 'failed', reason = $3 WHERE campaign_id = $1 AND household_id = $2",
+                &[&id, &p.household_id, &reason],
+            )
+            .await
+            .map_err(internal)?;
         Ok(())
     }
 
@@ -380,6 +404,69 @@ impl Campaigns {
             with_findings: row.get(3),
             finished: false,
         })
+    }
+}
+
+/// How often a hub following another hub's campaign reads its progress.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+/// How often a hub looks for unfinished campaigns to resume.
+const RESUME_EVERY: Duration = Duration::from_secs(30);
+
+/// Marks campaign `id`'s household of `report` done, inside the
+/// transaction that stores the report: which departments answered it and
+/// which left an item unavailable.
+pub(crate) async fn mark_done(
+    tx: &impl deadpool_postgres::GenericClient,
+    id: uuid::Uuid,
+    report: &Report,
+) -> Result<u64, tokio_postgres::Error> {
+    let mut answered: Vec<&str> = Vec::new();
+    let mut failed: Vec<&str> = Vec::new();
+    for i in &report.items {
+        let d = Department::try_from(i.department).unwrap_or(Department::Unspecified).as_str_name();
+        if i.unavailable && !failed.contains(&d) {
+            failed.push(d);
+        }
+    }
+    for i in &report.items {
+        let d = Department::try_from(i.department).unwrap_or(Department::Unspecified).as_str_name();
+        if !failed.contains(&d) && !answered.contains(&d) {
+            answered.push(d);
+        }
+    }
+    let report_id = uuid::Uuid::parse_str(&report.report_id).unwrap_or_default();
+    tx.execute(
+        "UPDATE campaign_household SET status = 'done', report_id = $3, findings = $4,
+                departments_answered = $5, departments_failed = $6
+         WHERE campaign_id = $1 AND household_id = $2",
+        &[&id, &report.household_id, &report_id, &(report.findings.len() as i32), &answered, &failed],
+    )
+    .await
+}
+
+/// Resumes every unfinished campaign, at start and every
+/// [`RESUME_EVERY`]: a campaign whose hub died goes on by itself (in the
+/// hub that takes its lock first).
+pub async fn resume_unfinished(hub: Hub, mut shutdown: dibao_platform::shutdown::Shutdown) {
+    loop {
+        match hub.pool.get().await {
+            Ok(client) => match client.query("SELECT campaign_id FROM campaign WHERE finished_at IS NULL", &[]).await {
+                Ok(rows) => {
+                    drop(client);
+                    for id in rows.iter().map(|r| r.get::<_, uuid::Uuid>(0)) {
+                        if let Err(e) = hub.campaigns.run(&hub, id).await {
+                            tracing::warn!(campaign_id = %id, error = %e.message(), "campaign not resumed");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "unfinished campaigns not read"),
+            },
+            Err(e) => tracing::warn!(error = %e, "unfinished campaigns not read"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RESUME_EVERY) => {}
+            () = shutdown.wait() => return,
+        }
     }
 }
 

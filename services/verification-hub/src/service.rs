@@ -214,7 +214,10 @@ impl Hub {
         futures_util::future::try_join_all(records).await.map_err(internal)
     }
 
-    async fn store(&self, report: &Report) -> Result<(), Error> {
+    /// Stores `report` with its event and, for a campaign's household, the
+    /// household's mark: one transaction, so a hub that dies never leaves a
+    /// stored report whose household a resumed campaign would check again.
+    async fn store(&self, report: &Report, campaign: Option<uuid::Uuid>) -> Result<(), Error> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // One household's reports take their event versions in order.
@@ -276,20 +279,28 @@ impl Hub {
                 }),
             },
         );
-        tokio::try_join!(insert, enqueue)?;
+        let mark = async {
+            match campaign {
+                Some(id) => crate::campaign::mark_done(&tx, id, report).await,
+                None => Ok(0),
+            }
+        };
+        tokio::try_join!(insert, enqueue, mark)?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Checks `c`'s persons under `consent` with every department and
     /// returns the stored report; `report_id` names an earlier report to
-    /// store the result as its next version.
+    /// store the result as its next version, `campaign` the campaign whose
+    /// household this is.
     pub(crate) async fn verify(
         &self,
         caller: &str,
         c: &Checked,
         consent: &consent::Consent,
         report_id: &str,
+        campaign: Option<uuid::Uuid>,
     ) -> Result<Report, Status> {
         let started = Instant::now();
         let deadline = started + self.report_deadline;
@@ -367,7 +378,7 @@ impl Hub {
             summary,
         };
         let records = report.items.iter().filter(|i| i.record.is_some()).count();
-        self.store(&report).await?;
+        self.store(&report, campaign).await?;
         let outcome =
             format!("reported {} v{}: {records} records, {unavailable} unavailable", report.report_id, report.version);
         for entry in self.entries(caller, c, &consent_id, &items, &outcome, Some(&asked)) {
@@ -471,7 +482,7 @@ impl VerificationService for Hub {
             let client = self.pool.get().await.map_err(internal)?;
             consent::load(&client, &req.consent_id).await?
         };
-        let report = self.verify(&caller, &c, &consent, &req.report_id).await?;
+        let report = self.verify(&caller, &c, &consent, &req.report_id, None).await?;
         Ok(Response::new(VerifyHouseholdResponse { report: Some(report) }))
     }
 

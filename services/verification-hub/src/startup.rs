@@ -177,6 +177,8 @@ impl Application {
         access
             .entry("/dibao.verification.v1.VerificationService/*".to_owned())
             .or_insert_with(|| vec!["gateway".to_owned()]);
+        // Campaigns a hub left unfinished go on, here or in another replica.
+        tokio::spawn(crate::campaign::resume_unfinished(hub.clone(), shutdown.clone()));
         let running = ServerBuilder::new(tls, AccessPolicy::from_map(&access), Some(Ops::new(pool)))
             .add_service(VerificationServiceServer::new(hub))
             .start(settings.server.listen, shutdown)

@@ -1,5 +1,6 @@
 //! Bulk campaigns (R-VER-5) with the hub as its own process: killed
-//! halfway, resumed, finished, nothing asked twice.
+//! halfway, resumed by the restarted hub by itself, finished, nothing asked
+//! twice.
 
 mod common;
 
@@ -74,7 +75,25 @@ async fn a_campaign_killed_halfway_resumes_and_asks_nothing_twice() {
         done_before.len()
     );
 
+    // The restarted hub resumes the campaign by itself, nobody asking.
     m.kill_and_restart_hub().await;
+    let t0 = std::time::Instant::now();
+    loop {
+        let finished: bool = db
+            .query_one(
+                "SELECT finished_at IS NOT NULL FROM campaign WHERE campaign_id = $1::text::uuid",
+                &[&campaign_id],
+            )
+            .await
+            .expect("campaign")
+            .get(0);
+        if finished {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(90), "the restarted hub did not finish the campaign by itself");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Asked for by its id, the finished campaign's last progress.
     let resume = StartCampaignRequest { campaign_id: campaign_id.clone(), ..Default::default() };
     let mut progress = m.hub.start_campaign(resume).await.expect("resume").into_inner();
     let mut last = StartCampaignResponse::default();
@@ -129,4 +148,68 @@ async fn a_campaign_killed_halfway_resumes_and_asks_nothing_twice() {
     let members: usize = households[..households.len() - 1].iter().map(|(h, _)| h.members.len()).sum();
     // At most the households in flight at the kill (3 at a time) were asked twice.
     assert!(asked as usize >= members && asked as usize <= members + 3 * 6, "{asked} accesses for {members} members");
+}
+
+/// Two replicas of the hub: the campaign runs in one of them (the one that
+/// holds its lock); the other, asked for it, follows its progress. Every
+/// household is checked exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hubs_run_one_campaign_once() {
+    let mut m =
+        Mesh::start(Options { households: 120, hub_process: true, campaign_concurrency: 3, ..Options::default() })
+            .await;
+    let county = m.province[0].0.county().to_owned();
+    let households: Vec<_> =
+        m.province.iter().filter(|(h, _)| h.county() == county && h.members.len() >= 2).cloned().collect();
+    let rows: Vec<_> = households.iter().enumerate().map(|(i, (h, _))| roster_row(i as i64 + 2, h)).collect();
+    m.civil.import_roster(tokio_stream::iter(rows)).await.expect("import");
+    for (h, _) in &households {
+        m.consent(h, today() - Days::days(10), today() + Days::days(365)).await;
+    }
+    for d in ["public_security", "human_resources", "housing", "commerce", "bank", "tax"] {
+        m.simulator.set(d, Behaviour { latency_ms: 30, ..Default::default() });
+    }
+    let (_second, mut other) = m.second_hub().await;
+    let start = StartCampaignRequest {
+        division: Some(DivisionCode { code: county.clone() }),
+        purpose: "2026年低保集中核查".into(),
+        officer: common::officer(OfficerRole::VerificationOfficer, &county),
+        ..Default::default()
+    };
+    let mut progress = m.hub.start_campaign(start).await.expect("campaign").into_inner();
+    let first = progress.message().await.expect("progress").expect("first progress");
+    // The other replica, asked for the same campaign, reports its progress
+    // to the end without running it.
+    let follow = StartCampaignRequest { campaign_id: first.campaign_id.clone(), ..Default::default() };
+    let mut followed = other.start_campaign(follow).await.expect("follow").into_inner();
+    let mut last = StartCampaignResponse::default();
+    let mut seen = 0;
+    while let Some(p) = followed.message().await.expect("followed progress") {
+        last = p;
+        seen += 1;
+    }
+    while progress.message().await.expect("progress").is_some() {}
+    assert!(seen >= 2, "the follower reported progress {seen} times");
+    assert_eq!(last.households_remaining, 0);
+    assert_eq!(last.households_done, households.len() as i64);
+    let db = m.hub_pool.get().await.expect("db");
+    let twice: i64 = db
+        .query_one(
+            "SELECT count(*) FROM (SELECT household_id FROM report GROUP BY household_id HAVING count(*) > 1) x",
+            &[],
+        )
+        .await
+        .expect("reports")
+        .get(0);
+    assert_eq!(twice, 0, "households verified twice");
+    let asked: i64 = db
+        .query_one(
+            "SELECT count(*) FROM access_log WHERE caller = 'campaign ' || $1 AND outcome = 'asked'",
+            &[&first.campaign_id],
+        )
+        .await
+        .expect("log")
+        .get(0);
+    let members: usize = households.iter().map(|(h, _)| h.members.len()).sum();
+    assert_eq!(asked as usize, members, "each member asked about once");
 }

@@ -305,6 +305,12 @@ impl Mesh {
             VerificationServiceClient::new(connect(&self.tls("gateway"), &addr, "localhost").await.expect("hub"));
     }
 
+    /// Another replica of the hub, on the same database and departments.
+    pub async fn second_hub(&self) -> (tokio::process::Child, VerificationServiceClient<Channel>) {
+        let (child, addr) = spawn_hub(&self.hub_vars).await;
+        (child, VerificationServiceClient::new(connect(&self.tls("gateway"), &addr, "localhost").await.expect("hub")))
+    }
+
     pub fn kill_hub(&mut self) {
         if let Some(child) = self.hub_process.as_mut() {
             child.start_kill().expect("kill hub");
