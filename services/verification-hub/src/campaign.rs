@@ -418,6 +418,7 @@ const RESUME_EVERY: Duration = Duration::from_secs(30);
 pub(crate) async fn mark_done(
     tx: &impl deadpool_postgres::GenericClient,
     id: uuid::Uuid,
+    report_id: uuid::Uuid,
     report: &Report,
 ) -> Result<u64, tokio_postgres::Error> {
     let mut answered: Vec<&str> = Vec::new();
@@ -434,7 +435,6 @@ pub(crate) async fn mark_done(
             answered.push(d);
         }
     }
-    let report_id = uuid::Uuid::parse_str(&report.report_id).unwrap_or_default();
     tx.execute(
         "UPDATE campaign_household SET status = 'done', report_id = $3, findings = $4,
                 departments_answered = $5, departments_failed = $6

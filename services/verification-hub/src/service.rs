@@ -281,7 +281,7 @@ impl Hub {
         );
         let mark = async {
             match campaign {
-                Some(id) => crate::campaign::mark_done(&tx, id, report).await,
+                Some(id) => crate::campaign::mark_done(&tx, id, report_id, report).await,
                 None => Ok(0),
             }
         };
