@@ -8,6 +8,7 @@
 //! backoff, and turns whatever still fails into "unavailable, because …"
 //! for the items that call covers — a partial answer, never a lost one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use dibao_proto::department::v1::{Department, Item, QueryResponse, Record};
 use dibao_proto::types::IdentityNumber;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -130,22 +132,91 @@ pub fn json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DeptErro
     serde_json::from_slice(body).map_err(|e| DeptError::Malformed(e.to_string()))
 }
 
+/// How an adapter trusts its department's HTTPS front end: the CA that
+/// signs the department system's certificate (only it: a department's
+/// front end inside its own network carries its own PKI's certificate),
+/// and the adapter's own certificate where the department asks for one.
+#[derive(Debug, Clone, Default)]
+pub struct DepartmentTls {
+    pub ca_pem: String,
+    /// Certificate and private key (PEM), for a department that checks its callers.
+    pub client: Option<(String, String)>,
+}
+
+impl DepartmentTls {
+    fn client_config(&self) -> anyhow::Result<rustls::ClientConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        anyhow::ensure!(!roots.is_empty(), "the department's CA file holds no certificate");
+        let config = rustls_builder()?.with_root_certificates(roots);
+        Ok(match &self.client {
+            Some((cert, key)) => config.with_client_auth_cert(
+                CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<Vec<_>, _>>()?,
+                PrivateKeyDer::from_pem_slice(key.as_bytes())?,
+            )?,
+            None => config.with_no_client_auth(),
+        })
+    }
+}
+
+fn rustls_builder() -> anyhow::Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>> {
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?)
+}
+
+/// An error with its causes ("client error (Connect): invalid peer
+/// certificate: UnknownIssuer"): the outermost alone says little.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// The department's system and how hard to try it.
 #[derive(Clone)]
 pub struct Kit {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     base_url: String,
     timeout: Duration,
     retries: u32,
 }
 
 impl Kit {
-    pub fn new(base_url: &str, timeout: Duration, retries: u32) -> Self {
+    /// A kit for the system at `base_url`: `https://` needs `tls`, the
+    /// department's CA; `http://` (a front end on the adapter's own host or
+    /// network segment) takes none.
+    pub fn new(base_url: &str, timeout: Duration, retries: u32, tls: Option<&DepartmentTls>) -> anyhow::Result<Self> {
+        let https = base_url.starts_with("https://");
+        anyhow::ensure!(
+            https || base_url.starts_with("http://"),
+            "the department's base URL {base_url:?} is not an http(s) URL"
+        );
+        let config = match tls {
+            Some(tls) => tls.client_config()?,
+            None if https => anyhow::bail!("the department at {base_url} is HTTPS: its CA is needed to trust it"),
+            // Never used to connect: plain HTTP only.
+            None => rustls_builder()?.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth(),
+        };
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
-        Self { client, base_url: base_url.trim_end_matches('/').to_owned(), timeout, retries }
+        Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned(), timeout, retries })
     }
 
     /// Every call for `items`, concurrently; failures become unavailable items.
@@ -200,7 +271,7 @@ impl Kit {
             .body(Full::new(body))
             .map_err(|e| DeptError::Refused(e.to_string()))?;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| DeptError::Unreachable(e.to_string()))?;
+            let response = self.client.request(request).await.map_err(|e| DeptError::Unreachable(causes(&e)))?;
             let status = response.status();
             let body = response.into_body().collect().await.map_err(|e| DeptError::Unreachable(e.to_string()))?;
             Ok((status, body.to_bytes()))

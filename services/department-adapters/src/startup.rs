@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::departments::bank::{Bank, Banks};
 use crate::departments::{Kind, commerce, housing, human_resources, public_security, tax};
-use crate::kit::{Connector, Kit};
+use crate::kit::{Connector, DepartmentTls, Kit};
 use crate::service::Adapter;
 
 pub const SERVICE: &str = "department-adapter";
@@ -51,6 +51,16 @@ pub struct DepartmentSettings {
     pub retries: u32,
     /// For `bank`: `code:name` pairs, comma-separated, one per bank asked.
     pub banks: String,
+    /// For an `https://` base URL: PEM of the CA that signs the department
+    /// system's certificate (the only one trusted).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The adapter's certificate and key (PEM), for a department whose
+    /// front end checks its callers.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +89,21 @@ impl Validate for AdapterSettings {
         }
         if !self.department.base_url.starts_with("http://") && !self.department.base_url.starts_with("https://") {
             problems.push(format!("department.base_url {:?} must be an http(s) URL", self.department.base_url));
+        }
+        let d = &self.department;
+        if d.base_url.starts_with("https://") && d.ca.is_none() {
+            problems.push(
+                "department.ca is required for an https base_url: the PEM of the CA that signs the department system's certificate"
+                    .to_owned(),
+            );
+        }
+        for (field, path) in [("ca", &d.ca), ("client_cert", &d.client_cert), ("client_key", &d.client_key)] {
+            if let Some(path) = path.as_ref().filter(|p| !p.is_file()) {
+                problems.push(format!("department.{field}: no file at {}", path.display()));
+            }
+        }
+        if d.client_cert.is_some() != d.client_key.is_some() {
+            problems.push("department.client_cert and department.client_key go together".to_owned());
         }
         if self.department.kind == "bank" && self.department.banks().is_empty() {
             problems.push("department.banks must name at least one bank as code:name".to_owned());
@@ -130,7 +155,17 @@ impl Application {
         access_log::migrate(&pool).await?;
         let verifier = AssertionVerifier::load(&settings.assertion.trusted_keys)?;
         let d = &settings.department;
-        let kit = Kit::new(&d.base_url, Duration::from_millis(d.timeout_ms), d.retries);
+        let tls = match &d.ca {
+            Some(ca) => Some(DepartmentTls {
+                ca_pem: std::fs::read_to_string(ca)?,
+                client: match (&d.client_cert, &d.client_key) {
+                    (Some(cert), Some(key)) => Some((std::fs::read_to_string(cert)?, std::fs::read_to_string(key)?)),
+                    _ => None,
+                },
+            }),
+            None => None,
+        };
+        let kit = Kit::new(&d.base_url, Duration::from_millis(d.timeout_ms), d.retries, tls.as_ref())?;
         let log = AccessLog::start(pool);
         let builder =
             ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&settings.access), None);

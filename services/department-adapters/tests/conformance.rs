@@ -1,5 +1,6 @@
 //! The suite every department's connector passes, against the department
-//! simulator over HTTP: a new department is one more line at the bottom.
+//! simulator over HTTP: a new department is one more line at the bottom;
+//! and the kit over HTTPS, trusting only the department's CA.
 //! Records match the generated ground truth; the department's "busy" is
 //! retried and then reported unavailable with the reason; a department that
 //! does not answer is cut off by the timeout; an unknown person has nothing.
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use dibao_department_adapters::departments::bank::{Bank, Banks};
 use dibao_department_adapters::departments::{commerce, housing, human_resources, public_security, tax};
-use dibao_department_adapters::kit::{Connector, Kit};
+use dibao_department_adapters::kit::{Connector, DepartmentTls, Kit};
+use dibao_platform::devpki::DevCa;
 use dibao_proto::department::v1::{Item, Record};
 use dibao_proto::types::IdentityNumber;
 use dibao_synthetic::generator::{BANKS, Config, DeptRecord};
@@ -43,7 +45,7 @@ async fn conformance<C: Connector>(connector: C, key: &str) {
     let province = dibao_synthetic::generate_and_load(&pool, Config::new(7, 150)).await.expect("province");
     let sim = Simulator::start(pool.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
     let (timeout, retries) = (Duration::from_millis(300), 2);
-    let kit = Kit::new(&sim.base_url(), timeout, retries);
+    let kit = Kit::new(&sim.base_url(), timeout, retries, None).expect("kit");
 
     // Every record this department holds on each person, exactly.
     let mut with_records = 0;
@@ -130,4 +132,51 @@ async fn the_banks_conform() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tax_conforms() {
     conformance(tax::Tax, "tax").await;
+}
+
+/// A department's front end over HTTPS: the adapter trusts the CA it is
+/// given and nothing else; a front end it does not trust never receives the
+/// query, and the items say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_asks_an_https_department_trusting_only_its_ca() {
+    let db = TestDb::create().await.expect("db");
+    let pool = dibao_platform::db::connect(&db.settings("simulator")).await.expect("pool");
+    dibao_platform::db::migrate(&pool, "simulator", dibao_synthetic::simulator::MIGRATIONS).await.expect("migrate");
+    let province = dibao_synthetic::generate_and_load(&pool, Config::new(11, 60)).await.expect("province");
+    let department_ca = DevCa::generate("税务内网测试CA").expect("ca");
+    let front_end = department_ca.issue("tax-frontend").expect("certificate");
+    let sim = Simulator::start_https(pool, "127.0.0.1:0".parse().expect("addr"), &front_end.cert, &front_end.key)
+        .await
+        .expect("simulator");
+    assert!(sim.base_url().starts_with("https://"));
+    let timeout = Duration::from_millis(500);
+
+    let trusting = DepartmentTls { ca_pem: department_ca.pem.cert.clone(), client: None };
+    let kit = Kit::new(&sim.base_url(), timeout, 0, Some(&trusting)).expect("kit");
+    let mut with_records = 0;
+    for (_, records) in &province {
+        for person in records.iter().filter(|r| tax::Tax::ITEMS.contains(&r.item)).map(|r| r.person.clone()) {
+            let answer = kit.query(&tax::Tax, &IdentityNumber::parse(&person).expect("id"), tax::Tax::ITEMS).await;
+            assert!(answer.unavailable.is_empty(), "{:?}", answer.unavailable);
+            assert_eq!(found(&answer.records), truth(records, &person, tax::Tax::ITEMS));
+            with_records += 1;
+        }
+    }
+    assert!(with_records > 0, "no generated person pays income tax");
+
+    // Another CA's front end (a spoofed address, a wrong configuration).
+    let stranger_ca = DevCa::generate("其他CA").expect("ca");
+    let distrusting = DepartmentTls { ca_pem: stranger_ca.pem.cert.clone(), client: None };
+    let kit = Kit::new(&sim.base_url(), timeout, 0, Some(&distrusting)).expect("kit");
+    let before = sim.requests("tax");
+    let person = IdentityNumber::parse(&province[0].0.members[0].identity_number).expect("id");
+    let answer = kit.query(&tax::Tax, &person, tax::Tax::ITEMS).await;
+    assert!(answer.records.is_empty());
+    let reason = answer.unavailable.get(Item::IncomeTax.as_str_name()).expect("unavailable");
+    assert!(reason.contains("部门系统无法连接") && reason.contains("certificate"), "{reason}");
+    assert_eq!(sim.requests("tax"), before, "an untrusted front end received the query");
+
+    // HTTPS without the department's CA is a configuration error, not a query.
+    let e = Kit::new(&sim.base_url(), timeout, 0, None).err().expect("no CA");
+    assert!(e.to_string().contains("CA"), "{e}");
 }

@@ -107,26 +107,56 @@ impl AnswerTimes {
 #[derive(Clone)]
 pub struct Simulator {
     pub addr: SocketAddr,
+    https: bool,
     state: Arc<State>,
 }
 
 impl Simulator {
-    /// Serves on `listen` (port 0 picks one) until the process ends.
+    /// Serves plain HTTP on `listen` (port 0 picks one) until the process ends.
     pub async fn start(pool: Pool, listen: SocketAddr) -> std::io::Result<Self> {
+        Self::serve(pool, listen, None).await
+    }
+
+    /// Serves HTTPS with the PEM certificate chain and key given, as a
+    /// department's front end does inside its network.
+    pub async fn start_https(pool: Pool, listen: SocketAddr, cert_pem: &str, key_pem: &str) -> anyhow::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(
+                CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?,
+                PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?,
+            )?;
+        Ok(Self::serve(pool, listen, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await?)
+    }
+
+    async fn serve(pool: Pool, listen: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State::default());
-        let sim = Self { addr, state: state.clone() };
+        let sim = Self { addr, https: tls.is_some(), state: state.clone() };
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 // Answers go out at once, not after the client's delayed ACK.
                 let _ = stream.set_nodelay(true);
-                let (pool, state) = (pool.clone(), state.clone());
+                let (pool, state, tls) = (pool.clone(), state.clone(), tls.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(pool.clone(), state.clone(), req));
-                    let _ =
-                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = match tls {
+                        None => http.serve_connection(TokioIo::new(stream), svc).await,
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => http.serve_connection(TokioIo::new(stream), svc).await,
+                            // A caller that does not trust this front end never gets to ask.
+                            Err(e) => {
+                                tracing::debug!(error = %e, "TLS handshake failed");
+                                return;
+                            }
+                        },
+                    };
                 });
             }
         });
@@ -134,7 +164,7 @@ impl Simulator {
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
     pub fn set(&self, key: &str, behaviour: Behaviour) {
