@@ -12,6 +12,7 @@ use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::common::v1::{DivisionCode, OfficerRole};
 use dibao_proto::department::v1::Department;
 use dibao_proto::verification::v1::{StartCampaignRequest, StartCampaignResponse};
+use dibao_synthetic::generator::{DeptRecord, Household};
 use dibao_synthetic::simulator::Behaviour;
 use time::Duration as Days;
 
@@ -19,26 +20,29 @@ fn roster_row(row: i64, h: &dibao_synthetic::generator::Household) -> ca::Import
     ca::ImportRosterRequest { row, household: Some(common::roster_household(h)) }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_campaign_killed_halfway_resumes_and_asks_nothing_twice() {
+/// A mesh with the hub as its own process over a province of `households`;
+/// the first county's households of two or more members on civil affairs'
+/// roster, all but the last `unconsented` with a consent on file; every
+/// department answering in `latency_ms`. Its households, and the request
+/// that starts the county's campaign.
+async fn county_on_roster(
+    households: usize,
+    unconsented: usize,
+    latency_ms: u64,
+) -> (Mesh, Vec<(Household, Vec<DeptRecord>)>, StartCampaignRequest) {
     let mut m =
-        Mesh::start(Options { households: 240, hub_process: true, campaign_concurrency: 3, ..Options::default() })
-            .await;
+        Mesh::start(Options { households, hub_process: true, campaign_concurrency: 3, ..Options::default() }).await;
     let county = m.province[0].0.county().to_owned();
-    let households: Vec<_> =
+    let in_county: Vec<_> =
         m.province.iter().filter(|(h, _)| h.county() == county && h.members.len() >= 2).cloned().collect();
-    assert!(households.len() >= 40, "{} households in the county", households.len());
-    let rows: Vec<_> = households.iter().enumerate().map(|(i, (h, _))| roster_row(i as i64 + 2, h)).collect();
+    let rows: Vec<_> = in_county.iter().enumerate().map(|(i, (h, _))| roster_row(i as i64 + 2, h)).collect();
     let imported = m.civil.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
     assert!(imported.errors.is_empty(), "{:?}", imported.errors);
-    // Every household but the last has a consent on file.
-    let (unconsented, _) = households.last().cloned().expect("households");
-    for (h, _) in &households[..households.len() - 1] {
+    for (h, _) in &in_county[..in_county.len() - unconsented] {
         m.consent(h, today() - Days::days(10), today() + Days::days(365)).await;
     }
-    // Departments answer in 40 ms, so the campaign takes a while.
     for d in ["public_security", "human_resources", "housing", "commerce", "bank", "tax"] {
-        m.simulator.set(d, Behaviour { latency_ms: 40, ..Default::default() });
+        m.simulator.set(d, Behaviour { latency_ms, ..Default::default() });
     }
     let start = StartCampaignRequest {
         division: Some(DivisionCode { code: county.clone() }),
@@ -46,6 +50,16 @@ async fn a_campaign_killed_halfway_resumes_and_asks_nothing_twice() {
         officer: common::officer(OfficerRole::VerificationOfficer, &county),
         ..Default::default()
     };
+    (m, in_county, start)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_campaign_killed_halfway_resumes_and_asks_nothing_twice() {
+    // Every household but the last has a consent on file; departments
+    // answer in 40 ms, so the campaign takes a while.
+    let (mut m, households, start) = county_on_roster(240, 1, 40).await;
+    assert!(households.len() >= 40, "{} households in the county", households.len());
+    let (unconsented, _) = households.last().cloned().expect("households");
     let mut progress = m.hub.start_campaign(start).await.expect("campaign").into_inner();
     let mut last = StartCampaignResponse::default();
     while let Some(p) = progress.message().await.expect("progress") {
@@ -155,27 +169,8 @@ async fn a_campaign_killed_halfway_resumes_and_asks_nothing_twice() {
 /// household is checked exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hubs_run_one_campaign_once() {
-    let mut m =
-        Mesh::start(Options { households: 120, hub_process: true, campaign_concurrency: 3, ..Options::default() })
-            .await;
-    let county = m.province[0].0.county().to_owned();
-    let households: Vec<_> =
-        m.province.iter().filter(|(h, _)| h.county() == county && h.members.len() >= 2).cloned().collect();
-    let rows: Vec<_> = households.iter().enumerate().map(|(i, (h, _))| roster_row(i as i64 + 2, h)).collect();
-    m.civil.import_roster(tokio_stream::iter(rows)).await.expect("import");
-    for (h, _) in &households {
-        m.consent(h, today() - Days::days(10), today() + Days::days(365)).await;
-    }
-    for d in ["public_security", "human_resources", "housing", "commerce", "bank", "tax"] {
-        m.simulator.set(d, Behaviour { latency_ms: 30, ..Default::default() });
-    }
+    let (mut m, households, start) = county_on_roster(120, 0, 30).await;
     let (_second, mut other) = m.second_hub().await;
-    let start = StartCampaignRequest {
-        division: Some(DivisionCode { code: county.clone() }),
-        purpose: "2026年低保集中核查".into(),
-        officer: common::officer(OfficerRole::VerificationOfficer, &county),
-        ..Default::default()
-    };
     let mut progress = m.hub.start_campaign(start).await.expect("campaign").into_inner();
     let first = progress.message().await.expect("progress").expect("first progress");
     // The other replica, asked for the same campaign, reports its progress
