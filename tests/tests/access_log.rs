@@ -101,3 +101,28 @@ async fn a_changed_outcome_link_or_a_record_deleted_from_the_end_is_named() {
     assert_eq!(broken.seq, 7);
     assert!(broken.reason.contains("第 6 条") && broken.reason.contains("缺失"), "{}", broken.reason);
 }
+
+/// A flush writes what waits: the outcomes held back to share the next
+/// query's append are committed when it returns, and the numbers a flush
+/// shares a batch with stay right. A stopping service flushes last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_commits_the_outcomes_waiting_for_company() {
+    let db = TestDb::create().await.expect("db");
+    let pool = dibao_platform::db::connect(&db.settings("hub")).await.expect("pool");
+    access_log::migrate(&pool).await.expect("migrate");
+    let log = AccessLog::start(pool.clone());
+    let person = "110101199003074514";
+    let asked = log.record(entry(0, person, ASKED, None)).await.expect("query recorded");
+    log.record_outcome(entry(0, person, "answered: 2 records", Some(asked)));
+    log.flush().await.expect("flush");
+    let client = pool.get().await.expect("client");
+    let n: i64 = client.query_one("SELECT count(*) FROM access_log", &[]).await.expect("count").get(0);
+    assert_eq!(n, 2, "the outcome waited past the flush");
+    // A flush in the same batch as records takes no number of its own.
+    let (a, _, b) =
+        tokio::join!(log.record(entry(0, person, ASKED, None)), log.flush(), log.record(entry(0, person, ASKED, None)));
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    assert_eq!((a, b), (3, 4));
+    let check = access_log::verify_chain(&pool).await.expect("chain");
+    assert_eq!((check.records, check.broken), (4, None));
+}

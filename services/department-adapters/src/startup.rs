@@ -145,6 +145,7 @@ pub struct Application {
     pub addr: SocketAddr,
     pub kind: Kind,
     pub server: JoinHandle<Result<(), tonic::transport::Error>>,
+    pub access_log: AccessLog,
 }
 
 impl Application {
@@ -167,6 +168,7 @@ impl Application {
         };
         let kit = Kit::new(&d.base_url, Duration::from_millis(d.timeout_ms), d.retries, tls.as_ref())?;
         let log = AccessLog::start(pool);
+        let access_log = log.clone();
         let builder =
             ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&settings.access), None);
         let builder = match kind {
@@ -178,7 +180,7 @@ impl Application {
             Kind::Tax => serve(builder, tax::Tax, kit, verifier, log, clock),
         };
         let running = builder.start(settings.server.listen, shutdown).await?;
-        Ok(Self { addr: running.addr, kind, server: running.handle })
+        Ok(Self { addr: running.addr, kind, server: running.handle, access_log })
     }
 }
 

@@ -77,9 +77,9 @@ impl From<AccessLogError> for crate::Error {
     }
 }
 
-/// A record on its way, and whom to tell once it is committed (no one for
-/// an outcome).
-type Pending = (AccessEntry, Option<oneshot::Sender<Result<i64, String>>>);
+/// A record on its way (none for a flush), and whom to tell once it is
+/// committed (no one for an outcome).
+type Pending = (Option<AccessEntry>, Option<oneshot::Sender<Result<i64, String>>>);
 
 /// Handle to the process's log writer. Cheap to clone.
 #[derive(Clone)]
@@ -105,15 +105,24 @@ impl AccessLog {
     /// Appends `entry` and returns its sequence number once committed.
     pub async fn record(&self, entry: AccessEntry) -> Result<i64, AccessLogError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send((entry, Some(done))).await.map_err(|_| AccessLogError::Stopped)?;
+        self.tx.send((Some(entry), Some(done))).await.map_err(|_| AccessLogError::Stopped)?;
         wait.await.map_err(|_| AccessLogError::Stopped)?.map_err(AccessLogError::Db)
+    }
+
+    /// Returns once every record handed over before it is committed: a
+    /// stopping service calls it last, so that the outcomes still waiting
+    /// for company are not lost with the process.
+    pub async fn flush(&self) -> Result<(), AccessLogError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send((None, Some(done))).await.map_err(|_| AccessLogError::Stopped)?;
+        wait.await.map_err(|_| AccessLogError::Stopped)?.map(|_| ()).map_err(AccessLogError::Db)
     }
 
     /// Appends an outcome without waiting for its commit: the answer it
     /// describes may leave first, because its query's record already is
     /// committed. A failure is logged by the writer.
     pub fn record_outcome(&self, entry: AccessEntry) {
-        if let Err(mpsc::error::TrySendError::Full(pending)) = self.tx.try_send((entry, None)) {
+        if let Err(mpsc::error::TrySendError::Full(pending)) = self.tx.try_send((Some(entry), None)) {
             let tx = self.tx.clone();
             tokio::spawn(async move { tx.send(pending).await });
         }
@@ -138,13 +147,18 @@ async fn write_loop(pool: Pool, mut rx: mpsc::Receiver<Pending>) {
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let result = append(&pool, &batch, &mut tail).await;
+        let entries: Vec<&AccessEntry> = batch.iter().filter_map(|(entry, _)| entry.as_ref()).collect();
+        let result = if entries.is_empty() { Ok(0) } else { append(&pool, &entries, &mut tail).await };
         if let Err(e) = &result {
-            tracing::error!(error = %e, records = batch.len(), "access log append failed");
+            tracing::error!(error = %e, records = entries.len(), "access log append failed");
         }
-        for (i, (_, done)) in batch.drain(..).enumerate() {
+        // The k-th record of the batch took the first number + k.
+        let mut k = 0;
+        for (entry, done) in batch.drain(..) {
+            let seq = result.as_ref().map(|first| first + k).map_err(ToString::to_string);
+            k += i64::from(entry.is_some());
             if let Some(done) = done {
-                let _ = done.send(result.as_ref().map(|first| first + i as i64).map_err(ToString::to_string));
+                let _ = done.send(seq);
             }
         }
     }
@@ -164,7 +178,7 @@ const APPEND_ATTEMPTS: usize = 32;
 /// nothing of the batch is written, and it is chained again after the
 /// table's real tail. The cached tail also means that a record deleted from
 /// the end behind the writer's back leaves a gap the chain check names.
-async fn append(pool: &Pool, batch: &[Pending], tail: &mut Option<Tail>) -> Result<i64, crate::Error> {
+async fn append(pool: &Pool, batch: &[&AccessEntry], tail: &mut Option<Tail>) -> Result<i64, crate::Error> {
     let client = pool.get().await?;
     let mut attempt = 0;
     loop {
@@ -187,9 +201,9 @@ async fn append(pool: &Pool, batch: &[Pending], tail: &mut Option<Tail>) -> Resu
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut persons, mut items, mut outcomes, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
         let mut completes = Vec::with_capacity(batch.len());
-        for (entry, _) in batch {
+        for entry in batch {
             seq += 1;
-            let record = AccessRecord { seq, at, entry: entry.clone() };
+            let record = AccessRecord { seq, at, entry: (*entry).clone() };
             let hash = chain_hash(&prev, &record);
             seqs.push(seq);
             ats.push(at);

@@ -1,7 +1,7 @@
 //! What every service's binary does, in one place: read the settings, start
 //! telemetry, build the application with the system clock and a stop on
 //! SIGTERM/SIGINT, then wait for the gRPC server to stop and the outbox
-//! relay to flush. `main.rs` only says how to build its application.
+//! relay and the access log to flush. `main.rs` only says how to build its application.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,6 +24,9 @@ pub struct Started {
     pub relay: Option<JoinHandle<()>>,
     /// Said after the service's name in the "listening" line, e.g. which department.
     pub detail: String,
+    /// The service's access log, when it keeps one: flushed last, so the
+    /// outcomes of the last queries are not lost with the process.
+    pub access_log: Option<crate::access_log::AccessLog>,
 }
 
 /// Runs a service until its server stops. Every failure is printed with
@@ -63,6 +66,13 @@ where
     let served = started.server.await;
     if let Some(relay) = started.relay {
         let _ = relay.await;
+    }
+    if let Some(log) = started.access_log {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), log.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("{service}: access log not flushed: {e}"),
+            Err(_) => eprintln!("{service}: access log not flushed within 10 s"),
+        }
     }
     match served {
         Ok(Ok(())) => ExitCode::SUCCESS,

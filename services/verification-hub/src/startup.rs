@@ -123,6 +123,7 @@ pub struct Application {
     pub server: JoinHandle<Result<(), tonic::transport::Error>>,
     pub relay: Option<JoinHandle<()>>,
     pub departments: Arc<Departments>,
+    pub access_log: AccessLog,
 }
 
 impl Application {
@@ -160,13 +161,14 @@ impl Application {
             }
             None => None,
         };
+        let access_log = AccessLog::start(pool.clone());
         let hub = Hub {
             pool: pool.clone(),
             clock,
             departments: departments.clone(),
             policies: Arc::new(Policies::new(civil.clone())),
             campaigns: Campaigns::new(civil, settings.hub.campaign_concurrency),
-            log: AccessLog::start(pool.clone()),
+            log: access_log.clone(),
             topic,
             report_deadline: Duration::from_millis(settings.hub.report_deadline_ms),
         };
@@ -183,6 +185,6 @@ impl Application {
             .add_service(VerificationServiceServer::new(hub))
             .start(settings.server.listen, shutdown)
             .await?;
-        Ok(Self { addr: running.addr, server: running.handle, relay, departments })
+        Ok(Self { addr: running.addr, server: running.handle, relay, departments, access_log })
     }
 }

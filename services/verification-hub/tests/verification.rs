@@ -486,6 +486,26 @@ async fn where_the_county_asks_relatives_sign_the_consent_too() {
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{}", e.message());
 }
 
+/// A hub stopped by its operator right after answering keeps the record of
+/// what it answered: outcomes waiting to share an append are written before
+/// the process ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_hub_keeps_the_outcomes_of_its_last_answers() {
+    let mut m = Mesh::start(Options { households: 20, hub_process: true, ..Options::default() }).await;
+    let (h, _) = m.household(|h, _| h.members.len() >= 2);
+    let consent = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
+    let report = m.hub.verify_household(Mesh::verify_request(&h, &consent)).await.expect("report").into_inner();
+    let report_id = report.report.expect("report").report_id;
+    let status = m.stop_hub().await;
+    assert!(status.success(), "{status:?}");
+    for member in &h.members {
+        let records = access_log::accesses_to(&m.hub_pool, &member.identity_number, 0, 100).await.expect("log");
+        let outcomes: Vec<_> = records.iter().filter(|r| r.entry.outcome.starts_with("reported")).collect();
+        assert_eq!(outcomes.len(), 1, "{records:?}");
+        assert!(outcomes[0].entry.outcome.contains(&report_id));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_failing_or_down_department_costs_only_its_own_items() {
     let deadline_ms = 1_500;

@@ -311,6 +311,19 @@ impl Mesh {
         (child, VerificationServiceClient::new(connect(&self.tls("gateway"), &addr, "localhost").await.expect("hub")))
     }
 
+    /// Stops the hub's process as an operator's SIGTERM does, and waits for
+    /// it to exit.
+    pub async fn stop_hub(&mut self) -> std::process::ExitStatus {
+        let mut child = self.hub_process.take().expect("the hub runs as its own process");
+        let pid = child.id().expect("running");
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+        assert!(sent.success(), "SIGTERM not sent");
+        tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+            .await
+            .expect("the hub stops within 30 s")
+            .expect("exit status")
+    }
+
     pub fn kill_hub(&mut self) {
         if let Some(child) = self.hub_process.as_mut() {
             child.start_kill().expect("kill hub");
