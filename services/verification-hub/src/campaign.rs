@@ -296,12 +296,28 @@ impl Campaigns {
                 (p, outcome)
             })
             .buffer_unordered(self.concurrency);
+        // Progress is counted here as households finish (read back from the
+        // database only at start and end): reading it per household would
+        // scan the whole campaign each time, quadratic over a county.
+        let mut now = self.progress(hub, id).await?;
         while let Some((p, outcome)) = results.next().await {
-            // A household checked was marked with its report.
-            if let Err(reason) = outcome {
-                self.record_failure(hub, id, &p, &reason).await?;
+            now.remaining -= 1;
+            match outcome {
+                // A household checked was marked with its report.
+                Ok(report) => {
+                    now.done += 1;
+                    let (answered, failed) = departments_of(&report);
+                    for d in answered.iter().chain(&failed).filter_map(|d| Department::from_str_name(d)) {
+                        let tally = now.departments.entry(d as i32).or_default();
+                        if failed.contains(&d.as_str_name()) { tally.1 += 1 } else { tally.0 += 1 }
+                    }
+                }
+                Err(reason) => {
+                    now.failed += 1;
+                    self.record_failure(hub, id, &p, &reason).await?;
+                }
             }
-            progress.send_replace(self.progress(hub, id).await?);
+            progress.send_replace(now.clone());
         }
         let client = hub.pool.get().await.map_err(internal)?;
         client
@@ -412,15 +428,9 @@ const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// How often a hub looks for unfinished campaigns to resume.
 const RESUME_EVERY: Duration = Duration::from_secs(30);
 
-/// Marks campaign `id`'s household of `report` done, inside the
-/// transaction that stores the report: which departments answered it and
-/// which left an item unavailable.
-pub(crate) async fn mark_done(
-    tx: &impl deadpool_postgres::GenericClient,
-    id: uuid::Uuid,
-    report_id: uuid::Uuid,
-    report: &Report,
-) -> Result<u64, tokio_postgres::Error> {
+/// The departments that answered everything a report asked of them, and
+/// those that left an item unavailable.
+fn departments_of(report: &Report) -> (Vec<&'static str>, Vec<&'static str>) {
     let mut answered: Vec<&str> = Vec::new();
     let mut failed: Vec<&str> = Vec::new();
     for i in &report.items {
@@ -435,6 +445,19 @@ pub(crate) async fn mark_done(
             answered.push(d);
         }
     }
+    (answered, failed)
+}
+
+/// Marks campaign `id`'s household of `report` done, inside the
+/// transaction that stores the report: which departments answered it and
+/// which left an item unavailable.
+pub(crate) async fn mark_done(
+    tx: &impl deadpool_postgres::GenericClient,
+    id: uuid::Uuid,
+    report_id: uuid::Uuid,
+    report: &Report,
+) -> Result<u64, tokio_postgres::Error> {
+    let (answered, failed) = departments_of(report);
     tx.execute(
         "UPDATE campaign_household SET status = 'done', report_id = $3, findings = $4,
                 departments_answered = $5, departments_failed = $6
