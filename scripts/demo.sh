@@ -67,7 +67,7 @@ kill -TERM $APPLIER; wait $APPLIER || true
 trap - EXIT
 
 echo
-echo "== verification mesh: the department simulator, six department adapters and the verification hub, each its own process over mTLS"
+echo "== verification mesh: the department simulator (the departments' front ends, over HTTPS), six department adapters and the verification hub, each its own process over mTLS"
 cargo build --quiet -p dibao-synthetic -p dibao-department-adapters -p dibao-verification-hub --bins
 # Ports free right now (asked of the kernel), so nothing else on the machine collides.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -79,6 +79,8 @@ DEPARTMENT_SIMULATOR__LISTEN="127.0.0.1:$SIM_PORT" \
 DEPARTMENT_SIMULATOR__DATABASE__URL="$PG/dibao_demo" \
 DEPARTMENT_SIMULATOR__DATABASE__SCHEMA=department_simulator \
 DEPARTMENT_SIMULATOR__GENERATE_HOUSEHOLDS=200 \
+DEPARTMENT_SIMULATOR__CERT="$STACK/certs/department-frontend.pem" \
+DEPARTMENT_SIMULATOR__KEY="$STACK/certs/department-frontend.key" \
   target/debug/department-simulator >"$STACK/logs/demo-simulator.log" 2>&1 &
 PIDS+=($!)
 HUB_ENV=(VERIFICATION_HUB_ENV_FILE=/dev/null
@@ -101,7 +103,8 @@ for dept in public_security human_resources housing commerce bank tax; do
   DEPARTMENT_ADAPTER__TLS__CERT="$STACK/certs/$ident.pem" \
   DEPARTMENT_ADAPTER__TLS__KEY="$STACK/certs/$ident.key" \
   DEPARTMENT_ADAPTER__DEPARTMENT__KIND="$dept" \
-  DEPARTMENT_ADAPTER__DEPARTMENT__BASE_URL="http://127.0.0.1:$SIM_PORT" \
+  DEPARTMENT_ADAPTER__DEPARTMENT__BASE_URL="https://127.0.0.1:$SIM_PORT" \
+  DEPARTMENT_ADAPTER__DEPARTMENT__CA="$STACK/certs/ca.pem" \
   DEPARTMENT_ADAPTER__ASSERTION__TRUSTED_KEYS="$STACK/certs/trusted-keys" \
     target/debug/department-adapter >"$STACK/logs/demo-adapter-$dept.log" 2>&1 &
   PIDS+=($!)

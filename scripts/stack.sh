@@ -10,7 +10,8 @@ export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
 STACK="$PWD/.stack"
 BROKER_PORT="${DIBAO_BROKER_PORT:-19092}"
 IDENTITIES="civil-affairs poverty-alleviation verification-hub roster-comparison gateway ops pipeline-probe
-  adapter-public-security adapter-human-resources adapter-housing adapter-commerce adapter-bank adapter-tax"
+  adapter-public-security adapter-human-resources adapter-housing adapter-commerce adapter-bank adapter-tax
+  department-frontend"
 
 case "${1:-up}" in
   down)

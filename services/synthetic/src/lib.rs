@@ -27,6 +27,12 @@ pub struct SimulatorSettings {
     pub generate_households: usize,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// PEM certificate chain and key: serve HTTPS, as a department's front
+    /// end does (both or neither).
+    #[serde(default)]
+    pub cert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub key: Option<std::path::PathBuf>,
 }
 
 fn default_seed() -> u64 {
@@ -35,7 +41,16 @@ fn default_seed() -> u64 {
 
 impl Validate for SimulatorSettings {
     fn validate(&self) -> Vec<String> {
-        self.database.validate()
+        let mut problems = self.database.validate();
+        if self.cert.is_some() != self.key.is_some() {
+            problems.push("cert and key go together (both for HTTPS, neither for HTTP)".to_owned());
+        }
+        for (field, path) in [("cert", &self.cert), ("key", &self.key)] {
+            if let Some(path) = path.as_ref().filter(|p| !p.is_file()) {
+                problems.push(format!("{field}: no file at {}", path.display()));
+            }
+        }
+        problems
     }
 }
 

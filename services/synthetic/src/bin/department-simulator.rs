@@ -1,7 +1,8 @@
 //! Serves every department's API from synthetic records (see
 //! `dibao_synthetic::simulator`). Settings: `DEPARTMENT_SIMULATOR__LISTEN`,
 //! `DEPARTMENT_SIMULATOR__DATABASE__URL`, `…__DATABASE__SCHEMA`, and
-//! optionally `…__GENERATE_HOUSEHOLDS` / `…__SEED` to load a province first.
+//! optionally `…__GENERATE_HOUSEHOLDS` / `…__SEED` to load a province first
+//! and `…__CERT` / `…__KEY` (PEM) to serve HTTPS.
 
 use std::process::ExitCode;
 
@@ -29,8 +30,14 @@ async fn run() -> anyhow::Result<()> {
         let all = generate_and_load(&pool, Config::new(s.seed, s.generate_households)).await?;
         println!("loaded the department records of {} households (seed {})", all.len(), s.seed);
     }
-    let sim = Simulator::start(pool, s.listen).await?;
-    println!("department-simulator listening on {}", sim.addr);
+    let sim = match (&s.cert, &s.key) {
+        (Some(cert), Some(key)) => {
+            Simulator::start_https(pool, s.listen, &std::fs::read_to_string(cert)?, &std::fs::read_to_string(key)?)
+                .await?
+        }
+        _ => Simulator::start(pool, s.listen).await?,
+    };
+    println!("department-simulator listening on {}", sim.base_url());
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
