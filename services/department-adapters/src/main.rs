@@ -9,13 +9,9 @@ async fn main() -> std::process::ExitCode {
         |s| &s.telemetry,
         |settings, clock, shutdown| async move {
             let app = Application::build(settings, clock, shutdown).await?;
-            Ok(Started {
-                addr: app.addr,
-                server: app.server,
-                relay: None,
-                detail: format!(" ({})", app.kind.name()),
-                access_log: Some(app.access_log),
-            })
+            Ok(Started::new(app.addr, app.server, None)
+                .with_detail(format!(" ({})", app.kind.name()))
+                .with_access_log(app.access_log))
         },
     )
     .await

@@ -29,6 +29,25 @@ pub struct Started {
     pub access_log: Option<crate::access_log::AccessLog>,
 }
 
+impl Started {
+    /// A service listening on `addr`, with its outbox relay if it runs one.
+    pub fn new(
+        addr: SocketAddr,
+        server: JoinHandle<Result<(), tonic::transport::Error>>,
+        relay: Option<JoinHandle<()>>,
+    ) -> Self {
+        Self { addr, server, relay, detail: String::new(), access_log: None }
+    }
+
+    pub fn with_detail(self, detail: String) -> Self {
+        Self { detail, ..self }
+    }
+
+    pub fn with_access_log(self, log: crate::access_log::AccessLog) -> Self {
+        Self { access_log: Some(log), ..self }
+    }
+}
+
 /// Runs a service until its server stops. Every failure is printed with
 /// the service's name; the exit code is success only for a clean stop.
 pub async fn run<S, F, Fut>(

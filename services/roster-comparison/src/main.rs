@@ -9,13 +9,7 @@ async fn main() -> std::process::ExitCode {
         |s| &s.telemetry,
         |settings, clock, shutdown| async move {
             let app = Application::build(settings, clock, shutdown).await?;
-            Ok(Started {
-                addr: app.addr,
-                server: app.server,
-                relay: app.relay,
-                detail: String::new(),
-                access_log: None,
-            })
+            Ok(Started::new(app.addr, app.server, app.relay))
         },
     )
     .await
