@@ -67,7 +67,7 @@ kill -TERM $APPLIER; wait $APPLIER || true
 trap - EXIT
 
 echo
-echo "== verification mesh: the department simulator (the departments' front ends, over HTTPS), six department adapters and the verification hub, each its own process over mTLS"
+echo "== verification mesh: the department simulator (the departments' front ends, over HTTPS; the real-estate register's front-end database view), six department adapters and the verification hub, each its own process over mTLS"
 cargo build --quiet -p dibao-synthetic -p dibao-department-adapters -p dibao-verification-hub --bins
 # Ports free right now (asked of the kernel), so nothing else on the machine collides.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -95,6 +95,13 @@ HUB_ENV=(VERIFICATION_HUB_ENV_FILE=/dev/null
 for dept in public_security human_resources housing commerce bank tax; do
   port=$(free_port)
   ident="adapter-${dept//_/-}"
+  if [ "$dept" = housing ]; then
+    # The real-estate register shares by its front-end database view (前置库), not by an API.
+    reach=(DEPARTMENT_ADAPTER__DEPARTMENT__VIEW_URL="$PG/dibao_demo")
+  else
+    reach=(DEPARTMENT_ADAPTER__DEPARTMENT__BASE_URL="https://127.0.0.1:$SIM_PORT"
+           DEPARTMENT_ADAPTER__DEPARTMENT__CA="$STACK/certs/ca.pem")
+  fi
   DEPARTMENT_ADAPTER_ENV_FILE=/dev/null \
   DEPARTMENT_ADAPTER__SERVER__LISTEN="127.0.0.1:$port" \
   DEPARTMENT_ADAPTER__DATABASE__URL="$PG/dibao_demo" \
@@ -103,10 +110,8 @@ for dept in public_security human_resources housing commerce bank tax; do
   DEPARTMENT_ADAPTER__TLS__CERT="$STACK/certs/$ident.pem" \
   DEPARTMENT_ADAPTER__TLS__KEY="$STACK/certs/$ident.key" \
   DEPARTMENT_ADAPTER__DEPARTMENT__KIND="$dept" \
-  DEPARTMENT_ADAPTER__DEPARTMENT__BASE_URL="https://127.0.0.1:$SIM_PORT" \
-  DEPARTMENT_ADAPTER__DEPARTMENT__CA="$STACK/certs/ca.pem" \
   DEPARTMENT_ADAPTER__ASSERTION__TRUSTED_KEYS="$STACK/certs/trusted-keys" \
-    target/debug/department-adapter >"$STACK/logs/demo-adapter-$dept.log" 2>&1 &
+    env "${reach[@]}" target/debug/department-adapter >"$STACK/logs/demo-adapter-$dept.log" 2>&1 &
   PIDS+=($!)
   upper=$(echo "$dept" | tr '[:lower:]' '[:upper:]')
   HUB_ENV+=("VERIFICATION_HUB__HUB__DEPARTMENTS__${upper}__ADDRESS=127.0.0.1:$port"

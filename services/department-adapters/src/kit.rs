@@ -7,11 +7,19 @@
 //! department says is transient (busy, unreachable) with exponential
 //! backoff, and turns whatever still fails into "unavailable, because …"
 //! for the items that call covers — a partial answer, never a lost one.
+//!
+//! A department's system is reached one of two ways, as departments share
+//! data in practice: its HTTP(S) API, or a front-end database view (前置库)
+//! it keeps for the mesh, read-only. A connector maps whichever its
+//! department offers; the kit's timeouts, retries and "unavailable, because
+//! …" are the same for both.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use deadpool_postgres::tokio_postgres::{self, Row};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use dibao_proto::common::v1::Money;
 use dibao_proto::department::v1::{Department, Item, QueryResponse, Record};
 use dibao_proto::types::IdentityNumber;
@@ -33,6 +41,17 @@ pub struct Call {
     /// The items this call answers (unavailable together when it fails).
     pub items: Vec<Item>,
     /// Who answers: a bank's name where one query fans out to several.
+    pub source: String,
+}
+
+/// One query of the department's front-end view: the department documents
+/// the view, its SQL reads it with the person's identity number as `$1`.
+#[derive(Debug, Clone)]
+pub struct ViewCall {
+    pub sql: String,
+    /// The items this query answers (unavailable together when it fails).
+    pub items: Vec<Item>,
+    /// Who answers, where one query of several names its source.
     pub source: String,
 }
 
@@ -84,6 +103,21 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Records of `call`'s answer, or the department's error.
     fn parse(&self, call: &Call, status: StatusCode, body: &[u8]) -> Result<Vec<Record>, DeptError>;
+
+    /// Whether this department keeps a front-end view the connector maps
+    /// (`view_calls`, `parse_rows`); an adapter is only configured with a
+    /// view where it does.
+    const OFFERS_VIEW: bool = false;
+
+    /// The view queries answering `items`.
+    fn view_calls(&self, _items: &[Item]) -> Vec<ViewCall> {
+        Vec::new()
+    }
+
+    /// Records of a view query's rows.
+    fn parse_rows(&self, _call: &ViewCall, _rows: &[Row]) -> Result<Vec<Record>, DeptError> {
+        Err(DeptError::Refused("本部门未提供前置库视图".into()))
+    }
 }
 
 /// A record of department `D` (the helper every mapping uses).
@@ -181,11 +215,21 @@ fn causes(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// How the department's system is reached.
+#[derive(Clone)]
+enum System {
+    Api {
+        client: Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>,
+        base_url: String,
+    },
+    /// Connections to the department's front-end database, read-only.
+    View(Pool),
+}
+
 /// The department's system and how hard to try it.
 #[derive(Clone)]
 pub struct Kit {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    base_url: String,
+    system: System,
     timeout: Duration,
     retries: u32,
 }
@@ -216,62 +260,130 @@ impl Kit {
             .enable_http1()
             .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
-        Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned(), timeout, retries })
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        Ok(Self { system: System::Api { client: Box::new(client), base_url }, timeout, retries })
+    }
+
+    /// A kit for the department's front-end database at `url`
+    /// (`postgres://…`, PostgreSQL's wire protocol). Nothing connects until
+    /// the first query, so an adapter starts while its department is down.
+    /// Every session is read-only, and the server abandons a statement a
+    /// little after the adapter has given up on it.
+    pub fn view(url: &str, timeout: Duration, retries: u32, connections: usize) -> anyhow::Result<Self> {
+        let mut pg: tokio_postgres::Config =
+            url.parse().map_err(|e| anyhow::anyhow!("the department's view URL does not parse: {e}"))?;
+        pg.application_name("dibao-mesh department adapter");
+        pg.connect_timeout(timeout);
+        pg.options(format!(
+            "-c default_transaction_read_only=on -c statement_timeout={}",
+            (timeout + Duration::from_millis(500)).as_millis()
+        ));
+        // The department's database sits inside its own network beside the
+        // adapter (the front end is the boundary), so no TLS here.
+        let manager =
+            Manager::from_config(pg, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(connections).build()?;
+        Ok(Self { system: System::View(pool), timeout, retries })
     }
 
     /// Every call for `items`, concurrently; failures become unavailable items.
     pub async fn query<C: Connector>(&self, connector: &C, person: &IdentityNumber, items: &[Item]) -> QueryResponse {
-        let calls = connector.calls(person, items);
-        let results =
-            futures_util::future::join_all(calls.iter().map(|call| self.call_with_retries(connector, call))).await;
         let mut response = QueryResponse::default();
-        for (call, result) in calls.iter().zip(results) {
-            match result {
-                Ok(records) => response.records.extend(records),
-                Err(e) => {
-                    let reason =
-                        if call.source.is_empty() { e.reason() } else { format!("{}：{}", call.source, e.reason()) };
-                    for item in &call.items {
-                        let entry = response.unavailable.entry(item.as_str_name().to_owned()).or_default();
-                        if !entry.is_empty() {
-                            entry.push('；');
-                        }
-                        entry.push_str(&reason);
-                    }
+        match &self.system {
+            System::Api { client, base_url } => {
+                let calls = connector.calls(person, items);
+                let results = futures_util::future::join_all(calls.iter().map(|call| {
+                    self.with_retries(&call.path, move || async move {
+                        let (status, body) = self.send(client, base_url, call).await?;
+                        connector.parse(call, status, &body)
+                    })
+                }))
+                .await;
+                for (call, result) in calls.iter().zip(results) {
+                    settle(&mut response, &call.items, &call.source, result);
+                }
+            }
+            System::View(pool) => {
+                let calls = connector.view_calls(items);
+                if calls.is_empty() {
+                    let no_view = Err(DeptError::Refused("本部门未提供前置库视图".into()));
+                    settle(&mut response, items, "", no_view);
+                }
+                let results = futures_util::future::join_all(calls.iter().map(|call| {
+                    self.with_retries("front-end view", move || async move {
+                        let rows = self.select(pool, call, person).await?;
+                        connector.parse_rows(call, &rows)
+                    })
+                }))
+                .await;
+                for (call, result) in calls.iter().zip(results) {
+                    settle(&mut response, &call.items, &call.source, result);
                 }
             }
         }
         response
     }
 
-    async fn call_with_retries<C: Connector>(&self, connector: &C, call: &Call) -> Result<Vec<Record>, DeptError> {
-        let mut attempt = 0;
+    /// `attempt`, tried again after a transient failure while retries last.
+    async fn with_retries<F, Fut>(&self, what: &str, attempt: F) -> Result<Vec<Record>, DeptError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<Record>, DeptError>>,
+    {
+        let mut tries = 0;
         loop {
-            let result = match self.send(call).await {
-                Ok((status, body)) => connector.parse(call, status, &body),
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(e) if e.retryable() && attempt < self.retries => {
-                    attempt += 1;
-                    tracing::debug!(path = %call.path, attempt, error = %e, "department call failed, retrying");
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            match attempt().await {
+                Err(e) if e.retryable() && tries < self.retries => {
+                    tries += 1;
+                    tracing::debug!(call = what, attempt = tries, error = %e, "department call failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(25 << tries)).await;
                 }
                 other => return other,
             }
         }
     }
 
-    async fn send(&self, call: &Call) -> Result<(StatusCode, Bytes), DeptError> {
+    /// One read of the front-end view, within the timeout. A connection
+    /// whose statement outlived the timeout is closed rather than handed
+    /// back, so the next query never waits behind it.
+    async fn select(&self, pool: &Pool, call: &ViewCall, person: &IdentityNumber) -> Result<Vec<Row>, DeptError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let late = || DeptError::Unreachable(format!("{} 毫秒内未应答", self.timeout.as_millis()));
+        let client = match tokio::time::timeout_at(deadline, pool.get()).await {
+            Err(_) => return Err(late()),
+            Ok(Err(e)) => return Err(DeptError::Unreachable(causes(&e))),
+            Ok(Ok(client)) => client,
+        };
+        let person = person.as_str();
+        let read = async {
+            let statement = client.prepare_cached(&call.sql).await?;
+            client.query(&statement, &[&person]).await
+        };
+        match tokio::time::timeout_at(deadline, read).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => Err(view_error(&e)),
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(late())
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        client: &Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+        base_url: &str,
+        call: &Call,
+    ) -> Result<(StatusCode, Bytes), DeptError> {
         let body = call.body.as_ref().map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         let request = Request::builder()
             .method(call.method.clone())
-            .uri(format!("{}{}", self.base_url, call.path))
+            .uri(format!("{base_url}{}", call.path))
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .map_err(|e| DeptError::Refused(e.to_string()))?;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| DeptError::Unreachable(causes(&e)))?;
+            let response = client.request(request).await.map_err(|e| DeptError::Unreachable(causes(&e)))?;
             let status = response.status();
             let body = response.into_body().collect().await.map_err(|e| DeptError::Unreachable(e.to_string()))?;
             Ok((status, body.to_bytes()))
@@ -279,5 +391,40 @@ impl Kit {
         tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| DeptError::Unreachable(format!("{} 毫秒内未应答", self.timeout.as_millis())))?
+    }
+}
+
+/// A call's result into the answer: its records, or its items unavailable
+/// with the reason (prefixed by the source where one query of several failed).
+fn settle(response: &mut QueryResponse, items: &[Item], source: &str, result: Result<Vec<Record>, DeptError>) {
+    match result {
+        Ok(records) => response.records.extend(records),
+        Err(e) => {
+            let reason = if source.is_empty() { e.reason() } else { format!("{source}：{}", e.reason()) };
+            for item in items {
+                let entry = response.unavailable.entry(item.as_str_name().to_owned()).or_default();
+                if !entry.is_empty() {
+                    entry.push('；');
+                }
+                entry.push_str(&reason);
+            }
+        }
+    }
+}
+
+/// A front-end database's error as the department's: what passes (the
+/// connection, the server's load, a lock, a restart) is retried; what the
+/// department has to fix (a view gone, a column renamed, a grant missing)
+/// is not.
+fn view_error(e: &tokio_postgres::Error) -> DeptError {
+    let Some(db) = e.as_db_error() else {
+        return DeptError::Unreachable(causes(e));
+    };
+    let text = format!("前置库视图（{}）：{}", db.code().code(), db.message());
+    match &db.code().code()[..2] {
+        // Connection, transaction rollback, insufficient resources, operator
+        // intervention (a statement timeout, a shutdown), object in use, system error.
+        "08" | "40" | "53" | "55" | "57" | "58" => DeptError::Busy(text),
+        _ => DeptError::Refused(text),
     }
 }

@@ -17,6 +17,7 @@ use dibao_platform::settings::{self, DatabaseSettings, ServerSettings, Telemetry
 use dibao_platform::shutdown::Shutdown;
 use dibao_platform::tls::{AccessPolicy, TlsMaterial};
 use dibao_proto::department::v1::department_service_server::DepartmentServiceServer;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 
@@ -26,6 +27,10 @@ use crate::kit::{Connector, DepartmentTls, Kit};
 use crate::service::Adapter;
 
 pub const SERVICE: &str = "department-adapter";
+
+/// Connections an adapter keeps to a department's front-end database: the
+/// department's DBA sizes its side for this.
+const VIEW_CONNECTIONS: usize = 8;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AdapterSettings {
@@ -44,8 +49,14 @@ pub struct AdapterSettings {
 pub struct DepartmentSettings {
     /// `public_security`, `human_resources`, `housing`, `commerce`, `bank` or `tax`.
     pub kind: String,
-    /// The department system's base URL (its front end inside its network).
+    /// The department system's base URL (its front end inside its network);
+    /// or, for a department that shares by database, `view_url`.
+    #[serde(default)]
     pub base_url: String,
+    /// The department's front-end database (前置库), `postgres://user:password@host/db`,
+    /// for a department that keeps a view for the mesh instead of an API.
+    #[serde(default)]
+    pub view_url: Option<SecretString>,
     pub timeout_ms: u64,
     /// Retries of a transient failure, with exponential backoff.
     pub retries: u32,
@@ -87,10 +98,24 @@ impl Validate for AdapterSettings {
             let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
             problems.push(format!("department.kind {:?} must be one of {}", self.department.kind, kinds.join(", ")));
         }
-        if !self.department.base_url.starts_with("http://") && !self.department.base_url.starts_with("https://") {
-            problems.push(format!("department.base_url {:?} must be an http(s) URL", self.department.base_url));
-        }
         let d = &self.department;
+        match &d.view_url {
+            None if !d.base_url.starts_with("http://") && !d.base_url.starts_with("https://") => {
+                problems.push(format!("department.base_url {:?} must be an http(s) URL", d.base_url));
+            }
+            None => {}
+            Some(_) if !d.base_url.is_empty() => problems.push(
+                "department.base_url and department.view_url exclude each other: the department is reached by its API or by its front-end view".to_owned(),
+            ),
+            Some(url) => {
+                let url = url.expose_secret();
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    problems.push("department.view_url must be a postgres:// URL of the department's front-end database".to_owned());
+                } else if let Err(e) = url.parse::<deadpool_postgres::tokio_postgres::Config>() {
+                    problems.push(format!("department.view_url does not parse: {e}"));
+                }
+            }
+        }
         if d.base_url.starts_with("https://") && d.ca.is_none() {
             problems.push(
                 "department.ca is required for an https base_url: the PEM of the CA that signs the department system's certificate"
@@ -166,31 +191,81 @@ impl Application {
             }),
             None => None,
         };
-        let kit = Kit::new(&d.base_url, Duration::from_millis(d.timeout_ms), d.retries, tls.as_ref())?;
         let log = AccessLog::start(pool);
         let access_log = log.clone();
         let builder =
             ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&settings.access), None);
+        let parts = (builder, d, tls.as_ref(), verifier, log, clock);
         let builder = match kind {
-            Kind::PublicSecurity => serve(builder, public_security::PublicSecurity, kit, verifier, log, clock),
-            Kind::HumanResources => serve(builder, human_resources::HumanResources, kit, verifier, log, clock),
-            Kind::Housing => serve(builder, housing::Housing, kit, verifier, log, clock),
-            Kind::Commerce => serve(builder, commerce::Commerce, kit, verifier, log, clock),
-            Kind::Bank => serve(builder, Banks { banks: d.banks() }, kit, verifier, log, clock),
-            Kind::Tax => serve(builder, tax::Tax, kit, verifier, log, clock),
-        };
+            Kind::PublicSecurity => serve(public_security::PublicSecurity, parts),
+            Kind::HumanResources => serve(human_resources::HumanResources, parts),
+            Kind::Housing => serve(housing::Housing, parts),
+            Kind::Commerce => serve(commerce::Commerce, parts),
+            Kind::Bank => serve(Banks { banks: d.banks() }, parts),
+            Kind::Tax => serve(tax::Tax, parts),
+        }?;
         let running = builder.start(settings.server.listen, shutdown).await?;
         Ok(Self { addr: running.addr, kind, server: running.handle, access_log })
     }
 }
 
-fn serve<C: Connector>(
-    builder: ServerBuilder,
-    connector: C,
-    kit: Kit,
-    verifier: AssertionVerifier,
-    log: AccessLog,
-    clock: Arc<dyn Clock>,
-) -> ServerBuilder {
-    builder.add_service(DepartmentServiceServer::new(Adapter { connector, kit, verifier, log, clock }))
+/// What every department's server is built from.
+type Parts<'a> =
+    (ServerBuilder, &'a DepartmentSettings, Option<&'a DepartmentTls>, AssertionVerifier, AccessLog, Arc<dyn Clock>);
+
+/// `connector`'s service, reaching the department by its API or its view.
+fn serve<C: Connector>(connector: C, parts: Parts<'_>) -> anyhow::Result<ServerBuilder> {
+    let (builder, d, tls, verifier, log, clock) = parts;
+    let timeout = Duration::from_millis(d.timeout_ms);
+    let kit = match &d.view_url {
+        Some(url) => {
+            anyhow::ensure!(
+                C::OFFERS_VIEW,
+                "department.view_url: the {} adapter maps the department's API only; set department.base_url",
+                C::DEPARTMENT.as_str_name()
+            );
+            Kit::view(url.expose_secret(), timeout, d.retries, VIEW_CONNECTIONS)?
+        }
+        None => Kit::new(&d.base_url, timeout, d.retries, tls)?,
+    };
+    Ok(builder.add_service(DepartmentServiceServer::new(Adapter { connector, kit, verifier, log, clock })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(department: &[(&str, &str)]) -> String {
+        let p = "DEPARTMENT_ADAPTER";
+        let mut vars: HashMap<String, String> = [
+            (format!("{p}_ENV_FILE"), "/dev/null"),
+            (format!("{p}__DATABASE__URL"), "postgres://postgres@127.0.0.1/dibao"),
+            (format!("{p}__DATABASE__SCHEMA"), "adapter_housing"),
+            (format!("{p}__TLS__CA_CERT"), "/nonexistent/ca.pem"),
+            (format!("{p}__TLS__CERT"), "/nonexistent/a.pem"),
+            (format!("{p}__TLS__KEY"), "/nonexistent/a.key"),
+            (format!("{p}__DEPARTMENT__KIND"), "housing"),
+            (format!("{p}__ASSERTION__TRUSTED_KEYS"), "/nonexistent/keys"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+        vars.extend(department.iter().map(|(k, v)| (format!("{p}__DEPARTMENT__{k}"), (*v).to_owned())));
+        match settings::load_from::<AdapterSettings>(SERVICE, DEFAULTS, &vars) {
+            Err(e) => e.to_string(),
+            Ok(_) => String::new(),
+        }
+    }
+
+    #[test]
+    fn a_department_is_reached_by_its_api_or_its_view_never_both() {
+        let both = detail(&[("BASE_URL", "http://127.0.0.1:9"), ("VIEW_URL", "postgres://reader@10.1.2.3/qzk")]);
+        assert!(both.contains("department.base_url and department.view_url exclude each other"), "{both}");
+        let neither = detail(&[]);
+        assert!(neither.contains("department.base_url \"\" must be an http(s) URL"), "{neither}");
+        let not_postgres = detail(&[("VIEW_URL", "mysql://reader@10.1.2.3/qzk")]);
+        assert!(not_postgres.contains("department.view_url must be a postgres:// URL"), "{not_postgres}");
+        let view = detail(&[("VIEW_URL", "postgres://reader:secret@10.1.2.3/qzk")]);
+        assert!(!view.contains("department.") && !view.contains("secret"), "{view}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The suite every department's connector passes, against the department
 //! simulator over HTTP: a new department is one more line at the bottom;
-//! and the kit over HTTPS, trusting only the department's CA.
+//! the kit over HTTPS, trusting only the department's CA; and a department
+//! read from its front-end database view.
 //! Records match the generated ground truth; the department's "busy" is
 //! retried and then reported unavailable with the reason; a department that
 //! does not answer is cut off by the timeout; an unknown person has nothing.
@@ -179,4 +180,72 @@ async fn an_adapter_asks_an_https_department_trusting_only_its_ca() {
     // HTTPS without the department's CA is a configuration error, not a query.
     let e = Kit::new(&sim.base_url(), timeout, 0, None).err().expect("no CA");
     assert!(e.to_string().contains("CA"), "{e}");
+}
+
+/// A department that shares by database: the real-estate register's
+/// front-end view answers exactly what its API does; a view held by a lock,
+/// a database that is not there and a view that is gone each leave the
+/// items unavailable with the reason, and only what passes is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housing_answers_from_its_front_end_view() {
+    let db = TestDb::create().await.expect("db");
+    let pool = dibao_platform::db::connect(&db.settings("simulator")).await.expect("pool");
+    dibao_platform::db::migrate(&pool, "simulator", dibao_synthetic::simulator::MIGRATIONS).await.expect("migrate");
+    let province = dibao_synthetic::generate_and_load(&pool, Config::new(13, 150)).await.expect("province");
+    let sim = Simulator::start(pool.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
+    let (timeout, retries) = (Duration::from_millis(300), 1);
+    let view = Kit::view(&db.url, timeout, retries, 4).expect("view kit");
+    let api = Kit::new(&sim.base_url(), timeout, retries, None).expect("api kit");
+    let items = housing::Housing::ITEMS;
+
+    let mut with_records = 0;
+    for (h, records) in &province {
+        for m in h.members.iter().map(|m| &m.identity_number) {
+            let person = IdentityNumber::parse(m).expect("id");
+            let answer = view.query(&housing::Housing, &person, items).await;
+            assert!(answer.unavailable.is_empty(), "{:?}", answer.unavailable);
+            assert_eq!(found(&answer.records), truth(records, m, items), "person {m}");
+            // Attribute for attribute what the API gives.
+            assert_eq!(answer.records, api.query(&housing::Housing, &person, items).await.records, "person {m}");
+            with_records += usize::from(!answer.records.is_empty());
+        }
+    }
+    assert!(with_records > 0, "no generated person owns a flat");
+    let stranger = IdentityNumber::parse("11010519491231002X").expect("id");
+    let answer = view.query(&housing::Housing, &stranger, items).await;
+    assert!(answer.records.is_empty() && answer.unavailable.is_empty(), "{answer:?}");
+
+    // The department's DBA holds the table (a reload, a migration): every
+    // attempt is cut off at the timeout, and the query gives up in time.
+    let owner = province.iter().flat_map(|(_, r)| r.iter()).find(|r| r.item == Item::Property).expect("owner");
+    let owner = IdentityNumber::parse(&owner.person).expect("id");
+    let mut locker = pool.get().await.expect("connection");
+    let tx = locker.transaction().await.expect("tx");
+    tx.batch_execute("LOCK TABLE dept_record IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+    let started = Instant::now();
+    let answer = view.query(&housing::Housing, &owner, items).await;
+    assert!(started.elapsed() < timeout * (retries + 1) + Duration::from_secs(1), "{:?}", started.elapsed());
+    let reason = answer.unavailable.get(Item::Property.as_str_name()).expect("unavailable while locked");
+    assert!(reason.contains("部门系统无法连接") && reason.contains("毫秒内未应答"), "{reason}");
+    tx.rollback().await.expect("unlock");
+    // Answered again at once: the connections left waiting were closed, not reused.
+    let started = Instant::now();
+    let answer = view.query(&housing::Housing, &owner, items).await;
+    assert!(answer.unavailable.is_empty() && !answer.records.is_empty(), "{answer:?}");
+    assert!(started.elapsed() < timeout, "{:?}", started.elapsed());
+
+    // A database that is not there.
+    let nowhere = Kit::view("postgres://postgres@127.0.0.1:1/qzk", timeout, 0, 1).expect("kit");
+    let answer = nowhere.query(&housing::Housing, &owner, items).await;
+    let reason = answer.unavailable.get(Item::Property.as_str_name()).expect("unavailable");
+    assert!(reason.contains("部门系统无法连接"), "{reason}");
+
+    // The view gone (renamed by the department): refused at once, with the
+    // database's own words, and not retried.
+    pool.get().await.expect("c").batch_execute("DROP VIEW qzk.zjj_bdc_fwxx").await.expect("drop");
+    let started = Instant::now();
+    let answer = view.query(&housing::Housing, &owner, items).await;
+    let reason = answer.unavailable.get(Item::Property.as_str_name()).expect("unavailable");
+    assert!(reason.contains("部门系统拒绝查询") && reason.contains("zjj_bdc_fwxx"), "{reason}");
+    assert!(started.elapsed() < Duration::from_millis(50), "retried: {:?}", started.elapsed());
 }

@@ -12,6 +12,12 @@
 //! - each bank: `POST /bank/{code}/deposit-inquiry` `{"idNo"}`
 //! - tax: `GET /sw/api/grsds/{sfzhm}`
 //!
+//! Front-end view (前置库), for a department that shares by database: the
+//! real-estate register's `qzk.zjj_bdc_fwxx` in the simulator's database
+//! (migration `0002_front_end_views`), over the same records. Behaviour
+//! does not reach it; its failures are the database's own (a lock, a
+//! server not there, a view dropped).
+//!
 //! Control: `PUT /_sim/behaviour/{key}` with a [`Behaviour`] as JSON, and
 //! `GET /_sim/requests`; keys are `public_security`, `human_resources`,
 //! `housing`, `commerce`, `bank` (or `bank:{code}` for one bank), `tax`.
@@ -37,8 +43,10 @@ use tokio::net::TcpListener;
 
 use crate::generator::{BANKS, DeptRecord};
 
-pub const MIGRATIONS: &[dibao_platform::db::Migration] =
-    &[("0001_department_records", include_str!("../migrations/0001_department_records.sql"))];
+pub const MIGRATIONS: &[dibao_platform::db::Migration] = &[
+    ("0001_department_records", include_str!("../migrations/0001_department_records.sql")),
+    ("0002_front_end_views", include_str!("../migrations/0002_front_end_views.sql")),
+];
 
 /// How a department behaves: slow, flaky, or down.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

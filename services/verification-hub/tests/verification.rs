@@ -234,6 +234,42 @@ async fn reports_equal_the_departments_records_with_findings_against_county_poli
     }
 }
 
+/// A register that shares by database: the housing adapter reads its
+/// front-end view, over the same mTLS, consent and access log as the rest;
+/// the report holds the same flats, and the register's API is never called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_department_that_shares_by_database_view_is_checked_the_same_way() {
+    let mut m = Mesh::start(Options { households: 120, housing_view: true, ..Options::default() }).await;
+    let (h, records) = m.household(|_, r| has(r, Item::Property));
+    let consent = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
+    let report = m
+        .hub
+        .verify_household(Mesh::verify_request(&h, &consent))
+        .await
+        .expect("verify")
+        .into_inner()
+        .report
+        .expect("report");
+    assert!(report.complete, "{}", report.summary);
+    for member in &h.members {
+        assert_eq!(found_in_report(&report, &member.identity_number), ground_truth(&records, &member.identity_number));
+    }
+    let finding = report.findings.iter().find(|f| f.item == Item::Property as i32).expect("property finding");
+    assert!(finding.reason.contains("平方米"), "{}", finding.reason);
+    assert_eq!(m.simulator.requests("housing"), 0, "the register's API was called");
+    assert!(m.simulator.requests("tax") > 0);
+    // The housing adapter logged each member's query like any other.
+    let logged: i64 = m.adapter_pools["housing"]
+        .get()
+        .await
+        .expect("c")
+        .query_one("SELECT count(*) FROM access_log WHERE consent_id = $1 AND outcome = 'asked'", &[&consent])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(logged, h.members.len() as i64);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
     use dibao_proto::civil_affairs::v1 as ca;

@@ -1,4 +1,6 @@
-//! Housing (住建 / 不动产登记): property registered to a person.
+//! Housing (住建 / 不动产登记): property registered to a person — from the
+//! register's query API, or from the front-end view (前置库) many registers
+//! keep instead.
 
 mod transformers;
 
@@ -7,7 +9,8 @@ use dibao_proto::types::IdentityNumber;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::kit::{Call, Connector, DeptError};
+use crate::kit::{Call, Connector, DeptError, ViewCall};
+use deadpool_postgres::tokio_postgres::Row;
 
 pub struct Housing;
 
@@ -27,5 +30,15 @@ impl Connector for Housing {
 
     fn parse(&self, _call: &Call, status: StatusCode, body: &[u8]) -> Result<Vec<Record>, DeptError> {
         transformers::records(status, body)
+    }
+
+    const OFFERS_VIEW: bool = true;
+
+    fn view_calls(&self, items: &[Item]) -> Vec<ViewCall> {
+        vec![ViewCall { sql: transformers::VIEW_SQL.into(), items: items.to_vec(), source: String::new() }]
+    }
+
+    fn parse_rows(&self, _call: &ViewCall, rows: &[Row]) -> Result<Vec<Record>, DeptError> {
+        transformers::records_of_rows(rows)
     }
 }

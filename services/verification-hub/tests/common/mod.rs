@@ -78,6 +78,8 @@ pub struct Options {
     pub breaker_open_ms: u64,
     /// The counties ask close lineal relatives to sign consents too.
     pub consent_requires_relatives: bool,
+    /// The housing adapter reads the register's front-end view instead of its API.
+    pub housing_view: bool,
 }
 
 impl Default for Options {
@@ -92,6 +94,7 @@ impl Default for Options {
             breaker_failures: 3,
             breaker_open_ms: 1_000,
             consent_requires_relatives: false,
+            housing_view: false,
         }
     }
 }
@@ -180,7 +183,7 @@ impl Mesh {
         for kind in Kind::ALL {
             let schema = format!("adapter_{}", kind.name());
             let p = "DEPARTMENT_ADAPTER";
-            let vars: HashMap<String, String> = [
+            let mut vars: HashMap<String, String> = [
                 (format!("{p}_ENV_FILE"), "/dev/null".to_owned()),
                 (format!("{p}__DATABASE__URL"), db.url.clone()),
                 (format!("{p}__DATABASE__SCHEMA"), schema.clone()),
@@ -195,6 +198,10 @@ impl Mesh {
             ]
             .into_iter()
             .collect();
+            if kind == Kind::Housing && options.housing_view {
+                vars.remove(&format!("{p}__DEPARTMENT__BASE_URL"));
+                vars.insert(format!("{p}__DEPARTMENT__VIEW_URL"), db.url.clone());
+            }
             let settings = dibao_platform::settings::load_from(
                 dibao_department_adapters::startup::SERVICE,
                 dibao_department_adapters::startup::DEFAULTS,
