@@ -9,13 +9,14 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use deadpool_postgres::Pool;
 use dibao_department_adapters::departments::bank::{Bank, Banks};
 use dibao_department_adapters::departments::{commerce, housing, human_resources, public_security, tax};
 use dibao_department_adapters::kit::{Connector, DepartmentTls, Kit};
 use dibao_platform::devpki::DevCa;
 use dibao_proto::department::v1::{Item, Record};
 use dibao_proto::types::IdentityNumber;
-use dibao_synthetic::generator::{BANKS, Config, DeptRecord};
+use dibao_synthetic::generator::{BANKS, Config, DeptRecord, Household};
 use dibao_synthetic::simulator::{Behaviour, Simulator};
 use dibao_tests::TestDb;
 
@@ -39,11 +40,17 @@ fn truth(records: &[DeptRecord], person: &str, items: &[Item]) -> Found {
         .collect()
 }
 
-async fn conformance<C: Connector>(connector: C, key: &str) {
+/// A fresh database with the departments' records of a generated province.
+async fn departments(seed: u64, households: usize) -> (TestDb, Pool, Vec<(Household, Vec<DeptRecord>)>) {
     let db = TestDb::create().await.expect("db");
     let pool = dibao_platform::db::connect(&db.settings("simulator")).await.expect("pool");
     dibao_platform::db::migrate(&pool, "simulator", dibao_synthetic::simulator::MIGRATIONS).await.expect("migrate");
-    let province = dibao_synthetic::generate_and_load(&pool, Config::new(7, 150)).await.expect("province");
+    let province = dibao_synthetic::generate_and_load(&pool, Config::new(seed, households)).await.expect("province");
+    (db, pool, province)
+}
+
+async fn conformance<C: Connector>(connector: C, key: &str) {
+    let (_db, pool, province) = departments(7, 150).await;
     let sim = Simulator::start(pool.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
     let (timeout, retries) = (Duration::from_millis(300), 2);
     let kit = Kit::new(&sim.base_url(), timeout, retries, None).expect("kit");
@@ -140,10 +147,7 @@ async fn tax_conforms() {
 /// query, and the items say why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adapter_asks_an_https_department_trusting_only_its_ca() {
-    let db = TestDb::create().await.expect("db");
-    let pool = dibao_platform::db::connect(&db.settings("simulator")).await.expect("pool");
-    dibao_platform::db::migrate(&pool, "simulator", dibao_synthetic::simulator::MIGRATIONS).await.expect("migrate");
-    let province = dibao_synthetic::generate_and_load(&pool, Config::new(11, 60)).await.expect("province");
+    let (_db, pool, province) = departments(11, 60).await;
     let department_ca = DevCa::generate("税务内网测试CA").expect("ca");
     let front_end = department_ca.issue("tax-frontend").expect("certificate");
     let sim = Simulator::start_https(pool, "127.0.0.1:0".parse().expect("addr"), &front_end.cert, &front_end.key)
@@ -188,10 +192,7 @@ async fn an_adapter_asks_an_https_department_trusting_only_its_ca() {
 /// items unavailable with the reason, and only what passes is retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn housing_answers_from_its_front_end_view() {
-    let db = TestDb::create().await.expect("db");
-    let pool = dibao_platform::db::connect(&db.settings("simulator")).await.expect("pool");
-    dibao_platform::db::migrate(&pool, "simulator", dibao_synthetic::simulator::MIGRATIONS).await.expect("migrate");
-    let province = dibao_synthetic::generate_and_load(&pool, Config::new(13, 150)).await.expect("province");
+    let (db, pool, province) = departments(13, 150).await;
     let sim = Simulator::start(pool.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
     let (timeout, retries) = (Duration::from_millis(300), 1);
     let view = Kit::view(&db.url, timeout, retries, 4).expect("view kit");
