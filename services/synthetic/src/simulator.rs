@@ -72,6 +72,19 @@ struct State {
     requests: Mutex<HashMap<String, u64>>,
     /// How long each department took to answer, from request to answer.
     answer_times: Mutex<HashMap<&'static str, AnswerTimes>>,
+    /// Every answer with its person, while a benchmark asks for them.
+    answers: Mutex<Option<Vec<Answered>>>,
+}
+
+/// One answer, for a benchmark that sets the mesh's time beside the
+/// departments' check by check.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub key: &'static str,
+    /// The identity number the request named.
+    pub person: String,
+    pub received: std::time::Instant,
+    pub took: Duration,
 }
 
 /// Answer times in 0.1 ms steps up to 10 s (the last step holds the rest),
@@ -194,6 +207,16 @@ impl Simulator {
         lock(&self.state.answer_times).clear();
     }
 
+    /// Keeps every answer from now on (see [`Simulator::take_answers`]).
+    pub fn keep_answers(&self) {
+        *lock(&self.state.answers) = Some(Vec::new());
+    }
+
+    /// The answers kept since [`Simulator::keep_answers`]; keeping stops.
+    pub fn take_answers(&self) -> Vec<Answered> {
+        lock(&self.state.answers).take().unwrap_or_default()
+    }
+
     pub fn total_requests(&self) -> u64 {
         lock(&self.state.requests).iter().filter(|(k, _)| !k.contains(':')).map(|(_, v)| v).sum()
     }
@@ -287,11 +310,29 @@ async fn handle(pool: Pool, state: Arc<State>, req: Request<Incoming>) -> Result
     if delay > 0 {
         tokio::time::sleep_until((received + Duration::from_millis(delay)).into()).await;
     }
-    lock(&state.answer_times).entry(key).or_insert_with(AnswerTimes::new).record(received.elapsed());
+    let took = received.elapsed();
+    lock(&state.answer_times).entry(key).or_insert_with(AnswerTimes::new).record(took);
+    if let Some(kept) = lock(&state.answers).as_mut() {
+        let person = person_in(parts.uri.path_and_query().map_or("", |p| p.as_str()), &body);
+        kept.push(Answered { key, person, received, took });
+    }
     Ok(answer.unwrap_or_else(|e| {
         tracing::error!(error = %e, "simulator database error");
         reply(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "internal"}))
     }))
+}
+
+/// The first identity number in the request (path, query or body): every
+/// department's API names the person somewhere.
+fn person_in(path: &str, body: &[u8]) -> String {
+    let is_id =
+        |w: &[u8]| w.len() == 18 && w[..17].iter().all(u8::is_ascii_digit) && (w[17].is_ascii_digit() || w[17] == b'X');
+    [path.as_bytes(), body]
+        .into_iter()
+        .flat_map(|b| b.split(|c| !(c.is_ascii_alphanumeric())))
+        .find(|w| is_id(w))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .unwrap_or_default()
 }
 
 fn route_key(segs: &[&str]) -> Option<(&'static str, Option<String>)> {
@@ -494,4 +535,17 @@ async fn tax(pool: &Pool, id: &str, fail: bool) -> anyhow::Result<Reply> {
         })
         .collect();
     Ok(reply(StatusCode::OK, json!({"code": "OK", "data": data})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::person_in;
+
+    #[test]
+    fn the_person_is_found_wherever_the_department_puts_it() {
+        assert_eq!(person_in("/rsj/v1/cbry/11010519491231002X", b""), "11010519491231002X");
+        assert_eq!(person_in("/scjg/api/v1/ztxx?zjhm=110105194912310021&x=1", b""), "110105194912310021");
+        assert_eq!(person_in("/zjj/bdc/cx", br#"{"qlrzjhm":"110105194912310021"}"#), "110105194912310021");
+        assert_eq!(person_in("/bank/abc/deposit-inquiry", br#"{"idNo":"1101051949123100211"}"#), "");
+    }
 }

@@ -17,7 +17,10 @@
 //!    (everything, Postgres included);
 //! 2. latency p50/p99 at paced rates up to 1,000 checks/s with 20 ms
 //!    department latency, beside the departments' own p99 (request to
-//!    answer, as the simulator measured it; the slowest department's);
+//!    answer, as the simulator measured it; the slowest department's), and
+//!    the mesh's own part check by check (the check less its slowest
+//!    department's answer to it; before the first request, after the last
+//!    answer);
 //! 3. a bulk campaign's department queries per second against each
 //!    department's rate limit.
 
@@ -114,7 +117,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
             async move {
                 let t = Instant::now();
                 let r = hub.verify_household(req).await;
-                (t.elapsed(), r.map(|r| r.into_inner().report.is_some_and(|r| r.complete)).unwrap_or(false))
+                (t, t.elapsed(), r.map(|r| r.into_inner().report.is_some_and(|r| r.complete)).unwrap_or(false))
             }
         }
     };
@@ -131,7 +134,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
             workers.push(tokio::spawn(async move {
                 let mut n = w * 7919;
                 while Instant::now() < stop {
-                    let (_, complete) = check(&mut hub, n).await;
+                    let (_, _, complete) = check(&mut hub, n).await;
                     n += 1;
                     done.fetch_add(1, Ordering::Relaxed);
                     if !complete {
@@ -171,6 +174,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
     let rates = if paced { rates } else { vec![] };
     for rate in rates {
         m.simulator.reset_answer_times();
+        m.simulator.keep_answers();
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
         let total = rate * seconds;
         // The checks are sent from a thread of their own, at their due
@@ -191,10 +195,10 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
                 let mut hub = hub.clone();
                 let fut = check(&mut hub, n as usize * 13);
                 tasks.push(runtime.spawn(async move {
-                    let (took, complete) = fut.await;
+                    let (sent, took, complete) = fut.await;
                     // Latency from when the check was due, so a backlog
                     // counts; and from when it was sent.
-                    (due.elapsed().as_secs_f64() * 1000.0, took.as_secs_f64() * 1000.0, complete)
+                    (due.elapsed().as_secs_f64() * 1000.0, sent, took, complete)
                 }));
             }
             (t0, tasks)
@@ -204,12 +208,15 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("sender panicked"))?;
         let (mut lat, mut sent) = (Vec::with_capacity(tasks.len()), Vec::with_capacity(tasks.len()));
         let mut incomplete = 0;
-        for t in tasks {
-            let (ms, took, complete) = t.await?;
+        let mut checks = Vec::with_capacity(tasks.len());
+        for (n, t) in tasks.into_iter().enumerate() {
+            let (ms, at, took, complete) = t.await?;
             lat.push(ms);
-            sent.push(took);
+            sent.push(took.as_secs_f64() * 1000.0);
             incomplete += usize::from(!complete);
+            checks.push((consented[(n * 13) % consented.len()].1.clone(), at, took));
         }
+        let mesh = MeshTime::of(&checks, &m.simulator.take_answers());
         let wall = t0.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
         sent.sort_by(f64::total_cmp);
@@ -231,9 +238,66 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
             slowest_p99 + 2.0,
             if p99 <= slowest_p99 + 2.0 { "met" } else { "missed" }
         );
+        mesh.print();
     }
 
     Ok(())
+}
+
+/// The mesh's own part of each check, set beside the departments' answers
+/// to that check's person (as the simulator saw them): the check's time
+/// less its slowest department's answer time; before the first department
+/// received its request; after the last department answered.
+struct MeshTime {
+    own: Vec<f64>,
+    before: Vec<f64>,
+    after: Vec<f64>,
+}
+
+impl MeshTime {
+    fn of(checks: &[(String, Instant, Duration)], answers: &[dibao_synthetic::simulator::Answered]) -> Self {
+        let mut by_person: std::collections::HashMap<&str, Vec<&dibao_synthetic::simulator::Answered>> =
+            std::collections::HashMap::new();
+        for a in answers {
+            by_person.entry(a.person.as_str()).or_default().push(a);
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut t = Self { own: Vec::new(), before: Vec::new(), after: Vec::new() };
+        for (person, sent, took) in checks {
+            let end = *sent + *took;
+            let mine: Vec<_> = by_person
+                .get(person.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|a| a.received >= *sent && a.received <= end)
+                .collect();
+            let (Some(slowest), Some(first), Some(last)) = (
+                mine.iter().map(|a| a.took).max(),
+                mine.iter().map(|a| a.received).min(),
+                mine.iter().map(|a| a.received + a.took).max(),
+            ) else {
+                continue;
+            };
+            t.own.push(ms(took.saturating_sub(slowest)));
+            t.before.push(ms(first - *sent));
+            t.after.push(ms(end.saturating_duration_since(last)));
+        }
+        for v in [&mut t.own, &mut t.before, &mut t.after] {
+            v.sort_by(f64::total_cmp);
+        }
+        t
+    }
+
+    fn print(&self) {
+        let q = |v: &[f64]| format!("p50 {:.1}, p99 {:.1} ms", percentile(v, 0.5), percentile(v, 0.99));
+        println!(
+            "  the mesh's own part of each check ({} checks matched to their department answers): check less its slowest answer {}; before the first department is asked {}; after the last answers {}",
+            self.own.len(),
+            q(&self.own),
+            q(&self.before),
+            q(&self.after)
+        );
+    }
 }
 
 /// Waits until the hub's outbox has published every report event, so one
