@@ -292,16 +292,14 @@ impl Kit {
         match &self.system {
             System::Api { client, base_url } => {
                 let calls = connector.calls(person, items);
-                let results = futures_util::future::join_all(calls.iter().map(|call| {
-                    self.with_retries(&call.path, move || async move {
+                let attempts = calls.iter().map(|call| {
+                    let attempt = self.with_retries(&call.path, move || async move {
                         let (status, body) = self.send(client, base_url, call).await?;
                         connector.parse(call, status, &body)
-                    })
-                }))
-                .await;
-                for (call, result) in calls.iter().zip(results) {
-                    settle(&mut response, &call.items, &call.source, result);
-                }
+                    });
+                    (&call.items[..], call.source.as_str(), attempt)
+                });
+                gather(&mut response, attempts).await;
             }
             System::View(pool) => {
                 let calls = connector.view_calls(items);
@@ -309,16 +307,14 @@ impl Kit {
                     let no_view = Err(DeptError::Refused("本部门未提供前置库视图".into()));
                     settle(&mut response, items, "", no_view);
                 }
-                let results = futures_util::future::join_all(calls.iter().map(|call| {
-                    self.with_retries("front-end view", move || async move {
+                let attempts = calls.iter().map(|call| {
+                    let attempt = self.with_retries("front-end view", move || async move {
                         let rows = self.select(pool, call, person).await?;
                         connector.parse_rows(call, &rows)
-                    })
-                }))
-                .await;
-                for (call, result) in calls.iter().zip(results) {
-                    settle(&mut response, &call.items, &call.source, result);
-                }
+                    });
+                    (&call.items[..], call.source.as_str(), attempt)
+                });
+                gather(&mut response, attempts).await;
             }
         }
         response
@@ -391,6 +387,17 @@ impl Kit {
         tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| DeptError::Unreachable(format!("{} 毫秒内未应答", self.timeout.as_millis())))?
+    }
+}
+
+/// Runs every call at once and settles each into the answer.
+async fn gather<'a, F>(response: &mut QueryResponse, calls: impl Iterator<Item = (&'a [Item], &'a str, F)>)
+where
+    F: std::future::Future<Output = Result<Vec<Record>, DeptError>>,
+{
+    let (scopes, attempts): (Vec<_>, Vec<_>) = calls.map(|(items, source, attempt)| ((items, source), attempt)).unzip();
+    for ((items, source), result) in scopes.into_iter().zip(futures_util::future::join_all(attempts).await) {
+        settle(response, items, source, result);
     }
 }
 
