@@ -45,7 +45,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Pool, DbError> {
     let target = describe(&pg);
     // Each connection starts in the service's schema, so its SQL never names it.
     pg.options(format!("-c search_path={}", settings.schema));
-    pg.application_name("dibao-mesh");
+    // Operators (and the benchmarks) see in pg_stat_activity which
+    // service each backend serves.
+    pg.application_name(&format!("dibao-mesh/{}", settings.schema));
     pg.connect_timeout(std::time::Duration::from_secs(5));
 
     // Create the schema over a plain connection first (search_path may not exist yet).

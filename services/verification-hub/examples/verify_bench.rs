@@ -23,10 +23,19 @@
 //!    answer);
 //! 3. a bulk campaign's department queries per second against each
 //!    department's rate limit.
+//!
+//! With parts 1 and 2 it prints where the machine's CPU goes: the cores each
+//! part keeps busy at rest (before part 1) and in each phase, and the CPU a
+//! check adds to each — the mesh (hub, adapters, civil affairs: this
+//! process less the simulator, which runs on threads of its own), each
+//! service's Postgres backends, Postgres's own processes, the broker, the
+//! simulator and its Postgres reads — and from the peak, the cores the mesh
+//! with its Postgres and broker would keep busy at 1,000 checks/s.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -45,13 +54,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// User + system CPU seconds of this process.
-fn process_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// User + system CPU seconds in a `/proc/…/stat` line (fields 14 and 15 of
+/// proc(5), counted after the command name; USER_HZ is 100 on Linux).
+fn cpu_of_stat(stat: &str) -> f64 {
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields 14 and 15 of proc(5), counted after the command name; USER_HZ is 100 on Linux.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// User + system CPU seconds of this process.
+fn process_cpu() -> f64 {
+    cpu_of_stat(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
 }
 
 /// Busy CPU seconds of the whole machine.
@@ -61,6 +74,93 @@ fn machine_busy() -> f64 {
     let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
     (v.iter().sum::<f64>() - idle) / 100.0
+}
+
+/// Where the machine's CPU goes, by part: the department simulator's
+/// threads; the rest of this process (the mesh: hub, six adapters, civil
+/// affairs); each service's Postgres backends (by the application name
+/// every pool gives its connections); Postgres's own processes; the broker.
+const SIMULATOR: &str = "department simulator";
+const SIMULATOR_DB: &str = "department simulator's Postgres reads";
+const MESH: &str = "mesh (hub, six adapters, civil affairs)";
+const BROKER: &str = "broker (Tansu)";
+const POSTGRES_OWN: &str = "Postgres's own processes";
+
+async fn cpu_by_part(pool: &deadpool_postgres::Pool) -> anyhow::Result<BTreeMap<String, f64>> {
+    let mut parts: BTreeMap<String, f64> = BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task")?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let cpu = cpu_of_stat(&std::fs::read_to_string(task.path().join("stat")).unwrap_or_default());
+        let part = if comm.starts_with("dept-simulator") { SIMULATOR } else { MESH };
+        *parts.entry(part.to_owned()).or_default() += cpu;
+    }
+    let client = pool.get().await?;
+    let backends: HashMap<i32, String> = client
+        .query("SELECT pid, application_name FROM pg_stat_activity", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for process in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = process.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let comm = std::fs::read_to_string(process.path().join("comm")).unwrap_or_default();
+        let part = match comm.trim() {
+            "tansu" => BROKER.to_owned(),
+            "postgres" => match backends.get(&pid).and_then(|a| a.strip_prefix("dibao-mesh/")) {
+                Some("simulator") => SIMULATOR_DB.to_owned(),
+                Some(schema) if schema.starts_with("adapter_") => "Postgres for the adapters".to_owned(),
+                Some(schema) => format!("Postgres for {schema}"),
+                None => POSTGRES_OWN.to_owned(),
+            },
+            _ => continue,
+        };
+        *parts.entry(part).or_default() +=
+            cpu_of_stat(&std::fs::read_to_string(process.path().join("stat")).unwrap_or_default());
+    }
+    Ok(parts)
+}
+
+/// Cores each part kept busy between two samples `wall` seconds apart.
+type Cores = BTreeMap<String, f64>;
+
+fn cores(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, wall: f64) -> Cores {
+    after.iter().map(|(part, s)| (part.clone(), (s - before.get(part).copied().unwrap_or(0.0)) / wall)).collect()
+}
+
+/// The cores each part keeps busy while the mesh waits for work (the
+/// broker's consumers polling it, the relays polling their outboxes).
+async fn at_rest(m: &Mesh) -> anyhow::Result<Cores> {
+    let (before, t0) = (cpu_by_part(&m.hub_pool).await?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rest = cores(&before, &cpu_by_part(&m.hub_pool).await?, t0.elapsed().as_secs_f64());
+    let line: Vec<String> = rest.iter().map(|(part, c)| format!("{part} {c:.2}")).collect();
+    println!("at rest, cores busy: {}", line.join("; "));
+    Ok(rest)
+}
+
+/// Prints the cores each part kept busy at `rate` checks/s and the CPU a
+/// check adds to each (beyond its load at rest); with `project`, what the
+/// mesh with its Postgres and broker (all but the departments' simulator)
+/// would keep busy at 1,000 checks/s.
+fn print_cpu(rest: &Cores, busy: &Cores, rate: f64, project: bool) {
+    let (mut fixed, mut per_check) = (0.0, 0.0);
+    let mut line = Vec::new();
+    for (part, c) in busy {
+        let idle = rest.get(part).copied().unwrap_or(0.0);
+        let ms = 1000.0 * (c - idle).max(0.0) / rate;
+        if part != SIMULATOR && part != SIMULATOR_DB {
+            fixed += idle;
+            per_check += ms;
+        }
+        line.push(format!("{part} {c:.2} cores, {ms:.2} ms a check"));
+    }
+    println!("  CPU: {}", line.join("; "));
+    if project {
+        println!(
+            "  the mesh with its Postgres and broker: {per_check:.2} ms of CPU a check beyond {fixed:.2} cores at rest, so 1,000 checks/s would keep {:.1} cores busy without the departments' simulator (this machine has 2)",
+            fixed + per_check
+        );
+    }
 }
 
 #[tokio::main]
@@ -85,6 +185,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
         campaign_concurrency: 16,
         rate_per_second: 0,
         department_concurrency: 256,
+        departments_apart: true,
         ..Options::default()
     })
     .await;
@@ -122,10 +223,13 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
         }
     };
 
+    let rest = at_rest(&m).await?;
+
     // 1. Peak, zero latency, closed loop.
     for concurrency in if peak { vec![16, 64] } else { vec![] } {
         let done = Arc::new(AtomicU64::new(0));
         let incomplete = Arc::new(AtomicU64::new(0));
+        let parts0 = cpu_by_part(&m.hub_pool).await?;
         let (cpu0, busy0, t0) = (process_cpu(), machine_busy(), Instant::now());
         let stop = t0 + Duration::from_secs(seconds);
         let mut workers = Vec::new();
@@ -157,6 +261,11 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
             busy / wall,
             rate / (busy / wall)
         );
+        // The report events' publishing is part of a check's cost.
+        settle(&m).await?;
+        let total = t0.elapsed().as_secs_f64();
+        let busy = cores(&parts0, &cpu_by_part(&m.hub_pool).await?, total);
+        print_cpu(&rest, &busy, done.load(Ordering::Relaxed) as f64 / total, true);
     }
 
     // 2. Paced, 20 ms at every department; each rate starts once what the
@@ -177,6 +286,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
         m.simulator.keep_answers();
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
         let total = rate * seconds;
+        let parts0 = cpu_by_part(&m.hub_pool).await?;
         // The checks are sent from a thread of their own, at their due
         // times to within the OS's sleep precision: tokio's timer rounds
         // up to the next millisecond and shares the mesh's two workers,
@@ -228,6 +338,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
             .unwrap_or(("", f64::NAN));
         let p99 = percentile(&lat, 0.99);
         settle(&m).await?;
+        let parts = cpu_by_part(&m.hub_pool).await?;
         println!(
             "paced {rate} checks/s offered, 20 ms department latency: {:.0} checks/s achieved, latency p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms (from sending: p50 {:.1}, p99 {:.1} ms; {incomplete} incomplete); slowest department p99 {slowest_p99:.1} ms ({slowest}), target p99 ≤ {:.1} ms: {}",
             total as f64 / wall,
@@ -239,6 +350,8 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
             if p99 <= slowest_p99 + 2.0 { "met" } else { "missed" }
         );
         mesh.print();
+        let elapsed = t0.elapsed().as_secs_f64();
+        print_cpu(&rest, &cores(&parts0, &parts, elapsed), total as f64 / elapsed, false);
     }
 
     Ok(())
@@ -323,6 +436,7 @@ async fn campaign() -> anyhow::Result<()> {
         report_deadline_ms: 10_000,
         campaign_concurrency: 32,
         rate_per_second: limit,
+        departments_apart: true,
         ..Options::default()
     })
     .await;
