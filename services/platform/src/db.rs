@@ -47,7 +47,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Pool, DbError> {
     pg.options(format!("-c search_path={}", settings.schema));
     // Operators (and the benchmarks) see in pg_stat_activity which
     // service each backend serves.
-    pg.application_name(&format!("dibao-mesh/{}", settings.schema));
+    pg.application_name(format!("dibao-mesh/{}", settings.schema));
     pg.connect_timeout(std::time::Duration::from_secs(5));
 
     // Create the schema over a plain connection first (search_path may not exist yet).
