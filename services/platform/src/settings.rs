@@ -201,25 +201,52 @@ pub fn load_from<T: DeserializeOwned + Validate>(
         Some(p) => Some(PathBuf::from(p)),
         None => Some(PathBuf::from(".env")).filter(|p| p.is_file()),
     };
-    let file_vars = match env_file {
+    let mut file_vars = match env_file {
         Some(path) => read_env_file(&path)?,
         None => HashMap::new(),
     };
+    let mut vars = vars.clone();
+    // The environment's properties override the env file's.
+    let mut properties = kafka_properties(&prefix, &mut file_vars);
+    properties.extend(kafka_properties(&prefix, &mut vars));
     let env_source = |map: HashMap<String, String>| {
         config::Environment::with_prefix(&prefix).prefix_separator("__").separator("__").source(Some(map))
     };
-    let cfg = config::Config::builder()
+    let mut cfg = config::Config::builder()
         .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
         .add_source(env_source(file_vars))
-        .add_source(env_source(vars.clone()))
-        .build()
-        .map_err(|e| invalid(e.to_string()))?;
+        .add_source(env_source(vars));
+    if !properties.is_empty() {
+        cfg = cfg.set_override("kafka.properties", properties).map_err(|e| invalid(e.to_string()))?;
+    }
+    let cfg = cfg.build().map_err(|e| invalid(e.to_string()))?;
     let settings: T = cfg.try_deserialize().map_err(|e| invalid(name_variable(&prefix, &e.to_string())))?;
     let problems = settings.validate();
     if !problems.is_empty() {
         return Err(invalid(problems.join("; ")));
     }
     Ok(settings)
+}
+
+/// Takes `{PREFIX}__KAFKA__PROPERTIES__{KEY}` out of `vars` as librdkafka
+/// properties. Their keys are dotted (`security.protocol`), and the
+/// environment layer would split a dotted key into nested tables, so they
+/// are set as one table instead; `_` stands for `.` because a shell cannot
+/// export a dotted name (`…__PROPERTIES__SECURITY_PROTOCOL=SASL_SSL`).
+fn kafka_properties(prefix: &str, vars: &mut HashMap<String, String>) -> HashMap<String, String> {
+    let marker = format!("{prefix}__KAFKA__PROPERTIES__");
+    let names: Vec<String> = vars
+        .keys()
+        .filter(|k| k.len() > marker.len() && k.to_ascii_uppercase().starts_with(&marker))
+        .cloned()
+        .collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let value = vars.remove(&name)?;
+            Some((name[marker.len()..].to_ascii_lowercase().replace('_', "."), value))
+        })
+        .collect()
 }
 
 /// Adds the environment variable to a message that names a key
@@ -318,6 +345,30 @@ mod tests {
         assert_eq!(s.access["/dibao.ops.v1.OpsService/*"], vec!["ops".to_owned()]);
         let printed = format!("{s:?}");
         assert!(!printed.contains("hunter2"), "secrets never print: {printed}");
+    }
+
+    #[test]
+    fn kafka_properties_come_from_the_environment_with_their_dotted_keys() {
+        let dir = tempdir("properties");
+        let mut vars = base_vars(&dir);
+        std::fs::write(
+            dir.join("none.env"),
+            "DEMO__KAFKA__PROPERTIES__SASL_MECHANISM=PLAIN\nDEMO__KAFKA__PROPERTIES__SECURITY_PROTOCOL=SASL_PLAINTEXT\n",
+        )
+        .expect("write");
+        vars.insert("DEMO__KAFKA__PROPERTIES__SECURITY_PROTOCOL".into(), "SASL_SSL".into());
+        vars.insert("DEMO__KAFKA__PROPERTIES__ssl.ca.location".into(), "/etc/kafka/ca.pem".into());
+        let s: PlatformSettings = load_from("demo", PLATFORM_DEFAULTS, &vars).expect("valid");
+        let expected: HashMap<String, String> = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+            ("ssl.ca.location", "/etc/kafka/ca.pem"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(s.kafka.properties, expected, "the environment overrides the env file, key by key");
+        assert_eq!(s.kafka.brokers, "127.0.0.1:9092", "the other kafka settings still load");
     }
 
     #[test]
