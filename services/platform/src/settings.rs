@@ -359,14 +359,11 @@ mod tests {
         vars.insert("DEMO__KAFKA__PROPERTIES__SECURITY_PROTOCOL".into(), "SASL_SSL".into());
         vars.insert("DEMO__KAFKA__PROPERTIES__ssl.ca.location".into(), "/etc/kafka/ca.pem".into());
         let s: PlatformSettings = load_from("demo", PLATFORM_DEFAULTS, &vars).expect("valid");
-        let expected: HashMap<String, String> = [
-            ("security.protocol", "SASL_SSL"),
-            ("sasl.mechanism", "PLAIN"),
-            ("ssl.ca.location", "/etc/kafka/ca.pem"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let expected: HashMap<String, String> =
+            [("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN"), ("ssl.ca.location", "/etc/kafka/ca.pem")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
         assert_eq!(s.kafka.properties, expected, "the environment overrides the env file, key by key");
         assert_eq!(s.kafka.brokers, "127.0.0.1:9092", "the other kafka settings still load");
     }
