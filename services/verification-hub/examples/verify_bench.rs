@@ -5,6 +5,9 @@
 //! cargo run --release -p dibao-verification-hub --example verify_bench [-- SECONDS [checks|peak|paced|campaign] [RATES]]
 //!
 //! RATES are the paced rates of part 2, comma-separated (default 25,50,100,1000).
+//! `VERIFY_BENCH_FETCH_WAIT_MS=500` lets civil affairs' consumer wait that
+//! long a fetch instead of the service's default (a trial of what the
+//! broker's polling costs the checks; Tansu holds a fetch for its whole wait).
 //! `checks` runs parts 1 and 2 (`peak` and `paced` one of them), `campaign`
 //! part 3 (each on a fresh mesh, so one part's connections and backlog never
 //! weigh on the other); `checks` and `campaign` by default.
@@ -163,6 +166,12 @@ fn print_cpu(rest: &Cores, busy: &Cores, rate: f64, project: bool) {
     }
 }
 
+fn fetch_wait_ms() -> Option<u32> {
+    let ms = std::env::var("VERIFY_BENCH_FETCH_WAIT_MS").ok()?.parse().ok()?;
+    println!("civil affairs' consumer waits up to {ms} ms a fetch (VERIFY_BENCH_FETCH_WAIT_MS)");
+    Some(ms)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(15);
@@ -186,6 +195,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
         rate_per_second: 0,
         department_concurrency: 256,
         departments_apart: true,
+        consumer_fetch_wait_ms: fetch_wait_ms(),
         ..Options::default()
     })
     .await;
@@ -437,6 +447,7 @@ async fn campaign() -> anyhow::Result<()> {
         campaign_concurrency: 32,
         rate_per_second: limit,
         departments_apart: true,
+        consumer_fetch_wait_ms: fetch_wait_ms(),
         ..Options::default()
     })
     .await;

@@ -98,6 +98,9 @@ pub struct Options {
     /// its work never queues behind the mesh's, and the benchmark can tell
     /// its CPU from the mesh's.
     pub departments_apart: bool,
+    /// How long civil affairs' consumer lets the broker hold a fetch
+    /// (librdkafka's `fetch.wait.max.ms`); the service's default if none.
+    pub consumer_fetch_wait_ms: Option<u32>,
 }
 
 impl Default for Options {
@@ -114,6 +117,7 @@ impl Default for Options {
             consent_requires_relatives: false,
             housing_view: false,
             departments_apart: false,
+            consumer_fetch_wait_ms: None,
         }
     }
 }
@@ -259,13 +263,14 @@ impl Mesh {
         }
 
         // Civil affairs, with each county's policy.
-        let civil = dibao_civil_affairs::startup::Application::build(
-            service_settings("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs),
-            Arc::new(SystemClock),
-            shutdown.clone(),
-        )
-        .await
-        .expect("civil affairs");
+        let mut civil_settings = service_settings("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs);
+        if let Some(ms) = options.consumer_fetch_wait_ms {
+            civil_settings.kafka.properties.insert("fetch.wait.max.ms".to_owned(), ms.to_string());
+        }
+        let civil =
+            dibao_civil_affairs::startup::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone())
+                .await
+                .expect("civil affairs");
         let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
         let gateway = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
         let mut civil_client = CivilAffairsServiceClient::new(
