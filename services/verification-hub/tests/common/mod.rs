@@ -63,14 +63,14 @@ pub struct Mesh {
     _broker: Broker,
     _stop: ShutdownTrigger,
     _sim_pool: Pool,
-    _departments: Departments,
+    _simulator_runtime: SimulatorRuntime,
 }
 
 /// The simulator's own runtime, where it has one; let go without waiting
 /// (a runtime may not be dropped where the test's runtime could block).
-struct Departments(Option<tokio::runtime::Runtime>);
+struct SimulatorRuntime(Option<tokio::runtime::Runtime>);
 
-impl Drop for Departments {
+impl Drop for SimulatorRuntime {
     fn drop(&mut self) {
         if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
@@ -93,7 +93,7 @@ pub struct Options {
     pub consent_requires_relatives: bool,
     /// The housing adapter reads the register's front-end view instead of its API.
     pub housing_view: bool,
-    /// The department simulator runs on threads of its own (named
+    /// The department simulator runs on a thread of its own (named
     /// `dept-simulator`), as the departments run on machines of their own:
     /// its work never queues behind the mesh's, and the benchmark can tell
     /// its CPU from the mesh's.
@@ -198,7 +198,7 @@ impl Mesh {
             .await
             .expect("province");
         let listen = "127.0.0.1:0".parse().expect("addr");
-        let (simulator, departments) = if options.departments_apart {
+        let (simulator, simulator_runtime) = if options.departments_apart {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("dept-simulator")
@@ -214,9 +214,9 @@ impl Mesh {
                 })
                 .await
                 .expect("simulator started");
-            (simulator, Departments(Some(runtime)))
+            (simulator, SimulatorRuntime(Some(runtime)))
         } else {
-            (Simulator::start(sim_pool.clone(), listen).await.expect("simulator"), Departments(None))
+            (Simulator::start(sim_pool.clone(), listen).await.expect("simulator"), SimulatorRuntime(None))
         };
 
         // One adapter per department.
@@ -340,7 +340,7 @@ impl Mesh {
             _broker: broker,
             _stop: stop,
             _sim_pool: sim_pool,
-            _departments: departments,
+            _simulator_runtime: simulator_runtime,
         }
     }
 
