@@ -127,7 +127,7 @@ grep -h "listening\|loaded" "$STACK"/logs/demo-simulator.log "$STACK"/logs/demo-
 
 echo
 echo "== civil affairs, demo county 220581: policy, roster import, one application through every signed step, verified through the hub"
-cargo build --quiet -p dibao-civil-affairs --example demo_county
+cargo build --quiet -p dibao-demos --example demo_county
 DEMO_HUB="127.0.0.1:$HUB_PORT" \
 DEMO_SIMULATOR_SCHEMA=department_simulator \
 CIVIL_AFFAIRS_ENV_FILE=/dev/null \
@@ -146,7 +146,7 @@ RUST_LOG=warn \
 
 echo
 echo "== the two rosters in sync: civil affairs and the poverty office, each with its own schema, through the broker"
-cargo build --quiet -p dibao-poverty-alleviation --example demo_sync
+cargo build --quiet -p dibao-demos --example demo_sync
 CIVIL_AFFAIRS_ENV_FILE=/dev/null \
 CIVIL_AFFAIRS__SERVER__LISTEN=127.0.0.1:0 \
 CIVIL_AFFAIRS__DATABASE__URL="$PG/dibao_demo" \
@@ -172,7 +172,7 @@ RUST_LOG=warn \
 
 echo
 echo "== roster comparison (台账比对) of the demo county: its view of both rosters from their events, lists (a)-(g), xlsx per township in .stack/exports"
-cargo build --quiet -p dibao-roster-comparison --example demo_comparison
+cargo build --quiet -p dibao-demos --example demo_comparison
 for svc in CIVIL_AFFAIRS:civil-affairs:civil_affairs POVERTY_ALLEVIATION:poverty-alleviation:poverty_alleviation \
            ROSTER_COMPARISON:roster-comparison:roster_comparison; do
   IFS=: read -r env ident schema <<<"$svc"

@@ -40,7 +40,7 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null; then
 fi
 echo "[stack] broker at 127.0.0.1:$BROKER_PORT"
 
-cargo build --quiet -p dibao-platform --bin dibao-devcerts --bin dibao-assertion-key
+cargo build --quiet -p dibao-ops-tools --bin dibao-devcerts --bin dibao-assertion-key
 # shellcheck disable=SC2086
 target/debug/dibao-devcerts "$STACK/certs" $IDENTITIES
 target/debug/dibao-assertion-key "$STACK/certs"

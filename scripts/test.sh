@@ -8,6 +8,8 @@ echo "[test] buf lint"
 (cd proto && buf lint)
 echo "[test] cargo fmt --check"
 cargo fmt --all -- --check
+echo "[test] cargo build --workspace --bins (the tests start some services as processes)"
+cargo build --workspace --bins --locked
 echo "[test] cargo test"
 log=$(mktemp)
 status=0

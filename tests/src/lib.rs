@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use dibao_platform::settings::{DatabaseSettings, KafkaSettings};
+use dibao_platform::runtime::settings::{DatabaseSettings, KafkaSettings};
 use secrecy::SecretString;
 use tokio::process::{Child, Command};
 
@@ -101,6 +101,22 @@ pub fn tansu_bin() -> PathBuf {
     if cargo.is_file() { cargo } else { PathBuf::from("tansu") }
 }
 
+/// A binary of the workspace (a service, an import command), as the README's
+/// test command builds them before the tests (`cargo build --workspace
+/// --bins`): beside the test executable's own directory in the target dir.
+pub fn service_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // Test executables live in target/<profile>/deps/.
+    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let bin = dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` before the tests (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
 /// The environment of a service of the mesh under test: its own schema of
 /// `db`, the broker with `prefix`, certificates `<service>.pem` and `.key`
 /// beside `ca.pem` in `certs`, no env file. As the service's binary reads
@@ -136,12 +152,12 @@ pub fn service_settings(
     broker: &Broker,
     prefix: &str,
     certs: &Path,
-) -> dibao_platform::settings::PlatformSettings {
+) -> dibao_platform::runtime::settings::PlatformSettings {
     let env = service.to_ascii_uppercase().replace('-', "_");
     let mut vars: std::collections::HashMap<String, String> =
         service_env(service, db, schema, broker, prefix, certs).into_iter().collect();
     vars.insert(format!("{env}__SERVER__LISTEN"), "127.0.0.1:0".to_owned());
-    dibao_platform::settings::load_from(service, dibao_platform::settings::PLATFORM_DEFAULTS, &vars)
+    dibao_platform::runtime::settings::load_from(service, dibao_platform::runtime::settings::PLATFORM_DEFAULTS, &vars)
         .expect("settings of a service under test")
 }
 
@@ -356,10 +372,11 @@ pub async fn access_records(
     pool: &deadpool_postgres::Pool,
     person: &str,
     n: usize,
-) -> Vec<dibao_platform::access_log::AccessRecord> {
+) -> Vec<dibao_platform::trust::access_log::AccessRecord> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let records = dibao_platform::access_log::accesses_to(pool, person, 0, 10_000).await.expect("access log");
+        let records =
+            dibao_platform::trust::access_log::accesses_to(pool, person, 0, 10_000).await.expect("access log");
         if records.len() >= n || std::time::Instant::now() > deadline {
             return records;
         }

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use deadpool_postgres::Transaction;
-use dibao_platform::inbox::{Handler, HandlerError};
-use dibao_platform::outbox::{self, NewEvent};
+use dibao_platform::events::inbox::{Handler, HandlerError};
+use dibao_platform::events::outbox::{self, NewEvent};
 use dibao_proto::events::v1::{EventEnvelope, PipelineProbe, event_envelope::Payload};
 
 pub const TOPIC: &str = "pipeline-probe.events";
 pub const PARTITIONS: i32 = 3;
 
-pub const WRITER_MIGRATIONS: &[dibao_platform::db::Migration] = &[(
+pub const WRITER_MIGRATIONS: &[dibao_platform::store::db::Migration] = &[(
     "0001_probe_written",
     "CREATE TABLE probe_written (
          aggregate_key text NOT NULL,
@@ -24,7 +24,7 @@ pub const WRITER_MIGRATIONS: &[dibao_platform::db::Migration] = &[(
          PRIMARY KEY (aggregate_key, sequence))",
 )];
 
-pub const APPLIER_MIGRATIONS: &[dibao_platform::db::Migration] = &[(
+pub const APPLIER_MIGRATIONS: &[dibao_platform::store::db::Migration] = &[(
     "0001_probe_applied",
     "CREATE TABLE probe_applied (
          aggregate_key text NOT NULL,

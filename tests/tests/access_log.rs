@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use dibao_platform::access_log::{self, ASKED, AccessEntry, AccessLog, AccessRecord};
+use dibao_platform::trust::access_log::{self, ASKED, AccessEntry, AccessLog, AccessRecord};
 use dibao_tests::{TestDb, access_records};
 
 fn entry(replica: usize, person: &str, outcome: &str, completes: Option<i64>) -> AccessEntry {
@@ -23,7 +23,7 @@ fn entry(replica: usize, person: &str, outcome: &str, completes: Option<i64>) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_appending_at_once_extend_one_chain_and_outcomes_name_their_queries() {
     let db = TestDb::create().await.expect("db");
-    let pool = dibao_platform::db::connect(&db.settings("hub")).await.expect("pool");
+    let pool = dibao_platform::store::db::connect(&db.settings("hub")).await.expect("pool");
     access_log::migrate(&pool).await.expect("migrate");
     // Two replicas of one service: two writers, one table, neither knowing
     // the other's tail.
@@ -65,7 +65,7 @@ async fn replicas_appending_at_once_extend_one_chain_and_outcomes_name_their_que
 #[tokio::test]
 async fn a_changed_outcome_link_or_a_record_deleted_from_the_end_is_named() {
     let db = TestDb::create().await.expect("db");
-    let pool = dibao_platform::db::connect(&db.settings("adapter")).await.expect("pool");
+    let pool = dibao_platform::store::db::connect(&db.settings("adapter")).await.expect("pool");
     access_log::migrate(&pool).await.expect("migrate");
     let log = AccessLog::start(pool.clone());
     let person = "110101199003074514";
@@ -108,7 +108,7 @@ async fn a_changed_outcome_link_or_a_record_deleted_from_the_end_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flush_commits_the_outcomes_waiting_for_company() {
     let db = TestDb::create().await.expect("db");
-    let pool = dibao_platform::db::connect(&db.settings("hub")).await.expect("pool");
+    let pool = dibao_platform::store::db::connect(&db.settings("hub")).await.expect("pool");
     access_log::migrate(&pool).await.expect("migrate");
     let log = AccessLog::start(pool.clone());
     let person = "110101199003074514";

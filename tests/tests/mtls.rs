@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 
-use dibao_platform::db;
-use dibao_platform::devpki::DevCa;
-use dibao_platform::ops::Ops;
-use dibao_platform::server::{ServerBuilder, connect};
-use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
-use dibao_platform::tls::{AccessPolicy, TlsMaterial};
+use dibao_ops_tools::devpki::DevCa;
+use dibao_platform::events::ops::Ops;
+use dibao_platform::runtime::server::{ServerBuilder, connect};
+use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
+use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::store::db;
 use dibao_proto::ops::v1::GetPipelineStatusRequest;
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_tests::TestDb;

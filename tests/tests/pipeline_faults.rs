@@ -149,8 +149,8 @@ async fn ten_thousand_events_arrive_once_in_order_through_broker_and_consumer_ki
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_record_is_dead_lettered_with_its_reason_and_the_partition_moves_on() {
-    use dibao_platform::shutdown::Shutdown;
-    use dibao_platform::{db, inbox, kafka, outbox};
+    use dibao_platform::runtime::shutdown::Shutdown;
+    use dibao_platform::{events::inbox, events::kafka, events::outbox, store::db};
     use dibao_tests::probe;
     use rdkafka::producer::{FutureProducer, FutureRecord};
 

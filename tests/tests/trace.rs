@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dibao_platform::devpki::DevCa;
-use dibao_platform::inbox::{Handler, HandlerError};
-use dibao_platform::server::{ServerBuilder, connect};
-use dibao_platform::settings::LogFormat;
-use dibao_platform::shutdown::Shutdown;
-use dibao_platform::tls::{AccessPolicy, TlsMaterial};
-use dibao_platform::{db, inbox, kafka, outbox, telemetry};
+use dibao_ops_tools::devpki::DevCa;
+use dibao_platform::events::inbox::{Handler, HandlerError};
+use dibao_platform::runtime::server::{ServerBuilder, connect};
+use dibao_platform::runtime::settings::LogFormat;
+use dibao_platform::runtime::shutdown::Shutdown;
+use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::{events::inbox, events::kafka, events::outbox, runtime::telemetry, store::db};
 use dibao_proto::events::v1::{EventEnvelope, PipelineProbe, event_envelope::Payload};
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::ops::v1::{ListDeadLettersRequest, RetryDeadLetterRequest};
@@ -101,7 +101,7 @@ async fn one_trace_spans_the_grpc_call_and_the_kafka_hop() {
     let server = ServerBuilder::new(
         TlsMaterial::from_pem(&ca.pem.cert, &server_pem.cert, &server_pem.key),
         AccessPolicy::platform_defaults(),
-        Some(dibao_platform::ops::Ops::new(pool.clone())),
+        Some(dibao_platform::events::ops::Ops::new(pool.clone())),
     )
     .start("127.0.0.1:0".parse().expect("addr"), stopped.clone())
     .await

@@ -13,7 +13,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use dibao_platform::tabular::{self, Columns, Line};
+use dibao_platform::files::tabular::{self, Columns, Line};
 use dibao_proto::civil_affairs::v1::{
     Household, ImportRosterRequest, Member, RowError, SinglePersonReason, WorkAbility,
 };
@@ -40,7 +40,7 @@ pub const COLUMNS: [&str; 14] = [
 ];
 const REQUIRED: [usize; 9] = [0, 1, 2, 3, 4, 6, 7, 8, 12];
 
-pub use dibao_platform::tabular::{FileError, Report};
+pub use dibao_platform::files::tabular::{FileError, Report};
 
 /// One household read from the file, or why it could not be.
 pub type Parsed = Result<ImportRosterRequest, Vec<RowError>>;

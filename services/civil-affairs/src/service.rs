@@ -8,8 +8,8 @@ use dibao_benefit_engine::household::validate_composition;
 use dibao_benefit_engine::income::{IncomeAssessment, Treatment, assess_income};
 use dibao_benefit_engine::policy::CountyPolicy;
 use dibao_platform::Error;
-use dibao_platform::clock::Clock;
-use dibao_platform::outbox::{self, NewEvent};
+use dibao_platform::events::outbox::{self, NewEvent};
+use dibao_platform::runtime::clock::Clock;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsService;
 use dibao_proto::common::v1::{Money, OfficerRole, YearMonth};
@@ -36,7 +36,7 @@ pub struct CivilAffairs {
     pub topic: String,
 }
 
-pub(crate) use dibao_platform::error::{internal as db, invalid};
+pub(crate) use dibao_platform::runtime::error::{internal as db, invalid};
 
 pub(crate) fn first_of_month(t: OffsetDateTime) -> Date {
     t.date().replace_day(1).unwrap_or(t.date())
@@ -173,7 +173,7 @@ impl CivilAffairsService for CivilAffairs {
                 kind: kind as i32,
                 status: status as i32,
                 next_step: row.get(3),
-                submitted_at: Some(dibao_platform::outbox::timestamp_of(row.get(4))),
+                submitted_at: Some(dibao_platform::events::outbox::timestamp_of(row.get(4))),
                 household: Some(household),
             }),
         }))

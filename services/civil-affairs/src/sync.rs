@@ -10,9 +10,9 @@
 //! or older events change nothing (R-SYNC-3).
 
 use deadpool_postgres::Transaction;
-use dibao_platform::clock::Clock;
-use dibao_platform::db::cached;
-use dibao_platform::inbox::{Handler, HandlerError};
+use dibao_platform::events::inbox::{Handler, HandlerError};
+use dibao_platform::runtime::clock::Clock;
+use dibao_platform::store::db::cached;
 use dibao_proto::common::v1::Relation;
 use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
 use dibao_proto::poverty_alleviation::v1::PovertyStatus;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dibao_civil_affairs::startup::{self, Application};
-use dibao_platform::clock::{Clock, ManualClock};
-use dibao_platform::devpki::DevCa;
-use dibao_platform::server::connect;
-use dibao_platform::settings::{self, PLATFORM_DEFAULTS};
-use dibao_platform::shutdown::{Shutdown, ShutdownTrigger};
-use dibao_platform::tls::TlsMaterial;
+use dibao_ops_tools::devpki::DevCa;
+use dibao_platform::runtime::clock::{Clock, ManualClock};
+use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::settings::{self, PLATFORM_DEFAULTS};
+use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
+use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::*;
 use dibao_proto::common::v1::{

@@ -1,5 +1,5 @@
 use dibao_department_adapters::startup::{self, Application};
-use dibao_platform::binary::{self, Started};
+use dibao_platform::runtime::binary::{self, Started};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use dibao_platform::access_log::{self, AccessEntry, AccessLog};
-use dibao_platform::assertion::{AssertionVerifier, Refusal};
-use dibao_platform::clock::Clock;
-use dibao_platform::tls::CallerIdentity;
+use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::tls::CallerIdentity;
+use dibao_platform::trust::access_log::{self, AccessEntry, AccessLog};
+use dibao_platform::trust::assertion::{AssertionVerifier, Refusal};
 use dibao_proto::department::v1::department_service_server::DepartmentService;
 use dibao_proto::department::v1::{ConsentAssertion, Item, QueryRequest, QueryResponse};
 use dibao_proto::types::InvalidField;
@@ -25,7 +25,7 @@ pub struct Adapter<C: Connector> {
 
 fn items_of<C: Connector>(raw: &[i32]) -> Result<Vec<Item>, Status> {
     if raw.is_empty() {
-        return Err(dibao_platform::error::invalid(vec![InvalidField::new("items", "至少要查询一个项目")]));
+        return Err(dibao_platform::runtime::error::invalid(vec![InvalidField::new("items", "至少要查询一个项目")]));
     }
     let mut items = Vec::with_capacity(raw.len());
     for (i, v) in raw.iter().enumerate() {
@@ -36,7 +36,7 @@ fn items_of<C: Connector>(raw: &[i32]) -> Result<Vec<Item>, Status> {
                 }
             }
             _ => {
-                return Err(dibao_platform::error::invalid(vec![InvalidField::new(
+                return Err(dibao_platform::runtime::error::invalid(vec![InvalidField::new(
                     format!("items[{i}]"),
                     format!("本部门不提供此项目（{v}）"),
                 )]));
@@ -84,7 +84,7 @@ impl<C: Connector> DepartmentService for Adapter<C> {
                 self.log
                     .record(entry(format!("refused: {refusal}"), None, &claimed))
                     .await
-                    .map_err(dibao_platform::error::internal)?;
+                    .map_err(dibao_platform::runtime::error::internal)?;
                 return Err(Status::permission_denied(format!("拒绝查询：{}", refusal_text(&refusal))));
             }
         };
@@ -94,7 +94,7 @@ impl<C: Connector> DepartmentService for Adapter<C> {
             self.log.record(entry(access_log::ASKED.to_owned(), None, &claimed)),
             self.kit.query(&self.connector, &verified.person, &items)
         );
-        let asked = asked.map_err(dibao_platform::error::internal)?;
+        let asked = asked.map_err(dibao_platform::runtime::error::internal)?;
         let outcome = if answer.unavailable.is_empty() {
             format!("answered: {} records", answer.records.len())
         } else {

@@ -8,14 +8,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dibao_platform::access_log::{self, AccessLog};
-use dibao_platform::assertion::AssertionVerifier;
-use dibao_platform::clock::Clock;
-use dibao_platform::db;
-use dibao_platform::server::ServerBuilder;
-use dibao_platform::settings::{self, DatabaseSettings, ServerSettings, TelemetrySettings, TlsSettings, Validate};
-use dibao_platform::shutdown::Shutdown;
-use dibao_platform::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::server::ServerBuilder;
+use dibao_platform::runtime::settings::{
+    self, DatabaseSettings, ServerSettings, TelemetrySettings, TlsSettings, Validate,
+};
+use dibao_platform::runtime::shutdown::Shutdown;
+use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::store::db;
+use dibao_platform::trust::access_log::{self, AccessLog};
+use dibao_platform::trust::assertion::AssertionVerifier;
 use dibao_proto::department::v1::department_service_server::DepartmentServiceServer;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;

@@ -13,7 +13,7 @@ use deadpool_postgres::Pool;
 use dibao_department_adapters::departments::bank::{Bank, Banks};
 use dibao_department_adapters::departments::{commerce, housing, human_resources, public_security, tax};
 use dibao_department_adapters::kit::{Connector, DepartmentTls, Kit};
-use dibao_platform::devpki::DevCa;
+use dibao_ops_tools::devpki::DevCa;
 use dibao_proto::department::v1::{Item, Record};
 use dibao_proto::types::IdentityNumber;
 use dibao_synthetic::generator::{BANKS, Config, DeptRecord, Household};
@@ -43,8 +43,10 @@ fn truth(records: &[DeptRecord], person: &str, items: &[Item]) -> Found {
 /// A fresh database with the departments' records of a generated province.
 async fn departments(seed: u64, households: usize) -> (TestDb, Pool, Vec<(Household, Vec<DeptRecord>)>) {
     let db = TestDb::create().await.expect("db");
-    let pool = dibao_platform::db::connect(&db.settings("simulator")).await.expect("pool");
-    dibao_platform::db::migrate(&pool, "simulator", dibao_synthetic::simulator::MIGRATIONS).await.expect("migrate");
+    let pool = dibao_platform::store::db::connect(&db.settings("simulator")).await.expect("pool");
+    dibao_platform::store::db::migrate(&pool, "simulator", dibao_synthetic::simulator::MIGRATIONS)
+        .await
+        .expect("migrate");
     let province = dibao_synthetic::generate_and_load(&pool, Config::new(seed, households)).await.expect("province");
     (db, pool, province)
 }

@@ -7,8 +7,8 @@
 use std::io::Read;
 use std::path::Path;
 
-use dibao_platform::tabular::{self, CellError, Columns, Line};
-pub use dibao_platform::tabular::{FileError, Report};
+use dibao_platform::files::tabular::{self, CellError, Columns, Line};
+pub use dibao_platform::files::tabular::{FileError, Report};
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Person, Relation};
 use dibao_proto::events::v1::{PovertyCause, RosterMember};
 use dibao_proto::poverty_alleviation::v1::{HelpMeasure, ImportRosterRequest, PoorHousehold, RowError};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Pool, Transaction};
 use dibao_platform::Error;
-use dibao_platform::clock::Clock;
-use dibao_platform::outbox::{self, NewEvent};
+use dibao_platform::events::outbox::{self, NewEvent};
+use dibao_platform::runtime::clock::Clock;
 use dibao_proto::common::v1::{OfficerRole, Relation};
 use dibao_proto::events::v1::{
     MemberDeceased, PoorHouseholdCompositionChanged, PoorHouseholdExitedPoverty, PoorHouseholdRegistered,
@@ -31,7 +31,7 @@ pub struct PovertyAlleviation {
     pub topic: String,
 }
 
-pub(crate) use dibao_platform::error::{internal as db, invalid};
+pub(crate) use dibao_platform::runtime::error::{internal as db, invalid};
 
 /// A database error; a deadlock or serialization failure (the other side's
 /// inbox touching the same people at the same moment) becomes `Aborted`,
@@ -522,7 +522,7 @@ impl PovertyAlleviationService for PovertyAlleviation {
             .map(|r| pb::LatestComparison {
                 run_id: r.get(0),
                 division: Some(dibao_proto::common::v1::DivisionCode { code: r.get(1) }),
-                completed_at: Some(dibao_platform::outbox::timestamp_of(r.get(2))),
+                completed_at: Some(dibao_platform::events::outbox::timestamp_of(r.get(2))),
                 dibao_not_poor: r.get(3),
                 flag_mismatches: r.get(4),
             });

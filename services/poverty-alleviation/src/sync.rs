@@ -8,8 +8,8 @@
 //! replayed or older event changes nothing (R-SYNC-3).
 
 use deadpool_postgres::Transaction;
-use dibao_platform::db::cached;
-use dibao_platform::inbox::{Handler, HandlerError};
+use dibao_platform::events::inbox::{Handler, HandlerError};
+use dibao_platform::store::db::cached;
 use dibao_proto::events::v1::{DibaoFlagChanged, EventEnvelope, RosterMember, event_envelope::Payload};
 use tokio_postgres::types::ToSql;
 
@@ -308,7 +308,7 @@ impl DibaoRosterViewService for DibaoView {
         &self,
         request: tonic::Request<tonic::Streaming<RebuildDibaoViewRequest>>,
     ) -> Result<tonic::Response<RebuildDibaoViewResponse>, tonic::Status> {
-        use dibao_platform::error::{internal, invalid};
+        use dibao_platform::runtime::error::{internal, invalid};
         use dibao_proto::civil_affairs::v1::HouseholdStatus;
         use dibao_proto::types::{DivisionCode, InvalidField};
         let mut stream = request.into_inner();

@@ -14,7 +14,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use deadpool_postgres::Transaction;
-use dibao_platform::db::cached;
+use dibao_platform::store::db::cached;
 
 use crate::engine::{self, Input, OfficialLink, OfficialRole, PovertyStatus, Programme};
 use crate::run::stored_entries;

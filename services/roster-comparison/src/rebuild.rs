@@ -4,7 +4,7 @@
 //! would otherwise remove what it missed.
 
 use deadpool_postgres::Pool;
-use dibao_platform::error::Error;
+use dibao_platform::runtime::error::Error;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{self as common, Relation};

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use dibao_platform::tabular::{self, CellError, Columns, Line};
-pub use dibao_platform::tabular::{FileError, Report};
+use dibao_platform::files::tabular::{self, CellError, Columns, Line};
+pub use dibao_platform::files::tabular::{FileError, Report};
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber};
 use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
 use dibao_proto::comparison::v1::{ImportDeathRegisterRequest, ImportOfficialsRequest, OfficialRole, RegisterImport};

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Pool;
-use dibao_platform::error::Error;
+use dibao_platform::runtime::error::Error;
 use dibao_proto::comparison::v1 as pb;
 use dibao_proto::types::{DivisionCode, InvalidField};
 use time::Date;

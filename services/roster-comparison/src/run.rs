@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use dibao_platform::clock::Clock;
-use dibao_platform::error::Error;
-use dibao_platform::outbox::{self, NewEvent};
+use dibao_platform::events::outbox::{self, NewEvent};
+use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::error::Error;
 use dibao_proto::events::v1::{ComparisonCompleted, event_envelope::Payload};
 use dibao_proto::types::DivisionCode;
 use ring::digest;
@@ -258,7 +258,7 @@ impl Digest {
     }
 
     pub fn finish(self) -> String {
-        dibao_platform::assertion::hex(self.0.finish().as_ref())
+        dibao_platform::trust::assertion::hex(self.0.finish().as_ref())
     }
 }
 
@@ -267,7 +267,7 @@ impl Digest {
 /// stay with it) without the id revealing anyone's identity number.
 pub fn entry_id(key: &str) -> String {
     let d = digest::digest(&digest::SHA256, key.as_bytes());
-    dibao_platform::assertion::hex(&d.as_ref()[..16])
+    dibao_platform::trust::assertion::hex(&d.as_ref()[..16])
 }
 
 fn status_zh(s: engine::PovertyStatus) -> &'static str {

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use dibao_platform::clock::Clock;
-use dibao_platform::error::{Error, invalid};
-use dibao_platform::outbox::timestamp_of;
+use dibao_platform::events::outbox::timestamp_of;
+use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::error::{Error, invalid};
 use dibao_proto::common::v1::{self as common, OfficerRole};
 use dibao_proto::comparison::v1 as pb;
 use dibao_proto::comparison::v1::comparison_service_server::ComparisonService;

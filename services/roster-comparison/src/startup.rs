@@ -7,16 +7,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dibao_platform::clock::Clock;
-use dibao_platform::ops::Ops;
-use dibao_platform::server::ServerBuilder;
-use dibao_platform::settings::{
+use dibao_platform::events::ops::Ops;
+use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::server::ServerBuilder;
+use dibao_platform::runtime::settings::{
     self, DatabaseSettings, KafkaSettings, PlatformSettings, RunSettings, ServerSettings, TelemetrySettings,
     TlsSettings, Validate,
 };
-use dibao_platform::shutdown::Shutdown;
-use dibao_platform::tls::{AccessPolicy, TlsMaterial};
-use dibao_platform::{db, kafka, workers};
+use dibao_platform::runtime::shutdown::Shutdown;
+use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::{events::kafka, runtime::workers, store::db};
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::comparison::v1::comparison_service_server::ComparisonServiceServer;
 use dibao_proto::topics;

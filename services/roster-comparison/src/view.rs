@@ -9,8 +9,8 @@
 //! same rows (R-CMP-4).
 
 use deadpool_postgres::Transaction;
-use dibao_platform::db::cached;
-use dibao_platform::inbox::{Handler, HandlerError};
+use dibao_platform::events::inbox::{Handler, HandlerError};
+use dibao_platform::store::db::cached;
 use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
 use futures_util::{StreamExt, pin_mut};
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dibao_platform::Error;
-use dibao_platform::error::internal;
+use dibao_platform::runtime::error::internal;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::{ExportRosterRequest, HouseholdStatus};
 use dibao_proto::common::v1::OfficerRole;
@@ -470,7 +470,7 @@ pub(crate) async fn mark_done(
 /// Resumes every unfinished campaign, at start and every
 /// [`RESUME_EVERY`]: a campaign whose hub died goes on by itself (in the
 /// hub that takes its lock first).
-pub async fn resume_unfinished(hub: Hub, mut shutdown: dibao_platform::shutdown::Shutdown) {
+pub async fn resume_unfinished(hub: Hub, mut shutdown: dibao_platform::runtime::shutdown::Shutdown) {
     loop {
         match hub.pool.get().await {
             Ok(client) => match client.query("SELECT campaign_id FROM campaign WHERE finished_at IS NULL", &[]).await {

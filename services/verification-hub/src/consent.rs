@@ -319,7 +319,7 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
 pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Error> {
     let not_found = || Error::NotFound(format!("没有编号为“{id}”的授权书"));
     let consent_id = uuid::Uuid::parse_str(id.trim()).map_err(|_| not_found())?;
-    let row = dibao_platform::db::cached::query_opt(
+    let row = dibao_platform::store::db::cached::query_opt(
         client,
         "SELECT signed_on, valid_until, items, revoked_at,
                 ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id),

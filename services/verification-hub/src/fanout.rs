@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dibao_platform::assertion::AssertionSigner;
-use dibao_platform::outbox::timestamp_of as timestamp;
-use dibao_platform::tls::TlsMaterial;
+use dibao_platform::events::outbox::timestamp_of as timestamp;
+use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_platform::trust::assertion::AssertionSigner;
 use dibao_proto::common::v1::IdentityNumber as PbIdentity;
 use dibao_proto::department::v1::department_service_client::DepartmentServiceClient;
 use dibao_proto::department::v1::{ConsentAssertion, Department, Item, QueryRequest, Record};

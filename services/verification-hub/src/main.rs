@@ -1,4 +1,4 @@
-use dibao_platform::binary::{self, Started};
+use dibao_platform::runtime::binary::{self, Started};
 use dibao_verification_hub::startup::{self, Application};
 
 #[tokio::main]

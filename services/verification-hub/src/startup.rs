@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dibao_platform::access_log::{self, AccessLog};
-use dibao_platform::assertion::AssertionSigner;
-use dibao_platform::clock::Clock;
-use dibao_platform::ops::Ops;
-use dibao_platform::outbox::{self, RelayConfig};
-use dibao_platform::server::ServerBuilder;
-use dibao_platform::settings::{
+use dibao_platform::events::ops::Ops;
+use dibao_platform::events::outbox::{self, RelayConfig};
+use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::server::ServerBuilder;
+use dibao_platform::runtime::settings::{
     self, DatabaseSettings, KafkaSettings, PlatformSettings, RunSettings, ServerSettings, TelemetrySettings,
     TlsSettings, Validate,
 };
-use dibao_platform::shutdown::Shutdown;
-use dibao_platform::tls::{AccessPolicy, TlsMaterial};
-use dibao_platform::{db, kafka};
+use dibao_platform::runtime::shutdown::Shutdown;
+use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::trust::access_log::{self, AccessLog};
+use dibao_platform::trust::assertion::AssertionSigner;
+use dibao_platform::{events::kafka, store::db};
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::topics;
 use dibao_proto::verification::v1::verification_service_server::VerificationServiceServer;

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use dibao_platform::ops::Ops;
-use dibao_platform::server::ServerBuilder;
-use dibao_platform::settings::{
+use dibao_platform::events::ops::Ops;
+use dibao_platform::runtime::server::ServerBuilder;
+use dibao_platform::runtime::settings::{
     self, DatabaseSettings, KafkaSettings, ServerSettings, TelemetrySettings, TlsSettings, Validate,
 };
-use dibao_platform::shutdown::Shutdown;
-use dibao_platform::tls::{AccessPolicy, TlsMaterial};
-use dibao_platform::{db, inbox, kafka, outbox, telemetry};
+use dibao_platform::runtime::shutdown::Shutdown;
+use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::{events::inbox, events::kafka, events::outbox, runtime::telemetry, store::db};
 use dibao_tests::probe;
 use serde::Deserialize;
 

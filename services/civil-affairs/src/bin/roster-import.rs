@@ -11,7 +11,7 @@ const USAGE: &str = "用法：roster-import --server 主机:端口 --ca CA证书
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    dibao_platform::cli::import_command(USAGE, roster_file::open, |channel, households| async move {
+    dibao_platform::files::command::import_command(USAGE, roster_file::open, |channel, households| async move {
         roster_file::import(&mut CivilAffairsServiceClient::new(channel), households).await
     })
     .await

@@ -12,7 +12,7 @@ const USAGE: &str = "用法：poor-roster-import --server 主机:端口 --ca CA�
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    dibao_platform::cli::import_command(USAGE, roster_file::open, |channel, households| async move {
+    dibao_platform::files::command::import_command(USAGE, roster_file::open, |channel, households| async move {
         roster_file::import(&mut PovertyAlleviationServiceClient::new(channel), households).await
     })
     .await

@@ -10,5 +10,6 @@ const USAGE: &str = "用法：death-register-import --server 主机:端口 --ca 
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    dibao_platform::cli::import_command(USAGE, register_file::open_deaths, register_file::import_deaths).await
+    dibao_platform::files::command::import_command(USAGE, register_file::open_deaths, register_file::import_deaths)
+        .await
 }

@@ -12,5 +12,10 @@ const USAGE: &str = "用法：officials-import --server 主机:端口 --ca CA证
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    dibao_platform::cli::import_command(USAGE, register_file::open_officials, register_file::import_officials).await
+    dibao_platform::files::command::import_command(
+        USAGE,
+        register_file::open_officials,
+        register_file::import_officials,
+    )
+    .await
 }

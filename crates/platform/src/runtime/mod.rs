@@ -1,0 +1,21 @@
+//! A service's life: from settings to a served, stoppable process.
+//!
+//! - [`settings`]: typed, layered settings (defaults, env file, `SERVICE__SECTION__KEY`), validated at start-up;
+//! - [`telemetry`]: tracing, OpenTelemetry export, W3C trace context across gRPC and Kafka;
+//! - [`error`]: the one error type and its table onto `tonic::Status`;
+//! - [`tls`]: mTLS certificates, caller identity and the per-method access policy;
+//! - [`server`]: the gRPC server every service runs (health, reflection, ops, graceful shutdown);
+//! - [`binary`]: a service binary's whole `main` — settings, telemetry, build, serve, flush;
+//! - [`workers`]: the outbox relay and the inbox consumer beside the server;
+//! - [`clock`]: the time a service acts on, settable in tests;
+//! - [`shutdown`]: one signal that every task of a service watches.
+
+pub mod binary;
+pub mod clock;
+pub mod error;
+pub mod server;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tls;
+pub mod workers;

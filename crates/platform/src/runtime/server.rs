@@ -1,0 +1,133 @@
+//! The gRPC server every service runs: mTLS, the access policy, one span
+//! per call (child of the caller's trace), `grpc.health.v1`, server
+//! reflection, the ops service, and graceful shutdown that lets in-flight
+//! calls finish.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic_health::server::HealthReporter;
+
+use crate::events::ops::Ops;
+use crate::runtime::shutdown::Shutdown;
+use crate::runtime::telemetry;
+use crate::runtime::tls::{AccessLayer, AccessPolicy, TlsMaterial};
+
+type BoxedSetServing = Box<dyn FnOnce(HealthReporter) -> futures_util::future::BoxFuture<'static, ()> + Send>;
+
+pub struct ServerBuilder {
+    tls: TlsMaterial,
+    policy: AccessPolicy,
+    routes: RoutesBuilder,
+    reporter: HealthReporter,
+    serving: Vec<BoxedSetServing>,
+}
+
+impl ServerBuilder {
+    /// Health, reflection and (given one) the ops service
+    /// come with every server.
+    pub fn new(tls: TlsMaterial, policy: AccessPolicy, ops: Option<Ops>) -> Self {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health);
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(dibao_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        // Both reflection versions: buf curl and grpcurl try v1 first, older tools v1alpha.
+        match reflection.build_v1() {
+            Ok(v1) => {
+                routes.add_service(v1);
+            }
+            Err(e) => tracing::error!(error = %e, "reflection v1 unavailable"),
+        }
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(dibao_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        match reflection.build_v1alpha() {
+            Ok(v1alpha) => {
+                routes.add_service(v1alpha);
+            }
+            Err(e) => tracing::error!(error = %e, "reflection v1alpha unavailable"),
+        }
+        let mut builder = Self { tls, policy, routes, reporter, serving: Vec::new() };
+        if let Some(ops) = ops {
+            builder = builder.add_service(ops.server());
+        }
+        builder
+    }
+
+    pub fn add_service<S>(mut self, svc: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.routes.add_service(svc);
+        self.serving.push(Box::new(|r: HealthReporter| Box::pin(async move { r.set_serving::<S>().await })));
+        self
+    }
+
+    /// Serves on `listener` until `shutdown`, then stops accepting and waits
+    /// for in-flight calls.
+    pub async fn serve(self, listener: TcpListener, mut shutdown: Shutdown) -> Result<(), tonic::transport::Error> {
+        for set in self.serving {
+            set(self.reporter.clone()).await;
+        }
+        // Nagle's algorithm against delayed ACKs holds small HTTP/2 frames
+        // back for up to 40 ms; tonic only turns it off for sockets it binds.
+        let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |s| {
+            s.and_then(|s| s.set_nodelay(true).map(|()| s))
+        });
+        let reporter = self.reporter.clone();
+        let stop = async move {
+            shutdown.wait().await;
+            // Load balancers stop sending before we stop answering.
+            reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        };
+        tonic::transport::Server::builder()
+            .tls_config(self.tls.server_config())?
+            .trace_fn(telemetry::grpc_server_span)
+            .layer(AccessLayer::new(self.policy))
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(incoming, stop)
+            .await
+    }
+
+    /// Binds `addr` (port 0 for any free port) and serves in the background.
+    pub async fn start(self, addr: SocketAddr, shutdown: Shutdown) -> std::io::Result<RunningServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let handle = tokio::spawn(self.serve(listener, shutdown));
+        tracing::info!(%addr, "grpc server listening");
+        Ok(RunningServer { addr, handle })
+    }
+}
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub handle: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+/// An mTLS channel to a mesh service at `addr`, checked against `server_name`.
+pub async fn connect(
+    tls: &TlsMaterial,
+    addr: &str,
+    server_name: &str,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls.client_config(server_name))?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await
+}

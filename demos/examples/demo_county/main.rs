@@ -1,0 +1,327 @@
+//! The civil-affairs part of the demo (`scripts/demo.sh`): the real service,
+//! against the local stack, for the demo county 220581.
+//!
+//! It saves the county's policy, imports a generated roster (花名册) with
+//! two bad rows to show the per-row errors, takes one application through
+//! every signed step and prints the explanation an officer prints for the
+//! household. The service runs in this process with a clock the demo moves
+//! past the 7-day public notice; everything else is the production path.
+//!
+//! Settings as for the `civil-affairs` binary (`CIVIL_AFFAIRS__…`); the
+//! caller's certificate is `gateway.pem` beside the CA.
+
+use std::sync::Arc;
+
+use dibao_civil_affairs::process;
+use dibao_civil_affairs::startup::{self, Application};
+use dibao_platform::runtime::clock::ManualClock;
+use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::shutdown::Shutdown;
+use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::civil_affairs::v1::*;
+use dibao_proto::common::v1::{
+    DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation, YearMonth,
+};
+use dibao_proto::events::v1::BenefitCategory;
+use dibao_proto::types::Fen;
+
+mod verification;
+
+const COUNTY: &str = "220581";
+const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
+const GIVEN: [&str; 12] =
+    ["建国", "秀英", "桂兰", "志强", "玉梅", "德福", "春花", "海涛", "淑珍", "明亮", "小燕", "国庆"];
+
+fn id(birth: &str, seq: u32) -> IdentityNumber {
+    let body = format!("{COUNTY}{birth}{:03}", seq % 1000);
+    IdentityNumber { value: format!("{body}{}", dibao_proto::types::check_character(&body)) }
+}
+
+fn member(name: String, identity: IdentityNumber, relation: Relation, ability: WorkAbility, covered: bool) -> Member {
+    Member {
+        person: Some(Person { identity_number: Some(identity), name, sex: 0, birth_date: None }),
+        relation: relation as i32,
+        work_ability: ability as i32,
+        covered,
+        ..Default::default()
+    }
+}
+
+/// Household `n` of the demo roster: a couple, a parent and a child, in one of four villages.
+fn roster_household(n: u32) -> Household {
+    let s = SURNAMES[(n % 12) as usize];
+    let birth = |year: u32| format!("{year}{:02}{:02}", 1 + n % 12, 1 + n % 28);
+    Household {
+        household_id: format!("220581-{n:05}"),
+        village: Some(DivisionCode { code: format!("220581101{:03}", 201 + n % 4) }),
+        category: [BenefitCategory::A, BenefitCategory::B, BenefitCategory::C][(n % 3) as usize] as i32,
+        members: vec![
+            member(
+                format!("{s}{}", GIVEN[(n % 12) as usize]),
+                id(&birth(1960 + n % 20), n * 4 % 1000),
+                Relation::Head,
+                WorkAbility::Partial,
+                true,
+            ),
+            member(
+                format!("{s}{}", GIVEN[((n + 5) % 12) as usize]),
+                id(&birth(1962 + n % 20), (n * 4 + 1) % 1000),
+                Relation::Spouse,
+                WorkAbility::None,
+                true,
+            ),
+            member(
+                format!("{s}{}", GIVEN[((n + 7) % 12) as usize]),
+                id(&birth(1935 + n % 10), (n * 4 + 2) % 1000),
+                Relation::Parent,
+                WorkAbility::None,
+                true,
+            ),
+            member(
+                format!("{s}{}", GIVEN[((n + 3) % 12) as usize]),
+                id(&birth(2012 + n % 6), (n * 4 + 3) % 1000),
+                Relation::Child,
+                WorkAbility::None,
+                true,
+            ),
+        ],
+        monthly_amount: Some(Money { fen: 80_000 + i64::from(n % 7) * 5_000 }),
+        enrolled_on: Some(dibao_proto::common::v1::Date { year: 2024, month: 1 + (n % 12) as i32, day: 1 }),
+        ..Default::default()
+    }
+}
+
+fn sign(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSignature> {
+    Some(OfficerSignature {
+        officer_id: format!("{division}-{}", role as i32),
+        officer_name: name.into(),
+        role: role as i32,
+        division: Some(DivisionCode { code: division.into() }),
+        signed_at: None,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = startup::load_settings()?;
+    let settings_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
+    let certs = settings.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let clock = ManualClock::at(time::OffsetDateTime::now_utc());
+    let (stop, shutdown) = Shutdown::new();
+    let app = Application::build(settings, Arc::new(clock.clone()), shutdown).await?;
+    let read = |f: &str| std::fs::read_to_string(certs.join(f));
+    let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
+    let mut c = CivilAffairsServiceClient::new(connect(&tls, &app.addr.to_string(), "localhost").await?);
+    let now = clock_month(&clock);
+
+    println!("== 县民政局保存{}年低保政策（县{COUNTY}，每人每月500.00元）", now.year);
+    let policy = CountyPolicy {
+        county: Some(DivisionCode { code: COUNTY.into() }),
+        year: now.year,
+        effective_from: Some(now),
+        dibao_standard_monthly: Some(Money { fen: 50_000 }),
+        national_poverty_line_monthly: Some(Money { fen: 35_000 }),
+        severe_disability_addition_bp: 2_000,
+        serious_illness_addition_bp: 1_000,
+        elderly_addition_bp: 1_000,
+        minor_addition_bp: 1_000,
+        reference_incomes: vec![ReferenceIncome { item: "玉米".into(), monthly: Some(Money { fen: 3_000 }) }],
+        minimum_wage_monthly: Some(Money { fen: 170_000 }),
+        rural_disposable_income_monthly: Some(Money { fen: 120_000 }),
+        supporter_estimate_ratio_bp: 1_000,
+        property_thresholds: vec![PropertyThreshold {
+            item: PropertyItem::Vehicles as i32,
+            limit: 0,
+            subject: RuleSubject::HouseholdMembers as i32,
+            description: "家庭成员名下无非生产用机动车".into(),
+        }],
+        gradual_exit_step: GradualExitStep::Monthly as i32,
+        full_support_review_months: 12,
+        unstable_income_review_months: 6,
+        elderly_age: 60,
+        ..Default::default()
+    };
+    let saved = c
+        .save_policy(SavePolicyRequest {
+            policy: Some(policy),
+            signature: sign(OfficerRole::CountyApprover, "县民政局审批员", COUNTY),
+        })
+        .await?;
+    println!("   已保存，按新标准重新核算在保家庭{}户", saved.into_inner().recalculated_households);
+
+    println!("== 导入县低保花名册：200户，另含2行错误数据");
+    let mut rows: Vec<ImportRosterRequest> =
+        (0..200).map(|n| ImportRosterRequest { row: i64::from(n) + 2, household: Some(roster_household(n)) }).collect();
+    let mut typo = roster_household(500);
+    if let Some(p) = typo.members[1].person.as_mut() {
+        p.identity_number = Some(IdentityNumber { value: "22058119620101001".into() });
+    }
+    rows.push(ImportRosterRequest { row: 202, household: Some(typo) });
+    let mut no_head = roster_household(501);
+    no_head.members[0].relation = Relation::Child as i32;
+    rows.push(ImportRosterRequest { row: 203, household: Some(no_head) });
+    let imported = c.import_roster(tokio_stream::iter(rows)).await?.into_inner();
+    println!("   新增或更新{}户，未变化{}户", imported.households_applied, imported.households_unchanged);
+    for e in &imported.errors {
+        println!("   第{}行 {}：{}", e.row, e.field, e.message);
+    }
+
+    println!("== 新申请：赵家四口（户主务工，母亲年迈，孩子上学）");
+    let household = Household {
+        village: Some(DivisionCode { code: "220581101201".into() }),
+        category: BenefitCategory::C as i32,
+        members: vec![
+            member("赵德福".into(), id("19780315", 911), Relation::Head, WorkAbility::Full, false),
+            member("钱玉梅".into(), id("19800520", 922), Relation::Spouse, WorkAbility::Partial, false),
+            member("孙桂兰".into(), id("19480808", 932), Relation::Parent, WorkAbility::None, true),
+            member("赵小燕".into(), id("20140901", 942), Relation::Child, WorkAbility::None, true),
+        ],
+        ..Default::default()
+    };
+    let income = vec![
+        IncomeItem {
+            kind: IncomeKind::Wage as i32,
+            label: "户主外出务工".into(),
+            monthly: Some(Money { fen: 110_000 }),
+            ..Default::default()
+        },
+        IncomeItem {
+            kind: IncomeKind::Reference as i32,
+            label: "玉米4亩".into(),
+            reference_item: "玉米".into(),
+            units_hundredths: 400,
+            ..Default::default()
+        },
+        IncomeItem {
+            kind: IncomeKind::CentralBasicPension as i32,
+            label: "母亲基础养老金".into(),
+            member: Some(id("19480808", 932)),
+            monthly: Some(Money { fen: 10_300 }),
+            ..Default::default()
+        },
+        IncomeItem {
+            kind: IncomeKind::IllnessSpending as i32,
+            label: "母亲慢性病药费".into(),
+            monthly: Some(Money { fen: 15_000 }),
+            ..Default::default()
+        },
+    ];
+    let supporters = vec![Supporter {
+        name: "赵德贵".into(),
+        relation: "母亲的另一子".into(),
+        household_per_capita: Some(Money { fen: 80_000 }),
+        employed: true,
+        ..Default::default()
+    }];
+    let submitted = c
+        .submit_application(SubmitApplicationRequest {
+            household: Some(household),
+            income,
+            signature: sign(OfficerRole::TownshipCaseworker, "乡镇经办员刘志强", "220581101"),
+            supporters,
+        })
+        .await?
+        .into_inner();
+    let app_id = submitted.application_id.clone();
+    println!("   申请已受理，编号{app_id}");
+    let steps = [
+        (ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强"),
+        (ProcessStep::VillageReview, OfficerRole::VillageCommittee, "村委会主任陈海涛"),
+    ];
+    for (step, role, name) in steps {
+        c.sign_step(SignStepRequest {
+            application_id: app_id.clone(),
+            step: step as i32,
+            approve: true,
+            signature: sign(role, name, "220581101201"),
+            ..Default::default()
+        })
+        .await?;
+        println!("   {}已签署：{name}", process::step_label(step));
+    }
+    let report_id = verification::verify(&tls, &submitted.household_id, &settings_url).await?;
+    // The hub's completion event crosses the broker; the step waits for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let signed = c
+            .sign_step(SignStepRequest {
+                application_id: app_id.clone(),
+                step: ProcessStep::Verification as i32,
+                approve: true,
+                verification_report_id: report_id.clone(),
+                signature: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
+                ..Default::default()
+            })
+            .await;
+        match signed {
+            Ok(_) => break,
+            Err(e) if e.message().contains("尚未送达") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    println!("   {}已签署：核对中心周淑珍（报告{report_id}）", process::step_label(ProcessStep::Verification));
+    for (step, role, name) in [
+        (ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "乡镇审核员吴明亮"),
+        (ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强"),
+    ] {
+        c.sign_step(SignStepRequest {
+            application_id: app_id.clone(),
+            step: step as i32,
+            approve: true,
+            signature: sign(role, name, "220581101201"),
+            ..Default::default()
+        })
+        .await?;
+        println!("   {}已签署：{name}", process::step_label(step));
+    }
+    let approve = || SignStepRequest {
+        application_id: app_id.clone(),
+        step: ProcessStep::CountyApproval as i32,
+        approve: true,
+        remarks: "同意纳入".into(),
+        verification_report_id: String::new(),
+        signature: sign(OfficerRole::CountyApprover, "县民政局审批员", COUNTY),
+    };
+    if let Err(refused) = c.sign_step(approve()).await {
+        println!("   公示期内提交县级审批被拒绝：{}", refused.message());
+    }
+    clock.advance(time::Duration::days(7));
+    println!("   （七天后，公示期满，无异议）");
+    let done = c.sign_step(approve()).await?.into_inner();
+    println!(
+        "== 县级审批通过，每月低保金{}\n-- 可打印的核算说明 --\n{}",
+        Fen(done.monthly_amount.map_or(0, |m| m.fen)),
+        done.explanation.replace('。', "。\n")
+    );
+
+    let sample = c
+        .draw_sample(DrawSampleRequest {
+            county: Some(DivisionCode { code: COUNTY.into() }),
+            percent: 30,
+            full_villages: vec![DivisionCode { code: "220581101204".into() }],
+            seed: 20_260_601,
+            new_since: None,
+            signature: sign(OfficerRole::CountyApprover, "县民政局审批员", COUNTY),
+        })
+        .await?
+        .into_inner();
+    println!(
+        "== 抽查（种子{}）：在保{}户，新纳入{}户全查，重点村{}户全查，随机抽取{}户",
+        sample.seed, sample.population, sample.new_enrolments, sample.in_full_villages, sample.drawn_at_random
+    );
+    verification::campaign(&tls, &settings_url).await?;
+    stop.trigger();
+    if let Some(relay) = app.relay {
+        let _ = relay.await;
+    }
+    Ok(())
+}
+
+fn clock_month(clock: &ManualClock) -> YearMonth {
+    use dibao_platform::runtime::clock::Clock;
+    let now = clock.now();
+    YearMonth { year: now.year(), month: i32::from(now.month() as u8) }
+}

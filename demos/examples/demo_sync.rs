@@ -1,0 +1,162 @@
+//! The sync part of the demo (`scripts/demo.sh`): civil affairs (with the
+//! demo county's roster already imported) and the poverty office's service,
+//! both real, against the local stack. The poverty office registers a
+//! household sharing a member with an enrolled dibao household and sees the
+//! dibao flag arrive; it records the household's return to poverty for
+//! illness and civil affairs sees it first on its review list (R-SYNC-2,
+//! R-REV-2).
+//!
+//! Settings as for the two binaries (`CIVIL_AFFAIRS__…`, `POVERTY_ALLEVIATION__…`);
+//! the caller's certificate is `gateway.pem` beside the CA.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dibao_platform::runtime::clock::SystemClock;
+use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::shutdown::Shutdown;
+use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_proto::civil_affairs::v1 as ca;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, OfficerSignature, Person, Relation};
+use dibao_proto::events::v1::{PovertyCause, RosterMember};
+use dibao_proto::poverty_alleviation::v1 as pa;
+use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
+
+fn officer(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSignature> {
+    Some(OfficerSignature {
+        officer_id: format!("{division}-{}", role as i32),
+        officer_name: name.into(),
+        role: role as i32,
+        division: Some(DivisionCode { code: division.into() }),
+        signed_at: None,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let civil_settings = dibao_civil_affairs::startup::load_settings()?;
+    let poverty_settings = dibao_poverty_alleviation::startup::load_settings()?;
+    let certs = civil_settings.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let (_stop, shutdown) = Shutdown::new();
+    let civil_app =
+        dibao_civil_affairs::startup::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone())
+            .await?;
+    let poverty_app =
+        dibao_poverty_alleviation::startup::Application::build(poverty_settings, Arc::new(SystemClock), shutdown)
+            .await?;
+    let read = |f: &str| std::fs::read_to_string(certs.join(f));
+    let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
+    let mut civil = CivilAffairsServiceClient::new(connect(&tls, &civil_app.addr.to_string(), "localhost").await?);
+    let mut poverty =
+        PovertyAlleviationServiceClient::new(connect(&tls, &poverty_app.addr.to_string(), "localhost").await?);
+
+    // An enrolled household of the demo county, as civil affairs has it.
+    let village = "220581101201";
+    let households = civil
+        .list_households(ca::ListHouseholdsRequest {
+            division: Some(DivisionCode { code: village.into() }),
+            page: None,
+        })
+        .await?
+        .into_inner()
+        .households;
+    let dibao = households
+        .iter()
+        .find(|h| h.status == ca::HouseholdStatus::Enrolled as i32)
+        .ok_or_else(|| anyhow::anyhow!("no enrolled household in {village}: run the civil-affairs demo first"))?;
+    let head = dibao
+        .members
+        .iter()
+        .find(|m| m.relation == Relation::Head as i32)
+        .and_then(|m| m.person.clone())
+        .ok_or_else(|| anyhow::anyhow!("household without a head"))?;
+    let masked = |p: &Person| {
+        p.identity_number
+            .as_ref()
+            .and_then(|i| dibao_proto::types::IdentityNumber::try_from(i).ok())
+            .map(|i| i.masked())
+    };
+    println!("== 民政低保户：户主{}（{}），户编号{}", head.name, masked(&head).unwrap_or_default(), dibao.household_id);
+
+    println!("== 扶贫部门登记建档立卡户，户主为同一人，另有一名新成员");
+    let child = IdentityNumber { value: "220581201003150010".into() };
+    let registered = poverty
+        .register_household(pa::RegisterHouseholdRequest {
+            household: Some(pa::PoorHousehold {
+                village: Some(DivisionCode { code: village.into() }),
+                members: vec![
+                    RosterMember { person: Some(head.clone()), relation: Relation::Head as i32, covered: false },
+                    RosterMember {
+                        person: Some(Person {
+                            identity_number: Some(child),
+                            name: format!("{}小军", head.name.chars().next().unwrap_or('王')),
+                            ..Default::default()
+                        }),
+                        relation: Relation::Child as i32,
+                        covered: false,
+                    },
+                ],
+                causes: vec![PovertyCause::Illness as i32],
+                ..Default::default()
+            }),
+            signature: officer(OfficerRole::PovertyOfficer, "扶贫专干赵文华", "220581101"),
+        })
+        .await?
+        .into_inner()
+        .household_id;
+    let started = Instant::now();
+    let flagged = loop {
+        let h = poverty
+            .get_household(pa::GetHouseholdRequest { household_id: registered.clone() })
+            .await?
+            .into_inner()
+            .household
+            .unwrap_or_default();
+        if h.dibao_registered_poor || started.elapsed() > Duration::from_secs(30) {
+            break h;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    anyhow::ensure!(flagged.dibao_registered_poor, "the dibao flag did not arrive within 30 s");
+    println!(
+        "   扶贫系统中该户已自动标注为“低保贫困户”（保障类别{}，对应低保户{}），由民政事件同步，无需人工录入",
+        ["未知", "A类", "B类", "C类"][flagged.dibao_category.clamp(0, 3) as usize],
+        flagged.dibao_household_ids.join("、")
+    );
+
+    println!("== 扶贫部门标注该户2024年脱贫，后因病返贫");
+    for (status, cause) in
+        [(pa::PovertyStatus::Exited, PovertyCause::Unspecified), (pa::PovertyStatus::Returned, PovertyCause::Illness)]
+    {
+        poverty
+            .change_status(pa::ChangeStatusRequest {
+                household_id: registered.clone(),
+                status: status as i32,
+                exit_year: 2024,
+                return_cause: cause as i32,
+                signature: officer(OfficerRole::PovertyOfficer, "扶贫专干赵文华", "220581101"),
+            })
+            .await?;
+    }
+    let started = Instant::now();
+    let due = loop {
+        let due = civil
+            .list_reviews_due(ca::ListReviewsDueRequest {
+                township: Some(DivisionCode { code: "220581101".into() }),
+                as_of: None,
+                page: None,
+            })
+            .await?
+            .into_inner()
+            .reviews;
+        if due.first().is_some_and(|r| r.priority) || started.elapsed() > Duration::from_secs(30) {
+            break due;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let first = due.first().filter(|r| r.priority).ok_or_else(|| anyhow::anyhow!("no priority review within 30 s"))?;
+    println!("   民政复核名单（乡镇220581101）排在第一位的是：户编号{}，{}", first.household_id, first.reason);
+    println!("   本页列出待复核{}户，返贫优先户排在最前", due.len());
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Several services of the mesh wired together in this process, each over
+//! mTLS on port 0 with its own schema of one fresh database and a Tansu
+//! broker of its own. Built on the one harness (`dibao-tests`); a crate of
+//! its own because it names the services, which the harness must not (every
+//! service's own tests use the harness).
+//!
+//! Layout:
+//! - [`verification`]: the department simulator, the six adapters, civil affairs and the hub;
+//! - [`rosters`]: civil affairs, the poverty office and the roster comparison;
+//! - [`exits`]: a dibao household's exit signed through every step.
+
+pub mod exits;
+pub mod rosters;
+pub mod verification;

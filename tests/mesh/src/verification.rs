@@ -1,0 +1,531 @@
+//! The verification mesh under test, all real: the department simulator
+//! serving a generated province from Postgres, the six adapters over mTLS
+//! (each with its own schema and access log), civil affairs with the
+//! county's policy, the hub, and a Tansu broker for the hub's outbox.
+
+// Each test binary uses its own part of the mesh.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use dibao_department_adapters::departments::Kind;
+use dibao_ops_tools::devpki::DevCa;
+use dibao_platform::runtime::clock::SystemClock;
+use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
+use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_platform::trust::assertion::AssertionSigner;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::civil_affairs::v1::{
+    CountyPolicy, GradualExitStep, PropertyItem, PropertyThreshold, ReferenceIncome, RuleSubject, SavePolicyRequest,
+};
+use dibao_proto::common::v1::{
+    Date, DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, YearMonth,
+};
+use dibao_proto::department::v1::Item;
+use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
+use dibao_proto::verification::v1::{Consent, RegisterConsentRequest, Signatory, VerifyHouseholdRequest};
+use dibao_synthetic::generator::{Config, DeptRecord, Household};
+use dibao_synthetic::simulator::Simulator;
+use dibao_tests::{Broker, TestDb, random_prefix, service_settings};
+use tonic::transport::Channel;
+
+pub const ALL_ITEMS: [Item; 11] = [
+    Item::Vehicles,
+    Item::HouseholdRegistration,
+    Item::Death,
+    Item::Pension,
+    Item::SocialInsurance,
+    Item::Employment,
+    Item::UnemploymentBenefit,
+    Item::Property,
+    Item::BusinessLicence,
+    Item::Deposits,
+    Item::IncomeTax,
+];
+
+pub struct Mesh {
+    pub hub: VerificationServiceClient<Channel>,
+    pub civil: CivilAffairsServiceClient<Channel>,
+    pub simulator: Simulator,
+    pub province: Vec<(Household, Vec<DeptRecord>)>,
+    pub certs: PathBuf,
+    _db: TestDb,
+    pub adapters: HashMap<&'static str, String>,
+    pub hub_pool: Pool,
+    pub adapter_pools: HashMap<&'static str, Pool>,
+    pub signing_key: Vec<u8>,
+    pub hub_vars: HashMap<String, String>,
+    pub hub_process: Option<tokio::process::Child>,
+    _broker: Broker,
+    _stop: ShutdownTrigger,
+    _sim_pool: Pool,
+    _simulator_runtime: SimulatorRuntime,
+}
+
+/// The simulator's own runtime, where it has one; let go without waiting
+/// (a runtime may not be dropped where the test's runtime could block).
+struct SimulatorRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for SimulatorRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+pub struct Options {
+    pub households: usize,
+    /// Run the hub as its own process (its binary), so a test can kill it.
+    pub hub_process: bool,
+    pub campaign_concurrency: usize,
+    /// Queries per second each department allows (0: no limit).
+    pub rate_per_second: u32,
+    pub department_concurrency: usize,
+    pub report_deadline_ms: u64,
+    pub breaker_failures: u32,
+    pub breaker_open_ms: u64,
+    /// The counties ask close lineal relatives to sign consents too.
+    pub consent_requires_relatives: bool,
+    /// The housing adapter reads the register's front-end view instead of its API.
+    pub housing_view: bool,
+    /// The department simulator runs on a thread of its own (named
+    /// `dept-simulator`), as the departments run on machines of their own:
+    /// its work never queues behind the mesh's, and the benchmark can tell
+    /// its CPU from the mesh's.
+    pub departments_apart: bool,
+    /// How long civil affairs' consumer lets the broker hold a fetch
+    /// (librdkafka's `fetch.wait.max.ms`); the service's default if none.
+    pub consumer_fetch_wait_ms: Option<u32>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            households: 200,
+            hub_process: false,
+            campaign_concurrency: 16,
+            rate_per_second: 0,
+            department_concurrency: 64,
+            report_deadline_ms: 2_000,
+            breaker_failures: 3,
+            breaker_open_ms: 1_000,
+            consent_requires_relatives: false,
+            housing_view: false,
+            departments_apart: false,
+            consumer_fetch_wait_ms: None,
+        }
+    }
+}
+
+pub fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
+    Some(OfficerSignature {
+        officer_id: format!("officer-{}", role as i32),
+        officer_name: "李核对".into(),
+        role: role as i32,
+        division: Some(DivisionCode { code: division.into() }),
+        signed_at: None,
+    })
+}
+
+pub fn date(d: time::Date) -> Option<Date> {
+    Some(Date { year: d.year(), month: i32::from(d.month() as u8), day: i32::from(d.day()) })
+}
+
+/// The county's policy: no vehicle, no registered flat, at most 5,000 yuan of
+/// deposits per member, no business, for household members (R-ELIG-1).
+pub fn policy(county: &str) -> CountyPolicy {
+    let rule = |item: PropertyItem, limit: i64, description: &str| PropertyThreshold {
+        item: item as i32,
+        limit,
+        subject: RuleSubject::HouseholdMembers as i32,
+        description: description.into(),
+    };
+    CountyPolicy {
+        county: Some(DivisionCode { code: county.into() }),
+        year: 2026,
+        effective_from: Some(YearMonth { year: 2026, month: 4 }),
+        dibao_standard_monthly: Some(Money { fen: 55_000 }),
+        national_poverty_line_monthly: Some(Money { fen: 35_000 }),
+        severe_disability_addition_bp: 2_000,
+        serious_illness_addition_bp: 1_000,
+        elderly_addition_bp: 1_000,
+        minor_addition_bp: 1_000,
+        reference_incomes: vec![ReferenceIncome { item: "玉米".into(), monthly: Some(Money { fen: 3_000 }) }],
+        minimum_wage_monthly: Some(Money { fen: 170_000 }),
+        rural_disposable_income_monthly: Some(Money { fen: 120_000 }),
+        supporter_estimate_ratio_bp: 1_000,
+        property_thresholds: vec![
+            rule(PropertyItem::Vehicles, 0, "家庭成员名下无非生产用机动车"),
+            rule(PropertyItem::Housing, 0, "家庭成员在城镇无登记房产"),
+            rule(PropertyItem::Deposits, 500_000, "人均存款不超过5000元"),
+            rule(PropertyItem::Business, 0, "家庭成员未开办企业"),
+        ],
+        gradual_exit_step: GradualExitStep::Monthly as i32,
+        full_support_review_months: 12,
+        unstable_income_review_months: 6,
+        elderly_age: 60,
+        ..Default::default()
+    }
+}
+
+impl Mesh {
+    pub async fn start(options: Options) -> Mesh {
+        let broker = Broker::start().await.expect("broker");
+        let db = TestDb::create().await.expect("db");
+        let prefix = random_prefix();
+        let certs = std::env::temp_dir().join(format!("dibao-verify-certs-{}", uuid::Uuid::new_v4().simple()));
+        let mut identities = vec!["verification-hub".to_owned(), "gateway".to_owned(), "civil-affairs".to_owned()];
+        identities.extend(Kind::ALL.iter().map(|k| k.identity()));
+        let ids: Vec<&str> = identities.iter().map(String::as_str).collect();
+        DevCa::generate("verification test CA").expect("ca").write_all(&certs, &ids).expect("certs");
+        let signing_key = AssertionSigner::generate_pkcs8();
+        std::fs::write(certs.join("hub-assertion.pk8"), &signing_key).expect("key");
+        let signer = AssertionSigner::from_pkcs8("hub-1", &signing_key).expect("signer");
+        std::fs::write(certs.join("trusted-keys"), signer.trusted_key_line()).expect("trusted keys");
+        let (stop, shutdown) = Shutdown::new();
+
+        // The departments' systems.
+        let sim_pool = dibao_platform::store::db::connect(&db.settings("simulator")).await.expect("sim db");
+        dibao_platform::store::db::migrate(&sim_pool, "simulator", dibao_synthetic::simulator::MIGRATIONS)
+            .await
+            .expect("sim migrate");
+        let province = dibao_synthetic::generate_and_load(&sim_pool, Config::new(20261123, options.households))
+            .await
+            .expect("province");
+        let listen = "127.0.0.1:0".parse().expect("addr");
+        let (simulator, simulator_runtime) = if options.departments_apart {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("dept-simulator")
+                .enable_all()
+                .build()
+                .expect("simulator runtime");
+            // A pool of its own, whose connections that runtime drives.
+            let settings = db.settings("simulator");
+            let simulator = runtime
+                .spawn(async move {
+                    let pool = dibao_platform::store::db::connect(&settings).await.expect("sim db");
+                    Simulator::start(pool, listen).await.expect("simulator")
+                })
+                .await
+                .expect("simulator started");
+            (simulator, SimulatorRuntime(Some(runtime)))
+        } else {
+            (Simulator::start(sim_pool.clone(), listen).await.expect("simulator"), SimulatorRuntime(None))
+        };
+
+        // One adapter per department.
+        let mut adapters = HashMap::new();
+        let mut adapter_pools = HashMap::new();
+        for kind in Kind::ALL {
+            let schema = format!("adapter_{}", kind.name());
+            let p = "DEPARTMENT_ADAPTER";
+            let mut vars: HashMap<String, String> = [
+                (format!("{p}_ENV_FILE"), "/dev/null".to_owned()),
+                (format!("{p}__DATABASE__URL"), db.url.clone()),
+                (format!("{p}__DATABASE__SCHEMA"), schema.clone()),
+                (format!("{p}__TLS__CA_CERT"), certs.join("ca.pem").display().to_string()),
+                (format!("{p}__TLS__CERT"), certs.join(format!("{}.pem", kind.identity())).display().to_string()),
+                (format!("{p}__TLS__KEY"), certs.join(format!("{}.key", kind.identity())).display().to_string()),
+                (format!("{p}__DEPARTMENT__KIND"), kind.name().to_owned()),
+                (format!("{p}__DEPARTMENT__BASE_URL"), simulator.base_url()),
+                (format!("{p}__DEPARTMENT__TIMEOUT_MS"), "600".to_owned()),
+                (format!("{p}__DEPARTMENT__RETRIES"), "1".to_owned()),
+                (format!("{p}__ASSERTION__TRUSTED_KEYS"), certs.join("trusted-keys").display().to_string()),
+            ]
+            .into_iter()
+            .collect();
+            if kind == Kind::Housing && options.housing_view {
+                vars.remove(&format!("{p}__DEPARTMENT__BASE_URL"));
+                vars.insert(format!("{p}__DEPARTMENT__VIEW_URL"), db.url.clone());
+            }
+            let settings = dibao_platform::runtime::settings::load_from(
+                dibao_department_adapters::startup::SERVICE,
+                dibao_department_adapters::startup::DEFAULTS,
+                &vars,
+            )
+            .expect("adapter settings");
+            let app = dibao_department_adapters::startup::Application::build(
+                settings,
+                Arc::new(SystemClock),
+                shutdown.clone(),
+            )
+            .await
+            .expect("adapter");
+            adapters.insert(kind.name(), app.addr.to_string());
+            adapter_pools.insert(
+                kind.name(),
+                dibao_platform::store::db::connect(&db.settings(&schema)).await.expect("adapter db"),
+            );
+        }
+
+        // Civil affairs, with each county's policy.
+        let mut civil_settings = service_settings("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs);
+        if let Some(ms) = options.consumer_fetch_wait_ms {
+            civil_settings.kafka.properties.insert("fetch.wait.max.ms".to_owned(), ms.to_string());
+        }
+        let civil =
+            dibao_civil_affairs::startup::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone())
+                .await
+                .expect("civil affairs");
+        let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
+        let gateway = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
+        let mut civil_client = CivilAffairsServiceClient::new(
+            connect(&gateway, &civil.addr.to_string(), "localhost").await.expect("civil"),
+        );
+        for c in province.iter().map(|(h, _)| h.county().to_owned()).collect::<std::collections::BTreeSet<_>>() {
+            civil_client
+                .save_policy(SavePolicyRequest {
+                    policy: Some(CountyPolicy {
+                        consent_requires_relatives: options.consent_requires_relatives,
+                        ..policy(&c)
+                    }),
+                    signature: officer(OfficerRole::CountyApprover, &c),
+                })
+                .await
+                .expect("policy");
+        }
+
+        // The hub.
+        let h = "VERIFICATION_HUB";
+        let mut vars: HashMap<String, String> =
+            dibao_tests::service_env("verification-hub", &db, "verification_hub", &broker, &prefix, &certs)
+                .into_iter()
+                .collect();
+        vars.insert(format!("{h}__SERVER__LISTEN"), "127.0.0.1:0".into());
+        vars.insert(format!("{h}__HUB__SIGNING_KEY"), certs.join("hub-assertion.pk8").display().to_string());
+        vars.insert(format!("{h}__HUB__REPORT_DEADLINE_MS"), options.report_deadline_ms.to_string());
+        vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS"), civil.addr.to_string());
+        vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS_SERVER_NAME"), "localhost".into());
+        for kind in Kind::ALL {
+            let d = format!("{h}__HUB__DEPARTMENTS__{}", kind.name().to_ascii_uppercase());
+            vars.insert(format!("{d}__ADDRESS"), adapters[kind.name()].clone());
+            vars.insert(format!("{d}__SERVER_NAME"), kind.identity());
+            vars.insert(format!("{d}__BREAKER_FAILURES"), options.breaker_failures.to_string());
+            vars.insert(format!("{d}__BREAKER_OPEN_MS"), options.breaker_open_ms.to_string());
+            vars.insert(format!("{d}__RATE_PER_SECOND"), options.rate_per_second.to_string());
+            vars.insert(format!("{d}__CONCURRENCY"), options.department_concurrency.to_string());
+        }
+        vars.insert(format!("{h}__HUB__CAMPAIGN_CONCURRENCY"), options.campaign_concurrency.to_string());
+        let (hub_addr, hub_process) = if options.hub_process {
+            let (child, addr) = spawn_hub(&vars).await;
+            (addr, Some(child))
+        } else {
+            let defaults = format!(
+                "{}{}",
+                dibao_platform::runtime::settings::PLATFORM_DEFAULTS,
+                dibao_verification_hub::startup::DEFAULTS
+            );
+            let settings = dibao_platform::runtime::settings::load_from("verification-hub", &defaults, &vars)
+                .expect("hub settings");
+            let hub = dibao_verification_hub::startup::Application::build(settings, Arc::new(SystemClock), shutdown)
+                .await
+                .expect("hub");
+            (hub.addr.to_string(), None)
+        };
+        let hub_pool = dibao_platform::store::db::connect(&db.settings("verification_hub")).await.expect("hub db");
+        Mesh {
+            civil: civil_client,
+            hub: VerificationServiceClient::new(connect(&gateway, &hub_addr, "localhost").await.expect("hub")),
+            hub_vars: vars,
+            hub_process,
+            simulator,
+            province,
+            certs,
+            _db: db,
+            adapters,
+            hub_pool,
+            adapter_pools,
+            signing_key,
+            _broker: broker,
+            _stop: stop,
+            _sim_pool: sim_pool,
+            _simulator_runtime: simulator_runtime,
+        }
+    }
+
+    /// Kills the hub's process (SIGKILL) and starts it again on the same
+    /// database and broker; the client is reconnected.
+    pub async fn kill_and_restart_hub(&mut self) {
+        if let Some(mut child) = self.hub_process.take() {
+            child.kill().await.expect("kill hub");
+        }
+        let (child, addr) = spawn_hub(&self.hub_vars).await;
+        self.hub_process = Some(child);
+        self.hub =
+            VerificationServiceClient::new(connect(&self.tls("gateway"), &addr, "localhost").await.expect("hub"));
+    }
+
+    /// Another replica of the hub, on the same database and departments.
+    pub async fn second_hub(&self) -> (tokio::process::Child, VerificationServiceClient<Channel>) {
+        let (child, addr) = spawn_hub(&self.hub_vars).await;
+        (child, VerificationServiceClient::new(connect(&self.tls("gateway"), &addr, "localhost").await.expect("hub")))
+    }
+
+    /// Stops the hub's process as an operator's SIGTERM does, and waits for
+    /// it to exit.
+    pub async fn stop_hub(&mut self) -> std::process::ExitStatus {
+        let mut child = self.hub_process.take().expect("the hub runs as its own process");
+        let pid = child.id().expect("running");
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+        assert!(sent.success(), "SIGTERM not sent");
+        tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+            .await
+            .expect("the hub stops within 30 s")
+            .expect("exit status")
+    }
+
+    pub fn kill_hub(&mut self) {
+        if let Some(child) = self.hub_process.as_mut() {
+            child.start_kill().expect("kill hub");
+        }
+    }
+
+    pub fn tls(&self, identity: &str) -> TlsMaterial {
+        let read = |f: &str| std::fs::read_to_string(self.certs.join(f)).expect("pem");
+        TlsMaterial::from_pem(&read("ca.pem"), &read(&format!("{identity}.pem")), &read(&format!("{identity}.key")))
+    }
+
+    /// The first household matching `pred`.
+    pub fn household(&self, pred: impl Fn(&Household, &[DeptRecord]) -> bool) -> (Household, Vec<DeptRecord>) {
+        self.province.iter().find(|(h, r)| pred(h, r)).cloned().expect("a generated household of that kind")
+    }
+
+    /// Registers a consent signed by every adult member, covering them all
+    /// for every item, valid `from`..=`until`.
+    pub async fn consent(&mut self, h: &Household, from: time::Date, until: time::Date) -> String {
+        self.try_consent(h, from, until, vec![], false).await.expect("consent")
+    }
+
+    /// [`Mesh::consent`], also signed by `relatives` (close lineal relatives
+    /// outside the household), or with the officer's finding that there are
+    /// none.
+    pub async fn try_consent(
+        &mut self,
+        h: &Household,
+        from: time::Date,
+        until: time::Date,
+        relatives: Vec<Signatory>,
+        no_relatives_outside_household: bool,
+    ) -> Result<String, tonic::Status> {
+        let signatories = h
+            .members
+            .iter()
+            .filter(|m| dibao_proto::types::IdentityNumber::parse(&m.identity_number).expect("id").age_on(from) >= 18)
+            .map(|m| Signatory {
+                person: Some(Person {
+                    identity_number: Some(IdentityNumber { value: m.identity_number.clone() }),
+                    name: m.name.clone(),
+                    ..Default::default()
+                }),
+                relation: m.relation as i32,
+                relative: false,
+            })
+            .chain(relatives)
+            .collect();
+        Ok(self
+            .hub
+            .register_consent(RegisterConsentRequest {
+                consent: Some(Consent {
+                    document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                    signatories,
+                    covered_persons: h
+                        .members
+                        .iter()
+                        .map(|m| IdentityNumber { value: m.identity_number.clone() })
+                        .collect(),
+                    covered_items: ALL_ITEMS.iter().map(|i| *i as i32).collect(),
+                    signed_on: date(from),
+                    valid_until: date(until),
+                    registered_by: officer(OfficerRole::VerificationOfficer, h.township()),
+                    no_relatives_outside_household,
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .into_inner()
+            .consent_id)
+    }
+
+    pub fn verify_request(h: &Household, consent_id: &str) -> VerifyHouseholdRequest {
+        VerifyHouseholdRequest {
+            household_id: format!("H{}", h.index),
+            county: Some(DivisionCode { code: h.county().into() }),
+            persons: h.members.iter().map(|m| IdentityNumber { value: m.identity_number.clone() }).collect(),
+            consent_id: consent_id.into(),
+            purpose: "低保申请审核".into(),
+            officer: officer(OfficerRole::VerificationOfficer, h.township()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Starts the hub's binary with `vars`; returns it and its address.
+async fn spawn_hub(vars: &HashMap<String, String>) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let bin = dibao_tests::service_binary("verification-hub");
+    let mut child = tokio::process::Command::new(bin)
+        .envs(vars)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("hub binary");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("hub output") {
+            if let Some(addr) = line.strip_prefix("verification-hub listening on ") {
+                return addr.to_owned();
+            }
+        }
+        panic!("hub exited before listening");
+    })
+    .await
+    .expect("hub listening");
+    // Keep reading so the hub never blocks on a full pipe; its errors show in the test output.
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("\"ERROR\"") {
+                eprintln!("hub: {line}");
+            }
+        }
+    });
+    (child, addr)
+}
+
+/// A generated household as a line of civil affairs' dibao roster.
+pub fn roster_household(h: &Household) -> dibao_proto::civil_affairs::v1::Household {
+    use dibao_proto::civil_affairs::v1 as ca;
+    ca::Household {
+        household_id: format!("G{:06}", h.index),
+        village: Some(DivisionCode { code: h.village.clone() }),
+        category: dibao_proto::events::v1::BenefitCategory::C as i32,
+        members: h
+            .members
+            .iter()
+            .map(|m| ca::Member {
+                person: Some(Person {
+                    identity_number: Some(IdentityNumber { value: m.identity_number.clone() }),
+                    name: m.name.clone(),
+                    ..Default::default()
+                }),
+                relation: m.relation as i32,
+                work_ability: ca::WorkAbility::Partial as i32,
+                covered: true,
+                ..Default::default()
+            })
+            .collect(),
+        monthly_amount: Some(Money { fen: 40_000 }),
+        enrolled_on: Some(Date { year: 2025, month: 3, day: 1 }),
+        ..Default::default()
+    }
+}
+
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}

@@ -1,0 +1,652 @@
+//! Both rosters through their real path — two services over mTLS, each with
+//! its own schema, the real broker between them — and each change on one
+//! roster showing on the other (R-SYNC-1, R-SYNC-2, R-REV-2).
+
+use dibao_test_mesh::exits as mesh;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dibao_ops_tools::devpki::DevCa;
+use dibao_platform::runtime::clock::SystemClock;
+use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
+use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_proto::civil_affairs::v1 as ca;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation};
+use dibao_proto::events::v1::{BenefitCategory, PovertyCause, RosterMember};
+use dibao_proto::ops::v1::GetPipelineStatusRequest;
+use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
+use dibao_proto::poverty_alleviation::v1 as pa;
+use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
+use dibao_tests::{Broker, TestDb, random_prefix, service_settings};
+use mesh::officer;
+use tonic::transport::Channel;
+
+const COUNTY: &str = "220581";
+const TOWNSHIP: &str = "220581101";
+const VILLAGE: &str = "220581101201";
+
+struct Mesh {
+    civil: CivilAffairsServiceClient<Channel>,
+    poverty: PovertyAlleviationServiceClient<Channel>,
+    /// The poverty service's ops RPCs, as an operator calls them.
+    poverty_ops: OpsServiceClient<Channel>,
+    poverty_addr: String,
+    civil_addr: String,
+    certs: std::path::PathBuf,
+    prefix: String,
+    broker: Broker,
+    db: TestDb,
+    stop: ShutdownTrigger,
+    /// Servers, relays and inboxes of both services, awaited on restart.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn start() -> Mesh {
+    let broker = Broker::start().await.expect("broker");
+    let db = TestDb::create().await.expect("db");
+    let certs = std::env::temp_dir().join(format!("dibao-sync-certs-{}", uuid::Uuid::new_v4().simple()));
+    DevCa::generate("sync test CA")
+        .expect("ca")
+        .write_all(&certs, &["civil-affairs", "poverty-alleviation", "gateway", "ops"])
+        .expect("certs");
+    start_on(broker, db, certs, random_prefix(), true).await
+}
+
+/// Both services on `db` and `broker`; their inboxes only if `inboxes`.
+async fn start_on(broker: Broker, db: TestDb, certs: std::path::PathBuf, prefix: String, inboxes: bool) -> Mesh {
+    let (stop, shutdown) = Shutdown::new();
+    let settings = |service, schema| {
+        let mut s = service_settings(service, &db, schema, &broker, &prefix, &certs);
+        s.run.inbox = inboxes;
+        s
+    };
+    let civil = dibao_civil_affairs::startup::Application::build(
+        settings("civil-affairs", "civil_affairs"),
+        Arc::new(SystemClock),
+        shutdown.clone(),
+    )
+    .await
+    .expect("civil affairs");
+    let poverty = dibao_poverty_alleviation::startup::Application::build(
+        settings("poverty-alleviation", "poverty_alleviation"),
+        Arc::new(SystemClock),
+        shutdown,
+    )
+    .await
+    .expect("poverty alleviation");
+    let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
+    let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    for app in [(civil.server, civil.relay, civil.inbox), (poverty.server, poverty.relay, poverty.inbox)] {
+        let (server, relay, inbox) = app;
+        tasks.push(tokio::spawn(async move {
+            let _ = server.await;
+        }));
+        tasks.extend(relay);
+        if let Some(inbox) = inbox {
+            tasks.push(tokio::spawn(async move {
+                let _ = inbox.await;
+            }));
+        }
+    }
+    Mesh {
+        civil: CivilAffairsServiceClient::new(
+            connect(&tls, &civil.addr.to_string(), "localhost").await.expect("civil"),
+        ),
+        poverty: PovertyAlleviationServiceClient::new(
+            connect(&tls, &poverty.addr.to_string(), "localhost").await.expect("poverty"),
+        ),
+        poverty_ops: OpsServiceClient::new(
+            connect(
+                &TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key")),
+                &poverty.addr.to_string(),
+                "localhost",
+            )
+            .await
+            .expect("ops"),
+        ),
+        poverty_addr: poverty.addr.to_string(),
+        civil_addr: civil.addr.to_string(),
+        certs,
+        prefix,
+        broker,
+        db,
+        stop,
+        tasks,
+    }
+}
+
+impl Mesh {
+    /// Stops both services (gracefully: servers drained, relays flushed,
+    /// inboxes' transactions finished or rolled back) and starts them again
+    /// on the same database and broker, with or without their inboxes.
+    async fn restart(self, inboxes: bool) -> Mesh {
+        self.stop.trigger();
+        for task in self.tasks {
+            tokio::time::timeout(Duration::from_secs(30), task).await.expect("services stop").expect("join");
+        }
+        start_on(self.broker, self.db, self.certs, self.prefix, inboxes).await
+    }
+
+    /// Channels to both services with the operator's certificate.
+    async fn ops_channels(&self) -> (Channel, Channel) {
+        let read = |f: &str| std::fs::read_to_string(self.certs.join(f)).expect("pem");
+        let ops = TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key"));
+        (
+            connect(&ops, &self.civil_addr, "localhost").await.expect("civil"),
+            connect(&ops, &self.poverty_addr, "localhost").await.expect("poverty"),
+        )
+    }
+}
+
+fn id(birth: &str, seq: u32) -> IdentityNumber {
+    let body = format!("{COUNTY}{birth}{seq:03}");
+    IdentityNumber { value: format!("{body}{}", dibao_proto::types::check_character(&body)) }
+}
+
+fn person(birth: &str, seq: u32, name: &str) -> Option<Person> {
+    Some(Person { identity_number: Some(id(birth, seq)), name: name.into(), ..Default::default() })
+}
+
+/// A couple (n, n + 1) as a dibao roster household with the county's number `source`.
+fn dibao(source: &str, n: u32, village: &str) -> ca::ImportRosterRequest {
+    let member = |seq, name: &str, relation: Relation| ca::Member {
+        person: person("19600101", seq, name),
+        relation: relation as i32,
+        work_ability: ca::WorkAbility::None as i32,
+        covered: true,
+        ..Default::default()
+    };
+    ca::ImportRosterRequest {
+        row: 1,
+        household: Some(ca::Household {
+            household_id: source.into(),
+            village: Some(DivisionCode { code: village.into() }),
+            category: BenefitCategory::A as i32,
+            members: vec![member(n, "王建国", Relation::Head), member(n + 1, "李秀英", Relation::Spouse)],
+            monthly_amount: Some(Money { fen: 90_000 }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// A registered-poor household: members `seqs`, the first the head.
+fn poor(seqs: &[u32], village: &str) -> pa::PoorHousehold {
+    pa::PoorHousehold {
+        village: Some(DivisionCode { code: village.into() }),
+        members: seqs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| RosterMember {
+                person: person("19600101", *s, if i == 0 { "王建国" } else { "王小兰" }),
+                relation: if i == 0 { Relation::Head } else { Relation::Child } as i32,
+                covered: false,
+            })
+            .collect(),
+        causes: vec![PovertyCause::Illness as i32],
+        ..Default::default()
+    }
+}
+
+/// Polls until `check` holds, for up to 30 s; the last value on failure.
+async fn eventually<T: std::fmt::Debug, F: Future<Output = T>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+    check: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = f().await;
+        if check(&v) {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: still {v:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn import(m: &mut Mesh, rows: Vec<ca::ImportRosterRequest>) -> Vec<String> {
+    let r = m.civil.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let list = m
+        .civil
+        .list_households(ca::ListHouseholdsRequest { division: Some(DivisionCode { code: COUNTY.into() }), page: None })
+        .await
+        .expect("list")
+        .into_inner();
+    list.households.into_iter().map(|h| h.household_id).collect()
+}
+
+async fn register(m: &mut Mesh, h: pa::PoorHousehold) -> String {
+    m.poverty
+        .register_household(pa::RegisterHouseholdRequest {
+            household: Some(h),
+            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
+        })
+        .await
+        .expect("register")
+        .into_inner()
+        .household_id
+}
+
+async fn poor_household(c: &PovertyAlleviationServiceClient<Channel>, id: &str) -> pa::PoorHousehold {
+    c.clone()
+        .get_household(pa::GetHouseholdRequest { household_id: id.into() })
+        .await
+        .expect("get")
+        .into_inner()
+        .household
+        .expect("household")
+}
+
+async fn change(m: &mut Mesh, id: &str, status: pa::PovertyStatus, cause: PovertyCause) {
+    m.poverty
+        .change_status(pa::ChangeStatusRequest {
+            household_id: id.into(),
+            status: status as i32,
+            exit_year: 2024,
+            return_cause: cause as i32,
+            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
+        })
+        .await
+        .expect("change status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_on_one_roster_shows_on_the_other() {
+    let mut m = start().await;
+
+    // Registered before the dibao enrolment of its head (seq 1), P1 is
+    // flagged once civil affairs' event arrives; P2 is registered after.
+    let p1 = register(&mut m, poor(&[1, 50], VILLAGE)).await;
+    let dibao_ids =
+        import(&mut m, vec![dibao("D-1", 1, VILLAGE), dibao("D-2", 3, VILLAGE), dibao("D-3", 5, VILLAGE)]).await;
+    assert_eq!(dibao_ids.len(), 3);
+    let p2 = register(&mut m, poor(&[3, 4], VILLAGE)).await;
+
+    let poverty = m.poverty.clone();
+    let h1 = eventually("P1 flagged", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
+    assert_eq!(h1.dibao_category, BenefitCategory::A as i32);
+    assert_eq!(h1.dibao_household_ids.len(), 1);
+    let d1 = h1.dibao_household_ids[0].clone();
+    let h2 = eventually("P2 flagged", || poor_household(&poverty, &p2), |h| h.dibao_registered_poor).await;
+    let d2 = h2.dibao_household_ids[0].clone();
+
+    // D-3 has no registered-poor member: a candidate for the poverty office (R-REV-2).
+    let candidates = eventually(
+        "D-3 is the only candidate",
+        || {
+            let mut c = m.poverty.clone();
+            async move {
+                c.list_candidates(pa::ListCandidatesRequest {
+                    division: Some(DivisionCode { code: TOWNSHIP.into() }),
+                    page: None,
+                })
+                .await
+                .expect("candidates")
+                .into_inner()
+                .candidates
+            }
+        },
+        |c| c.len() == 1,
+    )
+    .await;
+    assert!(candidates[0].members.iter().any(|i| i == &id("19600101", 5)), "{candidates:?}");
+
+    // P1 exits poverty and returns for illness: D-1 is reviewed first (R-REV-2).
+    // P3, not on the dibao roster, returns too: a candidate for the next adjustment.
+    let p3 = register(&mut m, poor(&[20, 21], VILLAGE)).await;
+    for p in [&p1, &p3] {
+        change(&mut m, p, pa::PovertyStatus::Exited, PovertyCause::Unspecified).await;
+        change(&mut m, p, pa::PovertyStatus::Returned, PovertyCause::Illness).await;
+    }
+    let due = eventually(
+        "priority reviews",
+        || {
+            let mut c = m.civil.clone();
+            async move {
+                c.list_reviews_due(ca::ListReviewsDueRequest {
+                    township: Some(DivisionCode { code: TOWNSHIP.into() }),
+                    as_of: None,
+                    page: None,
+                })
+                .await
+                .expect("reviews due")
+                .into_inner()
+                .reviews
+            }
+        },
+        |r| r.len() == 2,
+    )
+    .await;
+    assert!(due.iter().all(|r| r.priority), "{due:?}");
+    let on_roster = due.iter().find(|r| r.household_id == d1).expect("D-1 due");
+    assert!(on_roster.reason.contains("因病返贫"), "{}", on_roster.reason);
+    let candidate = due.iter().find(|r| r.household_id.is_empty()).expect("P3 as a candidate");
+    assert!(candidate.reason.contains(&p3) && candidate.reason.contains("不在低保名单"), "{}", candidate.reason);
+
+    // A death recorded by the poverty office reaches the dibao roster ...
+    m.poverty
+        .record_death(pa::RecordDeathRequest {
+            identity_number: Some(id("19600101", 2)),
+            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 3 }),
+            source: "村委会报告".into(),
+            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
+        })
+        .await
+        .expect_err("seq 2 is only on the dibao roster");
+    m.poverty
+        .record_death(pa::RecordDeathRequest {
+            identity_number: Some(id("19600101", 1)),
+            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 3 }),
+            source: "村委会报告".into(),
+            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
+        })
+        .await
+        .expect("death on the poverty roster");
+    let civil = m.civil.clone();
+    let d1_now = || {
+        let mut c = civil.clone();
+        let d1 = d1.clone();
+        async move {
+            c.get_household(ca::GetHouseholdRequest { household_id: d1 })
+                .await
+                .expect("get")
+                .into_inner()
+                .household
+                .expect("household")
+        }
+    };
+    eventually("the death known to civil affairs", d1_now, |h| h.deceased.iter().any(|i| i == &id("19600101", 1)))
+        .await;
+
+    // ... and one recorded by civil affairs reaches the poverty roster.
+    m.civil
+        .record_death(ca::RecordDeathRequest {
+            identity_number: Some(id("19600101", 4)),
+            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 5 }),
+            source: "公安死亡登记".into(),
+            signature: officer(OfficerRole::TownshipCaseworker, TOWNSHIP),
+        })
+        .await
+        .expect("death on the dibao roster");
+    eventually(
+        "the death known to the poverty office",
+        || poor_household(&poverty, &p2),
+        |h| h.deceased.iter().any(|i| i == &id("19600101", 4)),
+    )
+    .await;
+
+    // D-2's exit, signed through, clears P2's flag (R-SYNC-2).
+    mesh::exit_household(&mut m.civil, &d2, TOWNSHIP).await;
+    // Seq 3 (D-2's head) still links P2 to D-2 after seq 4's death.
+    assert!(poor_household(&poverty, &p2).await.dibao_registered_poor);
+    let h2 = eventually("P2's flag cleared", || poor_household(&poverty, &p2), |h| !h.dibao_registered_poor).await;
+    assert!(h2.dibao_household_ids.is_empty());
+    // The operator's view: the poverty service's inbox has applied every
+    // civil-affairs event, partition by partition, nothing dead-lettered.
+    let status = eventually(
+        "poverty inbox caught up",
+        || {
+            let mut c = m.poverty_ops.clone();
+            async move { c.get_pipeline_status(GetPipelineStatusRequest {}).await.expect("status").into_inner() }
+        },
+        |s| s.consumer_lag.iter().all(|l| l.lag == 0) && s.outbox_pending == 0,
+    )
+    .await;
+    let civil_partitions = status.consumer_lag.iter().filter(|l| l.topic.ends_with("civil-affairs.household.v1"));
+    assert_eq!(civil_partitions.count(), 6, "every partition of the civil-affairs topic: {status:?}");
+    assert_eq!(status.consumer_lag.len(), 7, "and the comparison's runs: {status:?}");
+    assert!(status.consumer_lag.iter().map(|l| l.high_watermark).sum::<i64>() > 0, "{status:?}");
+    assert!(status.lag_error.is_empty() && status.dead_letters_open == 0, "{status:?}");
+    assert!(status.last_applied_event_type.starts_with("dibao.events.v1."), "{status:?}");
+
+    // P1 shared only its head with D-1; since his death nothing links them.
+    let h1 = poor_household(&poverty, &p1).await;
+    assert!(!h1.dibao_registered_poor && h1.dibao_household_ids.is_empty(), "{h1:?}");
+    assert_eq!(h1.deceased, [id("19600101", 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column() {
+    let mut m = start().await;
+    let dibao_ids = import(&mut m, vec![dibao("D-9", 30, VILLAGE)]).await;
+    let dir = std::env::temp_dir().join(format!("dibao-poor-roster-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let line = |key: &str, seq: u32, name: &str, relation: &str, causes: &str| {
+        format!("{key},{VILLAGE},{name},{},{relation},{causes},产业帮扶\n", id("19600101", seq).value)
+    };
+    // P-1 shares its head (seq 30) with the dibao household D-9; P-2's second line has an unknown relation.
+    let csv = [
+        "户编号,村（社区）代码,姓名,身份证号,与户主关系,致贫原因,帮扶措施\n".to_owned(),
+        line("P-1", 30, "王建国", "户主", "因病；缺劳力"),
+        line("P-1", 60, "王小兰", "女儿", ""),
+        line("P-2", 61, "张三", "户主", "因残"),
+        line("P-2", 62, "张四", "表亲", ""),
+    ]
+    .concat();
+    let file = dir.join("建档立卡.csv");
+    std::fs::write(&file, csv).expect("csv");
+    // The certificates of this mesh live beside the test's temporary CA.
+    let certs = m.certs.clone();
+    let run = || {
+        tokio::process::Command::new(dibao_tests::service_binary("poor-roster-import"))
+            .args(["--server", &m.poverty_addr, "--ca"])
+            .arg(certs.join("ca.pem"))
+            .arg("--cert")
+            .arg(certs.join("gateway.pem"))
+            .arg("--key")
+            .arg(certs.join("gateway.key"))
+            .arg(&file)
+            .output()
+    };
+    let out = run().await.expect("poor-roster-import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("读取2户：新增或更新1户，未变化0户，有误1行"), "{stdout}");
+    assert!(stdout.contains("第5行【与户主关系】“表亲”无法识别"), "{stdout}");
+    let again = run().await.expect("again");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("新增或更新0户，未变化1户"), "{again:?}");
+
+    // The imported household is flagged from D-9's enrolment, as a registered one is.
+    let poverty = m.poverty.clone();
+    let exported = || {
+        let mut c = poverty.clone();
+        async move {
+            let mut stream = c
+                .export_roster(pa::ExportRosterRequest { division: Some(DivisionCode { code: VILLAGE.into() }) })
+                .await
+                .expect("export")
+                .into_inner();
+            let mut out = Vec::new();
+            while let Some(m) = stream.message().await.expect("message") {
+                out.extend(m.household);
+            }
+            out
+        }
+    };
+    let roster = eventually("P-1 flagged", exported, |r| r.len() == 1 && r[0].dibao_registered_poor).await;
+    assert_eq!(roster[0].dibao_household_ids, dibao_ids);
+    assert_eq!(roster[0].members.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_corrects_every_divergence_between_the_views() {
+    let mut m = start().await;
+    let dibao_ids = import(&mut m, vec![dibao("D-1", 70, VILLAGE), dibao("D-2", 72, VILLAGE)]).await;
+    let p1 = register(&mut m, poor(&[70, 80], VILLAGE)).await;
+    let p2 = register(&mut m, poor(&[90, 91], VILLAGE)).await;
+    let poverty = m.poverty.clone();
+    let h1 = eventually("P-1 flagged", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
+    let d1 = h1.dibao_household_ids[0].clone();
+    let d2 = dibao_ids.iter().find(|d| **d != d1).expect("D-2").clone();
+    let db = m.db.client().await.expect("db");
+    let count = |sql: &'static str| {
+        let db = &db;
+        move || async move { db.query_one(sql, &[]).await.expect("count").get::<_, i64>(0) }
+    };
+    eventually(
+        "civil affairs sees both registered households",
+        count("SELECT count(*) FROM civil_affairs.poverty_household"),
+        |n| *n == 2,
+    )
+    .await;
+    eventually(
+        "the poverty office sees both dibao households",
+        count("SELECT count(*) FROM poverty_alleviation.dibao_household"),
+        |n| *n == 2,
+    )
+    .await;
+
+    // Divergences as lost events or a broker's data loss leave them.
+    db.batch_execute(&format!(
+        "DELETE FROM poverty_alleviation.dibao_member WHERE dibao_household_id = '{d2}';
+         DELETE FROM poverty_alleviation.dibao_household WHERE dibao_household_id = '{d2}';
+         UPDATE poverty_alleviation.dibao_household SET category = 3 WHERE dibao_household_id = '{d1}';
+         UPDATE poverty_alleviation.poor_household SET dibao_registered_poor = false, dibao_category = 0,
+                dibao_household_ids = '{{}}' WHERE household_id = '{p1}';
+         INSERT INTO poverty_alleviation.dibao_household VALUES ('ghost', '{VILLAGE}', 1, 1, true, 1);
+         DELETE FROM civil_affairs.poverty_member WHERE poor_household_id = '{p2}';
+         DELETE FROM civil_affairs.poverty_household WHERE poor_household_id = '{p2}';
+         UPDATE civil_affairs.poverty_household SET status = 2, exit_year = 2024 WHERE poor_household_id = '{p1}';"
+    ))
+    .await
+    .expect("diverge");
+
+    let (civil, poverty_channel) = m.ops_channels().await;
+    let done = dibao_ops_tools::resync::resync(civil, poverty_channel, COUNTY).await.expect("resync");
+    let d = &done.dibao_view;
+    assert_eq!((d.households_in_snapshot, d.added, d.updated, d.removed, d.unchanged), (2, 1, 1, 1, 0), "{d:?}");
+    assert_eq!(d.flags_changed, 1, "P-1's flag restored: {d:?}");
+    assert!(d.corrections.iter().any(|c| c.contains("ghost") && c.contains("已从视图删除")), "{d:?}");
+    let p = &done.poverty_view;
+    assert_eq!((p.households_in_snapshot, p.added, p.updated, p.removed, p.unchanged), (2, 1, 1, 0, 0), "{p:?}");
+    assert!(p.corrections.iter().any(|c| c.contains(&p1) && c.contains("脱贫/返贫状态")), "{p:?}");
+    let h1 = poor_household(&m.poverty, &p1).await;
+    assert!(h1.dibao_registered_poor && h1.dibao_household_ids == [d1.clone()], "{h1:?}");
+
+    // A second run finds nothing to correct.
+    let (civil, poverty_channel) = m.ops_channels().await;
+    let again = dibao_ops_tools::resync::resync(civil, poverty_channel, COUNTY).await.expect("again");
+    for r in [&again.dibao_view, &again.poverty_view] {
+        assert_eq!((r.added, r.updated, r.removed, r.flags_changed, r.unchanged), (0, 0, 0, 0, 2), "{r:?}");
+    }
+
+    // Events after the resync still apply on top of it.
+    change(&mut m, &p2, pa::PovertyStatus::Exited, PovertyCause::Unspecified).await;
+    eventually(
+        "P-2's exit reaches civil affairs",
+        count("SELECT count(*) FROM civil_affairs.poverty_household WHERE status = 2 AND exit_year = 2024"),
+        |n| *n == 1,
+    )
+    .await;
+}
+
+/// Waits until both services' outboxes have published everything: up to
+/// 90 s, for a relay whose producer is stuck after the broker lost its data
+/// gives it up only after 10 s without a delivery report.
+async fn all_published(db: &tokio_postgres::Client) {
+    let started = tokio::time::Instant::now();
+    loop {
+        let unpublished: i64 = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM civil_affairs.outbox WHERE published_at IS NULL)
+                      + (SELECT count(*) FROM poverty_alleviation.outbox WHERE published_at IS NULL)",
+                &[],
+            )
+            .await
+            .expect("outbox")
+            .get(0);
+        if unpublished == 0 {
+            println!("both outboxes published after {:.1} s", started.elapsed().as_secs_f64());
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "{unpublished} events still unpublished after 90 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_broker_loses_its_data_events_flow_again_and_resync_corrects_what_was_lost() {
+    let mut m = start().await;
+    import(&mut m, vec![dibao("W-1", 100, VILLAGE)]).await;
+    let p1 = register(&mut m, poor(&[100], VILLAGE)).await;
+    let poverty = m.poverty.clone();
+    eventually("P-1 flagged before the loss", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
+    let db = m.db.client().await.expect("db");
+    let civil_sees = |id: String| {
+        let db = &db;
+        move || {
+            let id = id.clone();
+            async move {
+                db.query_one(
+                    "SELECT count(*) FROM civil_affairs.poverty_household WHERE poor_household_id = $1",
+                    &[&id],
+                )
+                .await
+                .expect("view")
+                .get::<_, i64>(0)
+            }
+        }
+    };
+    eventually("civil affairs sees P-1", civil_sees(p1.clone()), |n| *n == 1).await;
+
+    // Events published while the consumers are away, then lost with the broker's data.
+    let mut m = m.restart(false).await;
+    import(&mut m, vec![dibao("W-2", 110, VILLAGE)]).await;
+    let p2 = register(&mut m, poor(&[110], VILLAGE)).await;
+    let p3 = register(&mut m, poor(&[120], VILLAGE)).await;
+    all_published(&db).await;
+    m.broker.wipe().await.expect("wipe");
+    // As the operator's broker start-up does: the topics exist before anyone produces.
+    let ks = m.broker.kafka_settings(&m.prefix, "operator");
+    let topics: Vec<(String, i32)> =
+        [dibao_proto::topics::CIVIL_AFFAIRS_HOUSEHOLD, dibao_proto::topics::POVERTY_ALLEVIATION_HOUSEHOLD]
+            .iter()
+            .map(|(name, partitions)| (dibao_platform::events::kafka::topic(&ks, name), *partitions))
+            .collect();
+    dibao_platform::events::kafka::ensure_topics(&ks, &topics).await.expect("topics");
+
+    // Published after the loss by the same relays (whose producer the empty
+    // broker no longer knows), consumed by inboxes whose recorded positions
+    // are beyond the new logs' ends.
+    import(&mut m, vec![dibao("W-4", 130, VILLAGE)]).await;
+    let p4 = register(&mut m, poor(&[130], VILLAGE)).await;
+    all_published(&db).await;
+    let mut m = m.restart(true).await;
+    let poverty = m.poverty.clone();
+    eventually("P-4 flagged after the loss", || poor_household(&poverty, &p4), |h| h.dibao_registered_poor).await;
+    eventually("civil affairs sees P-4", civil_sees(p4.clone()), |n| *n == 1).await;
+    // What the broker lost is missing on the other side.
+    assert!(!poor_household(&m.poverty, &p2).await.dibao_registered_poor, "W-2's enrolment was lost");
+    assert_eq!(civil_sees(p3.clone())().await, 0, "P-3's registration was lost");
+
+    let (civil, poverty_channel) = m.ops_channels().await;
+    let done = dibao_ops_tools::resync::resync(civil, poverty_channel, COUNTY).await.expect("resync");
+    let d = &done.dibao_view;
+    assert_eq!((d.added, d.updated, d.removed, d.flags_changed), (1, 0, 0, 1), "W-2 added, P-2 flagged: {d:?}");
+    let p = &done.poverty_view;
+    assert_eq!((p.added, p.removed), (2, 0), "P-2 and P-3 added: {p:?}");
+    assert!(poor_household(&m.poverty, &p2).await.dibao_registered_poor);
+    assert_eq!(civil_sees(p3.clone())().await, 1);
+
+    // And the pipeline goes on: a new change arrives, every partition caught up.
+    import(&mut m, vec![dibao("W-5", 140, VILLAGE)]).await;
+    let p5 = register(&mut m, poor(&[140], VILLAGE)).await;
+    let poverty = m.poverty.clone();
+    eventually("P-5 flagged", || poor_household(&poverty, &p5), |h| h.dibao_registered_poor).await;
+    let ops = m.poverty_ops.clone();
+    eventually(
+        "no lag on any partition",
+        || async {
+            let status = ops.clone().get_pipeline_status(GetPipelineStatusRequest {}).await.expect("ops").into_inner();
+            status.consumer_lag.iter().map(|l| l.lag).collect::<Vec<_>>()
+        },
+        |lags| !lags.is_empty() && lags.iter().all(|l| *l == 0),
+    )
+    .await;
+}
