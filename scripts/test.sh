@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: dependencies, contract lint, formatting, every test.
+# The test command: dependencies, contract lint, formatting, lints, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
@@ -8,6 +8,8 @@ echo "[test] buf lint"
 (cd proto && buf lint)
 echo "[test] cargo fmt --check"
 cargo fmt --all -- --check
+echo "[test] cargo clippy (the workspace lints decide)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "[test] cargo build --workspace --bins (the tests start some services as processes)"
 cargo build --workspace --bins --locked
 echo "[test] cargo test"

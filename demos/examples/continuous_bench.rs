@@ -23,7 +23,7 @@ use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_synthetic::rosters::{self, RosterConfig, Row};
-use mesh::officer;
+use dibao_tests::officer;
 use tokio::sync::Mutex;
 
 /// When each registered household was committed or first seen.
@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let imported = mesh.civil.import_roster(futures_util::stream::iter(requests)).await?.into_inner();
     anyhow::ensure!(imported.errors.is_empty(), "civil affairs refused rows: {:?}", &imported.errors[..1]);
-    let client = mesh.db.client().await?;
+    let client = mesh.env.db.client().await?;
     loop {
         let n: i64 =
             client.query_one("SELECT count(*) FROM roster_comparison.live_entry WHERE kind = 'b'", &[]).await?.get(0);
@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poller = {
         let (pending, latencies, stop) = (pending.clone(), latencies.clone(), stop.clone());
-        let client = mesh.db.client().await?;
+        let client = mesh.env.db.client().await?;
         tokio::spawn(async move {
             let mut seen: i64 = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {

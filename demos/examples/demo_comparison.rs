@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use dibao_platform::runtime::clock::SystemClock;
 use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::service::Service;
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
@@ -27,6 +28,7 @@ use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, OfficerRole, O
 use dibao_proto::comparison::v1 as pb;
 use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
 use dibao_proto::events::v1::{PovertyCause, RosterMember};
+use dibao_proto::labels::Label;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
 use dibao_roster_comparison::engine::Kind;
@@ -46,23 +48,18 @@ fn officer(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSigna
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let civil_settings = dibao_civil_affairs::startup::load_settings()?;
-    let poverty_settings = dibao_poverty_alleviation::startup::load_settings()?;
-    let comparison_settings = dibao_roster_comparison::startup::load_settings()?;
-    let certs = civil_settings.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let civil_settings = dibao_civil_affairs::Application::settings()?;
+    let poverty_settings = dibao_poverty_alleviation::Application::settings()?;
+    let comparison_settings = dibao_roster_comparison::Application::settings()?;
+    let certs = civil_settings.platform.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let (_stop, shutdown) = Shutdown::new();
     let civil_app =
-        dibao_civil_affairs::startup::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone())
+        dibao_civil_affairs::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone()).await?;
+    let poverty_app =
+        dibao_poverty_alleviation::Application::build(poverty_settings, Arc::new(SystemClock), shutdown.clone())
             .await?;
-    let poverty_app = dibao_poverty_alleviation::startup::Application::build(
-        poverty_settings,
-        Arc::new(SystemClock),
-        shutdown.clone(),
-    )
-    .await?;
     let comparison_app =
-        dibao_roster_comparison::startup::Application::build(comparison_settings, Arc::new(SystemClock), shutdown)
-            .await?;
+        dibao_roster_comparison::Application::build(comparison_settings, Arc::new(SystemClock), shutdown).await?;
     let read = |f: &str| std::fs::read_to_string(certs.join(f));
     let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
     let mut civil = CivilAffairsServiceClient::new(connect(&tls, &civil_app.addr.to_string(), "localhost").await?);
@@ -241,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let last = last.ok_or_else(|| anyhow::anyhow!("the run reported nothing"))?;
     for (kind, size) in Kind::ALL.iter().zip(&last.list_sizes) {
-        println!("   （{}）{}：{}条", kind.letter(), kind.name_zh(), size.entries);
+        println!("   （{}）{}：{}条", kind.letter(), kind.label(), size.entries);
     }
     // The run's event reaches the poverty office through the broker.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use dibao_platform::runtime::clock::SystemClock;
 use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::service::Service;
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
@@ -35,16 +36,14 @@ fn officer(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSigna
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let civil_settings = dibao_civil_affairs::startup::load_settings()?;
-    let poverty_settings = dibao_poverty_alleviation::startup::load_settings()?;
-    let certs = civil_settings.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let civil_settings = dibao_civil_affairs::Application::settings()?;
+    let poverty_settings = dibao_poverty_alleviation::Application::settings()?;
+    let certs = civil_settings.platform.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let (_stop, shutdown) = Shutdown::new();
     let civil_app =
-        dibao_civil_affairs::startup::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone())
-            .await?;
+        dibao_civil_affairs::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone()).await?;
     let poverty_app =
-        dibao_poverty_alleviation::startup::Application::build(poverty_settings, Arc::new(SystemClock), shutdown)
-            .await?;
+        dibao_poverty_alleviation::Application::build(poverty_settings, Arc::new(SystemClock), shutdown).await?;
     let read = |f: &str| std::fs::read_to_string(certs.join(f));
     let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
     let mut civil = CivilAffairsServiceClient::new(connect(&tls, &civil_app.addr.to_string(), "localhost").await?);

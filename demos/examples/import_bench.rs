@@ -10,21 +10,13 @@
 //! Peak memory is the process's peak resident set (service, client and file
 //! reader share the process), reset before each phase.
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Instant;
 
 use dibao_civil_affairs::roster_file;
-use dibao_civil_affairs::startup::{self, Application};
-use dibao_ops_tools::devpki::DevCa;
-use dibao_platform::runtime::clock::SystemClock;
-use dibao_platform::runtime::server::connect;
-use dibao_platform::runtime::settings::{self, PLATFORM_DEFAULTS};
-use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_civil_affairs::startup::Application;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_tests::{Broker, TestDb, peak_rss_mib, random_prefix, reset_peak_rss};
+use dibao_tests::{TestEnv, peak_rss_mib, reset_peak_rss, spawn};
 use time::macros::date;
 
 /// A valid identity number for county 220581, a birth date and a sequence.
@@ -77,33 +69,11 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let broker = Broker::start().await?;
-    let db = TestDb::create().await?;
-    let ca = DevCa::generate("import bench CA")?;
-    ca.write_all(&dir, &["civil-affairs", "gateway"])?;
-    let prefix = random_prefix();
-    let vars: HashMap<String, String> = [
-        ("CIVIL_AFFAIRS_ENV_FILE", "/dev/null".to_owned()),
-        ("CIVIL_AFFAIRS__SERVER__LISTEN", "127.0.0.1:0".to_owned()),
-        ("CIVIL_AFFAIRS__DATABASE__URL", db.url.clone()),
-        ("CIVIL_AFFAIRS__DATABASE__SCHEMA", "civil_affairs".to_owned()),
-        ("CIVIL_AFFAIRS__KAFKA__BROKERS", broker.address()),
-        ("CIVIL_AFFAIRS__KAFKA__TOPIC_PREFIX", prefix),
-        ("CIVIL_AFFAIRS__KAFKA__GROUP_ID", "civil-affairs".to_owned()),
-        ("CIVIL_AFFAIRS__TLS__CA_CERT", dir.join("ca.pem").display().to_string()),
-        ("CIVIL_AFFAIRS__TLS__CERT", dir.join("civil-affairs.pem").display().to_string()),
-        ("CIVIL_AFFAIRS__TLS__KEY", dir.join("civil-affairs.key").display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let settings = settings::load_from(startup::SERVICE, PLATFORM_DEFAULTS, &vars)?;
-    let (_stop, shutdown) = Shutdown::new();
-    let app = Application::build(settings, Arc::new(SystemClock), shutdown).await?;
-    let read = |f: &str| std::fs::read_to_string(dir.join(f));
-    let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
-    let mut client = CivilAffairsServiceClient::new(connect(&tls, &app.addr.to_string(), "localhost").await?)
-        .max_decoding_message_size(64 << 20);
+    let env = TestEnv::start().await;
+    let app = spawn::<Application>(&env).await;
+    let db = &env.db;
+    let mut client =
+        CivilAffairsServiceClient::new(app.channel(&env, "gateway").await).max_decoding_message_size(64 << 20);
 
     reset_peak_rss();
     let started = Instant::now();

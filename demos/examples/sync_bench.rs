@@ -16,21 +16,15 @@
 //! line bounds the lag from above: to the start of the inbox's next batch,
 //! by which time the flag's batch had committed.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dibao_ops_tools::devpki::DevCa;
-use dibao_platform::runtime::clock::SystemClock;
-use dibao_platform::runtime::server::connect;
-use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, Person, Relation};
 use dibao_proto::events::v1::{BenefitCategory, PovertyCause, RosterMember};
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
-use dibao_tests::{Broker, TestDb, random_prefix, service_settings};
+use dibao_tests::{TestEnv, spawn};
 use time::macros::date;
 
 const VILLAGE: &str = "220581101201";
@@ -134,30 +128,12 @@ async fn main() -> anyhow::Result<()> {
     let steady = rate * seconds;
     let during = rate * outage;
 
-    let mut broker = Broker::start().await?;
-    let test_db = TestDb::create().await?;
-    let certs = std::env::temp_dir().join(format!("dibao-sync-bench-{}", uuid::Uuid::new_v4().simple()));
-    DevCa::generate("sync bench CA")?.write_all(&certs, &["civil-affairs", "poverty-alleviation", "gateway"])?;
-    let prefix = random_prefix();
-    let (_stop, shutdown) = Shutdown::new();
-    let civil_app = dibao_civil_affairs::startup::Application::build(
-        service_settings("civil-affairs", &test_db, "civil_affairs", &broker, &prefix, &certs),
-        Arc::new(SystemClock),
-        shutdown.clone(),
-    )
-    .await?;
-    let poverty_app = dibao_poverty_alleviation::startup::Application::build(
-        service_settings("poverty-alleviation", &test_db, "poverty_alleviation", &broker, &prefix, &certs),
-        Arc::new(SystemClock),
-        shutdown,
-    )
-    .await?;
-    let read = |f: &str| std::fs::read_to_string(certs.join(f));
-    let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
-    let mut civil = CivilAffairsServiceClient::new(connect(&tls, &civil_app.addr.to_string(), "localhost").await?);
-    let mut poverty =
-        PovertyAlleviationServiceClient::new(connect(&tls, &poverty_app.addr.to_string(), "localhost").await?);
-    let db = test_db.client().await?;
+    let mut env = TestEnv::start().await;
+    let civil_app = spawn::<dibao_civil_affairs::Application>(&env).await;
+    let poverty_app = spawn::<dibao_poverty_alleviation::Application>(&env).await;
+    let mut civil = CivilAffairsServiceClient::new(civil_app.channel(&env, "gateway").await);
+    let mut poverty = PovertyAlleviationServiceClient::new(poverty_app.channel(&env, "gateway").await);
+    let db = env.db.client().await?;
 
     let started = Instant::now();
     let registered =
@@ -239,9 +215,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     println!("outage: broker down for {outage} s while civil affairs keeps enrolling at {rate}/s");
-    broker.kill().await?;
+    env.broker.kill().await?;
     enrol_paced(&mut civil, steady, steady + during, rate).await?;
-    broker.restart().await?;
+    env.broker.restart().await?;
     let drain = wait_applied(&db, i64::from(steady + during), Duration::from_secs(900)).await?;
     println!(
         "  backlog of {during} changes applied on the other roster {:.1} s after the broker came back",
@@ -252,6 +228,5 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .get(0);
     println!("  poor households flagged: {flagged} of {}", steady + during);
-    let _ = std::fs::remove_dir_all(&certs);
     Ok(())
 }

@@ -480,7 +480,7 @@ async fn campaign() -> anyhow::Result<()> {
         .start_campaign(StartCampaignRequest {
             division: Some(DivisionCode { code: county.clone() }),
             purpose: "集中核查基准测试".into(),
-            officer: mesh::officer(OfficerRole::VerificationOfficer, &county),
+            officer: dibao_tests::officer(OfficerRole::VerificationOfficer, &county),
             ..Default::default()
         })
         .await?

@@ -5,8 +5,12 @@
 //! - [`types`] holds hand-written types with invariants (identity numbers,
 //!   division codes, money in fen, dates) and their conversions from the wire;
 //! - [`topics`] names the event topics both sides of the sync use;
+//! - [`labels`]: one trait for the Chinese names of the enums officers read;
+//! - [`departments`]: the one table of which department answers which item;
 //! - [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection.
 
+pub mod departments;
+pub mod labels;
 pub mod types;
 
 /// Event topics, as both sides of the sync name them (before the

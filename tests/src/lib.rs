@@ -1,15 +1,27 @@
-//! What the end-to-end tests and benchmarks start for real: a fresh
+//! The one test harness: what every test starts for real — a fresh
 //! Postgres database per test, a Tansu broker process on a free port that
-//! can be killed and restarted on its own data, a development CA, and the
-//! pipeline probe (`pipeline-probe`) that writes and applies events through
-//! the platform's outbox and inbox.
+//! can be killed and restarted on its own data, a development CA, any
+//! service of the mesh on port 0 — and the pipeline probe
+//! (`pipeline-probe`) that writes and applies events through the platform's
+//! outbox and inbox. It names no service (every service's own tests use
+//! it); the tests that start several services live in `tests/tests/`, the
+//! wiring they share in `tests/mesh`.
 //!
 //! Layout:
+//! - [`spawn`]: the one way a test starts a service — [`TestEnv`], [`spawn()`], [`officer`];
 //! - [`TestDb`]: a database with a random name, dropped by the next run's sweep;
 //! - [`Broker`]: a Tansu process with SQLite storage (data survives SIGKILL);
-//! - [`probe`]: the probe's schema, writer and handler, shared by the binary and the benchmark.
+//! - [`PrivatePostgres`]: a PostgreSQL server of a test's own, to crash and restart;
+//! - [`service_binary`]: a binary of the workspace, for tests that run a service as a process;
+//! - [`probe`]: the probe's schema, writer and handler, shared by the binary and the benchmark;
+//! - `tests/`: every test that starts more than one service, by concern
+//!   (`sync`, `sync_faults`, `verification`, `campaign`, `comparison`,
+//!   `comparison_planted`, `pipeline_faults`, `access_log`, `mtls`, `trace`, `startup`).
 
 pub mod probe;
+pub mod spawn;
+
+pub use spawn::{Spawn, TestApp, TestEnv, officer, spawn, spawn_with};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -141,24 +153,6 @@ pub fn service_env(
         (format!("{env}__TLS__CERT"), certs.join(format!("{service}.pem")).display().to_string()),
         (format!("{env}__TLS__KEY"), certs.join(format!("{service}.key")).display().to_string()),
     ]
-}
-
-/// Settings for a service of the mesh under test, run in the test's own
-/// process: [`service_env`], listening on port 0.
-pub fn service_settings(
-    service: &str,
-    db: &TestDb,
-    schema: &str,
-    broker: &Broker,
-    prefix: &str,
-    certs: &Path,
-) -> dibao_platform::runtime::settings::PlatformSettings {
-    let env = service.to_ascii_uppercase().replace('-', "_");
-    let mut vars: std::collections::HashMap<String, String> =
-        service_env(service, db, schema, broker, prefix, certs).into_iter().collect();
-    vars.insert(format!("{env}__SERVER__LISTEN"), "127.0.0.1:0".to_owned());
-    dibao_platform::runtime::settings::load_from(service, dibao_platform::runtime::settings::PLATFORM_DEFAULTS, &vars)
-        .expect("settings of a service under test")
 }
 
 /// A Tansu broker with SQLite storage in its own directory.

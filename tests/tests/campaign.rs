@@ -47,7 +47,7 @@ async fn county_on_roster(
     let start = StartCampaignRequest {
         division: Some(DivisionCode { code: county.clone() }),
         purpose: "2026年低保集中核查".into(),
-        officer: mesh::officer(OfficerRole::VerificationOfficer, &county),
+        officer: dibao_tests::officer(OfficerRole::VerificationOfficer, &county),
         ..Default::default()
     };
     (m, in_county, start)

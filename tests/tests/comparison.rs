@@ -13,9 +13,10 @@ use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, Relation};
 use dibao_proto::comparison::v1 as pb;
 use dibao_proto::poverty_alleviation::v1 as pa;
-use dibao_roster_comparison::run::entry_id;
+use dibao_roster_comparison::entries::entry_id;
 use dibao_synthetic::rosters::{self, RosterConfig, Row};
-use mesh::{Mesh, date, officer, start, start_with};
+use dibao_tests::officer;
+use mesh::{Mesh, date, start, start_with};
 
 /// The planted rows, imported through both services and the comparison's
 /// register RPCs; returns the expected entry ids, translated from the
@@ -140,7 +141,7 @@ async fn load(mesh: &mut Mesh, households: usize) -> BTreeSet<String> {
     assert_eq!(ids.len(), n_dibao + n_poor, "every planted household found in its roster's export");
 
     // Wait until the view holds both rosters and every flag the poverty office set.
-    let client = mesh.db.client().await.expect("db");
+    let client = mesh.env.db.client().await.expect("db");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let view: Vec<String> = client
@@ -361,7 +362,7 @@ async fn planted_rosters_through_the_services_every_case_found_reproducible_deci
         })
         .await
         .expect("death");
-    let client = mesh.db.client().await.expect("db");
+    let client = mesh.env.db.client().await.expect("db");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let position: i64 = client
@@ -767,7 +768,7 @@ async fn bad_register_rows_are_named_and_change_nothing() {
     assert_eq!(answer.rows_applied, 0);
     assert_eq!(answer.errors.len(), 2, "{:?}", answer.errors); // a friend is no close relative; the pair repeats
     assert!(answer.errors.iter().any(|e| e.row == 3 && e.field == "relation"));
-    let client = mesh.db.client().await.expect("db");
+    let client = mesh.env.db.client().await.expect("db");
     let n: i64 =
         client.query_one("SELECT count(*) FROM roster_comparison.official_link", &[]).await.expect("count").get(0);
     assert_eq!(n, 0);
@@ -777,7 +778,7 @@ async fn bad_register_rows_are_named_and_change_nothing() {
 async fn the_monthly_comparison_runs_by_itself_once() {
     // Day 1: whatever today is, this month's run is due and none was made.
     let mesh = start_with(1).await;
-    let client = mesh.db.client().await.expect("db");
+    let client = mesh.env.db.client().await.expect("db");
     let finished = || async {
         client
             .query_one(

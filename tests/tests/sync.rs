@@ -3,16 +3,10 @@
 //! roster showing on the other (R-SYNC-1, R-SYNC-2, R-REV-2).
 
 use dibao_test_mesh::exits as mesh;
-
 use std::future::Future;
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use dibao_ops_tools::devpki::DevCa;
-use dibao_platform::runtime::clock::SystemClock;
-use dibao_platform::runtime::server::connect;
-use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
-use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation};
@@ -21,8 +15,7 @@ use dibao_proto::ops::v1::GetPipelineStatusRequest;
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
-use dibao_tests::{Broker, TestDb, random_prefix, service_settings};
-use mesh::officer;
+use dibao_tests::{Spawn, TestEnv, officer, spawn_with};
 use tonic::transport::Channel;
 
 const COUNTY: &str = "220581";
@@ -34,90 +27,45 @@ struct Mesh {
     poverty: PovertyAlleviationServiceClient<Channel>,
     /// The poverty service's ops RPCs, as an operator calls them.
     poverty_ops: OpsServiceClient<Channel>,
-    poverty_addr: String,
-    civil_addr: String,
-    certs: std::path::PathBuf,
-    prefix: String,
-    broker: Broker,
-    db: TestDb,
-    stop: ShutdownTrigger,
+    poverty_addr: SocketAddr,
+    civil_addr: SocketAddr,
+    env: TestEnv,
     /// Servers, relays and inboxes of both services, awaited on restart.
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 async fn start() -> Mesh {
-    let broker = Broker::start().await.expect("broker");
-    let db = TestDb::create().await.expect("db");
-    let certs = std::env::temp_dir().join(format!("dibao-sync-certs-{}", uuid::Uuid::new_v4().simple()));
-    DevCa::generate("sync test CA")
-        .expect("ca")
-        .write_all(&certs, &["civil-affairs", "poverty-alleviation", "gateway", "ops"])
-        .expect("certs");
-    start_on(broker, db, certs, random_prefix(), true).await
+    start_on(TestEnv::start().await, true).await
 }
 
-/// Both services on `db` and `broker`; their inboxes only if `inboxes`.
-async fn start_on(broker: Broker, db: TestDb, certs: std::path::PathBuf, prefix: String, inboxes: bool) -> Mesh {
-    let (stop, shutdown) = Shutdown::new();
-    let settings = |service, schema| {
-        let mut s = service_settings(service, &db, schema, &broker, &prefix, &certs);
-        s.run.inbox = inboxes;
-        s
+/// Both services on `env`; their inboxes only if `inboxes`.
+async fn start_on(env: TestEnv, inboxes: bool) -> Mesh {
+    type Civil = dibao_civil_affairs::Application;
+    type Poverty = dibao_poverty_alleviation::Application;
+    let civil = spawn_with::<Civil>(&env, Spawn::default().var::<Civil>("RUN__INBOX", inboxes.to_string())).await;
+    let poverty = spawn_with::<Poverty>(&env, Spawn::default().var::<Poverty>("RUN__INBOX", inboxes.to_string())).await;
+    let mut m = Mesh {
+        civil: CivilAffairsServiceClient::new(civil.channel(&env, "gateway").await),
+        poverty: PovertyAlleviationServiceClient::new(poverty.channel(&env, "gateway").await),
+        poverty_ops: OpsServiceClient::new(poverty.channel(&env, "ops").await),
+        poverty_addr: poverty.addr,
+        civil_addr: civil.addr,
+        env,
+        tasks: Vec::new(),
     };
-    let civil = dibao_civil_affairs::startup::Application::build(
-        settings("civil-affairs", "civil_affairs"),
-        Arc::new(SystemClock),
-        shutdown.clone(),
-    )
-    .await
-    .expect("civil affairs");
-    let poverty = dibao_poverty_alleviation::startup::Application::build(
-        settings("poverty-alleviation", "poverty_alleviation"),
-        Arc::new(SystemClock),
-        shutdown,
-    )
-    .await
-    .expect("poverty alleviation");
-    let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
-    let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
-    let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    for app in [(civil.server, civil.relay, civil.inbox), (poverty.server, poverty.relay, poverty.inbox)] {
-        let (server, relay, inbox) = app;
-        tasks.push(tokio::spawn(async move {
+    for app in [civil.started, poverty.started] {
+        let server = app.server;
+        m.tasks.push(tokio::spawn(async move {
             let _ = server.await;
         }));
-        tasks.extend(relay);
-        if let Some(inbox) = inbox {
-            tasks.push(tokio::spawn(async move {
+        m.tasks.extend(app.relay);
+        if let Some(inbox) = app.inbox {
+            m.tasks.push(tokio::spawn(async move {
                 let _ = inbox.await;
             }));
         }
     }
-    Mesh {
-        civil: CivilAffairsServiceClient::new(
-            connect(&tls, &civil.addr.to_string(), "localhost").await.expect("civil"),
-        ),
-        poverty: PovertyAlleviationServiceClient::new(
-            connect(&tls, &poverty.addr.to_string(), "localhost").await.expect("poverty"),
-        ),
-        poverty_ops: OpsServiceClient::new(
-            connect(
-                &TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key")),
-                &poverty.addr.to_string(),
-                "localhost",
-            )
-            .await
-            .expect("ops"),
-        ),
-        poverty_addr: poverty.addr.to_string(),
-        civil_addr: civil.addr.to_string(),
-        certs,
-        prefix,
-        broker,
-        db,
-        stop,
-        tasks,
-    }
+    m
 }
 
 impl Mesh {
@@ -125,21 +73,17 @@ impl Mesh {
     /// inboxes' transactions finished or rolled back) and starts them again
     /// on the same database and broker, with or without their inboxes.
     async fn restart(self, inboxes: bool) -> Mesh {
-        self.stop.trigger();
+        self.env.stop();
         for task in self.tasks {
             tokio::time::timeout(Duration::from_secs(30), task).await.expect("services stop").expect("join");
         }
-        start_on(self.broker, self.db, self.certs, self.prefix, inboxes).await
+        let (db, broker, certs, prefix) = self.env.into_parts();
+        start_on(TestEnv::on(db, broker, certs, prefix), inboxes).await
     }
 
     /// Channels to both services with the operator's certificate.
     async fn ops_channels(&self) -> (Channel, Channel) {
-        let read = |f: &str| std::fs::read_to_string(self.certs.join(f)).expect("pem");
-        let ops = TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key"));
-        (
-            connect(&ops, &self.civil_addr, "localhost").await.expect("civil"),
-            connect(&ops, &self.poverty_addr, "localhost").await.expect("poverty"),
-        )
+        (self.env.channel("ops", self.civil_addr).await, self.env.channel("ops", self.poverty_addr).await)
     }
 }
 
@@ -432,10 +376,10 @@ async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column(
     let file = dir.join("建档立卡.csv");
     std::fs::write(&file, csv).expect("csv");
     // The certificates of this mesh live beside the test's temporary CA.
-    let certs = m.certs.clone();
+    let certs = m.env.certs.clone();
     let run = || {
         tokio::process::Command::new(dibao_tests::service_binary("poor-roster-import"))
-            .args(["--server", &m.poverty_addr, "--ca"])
+            .args(["--server", &m.poverty_addr.to_string(), "--ca"])
             .arg(certs.join("ca.pem"))
             .arg("--cert")
             .arg(certs.join("gateway.pem"))
@@ -484,7 +428,7 @@ async fn resync_corrects_every_divergence_between_the_views() {
     let h1 = eventually("P-1 flagged", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
     let d1 = h1.dibao_household_ids[0].clone();
     let d2 = dibao_ids.iter().find(|d| **d != d1).expect("D-2").clone();
-    let db = m.db.client().await.expect("db");
+    let db = m.env.db.client().await.expect("db");
     let count = |sql: &'static str| {
         let db = &db;
         move || async move { db.query_one(sql, &[]).await.expect("count").get::<_, i64>(0) }
@@ -577,7 +521,7 @@ async fn after_the_broker_loses_its_data_events_flow_again_and_resync_corrects_w
     let p1 = register(&mut m, poor(&[100], VILLAGE)).await;
     let poverty = m.poverty.clone();
     eventually("P-1 flagged before the loss", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
-    let db = m.db.client().await.expect("db");
+    let db = m.env.db.client().await.expect("db");
     let civil_sees = |id: String| {
         let db = &db;
         move || {
@@ -601,9 +545,9 @@ async fn after_the_broker_loses_its_data_events_flow_again_and_resync_corrects_w
     let p2 = register(&mut m, poor(&[110], VILLAGE)).await;
     let p3 = register(&mut m, poor(&[120], VILLAGE)).await;
     all_published(&db).await;
-    m.broker.wipe().await.expect("wipe");
+    m.env.broker.wipe().await.expect("wipe");
     // As the operator's broker start-up does: the topics exist before anyone produces.
-    let ks = m.broker.kafka_settings(&m.prefix, "operator");
+    let ks = m.env.broker.kafka_settings(&m.env.prefix, "operator");
     let topics: Vec<(String, i32)> =
         [dibao_proto::topics::CIVIL_AFFAIRS_HOUSEHOLD, dibao_proto::topics::POVERTY_ALLEVIATION_HOUSEHOLD]
             .iter()

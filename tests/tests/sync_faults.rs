@@ -62,7 +62,7 @@ fn person(k: u32) -> Option<Person> {
 }
 
 fn officer(role: OfficerRole) -> Option<dibao_proto::common::v1::OfficerSignature> {
-    mesh::officer(role, TOWNSHIP)
+    dibao_tests::officer(role, TOWNSHIP)
 }
 
 fn relation(i: usize) -> i32 {

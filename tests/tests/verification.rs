@@ -286,7 +286,7 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
         .civil
         .submit_application(ca::SubmitApplicationRequest {
             household: Some(household),
-            signature: mesh::officer(OfficerRole::TownshipCaseworker, h.township()),
+            signature: dibao_tests::officer(OfficerRole::TownshipCaseworker, h.township()),
             ..Default::default()
         })
         .await
@@ -301,7 +301,7 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
                 application_id: submitted.application_id.clone(),
                 step: step as i32,
                 approve: true,
-                signature: mesh::officer(role, &h.village),
+                signature: dibao_tests::officer(role, &h.village),
                 ..Default::default()
             })
             .await
@@ -323,7 +323,7 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
                 step: ca::ProcessStep::Verification as i32,
                 approve: true,
                 verification_report_id: report.report_id.clone(),
-                signature: mesh::officer(OfficerRole::VerificationOfficer, &h.village),
+                signature: dibao_tests::officer(OfficerRole::VerificationOfficer, &h.village),
                 ..Default::default()
             })
             .await;
@@ -356,7 +356,7 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
         .revoke_consent(RevokeConsentRequest {
             consent_id: revoked.clone(),
             reason: "户主书面撤回授权".into(),
-            signature: mesh::officer(OfficerRole::VerificationOfficer, h.township()),
+            signature: dibao_tests::officer(OfficerRole::VerificationOfficer, h.township()),
         })
         .await
         .expect("revoke");

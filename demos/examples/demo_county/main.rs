@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use dibao_civil_affairs::process;
-use dibao_civil_affairs::startup::{self, Application};
+use dibao_civil_affairs::Application;
 use dibao_platform::runtime::clock::ManualClock;
 use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::service::Service;
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
@@ -24,6 +24,7 @@ use dibao_proto::common::v1::{
     DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation, YearMonth,
 };
 use dibao_proto::events::v1::BenefitCategory;
+use dibao_proto::labels::Label;
 use dibao_proto::types::Fen;
 
 mod verification;
@@ -104,9 +105,9 @@ fn sign(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSignatur
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = startup::load_settings()?;
-    let settings_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
-    let certs = settings.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let settings = Application::settings()?;
+    let settings_url = secrecy::ExposeSecret::expose_secret(&settings.platform.database.url).to_owned();
+    let certs = settings.platform.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let clock = ManualClock::at(time::OffsetDateTime::now_utc());
     let (stop, shutdown) = Shutdown::new();
     let app = Application::build(settings, Arc::new(clock.clone()), shutdown).await?;
@@ -238,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-        println!("   {}已签署：{name}", process::step_label(step));
+        println!("   {}已签署：{name}", step.label());
     }
     let report_id = verification::verify(&tls, &submitted.household_id, &settings_url).await?;
     // The hub's completion event crosses the broker; the step waits for it.
@@ -262,7 +263,7 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    println!("   {}已签署：核对中心周淑珍（报告{report_id}）", process::step_label(ProcessStep::Verification));
+    println!("   {}已签署：核对中心周淑珍（报告{report_id}）", ProcessStep::Verification.label());
     for (step, role, name) in [
         (ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "乡镇审核员吴明亮"),
         (ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强"),
@@ -275,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-        println!("   {}已签署：{name}", process::step_label(step));
+        println!("   {}已签署：{name}", step.label());
     }
     let approve = || SignStepRequest {
         application_id: app_id.clone(),

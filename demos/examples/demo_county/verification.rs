@@ -12,14 +12,13 @@ use dibao_platform::runtime::settings::DatabaseSettings;
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, Person, Relation};
 use dibao_proto::department::v1::{Department, Item};
+use dibao_proto::labels::Label;
 use dibao_proto::types::Fen;
 use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
 use dibao_proto::verification::v1::{
     Consent, RegisterConsentRequest, Signatory, StartCampaignRequest, VerifyHouseholdRequest,
 };
 use dibao_synthetic::generator::DeptRecord;
-use dibao_verification_hub::consent::item_zh;
-use dibao_verification_hub::fanout::department_zh;
 
 use super::{id, roster_household, sign};
 
@@ -194,8 +193,8 @@ pub async fn verify(tls: &TlsMaterial, household_id: &str, db_url: &str) -> anyh
     for m in &f {
         println!("   {}：", m.name);
         for i in report.items.iter().filter(|i| i.person.as_ref() == Some(&m.id)) {
-            let d = Department::try_from(i.department).map_or("", department_zh);
-            let item = Item::try_from(i.item).map_or("", item_zh);
+            let d = Department::try_from(i.department).map_or("", Label::label);
+            let item = Item::try_from(i.item).map_or("", Label::label);
             match &i.record {
                 Some(r) => {
                     let amount = r.amount.map_or(0, |a| a.fen);
@@ -334,7 +333,7 @@ pub async fn campaign(tls: &TlsMaterial, db_url: &str) -> anyhow::Result<()> {
     }
     let Some(last) = last else { return Ok(()) };
     for d in &last.departments {
-        let name = Department::try_from(d.department).map_or("", department_zh);
+        let name = Department::try_from(d.department).map_or("", Label::label);
         println!("   {name}：已应答{}户，未应答{}户", d.done, d.failed);
     }
     println!("   需关注的家庭{}户：{}", last.households_with_findings.len(), last.households_with_findings.join("、"));

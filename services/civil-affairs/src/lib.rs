@@ -2,19 +2,27 @@
 //! income and benefit engine's service side, and the signed approval
 //! process (R-ROSTER-1, R-PROC-*, R-ELIG-*, R-BEN-*).
 //!
-//! Layout:
-//! - [`startup`]: settings, the `Application` that binds (port 0 in tests) and runs;
-//! - [`service`]: the gRPC service (policy registry, assessment, process);
+//! Layout — the face, then a room for each thing it holds:
+//! - [`startup`]: the service as its binary and tests start it (migrations, topics, access);
+//! - [`service`]: the gRPC face — parse, delegate, convert once;
+//! - [`households`]: the roster's households — named rows, their queries, the events they publish;
+//! - [`application`]: the signed process — submission, steps, exits, deaths, objections (R-PROC-*);
 //! - [`process`]: the order of steps and who signs each;
+//! - [`policy`]: county policy, its recalculation, and the engine run over a household;
+//! - [`import`]: a county's roster imported on the platform's import driver;
 //! - [`notice`]: public notice lists in CSV and xlsx (R-PROC-3);
 //! - [`review`]: reviews due (R-REV-1), signed reviews and gradual exits (R-BEN-4);
-//! - [`roster_file`]: a county's roster file (花名册, CSV or xlsx) read into import rows;
 //! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
-//! - [`sync`]: the poverty office's events applied to the view of its roster (R-SYNC-1, 2);
+//! - [`sync`]: the poverty office's events applied to the view of its roster, and its rebuild (R-SYNC-*);
+//! - [`roster_file`]: a county's roster file (花名册, CSV or xlsx) read into import rows;
 //! - [`convert`]: from the wire to the engine's types, naming each bad field.
 
+pub mod application;
 pub mod convert;
+pub mod households;
+pub mod import;
 pub mod notice;
+pub mod policy;
 pub mod process;
 pub mod review;
 pub mod roster_file;
@@ -22,3 +30,5 @@ pub mod sampling;
 pub mod service;
 pub mod startup;
 pub mod sync;
+
+pub use startup::Application;

@@ -1,16 +1,4 @@
-use dibao_civil_affairs::startup::{self, Application};
-use dibao_platform::runtime::binary::{self, Started};
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    binary::run(
-        startup::SERVICE,
-        startup::load_settings(),
-        |s| &s.telemetry,
-        |settings, clock, shutdown| async move {
-            let app = Application::build(settings, clock, shutdown).await?;
-            Ok(Started::new(app.addr, app.server, app.relay))
-        },
-    )
-    .await
+    dibao_platform::runtime::binary::run::<dibao_civil_affairs::Application>().await
 }

@@ -2,7 +2,18 @@
 //! on long-term notice. Names, household size, income and amount; identity
 //! numbers masked; health details (disability, illness) never appear.
 
-use dibao_proto::types::{Fen, IdentityNumber};
+use std::collections::HashMap;
+
+use dibao_benefit_engine::policy::CountyPolicy;
+use dibao_platform::Error;
+use dibao_proto::civil_affairs::v1 as pb;
+use dibao_proto::common::v1::Relation;
+use dibao_proto::types::{DivisionCode, Fen, IdentityNumber, InvalidField};
+use tokio_postgres::{GenericClient, Row};
+
+use crate::convert;
+use crate::households::{self, Roster};
+use crate::policy;
 
 pub struct NoticeRow {
     pub village: String,
@@ -11,21 +22,22 @@ pub struct NoticeRow {
     pub household_size: usize,
     /// Per-capita monthly income, where the household's income is on file.
     pub per_capita_income: Option<Fen>,
-    pub category: &'static str,
+    pub category: String,
     pub monthly_amount: Fen,
 }
 
 /// What the notice says a household receives: special hardship, or the dibao category.
-pub fn category_label(programme: i32, category: i32) -> &'static str {
+pub fn category_label(programme: i32, category: i32) -> String {
     use dibao_proto::events::v1::{BenefitCategory, Programme};
+    use dibao_proto::labels::Label;
     if programme == Programme::SpecialHardship as i32 {
-        return "特困供养";
+        return Programme::SpecialHardship.label().to_owned();
     }
     match BenefitCategory::try_from(category) {
-        Ok(BenefitCategory::A) => "低保A类",
-        Ok(BenefitCategory::B) => "低保B类",
-        Ok(BenefitCategory::C) => "低保C类",
-        _ => "低保",
+        Ok(c @ (BenefitCategory::A | BenefitCategory::B | BenefitCategory::C)) => {
+            format!("{}{}", Programme::Dibao.label(), c.label())
+        }
+        _ => Programme::Dibao.label().to_owned(),
     }
 }
 
@@ -54,7 +66,7 @@ fn cells(i: usize, r: &NoticeRow) -> [String; 8] {
         r.head_identity.masked(),
         r.household_size.to_string(),
         r.per_capita_income.map(yuan).unwrap_or_else(|| "—".to_owned()),
-        r.category.to_owned(),
+        r.category.clone(),
         yuan(r.monthly_amount),
     ]
 }
@@ -98,6 +110,135 @@ pub fn to_xlsx(title: &str, rows: &[NoticeRow]) -> Result<Vec<u8>, rust_xlsxwrit
     workbook.save_to_buffer()
 }
 
+/// A notice to export, checked.
+pub struct NoticeRequest {
+    pub division: DivisionCode,
+    pub kind: pb::NoticeKind,
+    pub format: pb::FileFormat,
+}
+
+impl NoticeRequest {
+    pub fn check(req: &pb::ExportPublicNoticeRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let division = convert::division(&req.division, "division").map_err(|e| errors.push(e)).ok();
+        if division.as_ref().is_some_and(|d| d.county().is_none()) {
+            errors.push(InvalidField::new("division", "应填写县级、乡镇级或村级行政区划代码"));
+        }
+        let kind = pb::NoticeKind::try_from(req.kind).unwrap_or(pb::NoticeKind::Unspecified);
+        if kind == pb::NoticeKind::Unspecified {
+            errors.push(InvalidField::new("kind", "请选择公示类型：审批公示或长期公示"));
+        }
+        let format = pb::FileFormat::try_from(req.format).unwrap_or(pb::FileFormat::Unspecified);
+        if format == pb::FileFormat::Unspecified {
+            errors.push(InvalidField::new("format", "请选择文件格式：CSV或xlsx"));
+        }
+        match division.filter(|_| errors.is_empty()) {
+            Some(division) => Ok(Self { division, kind, format }),
+            None => Err(Error::InvalidArgument(errors)),
+        }
+    }
+}
+
+/// The households a notice lists, with their stored income: applications
+/// on notice awaiting county approval (R-PROC-1), or every enrolled household.
+#[tracing::instrument(skip(client))]
+async fn listed(client: &impl GenericClient, kind: pb::NoticeKind, prefix: &str) -> Result<Vec<Row>, Error> {
+    let columns = households::COLUMNS;
+    Ok(match kind {
+        pb::NoticeKind::Applicants => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {columns}, income FROM household
+                         WHERE village LIKE $1 || '%' AND household_id IN (
+                             SELECT household_id FROM application
+                             WHERE status = 'open' AND kind = 'enrol' AND notice_started_at IS NOT NULL)
+                         ORDER BY village, household_id"
+                    ),
+                    &[&prefix],
+                )
+                .await?
+        }
+        _ => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {columns}, income FROM household
+                         WHERE village LIKE $1 || '%' AND status IN ($2, $3)
+                         ORDER BY village, household_id"
+                    ),
+                    &[&prefix, &(pb::HouseholdStatus::Enrolled as i32), &(pb::HouseholdStatus::GradualExit as i32)],
+                )
+                .await?
+        }
+    })
+}
+
+/// The notice of a division as a file. Per-capita income and, for
+/// applicants, the proposed amount come from the engine with the policy in
+/// force; without a policy the notice still lists the household, income "—".
+pub async fn export(roster: &Roster, n: NoticeRequest) -> Result<pb::ExportPublicNoticeResponse, Error> {
+    let client = roster.pool.get().await?;
+    let rows = listed(&**client, n.kind, n.division.prefix()).await?;
+    let month = households::first_of_month(roster.clock.now());
+    let mut policies: HashMap<String, Option<CountyPolicy>> = HashMap::new();
+    let mut notice = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let household = households::household_of(row)?;
+        let income = households::income_of(row, &household.household_id)?;
+        let village = household.village.as_ref().map(|v| v.code.clone()).unwrap_or_default();
+        let county = village.get(..6).unwrap_or_default().to_owned();
+        if !policies.contains_key(&county) {
+            let policy = match DivisionCode::parse(&county) {
+                Ok(c) => policy::in_force(&**client, &c, month).await.ok().map(|(p, _)| p),
+                Err(_) => None,
+            };
+            policies.insert(county.clone(), policy);
+        }
+        let assessed = policies[&county].as_ref().and_then(|p| policy::assess(&household, &income, p, month).ok());
+        let Some(head) = household
+            .members
+            .iter()
+            .find(|m| m.relation == Relation::Head as i32)
+            .or(household.members.first())
+            .and_then(|m| m.person.as_ref())
+        else {
+            continue;
+        };
+        let Ok(head_identity) = convert::identity(&head.identity_number, "head") else { continue };
+        let monthly_amount = match (n.kind, &assessed) {
+            (pb::NoticeKind::Applicants, Some((_, b))) => b.monthly_amount,
+            _ => Fen(household.monthly_amount.as_ref().map_or(0, |m| m.fen)),
+        };
+        notice.push(NoticeRow {
+            village,
+            head_name: head.name.clone(),
+            head_identity,
+            household_size: household.members.len(),
+            per_capita_income: assessed.as_ref().map(|(i, _)| i.per_capita),
+            category: category_label(household.programme, household.category),
+            monthly_amount,
+        });
+    }
+    let division = &n.division;
+    let (what, title) = match n.kind {
+        pb::NoticeKind::Applicants => ("applicants", format!("{division}最低生活保障审批公示（公示期7天）")),
+        _ => ("enrolled", format!("{division}最低生活保障及特困供养长期公示")),
+    };
+    let date = roster.clock.now().date();
+    let (ext, content) = match n.format {
+        pb::FileFormat::Xlsx => {
+            ("xlsx", to_xlsx(&title, &notice).map_err(|e| Error::Unexpected(anyhow::anyhow!("xlsx: {e}")))?)
+        }
+        _ => ("csv", to_csv(&notice)),
+    };
+    Ok(pb::ExportPublicNoticeResponse {
+        filename: format!("public-notice-{what}-{}-{date}.{ext}", division.as_str()),
+        content,
+        households: i32::try_from(notice.len()).unwrap_or(i32::MAX),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +250,7 @@ mod tests {
             head_identity: IdentityNumber::parse("11010519491231002X").expect("id"),
             household_size: 4,
             per_capita_income: Some(Fen(26_750)),
-            category: "低保C类",
+            category: "低保C类".to_owned(),
             monthly_amount: Fen(56_500),
         }
     }

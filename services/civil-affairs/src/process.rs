@@ -69,36 +69,10 @@ pub fn signers(step: ProcessStep) -> &'static [OfficerRole] {
     }
 }
 
-pub fn step_label(step: ProcessStep) -> &'static str {
-    match step {
-        ProcessStep::Unspecified => "未指定",
-        ProcessStep::Application => "申请",
-        ProcessStep::HomeVisit => "入户调查",
-        ProcessStep::VillageReview => "民主评议",
-        ProcessStep::Verification => "信息核对",
-        ProcessStep::TownshipReview => "乡镇审核",
-        ProcessStep::PublicNotice => "公示",
-        ProcessStep::CountyApproval => "县级审批",
-        ProcessStep::Enrolment => "确认享受",
-        ProcessStep::Exit => "退出申请",
-    }
-}
-
-pub fn role_label(role: OfficerRole) -> &'static str {
-    match role {
-        OfficerRole::Unspecified => "未指定",
-        OfficerRole::VillageCommittee => "村委会",
-        OfficerRole::TownshipCaseworker => "乡镇经办人员",
-        OfficerRole::TownshipReviewer => "乡镇审核人员",
-        OfficerRole::CountyApprover => "县级审批人员",
-        OfficerRole::VerificationOfficer => "核对人员",
-        OfficerRole::PovertyOfficer => "扶贫部门人员",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dibao_proto::labels::Label;
 
     #[test]
     fn steps_run_in_the_order_of_the_policy() {
@@ -109,14 +83,14 @@ mod tests {
             order.push(step);
         }
         assert_eq!(
-            order.iter().map(|s| step_label(*s)).collect::<Vec<_>>(),
+            order.iter().map(|s| s.label()).collect::<Vec<_>>(),
             ["申请", "入户调查", "民主评议", "信息核对", "乡镇审核", "公示", "县级审批", "确认享受"]
         );
         let mut step = ProcessStep::Exit;
-        let mut exit = vec![step_label(step)];
+        let mut exit = vec![step.label()];
         loop {
             step = Kind::Exit.next(step);
-            exit.push(step_label(step));
+            exit.push(step.label());
             if step == ProcessStep::Exit {
                 break;
             }

@@ -1,28 +1,44 @@
 //! Reviews (R-REV-1): who is due when, the signed review that raises, lowers
 //! or stops the benefit, and the gradual exits (R-BEN-4) it starts, stepped
-//! down month by month by [`CivilAffairs::step_gradual_exits`].
+//! down month by month by [`step_gradual_exits`].
 
 use std::collections::HashMap;
 
 use dibao_benefit_engine::benefit::gradual_exit;
 use dibao_benefit_engine::policy::{CountyPolicy, ExitStep};
 use dibao_platform::Error;
+use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_proto::civil_affairs::v1 as pb;
-use dibao_proto::common::v1::{OfficerRole, Relation, YearMonth};
+use dibao_proto::common::v1::{OfficerRole, Relation};
 use dibao_proto::events::v1::PovertyCause;
-use dibao_proto::events::v1::{
-    ExitReason, HouseholdAmountChanged, HouseholdCategoryChanged, Programme, event_envelope::Payload,
-};
+use dibao_proto::events::v1::{ExitReason, HouseholdCategoryChanged, Programme, event_envelope::Payload};
+use dibao_proto::labels::Label;
 use dibao_proto::poverty_alleviation::v1::PovertyStatus;
 use dibao_proto::types::{DivisionCode, DivisionLevel, Fen, InvalidField, date_to_pb};
 use prost::Message;
 use time::{Date, Month};
+use uuid::Uuid;
 
+use crate::application;
 use crate::convert;
-use crate::service::{
-    CivilAffairs, HOUSEHOLD_COLUMNS, assess, db, first_of_month, household_from_row, invalid, policy_in_force,
-    start_exit,
-};
+use crate::households::{self, AmountChange, Roster, first_of_month};
+use crate::policy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("只有在保家庭需要复核；渐退期或已退出的家庭不再复核")]
+    NotEnrolled,
+}
+
+impl Refusal for ReviewError {
+    fn kind(&self) -> RefusalKind {
+        RefusalKind::FailedPrecondition
+    }
+
+    fn reason(&self) -> &'static str {
+        "NOT_UNDER_REVIEW"
+    }
+}
 
 /// `d` moved by `n` months, the day clamped to the end of a shorter month.
 pub fn add_months(d: Date, n: u32) -> Date {
@@ -63,12 +79,12 @@ pub fn review_interval(h: &pb::Household, policy: Option<&CountyPolicy>) -> (u32
 const PRIORITY_CAUSES: [PovertyCause; 3] =
     [PovertyCause::Illness, PovertyCause::Disability, PovertyCause::SuddenHardship];
 
-fn cause_label(cause: i32) -> &'static str {
+/// "因病返贫", "因突发困难返贫": a return to poverty and its cause, as the list says it.
+fn returned_for(cause: i32) -> String {
     match PovertyCause::try_from(cause) {
-        Ok(PovertyCause::Illness) => "病",
-        Ok(PovertyCause::Disability) => "残",
-        Ok(PovertyCause::SuddenHardship) => "突发困难",
-        _ => "其他原因",
+        Ok(c @ (PovertyCause::Illness | PovertyCause::Disability)) => format!("{}返贫", c.label()),
+        Ok(c @ PovertyCause::SuddenHardship) => format!("因{}返贫", c.label()),
+        _ => "因其他原因返贫".to_owned(),
     }
 }
 
@@ -83,408 +99,369 @@ fn step_of(s: &str) -> ExitStep {
     if s == "quarterly" { ExitStep::Quarterly } else { ExitStep::Monthly }
 }
 
-fn year_month(d: Date) -> YearMonth {
-    YearMonth { year: d.year(), month: i32::from(d.month() as u8) }
-}
-
-impl CivilAffairs {
-    pub(crate) async fn reviews_due(
-        &self,
-        req: pb::ListReviewsDueRequest,
-    ) -> Result<pb::ListReviewsDueResponse, tonic::Status> {
-        let mut errors = Vec::new();
-        let township = convert::division(&req.township, "township").map_err(|e| errors.push(e)).ok();
-        if township.as_ref().is_some_and(|t| t.level() != DivisionLevel::Township) {
-            errors.push(InvalidField::new("township", "应填写9位乡镇级行政区划代码"));
-        }
-        let as_of = match &req.as_of {
-            Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within("as_of"))).ok(),
-            None => Some(self.clock.now().date()),
-        };
-        let page = req.page.unwrap_or_default();
-        if !(0..=1000).contains(&page.page_size) {
-            errors.push(InvalidField::new("page.page_size", "每页条数应在1到1000之间"));
-        }
-        let offset = match page.page_token.as_str() {
-            "" => Some(0usize),
-            t => t.parse().map_err(|_| errors.push(InvalidField::new("page.page_token", "翻页标记无效"))).ok(),
-        };
-        let (Some(township), Some(as_of), Some(offset), true) = (township, as_of, offset, errors.is_empty()) else {
-            return Err(invalid(errors));
-        };
-        let size = if page.page_size == 0 { 100 } else { page.page_size.unsigned_abs() as usize };
-        let client = self.pool.get().await.map_err(db)?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {HOUSEHOLD_COLUMNS}, village, last_reviewed_on FROM household
-                     WHERE village LIKE $1 || '%' AND status = $2"
-                ),
-                &[&township.prefix(), &(pb::HouseholdStatus::Enrolled as i32)],
-            )
-            .await
-            .map_err(db)?;
-        let policy = match township.county() {
-            Some(county) => policy_in_force(&**client, &county, first_of_month(self.clock.now())).await.ok(),
-            None => None,
-        };
-        // Priority candidates from the poverty roster (R-REV-2): households
-        // that returned to poverty for illness, disability or sudden hardship.
-        let returned = client
-            .query(
-                "SELECT p.poor_household_id, p.village, p.return_cause, p.returned_on, p.head_name, p.head_identity,
+/// The households of a township due for review by `as_of`: priority
+/// candidates first (R-REV-2), then the longest overdue.
+pub async fn reviews_due(roster: &Roster, req: pb::ListReviewsDueRequest) -> Result<pb::ListReviewsDueResponse, Error> {
+    let mut errors = Vec::new();
+    let township = convert::division(&req.township, "township").map_err(|e| errors.push(e)).ok();
+    if township.as_ref().is_some_and(|t| t.level() != DivisionLevel::Township) {
+        errors.push(InvalidField::new("township", "应填写9位乡镇级行政区划代码"));
+    }
+    let as_of = match &req.as_of {
+        Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within("as_of"))).ok(),
+        None => Some(roster.clock.now().date()),
+    };
+    let page = req.page.unwrap_or_default();
+    if !(0..=1000).contains(&page.page_size) {
+        errors.push(InvalidField::new("page.page_size", "每页条数应在1到1000之间"));
+    }
+    let offset = match page.page_token.as_str() {
+        "" => Some(0usize),
+        t => t.parse().map_err(|_| errors.push(InvalidField::new("page.page_token", "翻页标记无效"))).ok(),
+    };
+    let (Some(township), Some(as_of), Some(offset), true) = (township, as_of, offset, errors.is_empty()) else {
+        return Err(Error::InvalidArgument(errors));
+    };
+    let size = if page.page_size == 0 { 100 } else { page.page_size.unsigned_abs() as usize };
+    let client = roster.pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {}, village, last_reviewed_on FROM household
+                     WHERE village LIKE $1 || '%' AND status = $2",
+                households::COLUMNS
+            ),
+            &[&township.prefix(), &(pb::HouseholdStatus::Enrolled as i32)],
+        )
+        .await?;
+    let policy = match township.county() {
+        Some(county) => policy::in_force(&**client, &county, first_of_month(roster.clock.now())).await.ok(),
+        None => None,
+    };
+    // Priority candidates from the poverty roster (R-REV-2): households
+    // that returned to poverty for illness, disability or sudden hardship.
+    let returned = client
+        .query(
+            "SELECT p.poor_household_id, p.village, p.return_cause, p.returned_on, p.head_name, p.head_identity,
                         array(SELECT DISTINCT m.household_id FROM poverty_member pm
                               JOIN household_member m ON m.identity_number = pm.identity_number AND m.live
-                              WHERE pm.poor_household_id = p.poor_household_id)
+                              WHERE pm.poor_household_id = p.poor_household_id) AS on_dibao
                  FROM poverty_household p
                  WHERE p.village LIKE $1 || '%' AND p.status = $2 AND p.return_cause = ANY($3)
                  ORDER BY p.poor_household_id",
-                &[&township.prefix(), &(PovertyStatus::Returned as i32), &PRIORITY_CAUSES.map(|c| c as i32).to_vec()],
-            )
-            .await
-            .map_err(db)?;
-        let mut priority: HashMap<String, (String, Option<Date>)> = HashMap::new();
-        let mut due = Vec::new();
-        for row in &returned {
-            let cause = cause_label(row.get(2));
-            let returned_on: Option<Date> = row.get(3);
-            let on_dibao: Vec<uuid::Uuid> = row.get(6);
-            if on_dibao.is_empty() {
-                // Not on the dibao roster: a candidate for the next adjustment.
-                due.push(pb::ReviewDue {
-                    household_id: String::new(),
-                    due_on: returned_on.map(date_to_pb),
-                    priority: true,
-                    reason: format!(
-                        "建档立卡户{}因{cause}返贫，不在低保名单中：下次低保调整时优先审核（R-REV-2）",
-                        row.get::<_, String>(0)
-                    ),
-                    head: Some(dibao_proto::common::v1::Person {
-                        identity_number: Some(dibao_proto::common::v1::IdentityNumber { value: row.get(5) }),
-                        name: row.get(4),
-                        ..Default::default()
-                    }),
-                    village: Some(dibao_proto::common::v1::DivisionCode { code: row.get(1) }),
-                    ..Default::default()
-                });
-            }
-            for id in on_dibao {
-                priority.insert(id.to_string(), (format!("因{cause}返贫，优先复核（R-REV-2）"), returned_on));
-            }
-        }
-        let n = HOUSEHOLD_COLUMNS.split(',').count();
-        for row in &rows {
-            let h = household_from_row(row)?;
-            let village: String = row.get(n);
-            let last: Option<Date> = row.get(n + 1);
-            let Some(since) = last.or(h.enrolled_on.as_ref().and_then(|d| Date::try_from(d).ok())) else { continue };
-            let (months, reason) = review_interval(&h, policy.as_ref().map(|(p, _)| p));
-            let mut due_on = add_months(since, months);
-            // A return to poverty after the last review makes the household due now.
-            let prioritised =
-                priority.get(&h.household_id).filter(|(_, on)| last.is_none_or(|l| on.is_none_or(|on| on > l)));
-            if let Some((_, on)) = prioritised {
-                due_on = due_on.min(on.unwrap_or(as_of));
-            }
-            if due_on > as_of {
-                continue;
-            }
-            let reason = prioritised.map_or(reason, |(r, _)| r.as_str());
-            let head = h
-                .members
-                .iter()
-                .find(|m| m.relation == Relation::Head as i32)
-                .or(h.members.first())
-                .and_then(|m| m.person.clone());
+            &[&township.prefix(), &(PovertyStatus::Returned as i32), &PRIORITY_CAUSES.map(|c| c as i32).to_vec()],
+        )
+        .await?;
+    let mut priority: HashMap<String, (String, Option<Date>)> = HashMap::new();
+    let mut due = Vec::new();
+    for row in &returned {
+        let returned = returned_for(row.get("return_cause"));
+        let returned_on: Option<Date> = row.get("returned_on");
+        let on_dibao: Vec<Uuid> = row.get("on_dibao");
+        if on_dibao.is_empty() {
+            // Not on the dibao roster: a candidate for the next adjustment.
             due.push(pb::ReviewDue {
-                household_id: h.household_id.clone(),
-                due_on: Some(date_to_pb(due_on)),
-                priority: prioritised.is_some(),
-                reason: reason.to_owned(),
-                head,
-                village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
-                programme: h.programme,
-                category: h.category,
-                last_reviewed_on: last.map(date_to_pb),
+                household_id: String::new(),
+                due_on: returned_on.map(date_to_pb),
+                priority: true,
+                reason: format!(
+                    "建档立卡户{}{returned}，不在低保名单中：下次低保调整时优先审核（R-REV-2）",
+                    row.get::<_, String>("poor_household_id")
+                ),
+                head: Some(dibao_proto::common::v1::Person {
+                    identity_number: Some(dibao_proto::common::v1::IdentityNumber { value: row.get("head_identity") }),
+                    name: row.get("head_name"),
+                    ..Default::default()
+                }),
+                village: Some(dibao_proto::common::v1::DivisionCode { code: row.get("village") }),
+                ..Default::default()
             });
         }
-        // Priority candidates first (R-REV-2), then the longest overdue.
-        due.sort_by(|a, b| {
-            (!a.priority, a.due_on.as_ref().map(|d| (d.year, d.month, d.day)), &a.household_id).cmp(&(
-                !b.priority,
-                b.due_on.as_ref().map(|d| (d.year, d.month, d.day)),
-                &b.household_id,
-            ))
-        });
-        let total = due.len();
-        let reviews: Vec<_> = due.into_iter().skip(offset).take(size).collect();
-        let next = offset + reviews.len();
-        Ok(pb::ListReviewsDueResponse {
-            reviews,
-            page: Some(dibao_proto::common::v1::PageResponse {
-                next_page_token: if next < total { next.to_string() } else { String::new() },
-            }),
-        })
+        for id in on_dibao {
+            priority.insert(id.to_string(), (format!("{returned}，优先复核（R-REV-2）"), returned_on));
+        }
     }
+    for row in &rows {
+        let h = households::household_of(row)?;
+        let village: String = row.get("village");
+        let last: Option<Date> = row.get("last_reviewed_on");
+        let Some(since) = last.or(h.enrolled_on.as_ref().and_then(|d| Date::try_from(d).ok())) else { continue };
+        let (months, reason) = review_interval(&h, policy.as_ref().map(|(p, _)| p));
+        let mut due_on = add_months(since, months);
+        // A return to poverty after the last review makes the household due now.
+        let prioritised =
+            priority.get(&h.household_id).filter(|(_, on)| last.is_none_or(|l| on.is_none_or(|on| on > l)));
+        if let Some((_, on)) = prioritised {
+            due_on = due_on.min(on.unwrap_or(as_of));
+        }
+        if due_on > as_of {
+            continue;
+        }
+        let reason = prioritised.map_or(reason, |(r, _)| r.as_str());
+        let head = h
+            .members
+            .iter()
+            .find(|m| m.relation == Relation::Head as i32)
+            .or(h.members.first())
+            .and_then(|m| m.person.clone());
+        due.push(pb::ReviewDue {
+            household_id: h.household_id.clone(),
+            due_on: Some(date_to_pb(due_on)),
+            priority: prioritised.is_some(),
+            reason: reason.to_owned(),
+            head,
+            village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
+            programme: h.programme,
+            category: h.category,
+            last_reviewed_on: last.map(date_to_pb),
+        });
+    }
+    // Priority candidates first (R-REV-2), then the longest overdue.
+    due.sort_by(|a, b| {
+        (!a.priority, a.due_on.as_ref().map(|d| (d.year, d.month, d.day)), &a.household_id).cmp(&(
+            !b.priority,
+            b.due_on.as_ref().map(|d| (d.year, d.month, d.day)),
+            &b.household_id,
+        ))
+    });
+    let total = due.len();
+    let reviews: Vec<_> = due.into_iter().skip(offset).take(size).collect();
+    let next = offset + reviews.len();
+    Ok(pb::ListReviewsDueResponse {
+        reviews,
+        page: Some(dibao_proto::common::v1::PageResponse {
+            next_page_token: if next < total { next.to_string() } else { String::new() },
+        }),
+    })
+}
 
-    pub(crate) async fn review(&self, req: pb::RecordReviewRequest) -> Result<pb::RecordReviewResponse, tonic::Status> {
-        let now = self.clock.now();
-        let mut errors = Vec::new();
-        let household_id = uuid::Uuid::parse_str(&req.household_id)
-            .map_err(|_| errors.push(InvalidField::new("household_id", "家庭编号格式不正确")))
-            .ok();
-        let sig = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
-        if sig
-            .as_ref()
-            .is_some_and(|s| !matches!(s.role, OfficerRole::TownshipCaseworker | OfficerRole::TownshipReviewer))
-        {
-            errors.push(InvalidField::new("signature.role", "复核应由乡镇经办人员或审核人员签署"));
-        }
-        convert::income(&req.income).map_err(|e| errors.extend(e)).ok();
-        convert::supporters(&req.supporters).map_err(|e| errors.extend(e)).ok();
-        let (Some(household_id), Some(sig), true) = (household_id, sig, errors.is_empty()) else {
-            return Err(invalid(errors));
+/// A signed review (R-REV-1): the household assessed again on the income
+/// found, its benefit kept, raised, lowered, stepped down (R-BEN-4) or its
+/// exit started.
+pub async fn review(roster: &Roster, req: pb::RecordReviewRequest) -> Result<pb::RecordReviewResponse, Error> {
+    let now = roster.clock.now();
+    let mut errors = Vec::new();
+    let household_id = Uuid::parse_str(&req.household_id)
+        .map_err(|_| errors.push(InvalidField::new("household_id", "家庭编号格式不正确")))
+        .ok();
+    let sig = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
+    if sig.as_ref().is_some_and(|s| !matches!(s.role, OfficerRole::TownshipCaseworker | OfficerRole::TownshipReviewer))
+    {
+        errors.push(InvalidField::new("signature.role", "复核应由乡镇经办人员或审核人员签署"));
+    }
+    convert::income(&req.income).map_err(|e| errors.extend(e)).ok();
+    convert::supporters(&req.supporters).map_err(|e| errors.extend(e)).ok();
+    let (Some(household_id), Some(sig), true) = (household_id, sig, errors.is_empty()) else {
+        return Err(Error::InvalidArgument(errors));
+    };
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = households::lock(&tx, household_id).await?;
+    let household = households::household_of(&row)?;
+    if household.status != pb::HouseholdStatus::Enrolled as i32 {
+        return Err(ReviewError::NotEnrolled.into());
+    }
+    let county = DivisionCode::parse(row.get("county"))
+        .map_err(|e| Error::stored(format!("county of household {household_id}: {e}")))?;
+    let old = Fen(household.monthly_amount.as_ref().map_or(0, |m| m.fen));
+    let stored = pb::AssessHouseholdRequest {
+        household: None,
+        income: req.income,
+        month: None,
+        supporters: req.supporters,
+        property_findings: req.property_findings,
+    };
+    let month = first_of_month(now);
+    let (policy, _) = policy::in_force(&*tx, &county, month).await?;
+    let (income, benefit) = policy::assess(&household, &stored, &policy, month)?;
+    let today = now.date();
+    let mut version = household.version;
+    let mut exit_application_id = String::new();
+    let (outcome, amount, explanation) = if benefit.eligible {
+        let outcome = match benefit.monthly_amount.cmp(&old) {
+            std::cmp::Ordering::Equal => pb::ReviewOutcome::Unchanged,
+            std::cmp::Ordering::Greater => pb::ReviewOutcome::Raised,
+            std::cmp::Ordering::Less => pb::ReviewOutcome::Lowered,
         };
-        let mut client = self.pool.get().await.map_err(db)?;
-        let tx = client.transaction().await.map_err(db)?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT {HOUSEHOLD_COLUMNS}, county FROM household WHERE household_id = $1 FOR UPDATE"),
-                &[&household_id],
+        let category = convert::category_to_pb(benefit.category) as i32;
+        if outcome != pb::ReviewOutcome::Unchanged || category != household.category {
+            version += 1;
+            tx.execute(
+                "UPDATE household SET monthly_amount_fen = $2, category = $3, version = $4 WHERE household_id = $1",
+                &[&household_id, &benefit.monthly_amount.0, &category, &version],
             )
-            .await
-            .map_err(db)?
-            .ok_or_else(|| tonic::Status::from(Error::NotFound(format!("家庭{household_id}不存在"))))?;
-        let household = household_from_row(&row)?;
-        if household.status != pb::HouseholdStatus::Enrolled as i32 {
-            return Err(Error::FailedPrecondition("只有在保家庭需要复核；渐退期或已退出的家庭不再复核".into()).into());
+            .await?;
         }
-        let county = DivisionCode::parse(row.get(HOUSEHOLD_COLUMNS.split(',').count()))
-            .map_err(|e| db(anyhow::anyhow!("stored county: {e}")))?;
-        let old = Fen(household.monthly_amount.as_ref().map_or(0, |m| m.fen));
-        let stored = pb::AssessHouseholdRequest {
-            household: None,
-            income: req.income,
-            month: None,
-            supporters: req.supporters,
-            property_findings: req.property_findings,
-        };
-        let month = first_of_month(now);
-        let (policy, _) = policy_in_force(&*tx, &county, month).await?;
-        let (income, benefit) = assess(&household, &stored, &policy, month).map_err(invalid)?;
-        let today = now.date();
-        let mut version = household.version;
-        let mut exit_application_id = String::new();
-        let (outcome, amount, explanation) = if benefit.eligible {
-            let outcome = match benefit.monthly_amount.cmp(&old) {
-                std::cmp::Ordering::Equal => pb::ReviewOutcome::Unchanged,
-                std::cmp::Ordering::Greater => pb::ReviewOutcome::Raised,
-                std::cmp::Ordering::Less => pb::ReviewOutcome::Lowered,
+        if category != household.category {
+            let payload = Payload::HouseholdCategoryChanged(HouseholdCategoryChanged {
+                household_id: household_id.to_string(),
+                category,
+            });
+            households::publish(&tx, &roster.topic, household_id, version, payload).await?;
+        }
+        if outcome != pb::ReviewOutcome::Unchanged {
+            let reason = format!("复核：月保障金由{old}调整为{}", benefit.monthly_amount);
+            let change = AmountChange {
+                household_id,
+                from: old,
+                to: benefit.monthly_amount,
+                month,
+                reason: &reason,
+                version,
+                now,
             };
-            let category = convert::category_to_pb(benefit.category) as i32;
-            if outcome != pb::ReviewOutcome::Unchanged || category != household.category {
+            households::record_amount_change(&tx, &roster.topic, &change).await?;
+        }
+        (outcome, benefit.monthly_amount, benefit.explanation)
+    } else {
+        let engine_household = convert::household(&household, "household")?.household;
+        match gradual_exit(&engine_household, &income, old, &policy) {
+            // Month 1 of the exit pays the full base amount; ApplyMonth steps it down.
+            Some(exit) => {
                 version += 1;
                 tx.execute(
-                    "UPDATE household SET monthly_amount_fen = $2, category = $3, version = $4 WHERE household_id = $1",
-                    &[&household_id, &benefit.monthly_amount.0, &category, &version],
-                )
-                .await
-                .map_err(db)?;
-            }
-            if category != household.category {
-                let payload = Payload::HouseholdCategoryChanged(HouseholdCategoryChanged {
-                    household_id: household_id.to_string(),
-                    category,
-                });
-                self.publish(&tx, household_id, version, payload).await?;
-            }
-            if outcome != pb::ReviewOutcome::Unchanged {
-                let reason = format!("复核：月保障金由{old}调整为{}", benefit.monthly_amount);
-                self.record_amount_change(&tx, household_id, old, benefit.monthly_amount, month, &reason, version)
-                    .await?;
-            }
-            (outcome, benefit.monthly_amount, benefit.explanation)
-        } else {
-            let engine_household = convert::household(&household, "household").map_err(invalid)?.household;
-            match gradual_exit(&engine_household, &income, old, &policy) {
-                // Month 1 of the exit pays the full base amount; ApplyMonth steps it down.
-                Some(exit) => {
-                    version += 1;
-                    tx.execute(
-                        "UPDATE household SET status = $2, version = $3, gradual_exit_from = $4, gradual_exit_months = $5,
+                    "UPDATE household SET status = $2, version = $3, gradual_exit_from = $4, gradual_exit_months = $5,
                                 gradual_exit_step = $6, gradual_exit_base_fen = $7
                          WHERE household_id = $1",
-                        &[
-                            &household_id,
-                            &(pb::HouseholdStatus::GradualExit as i32),
-                            &version,
-                            &month,
-                            &i32::try_from(exit.months).unwrap_or(24),
-                            &step_name(exit.step),
-                            &old.0,
-                        ],
-                    )
-                    .await
-                    .map_err(db)?;
-                    (pb::ReviewOutcome::GradualExit, old, format!("{}\n{}", benefit.explanation, exit.explanation))
-                }
-                None => {
-                    let remarks = format!("复核认定不再符合低保条件，启动退出：{}", req.remarks);
-                    let app = start_exit(&tx, household_id, ExitReason::Income, &remarks, &sig, now).await?;
-                    exit_application_id = app.to_string();
-                    let explanation = format!(
-                        "{}\n已启动退出程序（入户调查、乡镇审核、县级审批），审批前继续按原标准{old}发放。",
-                        benefit.explanation
-                    );
-                    (pb::ReviewOutcome::ExitStarted, old, explanation)
-                }
+                    &[
+                        &household_id,
+                        &(pb::HouseholdStatus::GradualExit as i32),
+                        &version,
+                        &month,
+                        &i32::try_from(exit.months).unwrap_or(24),
+                        &step_name(exit.step),
+                        &old.0,
+                    ],
+                )
+                .await?;
+                (pb::ReviewOutcome::GradualExit, old, format!("{}\n{}", benefit.explanation, exit.explanation))
             }
-        };
-        tx.execute(
-            "UPDATE household SET income = $2, last_reviewed_on = $3 WHERE household_id = $1",
-            &[&household_id, &stored.encode_to_vec(), &today],
-        )
-        .await
-        .map_err(db)?;
-        tx.execute(
-            "INSERT INTO household_review (review_id, household_id, reviewed_on, outcome, from_fen, to_fen, explanation,
+            None => {
+                let remarks = format!("复核认定不再符合低保条件，启动退出：{}", req.remarks);
+                let app = application::open_exit(&tx, household_id, ExitReason::Income, &remarks, &sig, now).await?;
+                exit_application_id = app.to_string();
+                let explanation = format!(
+                    "{}\n已启动退出程序（入户调查、乡镇审核、县级审批），审批前继续按原标准{old}发放。",
+                    benefit.explanation
+                );
+                (pb::ReviewOutcome::ExitStarted, old, explanation)
+            }
+        }
+    };
+    tx.execute(
+        "UPDATE household SET income = $2, last_reviewed_on = $3 WHERE household_id = $1",
+        &[&household_id, &stored.encode_to_vec(), &today],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO household_review (review_id, household_id, reviewed_on, outcome, from_fen, to_fen, explanation,
                                            remarks, officer_id, officer_name, role, division, signed_at, recorded_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            &[
-                &uuid::Uuid::now_v7(),
-                &household_id,
-                &today,
-                &(outcome as i32),
-                &old.0,
-                &amount.0,
-                &explanation,
-                &req.remarks,
-                &sig.officer_id,
-                &sig.officer_name,
-                &(sig.role as i32),
-                &sig.division.as_str(),
-                &sig.signed_at,
-                &now,
-            ],
-        )
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        tracing::info!(%household_id, ?outcome, from_fen = old.0, to_fen = amount.0, "review recorded");
-        let next_due_on = match outcome {
-            pb::ReviewOutcome::Unchanged | pb::ReviewOutcome::Raised | pb::ReviewOutcome::Lowered => {
-                let mut reviewed = household.clone();
-                reviewed.category = convert::category_to_pb(benefit.category) as i32;
-                Some(date_to_pb(add_months(today, review_interval(&reviewed, Some(&policy)).0)))
-            }
-            _ => None,
-        };
-        Ok(pb::RecordReviewResponse {
-            outcome: outcome as i32,
-            monthly_amount: Some(amount.into()),
-            explanation,
-            exit_application_id,
-            next_due_on,
-        })
-    }
-
-    /// Steps every gradual exit of the county to `month` (R-BEN-4); after the
-    /// last month the household exits. Running a month twice changes nothing.
-    pub(crate) async fn step_gradual_exits(
-        &self,
-        req: pb::ApplyMonthRequest,
-    ) -> Result<pb::ApplyMonthResponse, tonic::Status> {
-        let mut errors = Vec::new();
-        let county = convert::division(&req.county, "county").map_err(|e| errors.push(e)).ok();
-        if county.as_ref().is_some_and(|c| c.level() != DivisionLevel::County) {
-            errors.push(InvalidField::new("county", "应填写6位县级行政区划代码"));
+        &[
+            &Uuid::now_v7(),
+            &household_id,
+            &today,
+            &(outcome as i32),
+            &old.0,
+            &amount.0,
+            &explanation,
+            &req.remarks,
+            &sig.officer_id,
+            &sig.officer_name,
+            &(sig.role as i32),
+            &sig.division.as_str(),
+            &sig.signed_at,
+            &now,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%household_id, ?outcome, from_fen = old.0, to_fen = amount.0, "review recorded");
+    let next_due_on = match outcome {
+        pb::ReviewOutcome::Unchanged | pb::ReviewOutcome::Raised | pb::ReviewOutcome::Lowered => {
+            let mut reviewed = household.clone();
+            reviewed.category = convert::category_to_pb(benefit.category) as i32;
+            Some(date_to_pb(add_months(today, review_interval(&reviewed, Some(&policy)).0)))
         }
-        let month = convert::year_month(&req.month, "month").map_err(|e| errors.push(e)).ok();
-        let (Some(county), Some(month), true) = (county, month, errors.is_empty()) else {
-            return Err(invalid(errors));
-        };
-        let now = self.clock.now();
-        let mut client = self.pool.get().await.map_err(db)?;
-        let tx = client.transaction().await.map_err(db)?;
-        let rows = tx
-            .query(
-                "SELECT household_id, monthly_amount_fen, version, gradual_exit_from, gradual_exit_months,
+        _ => None,
+    };
+    Ok(pb::RecordReviewResponse {
+        outcome: outcome as i32,
+        monthly_amount: Some(amount.into()),
+        explanation,
+        exit_application_id,
+        next_due_on,
+    })
+}
+
+/// Steps every gradual exit of the county to `month` (R-BEN-4); after the
+/// last month the household exits. Running a month twice changes nothing.
+pub async fn step_gradual_exits(roster: &Roster, req: pb::ApplyMonthRequest) -> Result<pb::ApplyMonthResponse, Error> {
+    let mut errors = Vec::new();
+    let county = convert::division(&req.county, "county").map_err(|e| errors.push(e)).ok();
+    if county.as_ref().is_some_and(|c| c.level() != DivisionLevel::County) {
+        errors.push(InvalidField::new("county", "应填写6位县级行政区划代码"));
+    }
+    let month = convert::year_month(&req.month, "month").map_err(|e| errors.push(e)).ok();
+    let (Some(county), Some(month), true) = (county, month, errors.is_empty()) else {
+        return Err(Error::InvalidArgument(errors));
+    };
+    let now = roster.clock.now();
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    let rows = tx
+        .query(
+            "SELECT household_id, monthly_amount_fen, version, gradual_exit_from, gradual_exit_months,
                         gradual_exit_step, gradual_exit_base_fen
                  FROM household WHERE county = $1 AND status = $2 ORDER BY household_id FOR UPDATE",
-                &[&county.as_str(), &(pb::HouseholdStatus::GradualExit as i32)],
-            )
-            .await
-            .map_err(db)?;
-        let mut out = pb::ApplyMonthResponse::default();
-        for row in rows {
-            let id: uuid::Uuid = row.get(0);
-            let current = Fen(row.get(1));
-            let version: i64 = row.get(2);
-            let from: Date = row.get(3);
-            let months: i32 = row.get(4);
-            let step: String = row.get(5);
-            let exit = dibao_benefit_engine::benefit::GradualExit {
-                months: months.unsigned_abs(),
-                step: step_of(&step),
-                base: Fen(row.get(6)),
-                explanation: String::new(),
-            };
-            // Month 1 is the month the exit started.
-            let m = months_between(from, month) + 1;
-            if m < 1 {
-                continue;
-            }
-            if m > months {
-                self.exit(&tx, id, ExitReason::GradualExitEnded, now).await?;
-                out.exited += 1;
-                continue;
-            }
-            let amount = exit.amount_in_month(m.unsigned_abs());
-            if amount == current {
-                continue;
-            }
-            tx.execute(
-                "UPDATE household SET monthly_amount_fen = $2, version = $3 WHERE household_id = $1",
-                &[&id, &amount.0, &(version + 1)],
-            )
-            .await
-            .map_err(db)?;
-            let reason = format!("低保渐退第{m}个月（共{months}个月），月保障金由{current}递减为{amount}（R-BEN-4）");
-            self.record_amount_change(&tx, id, current, amount, month, &reason, version + 1).await?;
-            out.stepped_down += 1;
-        }
-        tx.commit().await.map_err(db)?;
-        tracing::info!(county = %county, stepped_down = out.stepped_down, exited = out.exited, "month applied");
-        Ok(out)
-    }
-
-    /// Records an amount change with its reason and publishes it.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn record_amount_change(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        household_id: uuid::Uuid,
-        from: Fen,
-        to: Fen,
-        month: Date,
-        reason: &str,
-        version: i64,
-    ) -> Result<(), tonic::Status> {
-        tx.execute(
-            "INSERT INTO amount_change (household_id, from_fen, to_fen, effective_month, reason, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&household_id, &from.0, &to.0, &month, &reason, &self.clock.now()],
+            &[&county.as_str(), &(pb::HouseholdStatus::GradualExit as i32)],
         )
-        .await
-        .map_err(db)?;
-        let payload = Payload::HouseholdAmountChanged(HouseholdAmountChanged {
-            household_id: household_id.to_string(),
-            monthly_amount: Some(to.into()),
-            effective_month: Some(year_month(month)),
-            reason: reason.to_owned(),
-        });
-        self.publish(tx, household_id, version, payload).await
+        .await?;
+    let mut out = pb::ApplyMonthResponse::default();
+    for row in rows {
+        let id: Uuid = row.get("household_id");
+        let current = Fen(row.get("monthly_amount_fen"));
+        let version: i64 = row.get("version");
+        let from: Date = row.get("gradual_exit_from");
+        let months: i32 = row.get("gradual_exit_months");
+        let step: String = row.get("gradual_exit_step");
+        let exit = dibao_benefit_engine::benefit::GradualExit {
+            months: months.unsigned_abs(),
+            step: step_of(&step),
+            base: Fen(row.get("gradual_exit_base_fen")),
+            explanation: String::new(),
+        };
+        // Month 1 is the month the exit started.
+        let m = months_between(from, month) + 1;
+        if m < 1 {
+            continue;
+        }
+        if m > months {
+            households::exit(&tx, &roster.topic, id, ExitReason::GradualExitEnded, now).await?;
+            out.exited += 1;
+            continue;
+        }
+        let amount = exit.amount_in_month(m.unsigned_abs());
+        if amount == current {
+            continue;
+        }
+        households::set_amount(&tx, id, amount, version + 1).await?;
+        let reason = format!("低保渐退第{m}个月（共{months}个月），月保障金由{current}递减为{amount}（R-BEN-4）");
+        let change = AmountChange {
+            household_id: id,
+            from: current,
+            to: amount,
+            month,
+            reason: &reason,
+            version: version + 1,
+            now,
+        };
+        households::record_amount_change(&tx, &roster.topic, &change).await?;
+        out.stepped_down += 1;
     }
+    tx.commit().await?;
+    tracing::info!(county = %county, stepped_down = out.stepped_down, exited = out.exited, "month applied");
+    Ok(out)
 }
 
 #[cfg(test)]

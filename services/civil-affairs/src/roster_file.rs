@@ -14,10 +14,8 @@ use std::io::Read;
 use std::path::Path;
 
 use dibao_platform::files::tabular::{self, Columns, Line};
-use dibao_proto::civil_affairs::v1::{
-    Household, ImportRosterRequest, Member, RowError, SinglePersonReason, WorkAbility,
-};
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, Person, Relation};
+use dibao_proto::civil_affairs::v1::{Household, ImportRosterRequest, Member, SinglePersonReason, WorkAbility};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, Person, Relation, RowError};
 use dibao_proto::events::v1::{BenefitCategory, Programme};
 use dibao_proto::types::{Fen, relation_from_zh};
 

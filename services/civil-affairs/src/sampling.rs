@@ -2,6 +2,16 @@
 //! written here (SplitMix64), not taken from a library, so that a recorded
 //! seed draws the same households after any dependency upgrade.
 
+use deadpool_postgres::Transaction;
+use dibao_platform::Error;
+use dibao_proto::civil_affairs::v1 as pb;
+use dibao_proto::types::{DivisionCode, DivisionLevel, InvalidField, Signature};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::convert;
+use crate::households::Roster;
+
 /// SplitMix64: small, fast, and fully specified.
 pub struct SplitMix64(u64);
 
@@ -43,6 +53,148 @@ pub fn draw<T: Clone>(candidates: &[T], percent: u32, seed: u64) -> Vec<T> {
     }
     pool.truncate(k);
     pool
+}
+
+/// A sample to draw, checked.
+pub struct SampleRequest {
+    pub county: DivisionCode,
+    pub percent: i32,
+    pub full_villages: Vec<String>,
+    pub new_since: Option<Date>,
+    pub seed: u64,
+    pub signature: Signature,
+}
+
+impl SampleRequest {
+    pub fn check(req: pb::DrawSampleRequest, now: OffsetDateTime) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let county = convert::division(&req.county, "county").map_err(|e| errors.push(e)).ok();
+        if county.as_ref().is_some_and(|c| c.level() != DivisionLevel::County) {
+            errors.push(InvalidField::new("county", "应填写6位县级行政区划代码"));
+        }
+        if !(30..=100).contains(&req.percent) {
+            errors.push(InvalidField::new(
+                "percent",
+                format!("随机抽查比例应在30%到100%之间（R-AUD-1），实际为{}%", req.percent),
+            ));
+        }
+        let mut full_villages = Vec::new();
+        for (i, v) in req.full_villages.iter().enumerate() {
+            let field = format!("full_villages[{i}]");
+            match DivisionCode::try_from(v) {
+                Ok(v) if v.level() == DivisionLevel::Village && county.as_ref().is_some_and(|c| c.contains(&v)) => {
+                    full_villages.push(v.as_str().to_owned())
+                }
+                Ok(_) => errors.push(InvalidField::new(field, "应为本县的12位村级行政区划代码")),
+                Err(e) => errors.push(e.within(&field)),
+            }
+        }
+        let new_since = match &req.new_since {
+            Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within("new_since"))).ok(),
+            None => None,
+        };
+        let signature = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
+        let (Some(county), Some(signature), true) = (county, signature, errors.is_empty()) else {
+            return Err(Error::InvalidArgument(errors));
+        };
+        // A seed of 0 asks the service for one; it is returned and recorded.
+        let seed = if req.seed == 0 { Uuid::new_v4().as_u64_pair().0 } else { req.seed };
+        Ok(Self { county, percent: req.percent, full_villages, new_since, seed, signature })
+    }
+}
+
+/// An enrolled household as a sample draws from it.
+struct Candidate {
+    household_id: Uuid,
+    village: String,
+    enrolled_on: Option<Date>,
+}
+
+#[tracing::instrument(skip(tx))]
+async fn enrolled_in(tx: &Transaction<'_>, county: &DivisionCode) -> Result<Vec<Candidate>, Error> {
+    Ok(tx
+        .query(
+            "SELECT household_id, village, enrolled_on FROM household WHERE county = $1 AND status = $2
+             ORDER BY household_id",
+            &[&county.as_str(), &(pb::HouseholdStatus::Enrolled as i32)],
+        )
+        .await?
+        .iter()
+        .map(|r| Candidate {
+            household_id: r.get("household_id"),
+            village: r.get("village"),
+            enrolled_on: r.get("enrolled_on"),
+        })
+        .collect())
+}
+
+/// The day after the county's previous sample, else a year back.
+#[tracing::instrument(skip(tx))]
+async fn since_last_sample(tx: &Transaction<'_>, county: &DivisionCode, today: Date) -> Result<Date, Error> {
+    Ok(tx
+        .query_one(
+            "SELECT coalesce(max(drawn_at)::date + 1, ($2::date - 365)) FROM audit_sample WHERE county = $1",
+            &[&county.as_str(), &today],
+        )
+        .await?
+        .get(0))
+}
+
+/// Draws and records a county's sample (R-AUD-1): every new enrolment,
+/// every household of the villages checked in full, and `percent` of the
+/// rest at random with the recorded seed.
+#[tracing::instrument(skip_all, fields(county = %s.county))]
+pub async fn draw_sample(roster: &Roster, s: SampleRequest) -> Result<pb::DrawSampleResponse, Error> {
+    let now = roster.clock.now();
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    let new_since = match s.new_since {
+        Some(d) => d,
+        None => since_last_sample(&tx, &s.county, now.date()).await?,
+    };
+    let candidates = enrolled_in(&tx, &s.county).await?;
+    let (mut new, mut full, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    for c in &candidates {
+        if c.enrolled_on.is_some_and(|d| d >= new_since) {
+            new.push(c.household_id);
+        } else if s.full_villages.contains(&c.village) {
+            full.push(c.household_id);
+        } else {
+            rest.push(c.household_id);
+        }
+    }
+    let drawn = draw(&rest, s.percent.unsigned_abs(), s.seed);
+    let mut ids: Vec<Uuid> = new.iter().chain(&full).chain(&drawn).copied().collect();
+    ids.sort();
+    let sample_id = Uuid::now_v7();
+    tx.execute(
+        "INSERT INTO audit_sample (sample_id, county, seed, percent, full_villages, new_since, household_ids, drawn_at, drawn_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &sample_id,
+            &s.county.as_str(),
+            // Stored bit for bit; read back with `as u64`.
+            &i64::from_ne_bytes(s.seed.to_ne_bytes()),
+            &s.percent,
+            &s.full_villages,
+            &new_since,
+            &ids,
+            &now,
+            &s.signature.officer_id,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    let count = |v: &Vec<Uuid>| i32::try_from(v.len()).unwrap_or(i32::MAX);
+    Ok(pb::DrawSampleResponse {
+        sample_id: sample_id.to_string(),
+        seed: s.seed,
+        household_ids: ids.iter().map(ToString::to_string).collect(),
+        new_enrolments: count(&new),
+        in_full_villages: count(&full),
+        drawn_at_random: count(&drawn),
+        population: i32::try_from(candidates.len()).unwrap_or(i32::MAX),
+    })
 }
 
 #[cfg(test)]

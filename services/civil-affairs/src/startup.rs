@@ -1,28 +1,25 @@
-//! Settings and the `Application`: migrations, topics, outbox relay, the
-//! inbox of the poverty office's events, and the gRPC server with health, reflection and ops.
+//! The civil-affairs service as its binary and its tests start it: its
+//! migrations, topics, the inbox of the poverty office's and the hub's
+//! events, and who may call what.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use dibao_platform::events::ops::Ops;
 use dibao_platform::runtime::clock::Clock;
-use dibao_platform::runtime::server::ServerBuilder;
-use dibao_platform::runtime::settings::{self, PLATFORM_DEFAULTS, PlatformSettings};
+use dibao_platform::runtime::service::{AccessDefaults, Base, Plan, Service, Started};
+use dibao_platform::runtime::settings::{NoSection, Settings};
 use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
-use dibao_platform::{events::kafka, runtime::workers, store::db};
+use dibao_platform::store::db;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsServiceServer;
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewServiceServer;
 use dibao_proto::topics;
-use tokio::task::JoinHandle;
 
-use crate::service::CivilAffairs;
-use crate::sync::{PovertyEvents, PovertyView};
+use crate::households::Roster;
+use crate::service::{CivilAffairs, PovertyRosterView};
+use crate::sync::PovertyEvents;
 
 pub const SERVICE: &str = "civil-affairs";
 /// Household events: enrolled, composition, category, amount, exit, death.
-pub const HOUSEHOLD_TOPIC: &str = dibao_proto::topics::CIVIL_AFFAIRS_HOUSEHOLD.0;
+pub const HOUSEHOLD_TOPIC: &str = topics::CIVIL_AFFAIRS_HOUSEHOLD.0;
 
 pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_roster_and_process", include_str!("../migrations/0001_roster_and_process.sql")),
@@ -36,75 +33,55 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0009_verification_reports", include_str!("../migrations/0009_verification_reports.sql")),
 ];
 
-/// Who may call this service unless the settings say otherwise.
-const DEFAULT_CALLERS: &[&str] = &["gateway", "social-assistance"];
+/// Who may call what unless the settings' `[access]` says otherwise.
+pub const ACCESS: AccessDefaults = &[
+    // Resync is the operator's: the rebuild, and the export it pipes in.
+    ("/dibao.sync.v1.PovertyRosterViewService/*", &["ops"]),
+    // The operator's resync, the hub's bulk campaigns (R-VER-5) and the comparison's rebuild.
+    (
+        "/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster",
+        &["gateway", "social-assistance", "ops", "verification-hub", "roster-comparison"],
+    ),
+    // The comparison checks that a decision's application is the entry's enrolment (R-CMP-3).
+    (
+        "/dibao.civil_affairs.v1.CivilAffairsService/GetApplication",
+        &["gateway", "social-assistance", "roster-comparison"],
+    ),
+    // The hub holds reports against the county's property rules.
+    ("/dibao.civil_affairs.v1.CivilAffairsService/GetPolicy", &["gateway", "social-assistance", "verification-hub"]),
+    ("/dibao.civil_affairs.v1.CivilAffairsService/*", &["gateway", "social-assistance"]),
+];
 
-pub fn load_settings() -> Result<PlatformSettings, settings::SettingsError> {
-    settings::load(SERVICE, PLATFORM_DEFAULTS)
-}
+/// The civil-affairs service.
+pub struct Application;
 
-pub struct Application {
-    pub addr: SocketAddr,
-    pub server: JoinHandle<Result<(), tonic::transport::Error>>,
-    /// The outbox relay, unless the settings give it to another process.
-    pub relay: Option<JoinHandle<()>>,
-    /// The inbox consumer, unless the settings give it to another process.
-    pub inbox: Option<JoinHandle<anyhow::Result<()>>>,
-}
+impl Service for Application {
+    const NAME: &'static str = SERVICE;
+    type Own = NoSection;
 
-impl Application {
-    pub async fn build(settings: PlatformSettings, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
-        kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
-        let topic = kafka::topic(&settings.kafka, HOUSEHOLD_TOPIC);
-        let poverty = kafka::topic(&settings.kafka, topics::POVERTY_ALLEVIATION_HOUSEHOLD.0);
-        let reports = kafka::topic(&settings.kafka, topics::VERIFICATION_REPORT.0);
-        // Every topic up front: the inbox reads the others' even before they have written.
-        kafka::ensure_topics(
-            &settings.kafka,
-            &[
-                (topic.clone(), topics::CIVIL_AFFAIRS_HOUSEHOLD.1),
-                (poverty.clone(), topics::POVERTY_ALLEVIATION_HOUSEHOLD.1),
-                (reports.clone(), topics::VERIFICATION_REPORT.1),
-            ],
+    async fn build(
+        settings: Settings<NoSection>,
+        clock: Arc<dyn Clock>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Started> {
+        let base = Base::prepare(
+            &settings.platform,
+            Plan {
+                migrations: MIGRATIONS,
+                writes: Some(topics::CIVIL_AFFAIRS_HOUSEHOLD),
+                reads: &[topics::POVERTY_ALLEVIATION_HOUSEHOLD, topics::VERIFICATION_REPORT],
+                access: ACCESS,
+            },
         )
         .await?;
-        let workers = workers::spawn(
-            &pool,
-            &settings,
-            PovertyEvents { topic: topic.clone(), clock: clock.clone() },
-            vec![poverty.clone(), reports.clone()],
-            &shutdown,
-        );
-        let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), vec![poverty, reports]);
-        let mut access = settings.access.clone();
-        // Resync is the operator's: the rebuild, and the export it pipes in.
-        access.entry("/dibao.sync.v1.PovertyRosterViewService/*".to_owned()).or_insert_with(|| vec!["ops".to_owned()]);
-        access.entry("/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster".to_owned()).or_insert_with(|| {
-            // The operator's resync, and the hub's bulk campaigns (R-VER-5).
-            DEFAULT_CALLERS
-                .iter()
-                .chain(&["ops", "verification-hub", "roster-comparison"])
-                .map(|s| (*s).to_owned())
-                .collect()
-        });
-        // The comparison checks that a decision's application is the entry's enrolment (R-CMP-3).
-        access
-            .entry("/dibao.civil_affairs.v1.CivilAffairsService/GetApplication".to_owned())
-            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["roster-comparison"]).map(|s| (*s).to_owned()).collect());
-        // The hub holds reports against the county's property rules.
-        access
-            .entry("/dibao.civil_affairs.v1.CivilAffairsService/GetPolicy".to_owned())
-            .or_insert_with(|| DEFAULT_CALLERS.iter().chain(&["verification-hub"]).map(|s| (*s).to_owned()).collect());
-        access
-            .entry("/dibao.civil_affairs.v1.CivilAffairsService/*".to_owned())
-            .or_insert_with(|| DEFAULT_CALLERS.iter().map(|s| (*s).to_owned()).collect());
-        let service = CivilAffairs { pool: pool.clone(), clock, topic };
-        let running = ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&access), Some(ops))
-            .add_service(CivilAffairsServiceServer::new(service))
-            .add_service(PovertyRosterViewServiceServer::new(PovertyView { pool: pool.clone() }))
-            .start(settings.server.listen, shutdown)
+        let roster = Arc::new(Roster { pool: base.pool.clone(), clock: clock.clone(), topic: base.own_topic() });
+        let workers = base.spawn_workers(PovertyEvents { topic: base.own_topic(), clock }, &shutdown)?;
+        let running = base
+            .server()?
+            .add_service(CivilAffairsServiceServer::new(CivilAffairs(roster.clone())))
+            .add_service(PovertyRosterViewServiceServer::new(PovertyRosterView(roster)))
+            .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Self { addr: running.addr, server: running.handle, relay: workers.relay, inbox: workers.inbox })
+        Ok(Started::new(running.addr, running.handle, workers))
     }
 }

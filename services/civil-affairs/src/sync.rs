@@ -9,20 +9,21 @@
 //! dropped); the view keeps the last aggregate version applied, so replayed
 //! or older events change nothing (R-SYNC-3).
 
+use std::collections::HashMap;
+
 use deadpool_postgres::Transaction;
+use dibao_platform::Error;
 use dibao_platform::events::inbox::{Handler, HandlerError};
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::store::db::cached;
+use dibao_platform::store::rebuild::{self, Part, View, ViewRow};
 use dibao_proto::common::v1::Relation;
 use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
-use dibao_proto::poverty_alleviation::v1::PovertyStatus;
+use dibao_proto::poverty_alleviation::v1::{PoorHousehold, PovertyStatus};
+use dibao_proto::sync::v1::{RebuildPovertyViewRequest, RebuildPovertyViewResponse, rebuild_poverty_view_request};
+use dibao_proto::types::DivisionCode;
 
-use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewService;
-use dibao_proto::sync::v1::{
-    RebuildPovertyViewRequest, RebuildPovertyViewResponse, RebuildReport, rebuild_poverty_view_request,
-};
-
-use crate::service::{db, invalid, mark_deceased};
+use crate::households::{self, Death};
 
 pub struct PovertyEvents {
     /// Civil affairs' own topic, where the deaths it learns are published.
@@ -65,7 +66,7 @@ async fn must_be_newer(tx: &Transaction<'_>, id: &str, version: i64) -> Result<b
     }
 }
 
-async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<(), HandlerError> {
+async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> Result<(), tokio_postgres::Error> {
     cached::execute(tx, "DELETE FROM poverty_member WHERE poor_household_id = $1", &[&id]).await?;
     cached::execute(
         tx,
@@ -174,17 +175,15 @@ impl Handler for PovertyEvents {
                 .await?;
                 if let Some(row) = household {
                     let source = format!("扶贫部门记录（建档立卡户{}）", e.household_id);
-                    mark_deceased(
-                        tx,
-                        &self.topic,
-                        &person,
-                        row.get(0),
+                    let death = Death {
+                        person: &person,
+                        household_id: row.get("household_id"),
                         died_on,
-                        &source,
-                        &event.producer,
-                        self.clock.now(),
-                    )
-                    .await?;
+                        source: &source,
+                        recorded_by: &event.producer,
+                        now: self.clock.now(),
+                    };
+                    households::mark_deceased(tx, &self.topic, &death).await?;
                 }
             }
             // The hub's completed reports, for the verification step (R-VER-2).
@@ -207,150 +206,155 @@ impl Handler for PovertyEvents {
     }
 }
 
-/// Rebuilds this side's view of the registered-poor roster from the poverty
-/// office's snapshot (R-SYNC-3), reporting every correction.
-pub struct PovertyView {
-    pub pool: deadpool_postgres::Pool,
+/// This side's view of the registered-poor roster, rebuilt from the poverty
+/// office's snapshot (R-SYNC-3) on the platform's rebuild.
+pub struct PovertyView<'a>(pub &'a deadpool_postgres::Pool);
+
+/// A registered-poor household as the view holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoorViewRow {
+    pub village: String,
+    pub status: i32,
+    pub exit_year: Option<i32>,
+    pub return_cause: i32,
+    pub dibao_registered_poor: bool,
+    pub head_name: String,
+    pub head_identity: String,
+    pub version: i64,
+    /// Sorted.
+    pub members: Vec<String>,
 }
 
-/// A view row as it should be: village, status, exit year, return cause,
-/// flag, head name and identity, version, members (sorted).
-type PoorRow = (String, i32, Option<i32>, i32, bool, String, String, i64, Vec<String>);
+impl PoorViewRow {
+    /// The row a household of the office's snapshot should be.
+    pub fn of(h: PoorHousehold) -> (String, Self) {
+        let mut members = ids(&h.members);
+        members.sort();
+        members.dedup();
+        let (head_name, head_identity) = head(&h.members);
+        let row = Self {
+            village: h.village.map(|v| v.code).unwrap_or_default(),
+            status: h.status,
+            exit_year: (h.exit_year != 0).then_some(h.exit_year),
+            return_cause: h.return_cause,
+            dibao_registered_poor: h.dibao_registered_poor,
+            head_name,
+            head_identity,
+            version: h.version,
+            members,
+        };
+        (h.household_id, row)
+    }
+}
 
-#[tonic::async_trait]
-impl PovertyRosterViewService for PovertyView {
-    #[tracing::instrument(skip_all)]
-    async fn rebuild_poverty_view(
-        &self,
-        request: tonic::Request<tonic::Streaming<RebuildPovertyViewRequest>>,
-    ) -> Result<tonic::Response<RebuildPovertyViewResponse>, tonic::Status> {
-        let mut stream = request.into_inner();
-        let mut division = None;
-        let mut snapshot: Vec<(String, PoorRow)> = Vec::new();
-        while let Some(message) = stream.message().await? {
-            match message.item {
-                Some(rebuild_poverty_view_request::Item::Division(d)) if division.is_none() => {
-                    division = Some(
-                        dibao_proto::types::DivisionCode::try_from(&d)
-                            .map_err(|e| invalid(vec![e.within("division")]))?,
-                    )
-                }
-                Some(rebuild_poverty_view_request::Item::Household(h)) if division.is_some() => {
-                    let Some(h) = h.household else { continue };
-                    let mut members = ids(&h.members);
-                    members.sort();
-                    members.dedup();
-                    let (name, identity) = head(&h.members);
-                    let village = h.village.map(|v| v.code).unwrap_or_default();
-                    let exit_year = (h.exit_year != 0).then_some(h.exit_year);
-                    let row = (
-                        village,
-                        h.status,
-                        exit_year,
-                        h.return_cause,
-                        h.dibao_registered_poor,
-                        name,
-                        identity,
-                        h.version,
-                        members,
-                    );
-                    snapshot.push((h.household_id, row));
-                }
-                _ => {
-                    return Err(invalid(vec![dibao_proto::types::InvalidField::new(
-                        "division",
-                        "第一条消息应为快照所覆盖的行政区划，其后为各户",
-                    )]));
-                }
-            }
+impl ViewRow for PoorViewRow {
+    fn differences(&self, held: &Self) -> Vec<&'static str> {
+        let mut what = Vec::new();
+        if (held.status, held.exit_year, held.return_cause) != (self.status, self.exit_year, self.return_cause) {
+            what.push("脱贫/返贫状态");
         }
-        let division =
-            division.ok_or_else(|| invalid(vec![dibao_proto::types::InvalidField::new("division", "必填项缺失")]))?;
-        let mut client = self.pool.get().await.map_err(db)?;
-        let tx = client.transaction().await.map_err(db)?;
-        let current: std::collections::HashMap<String, PoorRow> = tx
+        if held.dibao_registered_poor != self.dibao_registered_poor {
+            what.push("低保贫困户标识");
+        }
+        if (&held.members, &held.head_name, &held.head_identity)
+            != (&self.members, &self.head_name, &self.head_identity)
+        {
+            what.push("家庭成员");
+        }
+        if held.village != self.village {
+            what.push("所在村");
+        }
+        what
+    }
+
+    fn members(&self) -> &[String] {
+        &self.members
+    }
+}
+
+impl View for PovertyView<'_> {
+    type Row = PoorViewRow;
+    const HOUSEHOLD: &'static str = "建档立卡户";
+    const ROSTER: &'static str = "扶贫名单";
+
+    async fn held(&self, tx: &Transaction<'_>, division: &DivisionCode) -> Result<HashMap<String, PoorViewRow>, Error> {
+        Ok(tx
             .query(
                 "SELECT poor_household_id, village, status, exit_year, return_cause, dibao_registered_poor, head_name,
                         head_identity, version,
                         array(SELECT identity_number FROM poverty_member m
-                              WHERE m.poor_household_id = p.poor_household_id ORDER BY 1)
+                              WHERE m.poor_household_id = p.poor_household_id ORDER BY 1) AS members
                  FROM poverty_household p WHERE village LIKE $1 || '%' FOR UPDATE",
                 &[&division.prefix()],
             )
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(|r| {
-                (r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8), r.get(9)))
+                let row = PoorViewRow {
+                    village: r.get("village"),
+                    status: r.get("status"),
+                    exit_year: r.get("exit_year"),
+                    return_cause: r.get("return_cause"),
+                    dibao_registered_poor: r.get("dibao_registered_poor"),
+                    head_name: r.get("head_name"),
+                    head_identity: r.get("head_identity"),
+                    version: r.get("version"),
+                    members: r.get("members"),
+                };
+                (r.get("poor_household_id"), row)
             })
-            .collect();
-        let mut report = RebuildReport { households_in_snapshot: snapshot.len() as i64, ..Default::default() };
-        let note = |report: &mut RebuildReport, line: String| {
-            if report.corrections.len() < 1000 {
-                report.corrections.push(line);
-            }
-        };
-        for (id, row) in &snapshot {
-            let what = match current.get(id) {
-                Some(old) if old == row => {
-                    report.unchanged += 1;
-                    continue;
-                }
-                Some(old) => {
-                    report.updated += 1;
-                    let mut what = Vec::new();
-                    if old.1 != row.1 || old.2 != row.2 || old.3 != row.3 {
-                        what.push("脱贫/返贫状态");
-                    }
-                    if old.4 != row.4 {
-                        what.push("低保贫困户标识");
-                    }
-                    if old.8 != row.8 || old.5 != row.5 || old.6 != row.6 {
-                        what.push("家庭成员");
-                    }
-                    if old.0 != row.0 {
-                        what.push("所在村");
-                    }
-                    if what.is_empty() {
-                        what.push("版本号");
-                    }
-                    format!("建档立卡户{id}：{}与扶贫名单不一致，已按扶贫名单更正", what.join("、"))
-                }
-                None => {
-                    report.added += 1;
-                    format!("建档立卡户{id}：视图中缺失，已按扶贫名单补入")
-                }
-            };
-            note(&mut report, what);
-            let (village, status, exit_year, cause, flag, name, identity, version, members) = row;
-            tx.execute(
-                "INSERT INTO poverty_household (poor_household_id, village, status, exit_year, return_cause,
-                                                dibao_registered_poor, head_name, head_identity, version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (poor_household_id) DO UPDATE
-                 SET village = $2, status = $3, exit_year = $4, return_cause = $5, dibao_registered_poor = $6,
-                     head_name = $7, head_identity = $8, version = $9",
-                &[id, village, status, exit_year, cause, flag, name, identity, version],
-            )
-            .await
-            .map_err(db)?;
-            replace_members(&tx, id, members).await.map_err(|e| db(anyhow::anyhow!("{e}")))?;
-        }
-        let kept: std::collections::HashSet<&String> = snapshot.iter().map(|(id, _)| id).collect();
-        for id in current.keys().filter(|id| !kept.contains(id)) {
-            tx.execute("DELETE FROM poverty_member WHERE poor_household_id = $1", &[id]).await.map_err(db)?;
-            tx.execute("DELETE FROM poverty_household WHERE poor_household_id = $1", &[id]).await.map_err(db)?;
-            report.removed += 1;
-            note(&mut report, format!("建档立卡户{id}：扶贫名单中已无此户，已从视图删除"));
-        }
-        tx.commit().await.map_err(db)?;
-        tracing::info!(
-            division = %division,
-            added = report.added,
-            updated = report.updated,
-            removed = report.removed,
-            "registered-poor view rebuilt"
-        );
-        Ok(tonic::Response::new(RebuildPovertyViewResponse { report: Some(report) }))
+            .collect())
     }
+
+    async fn put(&self, tx: &Transaction<'_>, id: &str, row: &PoorViewRow) -> Result<(), Error> {
+        tx.execute(
+            "INSERT INTO poverty_household (poor_household_id, village, status, exit_year, return_cause,
+                                            dibao_registered_poor, head_name, head_identity, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (poor_household_id) DO UPDATE
+             SET village = $2, status = $3, exit_year = $4, return_cause = $5, dibao_registered_poor = $6,
+                 head_name = $7, head_identity = $8, version = $9",
+            &[
+                &id,
+                &row.village,
+                &row.status,
+                &row.exit_year,
+                &row.return_cause,
+                &row.dibao_registered_poor,
+                &row.head_name,
+                &row.head_identity,
+                &row.version,
+            ],
+        )
+        .await?;
+        replace_members(tx, id, &row.members).await?;
+        Ok(())
+    }
+
+    async fn remove(&self, tx: &Transaction<'_>, id: &str) -> Result<(), Error> {
+        tx.execute("DELETE FROM poverty_member WHERE poor_household_id = $1", &[&id]).await?;
+        tx.execute("DELETE FROM poverty_household WHERE poor_household_id = $1", &[&id]).await?;
+        Ok(())
+    }
+}
+
+/// Rebuilds the view of a division from the office's snapshot, streamed by the operator's resync.
+pub async fn rebuild(
+    pool: &deadpool_postgres::Pool,
+    stream: tonic::Streaming<RebuildPovertyViewRequest>,
+) -> Result<RebuildPovertyViewResponse, Error> {
+    let (division, snapshot) = rebuild::read(
+        stream,
+        |m| match m.item? {
+            rebuild_poverty_view_request::Item::Division(d) => Some(Part::Division(d)),
+            rebuild_poverty_view_request::Item::Household(h) => Some(Part::Household(h)),
+        },
+        |h| h.household.map(PoorViewRow::of),
+    )
+    .await?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let (report, _) = rebuild::rebuild(&PovertyView(pool), &tx, &division, &snapshot).await?;
+    tx.commit().await?;
+    Ok(RebuildPovertyViewResponse { report: Some(report) })
 }

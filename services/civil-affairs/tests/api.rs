@@ -1,24 +1,17 @@
 //! Civil affairs through its real path: gRPC over mTLS, real Postgres, the
 //! real broker. Rules cited by id from DOMAIN.md.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dibao_civil_affairs::startup::{self, Application};
-use dibao_ops_tools::devpki::DevCa;
 use dibao_platform::runtime::clock::{Clock, ManualClock};
 use dibao_platform::runtime::server::connect;
-use dibao_platform::runtime::settings::{self, PLATFORM_DEFAULTS};
-use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
-use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::*;
-use dibao_proto::common::v1::{
-    DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation, YearMonth,
-};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation, YearMonth};
 use dibao_proto::events::v1::{BenefitCategory, EventEnvelope, event_envelope::Payload};
-use dibao_tests::{Broker, TestDb, random_prefix};
+use dibao_tests::{Broker, Spawn, TestEnv, officer, spawn_with};
 use prost::Message as _;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -31,52 +24,20 @@ struct Running {
     client: CivilAffairsServiceClient<Channel>,
     addr: String,
     clock: ManualClock,
-    broker: Broker,
     topic: String,
-    _db: TestDb,
-    _stop: ShutdownTrigger,
-    _certs: std::path::PathBuf,
+    env: TestEnv,
 }
 
 async fn start() -> Running {
-    let broker = Broker::start().await.expect("broker");
-    let test_db = TestDb::create().await.expect("db");
-    let certs = std::env::temp_dir().join(format!("dibao-ca-certs-{}", uuid::Uuid::new_v4().simple()));
-    let ca = DevCa::generate("civil-affairs test CA").expect("ca");
-    ca.write_all(&certs, &["civil-affairs", "gateway"]).expect("certs");
-    let prefix = random_prefix();
-    let vars: HashMap<String, String> = [
-        ("CIVIL_AFFAIRS_ENV_FILE", "/dev/null".to_owned()),
-        ("CIVIL_AFFAIRS__SERVER__LISTEN", "127.0.0.1:0".to_owned()),
-        ("CIVIL_AFFAIRS__DATABASE__URL", test_db.url.clone()),
-        ("CIVIL_AFFAIRS__DATABASE__SCHEMA", "civil_affairs".to_owned()),
-        ("CIVIL_AFFAIRS__KAFKA__BROKERS", broker.address()),
-        ("CIVIL_AFFAIRS__KAFKA__TOPIC_PREFIX", prefix.clone()),
-        ("CIVIL_AFFAIRS__KAFKA__GROUP_ID", "civil-affairs".to_owned()),
-        ("CIVIL_AFFAIRS__TLS__CA_CERT", certs.join("ca.pem").display().to_string()),
-        ("CIVIL_AFFAIRS__TLS__CERT", certs.join("civil-affairs.pem").display().to_string()),
-        ("CIVIL_AFFAIRS__TLS__KEY", certs.join("civil-affairs.key").display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let settings = settings::load_from(startup::SERVICE, PLATFORM_DEFAULTS, &vars).expect("settings");
-    let topic = format!("{prefix}.{}", startup::HOUSEHOLD_TOPIC);
+    let env = TestEnv::start().await;
     let clock = ManualClock::at(time::macros::datetime!(2026-06-10 09:00 UTC));
-    let (stop, shutdown) = Shutdown::new();
-    let app = Application::build(settings, Arc::new(clock.clone()), shutdown).await.expect("app");
-    let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
-    let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
-    let channel = connect(&tls, &app.addr.to_string(), "localhost").await.expect("connect");
+    let app = spawn_with::<Application>(&env, Spawn::default().clock(Arc::new(clock.clone()))).await;
     Running {
-        client: CivilAffairsServiceClient::new(channel),
+        client: CivilAffairsServiceClient::new(app.channel(&env, "gateway").await),
         addr: app.addr.to_string(),
         clock,
-        broker,
-        topic,
-        _db: test_db,
-        _stop: stop,
-        _certs: certs,
+        topic: env.topic(startup::HOUSEHOLD_TOPIC),
+        env,
     }
 }
 
@@ -120,16 +81,6 @@ fn wage(fen: i64) -> IncomeItem {
     }
 }
 
-fn sign(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("officer-{}", role as i32),
-        officer_name: "张经办".into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
-}
-
 fn policy(standard_fen: i64, year: i32, month: i32) -> CountyPolicy {
     CountyPolicy {
         county: Some(DivisionCode { code: COUNTY.into() }),
@@ -160,7 +111,7 @@ fn policy(standard_fen: i64, year: i32, month: i32) -> CountyPolicy {
 }
 
 async fn save_policy(c: &mut CivilAffairsServiceClient<Channel>, p: CountyPolicy) -> SavePolicyResponse {
-    c.save_policy(SavePolicyRequest { policy: Some(p), signature: sign(OfficerRole::CountyApprover, COUNTY) })
+    c.save_policy(SavePolicyRequest { policy: Some(p), signature: officer(OfficerRole::CountyApprover, COUNTY) })
         .await
         .expect("policy")
         .into_inner()
@@ -172,7 +123,7 @@ async fn submit(c: &mut CivilAffairsServiceClient<Channel>, h: Household, income
         .submit_application(SubmitApplicationRequest {
             household: Some(h),
             income,
-            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
             supporters: vec![],
         })
         .await
@@ -194,7 +145,7 @@ async fn step(
         approve: true,
         remarks: String::new(),
         verification_report_id: report.into(),
-        signature: sign(role, VILLAGE),
+        signature: officer(role, VILLAGE),
     })
     .await
     .map(tonic::Response::into_inner)
@@ -224,7 +175,7 @@ async fn deliver_report(r: &Running, household: &str, report_id: &str, complete:
         ..Default::default()
     };
     let producer: FutureProducer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", r.broker.address()).create().expect("producer");
+        rdkafka::ClientConfig::new().set("bootstrap.servers", r.env.broker.address()).create().expect("producer");
     producer
         .send(FutureRecord::to(&topic).key(household).payload(&envelope.encode_to_vec()), Duration::from_secs(10))
         .await
@@ -351,7 +302,7 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
             text: "村民反映该户有外出务工收入未申报".into(),
             resolved: false,
             objection_id: String::new(),
-            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
         })
         .await
         .expect("objection")
@@ -368,7 +319,7 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
             text: "经入户核实，务工收入已如实申报".into(),
             resolved: true,
             objection_id: objection,
-            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
         })
         .await
         .expect("resolve");
@@ -380,7 +331,7 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     assert_eq!(approved.next_step, ProcessStep::Enrolment as i32);
     assert!(approved.explanation.contains("每月低保金合计500.00元"), "{}", approved.explanation);
 
-    let events = household_events(&r.broker, &r.topic);
+    let events = household_events(&r.env.broker, &r.topic);
     let enrolled: Vec<_> =
         events.iter().filter(|(_, e)| matches!(e.payload, Some(Payload::HouseholdEnrolled(_)))).collect();
     assert_eq!(enrolled.len(), 1, "one enrolment event: {events:?}");
@@ -420,7 +371,7 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
         .household
         .expect("household");
     assert_eq!(h.monthly_amount, Some(Money { fen: 72_000 }));
-    let events = household_events(&r.broker, &r.topic);
+    let events = household_events(&r.env.broker, &r.topic);
     let changed: Vec<_> = events
         .iter()
         .filter_map(|(_, e)| match &e.payload {
@@ -438,7 +389,7 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
         .submit_application(SubmitApplicationRequest {
             household: Some(household()),
             income: vec![],
-            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
             supporters: vec![],
         })
         .await
@@ -461,7 +412,7 @@ async fn refusals_name_what_is_wrong() {
         .submit_application(SubmitApplicationRequest {
             household: Some(bad),
             income: vec![],
-            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
             supporters: vec![],
         })
         .await
@@ -479,7 +430,7 @@ async fn refusals_name_what_is_wrong() {
         .submit_application(SubmitApplicationRequest {
             household: Some(single),
             income: vec![],
-            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
             supporters: vec![],
         })
         .await
@@ -496,7 +447,7 @@ async fn refusals_name_what_is_wrong() {
         .client
         .save_policy(SavePolicyRequest {
             policy: Some(forbidden),
-            signature: sign(OfficerRole::CountyApprover, COUNTY),
+            signature: officer(OfficerRole::CountyApprover, COUNTY),
         })
         .await
         .expect_err("forbidden");
@@ -565,7 +516,7 @@ async fn refusals_name_what_is_wrong() {
     assert!(e.message().contains("不完整"), "{}", e.message());
 
     // Nothing refused left a trace: no household event was published.
-    assert!(household_events(&r.broker, &r.topic).is_empty());
+    assert!(household_events(&r.env.broker, &r.topic).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -604,27 +555,15 @@ async fn the_binary_answers_health_and_reflection_over_mtls() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-    let broker = Broker::start().await.expect("broker");
-    let test_db = TestDb::create().await.expect("db");
-    let certs = std::env::temp_dir().join(format!("dibao-ca-bin-{}", uuid::Uuid::new_v4().simple()));
-    DevCa::generate("bin test CA").expect("ca").write_all(&certs, &["civil-affairs", "ops"]).expect("certs");
+    let env = TestEnv::start().await;
     let port = dibao_tests::free_port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_civil-affairs"))
-        .env("CIVIL_AFFAIRS_ENV_FILE", "/dev/null")
+        .envs(env.vars("civil-affairs"))
         .env("CIVIL_AFFAIRS__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("CIVIL_AFFAIRS__DATABASE__URL", &test_db.url)
-        .env("CIVIL_AFFAIRS__DATABASE__SCHEMA", "civil_affairs")
-        .env("CIVIL_AFFAIRS__KAFKA__BROKERS", broker.address())
-        .env("CIVIL_AFFAIRS__KAFKA__TOPIC_PREFIX", random_prefix())
-        .env("CIVIL_AFFAIRS__KAFKA__GROUP_ID", "civil-affairs")
-        .env("CIVIL_AFFAIRS__TLS__CA_CERT", certs.join("ca.pem"))
-        .env("CIVIL_AFFAIRS__TLS__CERT", certs.join("civil-affairs.pem"))
-        .env("CIVIL_AFFAIRS__TLS__KEY", certs.join("civil-affairs.key"))
         .kill_on_drop(true)
         .spawn()
         .expect("spawn civil-affairs");
-    let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
-    let tls = TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key"));
+    let tls = env.tls("ops");
     let mut channel = None;
     for _ in 0..100 {
         if let Ok(c) = connect(&tls, &format!("127.0.0.1:{port}"), "localhost").await {
@@ -792,7 +731,7 @@ async fn roster_import_applies_whole_households_reports_rows_and_is_idempotent()
     let third = r.client.import_roster(tokio_stream::iter(changed)).await.expect("import").into_inner();
     assert_eq!((third.households_applied, third.households_unchanged), (1, 1));
 
-    let events = household_events(&r.broker, &r.topic);
+    let events = household_events(&r.env.broker, &r.topic);
     let kinds: Vec<&str> = events
         .iter()
         .map(|(_, e)| match &e.payload {
@@ -828,7 +767,7 @@ async fn samples_are_reproducible_and_cover_full_villages_and_new_enrolments() {
         full_villages: vec![DivisionCode { code: "220581101202".into() }],
         seed,
         new_since: Some(dibao_proto::common::v1::Date { year: 2026, month: 1, day: 1 }),
-        signature: sign(OfficerRole::CountyApprover, COUNTY),
+        signature: officer(OfficerRole::CountyApprover, COUNTY),
     };
     let a = r.client.draw_sample(request(42, 30)).await.expect("sample").into_inner();
     // Village 202 in full (3), and 30 % of the other seven rounded up (3).
@@ -860,7 +799,7 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
         identity_number: Some(person),
         died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 6, day: 1 }),
         source: "公安死亡登记 2026-0601-17".into(),
-        signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+        signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
     };
 
     // The grandfather dies: the event goes out, the household stays.
@@ -877,7 +816,7 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
             household_id: d.household_id.clone(),
             reason: 0,
             remarks: String::new(),
-            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
         })
         .await
         .expect_err("no reason");
@@ -888,7 +827,7 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
             household_id: d.household_id.clone(),
             reason: dibao_proto::events::v1::ExitReason::Income as i32,
             remarks: "儿子稳定就业，家庭人均收入超过标准".into(),
-            signature: sign(OfficerRole::TownshipCaseworker, "220581101"),
+            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
         })
         .await
         .expect("exit")
@@ -920,7 +859,7 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
     let d2 = r.client.record_death(death(monk)).await.expect("death").into_inner();
     assert!(!d2.exit_application_id.is_empty());
 
-    let events = household_events(&r.broker, &r.topic);
+    let events = household_events(&r.env.broker, &r.topic);
     let deceased: Vec<_> = events
         .iter()
         .filter_map(|(k, e)| match &e.payload {
@@ -1005,7 +944,7 @@ async fn review(
             supporters: vec![],
             property_findings: vec![],
             remarks: "入户复核".into(),
-            signature: sign(OfficerRole::TownshipReviewer, "220581101"),
+            signature: officer(OfficerRole::TownshipReviewer, "220581101"),
         })
         .await
         .map(tonic::Response::into_inner)
@@ -1043,7 +982,7 @@ async fn reviews_fall_due_raise_lower_or_stop_the_benefit_and_gradual_exits_step
         .client
         .record_review(RecordReviewRequest {
             household_id: id.clone(),
-            signature: sign(OfficerRole::VillageCommittee, VILLAGE),
+            signature: officer(OfficerRole::VillageCommittee, VILLAGE),
             ..Default::default()
         })
         .await
@@ -1074,7 +1013,7 @@ async fn reviews_fall_due_raise_lower_or_stop_the_benefit_and_gradual_exits_step
     let e = review(&mut r, &id, vec![]).await.expect_err("exited");
     assert_eq!(e.code(), Code::FailedPrecondition);
 
-    let events = household_events(&r.broker, &r.topic);
+    let events = household_events(&r.env.broker, &r.topic);
     let mine: Vec<_> = events.iter().filter(|(k, _)| k == &id).map(|(_, e)| e).collect();
     let amounts: Vec<i64> = mine
         .iter()
@@ -1125,7 +1064,7 @@ async fn roster_files_import_through_the_command_and_errors_name_line_and_column
     for (m, rel) in bad.members.iter().zip(relations) {
         csv.push_str(&roster_line("F-002", VILLAGE, m, rel, "300"));
     }
-    let dir = r._certs.clone();
+    let dir = r.env.certs.clone();
     let file = dir.join("花名册.csv");
     std::fs::write(&file, &csv).expect("write csv");
 

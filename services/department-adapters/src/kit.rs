@@ -96,8 +96,8 @@ impl DeptError {
 /// One department: its calls for a person's items, and how to read the answers.
 pub trait Connector: Send + Sync + 'static {
     const DEPARTMENT: Department;
-    /// Items this department answers.
-    const ITEMS: &'static [Item];
+    /// Items this department answers: the mesh's one table says.
+    const ITEMS: &'static [Item] = dibao_proto::departments::items_of(Self::DEPARTMENT);
 
     fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call>;
 

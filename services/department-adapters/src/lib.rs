@@ -11,10 +11,12 @@
 //! - [`departments`]: one module per department (public security, HR and
 //!   social security, housing, commerce, banks, tax), each with its
 //!   `transformers.rs`;
-//! - [`service`]: the `DepartmentService` gRPC implementation;
-//! - [`startup`]: settings and the `Application`.
+//! - [`service`]: the `DepartmentService` gRPC face — the assertion first, then the department;
+//! - [`startup`]: the adapter as its binary and its tests start it (settings, access).
 
 pub mod departments;
 pub mod kit;
 pub mod service;
 pub mod startup;
+
+pub use startup::Application;

@@ -1,18 +1,4 @@
-use dibao_department_adapters::startup::{self, Application};
-use dibao_platform::runtime::binary::{self, Started};
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    binary::run(
-        startup::SERVICE,
-        startup::load_settings(),
-        |s| &s.telemetry,
-        |settings, clock, shutdown| async move {
-            let app = Application::build(settings, clock, shutdown).await?;
-            Ok(Started::new(app.addr, app.server, None)
-                .with_detail(format!(" ({})", app.kind.name()))
-                .with_access_log(app.access_log))
-        },
-    )
-    .await
+    dibao_platform::runtime::binary::run::<dibao_department_adapters::Application>().await
 }

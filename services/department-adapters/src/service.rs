@@ -1,13 +1,15 @@
-//! The adapter's gRPC service: the assertion is checked first, then the
+//! The adapter's gRPC face: the assertion is checked first, then the
 //! department is asked while the query is logged; nothing is answered
 //! before the query's record is committed.
 
 use std::sync::Arc;
 
+use dibao_platform::Error;
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::error::{Refusal, RefusalKind, respond};
 use dibao_platform::runtime::tls::CallerIdentity;
 use dibao_platform::trust::access_log::{self, AccessEntry, AccessLog};
-use dibao_platform::trust::assertion::{AssertionVerifier, Refusal};
+use dibao_platform::trust::assertion::{AssertionRefusal, AssertionVerifier};
 use dibao_proto::department::v1::department_service_server::DepartmentService;
 use dibao_proto::department::v1::{ConsentAssertion, Item, QueryRequest, QueryResponse};
 use dibao_proto::types::InvalidField;
@@ -23,9 +25,44 @@ pub struct Adapter<C: Connector> {
     pub clock: Arc<dyn Clock>,
 }
 
-fn items_of<C: Connector>(raw: &[i32]) -> Result<Vec<Item>, Status> {
+/// A query refused for its assertion: never reaches the department.
+#[derive(Debug, thiserror::Error)]
+#[error("拒绝查询：{}", text(.0))]
+pub struct QueryRefused(pub AssertionRefusal);
+
+fn text(r: &AssertionRefusal) -> &'static str {
+    match r {
+        AssertionRefusal::Missing => "缺少授权核对凭证",
+        AssertionRefusal::UnknownKey(_) => "授权核对凭证的签发密钥不受信任",
+        AssertionRefusal::BadSignature => "授权核对凭证签名无效（可能被伪造或篡改）",
+        AssertionRefusal::Expired => "授权核对凭证已过期或尚未生效",
+        AssertionRefusal::NoPerson => "授权核对凭证未载明有效的被核对人",
+        AssertionRefusal::ItemOutOfScope(_) => "所查项目超出授权范围",
+        AssertionRefusal::Incomplete => "授权核对凭证未载明授权书或用途",
+    }
+}
+
+impl Refusal for QueryRefused {
+    fn kind(&self) -> RefusalKind {
+        RefusalKind::PermissionDenied
+    }
+
+    fn reason(&self) -> &'static str {
+        match self.0 {
+            AssertionRefusal::Missing => "ASSERTION_MISSING",
+            AssertionRefusal::UnknownKey(_) => "ASSERTION_KEY_UNTRUSTED",
+            AssertionRefusal::BadSignature => "ASSERTION_SIGNATURE_INVALID",
+            AssertionRefusal::Expired => "ASSERTION_EXPIRED",
+            AssertionRefusal::NoPerson => "ASSERTION_NAMES_NO_PERSON",
+            AssertionRefusal::ItemOutOfScope(_) => "ITEM_OUT_OF_SCOPE",
+            AssertionRefusal::Incomplete => "ASSERTION_INCOMPLETE",
+        }
+    }
+}
+
+fn items_of<C: Connector>(raw: &[i32]) -> Result<Vec<Item>, Error> {
     if raw.is_empty() {
-        return Err(dibao_platform::runtime::error::invalid(vec![InvalidField::new("items", "至少要查询一个项目")]));
+        return Err(InvalidField::new("items", "至少要查询一个项目").into());
     }
     let mut items = Vec::with_capacity(raw.len());
     for (i, v) in raw.iter().enumerate() {
@@ -35,35 +72,14 @@ fn items_of<C: Connector>(raw: &[i32]) -> Result<Vec<Item>, Status> {
                     items.push(item);
                 }
             }
-            _ => {
-                return Err(dibao_platform::runtime::error::invalid(vec![InvalidField::new(
-                    format!("items[{i}]"),
-                    format!("本部门不提供此项目（{v}）"),
-                )]));
-            }
+            _ => return Err(InvalidField::new(format!("items[{i}]"), format!("本部门不提供此项目（{v}）")).into()),
         }
     }
     Ok(items)
 }
 
-fn refusal_text(r: &Refusal) -> &'static str {
-    match r {
-        Refusal::Missing => "缺少授权核对凭证",
-        Refusal::UnknownKey(_) => "授权核对凭证的签发密钥不受信任",
-        Refusal::BadSignature => "授权核对凭证签名无效（可能被伪造或篡改）",
-        Refusal::Expired => "授权核对凭证已过期或尚未生效",
-        Refusal::NoPerson => "授权核对凭证未载明有效的被核对人",
-        Refusal::ItemOutOfScope(_) => "所查项目超出授权范围",
-        Refusal::Incomplete => "授权核对凭证未载明授权书或用途",
-    }
-}
-
-#[tonic::async_trait]
-impl<C: Connector> DepartmentService for Adapter<C> {
-    #[tracing::instrument(skip_all, fields(department = C::DEPARTMENT.as_str_name()))]
-    async fn query(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
-        let caller = request.extensions().get::<CallerIdentity>().map(|c| c.0.clone()).unwrap_or_default();
-        let req = request.into_inner();
+impl<C: Connector> Adapter<C> {
+    async fn query(&self, caller: String, req: QueryRequest) -> Result<QueryResponse, Error> {
         let items = items_of::<C>(&req.items)?;
         let item_names: Vec<String> = items.iter().map(|i| i.as_str_name().to_owned()).collect();
         let claimed = req.assertion.clone().unwrap_or_default();
@@ -81,11 +97,8 @@ impl<C: Connector> DepartmentService for Adapter<C> {
             Ok(v) => v,
             Err(refusal) => {
                 tracing::warn!(%caller, consent_id = %claimed.consent_id, reason = %refusal, "query refused");
-                self.log
-                    .record(entry(format!("refused: {refusal}"), None, &claimed))
-                    .await
-                    .map_err(dibao_platform::runtime::error::internal)?;
-                return Err(Status::permission_denied(format!("拒绝查询：{}", refusal_text(&refusal))));
+                self.log.record(entry(format!("refused: {refusal}"), None, &claimed)).await?;
+                return Err(QueryRefused(refusal).into());
             }
         };
         // The query's record commits while the department works; no answer
@@ -94,7 +107,7 @@ impl<C: Connector> DepartmentService for Adapter<C> {
             self.log.record(entry(access_log::ASKED.to_owned(), None, &claimed)),
             self.kit.query(&self.connector, &verified.person, &items)
         );
-        let asked = asked.map_err(dibao_platform::runtime::error::internal)?;
+        let asked = asked?;
         let outcome = if answer.unavailable.is_empty() {
             format!("answered: {} records", answer.records.len())
         } else {
@@ -105,6 +118,15 @@ impl<C: Connector> DepartmentService for Adapter<C> {
             )
         };
         self.log.record_outcome(entry(outcome, Some(asked), &claimed));
-        Ok(Response::new(answer))
+        Ok(answer)
+    }
+}
+
+#[tonic::async_trait]
+impl<C: Connector> DepartmentService for Adapter<C> {
+    #[tracing::instrument(skip_all, fields(department = C::DEPARTMENT.as_str_name()))]
+    async fn query(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
+        let caller = request.extensions().get::<CallerIdentity>().map(|c| c.0.clone()).unwrap_or_default();
+        respond(Adapter::query(self, caller, request.into_inner()).await)
     }
 }

@@ -1,30 +1,30 @@
-//! Settings and the `Application` of one department's adapter: its access
-//! log, the trusted keys of the hub's assertions, the department's system,
-//! and the gRPC server (mTLS; only the hub may call by default).
+//! One department's adapter as its binary and its tests start it: its
+//! settings, its access log, the trusted keys of the hub's assertions, the
+//! department's system, and the gRPC server (mTLS; only the hub may call
+//! by default).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::server::ServerBuilder;
-use dibao_platform::runtime::settings::{
-    self, DatabaseSettings, ServerSettings, TelemetrySettings, TlsSettings, Validate,
-};
+use dibao_platform::runtime::service::{AccessDefaults, Service, Started, access_policy};
+use dibao_platform::runtime::settings::{Settings, Validate};
 use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_platform::runtime::workers::Workers;
 use dibao_platform::store::db;
 use dibao_platform::trust::access_log::{self, AccessLog};
 use dibao_platform::trust::assertion::AssertionVerifier;
+use dibao_proto::department::v1::Department;
 use dibao_proto::department::v1::department_service_server::DepartmentServiceServer;
+use dibao_proto::departments;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tokio::task::JoinHandle;
 
 use crate::departments::bank::{Bank, Banks};
-use crate::departments::{Kind, commerce, housing, human_resources, public_security, tax};
+use crate::departments::{commerce, housing, human_resources, public_security, tax};
 use crate::kit::{Connector, DepartmentTls, Kit};
 use crate::service::Adapter;
 
@@ -34,15 +34,13 @@ pub const SERVICE: &str = "department-adapter";
 /// department's DBA sizes its side for this.
 const VIEW_CONNECTIONS: usize = 8;
 
+/// Who may call what unless the settings' `[access]` says otherwise: the
+/// hub alone asks a department.
+pub const ACCESS: AccessDefaults = &[("/dibao.department.v1.DepartmentService/*", &["verification-hub"])];
+
+/// An adapter's own settings: its department and whose assertions it trusts.
 #[derive(Debug, Clone, Deserialize)]
-pub struct AdapterSettings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub tls: TlsSettings,
-    #[serde(default)]
-    pub telemetry: TelemetrySettings,
-    #[serde(default)]
-    pub access: HashMap<String, Vec<String>>,
+pub struct AdapterOwn {
     pub department: DepartmentSettings,
     pub assertion: TrustSettings,
 }
@@ -92,12 +90,11 @@ impl DepartmentSettings {
     }
 }
 
-impl Validate for AdapterSettings {
+impl Validate for AdapterOwn {
     fn validate(&self) -> Vec<String> {
-        let mut problems = self.database.validate();
-        problems.extend(self.tls.validate());
-        if Kind::parse(&self.department.kind).is_none() {
-            let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        let mut problems = Vec::new();
+        if departments::parse(&self.department.kind).is_none() {
+            let kinds: Vec<&str> = departments::ALL.iter().map(|d| departments::name(*d)).collect();
             problems.push(format!("department.kind {:?} must be one of {}", self.department.kind, kinds.join(", ")));
         }
         let d = &self.department;
@@ -143,46 +140,35 @@ impl Validate for AdapterSettings {
 }
 
 pub const DEFAULTS: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-
 [database]
 pool_size = 8
-
-[telemetry]
-log_format = "json"
 
 [department]
 timeout_ms = 3000
 retries = 2
 banks = "abc:中国农业银行,rcc:农村信用合作社,psbc:中国邮政储蓄银行,ccb:中国建设银行"
-
-[access]
-"/grpc.health.v1.Health/*" = ["*"]
-"/grpc.reflection.v1.ServerReflection/*" = ["*"]
-"/grpc.reflection.v1alpha.ServerReflection/*" = ["*"]
-"/dibao.department.v1.DepartmentService/*" = ["verification-hub"]
 "#;
 
-pub fn load_settings() -> Result<AdapterSettings, settings::SettingsError> {
-    settings::load(SERVICE, DEFAULTS)
-}
+/// One department's adapter (`department.kind` says which).
+pub struct Application;
 
-pub struct Application {
-    pub addr: SocketAddr,
-    pub kind: Kind,
-    pub server: JoinHandle<Result<(), tonic::transport::Error>>,
-    pub access_log: AccessLog,
-}
+impl Service for Application {
+    const NAME: &'static str = SERVICE;
+    type Own = AdapterOwn;
+    const DEFAULTS: &'static str = DEFAULTS;
+    const KAFKA: bool = false;
 
-impl Application {
-    pub async fn build(settings: AdapterSettings, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let kind = Kind::parse(&settings.department.kind)
-            .ok_or_else(|| anyhow::anyhow!("department.kind {:?} is not a department", settings.department.kind))?;
-        let pool = db::connect(&settings.database).await?;
+    async fn build(
+        settings: Settings<AdapterOwn>,
+        clock: Arc<dyn Clock>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Started> {
+        let d = &settings.own.department;
+        let department = departments::parse(&d.kind)
+            .ok_or_else(|| anyhow::anyhow!("department.kind {:?} is not a department", d.kind))?;
+        let pool = db::connect(&settings.platform.database).await?;
         access_log::migrate(&pool).await?;
-        let verifier = AssertionVerifier::load(&settings.assertion.trusted_keys)?;
-        let d = &settings.department;
+        let verifier = AssertionVerifier::load(&settings.own.assertion.trusted_keys)?;
         let tls = match &d.ca {
             Some(ca) => Some(DepartmentTls {
                 ca_pem: std::fs::read_to_string(ca)?,
@@ -195,19 +181,26 @@ impl Application {
         };
         let log = AccessLog::start(pool);
         let access_log = log.clone();
-        let builder =
-            ServerBuilder::new(TlsMaterial::load(&settings.tls)?, AccessPolicy::from_map(&settings.access), None);
+        // An adapter has no outbox and no inbox: no ops service either.
+        let builder = ServerBuilder::new(
+            TlsMaterial::load(&settings.platform.tls)?,
+            access_policy(&settings.platform.access, ACCESS),
+            None,
+        );
         let parts = (builder, d, tls.as_ref(), verifier, log, clock);
-        let builder = match kind {
-            Kind::PublicSecurity => serve(public_security::PublicSecurity, parts),
-            Kind::HumanResources => serve(human_resources::HumanResources, parts),
-            Kind::Housing => serve(housing::Housing, parts),
-            Kind::Commerce => serve(commerce::Commerce, parts),
-            Kind::Bank => serve(Banks { banks: d.banks() }, parts),
-            Kind::Tax => serve(tax::Tax, parts),
+        let builder = match department {
+            Department::PublicSecurity => serve(public_security::PublicSecurity, parts),
+            Department::HumanResources => serve(human_resources::HumanResources, parts),
+            Department::Housing => serve(housing::Housing, parts),
+            Department::Commerce => serve(commerce::Commerce, parts),
+            Department::Bank => serve(Banks { banks: d.banks() }, parts),
+            Department::Tax => serve(tax::Tax, parts),
+            Department::Unspecified => anyhow::bail!("department.kind names no department"),
         }?;
-        let running = builder.start(settings.server.listen, shutdown).await?;
-        Ok(Self { addr: running.addr, kind, server: running.handle, access_log })
+        let running = builder.start(settings.platform.server.listen, shutdown).await?;
+        Ok(Started::new(running.addr, running.handle, Workers::none())
+            .with_detail(format!(" ({})", departments::name(department)))
+            .with_access_log(access_log))
     }
 }
 
@@ -235,6 +228,8 @@ fn serve<C: Connector>(connector: C, parts: Parts<'_>) -> anyhow::Result<ServerB
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn detail(department: &[(&str, &str)]) -> String {
@@ -253,7 +248,7 @@ mod tests {
         .map(|(k, v)| (k, v.to_owned()))
         .collect();
         vars.extend(department.iter().map(|(k, v)| (format!("{p}__DEPARTMENT__{k}"), (*v).to_owned())));
-        match settings::load_from::<AdapterSettings>(SERVICE, DEFAULTS, &vars) {
+        match Application::settings_from(&vars) {
             Err(e) => e.to_string(),
             Ok(_) => String::new(),
         }

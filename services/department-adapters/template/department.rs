@@ -14,7 +14,6 @@ pub struct NewDepartment;
 
 impl Connector for NewDepartment {
     const DEPARTMENT: Department = Department::Unspecified; // your department
-    const ITEMS: &'static [Item] = &[]; // the items it answers
 
     fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call> {
         vec![Call {

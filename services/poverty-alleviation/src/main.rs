@@ -1,16 +1,4 @@
-use dibao_platform::runtime::binary::{self, Started};
-use dibao_poverty_alleviation::startup::{self, Application};
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    binary::run(
-        startup::SERVICE,
-        startup::load_settings(),
-        |s| &s.telemetry,
-        |settings, clock, shutdown| async move {
-            let app = Application::build(settings, clock, shutdown).await?;
-            Ok(Started::new(app.addr, app.server, app.relay))
-        },
-    )
-    .await
+    dibao_platform::runtime::binary::run::<dibao_poverty_alleviation::Application>().await
 }

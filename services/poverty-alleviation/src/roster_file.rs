@@ -9,9 +9,10 @@ use std::path::Path;
 
 use dibao_platform::files::tabular::{self, CellError, Columns, Line};
 pub use dibao_platform::files::tabular::{FileError, Report};
+use dibao_proto::common::v1::RowError;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Person, Relation};
 use dibao_proto::events::v1::{PovertyCause, RosterMember};
-use dibao_proto::poverty_alleviation::v1::{HelpMeasure, ImportRosterRequest, PoorHousehold, RowError};
+use dibao_proto::poverty_alleviation::v1::{HelpMeasure, ImportRosterRequest, PoorHousehold};
 use dibao_proto::types::relation_from_zh;
 
 pub const COLUMNS: [&str; 7] = ["户编号", "村（社区）代码", "姓名", "身份证号", "与户主关系", "致贫原因", "帮扶措施"];

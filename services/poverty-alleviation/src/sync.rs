@@ -7,18 +7,20 @@
 //! household), and the view keeps the last aggregate version applied, so a
 //! replayed or older event changes nothing (R-SYNC-3).
 
+use std::collections::HashMap;
+
 use deadpool_postgres::Transaction;
+use dibao_platform::Error;
 use dibao_platform::events::inbox::{Handler, HandlerError};
 use dibao_platform::store::db::cached;
+use dibao_platform::store::rebuild::{self, Part, View, ViewRow};
+use dibao_proto::civil_affairs::v1::{Household, HouseholdStatus};
 use dibao_proto::events::v1::{DibaoFlagChanged, EventEnvelope, RosterMember, event_envelope::Payload};
+use dibao_proto::sync::v1::{RebuildDibaoViewRequest, RebuildDibaoViewResponse, rebuild_dibao_view_request};
+use dibao_proto::types::DivisionCode;
 use tokio_postgres::types::ToSql;
 
-use dibao_proto::sync::v1::dibao_roster_view_service_server::DibaoRosterViewService;
-use dibao_proto::sync::v1::{
-    RebuildDibaoViewRequest, RebuildDibaoViewResponse, RebuildReport, rebuild_dibao_view_request,
-};
-
-use crate::service::publish;
+use crate::households::publish;
 
 pub struct DibaoEvents {
     /// This service's own topic, where flag changes are published.
@@ -288,156 +290,145 @@ fn unknown(id: &str) -> HandlerError {
     ))
 }
 
-/// Rebuilds this side's view of the dibao roster from civil affairs'
-/// snapshot (R-SYNC-3), then the flags that follow from it, reporting every
-/// correction.
-pub struct DibaoView {
-    pub pool: deadpool_postgres::Pool,
-    /// This service's own topic, where flag changes are published.
-    pub topic: String,
+/// This side's view of the dibao roster, rebuilt from civil affairs'
+/// snapshot (R-SYNC-3) on the platform's rebuild; the flags that follow
+/// from it are recomputed in the same transaction.
+pub struct DibaoView;
+
+/// A dibao household as the view holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DibaoViewRow {
+    pub village: String,
+    pub programme: i32,
+    pub category: i32,
+    pub enrolled: bool,
+    pub version: i64,
+    /// Living members, sorted.
+    pub members: Vec<String>,
 }
 
-/// A view row as it should be: village, programme, category, enrolled,
-/// version, living members (sorted).
-type DibaoRow = (String, i32, i32, bool, i64, Vec<String>);
-
-#[tonic::async_trait]
-impl DibaoRosterViewService for DibaoView {
-    #[tracing::instrument(skip_all)]
-    async fn rebuild_dibao_view(
-        &self,
-        request: tonic::Request<tonic::Streaming<RebuildDibaoViewRequest>>,
-    ) -> Result<tonic::Response<RebuildDibaoViewResponse>, tonic::Status> {
-        use dibao_platform::runtime::error::{internal, invalid};
-        use dibao_proto::civil_affairs::v1::HouseholdStatus;
-        use dibao_proto::types::{DivisionCode, InvalidField};
-        let mut stream = request.into_inner();
-        let mut division = None;
-        let mut snapshot: Vec<(String, DibaoRow)> = Vec::new();
-        while let Some(message) = stream.message().await? {
-            match message.item {
-                Some(rebuild_dibao_view_request::Item::Division(d)) if division.is_none() => {
-                    division = Some(DivisionCode::try_from(&d).map_err(|e| invalid(vec![e.within("division")]))?)
-                }
-                Some(rebuild_dibao_view_request::Item::Household(h)) if division.is_some() => {
-                    let Some(h) = h.household else { continue };
-                    // Households never enrolled (applying, refused) are not on the roster the events build.
-                    let enrolled =
-                        [HouseholdStatus::Enrolled as i32, HouseholdStatus::GradualExit as i32].contains(&h.status);
-                    if !enrolled && h.status != HouseholdStatus::Exited as i32 {
-                        continue;
-                    }
-                    let dead: Vec<String> = h.deceased.iter().map(|i| i.value.to_ascii_uppercase()).collect();
-                    let mut members: Vec<String> = h
-                        .members
-                        .iter()
-                        .filter_map(|m| {
-                            m.person.as_ref()?.identity_number.as_ref().map(|i| i.value.to_ascii_uppercase())
-                        })
-                        .filter(|i| !dead.contains(i))
-                        .collect();
-                    members.sort();
-                    members.dedup();
-                    let village = h.village.map(|v| v.code).unwrap_or_default();
-                    snapshot.push((h.household_id, (village, h.programme, h.category, enrolled, h.version, members)));
-                }
-                _ => {
-                    return Err(invalid(vec![InvalidField::new(
-                        "division",
-                        "第一条消息应为快照所覆盖的行政区划，其后为各户",
-                    )]));
-                }
-            }
+impl DibaoViewRow {
+    /// The row a household of civil affairs' snapshot should be; `None`
+    /// for households never enrolled (applying, refused): they are not on
+    /// the roster the events build.
+    pub fn of(h: Household) -> Option<(String, Self)> {
+        let enrolled = [HouseholdStatus::Enrolled as i32, HouseholdStatus::GradualExit as i32].contains(&h.status);
+        if !enrolled && h.status != HouseholdStatus::Exited as i32 {
+            return None;
         }
-        let division = division.ok_or_else(|| invalid(vec![InvalidField::new("division", "必填项缺失")]))?;
-        let mut client = self.pool.get().await.map_err(internal)?;
-        let tx = client.transaction().await.map_err(internal)?;
-        let current: std::collections::HashMap<String, DibaoRow> = tx
+        let dead: Vec<String> = h.deceased.iter().map(|i| i.value.to_ascii_uppercase()).collect();
+        let mut members: Vec<String> = h
+            .members
+            .iter()
+            .filter_map(|m| m.person.as_ref()?.identity_number.as_ref().map(|i| i.value.to_ascii_uppercase()))
+            .filter(|i| !dead.contains(i))
+            .collect();
+        members.sort();
+        members.dedup();
+        let village = h.village.map(|v| v.code).unwrap_or_default();
+        let row = Self { village, programme: h.programme, category: h.category, enrolled, version: h.version, members };
+        Some((h.household_id, row))
+    }
+}
+
+impl ViewRow for DibaoViewRow {
+    fn differences(&self, held: &Self) -> Vec<&'static str> {
+        let mut what = Vec::new();
+        if held.enrolled != self.enrolled {
+            what.push("在保状态");
+        }
+        if (held.programme, held.category) != (self.programme, self.category) {
+            what.push("保障类型或类别");
+        }
+        if held.members != self.members {
+            what.push("家庭成员");
+        }
+        if held.village != self.village {
+            what.push("所在村");
+        }
+        what
+    }
+
+    fn members(&self) -> &[String] {
+        &self.members
+    }
+}
+
+impl View for DibaoView {
+    type Row = DibaoViewRow;
+    const HOUSEHOLD: &'static str = "低保户";
+    const ROSTER: &'static str = "民政名单";
+
+    async fn held(
+        &self,
+        tx: &Transaction<'_>,
+        division: &DivisionCode,
+    ) -> Result<HashMap<String, DibaoViewRow>, Error> {
+        Ok(tx
             .query(
                 "SELECT dibao_household_id, village, programme, category, enrolled, version,
                         array(SELECT identity_number FROM dibao_member m
-                              WHERE m.dibao_household_id = d.dibao_household_id ORDER BY 1)
+                              WHERE m.dibao_household_id = d.dibao_household_id ORDER BY 1) AS members
                  FROM dibao_household d WHERE village LIKE $1 || '%' FOR UPDATE",
                 &[&division.prefix()],
             )
-            .await
-            .map_err(internal)?
+            .await?
             .iter()
-            .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))))
-            .collect();
-        let mut report = RebuildReport { households_in_snapshot: snapshot.len() as i64, ..Default::default() };
-        let note = |report: &mut RebuildReport, line: String| {
-            if report.corrections.len() < 1000 {
-                report.corrections.push(line);
-            }
-        };
-        let mut affected: Vec<String> = Vec::new();
-        for (id, row) in &snapshot {
-            let line = match current.get(id) {
-                Some(old) if old == row => {
-                    report.unchanged += 1;
-                    continue;
-                }
-                Some(old) => {
-                    report.updated += 1;
-                    affected.extend(old.5.iter().cloned());
-                    let mut what = Vec::new();
-                    if old.3 != row.3 {
-                        what.push("在保状态");
-                    }
-                    if old.1 != row.1 || old.2 != row.2 {
-                        what.push("保障类型或类别");
-                    }
-                    if old.5 != row.5 {
-                        what.push("家庭成员");
-                    }
-                    if old.0 != row.0 {
-                        what.push("所在村");
-                    }
-                    if what.is_empty() {
-                        what.push("版本号");
-                    }
-                    format!("低保户{id}：{}与民政名单不一致，已按民政名单更正", what.join("、"))
-                }
-                None => {
-                    report.added += 1;
-                    format!("低保户{id}：视图中缺失，已按民政名单补入")
-                }
-            };
-            note(&mut report, line);
-            affected.extend(row.5.iter().cloned());
-            let (village, programme, category, enrolled, version, members) = row;
-            tx.execute(
-                "INSERT INTO dibao_household (dibao_household_id, village, programme, category, enrolled, version)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (dibao_household_id) DO UPDATE
-                 SET village = $2, programme = $3, category = $4, enrolled = $5, version = $6",
-                &[id, village, programme, category, enrolled, version],
-            )
-            .await
-            .map_err(internal)?;
-            replace_members(&tx, id, members).await.map_err(internal)?;
-        }
-        let kept: std::collections::HashSet<&String> = snapshot.iter().map(|(id, _)| id).collect();
-        for (id, old) in current.iter().filter(|(id, _)| !kept.contains(id)) {
-            affected.extend(old.5.iter().cloned());
-            tx.execute("DELETE FROM dibao_member WHERE dibao_household_id = $1", &[id]).await.map_err(internal)?;
-            tx.execute("DELETE FROM dibao_household WHERE dibao_household_id = $1", &[id]).await.map_err(internal)?;
-            report.removed += 1;
-            note(&mut report, format!("低保户{id}：民政名单中已无此户，已从视图删除"));
-        }
-        affected.sort();
-        affected.dedup();
-        report.flags_changed = refresh_flags(&tx, &self.topic, &affected, &[]).await.map_err(internal)? as i64;
-        tx.commit().await.map_err(internal)?;
-        tracing::info!(
-            division = %division,
-            added = report.added,
-            updated = report.updated,
-            removed = report.removed,
-            flags_changed = report.flags_changed,
-            "dibao view rebuilt"
-        );
-        Ok(tonic::Response::new(RebuildDibaoViewResponse { report: Some(report) }))
+            .map(|r| {
+                let row = DibaoViewRow {
+                    village: r.get("village"),
+                    programme: r.get("programme"),
+                    category: r.get("category"),
+                    enrolled: r.get("enrolled"),
+                    version: r.get("version"),
+                    members: r.get("members"),
+                };
+                (r.get("dibao_household_id"), row)
+            })
+            .collect())
     }
+
+    async fn put(&self, tx: &Transaction<'_>, id: &str, row: &DibaoViewRow) -> Result<(), Error> {
+        tx.execute(
+            "INSERT INTO dibao_household (dibao_household_id, village, programme, category, enrolled, version)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (dibao_household_id) DO UPDATE
+             SET village = $2, programme = $3, category = $4, enrolled = $5, version = $6",
+            &[&id, &row.village, &row.programme, &row.category, &row.enrolled, &row.version],
+        )
+        .await?;
+        replace_members(tx, id, &row.members).await?;
+        Ok(())
+    }
+
+    async fn remove(&self, tx: &Transaction<'_>, id: &str) -> Result<(), Error> {
+        tx.execute("DELETE FROM dibao_member WHERE dibao_household_id = $1", &[&id]).await?;
+        tx.execute("DELETE FROM dibao_household WHERE dibao_household_id = $1", &[&id]).await?;
+        Ok(())
+    }
+}
+
+/// Rebuilds the view of a division from civil affairs' snapshot, streamed
+/// by the operator's resync, then the flags that follow from it.
+pub async fn rebuild(
+    pool: &deadpool_postgres::Pool,
+    topic: &str,
+    stream: tonic::Streaming<RebuildDibaoViewRequest>,
+) -> Result<RebuildDibaoViewResponse, Error> {
+    let (division, snapshot) = rebuild::read(
+        stream,
+        |m| match m.item? {
+            rebuild_dibao_view_request::Item::Division(d) => Some(Part::Division(d)),
+            rebuild_dibao_view_request::Item::Household(h) => Some(Part::Household(h)),
+        },
+        |h| h.household.and_then(DibaoViewRow::of),
+    )
+    .await?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let (mut report, affected) = rebuild::rebuild(&DibaoView, &tx, &division, &snapshot).await?;
+    report.flags_changed = refresh_flags(&tx, topic, &affected, &[]).await? as i64;
+    tx.commit().await?;
+    tracing::info!(division = %division, flags_changed = report.flags_changed, "dibao view rebuilt");
+    Ok(RebuildDibaoViewResponse { report: Some(report) })
 }

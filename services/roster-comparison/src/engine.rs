@@ -56,6 +56,25 @@ pub enum PovertyStatus {
     Returned,
 }
 
+impl dibao_proto::labels::Label for Programme {
+    fn label(self) -> &'static str {
+        match self {
+            Programme::Dibao => "低保",
+            Programme::SpecialHardship => "特困供养",
+        }
+    }
+}
+
+impl dibao_proto::labels::Label for PovertyStatus {
+    fn label(self) -> &'static str {
+        match self {
+            PovertyStatus::InPoverty => "未脱贫",
+            PovertyStatus::Exited => "已脱贫",
+            PovertyStatus::Returned => "返贫",
+        }
+    }
+}
+
 /// Whom the registry lists: the officials who handle dibao and village
 /// committee members (001: their close relatives' benefits are put on file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -282,9 +301,11 @@ impl Kind {
     pub fn from_letter(c: char) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.letter() == c)
     }
+}
 
-    /// The list's name as officers know it.
-    pub fn name_zh(self) -> &'static str {
+/// The list's name as officers know it.
+impl dibao_proto::labels::Label for Kind {
+    fn label(self) -> &'static str {
         match self {
             Kind::PoorNotDibao => "建档立卡贫困户未纳入低保或特困",
             Kind::DibaoNotPoor => "低保或特困户未纳入建档立卡",

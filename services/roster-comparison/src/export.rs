@@ -10,10 +10,12 @@
 
 use std::borrow::Borrow;
 
+use dibao_proto::labels::Label;
+
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, XlsxError};
 
 use crate::engine::Kind;
-use crate::run::StoredEntry;
+use crate::entries::StoredEntry;
 
 pub const HEADINGS: [&str; 12] = [
     "序号",
@@ -61,7 +63,7 @@ pub fn cells(ordinal: usize, e: &StoredEntry, full_identity: bool) -> [String; 1
     let (p_ids, p_heads, p_sizes) = side(&e.poor);
     [
         (ordinal + 1).to_string(),
-        format!("（{}）{}", e.kind.letter(), e.kind.name_zh()),
+        format!("（{}）{}", e.kind.letter(), e.kind.label()),
         e.village.clone(),
         d_ids,
         d_heads,

@@ -17,7 +17,7 @@ use deadpool_postgres::Transaction;
 use dibao_platform::store::db::cached;
 
 use crate::engine::{self, Input, OfficialLink, OfficialRole, PovertyStatus, Programme};
-use crate::run::stored_entries;
+use crate::entries::stored_entries;
 use crate::view::{INDEX_LOOKUPS_ONLY, Labels, Side};
 
 /// Searches stop growing a group past this many households: a group that

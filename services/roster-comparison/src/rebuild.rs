@@ -15,7 +15,10 @@ use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::Po
 use dibao_proto::types::DivisionCode;
 use tonic::transport::Channel;
 
-use crate::view::{self, Side, SnapshotHousehold};
+use crate::live;
+use deadpool_postgres::Transaction;
+
+use crate::view::{Held, Side, put};
 
 fn unavailable(who: &str, s: tonic::Status) -> Error {
     Error::Unavailable(format!("{who}名单导出失败，视图未做任何更正：{}（{:?}）", s.message(), s.code()))
@@ -98,8 +101,109 @@ pub async fn rebuild(
 
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let (dibao_checked, dibao_corrected) = view::reconcile(&tx, Side::Dibao, division.prefix(), dibao).await?;
-    let (poor_checked, poor_corrected) = view::reconcile(&tx, Side::Poor, division.prefix(), poor).await?;
+    let (dibao_checked, dibao_corrected) = reconcile(&tx, Side::Dibao, division.prefix(), dibao).await?;
+    let (poor_checked, poor_corrected) = reconcile(&tx, Side::Poor, division.prefix(), poor).await?;
     tx.commit().await?;
     Ok(pb::RebuildViewResponse { dibao_checked, dibao_corrected, poor_checked, poor_corrected })
+}
+
+/// A household as a roster's full snapshot (its export RPC) gives it.
+#[derive(Debug, Clone)]
+pub struct SnapshotHousehold {
+    pub id: String,
+    pub village: String,
+    pub on_roster: bool,
+    pub programme: i32,
+    pub status: i32,
+    pub flagged: bool,
+    /// Living members, head first, with their names.
+    pub members: Vec<String>,
+    pub names: Vec<String>,
+    pub version: i64,
+}
+
+/// Brings the view of one roster within the villages starting with
+/// `prefix` to `snapshot` (R-SYNC-3): a household that differs is written
+/// anew, one the snapshot lacks leaves the roster, and the continuous lists
+/// follow. Returns (households checked, households corrected). An event
+/// older than the snapshot's version of its household changes nothing
+/// afterwards; a newer one applies as usual.
+pub async fn reconcile(
+    tx: &Transaction<'_>,
+    side: Side,
+    prefix: &str,
+    snapshot: Vec<SnapshotHousehold>,
+) -> Result<(i64, i64), tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "SELECT household_id, village, on_roster, programme, status, flagged, members, names, version
+             FROM roster_household WHERE side = $1 AND valid_to IS NULL AND starts_with(village, $2) FOR UPDATE",
+            &[&side.as_str(), &prefix],
+        )
+        .await?;
+    let mut current: std::collections::HashMap<String, Held> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.get(0),
+                Held {
+                    village: r.get(1),
+                    on_roster: r.get(2),
+                    programme: r.get(3),
+                    status: r.get(4),
+                    flagged: r.get(5),
+                    members: r.get(6),
+                    names: r.get(7),
+                    version: r.get(8),
+                },
+            )
+        })
+        .collect();
+    let (mut checked, mut corrected) = (0i64, 0i64);
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    for h in snapshot {
+        checked += 1;
+        let held = current.remove(&h.id);
+        let same = held.as_ref().is_some_and(|c| {
+            c.village == h.village
+                && c.on_roster == h.on_roster
+                && (side == Side::Poor || c.programme == h.programme)
+                && (side == Side::Dibao || (c.status == h.status && c.flagged == h.flagged))
+                && sorted(&c.members) == sorted(&h.members)
+        });
+        if same || (held.is_none() && !h.on_roster) {
+            continue;
+        }
+        let before = held.as_ref().map(|c| c.members.clone()).unwrap_or_default();
+        let version = held.as_ref().map_or(h.version, |c| c.version.max(h.version));
+        let new = Held {
+            village: h.village,
+            on_roster: h.on_roster,
+            programme: h.programme,
+            status: h.status,
+            flagged: h.flagged,
+            members: h.members,
+            names: h.names,
+            version,
+        };
+        let position = put(tx, side, &h.id, &new).await?;
+        live::refresh(tx, before.into_iter().chain(new.members.iter().cloned()), &[(side, h.id.as_str())], position)
+            .await?;
+        corrected += 1;
+    }
+    // On the view, not in the snapshot: gone from the roster.
+    for (id, held) in current {
+        if !held.on_roster {
+            continue;
+        }
+        let before = held.members.clone();
+        let position = put(tx, side, &id, &Held { on_roster: false, ..held }).await?;
+        live::refresh(tx, before, &[(side, id.as_str())], position).await?;
+        corrected += 1;
+    }
+    Ok((checked, corrected))
 }

@@ -7,12 +7,12 @@ use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Pool;
 use dibao_platform::runtime::error::Error;
+use dibao_proto::common::v1::{self as common, RowError};
 use dibao_proto::comparison::v1 as pb;
-use dibao_proto::types::{DivisionCode, InvalidField};
+use dibao_proto::types::{DivisionCode, IdentityNumber, InvalidField};
 use time::Date;
 
 use crate::live;
-use crate::service::identity;
 use crate::view::next_position;
 
 /// Relations the registry may name: the official themselves and close
@@ -35,8 +35,19 @@ pub const RELATIONS: &[&str] = &[
 
 const DEFAULT_DEATH_SOURCE: &str = "公安人口信息系统";
 
-fn row_errors(row: i64, errors: Vec<InvalidField>) -> Vec<pb::RowError> {
-    errors.into_iter().map(|e| pb::RowError { row, field: e.field, message: e.reason }).collect()
+fn row_errors(row: i64, errors: Vec<InvalidField>) -> Vec<RowError> {
+    errors.into_iter().map(|e| RowError { row, field: e.field, message: e.reason }).collect()
+}
+
+/// Parses an identity number field of a register row.
+fn identity(v: &Option<common::IdentityNumber>, field: &str, errors: &mut Vec<InvalidField>) -> Option<IdentityNumber> {
+    match v {
+        Some(v) => IdentityNumber::parse(&v.value).map_err(|e| errors.push(e.within(field))).ok(),
+        None => {
+            errors.push(InvalidField::new(field, "必填项缺失"));
+            None
+        }
+    }
 }
 
 struct Death {

@@ -1,52 +1,41 @@
-//! Settings and the `Application` of the roster comparison: migrations,
-//! topics, the inbox of both rosters' events (its view), the outbox relay of
-//! finished runs, the monthly run, and the gRPC server.
+//! The roster comparison as its binary and its tests start it: settings,
+//! migrations, topics, the inbox of both rosters' events (its view), the
+//! outbox relay of finished runs, the monthly run, and who may call what.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dibao_platform::events::ops::Ops;
 use dibao_platform::runtime::clock::Clock;
-use dibao_platform::runtime::server::ServerBuilder;
-use dibao_platform::runtime::settings::{
-    self, DatabaseSettings, KafkaSettings, PlatformSettings, RunSettings, ServerSettings, TelemetrySettings,
-    TlsSettings, Validate,
-};
+use dibao_platform::runtime::service::{AccessDefaults, Base, Plan, Service, Started};
+use dibao_platform::runtime::settings::{Settings, Validate};
 use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
-use dibao_platform::{events::kafka, runtime::workers, store::db};
+use dibao_platform::store::db;
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::comparison::v1::comparison_service_server::ComparisonServiceServer;
 use dibao_proto::topics;
 use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc};
-use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+use crate::decisions::Rosters;
+use crate::maintenance::RosterEvents;
 use crate::run::Runs;
 use crate::service::Comparison;
-use crate::view::RosterEvents;
 
 pub const SERVICE: &str = "roster-comparison";
 
 pub const MIGRATIONS: &[db::Migration] = &[("0001_comparison", include_str!("../migrations/0001_comparison.sql"))];
 
-/// The platform's settings (not flattened: the settings loader's string
-/// values only convert to numbers field by field) and the comparison's own.
+/// Who may call what unless the settings' `[access]` says otherwise.
+pub const ACCESS: AccessDefaults = &[
+    ("/dibao.comparison.v1.ComparisonService/RunComparison", &["gateway", "ops"]),
+    ("/dibao.comparison.v1.ComparisonService/RebuildView", &["ops"]),
+    ("/dibao.comparison.v1.ComparisonService/*", &["gateway"]),
+];
+
+/// The comparison's own settings.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ComparisonSettings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub kafka: KafkaSettings,
-    pub tls: TlsSettings,
-    #[serde(default)]
-    pub telemetry: TelemetrySettings,
-    #[serde(default)]
-    pub access: HashMap<String, Vec<String>>,
-    #[serde(default)]
-    pub run: RunSettings,
+pub struct ComparisonOwn {
     pub comparison: ComparisonSection,
 }
 
@@ -59,26 +48,14 @@ pub struct ComparisonSection {
     /// `verification_officer`, `poverty_officer`, `village_committee`).
     pub full_identity_roles: String,
     /// `host:port` of civil affairs and of the poverty office, whose full
-    /// snapshots `RebuildView` reads; unset, the rebuild is refused.
+    /// snapshots `RebuildView` reads and with which decisions are checked.
     pub civil_affairs: Option<String>,
     pub civil_affairs_server_name: String,
     pub poverty_alleviation: Option<String>,
     pub poverty_alleviation_server_name: String,
 }
 
-impl ComparisonSettings {
-    pub fn platform(&self) -> PlatformSettings {
-        PlatformSettings {
-            server: self.server.clone(),
-            database: self.database.clone(),
-            kafka: self.kafka.clone(),
-            tls: self.tls.clone(),
-            telemetry: self.telemetry.clone(),
-            access: self.access.clone(),
-            run: self.run.clone(),
-        }
-    }
-
+impl ComparisonOwn {
     pub fn full_identity_roles(&self) -> Result<Vec<OfficerRole>, String> {
         self.comparison
             .full_identity_roles
@@ -93,9 +70,9 @@ impl ComparisonSettings {
     }
 }
 
-impl Validate for ComparisonSettings {
+impl Validate for ComparisonOwn {
     fn validate(&self) -> Vec<String> {
-        let mut problems = self.platform().validate();
+        let mut problems = Vec::new();
         if self.comparison.monthly_run_day > 28 {
             problems.push("comparison.monthly_run_day must be 0 (off) or 1..=28 (every month has it)".to_owned());
         }
@@ -114,82 +91,63 @@ civil_affairs_server_name = "civil-affairs"
 poverty_alleviation_server_name = "poverty-alleviation"
 "#;
 
-pub fn load_settings() -> Result<ComparisonSettings, settings::SettingsError> {
-    settings::load(SERVICE, &format!("{}{DEFAULTS}", settings::PLATFORM_DEFAULTS))
-}
+/// The roster comparison.
+pub struct Application;
 
-pub struct Application {
-    pub addr: SocketAddr,
-    pub server: JoinHandle<Result<(), tonic::transport::Error>>,
-    pub relay: Option<JoinHandle<()>>,
-    pub inbox: Option<JoinHandle<anyhow::Result<()>>>,
-    pub schedule: Option<JoinHandle<()>>,
-}
+impl Service for Application {
+    const NAME: &'static str = SERVICE;
+    type Own = ComparisonOwn;
+    const DEFAULTS: &'static str = DEFAULTS;
 
-impl Application {
-    pub async fn build(
-        settings: ComparisonSettings,
+    async fn build(
+        settings: Settings<ComparisonOwn>,
         clock: Arc<dyn Clock>,
         shutdown: Shutdown,
-    ) -> anyhow::Result<Self> {
-        let roles = settings.full_identity_roles().map_err(anyhow::Error::msg)?;
-        let platform = settings.platform();
-        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
-        kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
-        let own = kafka::topic(&settings.kafka, topics::COMPARISON_RUN.0);
-        let civil = kafka::topic(&settings.kafka, topics::CIVIL_AFFAIRS_HOUSEHOLD.0);
-        let poverty = kafka::topic(&settings.kafka, topics::POVERTY_ALLEVIATION_HOUSEHOLD.0);
-        kafka::ensure_topics(
-            &settings.kafka,
-            &[
-                (own.clone(), topics::COMPARISON_RUN.1),
-                (civil.clone(), topics::CIVIL_AFFAIRS_HOUSEHOLD.1),
-                (poverty.clone(), topics::POVERTY_ALLEVIATION_HOUSEHOLD.1),
-            ],
+    ) -> anyhow::Result<Started> {
+        let roles = settings.own.full_identity_roles().map_err(anyhow::Error::msg)?;
+        let base = Base::prepare(
+            &settings.platform,
+            Plan {
+                migrations: MIGRATIONS,
+                writes: Some(topics::COMPARISON_RUN),
+                reads: &[topics::CIVIL_AFFAIRS_HOUSEHOLD, topics::POVERTY_ALLEVIATION_HOUSEHOLD],
+                access: ACCESS,
+            },
         )
         .await?;
-        let inbox_topics = vec![civil, poverty];
-        let workers = workers::spawn(&pool, &platform, RosterEvents::default(), inbox_topics.clone(), &shutdown);
-        let ops = Ops::new(pool.clone()).with_inbox(settings.kafka.clone(), inbox_topics);
-        let runs = Arc::new(Runs { pool: pool.clone(), clock: clock.clone(), topic: own });
-        let tls = TlsMaterial::load(&settings.tls)?;
+        let workers = base.spawn_workers(RosterEvents::default(), &shutdown)?;
+        let runs = Arc::new(Runs { pool: base.pool.clone(), clock: clock.clone(), topic: base.own_topic() });
         let channel = |addr: &Option<String>, name: &str| -> anyhow::Result<Option<Channel>> {
             addr.as_ref()
                 .map(|addr| {
                     Ok(tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
-                        .tls_config(tls.client_config(name))?
+                        .tls_config(base.tls.client_config(name))?
                         .connect_timeout(Duration::from_secs(2))
                         .connect_lazy())
                 })
                 .transpose()
         };
-        let section = &settings.comparison;
+        let section = &settings.own.comparison;
         let service = Comparison {
-            pool: pool.clone(),
+            pool: base.pool.clone(),
             clock: clock.clone(),
             runs,
             full_identity_roles: Arc::new(roles),
             running: Arc::new(Mutex::new(())),
-            civil: channel(&section.civil_affairs, &section.civil_affairs_server_name)?,
-            poverty: channel(&section.poverty_alleviation, &section.poverty_alleviation_server_name)?,
+            rosters: Arc::new(Rosters {
+                civil: channel(&section.civil_affairs, &section.civil_affairs_server_name)?,
+                poverty: channel(&section.poverty_alleviation, &section.poverty_alleviation_server_name)?,
+            }),
         };
-        let schedule = (settings.comparison.monthly_run_day > 0)
-            .then(|| tokio::spawn(monthly(service.clone(), settings.comparison.monthly_run_day, shutdown.clone())));
-        let mut access = settings.access.clone();
-        access
-            .entry("/dibao.comparison.v1.ComparisonService/RunComparison".to_owned())
-            .or_insert_with(|| vec!["gateway".to_owned(), "ops".to_owned()]);
-        access
-            .entry("/dibao.comparison.v1.ComparisonService/RebuildView".to_owned())
-            .or_insert_with(|| vec!["ops".to_owned()]);
-        access
-            .entry("/dibao.comparison.v1.ComparisonService/*".to_owned())
-            .or_insert_with(|| vec!["gateway".to_owned()]);
-        let running = ServerBuilder::new(tls, AccessPolicy::from_map(&access), Some(ops))
+        if section.monthly_run_day > 0 {
+            tokio::spawn(monthly(service.clone(), section.monthly_run_day, shutdown.clone()));
+        }
+        let running = base
+            .server()?
             .add_service(ComparisonServiceServer::new(service))
-            .start(settings.server.listen, shutdown)
+            .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Self { addr: running.addr, server: running.handle, relay: workers.relay, inbox: workers.inbox, schedule })
+        Ok(Started::new(running.addr, running.handle, workers))
     }
 }
 

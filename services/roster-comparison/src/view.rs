@@ -1,6 +1,6 @@
-//! The comparison's view of both rosters, kept from their events (civil
-//! affairs' and the poverty office's household topics) and read back as of
-//! one position for a run.
+//! The comparison's view of both rosters, as a store: versioned rows of
+//! each roster's households, written by their events ([`crate::maintenance`])
+//! and the rebuild, and read back as of one position for a run.
 //!
 //! Every change takes the next view position under a shared lock on
 //! `view_source`; a run takes its position under the exclusive lock
@@ -9,13 +9,11 @@
 //! same rows (R-CMP-4).
 
 use deadpool_postgres::Transaction;
-use dibao_platform::events::inbox::{Handler, HandlerError};
 use dibao_platform::store::db::cached;
-use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
+use dibao_proto::events::v1::RosterMember;
 use futures_util::{StreamExt, pin_mut};
 
 use crate::engine::{self, Input, OfficialLink, OfficialRole, PovertyStatus, Programme};
-use crate::live;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -54,37 +52,20 @@ pub async fn position_now(tx: &Transaction<'_>) -> Result<(i64, i64, i64), tokio
     Ok((row.get(0), row.get(1), row.get(2)))
 }
 
-/// Civil affairs' and the poverty office's household events, applied to the
-/// view; the continuous lists follow once per inbox batch, for everything
-/// the batch touched (in its transaction, so lists and view never disagree).
-#[derive(Default)]
-pub struct RosterEvents {
-    touched: std::sync::Mutex<Touched>,
-}
-
-/// What a batch changed so far: people whose groups to re-compare, the
-/// households written, the latest position taken.
-#[derive(Default)]
-struct Touched {
-    persons: Vec<String>,
-    households: Vec<(Side, String)>,
-    position: i64,
-}
-
 /// A household's row as the view holds it now.
 #[derive(Debug, Clone)]
-struct Held {
-    village: String,
-    on_roster: bool,
-    programme: i32,
-    status: i32,
-    flagged: bool,
-    members: Vec<String>,
-    names: Vec<String>,
-    version: i64,
+pub(crate) struct Held {
+    pub village: String,
+    pub on_roster: bool,
+    pub programme: i32,
+    pub status: i32,
+    pub flagged: bool,
+    pub members: Vec<String>,
+    pub names: Vec<String>,
+    pub version: i64,
 }
 
-fn members_of(members: &[RosterMember]) -> (Vec<String>, Vec<String>) {
+pub(crate) fn members_of(members: &[RosterMember]) -> (Vec<String>, Vec<String>) {
     let mut listed: Vec<(bool, String, String)> = members
         .iter()
         .filter_map(|m| {
@@ -99,7 +80,7 @@ fn members_of(members: &[RosterMember]) -> (Vec<String>, Vec<String>) {
     listed.into_iter().map(|(_, id, name)| (id, name)).unzip()
 }
 
-async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<Option<Held>, tokio_postgres::Error> {
+pub(crate) async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<Option<Held>, tokio_postgres::Error> {
     let rows = cached::pipeline(
         tx,
         &[
@@ -135,7 +116,7 @@ pub const INDEX_LOOKUPS_ONLY: &str = "SELECT set_config('enable_seqscan', 'off',
 /// returns that position. One round trip: the statements are pipelined and
 /// use the position through `currval` (the session's own), after the lock
 /// [`next_position`] explains.
-async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<i64, tokio_postgres::Error> {
+pub(crate) async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<i64, tokio_postgres::Error> {
     let county: String = new.village.chars().take(6).collect();
     let side = side.as_str();
     let rows = cached::pipeline(
@@ -171,118 +152,6 @@ async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<i
     )
     .await?;
     Ok(rows.get(1).and_then(|r| r.first()).map_or(0, |r| r.get(0)))
-}
-
-/// What an event changes in the view.
-enum Change<'a> {
-    /// The household (re)enters its roster with these members.
-    Enter {
-        village: String,
-        programme: i32,
-        members: &'a [RosterMember],
-    },
-    Members(&'a [RosterMember]),
-    Leave,
-    Died(String),
-    Status(i32),
-    Flag(bool),
-}
-
-impl Handler for RosterEvents {
-    async fn apply(&self, tx: &Transaction<'_>, event: &EventEnvelope) -> Result<(), HandlerError> {
-        let village =
-            |v: &Option<dibao_proto::common::v1::DivisionCode>| v.as_ref().map(|v| v.code.clone()).unwrap_or_default();
-        let civil = event.aggregate_type == "civil_affairs.household";
-        let (side, id, change) = match &event.payload {
-            Some(Payload::HouseholdEnrolled(e)) => (
-                Side::Dibao,
-                &e.household_id,
-                Change::Enter { village: village(&e.village), programme: e.programme, members: &e.members },
-            ),
-            Some(Payload::HouseholdCompositionChanged(e)) => {
-                (Side::Dibao, &e.household_id, Change::Members(&e.members))
-            }
-            Some(Payload::HouseholdExited(e)) => (Side::Dibao, &e.household_id, Change::Leave),
-            Some(Payload::PoorHouseholdRegistered(e)) => (
-                Side::Poor,
-                &e.household_id,
-                Change::Enter { village: village(&e.village), programme: 0, members: &e.members },
-            ),
-            Some(Payload::PoorHouseholdCompositionChanged(e)) => {
-                (Side::Poor, &e.household_id, Change::Members(&e.members))
-            }
-            Some(Payload::PoorHouseholdExitedPoverty(e)) => (Side::Poor, &e.household_id, Change::Status(2)),
-            Some(Payload::PoorHouseholdReturnedToPoverty(e)) => (Side::Poor, &e.household_id, Change::Status(3)),
-            Some(Payload::DibaoFlagChanged(e)) => (Side::Poor, &e.household_id, Change::Flag(e.dibao_registered_poor)),
-            Some(Payload::MemberDeceased(e)) => {
-                let person = e.identity_number.as_ref().map(|i| i.value.to_ascii_uppercase()).unwrap_or_default();
-                (if civil { Side::Dibao } else { Side::Poor }, &e.household_id, Change::Died(person))
-            }
-            // Categories, amounts, reports, probes: nothing the lists read.
-            _ => return Ok(()),
-        };
-        let version = event.aggregate_version;
-        let current = held(tx, side, id).await?;
-        if current.as_ref().is_some_and(|h| version <= h.version) {
-            return Ok(()); // a replay or an older event
-        }
-        let before: Vec<String> = current.as_ref().map(|h| h.members.clone()).unwrap_or_default();
-        let new = match (change, current) {
-            (Change::Enter { village, programme, members }, held) => {
-                let (members, names) = members_of(members);
-                let keep = held.unwrap_or(Held {
-                    village: String::new(),
-                    on_roster: true,
-                    programme: 0,
-                    status: 1,
-                    flagged: false,
-                    members: Vec::new(),
-                    names: Vec::new(),
-                    version,
-                });
-                Held { village, on_roster: true, programme, members, names, version, ..keep }
-            }
-            (_, None) => {
-                return Err(HandlerError::Permanent(format!(
-                    "{} household {id} is not in the comparison's view (its enrolment or registration was never applied); a view rebuild restores it",
-                    side.as_str()
-                )));
-            }
-            (Change::Members(members), Some(h)) => {
-                let (members, names) = members_of(members);
-                Held { members, names, version, ..h }
-            }
-            (Change::Leave, Some(h)) => Held { on_roster: false, version, ..h },
-            (Change::Died(person), Some(mut h)) => {
-                if let Some(i) = h.members.iter().position(|m| *m == person) {
-                    h.members.remove(i);
-                    if i < h.names.len() {
-                        h.names.remove(i);
-                    }
-                }
-                Held { version, ..h }
-            }
-            (Change::Status(status), Some(h)) => Held { status, version, ..h },
-            (Change::Flag(flagged), Some(h)) => Held { flagged, version, ..h },
-        };
-        let position = put(tx, side, id, &new).await?;
-        let mut touched = self.touched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        touched.persons.extend(before.into_iter().chain(new.members));
-        touched.households.push((side, id.clone()));
-        touched.position = touched.position.max(position);
-        Ok(())
-    }
-
-    async fn finish_batch(&self, tx: &Transaction<'_>) -> Result<(), HandlerError> {
-        // Taken whole: a batch that fails and is retried touches them again.
-        let touched = std::mem::take(&mut *self.touched.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        if touched.households.is_empty() {
-            return Ok(());
-        }
-        let households: Vec<(Side, &str)> = touched.households.iter().map(|(s, id)| (*s, id.as_str())).collect();
-        live::refresh(tx, touched.persons, &households, touched.position).await?;
-        Ok(())
-    }
 }
 
 /// Strings by index, packed in one buffer (the heads' names of a roster).
@@ -428,105 +297,4 @@ fn unescape(s: &str) -> String {
         }
     }
     out
-}
-
-/// A household as a roster's full snapshot (its export RPC) gives it.
-#[derive(Debug, Clone)]
-pub struct SnapshotHousehold {
-    pub id: String,
-    pub village: String,
-    pub on_roster: bool,
-    pub programme: i32,
-    pub status: i32,
-    pub flagged: bool,
-    /// Living members, head first, with their names.
-    pub members: Vec<String>,
-    pub names: Vec<String>,
-    pub version: i64,
-}
-
-/// Brings the view of one roster within the villages starting with
-/// `prefix` to `snapshot` (R-SYNC-3): a household that differs is written
-/// anew, one the snapshot lacks leaves the roster, and the continuous lists
-/// follow. Returns (households checked, households corrected). An event
-/// older than the snapshot's version of its household changes nothing
-/// afterwards; a newer one applies as usual.
-pub async fn reconcile(
-    tx: &Transaction<'_>,
-    side: Side,
-    prefix: &str,
-    snapshot: Vec<SnapshotHousehold>,
-) -> Result<(i64, i64), tokio_postgres::Error> {
-    let rows = tx
-        .query(
-            "SELECT household_id, village, on_roster, programme, status, flagged, members, names, version
-             FROM roster_household WHERE side = $1 AND valid_to IS NULL AND starts_with(village, $2) FOR UPDATE",
-            &[&side.as_str(), &prefix],
-        )
-        .await?;
-    let mut current: std::collections::HashMap<String, Held> = rows
-        .into_iter()
-        .map(|r| {
-            (
-                r.get(0),
-                Held {
-                    village: r.get(1),
-                    on_roster: r.get(2),
-                    programme: r.get(3),
-                    status: r.get(4),
-                    flagged: r.get(5),
-                    members: r.get(6),
-                    names: r.get(7),
-                    version: r.get(8),
-                },
-            )
-        })
-        .collect();
-    let (mut checked, mut corrected) = (0i64, 0i64);
-    let sorted = |v: &[String]| {
-        let mut v = v.to_vec();
-        v.sort();
-        v
-    };
-    for h in snapshot {
-        checked += 1;
-        let held = current.remove(&h.id);
-        let same = held.as_ref().is_some_and(|c| {
-            c.village == h.village
-                && c.on_roster == h.on_roster
-                && (side == Side::Poor || c.programme == h.programme)
-                && (side == Side::Dibao || (c.status == h.status && c.flagged == h.flagged))
-                && sorted(&c.members) == sorted(&h.members)
-        });
-        if same || (held.is_none() && !h.on_roster) {
-            continue;
-        }
-        let before = held.as_ref().map(|c| c.members.clone()).unwrap_or_default();
-        let version = held.as_ref().map_or(h.version, |c| c.version.max(h.version));
-        let new = Held {
-            village: h.village,
-            on_roster: h.on_roster,
-            programme: h.programme,
-            status: h.status,
-            flagged: h.flagged,
-            members: h.members,
-            names: h.names,
-            version,
-        };
-        let position = put(tx, side, &h.id, &new).await?;
-        live::refresh(tx, before.into_iter().chain(new.members.iter().cloned()), &[(side, h.id.as_str())], position)
-            .await?;
-        corrected += 1;
-    }
-    // On the view, not in the snapshot: gone from the roster.
-    for (id, held) in current {
-        if !held.on_roster {
-            continue;
-        }
-        let before = held.members.clone();
-        let position = put(tx, side, &id, &Held { on_roster: false, ..held }).await?;
-        live::refresh(tx, before, &[(side, id.as_str())], position).await?;
-        corrected += 1;
-    }
-    Ok((checked, corrected))
 }

@@ -19,20 +19,54 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dibao_platform::Error;
-use dibao_platform::runtime::error::internal;
+use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::{ExportRosterRequest, HouseholdStatus};
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::department::v1::Department;
 use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, Signature};
-use dibao_proto::verification::v1::{DepartmentProgress, Report, StartCampaignResponse};
+use dibao_proto::verification::v1::{DepartmentProgress, StartCampaignResponse};
 use futures_util::StreamExt;
 use tokio::sync::watch;
-use tonic::Status;
 use tonic::transport::Channel;
 
 use crate::consent;
-use crate::service::{Checked, Hub};
+use crate::reports::departments_of;
+use crate::verify::{Checked, Hub};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("没有编号为“{0}”的批量核查")]
+    NotFound(String),
+    #[error("本平台未配置民政业务系统的地址，无法取得花名册")]
+    NoCivilAffairs,
+    #[error("无法从民政业务系统取得花名册：{0}")]
+    RosterUnavailable(String),
+    #[error("民政花名册导出中断：{0}")]
+    RosterBroke(String),
+    #[error("批量核查中断，可凭编号续查")]
+    Interrupted,
+}
+
+impl Refusal for CampaignError {
+    fn kind(&self) -> RefusalKind {
+        match self {
+            CampaignError::NotFound(_) => RefusalKind::NotFound,
+            CampaignError::Interrupted => RefusalKind::Conflict,
+            _ => RefusalKind::Unavailable,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            CampaignError::NotFound(_) => "CAMPAIGN_NOT_FOUND",
+            CampaignError::NoCivilAffairs => "CIVIL_AFFAIRS_NOT_CONFIGURED",
+            CampaignError::RosterUnavailable(_) => "ROSTER_UNAVAILABLE",
+            CampaignError::RosterBroke(_) => "ROSTER_EXPORT_BROKE",
+            CampaignError::Interrupted => "CAMPAIGN_INTERRUPTED",
+        }
+    }
+}
 
 /// Where a campaign stands.
 #[derive(Debug, Clone, Default)]
@@ -96,20 +130,20 @@ impl Campaigns {
         division: &DivisionCode,
         purpose: &str,
         officer: &Signature,
-    ) -> Result<uuid::Uuid, Status> {
+    ) -> Result<uuid::Uuid, Error> {
         let Some(mut civil) = self.civil.clone() else {
-            return Err(Error::Unavailable("本平台未配置民政业务系统的地址，无法取得花名册".into()).into());
+            return Err(CampaignError::NoCivilAffairs.into());
         };
         let mut stream = civil
             .export_roster(ExportRosterRequest { division: Some(division.into()) })
             .await
-            .map_err(|s| Status::unavailable(format!("无法从民政业务系统取得花名册：{}", s.message())))?
+            .map_err(|s| CampaignError::RosterUnavailable(s.message().to_owned()))?
             .into_inner();
         let now = hub.clock.now();
         let today = now.date();
         let id = uuid::Uuid::now_v7();
-        let mut client = hub.pool.get().await.map_err(internal)?;
-        let tx = client.transaction().await.map_err(internal)?;
+        let mut client = hub.pool.get().await?;
+        let tx = client.transaction().await?;
         tx.execute(
             "INSERT INTO campaign (campaign_id, division, purpose, officer_id, officer_name, officer_role, officer_division, started_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -125,7 +159,7 @@ impl Campaigns {
             ],
         )
         .await
-        .map_err(internal)?;
+        ?;
         let find_consent = tx
             .prepare(
                 "SELECT c.consent_id FROM consent c
@@ -136,11 +170,10 @@ impl Campaigns {
                                                      WHERE cp.consent_id = c.consent_id AND cp.identity_number = p.id))
                  ORDER BY c.registered_at DESC LIMIT 1",
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         let mut households = 0;
         while let Some(item) = stream.next().await {
-            let item = item.map_err(|s| Status::unavailable(format!("民政花名册导出中断：{}", s.message())))?;
+            let item = item.map_err(|s| CampaignError::RosterBroke(s.message().to_owned()))?;
             let Some(h) = item.household else { continue };
             let status = HouseholdStatus::try_from(h.status).unwrap_or(HouseholdStatus::Unspecified);
             if !matches!(status, HouseholdStatus::Enrolled | HouseholdStatus::GradualExit | HouseholdStatus::Applying) {
@@ -154,8 +187,7 @@ impl Campaigns {
                 .filter(|p| !deceased.contains(&p.as_str()))
                 .collect();
             let county = h.village.as_ref().map(|v| v.code.get(..6).unwrap_or_default().to_owned()).unwrap_or_default();
-            let consent: Option<uuid::Uuid> =
-                tx.query_opt(&find_consent, &[&persons, &today]).await.map_err(internal)?.map(|r| r.get(0));
+            let consent: Option<uuid::Uuid> = tx.query_opt(&find_consent, &[&persons, &today]).await?.map(|r| r.get(0));
             let (status, reason) = match consent {
                 Some(_) => ("pending", ""),
                 None => ("failed", "没有覆盖全部家庭成员的有效授权书，未核对（R-VER-1）"),
@@ -166,10 +198,10 @@ impl Campaigns {
                 &[&id, &h.household_id, &county, &persons, &consent, &status, &reason],
             )
             .await
-            .map_err(internal)?;
+            ?;
             households += 1;
         }
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await?;
         tracing::info!(campaign_id = %id, division = %division, households, "campaign created");
         Ok(id)
     }
@@ -177,20 +209,19 @@ impl Campaigns {
     /// Progress of campaign `id`, running it (again) unless it runs already
     /// or is finished. Where another hub runs it, its progress is read from
     /// the database, and this hub takes over if that one stops.
-    pub async fn run(&self, hub: &Hub, id: uuid::Uuid) -> Result<watch::Receiver<Progress>, Status> {
+    pub async fn run(&self, hub: &Hub, id: uuid::Uuid) -> Result<watch::Receiver<Progress>, Error> {
         if let Some(rx) = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id) {
             return Ok(rx.clone());
         }
-        let client = hub.pool.get().await.map_err(internal)?;
+        let client = hub.pool.get().await?;
         let row = client
             .query_opt(
                 "SELECT purpose, officer_id, officer_name, officer_role, officer_division, finished_at IS NOT NULL
                  FROM campaign WHERE campaign_id = $1",
                 &[&id],
             )
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| Status::from(Error::NotFound(format!("没有编号为“{id}”的批量核查"))))?;
+            .await?
+            .ok_or_else(|| CampaignError::NotFound(id.to_string()))?;
         drop(client);
         let purpose: String = row.get(0);
         let officer_division: String = row.get(4);
@@ -198,7 +229,8 @@ impl Campaigns {
             officer_id: row.get(1),
             officer_name: row.get(2),
             role: OfficerRole::try_from(row.get::<_, i32>(3)).unwrap_or(OfficerRole::VerificationOfficer),
-            division: DivisionCode::parse(&officer_division).map_err(|e| internal(anyhow::anyhow!("{e}")))?,
+            division: DivisionCode::parse(&officer_division)
+                .map_err(|e| Error::stored(format!("campaign {id}: {e}")))?,
             signed_at: hub.clock.now(),
         };
         let finished: bool = row.get(5);
@@ -211,7 +243,7 @@ impl Campaigns {
         let (this, hub) = (self.clone(), hub.clone());
         tokio::spawn(async move {
             if let Err(e) = this.run_or_follow(&hub, id, &purpose, &officer, &tx).await {
-                tracing::error!(campaign_id = %id, error = %e.message(), "campaign stopped");
+                tracing::error!(campaign_id = %id, error = %e, "campaign stopped");
             }
             this.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
         });
@@ -228,7 +260,7 @@ impl Campaigns {
         purpose: &str,
         officer: &Signature,
         progress: &watch::Sender<Progress>,
-    ) -> Result<(), Status> {
+    ) -> Result<(), Error> {
         loop {
             if let Some(lock) = self.lock(hub, id).await? {
                 let result = self.work(hub, id, purpose, officer, progress).await;
@@ -237,11 +269,10 @@ impl Campaigns {
                 return result;
             }
             tokio::time::sleep(FOLLOW_EVERY).await;
-            let client = hub.pool.get().await.map_err(internal)?;
+            let client = hub.pool.get().await?;
             let finished: bool = client
                 .query_one("SELECT finished_at IS NOT NULL FROM campaign WHERE campaign_id = $1", &[&id])
-                .await
-                .map_err(internal)?
+                .await?
                 .get(0);
             drop(client);
             let now = self.progress(hub, id).await?;
@@ -257,14 +288,11 @@ impl Campaigns {
     /// anyone else and is closed (releasing the lock) when the campaign ends
     /// or this hub dies. A connection that did not get the lock holds
     /// nothing and goes back to the pool.
-    async fn lock(&self, hub: &Hub, id: uuid::Uuid) -> Result<Option<deadpool_postgres::ClientWrapper>, Status> {
-        let client = hub.pool.get().await.map_err(internal)?;
+    async fn lock(&self, hub: &Hub, id: uuid::Uuid) -> Result<Option<deadpool_postgres::ClientWrapper>, Error> {
+        let client = hub.pool.get().await?;
         let key = format!("campaign:{id}");
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key])
-            .await
-            .map_err(internal)?
-            .get(0);
+        let locked: bool =
+            client.query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&key]).await?.get(0);
         Ok(locked.then(|| deadpool_postgres::Object::take(client)))
     }
 
@@ -275,16 +303,15 @@ impl Campaigns {
         purpose: &str,
         officer: &Signature,
         progress: &watch::Sender<Progress>,
-    ) -> Result<(), Status> {
-        let client = hub.pool.get().await.map_err(internal)?;
+    ) -> Result<(), Error> {
+        let client = hub.pool.get().await?;
         let pending: Vec<Pending> = client
             .query(
                 "SELECT household_id, county, persons, consent_id FROM campaign_household
                  WHERE campaign_id = $1 AND status = 'pending' ORDER BY household_id",
                 &[&id],
             )
-            .await
-            .map_err(internal)?
+            .await?
             .iter()
             .map(|r| Pending { household_id: r.get(0), county: r.get(1), persons: r.get(2), consent_id: r.get(3) })
             .collect();
@@ -319,11 +346,8 @@ impl Campaigns {
             }
             progress.send_replace(now.clone());
         }
-        let client = hub.pool.get().await.map_err(internal)?;
-        client
-            .execute("UPDATE campaign SET finished_at = $2 WHERE campaign_id = $1", &[&id, &hub.clock.now()])
-            .await
-            .map_err(internal)?;
+        let client = hub.pool.get().await?;
+        client.execute("UPDATE campaign SET finished_at = $2 WHERE campaign_id = $1", &[&id, &hub.clock.now()]).await?;
         let mut last = self.progress(hub, id).await?;
         last.finished = true;
         tracing::info!(campaign_id = %id, done = last.done, failed = last.failed, "campaign finished");
@@ -365,23 +389,24 @@ impl Campaigns {
         // The campaign is the caller: its officer and id are on every record.
         hub.verify(&format!("campaign {id}"), &checked, &consent, "", Some(id))
             .await
-            .map_err(|s| s.message().to_owned())
+            // The reason as the caller of a single check would read it.
+            .map_err(|e| tonic::Status::from(e).message().to_owned())
     }
 
-    async fn record_failure(&self, hub: &Hub, id: uuid::Uuid, p: &Pending, reason: &str) -> Result<(), Status> {
-        let client = hub.pool.get().await.map_err(internal)?;
+    async fn record_failure(&self, hub: &Hub, id: uuid::Uuid, p: &Pending, reason: &str) -> Result<(), Error> {
+        let client = hub.pool.get().await?;
         client
             .execute(
                 "UPDATE campaign_household SET status = 'failed', reason = $3 WHERE campaign_id = $1 AND household_id = $2",
                 &[&id, &p.household_id, &reason],
             )
             .await
-            .map_err(internal)?;
+            ?;
         Ok(())
     }
 
-    async fn progress(&self, hub: &Hub, id: uuid::Uuid) -> Result<Progress, Status> {
-        let client = hub.pool.get().await.map_err(internal)?;
+    async fn progress(&self, hub: &Hub, id: uuid::Uuid) -> Result<Progress, Error> {
+        let client = hub.pool.get().await?;
         let row = client
             .query_one(
                 "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'),
@@ -390,8 +415,7 @@ impl Campaigns {
                  FROM campaign_household WHERE campaign_id = $1",
                 &[&id],
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         let mut departments = BTreeMap::new();
         for r in client
             .query(
@@ -403,7 +427,7 @@ impl Campaigns {
                 &[&id],
             )
             .await
-            .map_err(internal)?
+            ?
         {
             let d: String = r.get(0);
             let (ok, bad): (i64, i64) = (r.get(1), r.get(2));
@@ -423,62 +447,52 @@ impl Campaigns {
     }
 }
 
+/// A campaign's progress as the caller's stream: every change until it is
+/// finished, or its interruption (resumable by the campaign's id).
+pub fn stream(
+    mut progress: watch::Receiver<Progress>,
+) -> tokio_stream::wrappers::ReceiverStream<Result<StartCampaignResponse, tonic::Status>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let now = progress.borrow_and_update().clone();
+            if tx.send(Ok(now.message())).await.is_err() || now.finished {
+                return;
+            }
+            // Ends when the campaign's task is gone (finished or stopped).
+            if progress.changed().await.is_err() {
+                let last = progress.borrow().clone();
+                if !last.finished {
+                    let _ = tx.send(Err(Error::from(CampaignError::Interrupted).into())).await;
+                }
+                return;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
 /// How often a hub following another hub's campaign reads its progress.
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// How often a hub looks for unfinished campaigns to resume.
 const RESUME_EVERY: Duration = Duration::from_secs(30);
 
-/// The departments that answered everything a report asked of them, and
-/// those that left an item unavailable.
-fn departments_of(report: &Report) -> (Vec<&'static str>, Vec<&'static str>) {
-    let mut answered: Vec<&str> = Vec::new();
-    let mut failed: Vec<&str> = Vec::new();
-    for i in &report.items {
-        let d = Department::try_from(i.department).unwrap_or(Department::Unspecified).as_str_name();
-        if i.unavailable && !failed.contains(&d) {
-            failed.push(d);
-        }
-    }
-    for i in &report.items {
-        let d = Department::try_from(i.department).unwrap_or(Department::Unspecified).as_str_name();
-        if !failed.contains(&d) && !answered.contains(&d) {
-            answered.push(d);
-        }
-    }
-    (answered, failed)
-}
-
-/// Marks campaign `id`'s household of `report` done, inside the
-/// transaction that stores the report: which departments answered it and
-/// which left an item unavailable.
-pub(crate) async fn mark_done(
-    tx: &impl deadpool_postgres::GenericClient,
-    id: uuid::Uuid,
-    report_id: uuid::Uuid,
-    report: &Report,
-) -> Result<u64, tokio_postgres::Error> {
-    let (answered, failed) = departments_of(report);
-    tx.execute(
-        "UPDATE campaign_household SET status = 'done', report_id = $3, findings = $4,
-                departments_answered = $5, departments_failed = $6
-         WHERE campaign_id = $1 AND household_id = $2",
-        &[&id, &report.household_id, &report_id, &(report.findings.len() as i32), &answered, &failed],
-    )
-    .await
-}
-
 /// Resumes every unfinished campaign, at start and every
 /// [`RESUME_EVERY`]: a campaign whose hub died goes on by itself (in the
 /// hub that takes its lock first).
-pub async fn resume_unfinished(hub: Hub, mut shutdown: dibao_platform::runtime::shutdown::Shutdown) {
+pub async fn resume_unfinished(
+    hub: Hub,
+    campaigns: Campaigns,
+    mut shutdown: dibao_platform::runtime::shutdown::Shutdown,
+) {
     loop {
         match hub.pool.get().await {
             Ok(client) => match client.query("SELECT campaign_id FROM campaign WHERE finished_at IS NULL", &[]).await {
                 Ok(rows) => {
                     drop(client);
                     for id in rows.iter().map(|r| r.get::<_, uuid::Uuid>(0)) {
-                        if let Err(e) = hub.campaigns.run(&hub, id).await {
-                            tracing::warn!(campaign_id = %id, error = %e.message(), "campaign not resumed");
+                        if let Err(e) = campaigns.run(&hub, id).await {
+                            tracing::warn!(campaign_id = %id, error = %e, "campaign not resumed");
                         }
                     }
                 }

@@ -5,15 +5,17 @@
 
 use std::collections::HashSet;
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Pool};
 use dibao_proto::civil_affairs::v1::CountyPolicy;
 use dibao_proto::common::v1::{OfficerRole, Relation};
 use dibao_proto::department::v1::Item;
+use dibao_proto::labels::Label;
 use dibao_proto::types::{IdentityNumber, InvalidField, Signature};
 use dibao_proto::verification::v1 as pb;
 use time::{Date, OffsetDateTime};
 
 use dibao_platform::Error;
+use dibao_platform::runtime::error::{Refusal, RefusalKind};
 
 /// A consent as registered.
 #[derive(Debug, Clone)]
@@ -31,7 +33,8 @@ pub struct Consent {
 }
 
 /// Why a check is refused under a consent, in Chinese.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
 pub enum Refused {
     Revoked(OffsetDateTime),
     NotYetValid(Date),
@@ -56,13 +59,31 @@ impl Refused {
             Refused::PersonNotCovered { index, masked } => {
                 format!("persons[{index}]（{masked}）不在授权书的授权范围内，不能核对此人")
             }
-            Refused::ItemNotCovered(i) => format!("授权书未授权核对“{}”", item_zh(*i)),
+            Refused::ItemNotCovered(i) => format!("授权书未授权核对“{}”", i.label()),
             Refused::RelativesMissing(county) => format!(
                 "{county}的县级政策要求三代以内直系亲属在授权书上签字，本授权书没有直系亲属签字；如家庭成员确无户外直系亲属，应在登记授权书时注明"
             ),
             Refused::RelativesUnknown(why) => format!(
                 "{why}，无法确认本县是否要求直系亲属签字；本授权书没有直系亲属签字，也未注明户外没有直系亲属，暂不能核对"
             ),
+        }
+    }
+}
+
+impl Refusal for Refused {
+    fn kind(&self) -> RefusalKind {
+        RefusalKind::FailedPrecondition
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Refused::Revoked(_) => "CONSENT_REVOKED",
+            Refused::NotYetValid(_) => "CONSENT_NOT_YET_VALID",
+            Refused::Expired(_) => "CONSENT_EXPIRED",
+            Refused::PersonNotCovered { .. } => "PERSON_NOT_COVERED",
+            Refused::ItemNotCovered(_) => "ITEM_NOT_COVERED",
+            Refused::RelativesMissing(_) => "RELATIVES_MISSING",
+            Refused::RelativesUnknown(_) => "RELATIVES_UNKNOWN",
         }
     }
 }
@@ -104,23 +125,6 @@ impl Consent {
             Ok(_) => Err(Refused::RelativesMissing(county.to_owned())),
             Err(why) => Err(Refused::RelativesUnknown(why.clone())),
         }
-    }
-}
-
-pub fn item_zh(item: Item) -> &'static str {
-    match item {
-        Item::Unspecified => "未指定",
-        Item::Vehicles => "机动车",
-        Item::HouseholdRegistration => "户籍",
-        Item::Death => "死亡登记",
-        Item::Pension => "养老金",
-        Item::SocialInsurance => "社会保险缴费",
-        Item::Employment => "就业",
-        Item::UnemploymentBenefit => "失业保险金",
-        Item::Property => "房产",
-        Item::BusinessLicence => "工商登记",
-        Item::Deposits => "银行存款",
-        Item::IncomeTax => "个人所得税",
     }
 }
 
@@ -316,30 +320,93 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
     Ok(id)
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    #[error("没有编号为“{0}”的授权书")]
+    NotFound(String),
+    #[error("授权书已于{0}撤销")]
+    AlreadyRevoked(Date),
+}
+
+impl Refusal for ConsentError {
+    fn kind(&self) -> RefusalKind {
+        match self {
+            ConsentError::NotFound(_) => RefusalKind::NotFound,
+            ConsentError::AlreadyRevoked(_) => RefusalKind::FailedPrecondition,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            ConsentError::NotFound(_) => "CONSENT_NOT_FOUND",
+            ConsentError::AlreadyRevoked(_) => "CONSENT_ALREADY_REVOKED",
+        }
+    }
+}
+
+/// Registers a signed consent (R-VER-1).
+#[tracing::instrument(skip_all)]
+pub async fn register(pool: &Pool, req: &pb::RegisterConsentRequest, now: OffsetDateTime) -> Result<uuid::Uuid, Error> {
+    let checked = check(&req.consent, now)?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let id = insert(&tx, &checked, now).await?;
+    tx.commit().await?;
+    tracing::info!(consent_id = %id, persons = checked.persons.len(), "consent registered");
+    Ok(id)
+}
+
+/// Revokes a consent: no check goes ahead under it from now on.
+#[tracing::instrument(skip_all)]
+pub async fn revoke(pool: &Pool, req: pb::RevokeConsentRequest, now: OffsetDateTime) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    if req.reason.trim().is_empty() {
+        errors.push(InvalidField::new("reason", "请写明撤销原因"));
+    }
+    let signature = Signature::from_pb(&req.signature, now).map_err(|es| errors.extend(es)).ok();
+    let Some(signature) = signature.filter(|_| errors.is_empty()) else {
+        return Err(Error::InvalidArgument(errors));
+    };
+    let client = pool.get().await?;
+    let consent = load(&client, &req.consent_id).await?;
+    if let Some(at) = consent.revoked_at {
+        return Err(ConsentError::AlreadyRevoked(at.date()).into());
+    }
+    client
+        .execute(
+            "UPDATE consent SET revoked_at = $2, revoked_by = $3, revoke_reason = $4 WHERE consent_id = $1 AND revoked_at IS NULL",
+            &[&consent.consent_id, &now, &signature.officer_id, &req.reason.trim()],
+        )
+        .await?;
+    tracing::info!(consent_id = %consent.consent_id, "consent revoked");
+    Ok(())
+}
+
 pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Error> {
-    let not_found = || Error::NotFound(format!("没有编号为“{id}”的授权书"));
+    let not_found = || ConsentError::NotFound(id.to_owned());
     let consent_id = uuid::Uuid::parse_str(id.trim()).map_err(|_| not_found())?;
     let row = dibao_platform::store::db::cached::query_opt(
         client,
         "SELECT signed_on, valid_until, items, revoked_at,
-                ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id),
-                EXISTS (SELECT 1 FROM consent_signatory s WHERE s.consent_id = c.consent_id AND s.relative),
+                ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id) AS persons,
+                EXISTS (SELECT 1 FROM consent_signatory s WHERE s.consent_id = c.consent_id AND s.relative)
+                    AS relatives_signed,
                 no_relatives_outside_household
          FROM consent c WHERE consent_id = $1",
         &[&consent_id],
     )
     .await?
     .ok_or_else(not_found)?;
-    let items: Vec<String> = row.get(2);
-    let persons: Vec<String> = row.get(4);
+    let items: Vec<String> = row.get("items");
+    let persons: Vec<String> = row.get("persons");
     Ok(Consent {
         consent_id,
-        signed_on: row.get(0),
-        valid_until: row.get(1),
+        signed_on: row.get("signed_on"),
+        valid_until: row.get("valid_until"),
         items: items.iter().filter_map(|i| Item::from_str_name(i)).collect(),
         persons: persons.into_iter().collect(),
-        revoked_at: row.get(3),
-        relatives_signed: row.get(5),
-        no_relatives_outside_household: row.get(6),
+        revoked_at: row.get("revoked_at"),
+        relatives_signed: row.get("relatives_signed"),
+        no_relatives_outside_household: row.get("no_relatives_outside_household"),
     })
 }

@@ -20,33 +20,6 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
-/// The department that answers `item`.
-pub fn department_of(item: Item) -> Option<Department> {
-    Some(match item {
-        Item::Vehicles | Item::HouseholdRegistration | Item::Death => Department::PublicSecurity,
-        Item::Pension | Item::SocialInsurance | Item::Employment | Item::UnemploymentBenefit => {
-            Department::HumanResources
-        }
-        Item::Property => Department::Housing,
-        Item::BusinessLicence => Department::Commerce,
-        Item::Deposits => Department::Bank,
-        Item::IncomeTax => Department::Tax,
-        Item::Unspecified => return None,
-    })
-}
-
-pub fn department_zh(d: Department) -> &'static str {
-    match d {
-        Department::Unspecified => "未指定部门",
-        Department::PublicSecurity => "公安",
-        Department::HumanResources => "人力资源社会保障",
-        Department::Housing => "住房城乡建设",
-        Department::Commerce => "市场监管",
-        Department::Bank => "银行",
-        Department::Tax => "税务",
-    }
-}
-
 /// How one department is reached and protected.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct DepartmentLimits {

@@ -3,17 +3,26 @@
 //! household and reports what it found, with provenance, against the
 //! county's property rules. It checks and reports; civil affairs decides.
 //!
-//! Layout:
+//! Layout — the face, then a room for each thing it holds:
+//! - [`startup`]: the service as its binary and tests start it (settings, links, access);
+//! - [`service`]: the gRPC face — parse, delegate, convert once;
 //! - [`consent`]: the consent registry and what a consent permits (R-VER-1);
+//! - [`verify`]: one household checked — consent, departments, report, access log;
 //! - [`fanout`]: the department links — signed assertions, deadlines,
 //!   concurrency, pace and circuit breakers;
 //! - [`report`]: report items, findings and the summary (R-VER-4);
+//! - [`reports`]: reports stored by version with their event, read back;
 //! - [`campaign`]: bulk campaigns over a county or township, resumable (R-VER-5);
-//! - [`service`]: the gRPC service; [`startup`]: settings and the `Application`.
+//! - [`accesses`]: who looked at a person's data.
 
+pub mod accesses;
 pub mod campaign;
 pub mod consent;
 pub mod fanout;
 pub mod report;
+pub mod reports;
 pub mod service;
 pub mod startup;
+pub mod verify;
+
+pub use startup::Application;

@@ -1,16 +1,4 @@
-use dibao_platform::runtime::binary::{self, Started};
-use dibao_verification_hub::startup::{self, Application};
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    binary::run(
-        startup::SERVICE,
-        startup::load_settings(),
-        |s| &s.telemetry,
-        |settings, clock, shutdown| async move {
-            let app = Application::build(settings, clock, shutdown).await?;
-            Ok(Started::new(app.addr, app.server, app.relay).with_access_log(app.access_log))
-        },
-    )
-    .await
+    dibao_platform::runtime::binary::run::<dibao_verification_hub::Application>().await
 }

@@ -9,8 +9,10 @@ use dibao_proto::department::v1::{Department, Item, Record};
 use dibao_proto::types::{Fen, IdentityNumber};
 use dibao_proto::verification::v1::{Finding, ReportItem};
 
-use crate::consent::item_zh;
-use crate::fanout::{Answer, department_of, department_zh};
+use dibao_proto::departments::department_of;
+use dibao_proto::labels::Label;
+
+use crate::fanout::Answer;
 
 fn pb_id(p: &IdentityNumber) -> Option<PbIdentity> {
     Some(PbIdentity { value: p.as_str().to_owned() })
@@ -209,8 +211,8 @@ pub fn summary(persons: usize, items: &[ReportItem], findings: &[Finding], polic
         .iter()
         .filter(|i| i.unavailable)
         .map(|i| {
-            let d = Department::try_from(i.department).map_or("", department_zh);
-            let item = Item::try_from(i.item).map_or("", item_zh);
+            let d = Department::try_from(i.department).map_or("", Label::label);
+            let item = Item::try_from(i.item).map_or("", Label::label);
             format!("{d}·{item}")
         })
         .collect();

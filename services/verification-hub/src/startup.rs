@@ -1,35 +1,29 @@
-//! Settings and the `Application` of the verification hub: migrations, the
-//! access log, the assertion key, the department links, the county-policy
-//! client, the outbox relay of completed reports, and the gRPC server.
+//! The verification hub as its binary and its tests start it: its
+//! settings, migrations and access log, the assertion key, the department
+//! links, the county-policy client, the outbox relay of completed reports,
+//! campaigns resumed, and who may call what.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dibao_platform::events::ops::Ops;
-use dibao_platform::events::outbox::{self, RelayConfig};
 use dibao_platform::runtime::clock::Clock;
-use dibao_platform::runtime::server::ServerBuilder;
-use dibao_platform::runtime::settings::{
-    self, DatabaseSettings, KafkaSettings, PlatformSettings, RunSettings, ServerSettings, TelemetrySettings,
-    TlsSettings, Validate,
-};
+use dibao_platform::runtime::service::{AccessDefaults, Base, Plan, Service, Started};
+use dibao_platform::runtime::settings::{Settings, Validate};
 use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::store::db;
 use dibao_platform::trust::access_log::{self, AccessLog};
 use dibao_platform::trust::assertion::AssertionSigner;
-use dibao_platform::{events::kafka, store::db};
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::topics;
 use dibao_proto::verification::v1::verification_service_server::VerificationServiceServer;
 use serde::Deserialize;
-use tokio::task::JoinHandle;
 
-use crate::campaign::Campaigns;
+use crate::campaign::{self, Campaigns};
 use crate::fanout::{DepartmentLimits, Departments};
-use crate::service::{Hub, Policies};
+use crate::service::Verification;
+use crate::verify::{Hub, Policies};
 
 pub const SERVICE: &str = "verification-hub";
 
@@ -39,20 +33,15 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0003_consent_relatives", include_str!("../migrations/0003_consent_relatives.sql")),
 ];
 
-/// The platform's settings (not flattened: the settings loader's string
-/// values only convert to numbers field by field) and the hub's own.
+/// Who may call what unless the settings' `[access]` says otherwise.
+pub const ACCESS: AccessDefaults = &[
+    ("/dibao.verification.v1.VerificationService/GetReport", &["gateway", "civil-affairs"]),
+    ("/dibao.verification.v1.VerificationService/*", &["gateway"]),
+];
+
+/// The hub's own settings.
 #[derive(Debug, Clone, Deserialize)]
-pub struct HubSettings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub kafka: KafkaSettings,
-    pub tls: TlsSettings,
-    #[serde(default)]
-    pub telemetry: TelemetrySettings,
-    #[serde(default)]
-    pub access: HashMap<String, Vec<String>>,
-    #[serde(default)]
-    pub run: RunSettings,
+pub struct HubOwn {
     pub hub: HubSection,
 }
 
@@ -75,23 +64,9 @@ pub struct HubSection {
     pub departments: HashMap<String, DepartmentLimits>,
 }
 
-impl HubSettings {
-    pub fn platform(&self) -> PlatformSettings {
-        PlatformSettings {
-            server: self.server.clone(),
-            database: self.database.clone(),
-            kafka: self.kafka.clone(),
-            tls: self.tls.clone(),
-            telemetry: self.telemetry.clone(),
-            access: self.access.clone(),
-            run: self.run.clone(),
-        }
-    }
-}
-
-impl Validate for HubSettings {
+impl Validate for HubOwn {
     fn validate(&self) -> Vec<String> {
-        let mut problems = self.platform().validate();
+        let mut problems = Vec::new();
         if !self.hub.signing_key.is_file() {
             problems.push(format!("hub.signing_key: no file at {}", self.hub.signing_key.display()));
         }
@@ -114,77 +89,59 @@ civil_affairs_server_name = "civil-affairs"
 campaign_concurrency = 16
 "#;
 
-pub fn load_settings() -> Result<HubSettings, settings::SettingsError> {
-    settings::load(SERVICE, &format!("{}{DEFAULTS}", settings::PLATFORM_DEFAULTS))
-}
+/// The verification hub.
+pub struct Application;
 
-pub struct Application {
-    pub addr: SocketAddr,
-    pub server: JoinHandle<Result<(), tonic::transport::Error>>,
-    pub relay: Option<JoinHandle<()>>,
-    pub departments: Arc<Departments>,
-    pub access_log: AccessLog,
-}
+impl Service for Application {
+    const NAME: &'static str = SERVICE;
+    type Own = HubOwn;
+    const DEFAULTS: &'static str = DEFAULTS;
 
-impl Application {
-    pub async fn build(settings: HubSettings, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
-        access_log::migrate(&pool).await?;
-        kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
-        let topic = kafka::topic(&settings.kafka, topics::VERIFICATION_REPORT.0);
-        kafka::ensure_topics(&settings.kafka, &[(topic.clone(), topics::VERIFICATION_REPORT.1)]).await?;
+    async fn build(settings: Settings<HubOwn>, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<Started> {
+        let own = &settings.own.hub;
+        let base = Base::prepare(
+            &settings.platform,
+            Plan { migrations: MIGRATIONS, writes: Some(topics::VERIFICATION_REPORT), reads: &[], access: ACCESS },
+        )
+        .await?;
+        access_log::migrate(&base.pool).await?;
         // The hub consumes nothing: the relay alone.
-        let relay = settings.run.relay.then(|| {
-            tokio::spawn(outbox::run_relay(
-                pool.clone(),
-                settings.kafka.clone(),
-                RelayConfig::default(),
-                shutdown.clone(),
-            ))
-        });
-
-        let tls = TlsMaterial::load(&settings.tls)?;
-        let signer = AssertionSigner::load(&settings.hub.key_id, &settings.hub.signing_key)?;
+        let workers = base.spawn_relay(&shutdown)?;
+        let signer = AssertionSigner::load(&own.key_id, &own.signing_key)?;
         let departments = Arc::new(Departments::new(
-            &tls,
-            &settings.hub.departments,
+            &base.tls,
+            &own.departments,
             signer,
-            Duration::from_secs(settings.hub.assertion_ttl_secs),
+            Duration::from_secs(own.assertion_ttl_secs),
         )?);
-        let civil = match &settings.hub.civil_affairs {
+        let civil = match &own.civil_affairs {
             Some(addr) => {
                 let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
-                    .tls_config(tls.client_config(&settings.hub.civil_affairs_server_name))?
+                    .tls_config(base.tls.client_config(&own.civil_affairs_server_name))?
                     .connect_timeout(Duration::from_secs(2))
                     .connect_lazy();
                 Some(CivilAffairsServiceClient::new(channel))
             }
             None => None,
         };
-        let access_log = AccessLog::start(pool.clone());
+        let access_log = AccessLog::start(base.pool.clone());
         let hub = Hub {
-            pool: pool.clone(),
+            pool: base.pool.clone(),
             clock,
-            departments: departments.clone(),
+            departments,
             policies: Arc::new(Policies::new(civil.clone())),
-            campaigns: Campaigns::new(civil, settings.hub.campaign_concurrency),
             log: access_log.clone(),
-            topic,
-            report_deadline: Duration::from_millis(settings.hub.report_deadline_ms),
+            topic: base.own_topic(),
+            report_deadline: Duration::from_millis(own.report_deadline_ms),
         };
-        let mut access = settings.access.clone();
-        access
-            .entry("/dibao.verification.v1.VerificationService/GetReport".to_owned())
-            .or_insert_with(|| vec!["gateway".to_owned(), "civil-affairs".to_owned()]);
-        access
-            .entry("/dibao.verification.v1.VerificationService/*".to_owned())
-            .or_insert_with(|| vec!["gateway".to_owned()]);
+        let campaigns = Campaigns::new(civil, own.campaign_concurrency);
         // Campaigns a hub left unfinished go on, here or in another replica.
-        tokio::spawn(crate::campaign::resume_unfinished(hub.clone(), shutdown.clone()));
-        let running = ServerBuilder::new(tls, AccessPolicy::from_map(&access), Some(Ops::new(pool)))
-            .add_service(VerificationServiceServer::new(hub))
-            .start(settings.server.listen, shutdown)
+        tokio::spawn(campaign::resume_unfinished(hub.clone(), campaigns.clone(), shutdown.clone()));
+        let running = base
+            .server()?
+            .add_service(VerificationServiceServer::new(Verification { hub, campaigns }))
+            .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Self { addr: running.addr, server: running.handle, relay, departments, access_log })
+        Ok(Started::new(running.addr, running.handle, workers).with_access_log(access_log))
     }
 }

@@ -1,21 +1,11 @@
-//! What the sync tests share: officers' signatures and a dibao household's
-//! exit signed through (StartExit, then home visit, township review, county
-//! approval).
+//! A dibao household's exit signed through (StartExit, then home visit,
+//! township review, county approval), as the sync tests need it.
 
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_proto::common::v1::{DivisionCode, OfficerRole, OfficerSignature};
+use dibao_proto::common::v1::OfficerRole;
+use dibao_tests::officer;
 use tonic::transport::Channel;
-
-pub fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("officer-{}", role as i32),
-        officer_name: "张经办".into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
-}
 
 /// Exits `household_id` (moved out of the county), every step signed by the
 /// officers of `township`.

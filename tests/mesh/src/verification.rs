@@ -7,30 +7,23 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use dibao_department_adapters::departments::Kind;
-use dibao_ops_tools::devpki::DevCa;
-use dibao_platform::runtime::clock::SystemClock;
 use dibao_platform::runtime::server::connect;
-use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_platform::trust::assertion::AssertionSigner;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::{
     CountyPolicy, GradualExitStep, PropertyItem, PropertyThreshold, ReferenceIncome, RuleSubject, SavePolicyRequest,
 };
-use dibao_proto::common::v1::{
-    Date, DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, YearMonth,
-};
-use dibao_proto::department::v1::Item;
+use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, Money, OfficerRole, Person, YearMonth};
+use dibao_proto::department::v1::{Department, Item};
+use dibao_proto::departments;
 use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
 use dibao_proto::verification::v1::{Consent, RegisterConsentRequest, Signatory, VerifyHouseholdRequest};
 use dibao_synthetic::generator::{Config, DeptRecord, Household};
 use dibao_synthetic::simulator::Simulator;
-use dibao_tests::{Broker, TestDb, random_prefix, service_settings};
+use dibao_tests::{Spawn, TestEnv, officer, spawn_with};
 use tonic::transport::Channel;
 
 pub const ALL_ITEMS: [Item; 11] = [
@@ -52,16 +45,13 @@ pub struct Mesh {
     pub civil: CivilAffairsServiceClient<Channel>,
     pub simulator: Simulator,
     pub province: Vec<(Household, Vec<DeptRecord>)>,
-    pub certs: PathBuf,
-    _db: TestDb,
+    pub env: TestEnv,
     pub adapters: HashMap<&'static str, String>,
     pub hub_pool: Pool,
     pub adapter_pools: HashMap<&'static str, Pool>,
     pub signing_key: Vec<u8>,
     pub hub_vars: HashMap<String, String>,
     pub hub_process: Option<tokio::process::Child>,
-    _broker: Broker,
-    _stop: ShutdownTrigger,
     _sim_pool: Pool,
     _simulator_runtime: SimulatorRuntime,
 }
@@ -122,16 +112,6 @@ impl Default for Options {
     }
 }
 
-pub fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("officer-{}", role as i32),
-        officer_name: "李核对".into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
-}
-
 pub fn date(d: time::Date) -> Option<Date> {
     Some(Date { year: d.year(), month: i32::from(d.month() as u8), day: i32::from(d.day()) })
 }
@@ -175,19 +155,13 @@ pub fn policy(county: &str) -> CountyPolicy {
 
 impl Mesh {
     pub async fn start(options: Options) -> Mesh {
-        let broker = Broker::start().await.expect("broker");
-        let db = TestDb::create().await.expect("db");
-        let prefix = random_prefix();
-        let certs = std::env::temp_dir().join(format!("dibao-verify-certs-{}", uuid::Uuid::new_v4().simple()));
-        let mut identities = vec!["verification-hub".to_owned(), "gateway".to_owned(), "civil-affairs".to_owned()];
-        identities.extend(Kind::ALL.iter().map(|k| k.identity()));
-        let ids: Vec<&str> = identities.iter().map(String::as_str).collect();
-        DevCa::generate("verification test CA").expect("ca").write_all(&certs, &ids).expect("certs");
+        let env = TestEnv::start().await;
+        let certs = env.certs.clone();
         let signing_key = AssertionSigner::generate_pkcs8();
         std::fs::write(certs.join("hub-assertion.pk8"), &signing_key).expect("key");
         let signer = AssertionSigner::from_pkcs8("hub-1", &signing_key).expect("signer");
         std::fs::write(certs.join("trusted-keys"), signer.trusted_key_line()).expect("trusted keys");
-        let (stop, shutdown) = Shutdown::new();
+        let db = &env.db;
 
         // The departments' systems.
         let sim_pool = dibao_platform::store::db::connect(&db.settings("simulator")).await.expect("sim db");
@@ -222,62 +196,39 @@ impl Mesh {
         // One adapter per department.
         let mut adapters = HashMap::new();
         let mut adapter_pools = HashMap::new();
-        for kind in Kind::ALL {
-            let schema = format!("adapter_{}", kind.name());
-            let p = "DEPARTMENT_ADAPTER";
-            let mut vars: HashMap<String, String> = [
-                (format!("{p}_ENV_FILE"), "/dev/null".to_owned()),
-                (format!("{p}__DATABASE__URL"), db.url.clone()),
-                (format!("{p}__DATABASE__SCHEMA"), schema.clone()),
-                (format!("{p}__TLS__CA_CERT"), certs.join("ca.pem").display().to_string()),
-                (format!("{p}__TLS__CERT"), certs.join(format!("{}.pem", kind.identity())).display().to_string()),
-                (format!("{p}__TLS__KEY"), certs.join(format!("{}.key", kind.identity())).display().to_string()),
-                (format!("{p}__DEPARTMENT__KIND"), kind.name().to_owned()),
-                (format!("{p}__DEPARTMENT__BASE_URL"), simulator.base_url()),
-                (format!("{p}__DEPARTMENT__TIMEOUT_MS"), "600".to_owned()),
-                (format!("{p}__DEPARTMENT__RETRIES"), "1".to_owned()),
-                (format!("{p}__ASSERTION__TRUSTED_KEYS"), certs.join("trusted-keys").display().to_string()),
-            ]
-            .into_iter()
-            .collect();
-            if kind == Kind::Housing && options.housing_view {
-                vars.remove(&format!("{p}__DEPARTMENT__BASE_URL"));
-                vars.insert(format!("{p}__DEPARTMENT__VIEW_URL"), db.url.clone());
-            }
-            let settings = dibao_platform::runtime::settings::load_from(
-                dibao_department_adapters::startup::SERVICE,
-                dibao_department_adapters::startup::DEFAULTS,
-                &vars,
-            )
-            .expect("adapter settings");
-            let app = dibao_department_adapters::startup::Application::build(
-                settings,
-                Arc::new(SystemClock),
-                shutdown.clone(),
-            )
-            .await
-            .expect("adapter");
-            adapters.insert(kind.name(), app.addr.to_string());
-            adapter_pools.insert(
-                kind.name(),
-                dibao_platform::store::db::connect(&db.settings(&schema)).await.expect("adapter db"),
-            );
+        for department in departments::ALL {
+            type Adapter = dibao_department_adapters::Application;
+            let name = departments::name(department);
+            let identity = departments::adapter_identity(department);
+            let schema = format!("adapter_{name}");
+            let mut how = Spawn::default()
+                .var::<Adapter>("DATABASE__SCHEMA", schema.clone())
+                .var::<Adapter>("TLS__CERT", certs.join(format!("{identity}.pem")).display().to_string())
+                .var::<Adapter>("TLS__KEY", certs.join(format!("{identity}.key")).display().to_string())
+                .var::<Adapter>("DEPARTMENT__KIND", name)
+                .var::<Adapter>("DEPARTMENT__TIMEOUT_MS", "600")
+                .var::<Adapter>("DEPARTMENT__RETRIES", "1")
+                .var::<Adapter>("ASSERTION__TRUSTED_KEYS", certs.join("trusted-keys").display().to_string());
+            how = if department == Department::Housing && options.housing_view {
+                how.var::<Adapter>("DEPARTMENT__VIEW_URL", db.url.clone())
+            } else {
+                how.var::<Adapter>("DEPARTMENT__BASE_URL", simulator.base_url())
+            };
+            let app = spawn_with::<Adapter>(&env, how).await;
+            adapters.insert(name, app.addr.to_string());
+            adapter_pools
+                .insert(name, dibao_platform::store::db::connect(&db.settings(&schema)).await.expect("adapter db"));
         }
 
         // Civil affairs, with each county's policy.
-        let mut civil_settings = service_settings("civil-affairs", &db, "civil_affairs", &broker, &prefix, &certs);
-        if let Some(ms) = options.consumer_fetch_wait_ms {
-            civil_settings.kafka.properties.insert("fetch.wait.max.ms".to_owned(), ms.to_string());
-        }
-        let civil =
-            dibao_civil_affairs::startup::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone())
-                .await
-                .expect("civil affairs");
-        let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
-        let gateway = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
-        let mut civil_client = CivilAffairsServiceClient::new(
-            connect(&gateway, &civil.addr.to_string(), "localhost").await.expect("civil"),
-        );
+        type Civil = dibao_civil_affairs::Application;
+        let how = match options.consumer_fetch_wait_ms {
+            Some(ms) => Spawn::default().var::<Civil>("KAFKA__PROPERTIES__FETCH_WAIT_MAX_MS", ms.to_string()),
+            None => Spawn::default(),
+        };
+        let civil = spawn_with::<Civil>(&env, how).await;
+        let gateway = env.tls("gateway");
+        let mut civil_client = CivilAffairsServiceClient::new(civil.channel(&env, "gateway").await);
         for c in province.iter().map(|(h, _)| h.county().to_owned()).collect::<std::collections::BTreeSet<_>>() {
             civil_client
                 .save_policy(SavePolicyRequest {
@@ -292,20 +243,18 @@ impl Mesh {
         }
 
         // The hub.
+        type Hub = dibao_verification_hub::Application;
         let h = "VERIFICATION_HUB";
-        let mut vars: HashMap<String, String> =
-            dibao_tests::service_env("verification-hub", &db, "verification_hub", &broker, &prefix, &certs)
-                .into_iter()
-                .collect();
-        vars.insert(format!("{h}__SERVER__LISTEN"), "127.0.0.1:0".into());
+        let mut vars = env.vars("verification-hub");
         vars.insert(format!("{h}__HUB__SIGNING_KEY"), certs.join("hub-assertion.pk8").display().to_string());
         vars.insert(format!("{h}__HUB__REPORT_DEADLINE_MS"), options.report_deadline_ms.to_string());
         vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS"), civil.addr.to_string());
         vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS_SERVER_NAME"), "localhost".into());
-        for kind in Kind::ALL {
-            let d = format!("{h}__HUB__DEPARTMENTS__{}", kind.name().to_ascii_uppercase());
-            vars.insert(format!("{d}__ADDRESS"), adapters[kind.name()].clone());
-            vars.insert(format!("{d}__SERVER_NAME"), kind.identity());
+        for department in departments::ALL {
+            let name = departments::name(department);
+            let d = format!("{h}__HUB__DEPARTMENTS__{}", name.to_ascii_uppercase());
+            vars.insert(format!("{d}__ADDRESS"), adapters[name].clone());
+            vars.insert(format!("{d}__SERVER_NAME"), departments::adapter_identity(department));
             vars.insert(format!("{d}__BREAKER_FAILURES"), options.breaker_failures.to_string());
             vars.insert(format!("{d}__BREAKER_OPEN_MS"), options.breaker_open_ms.to_string());
             vars.insert(format!("{d}__RATE_PER_SECOND"), options.rate_per_second.to_string());
@@ -316,17 +265,8 @@ impl Mesh {
             let (child, addr) = spawn_hub(&vars).await;
             (addr, Some(child))
         } else {
-            let defaults = format!(
-                "{}{}",
-                dibao_platform::runtime::settings::PLATFORM_DEFAULTS,
-                dibao_verification_hub::startup::DEFAULTS
-            );
-            let settings = dibao_platform::runtime::settings::load_from("verification-hub", &defaults, &vars)
-                .expect("hub settings");
-            let hub = dibao_verification_hub::startup::Application::build(settings, Arc::new(SystemClock), shutdown)
-                .await
-                .expect("hub");
-            (hub.addr.to_string(), None)
+            let how = Spawn { vars: vars.clone().into_iter().collect(), ..Spawn::default() };
+            (spawn_with::<Hub>(&env, how).await.addr.to_string(), None)
         };
         let hub_pool = dibao_platform::store::db::connect(&db.settings("verification_hub")).await.expect("hub db");
         Mesh {
@@ -336,14 +276,11 @@ impl Mesh {
             hub_process,
             simulator,
             province,
-            certs,
-            _db: db,
             adapters,
             hub_pool,
             adapter_pools,
             signing_key,
-            _broker: broker,
-            _stop: stop,
+            env,
             _sim_pool: sim_pool,
             _simulator_runtime: simulator_runtime,
         }
@@ -387,8 +324,7 @@ impl Mesh {
     }
 
     pub fn tls(&self, identity: &str) -> TlsMaterial {
-        let read = |f: &str| std::fs::read_to_string(self.certs.join(f)).expect("pem");
-        TlsMaterial::from_pem(&read("ca.pem"), &read(&format!("{identity}.pem")), &read(&format!("{identity}.key")))
+        self.env.tls(identity)
     }
 
     /// The first household matching `pred`.

@@ -48,6 +48,27 @@ impl From<tokio_postgres::Error> for HandlerError {
     }
 }
 
+impl From<crate::Error> for HandlerError {
+    fn from(e: crate::Error) -> Self {
+        use crate::Error;
+        match e {
+            // Ours to retry: the database, a race.
+            Error::Unavailable(_) | Error::Conflict(_) => HandlerError::Transient(anyhow::Error::new(e)),
+            Error::Unexpected(inner) => match inner.downcast::<tokio_postgres::Error>() {
+                Ok(pg) => HandlerError::from(pg),
+                Err(other) => HandlerError::Transient(other),
+            },
+            // The event breaks a rule: it will every time.
+            Error::InvalidArgument(_)
+            | Error::NotFound(_)
+            | Error::FailedPrecondition(_)
+            | Error::Unauthenticated(_)
+            | Error::PermissionDenied(_)
+            | Error::Refused(_) => HandlerError::Permanent(e.to_string()),
+        }
+    }
+}
+
 /// Applies one event inside the inbox's transaction.
 pub trait Handler: Send + Sync + 'static {
     fn apply(

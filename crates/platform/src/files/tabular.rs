@@ -227,7 +227,8 @@ where
         (read, errors)
     });
     let answer = call(tokio_stream::wrappers::ReceiverStream::new(rx)).await?;
-    let (records_read, mut errors) = reader.await.map_err(|e| tonic::Status::internal(e.to_string()))?;
+    let (records_read, mut errors) =
+        reader.await.map_err(|e| tonic::Status::from(crate::Error::Unexpected(anyhow::anyhow!("file reader: {e}"))))?;
     errors.extend(answer.errors);
     errors.sort_by_key(|e| e.0);
     Ok(Report { records_read, applied: answer.applied, unchanged: answer.unchanged, errors })

@@ -32,6 +32,9 @@ pub enum Error {
     /// A concurrent change won; the caller may re-read and retry.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The caller is not proven (no client certificate, no valid assertion).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
     /// The caller's identity may not do this.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
@@ -56,6 +59,9 @@ pub enum RefusalKind {
     FailedPrecondition,
     Conflict,
     PermissionDenied,
+    /// Another system this one depends on cannot answer now; the message
+    /// says which, for the officer (never internal detail).
+    Unavailable,
 }
 
 /// A refusal by a service's own rules, as one variant of a small
@@ -125,16 +131,6 @@ impl Error {
     }
 }
 
-/// The status for invalid input. Being replaced by `Error` below the RPCs.
-pub fn invalid(errors: Vec<InvalidField>) -> Status {
-    Error::InvalidArgument(errors).into()
-}
-
-/// The status for a failure of ours. Being replaced by `Error` below the RPCs.
-pub fn internal(e: impl Into<Error>) -> Status {
-    e.into().into()
-}
-
 /// The edge of every RPC: its handler's result, converted once.
 pub fn respond<T>(result: Result<T, Error>) -> Result<tonic::Response<T>, Status> {
     result.map(tonic::Response::new).map_err(Status::from)
@@ -156,6 +152,7 @@ impl From<Error> for Status {
             Error::NotFound(what) => Status::not_found(what),
             Error::FailedPrecondition(why) => Status::failed_precondition(why),
             Error::Conflict(why) => Status::aborted(why),
+            Error::Unauthenticated(why) => Status::unauthenticated(why),
             Error::PermissionDenied(why) => Status::permission_denied(why),
             Error::Refused(refusal) => {
                 let info = ErrorDetails::with_error_info(refusal.reason(), DOMAIN, HashMap::<String, String>::new());
@@ -168,6 +165,7 @@ impl From<Error> for Status {
                     RefusalKind::FailedPrecondition => Code::FailedPrecondition,
                     RefusalKind::Conflict => Code::Aborted,
                     RefusalKind::PermissionDenied => Code::PermissionDenied,
+                    RefusalKind::Unavailable => Code::Unavailable,
                 };
                 Status::with_error_details(code, message, info)
             }

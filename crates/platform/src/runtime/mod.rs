@@ -5,6 +5,7 @@
 //! - [`error`]: the one error type and its table onto `tonic::Status`;
 //! - [`tls`]: mTLS certificates, caller identity and the per-method access policy;
 //! - [`server`]: the gRPC server every service runs (health, reflection, ops, graceful shutdown);
+//! - [`service`]: a deployable as its binary and its tests start it, and the start-up every service shares;
 //! - [`binary`]: a service binary's whole `main` — settings, telemetry, build, serve, flush;
 //! - [`workers`]: the outbox relay and the inbox consumer beside the server;
 //! - [`clock`]: the time a service acts on, settable in tests;
@@ -14,6 +15,7 @@ pub mod binary;
 pub mod clock;
 pub mod error;
 pub mod server;
+pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -23,13 +23,31 @@ pub enum SettingsError {
     Invalid { service: String, prefix: String, detail: String },
 }
 
-/// Settings every service has; a service embeds this with `#[serde(flatten)]`
-/// or uses it as is.
+/// A service's settings: the platform's sections and the service's own,
+/// read from one set of layers by [`load_service`].
+#[derive(Debug, Clone)]
+pub struct Settings<S> {
+    pub platform: PlatformSettings,
+    pub own: S,
+}
+
+/// The own settings of a service that has none beyond the platform's.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NoSection {}
+
+impl Validate for NoSection {
+    fn validate(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Settings every service has.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PlatformSettings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
-    pub kafka: KafkaSettings,
+    /// Every service but the adapters has a broker ([`load_service`] checks).
+    pub kafka: Option<KafkaSettings>,
     pub tls: TlsSettings,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
@@ -127,9 +145,19 @@ pub trait Validate {
 impl Validate for PlatformSettings {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.database.validate();
-        problems.extend(self.kafka.validate());
+        problems.extend(self.kafka.iter().flat_map(Validate::validate));
         problems.extend(self.tls.validate());
         problems
+    }
+}
+
+impl PlatformSettings {
+    /// The broker, which every service but the adapters has ([`load_service`]
+    /// refuses their settings without one).
+    pub fn kafka(&self) -> anyhow::Result<&KafkaSettings> {
+        self.kafka.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("kafka settings are required (kafka.brokers, kafka.topic_prefix, kafka.group_id)")
+        })
     }
 }
 
@@ -193,9 +221,56 @@ pub fn load_from<T: DeserializeOwned + Validate>(
     defaults: &str,
     vars: &HashMap<String, String>,
 ) -> Result<T, SettingsError> {
+    let invalid = invalid_for(service);
+    let cfg = layers(service, &[defaults], vars)?;
+    let settings: T =
+        cfg.try_deserialize().map_err(|e| invalid(name_variable(&env_prefix(service), &e.to_string())))?;
+    let problems = settings.validate();
+    if !problems.is_empty() {
+        return Err(invalid(problems.join("; ")));
+    }
+    Ok(settings)
+}
+
+/// The settings of a service of the mesh: the platform's sections (with
+/// [`PLATFORM_DEFAULTS`]) and the service's own (`S`, with `own_defaults`
+/// after the platform's), from one set of layers; a broker required when
+/// `kafka` says the service has one.
+pub fn load_service<S: DeserializeOwned + Validate>(
+    service: &str,
+    own_defaults: &str,
+    kafka: bool,
+    vars: &HashMap<String, String>,
+) -> Result<Settings<S>, SettingsError> {
     let prefix = env_prefix(service);
-    let invalid =
-        |detail: String| SettingsError::Invalid { service: service.to_owned(), prefix: prefix.clone(), detail };
+    let invalid = invalid_for(service);
+    let cfg = layers(service, &[PLATFORM_DEFAULTS, own_defaults], vars)?;
+    // Two reads of one configuration, each straight from its values: a
+    // flattened struct would lose the loader's conversion of strings to numbers.
+    let platform: PlatformSettings =
+        cfg.clone().try_deserialize().map_err(|e| invalid(name_variable(&prefix, &e.to_string())))?;
+    let own: S = cfg.try_deserialize().map_err(|e| invalid(name_variable(&prefix, &e.to_string())))?;
+    let mut problems = platform.validate();
+    if kafka && platform.kafka.is_none() {
+        problems.push(format!(
+            "kafka is required: set {prefix}__KAFKA__BROKERS, {prefix}__KAFKA__TOPIC_PREFIX and {prefix}__KAFKA__GROUP_ID"
+        ));
+    }
+    problems.extend(own.validate());
+    if !problems.is_empty() {
+        return Err(invalid(problems.join("; ")));
+    }
+    Ok(Settings { platform, own })
+}
+
+fn invalid_for(service: &str) -> impl Fn(String) -> SettingsError + '_ {
+    move |detail| SettingsError::Invalid { service: service.to_owned(), prefix: env_prefix(service), detail }
+}
+
+/// Defaults (each a TOML text, later winning), the env file, the environment.
+fn layers(service: &str, defaults: &[&str], vars: &HashMap<String, String>) -> Result<config::Config, SettingsError> {
+    let prefix = env_prefix(service);
+    let invalid = invalid_for(service);
 
     let env_file = match vars.get(&format!("{prefix}_ENV_FILE")) {
         Some(p) => Some(PathBuf::from(p)),
@@ -212,20 +287,15 @@ pub fn load_from<T: DeserializeOwned + Validate>(
     let env_source = |map: HashMap<String, String>| {
         config::Environment::with_prefix(&prefix).prefix_separator("__").separator("__").source(Some(map))
     };
-    let mut cfg = config::Config::builder()
-        .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
-        .add_source(env_source(file_vars))
-        .add_source(env_source(vars));
+    let mut cfg = config::Config::builder();
+    for text in defaults {
+        cfg = cfg.add_source(config::File::from_str(text, config::FileFormat::Toml));
+    }
+    let mut cfg = cfg.add_source(env_source(file_vars)).add_source(env_source(vars));
     if !properties.is_empty() {
         cfg = cfg.set_override("kafka.properties", properties).map_err(|e| invalid(e.to_string()))?;
     }
-    let cfg = cfg.build().map_err(|e| invalid(e.to_string()))?;
-    let settings: T = cfg.try_deserialize().map_err(|e| invalid(name_variable(&prefix, &e.to_string())))?;
-    let problems = settings.validate();
-    if !problems.is_empty() {
-        return Err(invalid(problems.join("; ")));
-    }
-    Ok(settings)
+    cfg.build().map_err(|e| invalid(e.to_string()))
 }
 
 /// Takes `{PREFIX}__KAFKA__PROPERTIES__{KEY}` out of `vars` as librdkafka
@@ -339,7 +409,7 @@ mod tests {
         )
         .expect("write");
         vars.insert("DEMO__SERVER__LISTEN".into(), "127.0.0.1:7001".into());
-        let s: PlatformSettings = load_from("demo", PLATFORM_DEFAULTS, &vars).expect("valid");
+        let s = load_service::<NoSection>("demo", "", true, &vars).expect("valid").platform;
         assert_eq!(s.database.pool_size, 4, "env file overrides defaults");
         assert_eq!(s.server.listen.port(), 7001, "environment overrides env file");
         assert_eq!(s.access["/dibao.ops.v1.OpsService/*"], vec!["ops".to_owned()]);
@@ -358,14 +428,18 @@ mod tests {
         .expect("write");
         vars.insert("DEMO__KAFKA__PROPERTIES__SECURITY_PROTOCOL".into(), "SASL_SSL".into());
         vars.insert("DEMO__KAFKA__PROPERTIES__ssl.ca.location".into(), "/etc/kafka/ca.pem".into());
-        let s: PlatformSettings = load_from("demo", PLATFORM_DEFAULTS, &vars).expect("valid");
+        let s = load_service::<NoSection>("demo", "", true, &vars).expect("valid").platform;
         let expected: HashMap<String, String> =
             [("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN"), ("ssl.ca.location", "/etc/kafka/ca.pem")]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
-        assert_eq!(s.kafka.properties, expected, "the environment overrides the env file, key by key");
-        assert_eq!(s.kafka.brokers, "127.0.0.1:9092", "the other kafka settings still load");
+        assert_eq!(
+            s.kafka().expect("kafka").properties,
+            expected,
+            "the environment overrides the env file, key by key"
+        );
+        assert_eq!(s.kafka().expect("kafka").brokers, "127.0.0.1:9092", "the other kafka settings still load");
     }
 
     #[test]
@@ -373,7 +447,7 @@ mod tests {
         let dir = tempdir("missing");
         let mut vars = base_vars(&dir);
         vars.remove("DEMO__DATABASE__URL");
-        let e = load_from::<PlatformSettings>("demo", PLATFORM_DEFAULTS, &vars).expect_err("missing");
+        let e = load_service::<NoSection>("demo", "", true, &vars).expect_err("missing");
         let msg = e.to_string();
         assert!(msg.contains("DEMO__DATABASE__URL"), "{msg}");
     }
@@ -385,10 +459,54 @@ mod tests {
         vars.insert("DEMO__DATABASE__SCHEMA".into(), "Bad-Schema".into());
         vars.insert("DEMO__TLS__CERT".into(), "/nonexistent/cert.pem".into());
         vars.insert("DEMO__SERVER__LISTEN".into(), "not-an-address".into());
-        let msg = load_from::<PlatformSettings>("demo", PLATFORM_DEFAULTS, &vars).expect_err("bad").to_string();
+        let msg = load_service::<NoSection>("demo", "", true, &vars).expect_err("bad").to_string();
         assert!(msg.contains("listen"), "{msg}");
         vars.insert("DEMO__SERVER__LISTEN".into(), "127.0.0.1:0".into());
-        let msg = load_from::<PlatformSettings>("demo", PLATFORM_DEFAULTS, &vars).expect_err("bad").to_string();
+        let msg = load_service::<NoSection>("demo", "", true, &vars).expect_err("bad").to_string();
         assert!(msg.contains("database.schema") && msg.contains("tls.cert: no file at /nonexistent/cert.pem"), "{msg}");
+    }
+
+    /// A service's own section, as the hub's or the comparison's.
+    #[derive(Debug, Clone, Deserialize)]
+    struct Own {
+        demo: DemoSection,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    struct DemoSection {
+        deadline_ms: u64,
+        name: String,
+    }
+
+    impl Validate for Own {
+        fn validate(&self) -> Vec<String> {
+            if self.demo.deadline_ms == 0 { vec!["demo.deadline_ms must be above 0".to_owned()] } else { Vec::new() }
+        }
+    }
+
+    #[test]
+    fn a_service_reads_its_own_section_from_the_same_layers() {
+        let dir = tempdir("own");
+        let mut vars = base_vars(&dir);
+        vars.insert("DEMO__DEMO__DEADLINE_MS".into(), "2500".into());
+        let s =
+            load_service::<Own>("demo", "[demo]\ndeadline_ms = 5000\nname = \"hub-1\"\n", true, &vars).expect("valid");
+        assert_eq!(s.own.demo.deadline_ms, 2500, "a number from the environment's string");
+        assert_eq!(s.own.demo.name, "hub-1", "the service's default");
+        assert_eq!(s.platform.database.pool_size, 16, "the platform's default");
+        vars.insert("DEMO__DEMO__DEADLINE_MS".into(), "0".into());
+        let msg = load_service::<Own>("demo", "[demo]\nname = \"x\"\n", true, &vars).expect_err("bad").to_string();
+        assert!(msg.contains("demo.deadline_ms must be above 0"), "{msg}");
+    }
+
+    #[test]
+    fn a_broker_is_required_of_a_service_that_has_one_only() {
+        let dir = tempdir("kafka");
+        let mut vars = base_vars(&dir);
+        vars.retain(|k, _| !k.contains("__KAFKA__"));
+        let msg = load_service::<NoSection>("demo", "", true, &vars).expect_err("no broker").to_string();
+        assert!(msg.contains("DEMO__KAFKA__BROKERS"), "{msg}");
+        let adapter = load_service::<NoSection>("demo", "", false, &vars).expect("an adapter has no broker");
+        assert!(adapter.platform.kafka.is_none());
     }
 }

@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
+use crate::Error;
 use crate::runtime::settings::TlsSettings;
 
 #[derive(Debug, thiserror::Error)]
@@ -164,11 +165,12 @@ where
         let path = req.uri().path().to_owned();
         let Some(identity) = identity else {
             tracing::warn!(method = %path, "call without a client certificate refused");
-            return Either::Left(ready(Ok(tonic::Status::unauthenticated("需要有效的客户端证书").into_http())));
+            let status = tonic::Status::from(Error::Unauthenticated("需要有效的客户端证书".to_owned()));
+            return Either::Left(ready(Ok(status.into_http())));
         };
         if !self.policy.permits(&path, &identity) {
             tracing::warn!(method = %path, caller = %identity, "call refused by access policy");
-            let status = tonic::Status::permission_denied(format!("调用方“{identity}”无权调用 {path}"));
+            let status = tonic::Status::from(Error::PermissionDenied(format!("调用方“{identity}”无权调用 {path}")));
             return Either::Left(ready(Ok(status.into_http())));
         }
         req.extensions_mut().insert(CallerIdentity(identity));

@@ -15,6 +15,13 @@ pub struct Workers {
     pub inbox: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+impl Workers {
+    /// None: a service without a broker (the adapters).
+    pub fn none() -> Self {
+        Self { relay: None, inbox: None }
+    }
+}
+
 /// Starts the relay of the service's outbox and its inbox on `inbox_topics`
 /// with `handler`, as the settings say.
 pub fn spawn<H: Handler>(
@@ -23,23 +30,26 @@ pub fn spawn<H: Handler>(
     handler: H,
     inbox_topics: Vec<String>,
     shutdown: &Shutdown,
-) -> Workers {
-    let relay = settings.run.relay.then(|| {
-        tokio::spawn(outbox::run_relay(
-            pool.clone(),
-            settings.kafka.clone(),
-            outbox::RelayConfig::default(),
-            shutdown.clone(),
-        ))
-    });
+) -> anyhow::Result<Workers> {
+    let kafka = settings.kafka()?;
+    let relay = spawn_relay(pool, settings, shutdown)?.relay;
     let inbox = settings.run.inbox.then(|| {
         tokio::spawn(inbox::run_inbox(
             pool.clone(),
-            settings.kafka.clone(),
+            kafka.clone(),
             handler,
             InboxConfig { topics: inbox_topics, max_batch: 500 },
             shutdown.clone(),
         ))
     });
-    Workers { relay, inbox }
+    Ok(Workers { relay, inbox })
+}
+
+/// The relay alone, as the settings say: a service that consumes nothing.
+pub fn spawn_relay(pool: &Pool, settings: &PlatformSettings, shutdown: &Shutdown) -> anyhow::Result<Workers> {
+    let kafka = settings.kafka()?;
+    let relay = settings.run.relay.then(|| {
+        tokio::spawn(outbox::run_relay(pool.clone(), kafka.clone(), outbox::RelayConfig::default(), shutdown.clone()))
+    });
+    Ok(Workers { relay, inbox: None })
 }

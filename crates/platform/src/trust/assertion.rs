@@ -32,7 +32,7 @@ pub enum KeyError {
 
 /// Why an adapter refuses an assertion. Each is logged in its access log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum AssertionRefusal {
     #[error("no consent assertion")]
     Missing,
     #[error("unknown signing key {0}")]
@@ -137,30 +137,31 @@ impl AssertionVerifier {
         assertion: Option<&ConsentAssertion>,
         items: &[Item],
         now: OffsetDateTime,
-    ) -> Result<VerifiedAssertion, Refusal> {
-        let a = assertion.ok_or(Refusal::Missing)?;
-        let key = self.keys.get(&a.key_id).ok_or_else(|| Refusal::UnknownKey(a.key_id.clone()))?;
+    ) -> Result<VerifiedAssertion, AssertionRefusal> {
+        let a = assertion.ok_or(AssertionRefusal::Missing)?;
+        let key = self.keys.get(&a.key_id).ok_or_else(|| AssertionRefusal::UnknownKey(a.key_id.clone()))?;
         let mut unsigned = a.clone();
         unsigned.signature.clear();
         UnparsedPublicKey::new(&ED25519, key)
             .verify(&unsigned.encode_to_vec(), &a.signature)
-            .map_err(|_| Refusal::BadSignature)?;
+            .map_err(|_| AssertionRefusal::BadSignature)?;
         let at = |t: &Option<prost_types::Timestamp>| {
             t.as_ref().and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
         };
         let (Some(issued), Some(expires)) = (at(&a.issued_at), at(&a.expires_at)) else {
-            return Err(Refusal::Expired);
+            return Err(AssertionRefusal::Expired);
         };
         if issued > now + SKEW || expires + SKEW <= now {
-            return Err(Refusal::Expired);
+            return Err(AssertionRefusal::Expired);
         }
         if a.consent_id.is_empty() || a.purpose.trim().is_empty() {
-            return Err(Refusal::Incomplete);
+            return Err(AssertionRefusal::Incomplete);
         }
-        let person = a.person.as_ref().and_then(|p| IdentityNumber::parse(&p.value).ok()).ok_or(Refusal::NoPerson)?;
+        let person =
+            a.person.as_ref().and_then(|p| IdentityNumber::parse(&p.value).ok()).ok_or(AssertionRefusal::NoPerson)?;
         let granted: Vec<Item> = a.items.iter().filter_map(|i| Item::try_from(*i).ok()).collect();
         if let Some(outside) = items.iter().find(|i| !granted.contains(i)) {
-            return Err(Refusal::ItemOutOfScope(outside.as_str_name().to_owned()));
+            return Err(AssertionRefusal::ItemOutOfScope(outside.as_str_name().to_owned()));
         }
         Ok(VerifiedAssertion {
             consent_id: a.consent_id.clone(),
@@ -217,11 +218,14 @@ mod tests {
         assert_eq!(ok.person.as_str(), "11010519491231002X");
         assert_eq!(
             verifier.verify(Some(&signed), &[Item::Deposits], now).expect_err("refused"),
-            Refusal::ItemOutOfScope("ITEM_DEPOSITS".into())
+            AssertionRefusal::ItemOutOfScope("ITEM_DEPOSITS".into())
         );
         let later = now + time::Duration::minutes(6);
-        assert_eq!(verifier.verify(Some(&signed), &[Item::Vehicles], later).expect_err("refused"), Refusal::Expired);
-        assert_eq!(verifier.verify(None, &[Item::Vehicles], now).expect_err("refused"), Refusal::Missing);
+        assert_eq!(
+            verifier.verify(Some(&signed), &[Item::Vehicles], later).expect_err("refused"),
+            AssertionRefusal::Expired
+        );
+        assert_eq!(verifier.verify(None, &[Item::Vehicles], now).expect_err("refused"), AssertionRefusal::Missing);
     }
 
     #[test]
@@ -236,18 +240,21 @@ mod tests {
         for tampered in [widened, other_person] {
             assert_eq!(
                 verifier.verify(Some(&tampered), &[Item::Vehicles], now).expect_err("refused"),
-                Refusal::BadSignature
+                AssertionRefusal::BadSignature
             );
         }
         // Signed by a key the adapter does not trust.
         let (stranger, _) = pair();
         let forged = stranger.sign(assertion(now));
-        assert_eq!(verifier.verify(Some(&forged), &[Item::Vehicles], now).expect_err("refused"), Refusal::BadSignature);
+        assert_eq!(
+            verifier.verify(Some(&forged), &[Item::Vehicles], now).expect_err("refused"),
+            AssertionRefusal::BadSignature
+        );
         let mut unknown = forged;
         unknown.key_id = "someone".into();
         assert_eq!(
             verifier.verify(Some(&unknown), &[Item::Vehicles], now).expect_err("refused"),
-            Refusal::UnknownKey("someone".into())
+            AssertionRefusal::UnknownKey("someone".into())
         );
     }
 }

@@ -25,7 +25,6 @@ pub struct Banks {
 
 impl Connector for Banks {
     const DEPARTMENT: Department = Department::Bank;
-    const ITEMS: &'static [Item] = &[Item::Deposits];
 
     fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call> {
         self.banks

@@ -13,7 +13,6 @@ pub struct Commerce;
 
 impl Connector for Commerce {
     const DEPARTMENT: Department = Department::Commerce;
-    const ITEMS: &'static [Item] = &[Item::BusinessLicence];
 
     fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call> {
         vec![Call {

@@ -16,7 +16,6 @@ pub struct Housing;
 
 impl Connector for Housing {
     const DEPARTMENT: Department = Department::Housing;
-    const ITEMS: &'static [Item] = &[Item::Property];
 
     fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call> {
         vec![Call {

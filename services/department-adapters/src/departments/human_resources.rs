@@ -13,7 +13,6 @@ pub struct HumanResources;
 
 impl Connector for HumanResources {
     const DEPARTMENT: Department = Department::HumanResources;
-    const ITEMS: &'static [Item] = &[Item::Pension, Item::SocialInsurance, Item::Employment, Item::UnemploymentBenefit];
 
     fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call> {
         vec![Call {

@@ -14,7 +14,6 @@ pub struct PublicSecurity;
 
 impl Connector for PublicSecurity {
     const DEPARTMENT: Department = Department::PublicSecurity;
-    const ITEMS: &'static [Item] = &[Item::HouseholdRegistration, Item::Vehicles, Item::Death];
 
     fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call> {
         let codes: Vec<&str> = items.iter().filter_map(|i| transformers::item_code(*i)).collect();

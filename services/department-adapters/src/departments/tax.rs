@@ -12,7 +12,6 @@ pub struct Tax;
 
 impl Connector for Tax {
     const DEPARTMENT: Department = Department::Tax;
-    const ITEMS: &'static [Item] = &[Item::IncomeTax];
 
     fn calls(&self, person: &IdentityNumber, items: &[Item]) -> Vec<Call> {
         vec![Call {

@@ -1,0 +1,145 @@
+//! The Chinese names of the contracts' enums, as officers read them: one
+//! trait, [`Label`], so every service names a step, a role, an item or a
+//! department the same way (the engine's own types implement it too).
+
+use crate::civil_affairs::v1::ProcessStep;
+use crate::common::v1::{OfficerRole, Relation};
+use crate::department::v1::{Department, Item};
+use crate::events::v1::{BenefitCategory, PovertyCause, Programme};
+use crate::poverty_alleviation::v1::PovertyStatus;
+
+/// A name an officer reads, in Simplified Chinese.
+pub trait Label {
+    fn label(self) -> &'static str;
+}
+
+impl Label for ProcessStep {
+    fn label(self) -> &'static str {
+        match self {
+            ProcessStep::Unspecified => "未指定",
+            ProcessStep::Application => "申请",
+            ProcessStep::HomeVisit => "入户调查",
+            ProcessStep::VillageReview => "民主评议",
+            ProcessStep::Verification => "信息核对",
+            ProcessStep::TownshipReview => "乡镇审核",
+            ProcessStep::PublicNotice => "公示",
+            ProcessStep::CountyApproval => "县级审批",
+            ProcessStep::Enrolment => "确认享受",
+            ProcessStep::Exit => "退出申请",
+        }
+    }
+}
+
+impl Label for OfficerRole {
+    fn label(self) -> &'static str {
+        match self {
+            OfficerRole::Unspecified => "未指定",
+            OfficerRole::VillageCommittee => "村委会",
+            OfficerRole::TownshipCaseworker => "乡镇经办人员",
+            OfficerRole::TownshipReviewer => "乡镇审核人员",
+            OfficerRole::CountyApprover => "县级审批人员",
+            OfficerRole::VerificationOfficer => "核对人员",
+            OfficerRole::PovertyOfficer => "扶贫部门人员",
+        }
+    }
+}
+
+impl Label for Relation {
+    fn label(self) -> &'static str {
+        match self {
+            Relation::Unspecified => "未指定",
+            Relation::Head => "户主",
+            Relation::Spouse => "配偶",
+            Relation::Child => "子女",
+            Relation::Parent => "父母",
+            Relation::Grandchild => "孙子女",
+            Relation::Grandparent => "祖父母",
+            Relation::Sibling => "兄弟姐妹",
+            Relation::ChildInLaw => "儿媳女婿",
+            Relation::Other => "其他",
+        }
+    }
+}
+
+impl Label for Item {
+    fn label(self) -> &'static str {
+        match self {
+            Item::Unspecified => "未指定",
+            Item::Vehicles => "机动车",
+            Item::HouseholdRegistration => "户籍",
+            Item::Death => "死亡登记",
+            Item::Pension => "养老金",
+            Item::SocialInsurance => "社会保险缴费",
+            Item::Employment => "就业",
+            Item::UnemploymentBenefit => "失业保险金",
+            Item::Property => "房产",
+            Item::BusinessLicence => "工商登记",
+            Item::Deposits => "银行存款",
+            Item::IncomeTax => "个人所得税",
+        }
+    }
+}
+
+impl Label for Department {
+    fn label(self) -> &'static str {
+        match self {
+            Department::Unspecified => "未指定部门",
+            Department::PublicSecurity => "公安",
+            Department::HumanResources => "人力资源社会保障",
+            Department::Housing => "住房城乡建设",
+            Department::Commerce => "市场监管",
+            Department::Bank => "银行",
+            Department::Tax => "税务",
+        }
+    }
+}
+
+impl Label for Programme {
+    fn label(self) -> &'static str {
+        match self {
+            Programme::Unspecified | Programme::Dibao => "低保",
+            Programme::SpecialHardship => "特困供养",
+        }
+    }
+}
+
+impl Label for BenefitCategory {
+    fn label(self) -> &'static str {
+        match self {
+            BenefitCategory::Unspecified => "未分类",
+            BenefitCategory::A => "A类",
+            BenefitCategory::B => "B类",
+            BenefitCategory::C => "C类",
+        }
+    }
+}
+
+/// As the registered-poor roster file writes the causes (致贫原因).
+impl Label for PovertyCause {
+    fn label(self) -> &'static str {
+        match self {
+            PovertyCause::Unspecified => "未指定",
+            PovertyCause::Illness => "因病",
+            PovertyCause::Disability => "因残",
+            PovertyCause::Education => "因学",
+            PovertyCause::Disaster => "因灾",
+            PovertyCause::LackOfLabour => "缺劳力",
+            PovertyCause::LackOfLand => "缺土地",
+            PovertyCause::LackOfCapital => "缺资金",
+            PovertyCause::LackOfSkills => "缺技术",
+            PovertyCause::SuddenHardship => "突发困难",
+            PovertyCause::Other => "其他",
+        }
+    }
+}
+
+impl Label for PovertyStatus {
+    fn label(self) -> &'static str {
+        match self {
+            PovertyStatus::Unspecified => "未指定",
+            PovertyStatus::InPoverty => "未脱贫",
+            PovertyStatus::Exited => "已脱贫",
+            PovertyStatus::Returned => "返贫",
+        }
+    }
+}

@@ -1,0 +1,716 @@
+//! The signed approval process (R-PROC-1, R-PROC-2): an application from
+//! submission through home visit, village review, verification, township
+//! review and public notice to county approval; exits the same way; deaths
+//! and objections. Every step records who signed it, never rewritten.
+
+use deadpool_postgres::Transaction;
+use dibao_benefit_engine::household::validate_composition;
+use dibao_platform::Error;
+use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_proto::civil_affairs::v1::{self as pb, ProcessStep};
+use dibao_proto::common::v1::OfficerRole;
+use dibao_proto::events::v1::{ExitReason, HouseholdEnrolled, Programme, event_envelope::Payload};
+use dibao_proto::labels::Label;
+use dibao_proto::types::{Fen, IdentityNumber, InvalidField, Signature, date_to_pb};
+use prost::Message;
+use time::{Date, OffsetDateTime};
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::convert;
+use crate::households::{self, Death, NewApplicant, Roster};
+use crate::policy;
+use crate::process::{self, Kind, NOTICE_DAYS};
+
+/// Why the process refuses a step.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("申请{0}不存在")]
+    ApplicationNotFound(Uuid),
+    #[error("该申请已办结（{status}），不能再办理")]
+    Closed { status: String },
+    #[error("当前应办理“{}”，不能办理“{}”（R-PROC-1）", .expected.label(), .asked.label())]
+    OutOfOrder { expected: ProcessStep, asked: ProcessStep },
+    #[error("“{}”应由{}签署，不能由{}签署", .step.label(), signer_names(*.step), .role.label())]
+    WrongSigner { step: ProcessStep, role: OfficerRole },
+    #[error("该户没有有效的家庭经济状况核对报告，不能审批（R-VER-2）")]
+    NoReport,
+    #[error("公示期为{NOTICE_DAYS}天，尚未期满，{until}后方可审批（R-PROC-1）")]
+    NoticeNotOver { until: String },
+    #[error("公示期间有{open}条异议尚未处理完毕，处理后方可审批（R-PROC-1）")]
+    OpenObjections { open: i64 },
+    #[error("核对平台的报告“{0}”尚未送达民政系统：请核实报告编号；核对刚完成的，请稍候再办理（R-VER-2）")]
+    ReportNotArrived(String),
+    #[error("核对报告“{0}”核对的不是本申请的家庭（R-VER-2）")]
+    ReportOfAnotherHousehold(String),
+    #[error("核对报告“{0}”不完整（部分部门未应答或未能对照县级政策），请重新核对后再办理（R-VER-2）")]
+    ReportIncomplete(String),
+    #[error("按现行政策该户不符合低保条件，不能审批：{0}")]
+    NotEligible(String),
+    #[error("只有在保家庭可以办理退出")]
+    NotEnrolled,
+    #[error("该户已有在办事项，办结后再办理退出")]
+    AlreadyOpen,
+    #[error(
+        "household.members[{index}]：该成员已在另一低保家庭中（在办或在保），配偶和未成年子女不得分户申请，同一人不得重复纳入（R-ROSTER-4）"
+    )]
+    MemberTaken { index: usize },
+    #[error("异议{0}不存在或已处理")]
+    ObjectionClosed(Uuid),
+}
+
+fn signer_names(step: ProcessStep) -> String {
+    process::signers(step).iter().map(|r| r.label()).collect::<Vec<_>>().join("或")
+}
+
+impl Refusal for ProcessError {
+    fn kind(&self) -> RefusalKind {
+        match self {
+            ProcessError::ApplicationNotFound(_) => RefusalKind::NotFound,
+            ProcessError::WrongSigner { .. } => RefusalKind::InvalidArgument { field: "signature.role".into() },
+            _ => RefusalKind::FailedPrecondition,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            ProcessError::ApplicationNotFound(_) => "APPLICATION_NOT_FOUND",
+            ProcessError::Closed { .. } => "APPLICATION_CLOSED",
+            ProcessError::OutOfOrder { .. } => "STEP_OUT_OF_ORDER",
+            ProcessError::WrongSigner { .. } => "WRONG_SIGNER",
+            ProcessError::NoReport => "NO_VERIFICATION_REPORT",
+            ProcessError::NoticeNotOver { .. } => "NOTICE_NOT_OVER",
+            ProcessError::OpenObjections { .. } => "OPEN_OBJECTIONS",
+            ProcessError::ReportNotArrived(_) => "REPORT_NOT_ARRIVED",
+            ProcessError::ReportOfAnotherHousehold(_) => "REPORT_OF_ANOTHER_HOUSEHOLD",
+            ProcessError::ReportIncomplete(_) => "REPORT_INCOMPLETE",
+            ProcessError::NotEligible(_) => "NOT_ELIGIBLE",
+            ProcessError::NotEnrolled => "NOT_ENROLLED",
+            ProcessError::AlreadyOpen => "APPLICATION_ALREADY_OPEN",
+            ProcessError::MemberTaken { .. } => "MEMBER_IN_ANOTHER_HOUSEHOLD",
+            ProcessError::ObjectionClosed(_) => "OBJECTION_CLOSED",
+        }
+    }
+}
+
+/// Refuses `role` for `step` unless the process lets it sign.
+pub fn check_signer(step: ProcessStep, role: OfficerRole) -> Result<(), ProcessError> {
+    if process::signers(step).contains(&role) {
+        return Ok(());
+    }
+    Err(ProcessError::WrongSigner { step, role })
+}
+
+/// An application as submitted, checked.
+pub struct Submission {
+    pub household: pb::Household,
+    pub income: Vec<pb::IncomeItem>,
+    pub supporters: Vec<pb::Supporter>,
+    pub county: dibao_proto::types::DivisionCode,
+    pub village: dibao_proto::types::DivisionCode,
+    pub members: Vec<String>,
+    pub signature: Signature,
+}
+
+impl Submission {
+    pub fn check(req: pb::SubmitApplicationRequest, now: OffsetDateTime) -> Result<Self, Error> {
+        let mut household = req.household.ok_or_else(|| InvalidField::new("household", "必填项缺失"))?;
+        // Deaths are recorded, never submitted.
+        household.deceased.clear();
+        let submitted = convert::household(&household, "household")?;
+        validate_composition(&submitted.household, now.date())?;
+        convert::income(&req.income)?;
+        convert::supporters(&req.supporters)?;
+        let signature = convert::signature(&req.signature, now)?;
+        check_signer(ProcessStep::Application, signature.role)?;
+        let county =
+            submitted.village.county().ok_or_else(|| InvalidField::new("household.village", "无法确定所属县"))?;
+        let members = submitted.household.members.iter().map(|m| m.identity.as_str().to_owned()).collect();
+        Ok(Self {
+            household,
+            income: req.income,
+            supporters: req.supporters,
+            county,
+            village: submitted.village,
+            members,
+            signature,
+        })
+    }
+}
+
+/// Opens an application and records its first signed step.
+#[tracing::instrument(skip_all)]
+pub async fn submit(roster: &Roster, s: Submission) -> Result<pb::SubmitApplicationResponse, Error> {
+    let now = roster.clock.now();
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    if let Some(taken) = households::first_live_member(&*tx, &s.members).await? {
+        let index = s.members.iter().position(|x| *x == taken).unwrap_or(0);
+        return Err(ProcessError::MemberTaken { index }.into());
+    }
+    let household_id = Uuid::now_v7();
+    let application_id = Uuid::now_v7();
+    let stored_income = pb::AssessHouseholdRequest {
+        household: None,
+        income: s.income,
+        month: None,
+        supporters: s.supporters,
+        property_findings: Vec::new(),
+    };
+    let programme = if s.household.programme == 0 { Programme::Dibao as i32 } else { s.household.programme };
+    households::insert_applicant(
+        &tx,
+        &NewApplicant {
+            household_id,
+            county: s.county.as_str(),
+            village: s.village.as_str(),
+            programme,
+            category: s.household.category,
+            body: s.household.encode_to_vec(),
+            income: stored_income.encode_to_vec(),
+            members: &s.members,
+            now,
+        },
+    )
+    .await?;
+    open(&tx, application_id, household_id, Kind::Enrol, None, now).await?;
+    record_step(&*tx, &Step::signed(application_id, ProcessStep::Application, &s.signature, now)).await?;
+    tx.commit().await?;
+    tracing::info!(%application_id, %household_id, "application submitted");
+    Ok(pb::SubmitApplicationResponse {
+        application_id: application_id.to_string(),
+        household_id: household_id.to_string(),
+    })
+}
+
+/// A step to sign, checked.
+pub struct Signing {
+    pub application_id: Uuid,
+    pub step: ProcessStep,
+    pub approve: bool,
+    pub remarks: String,
+    pub report: String,
+    pub signature: Signature,
+}
+
+impl Signing {
+    pub fn check(req: pb::SignStepRequest, now: OffsetDateTime) -> Result<Self, Error> {
+        let application_id = Uuid::parse_str(&req.application_id)
+            .map_err(|_| InvalidField::new("application_id", "申请编号格式不正确"))?;
+        let step = ProcessStep::try_from(req.step).unwrap_or(ProcessStep::Unspecified);
+        if step == ProcessStep::Unspecified {
+            return Err(InvalidField::new("step", "请指定办理步骤").into());
+        }
+        let signature = convert::signature(&req.signature, now)?;
+        check_signer(step, signature.role)?;
+        let report = req.verification_report_id.trim().to_owned();
+        if step == ProcessStep::Verification && req.approve && report.is_empty() {
+            return Err(InvalidField::new("verification_report_id", "请填写家庭经济状况核对报告编号（R-VER-2）").into());
+        }
+        Ok(Self {
+            application_id,
+            step,
+            approve: req.approve,
+            remarks: req.remarks.trim().to_owned(),
+            report,
+            signature,
+        })
+    }
+}
+
+/// An application as its row holds it, locked.
+struct ApplicationRow {
+    household_id: Uuid,
+    next_step: ProcessStep,
+    status: String,
+    notice_started_at: Option<OffsetDateTime>,
+    verification_report_id: Option<String>,
+    kind: Kind,
+    exit_reason: ExitReason,
+}
+
+#[tracing::instrument(skip(tx))]
+async fn lock_application(tx: &Transaction<'_>, id: Uuid) -> Result<ApplicationRow, Error> {
+    let row = tx
+        .query_opt(
+            "SELECT household_id, next_step, status, notice_started_at, verification_report_id, kind, exit_reason
+             FROM application WHERE application_id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .ok_or(ProcessError::ApplicationNotFound(id))?;
+    Ok(ApplicationRow {
+        household_id: row.get("household_id"),
+        next_step: ProcessStep::try_from(row.get::<_, i32>("next_step")).unwrap_or(ProcessStep::Unspecified),
+        status: row.get("status"),
+        notice_started_at: row.get("notice_started_at"),
+        verification_report_id: row.get("verification_report_id"),
+        kind: Kind::from_db(row.get("kind")),
+        exit_reason: row
+            .get::<_, Option<i32>>("exit_reason")
+            .and_then(|v| ExitReason::try_from(v).ok())
+            .unwrap_or(ExitReason::Unspecified),
+    })
+}
+
+#[tracing::instrument(skip(tx))]
+async fn open_objections(tx: &Transaction<'_>, application_id: Uuid) -> Result<i64, Error> {
+    Ok(tx
+        .query_one(
+            "SELECT count(*) FROM objection o WHERE o.application_id = $1
+             AND NOT EXISTS (SELECT 1 FROM objection_resolution r WHERE r.objection_id = o.objection_id)",
+            &[&application_id],
+        )
+        .await?
+        .get(0))
+}
+
+/// The application's next step and status, with what the step records.
+#[tracing::instrument(skip(tx))]
+async fn advance(
+    tx: &Transaction<'_>,
+    id: Uuid,
+    next: ProcessStep,
+    status: &str,
+    report: Option<&str>,
+    notice_started_at: Option<OffsetDateTime>,
+) -> Result<(), Error> {
+    tx.execute(
+        "UPDATE application SET next_step = $2, status = $3,
+                verification_report_id = coalesce($4, verification_report_id),
+                notice_started_at = coalesce($5, notice_started_at)
+         WHERE application_id = $1",
+        &[&id, &(next as i32), &status, &report, &notice_started_at],
+    )
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip(tx))]
+async fn set_status(tx: &Transaction<'_>, id: Uuid, status: &str) -> Result<(), Error> {
+    tx.execute("UPDATE application SET status = $2 WHERE application_id = $1", &[&id, &status]).await?;
+    Ok(())
+}
+
+/// Signs a step of an application: checks its order, who signs it and
+/// what it needs (the report at verification; at county approval, the
+/// notice over and every objection resolved), records it, and moves on.
+#[tracing::instrument(skip_all, fields(application_id = %s.application_id))]
+pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, Error> {
+    let now = roster.clock.now();
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    let app = lock_application(&tx, s.application_id).await?;
+    if app.status != "open" {
+        return Err(ProcessError::Closed { status: app.status }.into());
+    }
+    if s.step != app.next_step {
+        return Err(ProcessError::OutOfOrder { expected: app.next_step, asked: s.step }.into());
+    }
+    let mut response = pb::SignStepResponse { next_step: s.step as i32, ..Default::default() };
+    if app.kind == Kind::Enrol && s.step == ProcessStep::CountyApproval && s.approve {
+        if app.verification_report_id.as_deref().unwrap_or("").is_empty() {
+            return Err(ProcessError::NoReport.into());
+        }
+        let notice_ends = app.notice_started_at.map(|t| t + time::Duration::days(NOTICE_DAYS));
+        if notice_ends.is_none_or(|end| now < end) {
+            let until = notice_ends.map_or("公示开始后".to_owned(), |e| format!("{}", e.date()));
+            return Err(ProcessError::NoticeNotOver { until }.into());
+        }
+        let open = open_objections(&tx, s.application_id).await?;
+        if open > 0 {
+            return Err(ProcessError::OpenObjections { open }.into());
+        }
+    }
+    if s.step == ProcessStep::Verification && s.approve {
+        check_report(&tx, &s.report, app.household_id).await?;
+    }
+    let report_ref = (s.step == ProcessStep::Verification).then_some(s.report.as_str());
+    let step = Step {
+        approve: s.approve,
+        remarks: &s.remarks,
+        report: report_ref,
+        ..Step::signed(s.application_id, s.step, &s.signature, now)
+    };
+    record_step(&*tx, &step).await?;
+
+    if !s.approve {
+        set_status(&tx, s.application_id, "refused").await?;
+        // A refused exit leaves the household as it was.
+        if app.kind == Kind::Enrol {
+            households::refuse(&tx, app.household_id).await?;
+        }
+        tx.commit().await?;
+        response.refused = true;
+        return Ok(response);
+    }
+    let next = app.kind.next(s.step);
+    match (app.kind, s.step) {
+        (Kind::Exit, ProcessStep::CountyApproval) => {
+            households::exit(&tx, &roster.topic, app.household_id, app.exit_reason, now).await?;
+            advance(&tx, s.application_id, next, "exited", None, None).await?;
+        }
+        (_, ProcessStep::Verification) => advance(&tx, s.application_id, next, "open", Some(&s.report), None).await?,
+        (_, ProcessStep::PublicNotice) => advance(&tx, s.application_id, next, "open", None, Some(now)).await?,
+        (Kind::Enrol, ProcessStep::CountyApproval) => {
+            let (amount, explanation) = enrol(roster, &tx, app.household_id, now).await?;
+            advance(&tx, s.application_id, next, "enrolled", None, None).await?;
+            // Enrolment is confirmed by the approver's signature (R-PROC-1: certificate and payment follow).
+            record_step(&*tx, &Step::signed(s.application_id, ProcessStep::Enrolment, &s.signature, now)).await?;
+            response.monthly_amount = Some(amount.into());
+            response.explanation = explanation;
+        }
+        _ => advance(&tx, s.application_id, next, "open", None, None).await?,
+    }
+    tx.commit().await?;
+    response.next_step = next as i32;
+    Ok(response)
+}
+
+/// The verification step accepts only a report the hub completed for this
+/// household and published (R-VER-2); its events fill `verification_report`.
+#[tracing::instrument(skip(tx))]
+async fn check_report(tx: &Transaction<'_>, report_id: &str, household_id: Uuid) -> Result<(), Error> {
+    let row = tx
+        .query_opt(
+            "SELECT household_id, complete FROM verification_report WHERE report_id = $1 ORDER BY version DESC LIMIT 1",
+            &[&report_id],
+        )
+        .await?
+        .ok_or_else(|| ProcessError::ReportNotArrived(report_id.to_owned()))?;
+    let (of, complete): (String, bool) = (row.get("household_id"), row.get("complete"));
+    if of != household_id.to_string() {
+        return Err(ProcessError::ReportOfAnotherHousehold(report_id.to_owned()).into());
+    }
+    if !complete {
+        return Err(ProcessError::ReportIncomplete(report_id.to_owned()).into());
+    }
+    Ok(())
+}
+
+/// County approval: assess under the policy in force, enrol, publish.
+async fn enrol(
+    roster: &Roster,
+    tx: &Transaction<'_>,
+    household_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(Fen, String), Error> {
+    let row = households::lock(tx, household_id).await?;
+    let household = households::household_of(&row)?;
+    let stored = households::income_of(&row, &household.household_id)?;
+    let county = dibao_proto::types::DivisionCode::parse(row.get("county"))
+        .map_err(|e| Error::stored(format!("county of household {household_id}: {e}")))?;
+    let village: String = row.get("village");
+    let month = households::first_of_month(now);
+    let (policy, _) = policy::in_force(&**tx, &county, month).await?;
+    let (_, benefit) = policy::assess(&household, &stored, &policy, month)?;
+    if !benefit.eligible {
+        return Err(ProcessError::NotEligible(benefit.explanation).into());
+    }
+    let category = convert::category_to_pb(benefit.category) as i32;
+    let version = households::enrol(tx, household_id, category, benefit.monthly_amount, now.date()).await?;
+    let payload = Payload::HouseholdEnrolled(HouseholdEnrolled {
+        household_id: household_id.to_string(),
+        village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
+        programme: household.programme,
+        category,
+        members: households::roster_members(&household, &benefit.covered),
+        monthly_amount: Some(benefit.monthly_amount.into()),
+        effective_from: Some(date_to_pb(now.date())),
+    });
+    households::publish(tx, &roster.topic, household_id, version, payload).await?;
+    tracing::info!(%household_id, amount_fen = benefit.monthly_amount.0, "household enrolled");
+    Ok((benefit.monthly_amount, benefit.explanation))
+}
+
+/// An exit to open, checked.
+pub struct ExitStart {
+    pub household_id: Uuid,
+    pub reason: ExitReason,
+    pub remarks: String,
+    pub signature: Signature,
+}
+
+impl ExitStart {
+    pub fn check(req: pb::StartExitRequest, now: OffsetDateTime) -> Result<Self, Error> {
+        let household_id =
+            Uuid::parse_str(&req.household_id).map_err(|_| InvalidField::new("household_id", "家庭编号格式不正确"))?;
+        let reason = ExitReason::try_from(req.reason).unwrap_or(ExitReason::Unspecified);
+        if reason == ExitReason::Unspecified {
+            return Err(InvalidField::new("reason", "请选择退出原因（死亡、收入超标、迁出或自愿退出）").into());
+        }
+        let signature = convert::signature(&req.signature, now)?;
+        check_signer(ProcessStep::Exit, signature.role)?;
+        Ok(Self { household_id, reason, remarks: req.remarks.trim().to_owned(), signature })
+    }
+}
+
+#[tracing::instrument(skip_all, fields(household_id = %e.household_id))]
+pub async fn start_exit(roster: &Roster, e: ExitStart) -> Result<pb::StartExitResponse, Error> {
+    let now = roster.clock.now();
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    let application_id = open_exit(&tx, e.household_id, e.reason, &e.remarks, &e.signature, now).await?;
+    tx.commit().await?;
+    Ok(pb::StartExitResponse { application_id: application_id.to_string() })
+}
+
+/// Opens an exit for an enrolled household and records its first signed step.
+pub async fn open_exit(
+    tx: &Transaction<'_>,
+    household_id: Uuid,
+    reason: ExitReason,
+    remarks: &str,
+    signature: &Signature,
+    now: OffsetDateTime,
+) -> Result<Uuid, Error> {
+    let status = households::lock_status(tx, household_id).await?;
+    if status != pb::HouseholdStatus::Enrolled as i32 && status != pb::HouseholdStatus::GradualExit as i32 {
+        return Err(ProcessError::NotEnrolled.into());
+    }
+    let application_id = Uuid::now_v7();
+    open(tx, application_id, household_id, Kind::Exit, Some(reason), now).await?;
+    let step = Step { remarks, ..Step::signed(application_id, ProcessStep::Exit, signature, now) };
+    record_step(&**tx, &step).await?;
+    Ok(application_id)
+}
+
+/// A new application's row: its first step to come is the home visit. A
+/// household has one open application at most.
+#[tracing::instrument(skip(tx))]
+async fn open(
+    tx: &Transaction<'_>,
+    application_id: Uuid,
+    household_id: Uuid,
+    kind: Kind,
+    exit_reason: Option<ExitReason>,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    tx.execute(
+        "INSERT INTO application (application_id, household_id, next_step, status, created_at, kind, exit_reason)
+         VALUES ($1, $2, $3, 'open', $4, $5, $6)",
+        &[
+            &application_id,
+            &household_id,
+            &(ProcessStep::HomeVisit as i32),
+            &now,
+            &kind.as_db(),
+            &exit_reason.map(|r| r as i32),
+        ],
+    )
+    .await
+    .map_err(|e| match e.code() {
+        Some(c) if c.code() == "23505" => Error::from(ProcessError::AlreadyOpen),
+        _ => Error::from(e),
+    })?;
+    Ok(())
+}
+
+/// One signed step, appended to the application's history (R-PROC-2).
+struct Step<'a> {
+    application_id: Uuid,
+    step: ProcessStep,
+    approve: bool,
+    remarks: &'a str,
+    signature: &'a Signature,
+    report: Option<&'a str>,
+    now: OffsetDateTime,
+}
+
+impl<'a> Step<'a> {
+    fn signed(application_id: Uuid, step: ProcessStep, signature: &'a Signature, now: OffsetDateTime) -> Self {
+        Self { application_id, step, approve: true, remarks: "", signature, report: None, now }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(application_id = %s.application_id, step = ?s.step))]
+async fn record_step(tx: &impl GenericClient, s: &Step<'_>) -> Result<(), Error> {
+    let sig = s.signature;
+    tx.execute(
+        "INSERT INTO application_step (application_id, step, approve, remarks, officer_id, officer_name, role, division,
+                                       signed_at, recorded_at, verification_report_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            &s.application_id,
+            &(s.step as i32),
+            &s.approve,
+            &s.remarks,
+            &sig.officer_id,
+            &sig.officer_name,
+            &(sig.role as i32),
+            &sig.division.as_str(),
+            &sig.signed_at,
+            &s.now,
+            &s.report,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A death to record, checked.
+pub struct DeathReport {
+    pub person: IdentityNumber,
+    pub died_on: Date,
+    pub source: String,
+    pub signature: Signature,
+}
+
+impl DeathReport {
+    pub fn check(req: pb::RecordDeathRequest, now: OffsetDateTime) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let person = convert::identity(&req.identity_number, "identity_number").map_err(|e| errors.push(e)).ok();
+        let died_on = dibao_proto::types::required(&req.died_on, "died_on")
+            .and_then(|d| Date::try_from(d).map_err(|e| e.within("died_on")))
+            .map_err(|e| errors.push(e))
+            .ok();
+        if died_on.is_some_and(|d| d > now.date()) {
+            errors.push(InvalidField::new("died_on", "死亡日期不能晚于今天"));
+        }
+        if req.source.trim().is_empty() {
+            errors.push(InvalidField::new("source", "请填写死亡信息来源（如公安死亡登记号）"));
+        }
+        let signature = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
+        match (person, died_on, signature, errors.is_empty()) {
+            (Some(person), Some(died_on), Some(signature), true) => {
+                Ok(Self { person, died_on, source: req.source.trim().to_owned(), signature })
+            }
+            _ => Err(Error::InvalidArgument(errors)),
+        }
+    }
+}
+
+/// Records a death on the roster; a household whose last member died
+/// starts its exit (unless an application of it is open).
+#[tracing::instrument(skip_all)]
+pub async fn record_death(roster: &Roster, d: DeathReport) -> Result<pb::RecordDeathResponse, Error> {
+    let now = roster.clock.now();
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    let household_id = households::live_household_of(&tx, &d.person).await?;
+    let death = Death {
+        person: d.person.as_str(),
+        household_id,
+        died_on: d.died_on,
+        source: &d.source,
+        recorded_by: &d.signature.officer_id,
+        now,
+    };
+    households::mark_deceased(&tx, &roster.topic, &death).await?;
+    let living = households::living_members(&tx, household_id).await?;
+    let exit_application_id = if living == 0 && !has_open_application(&tx, household_id).await? {
+        open_exit(&tx, household_id, ExitReason::Death, "家庭成员均已死亡", &d.signature, now).await?.to_string()
+    } else {
+        String::new()
+    };
+    tx.commit().await?;
+    tracing::info!(%household_id, living, "death recorded");
+    Ok(pb::RecordDeathResponse { household_id: household_id.to_string(), exit_application_id })
+}
+
+#[tracing::instrument(skip(tx))]
+async fn has_open_application(tx: &Transaction<'_>, household_id: Uuid) -> Result<bool, Error> {
+    Ok(tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM application WHERE household_id = $1 AND status = 'open')",
+            &[&household_id],
+        )
+        .await?
+        .get(0))
+}
+
+/// An objection during the notice, or its resolution, checked.
+pub struct ObjectionNote {
+    pub application_id: Uuid,
+    /// Empty for a new objection.
+    pub objection_id: Option<Uuid>,
+    pub text: String,
+    pub signature: Signature,
+}
+
+impl ObjectionNote {
+    pub fn check(req: pb::RecordObjectionRequest, now: OffsetDateTime) -> Result<Self, Error> {
+        let signature = convert::signature(&req.signature, now)?;
+        let application_id = Uuid::parse_str(&req.application_id)
+            .map_err(|_| InvalidField::new("application_id", "申请编号格式不正确"))?;
+        let text = req.text.trim().to_owned();
+        if text.is_empty() {
+            return Err(InvalidField::new("text", "请填写异议内容或处理结果").into());
+        }
+        if req.objection_id.is_empty() {
+            return Ok(Self { application_id, objection_id: None, text, signature });
+        }
+        if !req.resolved {
+            return Err(InvalidField::new("resolved", "处理异议时应标明已处理").into());
+        }
+        let objection_id =
+            Uuid::parse_str(&req.objection_id).map_err(|_| InvalidField::new("objection_id", "异议编号格式不正确"))?;
+        Ok(Self { application_id, objection_id: Some(objection_id), text, signature })
+    }
+}
+
+/// Records an objection, or resolves one (a resolution supersedes it
+/// without rewriting it).
+#[tracing::instrument(skip_all, fields(application_id = %o.application_id))]
+pub async fn record_objection(roster: &Roster, o: ObjectionNote) -> Result<pb::RecordObjectionResponse, Error> {
+    let now = roster.clock.now();
+    let client = roster.pool.get().await?;
+    let Some(objection_id) = o.objection_id else {
+        let id = Uuid::now_v7();
+        let inserted = client
+            .execute(
+                "INSERT INTO objection (objection_id, application_id, text, recorded_by, recorded_at)
+                 SELECT $1, application_id, $3, $4, $5 FROM application WHERE application_id = $2",
+                &[&id, &o.application_id, &o.text, &o.signature.officer_id, &now],
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(ProcessError::ApplicationNotFound(o.application_id).into());
+        }
+        return Ok(pb::RecordObjectionResponse { objection_id: id.to_string() });
+    };
+    let inserted = client
+        .execute(
+            "INSERT INTO objection_resolution (objection_id, resolution, resolved_by, resolved_at)
+             SELECT objection_id, $3, $4, $5 FROM objection WHERE objection_id = $1 AND application_id = $2
+             ON CONFLICT (objection_id) DO NOTHING",
+            &[&objection_id, &o.application_id, &o.text, &o.signature.officer_id, &now],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(ProcessError::ObjectionClosed(objection_id).into());
+    }
+    Ok(pb::RecordObjectionResponse { objection_id: objection_id.to_string() })
+}
+
+/// An application with its household.
+#[tracing::instrument(skip(roster))]
+pub async fn get(roster: &Roster, id: Uuid) -> Result<pb::Application, Error> {
+    let client = roster.pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT household_id, kind, status, next_step, created_at FROM application WHERE application_id = $1",
+            &[&id],
+        )
+        .await?
+        .ok_or(ProcessError::ApplicationNotFound(id))?;
+    let kind = match row.get::<_, &str>("kind") {
+        "exit" => pb::ApplicationKind::Exit,
+        _ => pb::ApplicationKind::Enrolment,
+    };
+    let status = match row.get::<_, &str>("status") {
+        "open" => pb::ApplicationStatus::Open,
+        "refused" => pb::ApplicationStatus::Refused,
+        "enrolled" => pb::ApplicationStatus::Enrolled,
+        _ => pb::ApplicationStatus::Exited,
+    };
+    let household = households::get(&**client, row.get("household_id")).await?;
+    Ok(pb::Application {
+        application_id: id.to_string(),
+        kind: kind as i32,
+        status: status as i32,
+        next_step: row.get("next_step"),
+        submitted_at: Some(dibao_platform::events::outbox::timestamp_of(row.get("created_at"))),
+        household: Some(household),
+    })
+}

@@ -1,0 +1,492 @@
+//! The dibao and special-hardship roster's households (R-ROSTER-1): named
+//! rows, the queries over them, and the event every change publishes in its
+//! own transaction (the outbox, R-SYNC-1).
+
+use deadpool_postgres::Transaction;
+use dibao_platform::Error;
+use dibao_platform::events::outbox::{self, NewEvent};
+use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::store::snapshot::{self, Export};
+use dibao_proto::civil_affairs::v1 as pb;
+use dibao_proto::common::v1::{IdentityNumber as PbIdentity, Money, YearMonth};
+use dibao_proto::events::v1::{
+    ExitReason, HouseholdAmountChanged, HouseholdExited, MemberDeceased, RosterMember, event_envelope::Payload,
+};
+use dibao_proto::types::{Fen, IdentityNumber, InvalidField, date_to_pb};
+use prost::Message;
+use time::{Date, OffsetDateTime};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+/// What every room of civil affairs works on: the roster's database, the
+/// time it acts on, and the topic its household events go to.
+pub struct Roster {
+    pub pool: deadpool_postgres::Pool,
+    pub clock: std::sync::Arc<dyn dibao_platform::runtime::clock::Clock>,
+    pub topic: String,
+}
+
+const PRODUCER: &str = "civil-affairs";
+const AGGREGATE: &str = "civil_affairs.household";
+
+/// The columns every household read selects, by the names [`HouseholdRow`] reads.
+pub const COLUMNS: &str = "household_id, body, status, category, monthly_amount_fen, enrolled_on, version, programme";
+
+/// A household as its row holds it; the members and their health in `body`.
+pub struct HouseholdRow {
+    pub household_id: Uuid,
+    pub body: Vec<u8>,
+    pub status: i32,
+    pub category: i32,
+    pub monthly_amount_fen: i64,
+    pub enrolled_on: Option<Date>,
+    pub version: i64,
+    pub programme: i32,
+}
+
+impl HouseholdRow {
+    pub fn read(row: &Row) -> Self {
+        Self {
+            household_id: row.get("household_id"),
+            body: row.get("body"),
+            status: row.get("status"),
+            category: row.get("category"),
+            monthly_amount_fen: row.get("monthly_amount_fen"),
+            enrolled_on: row.get("enrolled_on"),
+            version: row.get("version"),
+            programme: row.get("programme"),
+        }
+    }
+
+    /// The household as the wire carries it: the body with the columns set.
+    pub fn into_pb(self) -> Result<pb::Household, Error> {
+        let mut household = pb::Household::decode(self.body.as_slice())
+            .map_err(|e| Error::stored(format!("household {}: {e}", self.household_id)))?;
+        household.household_id = self.household_id.to_string();
+        household.status = self.status;
+        household.category = self.category;
+        household.monthly_amount = Some(Money { fen: self.monthly_amount_fen });
+        household.enrolled_on = self.enrolled_on.map(date_to_pb);
+        household.version = self.version;
+        household.programme = self.programme;
+        Ok(household)
+    }
+}
+
+/// A household row read as the wire carries it.
+pub fn household_of(row: &Row) -> Result<pb::Household, Error> {
+    HouseholdRow::read(row).into_pb()
+}
+
+/// Income lines and supporters as stored with a household (an
+/// `AssessHouseholdRequest` without the household).
+pub fn income_of(row: &Row, household_id: &str) -> Result<pb::AssessHouseholdRequest, Error> {
+    let body: Vec<u8> = row.get("income");
+    pb::AssessHouseholdRequest::decode(body.as_slice())
+        .map_err(|e| Error::stored(format!("income of household {household_id}: {e}")))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HouseholdError {
+    #[error("家庭{0}不存在")]
+    NotFound(Uuid),
+    #[error("{0}不在在办或在保的低保、特困家庭中")]
+    NoLiveMember(String),
+}
+
+impl Refusal for HouseholdError {
+    fn kind(&self) -> RefusalKind {
+        RefusalKind::NotFound
+    }
+    fn reason(&self) -> &'static str {
+        match self {
+            HouseholdError::NotFound(_) => "HOUSEHOLD_NOT_FOUND",
+            HouseholdError::NoLiveMember(_) => "NOT_A_LIVE_MEMBER",
+        }
+    }
+}
+
+/// One household with its recorded deaths.
+#[tracing::instrument(skip(client))]
+pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<pb::Household, Error> {
+    let row = client
+        .query_opt(&format!("SELECT {COLUMNS} FROM household WHERE household_id = $1"), &[&id])
+        .await?
+        .ok_or(HouseholdError::NotFound(id))?;
+    let mut household = household_of(&row)?;
+    household.deceased = client
+        .query("SELECT identity_number FROM member_death WHERE household_id = $1 ORDER BY 1", &[&id])
+        .await?
+        .iter()
+        .map(|r| PbIdentity { value: r.get(0) })
+        .collect();
+    Ok(household)
+}
+
+/// A division's households after `after`, by id, at most `limit`.
+#[tracing::instrument(skip(client))]
+pub async fn page(client: &impl GenericClient, prefix: &str, after: Uuid, limit: i64) -> Result<Vec<Row>, Error> {
+    Ok(client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM household WHERE village LIKE $1 || '%' AND household_id > $2
+                 ORDER BY household_id LIMIT $3"
+            ),
+            &[&prefix, &after, &limit],
+        )
+        .await?)
+}
+
+/// The first of `ids` already in a live household (applying or enrolled).
+#[tracing::instrument(skip_all)]
+pub async fn first_live_member(client: &impl GenericClient, ids: &[String]) -> Result<Option<String>, Error> {
+    Ok(client
+        .query_opt(
+            "SELECT identity_number FROM household_member WHERE live AND identity_number = ANY($1)
+             ORDER BY array_position($1, identity_number) LIMIT 1",
+            &[&ids],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// The live household `person` belongs to, locked.
+#[tracing::instrument(skip_all)]
+pub async fn live_household_of(tx: &Transaction<'_>, person: &IdentityNumber) -> Result<Uuid, Error> {
+    Ok(tx
+        .query_opt(
+            "SELECT household_id FROM household_member WHERE live AND identity_number = $1 FOR UPDATE",
+            &[&person.as_str()],
+        )
+        .await?
+        .ok_or_else(|| HouseholdError::NoLiveMember(person.masked()))?
+        .get(0))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn living_members(tx: &Transaction<'_>, household_id: Uuid) -> Result<i64, Error> {
+    Ok(tx
+        .query_one("SELECT count(*) FROM household_member WHERE live AND household_id = $1", &[&household_id])
+        .await?
+        .get(0))
+}
+
+/// The household's status, the row locked.
+#[tracing::instrument(skip(tx))]
+pub async fn lock_status(tx: &Transaction<'_>, household_id: Uuid) -> Result<i32, Error> {
+    Ok(tx
+        .query_opt("SELECT status FROM household WHERE household_id = $1 FOR UPDATE", &[&household_id])
+        .await?
+        .ok_or(HouseholdError::NotFound(household_id))?
+        .get(0))
+}
+
+/// The household's row with its county and income, locked.
+#[tracing::instrument(skip(tx))]
+pub async fn lock(tx: &Transaction<'_>, household_id: Uuid) -> Result<Row, Error> {
+    Ok(tx
+        .query_opt(
+            &format!("SELECT {COLUMNS}, county, village, income FROM household WHERE household_id = $1 FOR UPDATE"),
+            &[&household_id],
+        )
+        .await?
+        .ok_or(HouseholdError::NotFound(household_id))?)
+}
+
+/// A new household applying: the row, its members live, in `tx`.
+pub struct NewApplicant<'a> {
+    pub household_id: Uuid,
+    pub county: &'a str,
+    pub village: &'a str,
+    pub programme: i32,
+    pub category: i32,
+    pub body: Vec<u8>,
+    pub income: Vec<u8>,
+    pub members: &'a [String],
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("同一成员正被另一申请同时提交，请稍后重试")]
+pub struct SubmittedTwice;
+
+impl Refusal for SubmittedTwice {
+    fn kind(&self) -> RefusalKind {
+        RefusalKind::Conflict
+    }
+    fn reason(&self) -> &'static str {
+        "MEMBER_SUBMITTED_TWICE"
+    }
+}
+
+#[tracing::instrument(skip_all, fields(household_id = %h.household_id))]
+pub async fn insert_applicant(tx: &Transaction<'_>, h: &NewApplicant<'_>) -> Result<(), Error> {
+    tx.execute(
+        "INSERT INTO household (household_id, county, village, status, programme, category, body, income, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &h.household_id,
+            &h.county,
+            &h.village,
+            &(pb::HouseholdStatus::Applying as i32),
+            &h.programme,
+            &h.category,
+            &h.body,
+            &h.income,
+            &h.now,
+        ],
+    )
+    .await?;
+    for id in h.members {
+        tx.execute(
+            "INSERT INTO household_member (identity_number, household_id, live) VALUES ($1, $2, true)",
+            &[id, &h.household_id],
+        )
+        .await
+        .map_err(|e| match e.code() {
+            Some(c) if c.code() == "23505" => Error::from(SubmittedTwice),
+            _ => Error::from(e),
+        })?;
+    }
+    Ok(())
+}
+
+/// A refused application's household: refused, its members free again.
+#[tracing::instrument(skip(tx))]
+pub async fn refuse(tx: &Transaction<'_>, household_id: Uuid) -> Result<(), Error> {
+    tx.execute(
+        "UPDATE household SET status = $2, version = version + 1 WHERE household_id = $1",
+        &[&household_id, &(pb::HouseholdStatus::Refused as i32)],
+    )
+    .await?;
+    tx.execute("UPDATE household_member SET live = false WHERE household_id = $1", &[&household_id]).await?;
+    Ok(())
+}
+
+/// The roster's members of a household, as its events name them.
+pub fn roster_members(h: &pb::Household, covered: &[IdentityNumber]) -> Vec<RosterMember> {
+    h.members
+        .iter()
+        .map(|m| {
+            let id = m.person.as_ref().and_then(|p| p.identity_number.as_ref()).map(|i| i.value.clone());
+            RosterMember {
+                person: m.person.clone(),
+                relation: m.relation,
+                covered: id.is_some_and(|id| covered.iter().any(|c| c.as_str() == id.to_ascii_uppercase())),
+            }
+        })
+        .collect()
+}
+
+/// Writes a household event into the outbox, in `tx`.
+#[tracing::instrument(skip(tx, payload))]
+pub async fn publish(
+    tx: &Transaction<'_>,
+    topic: &str,
+    household_id: Uuid,
+    version: i64,
+    payload: Payload,
+) -> Result<(), Error> {
+    outbox::enqueue(
+        tx,
+        NewEvent {
+            topic,
+            aggregate_type: AGGREGATE,
+            aggregate_key: &household_id.to_string(),
+            aggregate_version: version,
+            producer: PRODUCER,
+            payload,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Enrolment at county approval: status, category, amount, date, and the
+/// household's next version, in `tx`. Returns that version.
+#[tracing::instrument(skip(tx))]
+pub async fn enrol(
+    tx: &Transaction<'_>,
+    household_id: Uuid,
+    category: i32,
+    amount: Fen,
+    on: Date,
+) -> Result<i64, Error> {
+    Ok(tx
+        .query_one(
+            "UPDATE household SET status = $2, category = $3, monthly_amount_fen = $4, enrolled_on = $5, version = version + 1
+             WHERE household_id = $1 RETURNING version",
+            &[&household_id, &(pb::HouseholdStatus::Enrolled as i32), &category, &amount.0, &on],
+        )
+        .await?
+        .get(0))
+}
+
+/// A household leaves the roster: exited, amount 0, members free, and
+/// `HouseholdExited` published.
+#[tracing::instrument(skip(tx, topic))]
+pub async fn exit(
+    tx: &Transaction<'_>,
+    topic: &str,
+    household_id: Uuid,
+    reason: ExitReason,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let version: i64 = tx
+        .query_one(
+            "UPDATE household SET status = $2, monthly_amount_fen = 0, version = version + 1
+             WHERE household_id = $1 RETURNING version",
+            &[&household_id, &(pb::HouseholdStatus::Exited as i32)],
+        )
+        .await?
+        .get(0);
+    let members: Vec<String> = tx
+        .query(
+            "SELECT identity_number FROM household_member WHERE household_id = $1 ORDER BY identity_number",
+            &[&household_id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tx.execute("UPDATE household_member SET live = false WHERE household_id = $1", &[&household_id]).await?;
+    let payload = Payload::HouseholdExited(HouseholdExited {
+        household_id: household_id.to_string(),
+        reason: reason as i32,
+        exited_on: Some(date_to_pb(now.date())),
+        members: members.into_iter().map(|value| PbIdentity { value }).collect(),
+    });
+    publish(tx, topic, household_id, version, payload).await?;
+    tracing::info!(%household_id, ?reason, "household exited");
+    Ok(())
+}
+
+/// Records a member's death on the roster: kept with its source, the member
+/// no longer live, the household's next version published as
+/// `MemberDeceased` so the other roster learns it (R-SYNC-2).
+pub struct Death<'a> {
+    pub person: &'a str,
+    pub household_id: Uuid,
+    pub died_on: Date,
+    pub source: &'a str,
+    pub recorded_by: &'a str,
+    pub now: OffsetDateTime,
+}
+
+#[tracing::instrument(skip_all, fields(household_id = %d.household_id))]
+pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> Result<(), Error> {
+    tx.execute(
+        "INSERT INTO member_death (identity_number, household_id, died_on, source, recorded_by, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&d.person, &d.household_id, &d.died_on, &d.source, &d.recorded_by, &d.now],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE household_member SET live = false WHERE identity_number = $1 AND household_id = $2",
+        &[&d.person, &d.household_id],
+    )
+    .await?;
+    let version: i64 = tx
+        .query_one(
+            "UPDATE household SET version = version + 1 WHERE household_id = $1 RETURNING version",
+            &[&d.household_id],
+        )
+        .await?
+        .get(0);
+    let payload = Payload::MemberDeceased(MemberDeceased {
+        identity_number: Some(PbIdentity { value: d.person.to_owned() }),
+        died_on: Some(date_to_pb(d.died_on)),
+        household_id: d.household_id.to_string(),
+    });
+    publish(tx, topic, d.household_id, version, payload).await
+}
+
+/// A household's new monthly amount under `version`, its reason recorded
+/// and published (`HouseholdAmountChanged`).
+pub struct AmountChange<'a> {
+    pub household_id: Uuid,
+    pub from: Fen,
+    pub to: Fen,
+    /// The first day of the month it takes effect.
+    pub month: Date,
+    pub reason: &'a str,
+    pub version: i64,
+    pub now: OffsetDateTime,
+}
+
+#[tracing::instrument(skip_all, fields(household_id = %c.household_id))]
+pub async fn record_amount_change(tx: &Transaction<'_>, topic: &str, c: &AmountChange<'_>) -> Result<(), Error> {
+    tx.execute(
+        "INSERT INTO amount_change (household_id, from_fen, to_fen, effective_month, reason, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&c.household_id, &c.from.0, &c.to.0, &c.month, &c.reason, &c.now],
+    )
+    .await?;
+    let payload = Payload::HouseholdAmountChanged(HouseholdAmountChanged {
+        household_id: c.household_id.to_string(),
+        monthly_amount: Some(c.to.into()),
+        effective_month: Some(YearMonth { year: c.month.year(), month: i32::from(c.month.month() as u8) }),
+        reason: c.reason.to_owned(),
+    });
+    publish(tx, topic, c.household_id, c.version, payload).await
+}
+
+/// The amount of a household, with its next version.
+#[tracing::instrument(skip(tx))]
+pub async fn set_amount(tx: &Transaction<'_>, household_id: Uuid, amount: Fen, version: i64) -> Result<(), Error> {
+    tx.execute(
+        "UPDATE household SET monthly_amount_fen = $2, version = $3 WHERE household_id = $1",
+        &[&household_id, &amount.0, &version],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The first day of the month of `t`.
+pub fn first_of_month(t: OffsetDateTime) -> Date {
+    t.date().replace_day(1).unwrap_or(t.date())
+}
+
+/// A division's households, a page at a time, by id.
+pub async fn list(roster: &Roster, req: pb::ListHouseholdsRequest) -> Result<pb::ListHouseholdsResponse, Error> {
+    let division = crate::convert::division(&req.division, "division")?;
+    let page = req.page.unwrap_or_default();
+    if !(0..=1000).contains(&page.page_size) {
+        return Err(InvalidField::new("page.page_size", "每页条数应在1到1000之间").into());
+    }
+    let size = i64::from(if page.page_size == 0 { 100 } else { page.page_size });
+    let after = match page.page_token.as_str() {
+        "" => Uuid::nil(),
+        t => Uuid::parse_str(t)
+            .map_err(|_| InvalidField::new("page.page_token", "翻页标记无效，请使用上一页返回的标记"))?,
+    };
+    let client = roster.pool.get().await?;
+    let rows = self::page(&**client, division.prefix(), after, size + 1).await?;
+    let more = rows.len() as i64 > size;
+    let households = rows.iter().take(size as usize).map(household_of).collect::<Result<Vec<_>, _>>()?;
+    let next_page_token =
+        if more { households.last().map(|h| h.household_id.clone()).unwrap_or_default() } else { String::new() };
+    Ok(pb::ListHouseholdsResponse { households, page: Some(dibao_proto::common::v1::PageResponse { next_page_token }) })
+}
+
+/// One consistent snapshot of a division's households with their recorded
+/// deaths, for the other roster's resync and the comparison.
+pub fn export(roster: &Roster, req: &pb::ExportRosterRequest) -> Result<Export<pb::ExportRosterResponse>, Error> {
+    let division = crate::convert::division(&req.division, "division")?;
+    let sql = format!(
+        "SELECT {COLUMNS},
+                array(SELECT identity_number FROM member_death d WHERE d.household_id = household.household_id ORDER BY 1)
+                    AS deceased
+         FROM household WHERE village LIKE $1 || '%' ORDER BY household_id"
+    );
+    Ok(snapshot::export(roster.pool.clone(), sql, division.prefix().to_owned(), roster.clock.now(), |row, at| {
+        let mut household = household_of(row)?;
+        household.deceased =
+            row.get::<_, Vec<String>>("deceased").into_iter().map(|value| PbIdentity { value }).collect();
+        Ok(pb::ExportRosterResponse {
+            household: Some(household),
+            snapshot_position: at.position,
+            snapshot_at: Some(at.at),
+        })
+    }))
+}

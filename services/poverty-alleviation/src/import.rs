@@ -1,0 +1,34 @@
+//! The county's registered-poor roster (建档立卡花名册) imported household
+//! by household on the platform's import driver: each under the county's
+//! household number, registered or brought to what the file says.
+
+use deadpool_postgres::Transaction;
+use dibao_platform::Error;
+use dibao_platform::store::import::{ImportRow, Imported};
+use dibao_proto::poverty_alleviation::v1 as pb;
+use dibao_proto::types::InvalidField;
+
+use crate::households::{self, Registered, Roster};
+
+/// The roster's side of the import driver.
+pub struct RosterImport<'a>(pub &'a Roster);
+
+impl ImportRow for RosterImport<'_> {
+    type Row = pb::ImportRosterRequest;
+
+    fn row_number(row: &Self::Row) -> i64 {
+        row.row
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, row: &Self::Row) -> Result<Imported, Error> {
+        let h = row.household.as_ref().ok_or_else(|| InvalidField::new("household", "必填项缺失"))?;
+        let source = h.household_id.trim();
+        if source.is_empty() {
+            return Err(InvalidField::new("household.household_id", "请填写建档立卡户编号").into());
+        }
+        Ok(match households::register(self.0, tx, h, Some(source)).await? {
+            Registered::Unchanged => Imported::Unchanged,
+            Registered::New(_) | Registered::Changed => Imported::Applied,
+        })
+    }
+}
