@@ -274,7 +274,7 @@ pub fn plant(cfg: &RosterConfig, mut row: impl FnMut(Row), mut expect: impl FnMu
             let role = if rng.random_bool(0.5) { "低保经办人员" } else { "村委会成员" };
             for m in &h.members {
                 let relation =
-                    if m.identity_number == head.identity_number { "本人" } else { relation_zh(m.relation) };
+                    if m.identity_number == head.identity_number { "本人" } else { registry_relation(m.relation) };
                 row(Row::Official(OfficialRow {
                     official_id: head.identity_number.clone(),
                     official_name: head.name.clone(),
@@ -353,7 +353,8 @@ fn headed(mut members: Vec<Member>) -> Vec<Member> {
     members
 }
 
-fn relation_zh(r: Relation) -> &'static str {
+/// How the officials' registry (近亲属备案表) words a relation.
+fn registry_relation(r: Relation) -> &'static str {
     match r {
         Relation::Head => "本人",
         Relation::Spouse => "配偶",

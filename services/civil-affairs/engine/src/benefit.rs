@@ -2,6 +2,7 @@
 //! (R-ELIG-1, R-BEN-1..3), special hardship (R-ELIG-3) and gradual exit
 //! (R-BEN-4), each with an explanation in Simplified Chinese.
 
+use dibao_proto::labels::Label;
 use std::fmt::Write as _;
 
 use dibao_proto::types::{Fen, IdentityNumber, InvalidField};
@@ -22,8 +23,8 @@ pub enum Category {
     C,
 }
 
-impl Category {
-    pub fn label(self) -> &'static str {
+impl Label for Category {
+    fn label(self) -> &'static str {
         match self {
             Category::A => "A类",
             Category::B => "B类",

@@ -1,5 +1,6 @@
 //! Members, key groups, and the composition rules of a dibao household (R-ROSTER-4).
 
+use dibao_proto::labels::Label;
 use dibao_proto::types::{IdentityNumber, InvalidField};
 use time::Date;
 
@@ -76,8 +77,8 @@ pub enum KeyGroup {
     Minor,
 }
 
-impl KeyGroup {
-    pub fn label(self) -> &'static str {
+impl Label for KeyGroup {
+    fn label(self) -> &'static str {
         match self {
             KeyGroup::SevereDisability => "重度残疾人",
             KeyGroup::SeriousIllness => "重病患者",

@@ -1,0 +1,11 @@
+//! Civil affairs through its real path: gRPC over mTLS, real Postgres, the
+//! real broker; one test binary, a module per concern. Rules cited by id
+//! from DOMAIN.md.
+
+mod assessment;
+mod binary;
+mod helpers;
+mod process;
+mod reviews;
+mod roster;
+mod sampling;
