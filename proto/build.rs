@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "dibao/department/v1/department.proto",
         "dibao/comparison/v1/comparison.proto",
         "dibao/ops/v1/ops.proto",
+        "dibao/access/v1/access.proto",
+        "dibao/gateway/v1/gateway.proto",
         "dibao/sync/v1/sync.proto",
     ];
     for f in files {

@@ -58,10 +58,8 @@ psql -q "$PG/dibao_demo" -c "
 CURL=(buf curl --protocol grpc --cacert "$STACK/certs/ca.pem" --cert "$STACK/certs/ops.pem" --key "$STACK/certs/ops.key")
 echo "== operator, through reflection: health"
 "${CURL[@]}" -d '{}' "https://127.0.0.1:$GRPC_PORT/grpc.health.v1.Health/Check"
-echo "== operator, through reflection: pipeline status of the applier"
-"${CURL[@]}" -d '{}' "https://127.0.0.1:$GRPC_PORT/dibao.ops.v1.OpsService/GetPipelineStatus"
-echo "== the same call with the gateway's certificate is refused by the access policy"
-"${CURL[@]/ops./gateway.}" -d '{}' "https://127.0.0.1:$GRPC_PORT/dibao.ops.v1.OpsService/GetPipelineStatus" 2>&1 | head -n 3 || true
+echo "== the pipeline's status is an operator's, proven by an officer assertion: a certificate alone is refused"
+"${CURL[@]}" -d '{}' "https://127.0.0.1:$GRPC_PORT/dibao.ops.v1.OpsService/GetPipelineStatus" 2>&1 | head -n 3 || true
 
 kill -TERM $APPLIER; wait $APPLIER || true
 trap - EXIT
@@ -71,7 +69,7 @@ echo "== verification mesh: the department simulator (the departments' front end
 cargo build --quiet -p dibao-synthetic -p dibao-department-adapters -p dibao-verification-hub --bins
 # Ports free right now (asked of the kernel), so nothing else on the machine collides.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-SIM_PORT=$(free_port); HUB_PORT=$(free_port); CIVIL_PORT=$(free_port)
+SIM_PORT=$(free_port); HUB_PORT=$(free_port); CIVIL_PORT=$(free_port); GATEWAY_PORT=$(free_port)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
 DEPARTMENT_SIMULATOR_ENV_FILE=/dev/null \
@@ -91,7 +89,8 @@ HUB_ENV=(VERIFICATION_HUB_ENV_FILE=/dev/null
   VERIFICATION_HUB__TLS__CA_CERT="$STACK/certs/ca.pem"
   VERIFICATION_HUB__TLS__CERT="$STACK/certs/verification-hub.pem" VERIFICATION_HUB__TLS__KEY="$STACK/certs/verification-hub.key"
   VERIFICATION_HUB__HUB__SIGNING_KEY="$STACK/certs/hub-assertion.pk8"
-  VERIFICATION_HUB__HUB__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT")
+  VERIFICATION_HUB__HUB__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT"
+  VERIFICATION_HUB__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers")
 for dept in public_security human_resources housing commerce bank tax; do
   port=$(free_port)
   ident="adapter-${dept//_/-}"
@@ -111,6 +110,7 @@ for dept in public_security human_resources housing commerce bank tax; do
   DEPARTMENT_ADAPTER__TLS__KEY="$STACK/certs/$ident.key" \
   DEPARTMENT_ADAPTER__DEPARTMENT__KIND="$dept" \
   DEPARTMENT_ADAPTER__ASSERTION__TRUSTED_KEYS="$STACK/certs/trusted-keys" \
+  DEPARTMENT_ADAPTER__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
     env "${reach[@]}" target/debug/department-adapter >"$STACK/logs/demo-adapter-$dept.log" 2>&1 &
   PIDS+=($!)
   upper=$(echo "$dept" | tr '[:lower:]' '[:upper:]')
@@ -126,10 +126,23 @@ done
 grep -h "listening\|loaded" "$STACK"/logs/demo-simulator.log "$STACK"/logs/demo-adapter-*.log "$STACK"/logs/demo-hub.log || true
 
 echo
-echo "== civil affairs, demo county 220581: policy, roster import, one application through every signed step, verified through the hub"
+echo "== civil affairs, demo county 220581, through the gateway: officers log in with a password and an authenticator code; policy, roster import, one application through every signed step, verified through the hub; an officer of the neighbouring county refused; the signed history and a citizen's access history"
 cargo build --quiet -p dibao-demos --example demo_county
-DEMO_HUB="127.0.0.1:$HUB_PORT" \
 DEMO_SIMULATOR_SCHEMA=department_simulator \
+GATEWAY_ENV_FILE=/dev/null \
+GATEWAY__SERVER__LISTEN="127.0.0.1:$GATEWAY_PORT" \
+GATEWAY__DATABASE__URL="$PG/dibao_demo" \
+GATEWAY__DATABASE__SCHEMA=gateway \
+GATEWAY__TLS__CA_CERT="$STACK/certs/ca.pem" \
+GATEWAY__TLS__CERT="$STACK/certs/gateway.pem" \
+GATEWAY__TLS__KEY="$STACK/certs/gateway.key" \
+GATEWAY__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
+GATEWAY__OFFICERS__SECRET_KEY="$STACK/certs/gateway-secret.key" \
+GATEWAY__ASSERTIONS__SIGNING_KEY="$STACK/certs/officer-issuer.pk8" \
+GATEWAY__PUBLIC__UPSTREAM_SERVER_NAME=localhost \
+GATEWAY__UPSTREAM__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT" \
+GATEWAY__UPSTREAM__VERIFICATION_HUB="127.0.0.1:$HUB_PORT" \
+GATEWAY__TELEMETRY__LOG_FORMAT=pretty \
 CIVIL_AFFAIRS_ENV_FILE=/dev/null \
 CIVIL_AFFAIRS__SERVER__LISTEN="127.0.0.1:$CIVIL_PORT" \
 CIVIL_AFFAIRS__DATABASE__URL="$PG/dibao_demo" \
@@ -140,6 +153,7 @@ CIVIL_AFFAIRS__KAFKA__GROUP_ID="$RUN-civil-affairs" \
 CIVIL_AFFAIRS__TLS__CA_CERT="$STACK/certs/ca.pem" \
 CIVIL_AFFAIRS__TLS__CERT="$STACK/certs/civil-affairs.pem" \
 CIVIL_AFFAIRS__TLS__KEY="$STACK/certs/civil-affairs.key" \
+CIVIL_AFFAIRS__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
 CIVIL_AFFAIRS__TELEMETRY__LOG_FORMAT=pretty \
 RUST_LOG=warn \
   target/debug/examples/demo_county
@@ -157,6 +171,7 @@ CIVIL_AFFAIRS__KAFKA__GROUP_ID="$RUN-civil-affairs" \
 CIVIL_AFFAIRS__TLS__CA_CERT="$STACK/certs/ca.pem" \
 CIVIL_AFFAIRS__TLS__CERT="$STACK/certs/civil-affairs.pem" \
 CIVIL_AFFAIRS__TLS__KEY="$STACK/certs/civil-affairs.key" \
+CIVIL_AFFAIRS__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
 POVERTY_ALLEVIATION_ENV_FILE=/dev/null \
 POVERTY_ALLEVIATION__SERVER__LISTEN=127.0.0.1:0 \
 POVERTY_ALLEVIATION__DATABASE__URL="$PG/dibao_demo" \
@@ -167,6 +182,7 @@ POVERTY_ALLEVIATION__KAFKA__GROUP_ID="$RUN-poverty-alleviation" \
 POVERTY_ALLEVIATION__TLS__CA_CERT="$STACK/certs/ca.pem" \
 POVERTY_ALLEVIATION__TLS__CERT="$STACK/certs/poverty-alleviation.pem" \
 POVERTY_ALLEVIATION__TLS__KEY="$STACK/certs/poverty-alleviation.key" \
+POVERTY_ALLEVIATION__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
 RUST_LOG=warn \
   target/debug/examples/demo_sync
 
@@ -180,7 +196,8 @@ for svc in CIVIL_AFFAIRS:civil-affairs:civil_affairs POVERTY_ALLEVIATION:poverty
     "${env}__DATABASE__URL=$PG/dibao_demo" "${env}__DATABASE__SCHEMA=$schema" \
     "${env}__KAFKA__BROKERS=127.0.0.1:${DIBAO_BROKER_PORT:-19092}" "${env}__KAFKA__TOPIC_PREFIX=$RUN" \
     "${env}__KAFKA__GROUP_ID=$RUN-$ident" "${env}__TLS__CA_CERT=$STACK/certs/ca.pem" \
-    "${env}__TLS__CERT=$STACK/certs/$ident.pem" "${env}__TLS__KEY=$STACK/certs/$ident.key"
+    "${env}__TLS__CERT=$STACK/certs/$ident.pem" "${env}__TLS__KEY=$STACK/certs/$ident.key" \
+    "${env}__TRUST__OFFICER_ISSUERS=$STACK/certs/officer-issuers"
 done
 rm -rf "$STACK/exports"
 ROSTER_COMPARISON__COMPARISON__MONTHLY_RUN_DAY=0 DEMO_EXPORTS="$STACK/exports" RUST_LOG=warn \

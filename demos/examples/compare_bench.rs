@@ -1,7 +1,7 @@
 //! The full comparison at province scale, beside DuckDB and PostgreSQL on
 //! the same data (issue 6, "Scale and figures"):
 //!
-//! cargo run --release -p dibao-roster-comparison --example compare_bench [-- BASE_HOUSEHOLDS]
+//! cargo run --release -p dibao-demos --example compare_bench [-- BASE_HOUSEHOLDS]
 //!
 //! Plants the two rosters from BASE_HOUSEHOLDS generated households
 //! (default 3,720,000: about 10M members on each roster, 82 % of them on

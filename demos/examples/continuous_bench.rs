@@ -1,7 +1,7 @@
 //! How soon a roster change shows in the continuous comparison's lists
 //! (issue 6: "a roster change updates the affected lists within a second"):
 //!
-//! cargo run --release -p dibao-roster-comparison --example continuous_bench [-- RATE SECONDS HOUSEHOLDS]
+//! cargo run --release -p dibao-demos --example continuous_bench [-- RATE SECONDS HOUSEHOLDS]
 //!
 //! Civil affairs, the poverty office and the comparison run in this process
 //! over mTLS, with a fresh database and a Tansu broker of their own. Civil
@@ -141,10 +141,11 @@ async fn main() -> anyhow::Result<()> {
         .to_poverty_alleviation();
         tasks.push(tokio::spawn(async move {
             let response = poverty
-                .register_household(pa::RegisterHouseholdRequest {
-                    household: Some(household),
-                    signature: officer(OfficerRole::PovertyOfficer, "520102"),
-                })
+                .register_household(officer(
+                    OfficerRole::PovertyOfficer,
+                    "520102",
+                    pa::RegisterHouseholdRequest { household: Some(household) },
+                ))
                 .await;
             let committed = Instant::now();
             if let Ok(r) = response {

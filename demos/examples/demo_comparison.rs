@@ -14,17 +14,20 @@
 //! `POVERTY_ALLEVIATION__…`, `ROSTER_COMPARISON__…`); the caller's
 //! certificate is `gateway.pem` beside the CA.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::officer;
 use dibao_platform::runtime::clock::SystemClock;
-use dibao_platform::runtime::server::connect;
 use dibao_platform::runtime::service::Service;
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, OfficerRole, OfficerSignature, PageRequest, Person};
+use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, OfficerRole, PageRequest, Person};
 use dibao_proto::comparison::v1 as pb;
 use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
 use dibao_proto::events::v1::{PovertyCause, RosterMember};
@@ -35,16 +38,6 @@ use dibao_roster_comparison::engine::Kind;
 use dibao_synthetic::generator::{Config, Generator};
 
 const COUNTY: &str = "220581";
-
-fn officer(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("{division}-{}", role as i32),
-        officer_name: name.into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -62,11 +55,46 @@ async fn main() -> anyhow::Result<()> {
         dibao_roster_comparison::Application::build(comparison_settings, Arc::new(SystemClock), shutdown).await?;
     let read = |f: &str| std::fs::read_to_string(certs.join(f));
     let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
-    let mut civil = CivilAffairsServiceClient::new(connect(&tls, &civil_app.addr.to_string(), "localhost").await?);
-    let mut poverty =
-        PovertyAlleviationServiceClient::new(connect(&tls, &poverty_app.addr.to_string(), "localhost").await?);
-    let mut comparison =
-        ComparisonServiceClient::new(connect(&tls, &comparison_app.addr.to_string(), "localhost").await?);
+    // The county's offices: both rosters' operators, approver and poverty officer.
+    let signer = common::signer(&certs)?;
+    let office = common::officer_claims(
+        &[OfficerRole::CountyOperator, OfficerRole::CountyApprover, OfficerRole::PovertyOfficer],
+        "县业务科",
+        "220581",
+    );
+    let mut civil = CivilAffairsServiceClient::new(
+        common::officer_channel(
+            &tls,
+            &civil_app.addr.to_string(),
+            "civil-affairs",
+            &signer,
+            office.clone(),
+            Arc::new(SystemClock),
+        )
+        .await?,
+    );
+    let mut poverty = PovertyAlleviationServiceClient::new(
+        common::officer_channel(
+            &tls,
+            &poverty_app.addr.to_string(),
+            "poverty-alleviation",
+            &signer,
+            office.clone(),
+            Arc::new(SystemClock),
+        )
+        .await?,
+    );
+    let mut comparison = ComparisonServiceClient::new(
+        common::officer_channel(
+            &tls,
+            &comparison_app.addr.to_string(),
+            "roster-comparison",
+            &signer,
+            office.clone(),
+            Arc::new(SystemClock),
+        )
+        .await?,
+    );
 
     // The county's dibao roster, as civil affairs has it.
     let mut dibao = Vec::new();
@@ -269,13 +297,17 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::path::PathBuf::from(std::env::var("DEMO_EXPORTS").unwrap_or_else(|_| ".stack/exports".into()));
     std::fs::create_dir_all(&dir)?;
     let mut files = comparison
-        .export_lists(pb::ExportListsRequest {
-            run_id: last.run_id.clone(),
-            division: Some(DivisionCode { code: COUNTY.into() }),
-            format: pb::ExportFormat::Xlsx as i32,
-            grouping: pb::ExportGrouping::Township as i32,
-            officer: officer(OfficerRole::CountyApprover, "王审批", COUNTY),
-        })
+        .export_lists(officer(
+            OfficerRole::CountyApprover,
+            "王审批",
+            COUNTY,
+            pb::ExportListsRequest {
+                run_id: last.run_id.clone(),
+                division: Some(DivisionCode { code: COUNTY.into() }),
+                format: pb::ExportFormat::Xlsx as i32,
+                grouping: pb::ExportGrouping::Township as i32,
+            },
+        ))
         .await?
         .into_inner();
     while let Some(f) = files.message().await? {
@@ -295,12 +327,16 @@ async fn main() -> anyhow::Result<()> {
     if let Some(first) = a.first() {
         let township = first.village.as_ref().map(|v| v.code[..9].to_owned()).unwrap_or_default();
         comparison
-            .record_decision(pb::RecordDecisionRequest {
-                entry_id: first.entry_id.clone(),
-                application_id: String::new(),
-                conclusion: "经入户核查，家庭有稳定务工收入，人均收入高于当地低保标准，不符合低保条件".into(),
-                signature: officer(OfficerRole::TownshipCaseworker, "李经办", &township),
-            })
+            .record_decision(officer(
+                OfficerRole::TownshipCaseworker,
+                "李经办",
+                &township,
+                pb::RecordDecisionRequest {
+                    entry_id: first.entry_id.clone(),
+                    application_id: String::new(),
+                    conclusion: "经入户核查，家庭有稳定务工收入，人均收入高于当地低保标准，不符合低保条件".into(),
+                },
+            ))
             .await?;
         println!(
             "== 乡镇经办人对建档立卡户{}作出书面结论（不符合低保条件）",

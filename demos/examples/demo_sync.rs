@@ -9,30 +9,23 @@
 //! Settings as for the two binaries (`CIVIL_AFFAIRS__…`, `POVERTY_ALLEVIATION__…`);
 //! the caller's certificate is `gateway.pem` beside the CA.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::officer;
 use dibao_platform::runtime::clock::SystemClock;
-use dibao_platform::runtime::server::connect;
 use dibao_platform::runtime::service::Service;
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, OfficerSignature, Person, Relation};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, Person, Relation};
 use dibao_proto::events::v1::{PovertyCause, RosterMember};
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
-
-fn officer(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("{division}-{}", role as i32),
-        officer_name: name.into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -46,9 +39,35 @@ async fn main() -> anyhow::Result<()> {
         dibao_poverty_alleviation::Application::build(poverty_settings, Arc::new(SystemClock), shutdown).await?;
     let read = |f: &str| std::fs::read_to_string(certs.join(f));
     let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
-    let mut civil = CivilAffairsServiceClient::new(connect(&tls, &civil_app.addr.to_string(), "localhost").await?);
-    let mut poverty =
-        PovertyAlleviationServiceClient::new(connect(&tls, &poverty_app.addr.to_string(), "localhost").await?);
+    // The county's offices: both rosters' operators, approver and poverty officer.
+    let signer = common::signer(&certs)?;
+    let office = common::officer_claims(
+        &[OfficerRole::CountyOperator, OfficerRole::CountyApprover, OfficerRole::PovertyOfficer],
+        "县业务科",
+        "220581",
+    );
+    let mut civil = CivilAffairsServiceClient::new(
+        common::officer_channel(
+            &tls,
+            &civil_app.addr.to_string(),
+            "civil-affairs",
+            &signer,
+            office.clone(),
+            Arc::new(SystemClock),
+        )
+        .await?,
+    );
+    let mut poverty = PovertyAlleviationServiceClient::new(
+        common::officer_channel(
+            &tls,
+            &poverty_app.addr.to_string(),
+            "poverty-alleviation",
+            &signer,
+            office.clone(),
+            Arc::new(SystemClock),
+        )
+        .await?,
+    );
 
     // An enrolled household of the demo county, as civil affairs has it.
     let village = "220581101201";
@@ -81,26 +100,30 @@ async fn main() -> anyhow::Result<()> {
     println!("== 扶贫部门登记建档立卡户，户主为同一人，另有一名新成员");
     let child = IdentityNumber { value: "220581201003150010".into() };
     let registered = poverty
-        .register_household(pa::RegisterHouseholdRequest {
-            household: Some(pa::PoorHousehold {
-                village: Some(DivisionCode { code: village.into() }),
-                members: vec![
-                    RosterMember { person: Some(head.clone()), relation: Relation::Head as i32, covered: false },
-                    RosterMember {
-                        person: Some(Person {
-                            identity_number: Some(child),
-                            name: format!("{}小军", head.name.chars().next().unwrap_or('王')),
-                            ..Default::default()
-                        }),
-                        relation: Relation::Child as i32,
-                        covered: false,
-                    },
-                ],
-                causes: vec![PovertyCause::Illness as i32],
-                ..Default::default()
-            }),
-            signature: officer(OfficerRole::PovertyOfficer, "扶贫专干赵文华", "220581101"),
-        })
+        .register_household(officer(
+            OfficerRole::PovertyOfficer,
+            "扶贫专干赵文华",
+            "220581101",
+            pa::RegisterHouseholdRequest {
+                household: Some(pa::PoorHousehold {
+                    village: Some(DivisionCode { code: village.into() }),
+                    members: vec![
+                        RosterMember { person: Some(head.clone()), relation: Relation::Head as i32, covered: false },
+                        RosterMember {
+                            person: Some(Person {
+                                identity_number: Some(child),
+                                name: format!("{}小军", head.name.chars().next().unwrap_or('王')),
+                                ..Default::default()
+                            }),
+                            relation: Relation::Child as i32,
+                            covered: false,
+                        },
+                    ],
+                    causes: vec![PovertyCause::Illness as i32],
+                    ..Default::default()
+                }),
+            },
+        ))
         .await?
         .into_inner()
         .household_id;
@@ -129,13 +152,17 @@ async fn main() -> anyhow::Result<()> {
         [(pa::PovertyStatus::Exited, PovertyCause::Unspecified), (pa::PovertyStatus::Returned, PovertyCause::Illness)]
     {
         poverty
-            .change_status(pa::ChangeStatusRequest {
-                household_id: registered.clone(),
-                status: status as i32,
-                exit_year: 2024,
-                return_cause: cause as i32,
-                signature: officer(OfficerRole::PovertyOfficer, "扶贫专干赵文华", "220581101"),
-            })
+            .change_status(officer(
+                OfficerRole::PovertyOfficer,
+                "扶贫专干赵文华",
+                "220581101",
+                pa::ChangeStatusRequest {
+                    household_id: registered.clone(),
+                    status: status as i32,
+                    exit_year: 2024,
+                    return_cause: cause as i32,
+                },
+            ))
             .await?;
     }
     let started = Instant::now();

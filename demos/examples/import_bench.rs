@@ -4,7 +4,7 @@
 //! event in the outbox, the relay publishing to the broker meanwhile —
 //! beside a plain Postgres `COPY` of the same file into one table.
 //!
-//! cargo run --release -p dibao-civil-affairs --example import_bench -- [households, default 1000000]
+//! cargo run --release -p dibao-demos --example import_bench -- [households, default 1000000]
 //!
 //! Needs Postgres at 127.0.0.1:5432 and Tansu on PATH, as the tests do.
 //! Peak memory is the process's peak resident set (service, client and file
@@ -16,6 +16,7 @@ use std::time::Instant;
 use dibao_civil_affairs::roster_file;
 use dibao_civil_affairs::startup::Application;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::OfficerRole;
 use dibao_tests::{TestEnv, peak_rss_mib, reset_peak_rss, spawn};
 use time::macros::date;
 
@@ -72,8 +73,9 @@ async fn main() -> anyhow::Result<()> {
     let env = TestEnv::start().await;
     let app = spawn::<Application>(&env).await;
     let db = &env.db;
-    let mut client =
-        CivilAffairsServiceClient::new(app.channel(&env, "gateway").await).max_decoding_message_size(64 << 20);
+    let operator = env.desk(dibao_civil_affairs::startup::SERVICE, OfficerRole::CountyOperator, "220581");
+    let mut client = CivilAffairsServiceClient::new(env.officer_channel(app.addr, operator).await)
+        .max_decoding_message_size(64 << 20);
 
     reset_peak_rss();
     let started = Instant::now();

@@ -2,7 +2,7 @@
 //! backlog (issue targets: p50 ≤ 200 ms, p99 ≤ 1 s at 500 changes/s; drain
 //! ≤ 60 s after a 60 s outage).
 //!
-//! cargo run --release -p dibao-poverty-alleviation --example sync_bench -- [RATE=500] [SECONDS=60] [OUTAGE=60]
+//! cargo run --release -p dibao-demos --example sync_bench -- [RATE=500] [SECONDS=60] [OUTAGE=60]
 //!
 //! Both services run in this process against Postgres and a Tansu broker of
 //! their own (as the tests do). The poverty office first registers one

@@ -2,7 +2,7 @@
 //! machine: the department simulator, the six adapters and the hub over
 //! mTLS, civil affairs for the county policy, Postgres, Tansu.
 //!
-//! cargo run --release -p dibao-verification-hub --example verify_bench [-- SECONDS [checks|peak|paced|campaign] [RATES]]
+//! cargo run --release -p dibao-demos --example verify_bench [-- SECONDS [checks|peak|paced|campaign] [RATES]]
 //!
 //! RATES are the paced rates of part 2, comma-separated (default 25,50,100,1000).
 //! `VERIFY_BENCH_FETCH_WAIT_MS=500` lets civil affairs' consumer wait that
@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber};
 use dibao_proto::verification::v1::StartCampaignRequest;
 use dibao_synthetic::simulator::Behaviour;
 use mesh::{Mesh, Options, today};
@@ -217,7 +217,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
     let check = {
         let consented = consented.clone();
         move |hub: &mut dibao_proto::verification::v1::verification_service_client::VerificationServiceClient<
-            tonic::transport::Channel,
+            dibao_tests::OfficerChannel,
         >,
               n: usize| {
             let (h, person, consent) = consented[n % consented.len()].clone();
@@ -480,7 +480,6 @@ async fn campaign() -> anyhow::Result<()> {
         .start_campaign(StartCampaignRequest {
             division: Some(DivisionCode { code: county.clone() }),
             purpose: "集中核查基准测试".into(),
-            officer: dibao_tests::officer(OfficerRole::VerificationOfficer, &county),
             ..Default::default()
         })
         .await?

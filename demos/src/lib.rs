@@ -10,4 +10,5 @@
 //! - `pipeline_bench`: outbox → broker → inbox throughput and lag;
 //! - `verify_bench`: verification peak, paced latency, where the CPU goes, a campaign against rate limits;
 //! - `compare_bench` (with `compare_duckdb.py`, `compare_lists.sql`): the whole comparison beside DuckDB and PostgreSQL;
-//! - `continuous_bench`: a roster change to the continuous lists.
+//! - `continuous_bench`: a roster change to the continuous lists;
+//! - `gateway_bench`: the gateway's requests per second per core and the latency it adds.

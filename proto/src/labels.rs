@@ -40,6 +40,10 @@ impl Label for OfficerRole {
             OfficerRole::CountyApprover => "县级审批人员",
             OfficerRole::VerificationOfficer => "核对人员",
             OfficerRole::PovertyOfficer => "扶贫部门人员",
+            OfficerRole::CountyOperator => "县级业务操作人员",
+            OfficerRole::ProvinceAuditor => "省级审计人员",
+            OfficerRole::Administrator => "系统管理员",
+            OfficerRole::SystemOperator => "系统运维人员",
         }
     }
 }

@@ -77,6 +77,19 @@ pub mod dibao {
             tonic::include_proto!("dibao.sync.v1");
         }
     }
+    pub mod access {
+        pub mod v1 {
+            tonic::include_proto!("dibao.access.v1");
+        }
+    }
+    pub mod gateway {
+        pub mod v1 {
+            tonic::include_proto!("dibao.gateway.v1");
+        }
+    }
 }
 
-pub use dibao::{civil_affairs, common, comparison, department, events, ops, poverty_alleviation, sync, verification};
+pub use dibao::{
+    access, civil_affairs, common, comparison, department, events, gateway, ops, poverty_alleviation, sync,
+    verification,
+};

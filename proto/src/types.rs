@@ -129,6 +129,12 @@ impl IdentityNumber {
     }
 }
 
+/// An identity number as stored text, masked as [`IdentityNumber::masked`]
+/// (anything that is not one entirely hidden).
+pub fn masked_identity(v: &str) -> String {
+    IdentityNumber::parse(v).map(|i| i.masked()).unwrap_or_else(|_| "******".to_owned())
+}
+
 fn birth_date(b: &[u8]) -> Option<Date> {
     let num = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
     let year = i32::try_from(num(6..10)).ok()?;
@@ -309,54 +315,14 @@ pub fn date_to_pb(d: Date) -> pb::Date {
     pb::Date { year: d.year(), month: i32::from(d.month() as u8), day: i32::from(d.day()) }
 }
 
-/// A step's signature (R-PROC-2): officer, role and division are required.
+/// A step's signature (R-PROC-2): the verified officer, the role they
+/// signed in, their division, when.
 pub struct Signature {
     pub officer_id: String,
     pub officer_name: String,
     pub role: pb::OfficerRole,
     pub division: DivisionCode,
     pub signed_at: time::OffsetDateTime,
-}
-
-impl Signature {
-    /// Officer, role and division are required; the time is the service's.
-    pub fn from_pb(s: &Option<pb::OfficerSignature>, now: time::OffsetDateTime) -> Result<Self, Vec<InvalidField>> {
-        let Some(s) = s else {
-            return Err(vec![InvalidField::new(
-                "signature",
-                "该步骤未签名：请填写经办人、角色和所在行政区划（R-PROC-2）",
-            )]);
-        };
-        let mut errors = Vec::new();
-        if s.officer_id.trim().is_empty() {
-            errors.push(InvalidField::new("signature.officer_id", "经办人编号不能为空（R-PROC-2）"));
-        }
-        if s.officer_name.trim().is_empty() {
-            errors.push(InvalidField::new("signature.officer_name", "经办人姓名不能为空（R-PROC-2）"));
-        }
-        let role = pb::OfficerRole::try_from(s.role).unwrap_or(pb::OfficerRole::Unspecified);
-        if role == pb::OfficerRole::Unspecified {
-            errors.push(InvalidField::new("signature.role", "请填写经办人角色（R-PROC-2）"));
-        }
-        let division = match &s.division {
-            Some(d) => DivisionCode::try_from(d).map_err(|e| errors.push(e.within("signature.division"))).ok(),
-            None => {
-                errors.push(InvalidField::new("signature.division", "必填项缺失"));
-                None
-            }
-        };
-        match (division, errors.is_empty()) {
-            (Some(division), true) => Ok(Self {
-                officer_id: s.officer_id.trim().to_owned(),
-                officer_name: s.officer_name.trim().to_owned(),
-                role,
-                division,
-                // The time the service received the signature is what counts.
-                signed_at: now,
-            }),
-            _ => Err(errors),
-        }
-    }
 }
 
 /// A relation to the head as rosters write it (户主, 配偶, 长子, 儿媳, …).

@@ -8,7 +8,7 @@
 //! wiring they share in `tests/mesh`.
 //!
 //! Layout:
-//! - [`spawn`]: the one way a test starts a service — [`TestEnv`], [`spawn()`], [`officer`];
+//! - [`spawn`]: the one way a test starts a service — [`TestEnv`], [`spawn()`] — and calls it as an officer ([`Desk`], [`officer`]);
 //! - [`TestDb`]: a database with a random name, dropped by the next run's sweep;
 //! - [`Broker`]: a Tansu process with SQLite storage (data survives SIGKILL);
 //! - [`PrivatePostgres`]: a PostgreSQL server of a test's own, to crash and restart;
@@ -16,12 +16,13 @@
 //! - [`probe`]: the probe's schema, writer and handler, shared by the binary and the benchmark;
 //! - `tests/`: every test that starts more than one service, by concern
 //!   (`sync`, `sync_faults`, `verification`, `campaign`, `comparison`,
-//!   `comparison_planted`, `pipeline_faults`, `access_log`, `mtls`, `trace`, `startup`).
+//!   `comparison_planted`, `pipeline_faults`, `access_log`, `mtls`, `trace`, `startup`,
+//!   `access_matrix`, `gateway`, `officers`, `commands`).
 
 pub mod probe;
 pub mod spawn;
 
-pub use spawn::{Spawn, TestApp, TestEnv, officer, spawn, spawn_with};
+pub use spawn::{Desk, OfficerChannel, Spawn, TestApp, TestEnv, by, claims, officer, spawn, spawn_with};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -131,8 +132,9 @@ pub fn service_binary(name: &str) -> PathBuf {
 
 /// The environment of a service of the mesh under test: its own schema of
 /// `db`, the broker with `prefix`, certificates `<service>.pem` and `.key`
-/// beside `ca.pem` in `certs`, no env file. As the service's binary reads
-/// it, for tests that run the binary.
+/// beside `ca.pem` in `certs` and the officer issuers it trusts
+/// (`officer-issuers`, see [`dibao_ops_tools::devpki::officer_issuer`]), no
+/// env file. As the service's binary reads it, for tests that run the binary.
 pub fn service_env(
     service: &str,
     db: &TestDb,
@@ -152,6 +154,7 @@ pub fn service_env(
         (format!("{env}__TLS__CA_CERT"), certs.join("ca.pem").display().to_string()),
         (format!("{env}__TLS__CERT"), certs.join(format!("{service}.pem")).display().to_string()),
         (format!("{env}__TLS__KEY"), certs.join(format!("{service}.key")).display().to_string()),
+        (format!("{env}__TRUST__OFFICER_ISSUERS"), certs.join("officer-issuers").display().to_string()),
     ]
 }
 
@@ -370,7 +373,7 @@ pub async fn access_records(
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let records =
-            dibao_platform::trust::access_log::accesses_to(pool, person, 0, 10_000).await.expect("access log");
+            dibao_platform::trust::access_log::accesses_to(pool, person, None, 0, 10_000).await.expect("access log");
         if records.len() >= n || std::time::Instant::now() > deadline {
             return records;
         }

@@ -2,8 +2,9 @@
 //! what a test's services share (a fresh database, a Tansu broker of the
 //! test's own, a development CA with every mesh identity's certificate, a
 //! random topic prefix, one stop for all), [`spawn`] starts a service on it
-//! on port 0 through the same `Service::build` its binary runs, and
-//! [`officer`] is the signature of an officer of a role and a division.
+//! on port 0 through the same `Service::build` its binary runs, and a
+//! [`Desk`] calls a service as an officer: every call carries a fresh
+//! assertion the test's gateway key signed, as the gateway's would.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,12 +13,15 @@ use std::sync::Arc;
 
 use dibao_ops_tools::devpki::DevCa;
 use dibao_platform::runtime::clock::{Clock, SystemClock};
-use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::server::{CallerChannel, Credentials, connect};
 use dibao_platform::runtime::service::{Service, Started};
 use dibao_platform::runtime::settings::{Settings, env_prefix};
 use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
 use dibao_platform::runtime::tls::TlsMaterial;
-use dibao_proto::common::v1::{DivisionCode, OfficerRole, OfficerSignature};
+use dibao_platform::trust::officer::{Claims, METADATA_KEY, OfficerSigner};
+use dibao_proto::common::v1::OfficerRole;
+use dibao_proto::types::DivisionCode;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::{Broker, TestDb, random_prefix};
@@ -47,6 +51,8 @@ pub struct TestEnv {
     pub broker: Broker,
     pub certs: PathBuf,
     pub prefix: String,
+    /// The gateway's officer-assertion key, which every service trusts.
+    pub issuer: Arc<OfficerSigner>,
     stop: ShutdownTrigger,
     shutdown: Shutdown,
 }
@@ -65,7 +71,8 @@ impl TestEnv {
     /// database, broker, certificates and topics), with a stop of their own.
     pub fn on(db: TestDb, broker: Broker, certs: PathBuf, prefix: String) -> Self {
         let (stop, shutdown) = Shutdown::new();
-        Self { db, broker, certs, prefix, stop, shutdown }
+        let issuer = Arc::new(dibao_ops_tools::devpki::officer_issuer(&certs).expect("officer issuer key"));
+        Self { db, broker, certs, prefix, issuer, stop, shutdown }
     }
 
     /// Stops every service started on this environment, gracefully.
@@ -90,6 +97,22 @@ impl TestEnv {
             .into_iter()
             .chain([(format!("{}__SERVER__LISTEN", env_prefix(service)), "127.0.0.1:0".to_owned())])
             .collect()
+    }
+
+    /// A desk calling `audience` (a service's name) as an officer of `role`
+    /// serving `division`, on the system clock.
+    pub fn desk(&self, audience: &str, role: OfficerRole, division: &str) -> Desk {
+        Desk::new(self.issuer.clone(), audience, claims(role, division))
+    }
+
+    /// A channel to `addr` as the gateway, every call made at `desk`.
+    pub async fn officer_channel(&self, addr: SocketAddr, desk: Desk) -> OfficerChannel {
+        self.desk_channel("gateway", addr, desk).await
+    }
+
+    /// A channel to `addr` as system `identity`, every call made at `desk`.
+    pub async fn desk_channel(&self, identity: &str, addr: SocketAddr, desk: Desk) -> OfficerChannel {
+        InterceptedService::new(self.channel(identity, addr).await, desk.credentials())
     }
 
     /// The certificate and key of `identity`, with the CA.
@@ -171,13 +194,77 @@ pub fn settings_of<S: Service>(env: &TestEnv, vars: &[(String, String)]) -> Sett
     S::settings_from(&all).unwrap_or_else(|e| panic!("settings of {}: {e}", S::NAME))
 }
 
-/// The signature of an officer of `role` serving `division`.
-pub fn officer(role: OfficerRole, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("officer-{}", role as i32),
-        officer_name: "张经办".into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
+/// What the gateway would assert of an officer of `role` serving
+/// `division`: one officer per role and division.
+pub fn claims(role: OfficerRole, division: &str) -> Claims {
+    Claims {
+        officer_id: format!("{}-{division}", role.as_str_name().trim_start_matches("OFFICER_ROLE_").to_lowercase()),
+        name: "张经办".to_owned(),
+        roles: vec![role],
+        division: DivisionCode::parse(division).expect("a division code"),
+        session_id: "test-session".to_owned(),
+        identity_number: None,
+    }
+}
+
+/// `message` as a call of the officer `claims` names, whatever the desk's own.
+pub fn by<T>(claims: Claims, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.extensions_mut().insert(claims);
+    request
+}
+
+/// `message` as a call of an officer of `role` serving `division`.
+pub fn officer<T>(role: OfficerRole, division: &str, message: T) -> tonic::Request<T> {
+    by(claims(role, division), message)
+}
+
+/// A channel whose calls carry an officer's assertion.
+pub type OfficerChannel = CallerChannel;
+
+/// Where an officer works: each call it makes carries a fresh assertion,
+/// signed with the test's gateway key, for its audience — about its own
+/// officer, or the one a call names ([`officer`], [`by`]).
+#[derive(Clone)]
+pub struct Desk {
+    signer: Arc<OfficerSigner>,
+    audience: String,
+    claims: Arc<Claims>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Desk {
+    /// A desk signing with `signer` for `audience`, as the officer `claims` names, on the system clock.
+    pub fn new(signer: Arc<OfficerSigner>, audience: &str, claims: Claims) -> Self {
+        Self { signer, audience: audience.to_owned(), claims: Arc::new(claims), clock: Arc::new(SystemClock) }
+    }
+
+    /// The same desk on `clock` (the service's, when the test moves it).
+    pub fn clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// The same desk for another officer.
+    pub fn claims(self, claims: Claims) -> Self {
+        Self { claims: Arc::new(claims), ..self }
+    }
+
+    /// The encoded assertion a call of `claims` carries now.
+    pub fn assertion(&self, claims: &Claims) -> Vec<u8> {
+        let minted = self.signer.mint(claims, &self.audience, self.clock.now(), std::time::Duration::from_secs(120));
+        OfficerSigner::encode(&minted)
+    }
+}
+
+impl Desk {
+    /// What each call made at this desk carries.
+    pub fn credentials(self) -> Credentials {
+        Credentials::from_fn(move |metadata, extensions| {
+            let bytes = match extensions.get::<Claims>() {
+                Some(claims) => self.assertion(claims),
+                None => self.assertion(&self.claims),
+            };
+            metadata.insert_bin(METADATA_KEY, tonic::metadata::MetadataValue::from_bytes(&bytes));
+        })
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use dibao_proto::civil_affairs::v1 as ca;
-use dibao_proto::common::v1::{DivisionCode, OfficerRole};
+use dibao_proto::common::v1::DivisionCode;
 use dibao_proto::department::v1::Department;
 use dibao_proto::verification::v1::{StartCampaignRequest, StartCampaignResponse};
 use dibao_synthetic::generator::{DeptRecord, Household};
@@ -47,7 +47,6 @@ async fn county_on_roster(
     let start = StartCampaignRequest {
         division: Some(DivisionCode { code: county.clone() }),
         purpose: "2026年低保集中核查".into(),
-        officer: dibao_tests::officer(OfficerRole::VerificationOfficer, &county),
         ..Default::default()
     };
     (m, in_county, start)

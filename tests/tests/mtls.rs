@@ -1,24 +1,30 @@
 //! Every call is mutual TLS; the caller's identity comes from its
-//! certificate and the per-method policy decides. Health and reflection
-//! answer every mesh identity.
+//! certificate, an officer's from the assertion the call carries, and the
+//! access table decides. Health and reflection answer every mesh identity.
 
 use std::net::SocketAddr;
 
 use dibao_ops_tools::devpki::DevCa;
 use dibao_platform::events::ops::Ops;
-use dibao_platform::runtime::server::{ServerBuilder, connect};
+use dibao_platform::runtime::access::{Gate, OfficerTrust, Rules};
+use dibao_platform::runtime::clock::SystemClock;
+use dibao_platform::runtime::server::{CallerChannel, Credentials, ServerBuilder, connect};
 use dibao_platform::runtime::shutdown::{Shutdown, ShutdownTrigger};
-use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_platform::store::db;
+use dibao_platform::trust::officer::{Issuers, OfficerSigner, ReplayGuard};
+use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::ops::v1::GetPipelineStatusRequest;
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
-use dibao_tests::TestDb;
+use dibao_tests::{Desk, TestDb, claims};
 use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 struct Running {
     ca: DevCa,
     addr: SocketAddr,
+    issuer: std::sync::Arc<OfficerSigner>,
     _stop: ShutdownTrigger,
     _db: TestDb,
 }
@@ -29,37 +35,61 @@ async fn start() -> Running {
     let tls = TlsMaterial::from_pem(&ca.pem.cert, &server.cert, &server.key);
     let test_db = TestDb::create().await.expect("db");
     let pool = db::connect_and_migrate(&test_db.settings("svc"), &[]).await.expect("migrate");
-    let policy = AccessPolicy::platform_defaults();
+    let issuer = std::sync::Arc::new(
+        OfficerSigner::from_pkcs8("gateway", "gateway-1", &OfficerSigner::generate_pkcs8()).expect("issuer key"),
+    );
     let (stop, shutdown) = Shutdown::new();
-    let running = ServerBuilder::new(tls, policy, Some(Ops::new(pool)))
+    let trust = OfficerTrust {
+        issuers: std::sync::Arc::new(Issuers::from_lines(&issuer.trusted_issuer_line("*"), "test").expect("issuers")),
+        audience: "civil-affairs".to_owned(),
+        replay: ReplayGuard::start(pool.clone(), shutdown.clone()),
+        clock: std::sync::Arc::new(SystemClock),
+    };
+    // The platform's table alone: ops for an operator through the gateway.
+    let gate = Gate::new(Rules::new(&[]), Some(trust));
+    let running = ServerBuilder::new(tls, gate, Some(Ops::new(pool)))
         .start("127.0.0.1:0".parse().expect("addr"), shutdown)
         .await
         .expect("server");
-    Running { ca, addr: running.addr, _stop: stop, _db: test_db }
+    Running { ca, addr: running.addr, issuer, _stop: stop, _db: test_db }
 }
 
-async fn ops_client(r: &Running, identity: &str) -> OpsServiceClient<tonic::transport::Channel> {
+/// The ops service as `identity`, each call for an officer of `role` when there is one.
+async fn ops_client(r: &Running, identity: &str, role: Option<OfficerRole>) -> OpsServiceClient<CallerChannel> {
     let pem = r.ca.issue(identity).expect("client cert");
     let tls = TlsMaterial::from_pem(&r.ca.pem.cert, &pem.cert, &pem.key);
-    OpsServiceClient::new(connect(&tls, &r.addr.to_string(), "localhost").await.expect("connect"))
+    let channel = connect(&tls, &r.addr.to_string(), "localhost").await.expect("connect");
+    let credentials = match role {
+        Some(role) => Desk::new(r.issuer.clone(), "civil-affairs", claims(role, "220000")).credentials(),
+        None => Credentials::none(),
+    };
+    OpsServiceClient::new(InterceptedService::new(channel, credentials))
 }
 
 #[tokio::test]
 async fn a_permitted_identity_succeeds() {
     let r = start().await;
-    let mut client = ops_client(&r, "ops").await;
-    let status = client.get_pipeline_status(GetPipelineStatusRequest {}).await.expect("ops may call").into_inner();
+    let mut client = ops_client(&r, "gateway", Some(OfficerRole::SystemOperator)).await;
+    let status =
+        client.get_pipeline_status(GetPipelineStatusRequest {}).await.expect("an operator may call").into_inner();
     assert_eq!(status.outbox_pending, 0);
     assert_eq!(status.dead_letters_open, 0);
 }
 
 #[tokio::test]
-async fn an_identity_the_policy_does_not_allow_gets_permission_denied() {
+async fn an_identity_the_table_does_not_allow_gets_permission_denied() {
     let r = start().await;
-    let mut client = ops_client(&r, "gateway").await;
-    let err = client.get_pipeline_status(GetPipelineStatusRequest {}).await.expect_err("gateway may not");
+    let mut client = ops_client(&r, "roster-comparison", Some(OfficerRole::SystemOperator)).await;
+    let err = client.get_pipeline_status(GetPipelineStatusRequest {}).await.expect_err("a system may not");
     assert_eq!(err.code(), Code::PermissionDenied);
-    assert!(err.message().contains("gateway"), "{}", err.message());
+    assert!(err.message().contains("roster-comparison"), "{}", err.message());
+    // The gateway without an officer's assertion, or for an officer of another role.
+    let mut client = ops_client(&r, "gateway", None).await;
+    let err = client.get_pipeline_status(GetPipelineStatusRequest {}).await.expect_err("no officer");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let mut client = ops_client(&r, "gateway", Some(OfficerRole::CountyApprover)).await;
+    let err = client.get_pipeline_status(GetPipelineStatusRequest {}).await.expect_err("not an operator");
+    assert_eq!(err.code(), Code::PermissionDenied);
 }
 
 #[tokio::test]

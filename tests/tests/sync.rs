@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use dibao_platform::trust::officer::Claims;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation};
@@ -15,18 +16,18 @@ use dibao_proto::ops::v1::GetPipelineStatusRequest;
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
-use dibao_tests::{Spawn, TestEnv, officer, spawn_with};
-use tonic::transport::Channel;
+use dibao_tests::{OfficerChannel, Spawn, TestEnv, claims, officer, spawn_with};
 
 const COUNTY: &str = "220581";
 const TOWNSHIP: &str = "220581101";
 const VILLAGE: &str = "220581101201";
 
 struct Mesh {
-    civil: CivilAffairsServiceClient<Channel>,
-    poverty: PovertyAlleviationServiceClient<Channel>,
-    /// The poverty service's ops RPCs, as an operator calls them.
-    poverty_ops: OpsServiceClient<Channel>,
+    /// Each service as its county's office (import, register, record), unless a call names another officer.
+    civil: CivilAffairsServiceClient<OfficerChannel>,
+    poverty: PovertyAlleviationServiceClient<OfficerChannel>,
+    /// The poverty service's ops RPCs, as a system operator calls them.
+    poverty_ops: OpsServiceClient<OfficerChannel>,
     poverty_addr: SocketAddr,
     civil_addr: SocketAddr,
     env: TestEnv,
@@ -44,10 +45,18 @@ async fn start_on(env: TestEnv, inboxes: bool) -> Mesh {
     type Poverty = dibao_poverty_alleviation::Application;
     let civil = spawn_with::<Civil>(&env, Spawn::default().var::<Civil>("RUN__INBOX", inboxes.to_string())).await;
     let poverty = spawn_with::<Poverty>(&env, Spawn::default().var::<Poverty>("RUN__INBOX", inboxes.to_string())).await;
+    let office = Claims {
+        roles: vec![OfficerRole::CountyOperator, OfficerRole::CountyApprover, OfficerRole::PovertyOfficer],
+        ..claims(OfficerRole::CountyOperator, COUNTY)
+    };
+    let desk = |service: &str| env.desk(service, OfficerRole::CountyOperator, COUNTY).claims(office.clone());
+    let operator = env.desk("poverty-alleviation", OfficerRole::SystemOperator, COUNTY);
     let mut m = Mesh {
-        civil: CivilAffairsServiceClient::new(civil.channel(&env, "gateway").await),
-        poverty: PovertyAlleviationServiceClient::new(poverty.channel(&env, "gateway").await),
-        poverty_ops: OpsServiceClient::new(poverty.channel(&env, "ops").await),
+        civil: CivilAffairsServiceClient::new(env.officer_channel(civil.addr, desk("civil-affairs")).await),
+        poverty: PovertyAlleviationServiceClient::new(
+            env.officer_channel(poverty.addr, desk("poverty-alleviation")).await,
+        ),
+        poverty_ops: OpsServiceClient::new(env.officer_channel(poverty.addr, operator).await),
         poverty_addr: poverty.addr,
         civil_addr: civil.addr,
         env,
@@ -81,9 +90,13 @@ impl Mesh {
         start_on(TestEnv::on(db, broker, certs, prefix), inboxes).await
     }
 
-    /// Channels to both services with the operator's certificate.
-    async fn ops_channels(&self) -> (Channel, Channel) {
-        (self.env.channel("ops", self.civil_addr).await, self.env.channel("ops", self.poverty_addr).await)
+    /// Channels to both services as a system operator calls them.
+    async fn ops_channels(&self) -> (OfficerChannel, OfficerChannel) {
+        let operator = |service: &str| self.env.desk(service, OfficerRole::SystemOperator, COUNTY);
+        (
+            self.env.officer_channel(self.civil_addr, operator("civil-affairs")).await,
+            self.env.officer_channel(self.poverty_addr, operator("poverty-alleviation")).await,
+        )
     }
 }
 
@@ -167,17 +180,18 @@ async fn import(m: &mut Mesh, rows: Vec<ca::ImportRosterRequest>) -> Vec<String>
 
 async fn register(m: &mut Mesh, h: pa::PoorHousehold) -> String {
     m.poverty
-        .register_household(pa::RegisterHouseholdRequest {
-            household: Some(h),
-            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
-        })
+        .register_household(officer(
+            OfficerRole::PovertyOfficer,
+            TOWNSHIP,
+            pa::RegisterHouseholdRequest { household: Some(h) },
+        ))
         .await
         .expect("register")
         .into_inner()
         .household_id
 }
 
-async fn poor_household(c: &PovertyAlleviationServiceClient<Channel>, id: &str) -> pa::PoorHousehold {
+async fn poor_household(c: &PovertyAlleviationServiceClient<OfficerChannel>, id: &str) -> pa::PoorHousehold {
     c.clone()
         .get_household(pa::GetHouseholdRequest { household_id: id.into() })
         .await
@@ -189,13 +203,16 @@ async fn poor_household(c: &PovertyAlleviationServiceClient<Channel>, id: &str) 
 
 async fn change(m: &mut Mesh, id: &str, status: pa::PovertyStatus, cause: PovertyCause) {
     m.poverty
-        .change_status(pa::ChangeStatusRequest {
-            household_id: id.into(),
-            status: status as i32,
-            exit_year: 2024,
-            return_cause: cause as i32,
-            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
-        })
+        .change_status(officer(
+            OfficerRole::PovertyOfficer,
+            TOWNSHIP,
+            pa::ChangeStatusRequest {
+                household_id: id.into(),
+                status: status as i32,
+                exit_year: 2024,
+                return_cause: cause as i32,
+            },
+        ))
         .await
         .expect("change status");
 }
@@ -275,21 +292,27 @@ async fn each_change_on_one_roster_shows_on_the_other() {
 
     // A death recorded by the poverty office reaches the dibao roster ...
     m.poverty
-        .record_death(pa::RecordDeathRequest {
-            identity_number: Some(id("19600101", 2)),
-            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 3 }),
-            source: "村委会报告".into(),
-            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
-        })
+        .record_death(officer(
+            OfficerRole::PovertyOfficer,
+            TOWNSHIP,
+            pa::RecordDeathRequest {
+                identity_number: Some(id("19600101", 2)),
+                died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 3 }),
+                source: "村委会报告".into(),
+            },
+        ))
         .await
         .expect_err("seq 2 is only on the dibao roster");
     m.poverty
-        .record_death(pa::RecordDeathRequest {
-            identity_number: Some(id("19600101", 1)),
-            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 3 }),
-            source: "村委会报告".into(),
-            signature: officer(OfficerRole::PovertyOfficer, TOWNSHIP),
-        })
+        .record_death(officer(
+            OfficerRole::PovertyOfficer,
+            TOWNSHIP,
+            pa::RecordDeathRequest {
+                identity_number: Some(id("19600101", 1)),
+                died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 3 }),
+                source: "村委会报告".into(),
+            },
+        ))
         .await
         .expect("death on the poverty roster");
     let civil = m.civil.clone();
@@ -310,12 +333,15 @@ async fn each_change_on_one_roster_shows_on_the_other() {
 
     // ... and one recorded by civil affairs reaches the poverty roster.
     m.civil
-        .record_death(ca::RecordDeathRequest {
-            identity_number: Some(id("19600101", 4)),
-            died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 5 }),
-            source: "公安死亡登记".into(),
-            signature: officer(OfficerRole::TownshipCaseworker, TOWNSHIP),
-        })
+        .record_death(officer(
+            OfficerRole::TownshipCaseworker,
+            TOWNSHIP,
+            ca::RecordDeathRequest {
+                identity_number: Some(id("19600101", 4)),
+                died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 10, day: 5 }),
+                source: "公安死亡登记".into(),
+            },
+        ))
         .await
         .expect("death on the dibao roster");
     eventually(
@@ -375,16 +401,17 @@ async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column(
     .concat();
     let file = dir.join("建档立卡.csv");
     std::fs::write(&file, csv).expect("csv");
-    // The certificates of this mesh live beside the test's temporary CA.
-    let certs = m.env.certs.clone();
+    // The poverty office's officer imports through the gateway, logged in.
+    let gw = dibao_test_mesh::gateway::start(&m.env, &[("poverty-alleviation", m.poverty_addr)]).await;
+    let token = gw.token("poverty-220581", &[OfficerRole::PovertyOfficer], COUNTY).await;
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, &token).expect("token");
     let run = || {
         tokio::process::Command::new(dibao_tests::service_binary("poor-roster-import"))
-            .args(["--server", &m.poverty_addr.to_string(), "--ca"])
-            .arg(certs.join("ca.pem"))
-            .arg("--cert")
-            .arg(certs.join("gateway.pem"))
-            .arg("--key")
-            .arg(certs.join("gateway.key"))
+            .args(["--server", &gw.addr.to_string(), "--ca"])
+            .arg(&gw.ca)
+            .arg("--token")
+            .arg(&token_file)
             .arg(&file)
             .output()
     };

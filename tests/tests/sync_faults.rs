@@ -17,6 +17,7 @@ use std::time::Duration;
 use dibao_ops_tools::devpki::DevCa;
 use dibao_platform::runtime::server::connect;
 use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_platform::trust::officer::Claims;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::Relation;
@@ -24,9 +25,10 @@ use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, Money, Officer
 use dibao_proto::events::v1::{BenefitCategory, PovertyCause, RosterMember};
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
-use dibao_tests::{Broker, PrivatePostgres, TestDb, free_port, random_prefix, service_env};
+use dibao_tests::{Broker, Desk, OfficerChannel, PrivatePostgres, TestDb, free_port, random_prefix, service_env};
+use std::sync::Arc;
 use tokio::process::{Child, Command};
-use tonic::transport::Channel;
+use tonic::service::interceptor::InterceptedService;
 
 const COUNTY: &str = "220581";
 const TOWNSHIP: &str = "220581101";
@@ -61,8 +63,9 @@ fn person(k: u32) -> Option<Person> {
     Some(Person { identity_number: Some(identity(k)), name: format!("村民{k}"), ..Default::default() })
 }
 
-fn officer(role: OfficerRole) -> Option<dibao_proto::common::v1::OfficerSignature> {
-    dibao_tests::officer(role, TOWNSHIP)
+/// `message` as a call of an officer of `role` serving the township.
+fn officer<T>(role: OfficerRole, message: T) -> tonic::Request<T> {
+    dibao_tests::officer(role, TOWNSHIP, message)
 }
 
 fn relation(i: usize) -> i32 {
@@ -123,8 +126,8 @@ impl Process {
 }
 
 struct Mesh {
-    civil: CivilAffairsServiceClient<Channel>,
-    poverty: PovertyAlleviationServiceClient<Channel>,
+    civil: CivilAffairsServiceClient<OfficerChannel>,
+    poverty: PovertyAlleviationServiceClient<OfficerChannel>,
     /// civil relay, civil inbox, poverty relay, poverty inbox.
     workers: Vec<Process>,
     /// The API processes, never killed.
@@ -177,8 +180,19 @@ async fn start(db: &TestDb, broker: &Broker, certs: &Path, logs: &Path) -> Mesh 
             panic!("service on port {port} did not come up within 30 s")
         }
     };
-    let civil = CivilAffairsServiceClient::new(channel(civil_port).await);
-    let poverty = PovertyAlleviationServiceClient::new(channel(poverty_port).await);
+    // Both offices of the township's county: import, register, record.
+    let signer = Arc::new(dibao_ops_tools::devpki::officer_issuer(certs).expect("officer issuer"));
+    let office = Claims {
+        roles: vec![OfficerRole::CountyOperator, OfficerRole::CountyApprover, OfficerRole::PovertyOfficer],
+        ..dibao_tests::claims(OfficerRole::CountyOperator, COUNTY)
+    };
+    let desk = |service: &str| Desk::new(signer.clone(), service, office.clone()).credentials();
+    let civil =
+        CivilAffairsServiceClient::new(InterceptedService::new(channel(civil_port).await, desk("civil-affairs")));
+    let poverty = PovertyAlleviationServiceClient::new(InterceptedService::new(
+        channel(poverty_port).await,
+        desk("poverty-alleviation"),
+    ));
     // Migrations ran in the API processes; the workers start on a migrated schema.
     let mut workers = vec![
         role("civil-affairs", &civil_bin, "civil-relay", true, false, 0),
@@ -356,12 +370,14 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
             let members = &model.dibao[i].1;
             let k = members[rng.below(members.len())];
             m.civil
-                .record_death(ca::RecordDeathRequest {
-                    identity_number: Some(identity(k)),
-                    died_on: Some(Date { year: 2026, month: 10, day: 1 + (serial % 28) as i32 }),
-                    source: "公安死亡登记".into(),
-                    signature: officer(OfficerRole::TownshipCaseworker),
-                })
+                .record_death(officer(
+                    OfficerRole::TownshipCaseworker,
+                    ca::RecordDeathRequest {
+                        identity_number: Some(identity(k)),
+                        died_on: Some(Date { year: 2026, month: 10, day: 1 + (serial % 28) as i32 }),
+                        source: "公安死亡登记".into(),
+                    },
+                ))
                 .await
                 .expect("civil death");
             mark_dead(model, k);
@@ -405,13 +421,15 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
             };
             let id = id_of(m, "poverty_alleviation.poor_household", &model.poor[i].0).await;
             m.poverty
-                .change_status(pa::ChangeStatusRequest {
-                    household_id: id,
-                    status: next as i32,
-                    exit_year: 2024,
-                    return_cause: PovertyCause::Illness as i32,
-                    signature: officer(OfficerRole::PovertyOfficer),
-                })
+                .change_status(officer(
+                    OfficerRole::PovertyOfficer,
+                    pa::ChangeStatusRequest {
+                        household_id: id,
+                        status: next as i32,
+                        exit_year: 2024,
+                        return_cause: PovertyCause::Illness as i32,
+                    },
+                ))
                 .await
                 .expect("change status");
             model.poor[i].2 = next;
@@ -422,12 +440,14 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
             let members = &model.poor[i].1;
             let k = members[rng.below(members.len())];
             m.poverty
-                .record_death(pa::RecordDeathRequest {
-                    identity_number: Some(identity(k)),
-                    died_on: Some(Date { year: 2026, month: 10, day: 1 + (serial % 28) as i32 }),
-                    source: "村委会报告".into(),
-                    signature: officer(OfficerRole::PovertyOfficer),
-                })
+                .record_death(officer(
+                    OfficerRole::PovertyOfficer,
+                    pa::RecordDeathRequest {
+                        identity_number: Some(identity(k)),
+                        died_on: Some(Date { year: 2026, month: 10, day: 1 + (serial % 28) as i32 }),
+                        source: "村委会报告".into(),
+                    },
+                ))
                 .await
                 .expect("poverty death");
             mark_dead(model, k);
@@ -576,10 +596,20 @@ async fn a_thousand_changes_through_kills_and_a_postgres_crash_leave_both_roster
     // resync compares every household of each side's full snapshot with the
     // other's view and would correct (and report) any difference.
     let read = |f: &str| std::fs::read_to_string(certs.join(f)).expect("pem");
-    let ops = TlsMaterial::from_pem(&read("ca.pem"), &read("ops.pem"), &read("ops.key"));
+    let gateway = TlsMaterial::from_pem(&read("ca.pem"), &read("gateway.pem"), &read("gateway.key"));
+    let signer = Arc::new(dibao_ops_tools::devpki::officer_issuer(&certs).expect("officer issuer"));
+    let operator = |service: &str| {
+        Desk::new(signer.clone(), service, dibao_tests::claims(OfficerRole::SystemOperator, COUNTY)).credentials()
+    };
     let comparison = dibao_ops_tools::resync::resync(
-        connect(&ops, &m.civil_addr, "localhost").await.expect("civil"),
-        connect(&ops, &m.poverty_addr, "localhost").await.expect("poverty"),
+        InterceptedService::new(
+            connect(&gateway, &m.civil_addr, "localhost").await.expect("civil"),
+            operator("civil-affairs"),
+        ),
+        InterceptedService::new(
+            connect(&gateway, &m.poverty_addr, "localhost").await.expect("poverty"),
+            operator("poverty-alleviation"),
+        ),
         COUNTY,
     )
     .await

@@ -9,15 +9,19 @@ use std::time::Duration;
 
 use dibao_ops_tools::devpki::DevCa;
 use dibao_platform::events::inbox::{Handler, HandlerError};
+use dibao_platform::runtime::access::{Gate, OfficerTrust, Rules};
+use dibao_platform::runtime::clock::SystemClock;
 use dibao_platform::runtime::server::{ServerBuilder, connect};
 use dibao_platform::runtime::settings::LogFormat;
 use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::runtime::tls::TlsMaterial;
+use dibao_platform::trust::officer::{Issuers, OfficerSigner, ReplayGuard};
 use dibao_platform::{events::inbox, events::kafka, events::outbox, runtime::telemetry, store::db};
+use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::events::v1::{EventEnvelope, PipelineProbe, event_envelope::Payload};
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::ops::v1::{ListDeadLettersRequest, RetryDeadLetterRequest};
-use dibao_tests::{Broker, TestDb, random_prefix};
+use dibao_tests::{Broker, Desk, TestDb, claims, random_prefix};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing::Instrument;
@@ -98,23 +102,37 @@ async fn one_trace_spans_the_grpc_call_and_the_kafka_hop() {
 
     let ca = DevCa::generate("trace test CA").expect("ca");
     let server_pem = ca.issue("civil-affairs").expect("server");
+    let issuer = std::sync::Arc::new(
+        OfficerSigner::from_pkcs8("gateway", "gateway-1", &OfficerSigner::generate_pkcs8()).expect("issuer key"),
+    );
+    let trust = OfficerTrust {
+        issuers: std::sync::Arc::new(Issuers::from_lines(&issuer.trusted_issuer_line("*"), "test").expect("issuers")),
+        audience: "civil-affairs".to_owned(),
+        replay: ReplayGuard::start(pool.clone(), stopped.clone()),
+        clock: std::sync::Arc::new(SystemClock),
+    };
     let server = ServerBuilder::new(
         TlsMaterial::from_pem(&ca.pem.cert, &server_pem.cert, &server_pem.key),
-        AccessPolicy::platform_defaults(),
+        Gate::new(Rules::new(&[]), Some(trust)),
         Some(dibao_platform::events::ops::Ops::new(pool.clone())),
     )
     .start("127.0.0.1:0".parse().expect("addr"), stopped.clone())
     .await
     .expect("server");
-    let ops_pem = ca.issue("ops").expect("ops cert");
+    let gateway_pem = ca.issue("gateway").expect("gateway cert");
     let channel = connect(
-        &TlsMaterial::from_pem(&ca.pem.cert, &ops_pem.cert, &ops_pem.key),
+        &TlsMaterial::from_pem(&ca.pem.cert, &gateway_pem.cert, &gateway_pem.key),
         &server.addr.to_string(),
         "localhost",
     )
     .await
     .expect("connect");
-    let mut ops = OpsServiceClient::with_interceptor(channel, telemetry::inject_grpc);
+    // An operator's calls through the gateway, each with its trace context.
+    let mut operator = Desk::new(issuer, "civil-affairs", claims(OfficerRole::SystemOperator, "220000")).credentials();
+    let mut ops = OpsServiceClient::with_interceptor(channel, move |r| {
+        use tonic::service::Interceptor;
+        operator.call(telemetry::inject_grpc(r)?)
+    });
 
     let mut dead_id = 0;
     eventually("the dead letter", async || {

@@ -10,10 +10,12 @@ use dibao_platform::events::outbox::timestamp_of as timestamp;
 use dibao_platform::runtime::server::connect;
 use dibao_platform::trust::access_log;
 use dibao_platform::trust::assertion::AssertionSigner;
-use dibao_proto::common::v1::{IdentityNumber, OfficerRole, PageRequest, Person, Relation};
+use dibao_proto::access::v1::ListAccessesRequest;
+use dibao_proto::access::v1::access_log_service_client::AccessLogServiceClient;
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, PageRequest, Person, Relation};
 use dibao_proto::department::v1::department_service_client::DepartmentServiceClient;
 use dibao_proto::department::v1::{ConsentAssertion, Item, QueryRequest};
-use dibao_proto::verification::v1::{GetReportRequest, ListAccessesRequest, Report, RevokeConsentRequest, Signatory};
+use dibao_proto::verification::v1::{GetReportRequest, Report, RevokeConsentRequest, Signatory};
 use dibao_synthetic::generator::DeptRecord;
 use dibao_synthetic::simulator::Behaviour;
 use dibao_tests::access_records;
@@ -193,21 +195,29 @@ async fn reports_equal_the_departments_records_with_findings_against_county_poli
     // what came of it (the report), which names the query.
     let person = &h.members[0].identity_number;
     access_records(&m.hub_pool, person, 4).await;
-    let accesses = m
-        .hub
+    let desk = m.env.desk(dibao_verification_hub::startup::SERVICE, OfficerRole::VerificationOfficer, h.township());
+    let mut history = AccessLogServiceClient::new(m.env.officer_channel(m.hub_addr, desk).await);
+    let all = history
         .list_accesses(ListAccessesRequest {
             person: Some(IdentityNumber { value: person.clone() }),
             page: Some(PageRequest::default()),
+            village: Some(DivisionCode { code: h.village.clone() }),
         })
         .await
         .expect("accesses")
         .into_inner()
         .accesses;
+    // Reading the reports, and the history itself, is on record too.
+    let (reads, accesses): (Vec<_>, Vec<_>) = all.into_iter().partition(|a| a.outcome == "read");
+    assert_eq!(reads.iter().filter(|r| r.purpose == "查阅查询记录").count(), 1, "{reads:?}");
+    assert!(reads.iter().all(|r| r.purpose == "查阅查询记录" || r.purpose == "查阅核对报告"), "{reads:?}");
     assert_eq!(accesses.len(), 4, "{accesses:?}");
     assert!(
-        accesses
-            .iter()
-            .all(|a| a.caller == "gateway" && a.purpose == "低保申请审核" && a.items.len() == ALL_ITEMS.len())
+        accesses.iter().all(|a| a.caller == "gateway"
+            && a.officer_id == "verification_officer-520000"
+            && a.purpose == "低保申请审核"
+            && a.items.len() == ALL_ITEMS.len()),
+        "{accesses:?}"
     );
     let asked: BTreeSet<i64> =
         accesses.iter().filter(|a| a.outcome == access_log::ASKED && a.completes == 0).map(|a| a.sequence).collect();
@@ -284,11 +294,11 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
     };
     let submitted = m
         .civil
-        .submit_application(ca::SubmitApplicationRequest {
-            household: Some(household),
-            signature: dibao_tests::officer(OfficerRole::TownshipCaseworker, h.township()),
-            ..Default::default()
-        })
+        .submit_application(dibao_tests::officer(
+            OfficerRole::TownshipCaseworker,
+            h.township(),
+            ca::SubmitApplicationRequest { household: Some(household), ..Default::default() },
+        ))
         .await
         .expect("submit")
         .into_inner();
@@ -297,13 +307,16 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
         (ca::ProcessStep::VillageReview, OfficerRole::VillageCommittee),
     ] {
         m.civil
-            .sign_step(ca::SignStepRequest {
-                application_id: submitted.application_id.clone(),
-                step: step as i32,
-                approve: true,
-                signature: dibao_tests::officer(role, &h.village),
-                ..Default::default()
-            })
+            .sign_step(dibao_tests::officer(
+                role,
+                &h.village,
+                ca::SignStepRequest {
+                    application_id: submitted.application_id.clone(),
+                    step: step as i32,
+                    approve: true,
+                    ..Default::default()
+                },
+            ))
             .await
             .expect("step");
     }
@@ -318,14 +331,17 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
     loop {
         let signed = m
             .civil
-            .sign_step(ca::SignStepRequest {
-                application_id: submitted.application_id.clone(),
-                step: ca::ProcessStep::Verification as i32,
-                approve: true,
-                verification_report_id: report.report_id.clone(),
-                signature: dibao_tests::officer(OfficerRole::VerificationOfficer, &h.village),
-                ..Default::default()
-            })
+            .sign_step(dibao_tests::officer(
+                OfficerRole::VerificationOfficer,
+                &h.village,
+                ca::SignStepRequest {
+                    application_id: submitted.application_id.clone(),
+                    step: ca::ProcessStep::Verification as i32,
+                    approve: true,
+                    verification_report_id: report.report_id.clone(),
+                    ..Default::default()
+                },
+            ))
             .await;
         match signed {
             Ok(r) => {
@@ -353,11 +369,11 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
     let expired = m.consent(&h, today() - Days::days(400), today() - Days::days(1)).await;
     let revoked = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
     m.hub
-        .revoke_consent(RevokeConsentRequest {
-            consent_id: revoked.clone(),
-            reason: "户主书面撤回授权".into(),
-            signature: dibao_tests::officer(OfficerRole::VerificationOfficer, h.township()),
-        })
+        .revoke_consent(dibao_tests::officer(
+            OfficerRole::VerificationOfficer,
+            h.county(),
+            RevokeConsentRequest { consent_id: revoked.clone(), reason: "户主书面撤回授权".into() },
+        ))
         .await
         .expect("revoke");
 
@@ -445,10 +461,11 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
 
     assert_eq!(m.simulator.total_requests(), 0, "a department was asked without consent");
     // Every refusal is on record, at the hub and at the adapter.
-    let hub_log = access_log::accesses_to(&m.hub_pool, &person, 0, 100).await.expect("hub log");
+    let hub_log = access_log::accesses_to(&m.hub_pool, &person, None, 0, 100).await.expect("hub log");
     assert_eq!(hub_log.len(), 3, "{hub_log:?}");
     assert!(hub_log.iter().all(|r| r.entry.outcome.starts_with("refused")));
-    let adapter_log = access_log::accesses_to(&m.adapter_pools["public_security"], &person, 0, 100).await.expect("log");
+    let adapter_log =
+        access_log::accesses_to(&m.adapter_pools["public_security"], &person, None, 0, 100).await.expect("log");
     // Forged, widened, expired, out of scope: four name this person (the
     // others name a stranger or no one; the gateway never got past mTLS policy).
     assert_eq!(adapter_log.len(), 4, "{adapter_log:?}");
@@ -498,7 +515,7 @@ async fn where_the_county_asks_relatives_sign_the_consent_too() {
     assert!(e.message().contains(h.county()) && e.message().contains("直系亲属在授权书上签字"), "{}", e.message());
     assert_eq!(m.simulator.total_requests(), 0, "a department was asked under an insufficient consent");
     let person = h.members[0].identity_number.clone();
-    let refused = access_log::accesses_to(&m.hub_pool, &person, 0, 100).await.expect("hub log");
+    let refused = access_log::accesses_to(&m.hub_pool, &person, None, 0, 100).await.expect("hub log");
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(refused[0].entry.outcome.starts_with("refused") && refused[0].entry.outcome.contains("直系亲属"));
 
@@ -535,7 +552,7 @@ async fn a_stopped_hub_keeps_the_outcomes_of_its_last_answers() {
     let status = m.stop_hub().await;
     assert!(status.success(), "{status:?}");
     for member in &h.members {
-        let records = access_log::accesses_to(&m.hub_pool, &member.identity_number, 0, 100).await.expect("log");
+        let records = access_log::accesses_to(&m.hub_pool, &member.identity_number, None, 0, 100).await.expect("log");
         let outcomes: Vec<_> = records.iter().filter(|r| r.entry.outcome.starts_with("reported")).collect();
         assert_eq!(outcomes.len(), 1, "{records:?}");
         assert!(outcomes[0].entry.outcome.contains(&report_id));
@@ -659,11 +676,13 @@ async fn an_edited_deleted_or_reordered_access_record_is_detected_and_named() {
     assert!(e.as_db_error().is_some_and(|d| d.message().contains("append-only")), "{e:?}");
     client.batch_execute("ALTER TABLE access_log DISABLE TRIGGER USER").await.expect("disable");
 
+    let original: String =
+        client.query_one("SELECT officer_id FROM access_log WHERE seq = 3", &[]).await.expect("record").get(0);
     client.execute("UPDATE access_log SET officer_id = 'someone-else' WHERE seq = 3", &[]).await.expect("edit");
     let broken = access_log::verify_chain(pool).await.expect("chain").broken.expect("edit detected");
     assert_eq!(broken.seq, 3);
     assert!(broken.reason.contains("内容被改动"), "{}", broken.reason);
-    client.execute("UPDATE access_log SET officer_id = 'officer-5' WHERE seq = 3", &[]).await.expect("undo");
+    client.execute("UPDATE access_log SET officer_id = $1 WHERE seq = 3", &[&original]).await.expect("undo");
     assert_eq!(access_log::verify_chain(pool).await.expect("chain").broken, None);
 
     client.execute("DELETE FROM access_log WHERE seq = 5", &[]).await.expect("delete");

@@ -7,26 +7,29 @@
 //! household. The service runs in this process with a clock the demo moves
 //! past the 7-day public notice; everything else is the production path.
 //!
-//! Settings as for the `civil-affairs` binary (`CIVIL_AFFAIRS__…`); the
-//! caller's certificate is `gateway.pem` beside the CA.
+//! Every officer logs in at the gateway (password and authenticator code)
+//! and every call goes through it: an officer of the neighbouring county is
+//! refused on the same household. At the end it prints the application's
+//! signed history and the head of household's access history.
+//!
+//! Settings as for the `civil-affairs` and `gateway` binaries
+//! (`CIVIL_AFFAIRS__…`, `GATEWAY__…`).
 
 use std::sync::Arc;
 
 use dibao_civil_affairs::Application;
 use dibao_platform::runtime::clock::ManualClock;
-use dibao_platform::runtime::server::connect;
+use dibao_platform::runtime::server::CallerChannel;
 use dibao_platform::runtime::service::Service;
 use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::*;
-use dibao_proto::common::v1::{
-    DivisionCode, IdentityNumber, Money, OfficerRole, OfficerSignature, Person, Relation, YearMonth,
-};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation, YearMonth};
 use dibao_proto::events::v1::BenefitCategory;
 use dibao_proto::labels::Label;
 use dibao_proto::types::Fen;
 
+mod gateway;
 mod verification;
 
 const COUNTY: &str = "220581";
@@ -93,14 +96,27 @@ fn roster_household(n: u32) -> Household {
     }
 }
 
-fn sign(role: OfficerRole, name: &str, division: &str) -> Option<OfficerSignature> {
-    Some(OfficerSignature {
-        officer_id: format!("{division}-{}", role as i32),
-        officer_name: name.into(),
-        role: role as i32,
-        division: Some(DivisionCode { code: division.into() }),
-        signed_at: None,
-    })
+/// The hub as an officer calls it through the gateway.
+type Hub = dibao_proto::verification::v1::verification_service_client::VerificationServiceClient<CallerChannel>;
+type Civil = CivilAffairsServiceClient<CallerChannel>;
+
+/// Signs `step` of `application` as `by`.
+async fn sign(
+    by: &gateway::Officer,
+    application: &str,
+    step: ProcessStep,
+    report: &str,
+) -> Result<SignStepResponse, tonic::Status> {
+    Civil::new(by.channel.clone())
+        .sign_step(SignStepRequest {
+            application_id: application.to_owned(),
+            step: step as i32,
+            approve: true,
+            remarks: String::new(),
+            verification_report_id: report.to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 #[tokio::main]
@@ -108,12 +124,34 @@ async fn main() -> anyhow::Result<()> {
     let settings = Application::settings()?;
     let settings_url = secrecy::ExposeSecret::expose_secret(&settings.platform.database.url).to_owned();
     let certs = settings.platform.tls.ca_cert.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    // Civil affairs and the gateway run in this process on one clock the
+    // demo moves past the public notice; everything else is the production path.
     let clock = ManualClock::at(time::OffsetDateTime::now_utc());
     let (stop, shutdown) = Shutdown::new();
-    let app = Application::build(settings, Arc::new(clock.clone()), shutdown).await?;
-    let read = |f: &str| std::fs::read_to_string(certs.join(f));
-    let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
-    let mut c = CivilAffairsServiceClient::new(connect(&tls, &app.addr.to_string(), "localhost").await?);
+    let app = Application::build(settings, Arc::new(clock.clone()), shutdown.clone()).await?;
+    let gw_settings = dibao_gateway::Application::settings()?;
+    let gw_pool = dibao_platform::store::db::connect_and_migrate(
+        &gw_settings.platform.database,
+        dibao_gateway::startup::MIGRATIONS,
+    )
+    .await?;
+    let key = dibao_gateway::secrets::SecretKey::load(&gw_settings.own.officers.secret_key)?;
+    let gw = dibao_gateway::Application::build(gw_settings, Arc::new(clock.clone()), shutdown).await?;
+    println!("== 网关：{}（HTTPS登录；gRPC转发，每次调用附网关签发的经办人身份断言）", gw.addr);
+    let office =
+        gateway::Office::open(gw.addr.to_string(), certs.join("ca.pem"), Arc::new(clock.clone()), &gw_pool, &key)
+            .await?;
+    let approver = office.officer("wang-shenpi", "县民政局审批员王审批", OfficerRole::CountyApprover, COUNTY).await?;
+    let operator = office.officer("zhang-yewu", "县民政局业务员张业务", OfficerRole::CountyOperator, COUNTY).await?;
+    let caseworker =
+        office.officer("liu-zhiqiang", "乡镇经办员刘志强", OfficerRole::TownshipCaseworker, "220581101").await?;
+    let committee =
+        office.officer("chen-haitao", "村委会主任陈海涛", OfficerRole::VillageCommittee, "220581101201").await?;
+    let reviewer =
+        office.officer("wu-mingliang", "乡镇审核员吴明亮", OfficerRole::TownshipReviewer, "220581101").await?;
+    let checker = office.officer("zhou-shuzhen", "核对中心周淑珍", OfficerRole::VerificationOfficer, COUNTY).await?;
+    let neighbour =
+        office.officer("sun-linxian", "邻县经办员孙国庆", OfficerRole::TownshipCaseworker, "220582101").await?;
     let now = clock_month(&clock);
 
     println!("== 县民政局保存{}年低保政策（县{COUNTY}，每人每月500.00元）", now.year);
@@ -143,15 +181,10 @@ async fn main() -> anyhow::Result<()> {
         elderly_age: 60,
         ..Default::default()
     };
-    let saved = c
-        .save_policy(SavePolicyRequest {
-            policy: Some(policy),
-            signature: sign(OfficerRole::CountyApprover, "县民政局审批员", COUNTY),
-        })
-        .await?;
-    println!("   已保存，按新标准重新核算在保家庭{}户", saved.into_inner().recalculated_households);
+    let saved = Civil::new(approver.channel.clone()).save_policy(SavePolicyRequest { policy: Some(policy) }).await?;
+    println!("   {}已保存，按新标准重新核算在保家庭{}户", approver.name, saved.into_inner().recalculated_households);
 
-    println!("== 导入县低保花名册：200户，另含2行错误数据");
+    println!("== {}导入县低保花名册：200户，另含2行错误数据", operator.name);
     let mut rows: Vec<ImportRosterRequest> =
         (0..200).map(|n| ImportRosterRequest { row: i64::from(n) + 2, household: Some(roster_household(n)) }).collect();
     let mut typo = roster_household(500);
@@ -162,18 +195,19 @@ async fn main() -> anyhow::Result<()> {
     let mut no_head = roster_household(501);
     no_head.members[0].relation = Relation::Child as i32;
     rows.push(ImportRosterRequest { row: 203, household: Some(no_head) });
-    let imported = c.import_roster(tokio_stream::iter(rows)).await?.into_inner();
+    let imported = Civil::new(operator.channel.clone()).import_roster(tokio_stream::iter(rows)).await?.into_inner();
     println!("   新增或更新{}户，未变化{}户", imported.households_applied, imported.households_unchanged);
     for e in &imported.errors {
         println!("   第{}行 {}：{}", e.row, e.field, e.message);
     }
 
     println!("== 新申请：赵家四口（户主务工，母亲年迈，孩子上学）");
+    let head = id("19780315", 911);
     let household = Household {
         village: Some(DivisionCode { code: "220581101201".into() }),
         category: BenefitCategory::C as i32,
         members: vec![
-            member("赵德福".into(), id("19780315", 911), Relation::Head, WorkAbility::Full, false),
+            member("赵德福".into(), head.clone(), Relation::Head, WorkAbility::Full, false),
             member("钱玉梅".into(), id("19800520", 922), Relation::Spouse, WorkAbility::Partial, false),
             member("孙桂兰".into(), id("19480808", 932), Relation::Parent, WorkAbility::None, true),
             member("赵小燕".into(), id("20140901", 942), Relation::Child, WorkAbility::None, true),
@@ -215,47 +249,33 @@ async fn main() -> anyhow::Result<()> {
         employed: true,
         ..Default::default()
     }];
-    let submitted = c
-        .submit_application(SubmitApplicationRequest {
-            household: Some(household),
-            income,
-            signature: sign(OfficerRole::TownshipCaseworker, "乡镇经办员刘志强", "220581101"),
-            supporters,
-        })
+    let submitted = Civil::new(caseworker.channel.clone())
+        .submit_application(SubmitApplicationRequest { household: Some(household), income, supporters })
         .await?
         .into_inner();
     let app_id = submitted.application_id.clone();
-    println!("   申请已受理，编号{app_id}");
-    let steps = [
-        (ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强"),
-        (ProcessStep::VillageReview, OfficerRole::VillageCommittee, "村委会主任陈海涛"),
-    ];
-    for (step, role, name) in steps {
-        c.sign_step(SignStepRequest {
-            application_id: app_id.clone(),
-            step: step as i32,
-            approve: true,
-            signature: sign(role, name, "220581101201"),
-            ..Default::default()
-        })
-        .await?;
-        println!("   {}已签署：{name}", step.label());
+    println!("   {}受理申请，编号{app_id}", caseworker.name);
+    println!("== {}查看该户、签署入户调查：", neighbour.name);
+    let refused = Civil::new(neighbour.channel.clone())
+        .get_household(GetHouseholdRequest { household_id: submitted.household_id.clone() })
+        .await
+        .expect_err("another county's household");
+    println!("   查看被拒绝（{:?}）：{}", refused.code(), refused.message());
+    let refused =
+        sign(&neighbour, &app_id, ProcessStep::HomeVisit, "").await.expect_err("another county's application");
+    println!("   签署被拒绝（{:?}）：{}", refused.code(), refused.message());
+
+    for (step, by) in [(ProcessStep::HomeVisit, &caseworker), (ProcessStep::VillageReview, &committee)] {
+        sign(by, &app_id, step, "").await?;
+        println!("   {}已签署：{}", step.label(), by.name);
     }
-    let report_id = verification::verify(&tls, &submitted.household_id, &settings_url).await?;
+
+    let mut hub = Hub::new(checker.channel.clone());
+    let report_id = verification::verify(&mut hub, &submitted.household_id, &settings_url).await?;
     // The hub's completion event crosses the broker; the step waits for it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let signed = c
-            .sign_step(SignStepRequest {
-                application_id: app_id.clone(),
-                step: ProcessStep::Verification as i32,
-                approve: true,
-                verification_report_id: report_id.clone(),
-                signature: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
-                ..Default::default()
-            })
-            .await;
-        match signed {
+        match sign(&checker, &app_id, ProcessStep::Verification, &report_id).await {
             Ok(_) => break,
             Err(e) if e.message().contains("尚未送达") && std::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -263,57 +283,94 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    println!("   {}已签署：核对中心周淑珍（报告{report_id}）", ProcessStep::Verification.label());
-    for (step, role, name) in [
-        (ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "乡镇审核员吴明亮"),
-        (ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "乡镇经办员刘志强"),
-    ] {
-        c.sign_step(SignStepRequest {
-            application_id: app_id.clone(),
-            step: step as i32,
-            approve: true,
-            signature: sign(role, name, "220581101201"),
-            ..Default::default()
-        })
-        .await?;
-        println!("   {}已签署：{name}", step.label());
+    println!("   {}已签署：{}（报告{report_id}）", ProcessStep::Verification.label(), checker.name);
+    verification::campaign(&mut hub, &settings_url).await?;
+    for (step, by) in [(ProcessStep::TownshipReview, &reviewer), (ProcessStep::PublicNotice, &caseworker)] {
+        sign(by, &app_id, step, "").await?;
+        println!("   {}已签署：{}", step.label(), by.name);
     }
-    let approve = || SignStepRequest {
-        application_id: app_id.clone(),
-        step: ProcessStep::CountyApproval as i32,
-        approve: true,
-        remarks: "同意纳入".into(),
-        verification_report_id: String::new(),
-        signature: sign(OfficerRole::CountyApprover, "县民政局审批员", COUNTY),
-    };
-    if let Err(refused) = c.sign_step(approve()).await {
+    println!("== 户主赵德福的查询记录（谁查看过本人信息）");
+    let url = format!("https://{}/api/access-history?person={}&village=220581101201", office.addr, head.value);
+    let (_, body) = dibao_gateway::https::request_json(
+        http::Method::GET,
+        &url,
+        Some(&office.ca),
+        &serde_json::json!({}),
+        Some(&approver.token),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let body: serde_json::Value = serde_json::from_slice(&body)?;
+    for u in body["unavailable"].as_array().into_iter().flatten() {
+        println!(
+            "   （{}暂不可用：{}）",
+            u["service"].as_str().unwrap_or_default(),
+            u["message"].as_str().unwrap_or_default()
+        );
+    }
+    for a in body["accesses"].as_array().into_iter().flatten() {
+        println!(
+            "   {}  {}  {}  {}{}",
+            a["at"].as_str().unwrap_or_default().replace('T', " ").trim_end_matches('Z'),
+            a["service"].as_str().unwrap_or_default(),
+            match a["officer_id"].as_str().unwrap_or_default() {
+                "" => format!("系统{}（整体导出）", a["caller"].as_str().unwrap_or_default()),
+                officer => format!("经办人{officer}"),
+            },
+            a["purpose"].as_str().unwrap_or_default(),
+            a["items"].as_array().filter(|i| !i.is_empty()).map_or(String::new(), |i| format!(
+                "（{}）",
+                i.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("、")
+            )),
+        );
+    }
+    if let Err(refused) = sign(&approver, &app_id, ProcessStep::CountyApproval, "").await {
         println!("   公示期内提交县级审批被拒绝：{}", refused.message());
     }
     clock.advance(time::Duration::days(7));
-    println!("   （七天后，公示期满，无异议）");
-    let done = c.sign_step(approve()).await?.into_inner();
+    println!("   （七天后，公示期满，无异议；审批员重新登录）");
+    let approver = office.again(approver).await?;
+    let done = sign(&approver, &app_id, ProcessStep::CountyApproval, "").await?;
     println!(
         "== 县级审批通过，每月低保金{}\n-- 可打印的核算说明 --\n{}",
         Fen(done.monthly_amount.map_or(0, |m| m.fen)),
         done.explanation.replace('。', "。\n")
     );
 
-    let sample = c
+    let sample = Civil::new(approver.channel.clone())
         .draw_sample(DrawSampleRequest {
             county: Some(DivisionCode { code: COUNTY.into() }),
             percent: 30,
             full_villages: vec![DivisionCode { code: "220581101204".into() }],
-            seed: 20_260_601,
-            new_since: None,
-            signature: sign(OfficerRole::CountyApprover, "县民政局审批员", COUNTY),
         })
         .await?
         .into_inner();
     println!(
-        "== 抽查（种子{}）：在保{}户，新纳入{}户全查，重点村{}户全查，随机抽取{}户",
+        "== 抽查（种子由系统随机产生并记录：{}）：在保{}户，新纳入{}户全查，重点村{}户全查，随机抽取{}户",
         sample.seed, sample.population, sample.new_enrolments, sample.in_full_villages, sample.drawn_at_random
     );
-    verification::campaign(&tls, &settings_url).await?;
+
+    println!("== 申请的签署记录（谁、以何角色、何时签署；经办人身份由网关断言证明）");
+    let history = Civil::new(approver.channel.clone())
+        .get_history(GetHistoryRequest { of: Some(get_history_request::Of::ApplicationId(app_id.clone())) })
+        .await?
+        .into_inner();
+    for e in &history.entries {
+        let o = e.officer.clone().unwrap_or_default();
+        let at = o.signed_at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds + 8 * 3600).ok());
+        let role = OfficerRole::try_from(o.role).map_or("", Label::label);
+        println!(
+            "   {}  {}：{}（{}），断言{}由{}签发，摘要{}",
+            at.map(|t| format!("{} {:02}:{:02}", t.date(), t.hour(), t.minute())).unwrap_or_default(),
+            e.action,
+            o.officer_name,
+            role,
+            &e.assertion_id.get(..8).unwrap_or(""),
+            e.issuer,
+            &e.digest.get(..12).unwrap_or("")
+        );
+    }
+
     stop.trigger();
     if let Some(relay) = app.relay {
         let _ = relay.await;

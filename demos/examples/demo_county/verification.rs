@@ -4,23 +4,20 @@
 //! the household is verified against all six departments through their
 //! adapters; the report is printed as the officer reads it.
 //!
-//! `DEMO_HUB` is the hub's address; `DEMO_SIMULATOR_SCHEMA` the simulator's
-//! schema in the demo database.
+//! The hub is called through the gateway, as the verification officer;
+//! `DEMO_SIMULATOR_SCHEMA` is the simulator's schema in the demo database.
 
-use dibao_platform::runtime::server::connect;
 use dibao_platform::runtime::settings::DatabaseSettings;
-use dibao_platform::runtime::tls::TlsMaterial;
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, Person, Relation};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Person, Relation};
 use dibao_proto::department::v1::{Department, Item};
 use dibao_proto::labels::Label;
 use dibao_proto::types::Fen;
-use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
 use dibao_proto::verification::v1::{
     Consent, RegisterConsentRequest, Signatory, StartCampaignRequest, VerifyHouseholdRequest,
 };
 use dibao_synthetic::generator::DeptRecord;
 
-use super::{id, roster_household, sign};
+use super::{Hub, id, roster_household};
 
 const ITEMS: [Item; 11] = [
     Item::HouseholdRegistration,
@@ -126,9 +123,7 @@ fn records() -> Vec<DeptRecord> {
 }
 
 /// Verifies the application's household through the hub; returns the report id.
-pub async fn verify(tls: &TlsMaterial, household_id: &str, db_url: &str) -> anyhow::Result<String> {
-    let hub_addr =
-        std::env::var("DEMO_HUB").map_err(|_| anyhow::anyhow!("DEMO_HUB (the hub's host:port) is not set"))?;
+pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::Result<String> {
     let schema = std::env::var("DEMO_SIMULATOR_SCHEMA").unwrap_or_else(|_| "department_simulator".into());
     let sim =
         dibao_platform::store::db::connect(&DatabaseSettings { url: db_url.to_owned().into(), schema, pool_size: 2 })
@@ -137,7 +132,6 @@ pub async fn verify(tls: &TlsMaterial, household_id: &str, db_url: &str) -> anyh
     dibao_synthetic::simulator::load(&sim, &records()).await?;
     println!("   （演示：赵家在各部门的记录已放入部门模拟器）");
 
-    let mut hub = VerificationServiceClient::new(connect(tls, &hub_addr, "verification-hub").await?);
     let f = family();
     let today = time::OffsetDateTime::now_utc().date();
     let date = |d: time::Date| dibao_proto::common::v1::Date {
@@ -148,6 +142,7 @@ pub async fn verify(tls: &TlsMaterial, household_id: &str, db_url: &str) -> anyh
     let consent_id = hub
         .register_consent(RegisterConsentRequest {
             consent: Some(Consent {
+                county: Some(DivisionCode { code: super::COUNTY.into() }),
                 // The scanned, signed 授权书's SHA-256.
                 document_sha256: "5d41402abc4b2a76b9719d911017c592ae29b3f9d8f1d2b3c8e4f6a7b8c9d0e1".into(),
                 signatories: f
@@ -167,7 +162,6 @@ pub async fn verify(tls: &TlsMaterial, household_id: &str, db_url: &str) -> anyh
                 covered_items: ITEMS.iter().map(|i| *i as i32).collect(),
                 signed_on: Some(date(today)),
                 valid_until: Some(date(today + time::Duration::days(365))),
-                registered_by: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
                 ..Default::default()
             }),
         })
@@ -182,7 +176,6 @@ pub async fn verify(tls: &TlsMaterial, household_id: &str, db_url: &str) -> anyh
             persons: f.iter().map(|m| m.id.clone()).collect(),
             consent_id,
             purpose: "低保申请审核".into(),
-            officer: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
             ..Default::default()
         })
         .await?
@@ -223,16 +216,13 @@ pub async fn verify(tls: &TlsMaterial, household_id: &str, db_url: &str) -> anyh
 /// roster's 200 households, each with a consent on file, their members
 /// registered with public security (every fortieth head owns a car),
 /// verified within the departments' limits with progress as it goes.
-pub async fn campaign(tls: &TlsMaterial, db_url: &str) -> anyhow::Result<()> {
-    let hub_addr =
-        std::env::var("DEMO_HUB").map_err(|_| anyhow::anyhow!("DEMO_HUB (the hub's host:port) is not set"))?;
+pub async fn campaign(hub: &mut Hub, db_url: &str) -> anyhow::Result<()> {
     let schema = std::env::var("DEMO_SIMULATOR_SCHEMA").unwrap_or_else(|_| "department_simulator".into());
     let sim =
         dibao_platform::store::db::connect(&DatabaseSettings { url: db_url.to_owned().into(), schema, pool_size: 2 })
             .await?;
     let as_of = time::OffsetDateTime::now_utc().date().previous_day().unwrap_or(time::Date::MIN);
     let mut records = Vec::new();
-    let mut hub = VerificationServiceClient::new(connect(tls, &hub_addr, "verification-hub").await?);
     let today = time::OffsetDateTime::now_utc().date();
     let date = |d: time::Date| dibao_proto::common::v1::Date {
         year: d.year(),
@@ -295,13 +285,13 @@ pub async fn campaign(tls: &TlsMaterial, db_url: &str) -> anyhow::Result<()> {
             .collect();
         hub.register_consent(RegisterConsentRequest {
             consent: Some(Consent {
+                county: Some(DivisionCode { code: super::COUNTY.into() }),
                 document_sha256: format!("{:064x}", 0xd1ba0_u64 + u64::from(n)),
                 signatories,
                 covered_persons: persons,
                 covered_items: ITEMS.iter().map(|i| *i as i32).collect(),
                 signed_on: Some(date(today)),
                 valid_until: Some(date(today + time::Duration::days(365))),
-                registered_by: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
                 ..Default::default()
             }),
         })
@@ -313,7 +303,6 @@ pub async fn campaign(tls: &TlsMaterial, db_url: &str) -> anyhow::Result<()> {
         .start_campaign(StartCampaignRequest {
             division: Some(DivisionCode { code: "220581101".into() }),
             purpose: "2026年低保集中核查".into(),
-            officer: sign(OfficerRole::VerificationOfficer, "核对中心周淑珍", "220581"),
             ..Default::default()
         })
         .await?

@@ -6,12 +6,14 @@
 use deadpool_postgres::Transaction;
 use dibao_benefit_engine::household::validate_composition;
 use dibao_platform::Error;
+use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::trust::officer::{Officer, digest};
 use dibao_proto::civil_affairs::v1::{self as pb, ProcessStep};
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::events::v1::{ExitReason, HouseholdEnrolled, Programme, event_envelope::Payload};
 use dibao_proto::labels::Label;
-use dibao_proto::types::{Fen, IdentityNumber, InvalidField, Signature, date_to_pb};
+use dibao_proto::types::{DivisionCode, Fen, IdentityNumber, InvalidField, Signature, date_to_pb};
 use prost::Message;
 use time::{Date, OffsetDateTime};
 use tokio_postgres::GenericClient;
@@ -57,6 +59,10 @@ pub enum ProcessError {
     MemberTaken { index: usize },
     #[error("异议{0}不存在或已处理")]
     ObjectionClosed(Uuid),
+    #[error("同一申请的乡镇审核和县级审批不能由同一人签署：您已签署本申请的乡镇审核")]
+    SameOfficerTwice,
+    #[error("您本人或您备案的近亲属是该户成员，应当回避，不能经办该户的事项（优亲厚友）")]
+    OwnHousehold,
 }
 
 fn signer_names(step: ProcessStep) -> String {
@@ -67,7 +73,9 @@ impl Refusal for ProcessError {
     fn kind(&self) -> RefusalKind {
         match self {
             ProcessError::ApplicationNotFound(_) => RefusalKind::NotFound,
-            ProcessError::WrongSigner { .. } => RefusalKind::InvalidArgument { field: "signature.role".into() },
+            ProcessError::WrongSigner { .. } | ProcessError::SameOfficerTwice | ProcessError::OwnHousehold => {
+                RefusalKind::PermissionDenied
+            }
             _ => RefusalKind::FailedPrecondition,
         }
     }
@@ -89,16 +97,41 @@ impl Refusal for ProcessError {
             ProcessError::AlreadyOpen => "APPLICATION_ALREADY_OPEN",
             ProcessError::MemberTaken { .. } => "MEMBER_IN_ANOTHER_HOUSEHOLD",
             ProcessError::ObjectionClosed(_) => "OBJECTION_CLOSED",
+            ProcessError::SameOfficerTwice => "SAME_OFFICER_TWICE",
+            ProcessError::OwnHousehold => "OWN_HOUSEHOLD",
         }
     }
 }
 
-/// Refuses `role` for `step` unless the process lets it sign.
-pub fn check_signer(step: ProcessStep, role: OfficerRole) -> Result<(), ProcessError> {
-    if process::signers(step).contains(&role) {
-        return Ok(());
+/// An officer signing in a role the step admits.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub officer: Officer,
+    pub role: OfficerRole,
+}
+
+impl Signer {
+    /// The officer in the first of `roles` they hold (the access table
+    /// admitted them for one of them).
+    pub fn among(officer: &Officer, roles: &[OfficerRole]) -> Self {
+        let role = officer.role_among(roles).or(officer.roles.first().copied()).unwrap_or(OfficerRole::Unspecified);
+        Self { officer: officer.clone(), role }
     }
-    Err(ProcessError::WrongSigner { step, role })
+
+    pub fn signature(&self, now: OffsetDateTime) -> Signature {
+        self.officer.signature(self.role, now)
+    }
+}
+
+/// The officer signing `step`, in a role the process lets sign it.
+pub fn signer(step: ProcessStep, officer: &Officer) -> Result<Signer, ProcessError> {
+    match officer.role_among(process::signers(step)) {
+        Some(role) => Ok(Signer { officer: officer.clone(), role }),
+        None => Err(ProcessError::WrongSigner {
+            step,
+            role: officer.roles.first().copied().unwrap_or(OfficerRole::Unspecified),
+        }),
+    }
 }
 
 /// An application as submitted, checked.
@@ -109,11 +142,11 @@ pub struct Submission {
     pub county: dibao_proto::types::DivisionCode,
     pub village: dibao_proto::types::DivisionCode,
     pub members: Vec<String>,
-    pub signature: Signature,
+    pub signer: Signer,
 }
 
 impl Submission {
-    pub fn check(req: pb::SubmitApplicationRequest, now: OffsetDateTime) -> Result<Self, Error> {
+    pub fn check(req: pb::SubmitApplicationRequest, officer: &Officer, now: OffsetDateTime) -> Result<Self, Error> {
         let mut household = req.household.ok_or_else(|| InvalidField::new("household", "必填项缺失"))?;
         // Deaths are recorded, never submitted.
         household.deceased.clear();
@@ -121,8 +154,8 @@ impl Submission {
         validate_composition(&submitted.household, now.date())?;
         convert::income(&req.income)?;
         convert::supporters(&req.supporters)?;
-        let signature = convert::signature(&req.signature, now)?;
-        check_signer(ProcessStep::Application, signature.role)?;
+        let signer = signer(ProcessStep::Application, officer)?;
+        officer.must_cover(&submitted.village, "household.village")?;
         let county =
             submitted.village.county().ok_or_else(|| InvalidField::new("household.village", "无法确定所属县"))?;
         let members = submitted.household.members.iter().map(|m| m.identity.as_str().to_owned()).collect();
@@ -133,7 +166,7 @@ impl Submission {
             county,
             village: submitted.village,
             members,
-            signature,
+            signer,
         })
     }
 }
@@ -158,6 +191,8 @@ pub async fn submit(roster: &Roster, s: Submission) -> Result<pb::SubmitApplicat
         property_findings: Vec::new(),
     };
     let programme = if s.household.programme == 0 { Programme::Dibao as i32 } else { s.household.programme };
+    let (body, income) = (s.household.encode_to_vec(), stored_income.encode_to_vec());
+    let signed = digest(&[application_id.as_bytes(), b"APPLICATION", &body, &income]);
     households::insert_applicant(
         &tx,
         &NewApplicant {
@@ -166,15 +201,27 @@ pub async fn submit(roster: &Roster, s: Submission) -> Result<pb::SubmitApplicat
             village: s.village.as_str(),
             programme,
             category: s.household.category,
-            body: s.household.encode_to_vec(),
-            income: stored_income.encode_to_vec(),
+            body,
+            income,
             members: &s.members,
             now,
         },
     )
     .await?;
+    // An officer does not take in an application of their own household or
+    // a registered relative's (优亲厚友): refused, the attempt kept.
+    if own_household(&tx, &s.signer.officer, household_id).await? {
+        drop(tx);
+        let refusal = ProcessError::OwnHousehold;
+        record_refused(roster, &s.signer.officer, None, None, &refusal).await?;
+        return Err(refusal.into());
+    }
     open(&tx, application_id, household_id, Kind::Enrol, None, now).await?;
-    record_step(&*tx, &Step::signed(application_id, ProcessStep::Application, &s.signature, now)).await?;
+    record_step(
+        &*tx,
+        &Step { digest: signed, ..Step::signed(application_id, ProcessStep::Application, &s.signer, now) },
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(%application_id, %household_id, "application submitted");
     Ok(pb::SubmitApplicationResponse {
@@ -190,31 +237,23 @@ pub struct Signing {
     pub approve: bool,
     pub remarks: String,
     pub report: String,
-    pub signature: Signature,
+    pub signer: Signer,
 }
 
 impl Signing {
-    pub fn check(req: pb::SignStepRequest, now: OffsetDateTime) -> Result<Self, Error> {
+    pub fn check(req: pb::SignStepRequest, officer: &Officer) -> Result<Self, Error> {
         let application_id = Uuid::parse_str(&req.application_id)
             .map_err(|_| InvalidField::new("application_id", "申请编号格式不正确"))?;
         let step = ProcessStep::try_from(req.step).unwrap_or(ProcessStep::Unspecified);
         if step == ProcessStep::Unspecified {
             return Err(InvalidField::new("step", "请指定办理步骤").into());
         }
-        let signature = convert::signature(&req.signature, now)?;
-        check_signer(step, signature.role)?;
+        let signer = signer(step, officer)?;
         let report = req.verification_report_id.trim().to_owned();
         if step == ProcessStep::Verification && req.approve && report.is_empty() {
             return Err(InvalidField::new("verification_report_id", "请填写家庭经济状况核对报告编号（R-VER-2）").into());
         }
-        Ok(Self {
-            application_id,
-            step,
-            approve: req.approve,
-            remarks: req.remarks.trim().to_owned(),
-            report,
-            signature,
-        })
+        Ok(Self { application_id, step, approve: req.approve, remarks: req.remarks.trim().to_owned(), report, signer })
     }
 }
 
@@ -301,11 +340,23 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
     let app = lock_application(&tx, s.application_id).await?;
+    let household = households::lock(&tx, app.household_id).await?;
+    let village = DivisionCode::parse(household.get("village"))
+        .map_err(|e| Error::stored(format!("village of household {}: {e}", app.household_id)))?;
+    // To an officer of another division, the application is not there.
+    if !s.signer.officer.covers(&village) {
+        return Err(ProcessError::ApplicationNotFound(s.application_id).into());
+    }
     if app.status != "open" {
         return Err(ProcessError::Closed { status: app.status }.into());
     }
     if s.step != app.next_step {
         return Err(ProcessError::OutOfOrder { expected: app.next_step, asked: s.step }.into());
+    }
+    if let Some(refusal) = separation_of_duties(&tx, &s, app.household_id).await? {
+        drop(tx);
+        record_refused(roster, &s.signer.officer, Some(s.application_id), Some(app.household_id), &refusal).await?;
+        return Err(refusal.into());
     }
     let mut response = pb::SignStepResponse { next_step: s.step as i32, ..Default::default() };
     if app.kind == Kind::Enrol && s.step == ProcessStep::CountyApproval && s.approve {
@@ -326,11 +377,24 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
         check_report(&tx, &s.report, app.household_id).await?;
     }
     let report_ref = (s.step == ProcessStep::Verification).then_some(s.report.as_str());
+    // What the officer signs: this step of this application, their word,
+    // and the household as it stands.
+    let (body, income): (Vec<u8>, Vec<u8>) = (household.get("body"), household.get("income"));
+    let signed = digest(&[
+        s.application_id.as_bytes(),
+        s.step.as_str_name().as_bytes(),
+        &[u8::from(s.approve)],
+        s.remarks.as_bytes(),
+        s.report.as_bytes(),
+        &body,
+        &income,
+    ]);
     let step = Step {
         approve: s.approve,
         remarks: &s.remarks,
         report: report_ref,
-        ..Step::signed(s.application_id, s.step, &s.signature, now)
+        digest: signed.clone(),
+        ..Step::signed(s.application_id, s.step, &s.signer, now)
     };
     record_step(&*tx, &step).await?;
 
@@ -356,7 +420,9 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
             let (amount, explanation) = enrol(roster, &tx, app.household_id, now).await?;
             advance(&tx, s.application_id, next, "enrolled", None, None).await?;
             // Enrolment is confirmed by the approver's signature (R-PROC-1: certificate and payment follow).
-            record_step(&*tx, &Step::signed(s.application_id, ProcessStep::Enrolment, &s.signature, now)).await?;
+            let enrolment =
+                Step { digest: signed, ..Step::signed(s.application_id, ProcessStep::Enrolment, &s.signer, now) };
+            record_step(&*tx, &enrolment).await?;
             response.monthly_amount = Some(amount.into());
             response.explanation = explanation;
         }
@@ -365,6 +431,78 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
     tx.commit().await?;
     response.next_step = next as i32;
     Ok(response)
+}
+
+/// The separation of duties (001): the officer who signed an application's
+/// township review does not approve it for the county; no officer acts on
+/// a household they or a relative on the officials' registry belong to.
+async fn separation_of_duties(
+    tx: &Transaction<'_>,
+    s: &Signing,
+    household_id: Uuid,
+) -> Result<Option<ProcessError>, Error> {
+    let officer = &s.signer.officer;
+    if s.step == ProcessStep::CountyApproval {
+        let reviewed: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM application_step
+                                WHERE application_id = $1 AND step = $2 AND officer_id = $3)",
+                &[&s.application_id, &(ProcessStep::TownshipReview as i32), &officer.officer_id],
+            )
+            .await?
+            .get(0);
+        if reviewed {
+            return Ok(Some(ProcessError::SameOfficerTwice));
+        }
+    }
+    if own_household(tx, officer, household_id).await? {
+        return Ok(Some(ProcessError::OwnHousehold));
+    }
+    Ok(None)
+}
+
+/// Whether the officer, or a close relative of theirs on the officials'
+/// registry, is a member of the household.
+pub async fn own_household(tx: &Transaction<'_>, officer: &Officer, household_id: Uuid) -> Result<bool, Error> {
+    let Some(me) = &officer.identity_number else { return Ok(false) };
+    Ok(tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM household_member m
+                            WHERE m.household_id = $1
+                              AND (m.identity_number = $2
+                                   OR m.identity_number IN (SELECT person FROM official_relative WHERE official = $2)))",
+            &[&household_id, &me.as_str()],
+        )
+        .await?
+        .get(0))
+}
+
+/// Keeps a refused attempt with who made it, in a transaction of its own
+/// (the refused one rolled back).
+pub async fn record_refused(
+    roster: &Roster,
+    officer: &Officer,
+    application_id: Option<Uuid>,
+    household_id: Option<Uuid>,
+    refusal: &ProcessError,
+) -> Result<(), Error> {
+    let client = roster.pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO refused_attempt (application_id, household_id, officer_id, assertion_id, reason, attempted_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &application_id,
+                &household_id,
+                &officer.officer_id,
+                &officer.assertion_id,
+                &refusal.to_string(),
+                &roster.clock.now(),
+            ],
+        )
+        .await?;
+    tracing::warn!(officer = %officer.officer_id, ?household_id, reason = refusal.reason(), "attempt refused and recorded");
+    Ok(())
 }
 
 /// The verification step accepts only a report the hub completed for this
@@ -428,20 +566,19 @@ pub struct ExitStart {
     pub household_id: Uuid,
     pub reason: ExitReason,
     pub remarks: String,
-    pub signature: Signature,
+    pub signer: Signer,
 }
 
 impl ExitStart {
-    pub fn check(req: pb::StartExitRequest, now: OffsetDateTime) -> Result<Self, Error> {
+    pub fn check(req: pb::StartExitRequest, officer: &Officer) -> Result<Self, Error> {
         let household_id =
             Uuid::parse_str(&req.household_id).map_err(|_| InvalidField::new("household_id", "家庭编号格式不正确"))?;
         let reason = ExitReason::try_from(req.reason).unwrap_or(ExitReason::Unspecified);
         if reason == ExitReason::Unspecified {
             return Err(InvalidField::new("reason", "请选择退出原因（死亡、收入超标、迁出或自愿退出）").into());
         }
-        let signature = convert::signature(&req.signature, now)?;
-        check_signer(ProcessStep::Exit, signature.role)?;
-        Ok(Self { household_id, reason, remarks: req.remarks.trim().to_owned(), signature })
+        let signer = signer(ProcessStep::Exit, officer)?;
+        Ok(Self { household_id, reason, remarks: req.remarks.trim().to_owned(), signer })
     }
 }
 
@@ -450,7 +587,8 @@ pub async fn start_exit(roster: &Roster, e: ExitStart) -> Result<pb::StartExitRe
     let now = roster.clock.now();
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
-    let application_id = open_exit(&tx, e.household_id, e.reason, &e.remarks, &e.signature, now).await?;
+    covered(&tx, &e.signer.officer, e.household_id).await?;
+    let application_id = open_exit(&tx, e.household_id, e.reason, &e.remarks, &e.signer, now).await?;
     tx.commit().await?;
     Ok(pb::StartExitResponse { application_id: application_id.to_string() })
 }
@@ -461,7 +599,7 @@ pub async fn open_exit(
     household_id: Uuid,
     reason: ExitReason,
     remarks: &str,
-    signature: &Signature,
+    signer: &Signer,
     now: OffsetDateTime,
 ) -> Result<Uuid, Error> {
     let status = households::lock_status(tx, household_id).await?;
@@ -470,9 +608,22 @@ pub async fn open_exit(
     }
     let application_id = Uuid::now_v7();
     open(tx, application_id, household_id, Kind::Exit, Some(reason), now).await?;
-    let step = Step { remarks, ..Step::signed(application_id, ProcessStep::Exit, signature, now) };
+    let signed = digest(&[application_id.as_bytes(), b"EXIT", reason.as_str_name().as_bytes(), remarks.as_bytes()]);
+    let step = Step { remarks, digest: signed, ..Step::signed(application_id, ProcessStep::Exit, signer, now) };
     record_step(&**tx, &step).await?;
     Ok(application_id)
+}
+
+/// Refuses, as if it were not there, a household outside the officer's jurisdiction.
+async fn covered(tx: &Transaction<'_>, officer: &Officer, household_id: Uuid) -> Result<(), Error> {
+    let village: Option<String> = tx
+        .query_opt("SELECT village FROM household WHERE household_id = $1", &[&household_id])
+        .await?
+        .map(|r| r.get("village"));
+    match village.and_then(|v| DivisionCode::parse(&v).ok()) {
+        Some(v) if officer.covers(&v) => Ok(()),
+        _ => Err(households::HouseholdError::NotFound(household_id).into()),
+    }
 }
 
 /// A new application's row: its first step to come is the home visit. A
@@ -512,36 +663,41 @@ struct Step<'a> {
     step: ProcessStep,
     approve: bool,
     remarks: &'a str,
-    signature: &'a Signature,
+    signer: &'a Signer,
     report: Option<&'a str>,
+    /// Of what was signed.
+    digest: String,
     now: OffsetDateTime,
 }
 
 impl<'a> Step<'a> {
-    fn signed(application_id: Uuid, step: ProcessStep, signature: &'a Signature, now: OffsetDateTime) -> Self {
-        Self { application_id, step, approve: true, remarks: "", signature, report: None, now }
+    fn signed(application_id: Uuid, step: ProcessStep, signer: &'a Signer, now: OffsetDateTime) -> Self {
+        Self { application_id, step, approve: true, remarks: "", signer, report: None, digest: String::new(), now }
     }
 }
 
 #[tracing::instrument(skip_all, fields(application_id = %s.application_id, step = ?s.step))]
 async fn record_step(tx: &impl GenericClient, s: &Step<'_>) -> Result<(), Error> {
-    let sig = s.signature;
+    let officer = &s.signer.officer;
     tx.execute(
         "INSERT INTO application_step (application_id, step, approve, remarks, officer_id, officer_name, role, division,
-                                       signed_at, recorded_at, verification_report_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                       signed_at, recorded_at, verification_report_id, assertion_id, issuer, digest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         &[
             &s.application_id,
             &(s.step as i32),
             &s.approve,
             &s.remarks,
-            &sig.officer_id,
-            &sig.officer_name,
-            &(sig.role as i32),
-            &sig.division.as_str(),
-            &sig.signed_at,
+            &officer.officer_id,
+            &officer.name,
+            &(s.signer.role as i32),
+            &officer.division.as_str(),
+            &s.now,
             &s.now,
             &s.report,
+            &officer.assertion_id,
+            &officer.issuer,
+            &s.digest,
         ],
     )
     .await?;
@@ -553,11 +709,11 @@ pub struct DeathReport {
     pub person: IdentityNumber,
     pub died_on: Date,
     pub source: String,
-    pub signature: Signature,
+    pub signer: Signer,
 }
 
 impl DeathReport {
-    pub fn check(req: pb::RecordDeathRequest, now: OffsetDateTime) -> Result<Self, Error> {
+    pub fn check(req: pb::RecordDeathRequest, officer: &Officer, now: OffsetDateTime) -> Result<Self, Error> {
         let mut errors = Vec::new();
         let person = convert::identity(&req.identity_number, "identity_number").map_err(|e| errors.push(e)).ok();
         let died_on = dibao_proto::types::required(&req.died_on, "died_on")
@@ -570,10 +726,10 @@ impl DeathReport {
         if req.source.trim().is_empty() {
             errors.push(InvalidField::new("source", "请填写死亡信息来源（如公安死亡登记号）"));
         }
-        let signature = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
-        match (person, died_on, signature, errors.is_empty()) {
-            (Some(person), Some(died_on), Some(signature), true) => {
-                Ok(Self { person, died_on, source: req.source.trim().to_owned(), signature })
+        let signer = Signer::among(officer, &[OfficerRole::TownshipCaseworker, OfficerRole::CountyOperator]);
+        match (person, died_on, errors.is_empty()) {
+            (Some(person), Some(died_on), true) => {
+                Ok(Self { person, died_on, source: req.source.trim().to_owned(), signer })
             }
             _ => Err(Error::InvalidArgument(errors)),
         }
@@ -588,18 +744,22 @@ pub async fn record_death(roster: &Roster, d: DeathReport) -> Result<pb::RecordD
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
     let household_id = households::live_household_of(&tx, &d.person).await?;
+    // A person outside the officer's jurisdiction is, to them, on no household.
+    covered(&tx, &d.signer.officer, household_id)
+        .await
+        .map_err(|_| households::HouseholdError::NoLiveMember(d.person.masked()))?;
     let death = Death {
         person: d.person.as_str(),
         household_id,
         died_on: d.died_on,
         source: &d.source,
-        recorded_by: &d.signature.officer_id,
+        recorded_by: &d.signer.officer.officer_id,
         now,
     };
     households::mark_deceased(&tx, &roster.topic, &death).await?;
     let living = households::living_members(&tx, household_id).await?;
     let exit_application_id = if living == 0 && !has_open_application(&tx, household_id).await? {
-        open_exit(&tx, household_id, ExitReason::Death, "家庭成员均已死亡", &d.signature, now).await?.to_string()
+        open_exit(&tx, household_id, ExitReason::Death, "家庭成员均已死亡", &d.signer, now).await?.to_string()
     } else {
         String::new()
     };
@@ -625,12 +785,15 @@ pub struct ObjectionNote {
     /// Empty for a new objection.
     pub objection_id: Option<Uuid>,
     pub text: String,
-    pub signature: Signature,
+    pub signer: Signer,
 }
 
 impl ObjectionNote {
-    pub fn check(req: pb::RecordObjectionRequest, now: OffsetDateTime) -> Result<Self, Error> {
-        let signature = convert::signature(&req.signature, now)?;
+    pub fn check(req: pb::RecordObjectionRequest, officer: &Officer) -> Result<Self, Error> {
+        let signer = Signer::among(
+            officer,
+            &[OfficerRole::TownshipCaseworker, OfficerRole::TownshipReviewer, OfficerRole::CountyApprover],
+        );
         let application_id = Uuid::parse_str(&req.application_id)
             .map_err(|_| InvalidField::new("application_id", "申请编号格式不正确"))?;
         let text = req.text.trim().to_owned();
@@ -638,14 +801,14 @@ impl ObjectionNote {
             return Err(InvalidField::new("text", "请填写异议内容或处理结果").into());
         }
         if req.objection_id.is_empty() {
-            return Ok(Self { application_id, objection_id: None, text, signature });
+            return Ok(Self { application_id, objection_id: None, text, signer });
         }
         if !req.resolved {
             return Err(InvalidField::new("resolved", "处理异议时应标明已处理").into());
         }
         let objection_id =
             Uuid::parse_str(&req.objection_id).map_err(|_| InvalidField::new("objection_id", "异议编号格式不正确"))?;
-        Ok(Self { application_id, objection_id: Some(objection_id), text, signature })
+        Ok(Self { application_id, objection_id: Some(objection_id), text, signer })
     }
 }
 
@@ -655,13 +818,24 @@ impl ObjectionNote {
 pub async fn record_objection(roster: &Roster, o: ObjectionNote) -> Result<pb::RecordObjectionResponse, Error> {
     let now = roster.clock.now();
     let client = roster.pool.get().await?;
+    let officer = &o.signer.officer;
+    let household: Option<String> = client
+        .query_opt(
+            "SELECT h.village FROM application a JOIN household h USING (household_id) WHERE a.application_id = $1",
+            &[&o.application_id],
+        )
+        .await?
+        .map(|r| r.get("village"));
+    if !household.and_then(|v| DivisionCode::parse(&v).ok()).is_some_and(|v| officer.covers(&v)) {
+        return Err(ProcessError::ApplicationNotFound(o.application_id).into());
+    }
     let Some(objection_id) = o.objection_id else {
         let id = Uuid::now_v7();
         let inserted = client
             .execute(
-                "INSERT INTO objection (objection_id, application_id, text, recorded_by, recorded_at)
-                 SELECT $1, application_id, $3, $4, $5 FROM application WHERE application_id = $2",
-                &[&id, &o.application_id, &o.text, &o.signature.officer_id, &now],
+                "INSERT INTO objection (objection_id, application_id, text, recorded_by, recorded_at, assertion_id)
+                 SELECT $1, application_id, $3, $4, $5, $6 FROM application WHERE application_id = $2",
+                &[&id, &o.application_id, &o.text, &officer.officer_id, &now, &officer.assertion_id],
             )
             .await?;
         if inserted == 0 {
@@ -671,10 +845,10 @@ pub async fn record_objection(roster: &Roster, o: ObjectionNote) -> Result<pb::R
     };
     let inserted = client
         .execute(
-            "INSERT INTO objection_resolution (objection_id, resolution, resolved_by, resolved_at)
-             SELECT objection_id, $3, $4, $5 FROM objection WHERE objection_id = $1 AND application_id = $2
+            "INSERT INTO objection_resolution (objection_id, resolution, resolved_by, resolved_at, assertion_id)
+             SELECT objection_id, $3, $4, $5, $6 FROM objection WHERE objection_id = $1 AND application_id = $2
              ON CONFLICT (objection_id) DO NOTHING",
-            &[&objection_id, &o.application_id, &o.text, &o.signature.officer_id, &now],
+            &[&objection_id, &o.application_id, &o.text, &officer.officer_id, &now, &officer.assertion_id],
         )
         .await?;
     if inserted == 0 {
@@ -683,9 +857,9 @@ pub async fn record_objection(roster: &Roster, o: ObjectionNote) -> Result<pb::R
     Ok(pb::RecordObjectionResponse { objection_id: objection_id.to_string() })
 }
 
-/// An application with its household.
-#[tracing::instrument(skip(roster))]
-pub async fn get(roster: &Roster, id: Uuid) -> Result<pb::Application, Error> {
+/// An application with its household, as `reader` may read it.
+#[tracing::instrument(skip(roster, reader))]
+pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Application, Error> {
     let client = roster.pool.get().await?;
     let row = client
         .query_opt(
@@ -704,7 +878,9 @@ pub async fn get(roster: &Roster, id: Uuid) -> Result<pb::Application, Error> {
         "enrolled" => pb::ApplicationStatus::Enrolled,
         _ => pb::ApplicationStatus::Exited,
     };
-    let household = households::get(&**client, row.get("household_id")).await?;
+    let household = households::read(roster, reader, row.get("household_id")).await.map_err(|e| {
+        if e.reason() == Some("HOUSEHOLD_NOT_FOUND") { ProcessError::ApplicationNotFound(id).into() } else { e }
+    })?;
     Ok(pb::Application {
         application_id: id.to_string(),
         kind: kind as i32,

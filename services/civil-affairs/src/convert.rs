@@ -11,7 +11,7 @@ use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1 as common;
 use dibao_proto::events::v1::BenefitCategory;
 use dibao_proto::types::{DivisionCode, DivisionLevel, Fen, IdentityNumber, InvalidField, required};
-use time::{Date, Month, OffsetDateTime};
+use time::{Date, Month};
 
 type Errors = Vec<InvalidField>;
 
@@ -313,11 +313,4 @@ pub fn policy(p: &pb::CountyPolicy) -> Result<CountyPolicy, Errors> {
     };
     policy.validate().map_err(|es| es.into_iter().map(|e| e.within("policy")).collect::<Vec<_>>())?;
     Ok(policy)
-}
-
-/// A step's signature (R-PROC-2), shared with the poverty office's service.
-pub use dibao_proto::types::Signature;
-
-pub fn signature(s: &Option<common::OfficerSignature>, now: OffsetDateTime) -> Result<Signature, Errors> {
-    Signature::from_pb(s, now)
 }

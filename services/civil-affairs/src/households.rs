@@ -5,25 +5,97 @@
 use deadpool_postgres::Transaction;
 use dibao_platform::Error;
 use dibao_platform::events::outbox::{self, NewEvent};
+use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::store::snapshot::{self, Export};
+use dibao_platform::trust::access_log::AccessLog;
 use dibao_proto::civil_affairs::v1 as pb;
-use dibao_proto::common::v1::{IdentityNumber as PbIdentity, Money, YearMonth};
+use dibao_proto::common::v1::{IdentityNumber as PbIdentity, Money, OfficerRole, YearMonth};
 use dibao_proto::events::v1::{
     ExitReason, HouseholdAmountChanged, HouseholdExited, MemberDeceased, RosterMember, event_envelope::Payload,
 };
-use dibao_proto::types::{Fen, IdentityNumber, InvalidField, date_to_pb};
+use dibao_proto::types::{DivisionCode, Fen, IdentityNumber, InvalidField, date_to_pb};
 use prost::Message;
 use time::{Date, OffsetDateTime};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 /// What every room of civil affairs works on: the roster's database, the
-/// time it acts on, and the topic its household events go to.
+/// time it acts on, the topic its household events go to, and the access
+/// log every read of a person's data goes into.
 pub struct Roster {
     pub pool: deadpool_postgres::Pool,
     pub clock: std::sync::Arc<dyn dibao_platform::runtime::clock::Clock>,
     pub topic: String,
+    pub log: AccessLog,
+}
+
+/// The roles that see members' identity numbers and health details in
+/// full: those who handle the household's case. Everyone else reads them
+/// masked (R-PROC-3).
+pub const FULL_DETAIL: &[OfficerRole] = &[
+    OfficerRole::VillageCommittee,
+    OfficerRole::TownshipCaseworker,
+    OfficerRole::TownshipReviewer,
+    OfficerRole::CountyApprover,
+    OfficerRole::VerificationOfficer,
+    // The operator's resync carries the snapshot whole into the other roster's view.
+    OfficerRole::SystemOperator,
+];
+
+/// The household as a reader without [`FULL_DETAIL`] sees it: identity
+/// numbers masked, no health details.
+pub fn mask(h: &mut pb::Household) {
+    let masked = dibao_proto::types::masked_identity;
+    for m in &mut h.members {
+        if let Some(id) = m.person.as_mut().and_then(|p| p.identity_number.as_mut()) {
+            id.value = masked(&id.value);
+        }
+        m.disability_grade = 0;
+        m.serious_illness = false;
+    }
+    for id in &mut h.deceased {
+        id.value = masked(&id.value);
+    }
+}
+
+/// Logs `reader`'s read of the household's members, then shows it as the
+/// reader may see it.
+pub async fn shown(
+    roster: &Roster,
+    reader: &Reader,
+    mut h: pb::Household,
+    purpose: &str,
+) -> Result<pb::Household, Error> {
+    let entries = members_of(&h).map(|person| reader.entry(&person, purpose)).collect();
+    roster.log.record_all(entries).await?;
+    if !reader.sees_in_full(FULL_DETAIL) {
+        mask(&mut h);
+    }
+    Ok(h)
+}
+
+fn members_of(h: &pb::Household) -> impl Iterator<Item = String> + '_ {
+    h.members.iter().filter_map(|m| m.person.as_ref()?.identity_number.as_ref().map(|i| i.value.clone()))
+}
+
+/// The household `id` as `reader` may read it: one outside their
+/// jurisdiction is, to them, not there.
+pub async fn read(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Household, Error> {
+    let client = roster.pool.get().await?;
+    let household = get(&**client, id).await?;
+    if !reader.covers(&village_of(&household)?) {
+        return Err(HouseholdError::NotFound(id).into());
+    }
+    shown(roster, reader, household, "查阅家庭信息").await
+}
+
+/// The village a household as the wire carries it lies in.
+pub fn village_of(h: &pb::Household) -> Result<DivisionCode, Error> {
+    h.village
+        .as_ref()
+        .and_then(|v| DivisionCode::try_from(v).ok())
+        .ok_or_else(|| Error::stored(format!("household {} has no valid village", h.household_id)))
 }
 
 const PRODUCER: &str = "civil-affairs";
@@ -448,8 +520,13 @@ pub fn first_of_month(t: OffsetDateTime) -> Date {
 }
 
 /// A division's households, a page at a time, by id.
-pub async fn list(roster: &Roster, req: pb::ListHouseholdsRequest) -> Result<pb::ListHouseholdsResponse, Error> {
+pub async fn list(
+    roster: &Roster,
+    reader: &Reader,
+    req: pb::ListHouseholdsRequest,
+) -> Result<pb::ListHouseholdsResponse, Error> {
     let division = crate::convert::division(&req.division, "division")?;
+    reader.must_cover(&division, "division")?;
     let page = req.page.unwrap_or_default();
     if !(0..=1000).contains(&page.page_size) {
         return Err(InvalidField::new("page.page_size", "每页条数应在1到1000之间").into());
@@ -463,26 +540,56 @@ pub async fn list(roster: &Roster, req: pb::ListHouseholdsRequest) -> Result<pb:
     let client = roster.pool.get().await?;
     let rows = self::page(&**client, division.prefix(), after, size + 1).await?;
     let more = rows.len() as i64 > size;
-    let households = rows.iter().take(size as usize).map(household_of).collect::<Result<Vec<_>, _>>()?;
+    let mut households = Vec::with_capacity(rows.len());
+    for row in rows.iter().take(size as usize) {
+        households.push(shown(roster, reader, household_of(row)?, "查阅家庭名单").await?);
+    }
     let next_page_token =
         if more { households.last().map(|h| h.household_id.clone()).unwrap_or_default() } else { String::new() };
     Ok(pb::ListHouseholdsResponse { households, page: Some(dibao_proto::common::v1::PageResponse { next_page_token }) })
 }
 
 /// One consistent snapshot of a division's households with their recorded
-/// deaths, for the other roster's resync and the comparison.
-pub fn export(roster: &Roster, req: &pb::ExportRosterRequest) -> Result<Export<pb::ExportRosterResponse>, Error> {
+/// deaths, for the other roster's resync and the comparison. Each
+/// household read is logged as it leaves (the bulk does not wait for it).
+pub async fn export(
+    roster: &Roster,
+    reader: Reader,
+    req: &pb::ExportRosterRequest,
+) -> Result<Export<pb::ExportRosterResponse>, Error> {
     let division = crate::convert::division(&req.division, "division")?;
+    reader.must_cover(&division, "division")?;
+    let (log, full) = (roster.log.clone(), reader.sees_in_full(FULL_DETAIL));
+    // A system's bulk read is one record naming the division; an
+    // officer's, one per person as each household leaves.
+    let per_person = reader.officer.is_some();
+    if !per_person {
+        log.record(reader.bulk_entry(&division, "导出花名册")).await?;
+    }
+    // A system's bulk read is one record naming the division; an
+    // officer's, one per person as each household leaves.
+    let per_person = reader.officer.is_some();
+    if !per_person {
+        log.record(reader.bulk_entry(&division, "导出花名册")).await.map_err(|e| Error::Unexpected(e.into()))?;
+    }
     let sql = format!(
         "SELECT {COLUMNS},
                 array(SELECT identity_number FROM member_death d WHERE d.household_id = household.household_id ORDER BY 1)
                     AS deceased
          FROM household WHERE village LIKE $1 || '%' ORDER BY household_id"
     );
-    Ok(snapshot::export(roster.pool.clone(), sql, division.prefix().to_owned(), roster.clock.now(), |row, at| {
+    Ok(snapshot::export(roster.pool.clone(), sql, division.prefix().to_owned(), roster.clock.now(), move |row, at| {
         let mut household = household_of(row)?;
         household.deceased =
             row.get::<_, Vec<String>>("deceased").into_iter().map(|value| PbIdentity { value }).collect();
+        if per_person {
+            for person in members_of(&household) {
+                log.record_outcome(reader.entry(&person, "导出花名册"));
+            }
+        }
+        if !full {
+            mask(&mut household);
+        }
         Ok(pb::ExportRosterResponse {
             household: Some(household),
             snapshot_position: at.position,

@@ -7,6 +7,7 @@ use deadpool_postgres::Transaction;
 use dibao_benefit_engine::household::validate_composition;
 use dibao_platform::Error;
 use dibao_platform::store::import::{ImportRow, Imported};
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::{DivisionCode as PbDivision, IdentityNumber as PbIdentity};
 use dibao_proto::events::v1::{
@@ -23,8 +24,9 @@ use uuid::Uuid;
 use crate::convert;
 use crate::households::{self, Roster};
 
-/// The roster's side of the import driver.
-pub struct RosterImport<'a>(pub &'a Roster);
+/// The roster's side of the import driver, for the county operator who
+/// imports: a row outside their jurisdiction is refused.
+pub struct RosterImport<'a>(pub &'a Roster, pub &'a Officer);
 
 /// A household already imported under the row's number, locked.
 struct Existing {
@@ -100,6 +102,7 @@ impl ImportRow for RosterImport<'_> {
             return Err(reject("household.household_id", "请填写花名册中的户编号"));
         }
         let submitted = convert::household(h, "household")?;
+        self.1.must_cover(&submitted.village, "household.village")?;
         validate_composition(&submitted.household, now.date())?;
         let category =
             submitted.category.ok_or_else(|| reject("household.category", "请填写保障类别（A类、B类或C类）"))?;

@@ -6,6 +6,7 @@
 //! - [`startup`]: the service as its binary and tests start it (migrations, topics, access);
 //! - [`service`]: the gRPC face — parse, delegate, convert once;
 //! - [`households`]: the roster's households — named rows, their queries, the events they publish;
+//! - [`history`]: who signed what and when, with the proving assertion (R-PROC-2);
 //! - [`application`]: the signed process — submission, steps, exits, deaths, objections (R-PROC-*);
 //! - [`process`]: the order of steps and who signs each;
 //! - [`policy`]: county policy, its recalculation, and the engine run over a household;
@@ -19,6 +20,7 @@
 
 pub mod application;
 pub mod convert;
+pub mod history;
 pub mod households;
 pub mod import;
 pub mod notice;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use dibao_benefit_engine::policy::CountyPolicy;
 use dibao_platform::Error;
+use dibao_platform::runtime::access::Reader;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::Relation;
 use dibao_proto::types::{DivisionCode, Fen, IdentityNumber, InvalidField};
@@ -118,9 +119,13 @@ pub struct NoticeRequest {
 }
 
 impl NoticeRequest {
-    pub fn check(req: &pb::ExportPublicNoticeRequest) -> Result<Self, Error> {
+    pub fn check(req: &pb::ExportPublicNoticeRequest, reader: &Reader) -> Result<Self, Error> {
         let mut errors = Vec::new();
         let division = convert::division(&req.division, "division").map_err(|e| errors.push(e)).ok();
+        // Outside the jurisdiction: refused before anything else is said.
+        if let Some(d) = &division {
+            reader.must_cover(d, "division")?;
+        }
         if division.as_ref().is_some_and(|d| d.county().is_none()) {
             errors.push(InvalidField::new("division", "应填写县级、乡镇级或村级行政区划代码"));
         }

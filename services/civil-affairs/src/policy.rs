@@ -8,12 +8,14 @@ use dibao_benefit_engine::household::validate_composition;
 use dibao_benefit_engine::income::{IncomeAssessment, Treatment, assess_income};
 use dibao_benefit_engine::policy::CountyPolicy;
 use dibao_platform::Error;
+use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::OfficerRole;
-use dibao_proto::types::{DivisionCode, Fen, InvalidField, Signature};
+use dibao_proto::types::{DivisionCode, Fen, InvalidField};
 use prost::Message;
-use time::{Date, OffsetDateTime};
+use time::Date;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -32,7 +34,7 @@ impl Refusal for PolicyError {
     fn kind(&self) -> RefusalKind {
         match self {
             PolicyError::NoneInForce { .. } => RefusalKind::FailedPrecondition,
-            PolicyError::WrongSigner => RefusalKind::InvalidArgument { field: "signature.role".into() },
+            PolicyError::WrongSigner => RefusalKind::PermissionDenied,
         }
     }
 
@@ -96,18 +98,18 @@ pub fn assess(
 pub struct Saving {
     pub wire: pb::CountyPolicy,
     pub policy: CountyPolicy,
-    pub signature: Signature,
+    pub officer: Officer,
 }
 
 impl Saving {
-    pub fn check(req: pb::SavePolicyRequest, now: OffsetDateTime) -> Result<Self, Error> {
+    pub fn check(req: pb::SavePolicyRequest, officer: &Officer) -> Result<Self, Error> {
         let wire = req.policy.ok_or_else(|| InvalidField::new("policy", "必填项缺失"))?;
         let policy = convert::policy(&wire)?;
-        let signature = convert::signature(&req.signature, now)?;
-        if signature.role != OfficerRole::CountyApprover {
+        if !officer.has(OfficerRole::CountyApprover) {
             return Err(PolicyError::WrongSigner.into());
         }
-        Ok(Self { wire, policy, signature })
+        officer.must_cover(&policy.county, "policy.county")?;
+        Ok(Self { wire, policy, officer: officer.clone() })
     }
 }
 
@@ -152,8 +154,9 @@ pub async fn save(roster: &Roster, s: Saving) -> Result<pb::SavePolicyResponse, 
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
     tx.execute(
-        "INSERT INTO county_policy (county, year, effective_from, dibao_standard_fen, body, saved_at, saved_by, saved_by_role)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO county_policy (county, year, effective_from, dibao_standard_fen, body, saved_at, saved_by, saved_by_role,
+                                    assertion_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
             &policy.county.as_str(),
             &policy.year,
@@ -161,8 +164,9 @@ pub async fn save(roster: &Roster, s: Saving) -> Result<pb::SavePolicyResponse, 
             &policy.dibao_standard.0,
             &s.wire.encode_to_vec(),
             &now,
-            &s.signature.officer_id,
-            &(s.signature.role as i32),
+            &s.officer.officer_id,
+            &(OfficerRole::CountyApprover as i32),
+            &s.officer.assertion_id,
         ],
     )
     .await?;
@@ -204,9 +208,16 @@ pub async fn save(roster: &Roster, s: Saving) -> Result<pb::SavePolicyResponse, 
     Ok(pb::SavePolicyResponse { recalculated_households: recalculated })
 }
 
-/// The policy in force for a county and month, as saved.
-pub async fn get(roster: &Roster, req: pb::GetPolicyRequest) -> Result<pb::GetPolicyResponse, Error> {
+/// The policy in force for a county and month, as saved: for the officers
+/// of the county, its townships and villages (the rules they apply), and
+/// of the divisions above it.
+pub async fn get(roster: &Roster, reader: &Reader, req: pb::GetPolicyRequest) -> Result<pb::GetPolicyResponse, Error> {
     let county = convert::division(&req.county, "county")?;
+    if let Some(officer) = &reader.officer
+        && !county.contains(&officer.division)
+    {
+        officer.must_cover(&county, "county")?;
+    }
     let month = convert::year_month(&req.month, "month")?;
     let client = roster.pool.get().await?;
     let (_, wire) = in_force(&**client, &county, month).await?;
@@ -217,10 +228,12 @@ pub async fn get(roster: &Roster, req: pb::GetPolicyRequest) -> Result<pb::GetPo
 /// for the month, every income line with its treatment and rule.
 pub async fn assess_household(
     roster: &Roster,
+    officer: &Officer,
     req: pb::AssessHouseholdRequest,
 ) -> Result<pb::AssessHouseholdResponse, Error> {
     let household = req.household.clone().ok_or_else(|| InvalidField::new("household", "必填项缺失"))?;
     let submitted = convert::household(&household, "household")?;
+    officer.must_cover(&submitted.village, "household.village")?;
     let month = match &req.month {
         Some(_) => convert::year_month(&req.month, "month")?,
         None => households::first_of_month(roster.clock.now()),

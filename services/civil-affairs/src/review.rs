@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use dibao_benefit_engine::benefit::gradual_exit;
 use dibao_benefit_engine::policy::{CountyPolicy, ExitStep};
 use dibao_platform::Error;
+use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::trust::officer::{Officer, digest};
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::{OfficerRole, Relation};
 use dibao_proto::events::v1::PovertyCause;
@@ -19,7 +21,7 @@ use prost::Message;
 use time::{Date, Month};
 use uuid::Uuid;
 
-use crate::application;
+use crate::application::{self, Signer};
 use crate::convert;
 use crate::households::{self, AmountChange, Roster, first_of_month};
 use crate::policy;
@@ -101,11 +103,19 @@ fn step_of(s: &str) -> ExitStep {
 
 /// The households of a township due for review by `as_of`: priority
 /// candidates first (R-REV-2), then the longest overdue.
-pub async fn reviews_due(roster: &Roster, req: pb::ListReviewsDueRequest) -> Result<pb::ListReviewsDueResponse, Error> {
+pub async fn reviews_due(
+    roster: &Roster,
+    reader: &Reader,
+    req: pb::ListReviewsDueRequest,
+) -> Result<pb::ListReviewsDueResponse, Error> {
     let mut errors = Vec::new();
     let township = convert::division(&req.township, "township").map_err(|e| errors.push(e)).ok();
     if township.as_ref().is_some_and(|t| t.level() != DivisionLevel::Township) {
         errors.push(InvalidField::new("township", "应填写9位乡镇级行政区划代码"));
+    }
+    // Outside the jurisdiction: refused before anything else is said.
+    if let Some(t) = &township {
+        reader.must_cover(t, "township")?;
     }
     let as_of = match &req.as_of {
         Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within("as_of"))).ok(),
@@ -225,7 +235,16 @@ pub async fn reviews_due(roster: &Roster, req: pb::ListReviewsDueRequest) -> Res
         ))
     });
     let total = due.len();
-    let reviews: Vec<_> = due.into_iter().skip(offset).take(size).collect();
+    let mut reviews: Vec<_> = due.into_iter().skip(offset).take(size).collect();
+    // The heads listed are personal data: read on the record, masked unless the role handles cases.
+    let heads: Vec<String> =
+        reviews.iter().filter_map(|r| r.head.as_ref()?.identity_number.as_ref().map(|i| i.value.clone())).collect();
+    roster.log.record_all(heads.iter().map(|p| reader.entry(p, "查阅复核名单")).collect()).await?;
+    if !reader.sees_in_full(households::FULL_DETAIL) {
+        for id in reviews.iter_mut().filter_map(|r| r.head.as_mut()?.identity_number.as_mut()) {
+            id.value = dibao_proto::types::IdentityNumber::parse(&id.value).map(|i| i.masked()).unwrap_or_default();
+        }
+    }
     let next = offset + reviews.len();
     Ok(pb::ListReviewsDueResponse {
         reviews,
@@ -238,26 +257,36 @@ pub async fn reviews_due(roster: &Roster, req: pb::ListReviewsDueRequest) -> Res
 /// A signed review (R-REV-1): the household assessed again on the income
 /// found, its benefit kept, raised, lowered, stepped down (R-BEN-4) or its
 /// exit started.
-pub async fn review(roster: &Roster, req: pb::RecordReviewRequest) -> Result<pb::RecordReviewResponse, Error> {
+pub async fn review(
+    roster: &Roster,
+    officer: &Officer,
+    req: pb::RecordReviewRequest,
+) -> Result<pb::RecordReviewResponse, Error> {
     let now = roster.clock.now();
     let mut errors = Vec::new();
     let household_id = Uuid::parse_str(&req.household_id)
         .map_err(|_| errors.push(InvalidField::new("household_id", "家庭编号格式不正确")))
         .ok();
-    let sig = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
-    if sig.as_ref().is_some_and(|s| !matches!(s.role, OfficerRole::TownshipCaseworker | OfficerRole::TownshipReviewer))
-    {
-        errors.push(InvalidField::new("signature.role", "复核应由乡镇经办人员或审核人员签署"));
-    }
+    let signer = Signer::among(officer, &[OfficerRole::TownshipCaseworker, OfficerRole::TownshipReviewer]);
     convert::income(&req.income).map_err(|e| errors.extend(e)).ok();
     convert::supporters(&req.supporters).map_err(|e| errors.extend(e)).ok();
-    let (Some(household_id), Some(sig), true) = (household_id, sig, errors.is_empty()) else {
+    let (Some(household_id), true) = (household_id, errors.is_empty()) else {
         return Err(Error::InvalidArgument(errors));
     };
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
     let row = households::lock(&tx, household_id).await?;
     let household = households::household_of(&row)?;
+    // To an officer of another division, the household is not there.
+    if !officer.covers(&households::village_of(&household)?) {
+        return Err(households::HouseholdError::NotFound(household_id).into());
+    }
+    if application::own_household(&tx, officer, household_id).await? {
+        drop(tx);
+        let refusal = application::ProcessError::OwnHousehold;
+        application::record_refused(roster, officer, None, Some(household_id), &refusal).await?;
+        return Err(refusal.into());
+    }
     if household.status != pb::HouseholdStatus::Enrolled as i32 {
         return Err(ReviewError::NotEnrolled.into());
     }
@@ -338,7 +367,7 @@ pub async fn review(roster: &Roster, req: pb::RecordReviewRequest) -> Result<pb:
             }
             None => {
                 let remarks = format!("复核认定不再符合低保条件，启动退出：{}", req.remarks);
-                let app = application::open_exit(&tx, household_id, ExitReason::Income, &remarks, &sig, now).await?;
+                let app = application::open_exit(&tx, household_id, ExitReason::Income, &remarks, &signer, now).await?;
                 exit_application_id = app.to_string();
                 let explanation = format!(
                     "{}\n已启动退出程序（入户调查、乡镇审核、县级审批），审批前继续按原标准{old}发放。",
@@ -355,8 +384,9 @@ pub async fn review(roster: &Roster, req: pb::RecordReviewRequest) -> Result<pb:
     .await?;
     tx.execute(
         "INSERT INTO household_review (review_id, household_id, reviewed_on, outcome, from_fen, to_fen, explanation,
-                                           remarks, officer_id, officer_name, role, division, signed_at, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                           remarks, officer_id, officer_name, role, division, signed_at, recorded_at,
+                                           assertion_id, issuer, digest)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         &[
             &Uuid::now_v7(),
             &household_id,
@@ -366,12 +396,15 @@ pub async fn review(roster: &Roster, req: pb::RecordReviewRequest) -> Result<pb:
             &amount.0,
             &explanation,
             &req.remarks,
-            &sig.officer_id,
-            &sig.officer_name,
-            &(sig.role as i32),
-            &sig.division.as_str(),
-            &sig.signed_at,
+            &officer.officer_id,
+            &officer.name,
+            &(signer.role as i32),
+            &officer.division.as_str(),
             &now,
+            &now,
+            &officer.assertion_id,
+            &officer.issuer,
+            &digest(&[household_id.as_bytes(), b"REVIEW", &stored.encode_to_vec(), req.remarks.as_bytes()]),
         ],
     )
     .await?;
@@ -396,17 +429,28 @@ pub async fn review(roster: &Roster, req: pb::RecordReviewRequest) -> Result<pb:
 
 /// Steps every gradual exit of the county to `month` (R-BEN-4); after the
 /// last month the household exits. Running a month twice changes nothing.
-pub async fn step_gradual_exits(roster: &Roster, req: pb::ApplyMonthRequest) -> Result<pb::ApplyMonthResponse, Error> {
+pub async fn step_gradual_exits(
+    roster: &Roster,
+    officer: &Officer,
+    req: pb::ApplyMonthRequest,
+) -> Result<pb::ApplyMonthResponse, Error> {
+    let now = roster.clock.now();
     let mut errors = Vec::new();
     let county = convert::division(&req.county, "county").map_err(|e| errors.push(e)).ok();
     if county.as_ref().is_some_and(|c| c.level() != DivisionLevel::County) {
         errors.push(InvalidField::new("county", "应填写6位县级行政区划代码"));
     }
+    // Outside the jurisdiction: refused before anything else is said.
+    if let Some(c) = &county {
+        officer.must_cover(c, "county")?;
+    }
     let month = convert::year_month(&req.month, "month").map_err(|e| errors.push(e)).ok();
+    if month.is_some_and(|m| m > first_of_month(now)) {
+        errors.push(InvalidField::new("month", "不能提前应用尚未到来的月份"));
+    }
     let (Some(county), Some(month), true) = (county, month, errors.is_empty()) else {
         return Err(Error::InvalidArgument(errors));
     };
-    let now = roster.clock.now();
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
     let rows = tx

@@ -232,7 +232,7 @@ pub fn locate(error: &RowError) -> (i64, &'static str) {
 /// report: what the file could not say and what the service refused.
 pub async fn import(
     client: &mut dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient<
-        tonic::transport::Channel,
+        dibao_platform::runtime::server::CallerChannel,
     >,
     parsed: impl Iterator<Item = Parsed> + Send + 'static,
 ) -> Result<Report, tonic::Status> {

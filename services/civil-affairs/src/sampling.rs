@@ -4,9 +4,12 @@
 
 use deadpool_postgres::Transaction;
 use dibao_platform::Error;
+use dibao_platform::runtime::access::Reader;
+use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as pb;
-use dibao_proto::types::{DivisionCode, DivisionLevel, InvalidField, Signature};
-use time::{Date, OffsetDateTime};
+use dibao_proto::types::{DivisionCode, DivisionLevel, InvalidField};
+use time::Date;
 use uuid::Uuid;
 
 use crate::convert;
@@ -60,17 +63,19 @@ pub struct SampleRequest {
     pub county: DivisionCode,
     pub percent: i32,
     pub full_villages: Vec<String>,
-    pub new_since: Option<Date>,
-    pub seed: u64,
-    pub signature: Signature,
+    pub officer: Officer,
 }
 
 impl SampleRequest {
-    pub fn check(req: pb::DrawSampleRequest, now: OffsetDateTime) -> Result<Self, Error> {
+    pub fn check(req: pb::DrawSampleRequest, officer: &Officer) -> Result<Self, Error> {
         let mut errors = Vec::new();
         let county = convert::division(&req.county, "county").map_err(|e| errors.push(e)).ok();
         if county.as_ref().is_some_and(|c| c.level() != DivisionLevel::County) {
             errors.push(InvalidField::new("county", "应填写6位县级行政区划代码"));
+        }
+        // Outside the jurisdiction: refused before anything else is said.
+        if let Some(c) = &county {
+            officer.must_cover(c, "county")?;
         }
         if !(30..=100).contains(&req.percent) {
             errors.push(InvalidField::new(
@@ -89,18 +94,22 @@ impl SampleRequest {
                 Err(e) => errors.push(e.within(&field)),
             }
         }
-        let new_since = match &req.new_since {
-            Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within("new_since"))).ok(),
-            None => None,
-        };
-        let signature = convert::signature(&req.signature, now).map_err(|e| errors.extend(e)).ok();
-        let (Some(county), Some(signature), true) = (county, signature, errors.is_empty()) else {
+        let (Some(county), true) = (county, errors.is_empty()) else {
             return Err(Error::InvalidArgument(errors));
         };
-        // A seed of 0 asks the service for one; it is returned and recorded.
-        let seed = if req.seed == 0 { Uuid::new_v4().as_u64_pair().0 } else { req.seed };
-        Ok(Self { county, percent: req.percent, full_villages, new_since, seed, signature })
+        Ok(Self { county, percent: req.percent, full_villages, officer: officer.clone() })
     }
+}
+
+/// A seed from the operating system's randomness: nobody chooses which
+/// households are checked.
+fn os_seed() -> Result<u64, Error> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Unexpected(anyhow::anyhow!("the operating system's randomness is unavailable")))?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 /// An enrolled household as a sample draws from it.
@@ -148,10 +157,8 @@ pub async fn draw_sample(roster: &Roster, s: SampleRequest) -> Result<pb::DrawSa
     let now = roster.clock.now();
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
-    let new_since = match s.new_since {
-        Some(d) => d,
-        None => since_last_sample(&tx, &s.county, now.date()).await?,
-    };
+    let seed = os_seed()?;
+    let new_since = since_last_sample(&tx, &s.county, now.date()).await?;
     let candidates = enrolled_in(&tx, &s.county).await?;
     let (mut new, mut full, mut rest) = (Vec::new(), Vec::new(), Vec::new());
     for c in &candidates {
@@ -163,24 +170,27 @@ pub async fn draw_sample(roster: &Roster, s: SampleRequest) -> Result<pb::DrawSa
             rest.push(c.household_id);
         }
     }
-    let drawn = draw(&rest, s.percent.unsigned_abs(), s.seed);
+    let drawn = draw(&rest, s.percent.unsigned_abs(), seed);
     let mut ids: Vec<Uuid> = new.iter().chain(&full).chain(&drawn).copied().collect();
     ids.sort();
     let sample_id = Uuid::now_v7();
     tx.execute(
-        "INSERT INTO audit_sample (sample_id, county, seed, percent, full_villages, new_since, household_ids, drawn_at, drawn_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO audit_sample (sample_id, county, seed, percent, full_villages, new_since, household_ids, drawn_at,
+                                   drawn_by, population, assertion_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             &sample_id,
             &s.county.as_str(),
             // Stored bit for bit; read back with `as u64`.
-            &i64::from_ne_bytes(s.seed.to_ne_bytes()),
+            &i64::from_ne_bytes(seed.to_ne_bytes()),
             &s.percent,
             &s.full_villages,
             &new_since,
             &ids,
             &now,
-            &s.signature.officer_id,
+            &s.officer.officer_id,
+            &candidates.iter().map(|c| c.household_id).collect::<Vec<_>>(),
+            &s.officer.assertion_id,
         ],
     )
     .await?;
@@ -188,12 +198,89 @@ pub async fn draw_sample(roster: &Roster, s: SampleRequest) -> Result<pb::DrawSa
     let count = |v: &Vec<Uuid>| i32::try_from(v.len()).unwrap_or(i32::MAX);
     Ok(pb::DrawSampleResponse {
         sample_id: sample_id.to_string(),
-        seed: s.seed,
+        seed,
         household_ids: ids.iter().map(ToString::to_string).collect(),
         new_enrolments: count(&new),
         in_full_villages: count(&full),
         drawn_at_random: count(&drawn),
         population: i32::try_from(candidates.len()).unwrap_or(i32::MAX),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("抽查记录{0}不存在")]
+pub struct SampleNotFound(String);
+
+impl Refusal for SampleNotFound {
+    fn kind(&self) -> RefusalKind {
+        RefusalKind::NotFound
+    }
+
+    fn reason(&self) -> &'static str {
+        "SAMPLE_NOT_FOUND"
+    }
+}
+
+/// A recorded sample drawn again from its recorded seed, percent, villages,
+/// new-enrolment date and population: the same households (R-AUD-1).
+pub async fn reproduce(
+    roster: &Roster,
+    reader: &Reader,
+    req: &pb::ReproduceSampleRequest,
+) -> Result<pb::ReproduceSampleResponse, Error> {
+    let not_found = || SampleNotFound(req.sample_id.clone());
+    let id = Uuid::parse_str(req.sample_id.trim()).map_err(|_| not_found())?;
+    let client = roster.pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT county, seed, percent, full_villages, new_since, household_ids, population FROM audit_sample
+             WHERE sample_id = $1",
+            &[&id],
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    let county = DivisionCode::parse(row.get("county")).map_err(|e| Error::stored(format!("sample {id}: {e}")))?;
+    if !reader.covers(&county) {
+        return Err(not_found().into());
+    }
+    let seed = row.get::<_, i64>("seed") as u64;
+    let (percent, full_villages, new_since): (i32, Vec<String>, Date) =
+        (row.get("percent"), row.get("full_villages"), row.get("new_since"));
+    let population: Vec<Uuid> = row.get("population");
+    let recorded: Vec<Uuid> = row.get("household_ids");
+    let candidates = client
+        .query(
+            "SELECT household_id, village, enrolled_on FROM household WHERE household_id = ANY($1) ORDER BY household_id",
+            &[&population],
+        )
+        .await?;
+    let (mut new, mut full, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    for c in &candidates {
+        let (household_id, village, enrolled_on): (Uuid, String, Option<Date>) =
+            (c.get("household_id"), c.get("village"), c.get("enrolled_on"));
+        if enrolled_on.is_some_and(|d| d >= new_since) {
+            new.push(household_id);
+        } else if full_villages.contains(&village) {
+            full.push(household_id);
+        } else {
+            rest.push(household_id);
+        }
+    }
+    let drawn = draw(&rest, percent.unsigned_abs(), seed);
+    let mut ids: Vec<Uuid> = new.iter().chain(&full).chain(&drawn).copied().collect();
+    ids.sort();
+    let count = |v: &Vec<Uuid>| i32::try_from(v.len()).unwrap_or(i32::MAX);
+    Ok(pb::ReproduceSampleResponse {
+        sample: Some(pb::DrawSampleResponse {
+            sample_id: id.to_string(),
+            seed,
+            household_ids: ids.iter().map(ToString::to_string).collect(),
+            new_enrolments: count(&new),
+            in_full_villages: count(&full),
+            drawn_at_random: count(&drawn),
+            population: count(&population),
+        }),
+        recorded_household_ids: recorded.iter().map(ToString::to_string).collect(),
     })
 }
 

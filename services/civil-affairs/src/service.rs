@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use dibao_platform::runtime::access::{Reader, officer_of};
 use dibao_platform::runtime::error::respond;
 use dibao_platform::store::import;
 use dibao_platform::store::snapshot::Export;
@@ -20,7 +21,7 @@ use crate::import::RosterImport;
 use crate::notice::{self, NoticeRequest};
 use crate::policy::{self, Saving};
 use crate::sampling::{self, SampleRequest};
-use crate::{review, sync};
+use crate::{history, review, sync};
 
 pub struct CivilAffairs(pub Arc<Roster>);
 
@@ -37,8 +38,8 @@ impl CivilAffairsService for CivilAffairs {
         respond(
             async {
                 let id = uuid(&request.get_ref().household_id, "household_id", "家庭编号格式不正确")?;
-                let client = self.0.pool.get().await?;
-                Ok(pb::GetHouseholdResponse { household: Some(households::get(&**client, id).await?) })
+                let reader = Reader::of(&request);
+                Ok(pb::GetHouseholdResponse { household: Some(households::read(&self.0, &reader, id).await?) })
             }
             .await,
         )
@@ -51,7 +52,8 @@ impl CivilAffairsService for CivilAffairs {
         respond(
             async {
                 let id = uuid(&request.get_ref().application_id, "application_id", "申请编号格式不正确")?;
-                Ok(pb::GetApplicationResponse { application: Some(application::get(&self.0, id).await?) })
+                let reader = Reader::of(&request);
+                Ok(pb::GetApplicationResponse { application: Some(application::get(&self.0, &reader, id).await?) })
             }
             .await,
         )
@@ -61,7 +63,8 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::ListHouseholdsRequest>,
     ) -> Result<Response<pb::ListHouseholdsResponse>, Status> {
-        respond(households::list(&self.0, request.into_inner()).await)
+        let reader = Reader::of(&request);
+        respond(households::list(&self.0, &reader, request.into_inner()).await)
     }
 
     #[tracing::instrument(skip_all)]
@@ -69,7 +72,11 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<Streaming<pb::ImportRosterRequest>>,
     ) -> Result<Response<pb::ImportRosterResponse>, Status> {
-        respond(import::run(&self.0.pool, &RosterImport(&self.0), request.into_inner()).await.map(|o| {
+        let officer = match officer_of(&request) {
+            Ok(o) => o,
+            Err(e) => return respond(Err(e)),
+        };
+        respond(import::run(&self.0.pool, &RosterImport(&self.0, &officer), request.into_inner()).await.map(|o| {
             pb::ImportRosterResponse {
                 households_applied: o.applied,
                 households_unchanged: o.unchanged,
@@ -83,8 +90,13 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::DrawSampleRequest>,
     ) -> Result<Response<pb::DrawSampleResponse>, Status> {
-        let now = self.0.clock.now();
-        respond(async { sampling::draw_sample(&self.0, SampleRequest::check(request.into_inner(), now)?).await }.await)
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                sampling::draw_sample(&self.0, SampleRequest::check(request.into_inner(), &officer)?).await
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all)]
@@ -92,7 +104,8 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::ListReviewsDueRequest>,
     ) -> Result<Response<pb::ListReviewsDueResponse>, Status> {
-        respond(review::reviews_due(&self.0, request.into_inner()).await)
+        let reader = Reader::of(&request);
+        respond(review::reviews_due(&self.0, &reader, request.into_inner()).await)
     }
 
     #[tracing::instrument(skip_all)]
@@ -100,7 +113,7 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::RecordReviewRequest>,
     ) -> Result<Response<pb::RecordReviewResponse>, Status> {
-        respond(review::review(&self.0, request.into_inner()).await)
+        respond(async { review::review(&self.0, &officer_of(&request)?, request.into_inner()).await }.await)
     }
 
     #[tracing::instrument(skip_all)]
@@ -108,7 +121,7 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::ApplyMonthRequest>,
     ) -> Result<Response<pb::ApplyMonthResponse>, Status> {
-        respond(review::step_gradual_exits(&self.0, request.into_inner()).await)
+        respond(async { review::step_gradual_exits(&self.0, &officer_of(&request)?, request.into_inner()).await }.await)
     }
 
     #[tracing::instrument(skip_all)]
@@ -116,7 +129,8 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::ExportPublicNoticeRequest>,
     ) -> Result<Response<pb::ExportPublicNoticeResponse>, Status> {
-        respond(async { notice::export(&self.0, NoticeRequest::check(request.get_ref())?).await }.await)
+        let reader = Reader::of(&request);
+        respond(async { notice::export(&self.0, NoticeRequest::check(request.get_ref(), &reader)?).await }.await)
     }
 
     type ExportRosterStream = Export<pb::ExportRosterResponse>;
@@ -125,7 +139,7 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::ExportRosterRequest>,
     ) -> Result<Response<Self::ExportRosterStream>, Status> {
-        respond(households::export(&self.0, request.get_ref()))
+        respond(households::export(&self.0, Reader::of(&request), request.get_ref()).await)
     }
 
     #[tracing::instrument(skip_all)]
@@ -133,22 +147,28 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::SavePolicyRequest>,
     ) -> Result<Response<pb::SavePolicyResponse>, Status> {
-        let now = self.0.clock.now();
-        respond(async { policy::save(&self.0, Saving::check(request.into_inner(), now)?).await }.await)
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                policy::save(&self.0, Saving::check(request.into_inner(), &officer)?).await
+            }
+            .await,
+        )
     }
 
     async fn get_policy(
         &self,
         request: Request<pb::GetPolicyRequest>,
     ) -> Result<Response<pb::GetPolicyResponse>, Status> {
-        respond(policy::get(&self.0, request.into_inner()).await)
+        let reader = Reader::of(&request);
+        respond(policy::get(&self.0, &reader, request.into_inner()).await)
     }
 
     async fn assess_household(
         &self,
         request: Request<pb::AssessHouseholdRequest>,
     ) -> Result<Response<pb::AssessHouseholdResponse>, Status> {
-        respond(policy::assess_household(&self.0, request.into_inner()).await)
+        respond(async { policy::assess_household(&self.0, &officer_of(&request)?, request.into_inner()).await }.await)
     }
 
     #[tracing::instrument(skip_all)]
@@ -157,13 +177,24 @@ impl CivilAffairsService for CivilAffairs {
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
         let now = self.0.clock.now();
-        respond(async { application::submit(&self.0, Submission::check(request.into_inner(), now)?).await }.await)
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                application::submit(&self.0, Submission::check(request.into_inner(), &officer, now)?).await
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all, fields(application_id = %request.get_ref().application_id))]
     async fn sign_step(&self, request: Request<pb::SignStepRequest>) -> Result<Response<pb::SignStepResponse>, Status> {
-        let now = self.0.clock.now();
-        respond(async { application::sign(&self.0, Signing::check(request.into_inner(), now)?).await }.await)
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                application::sign(&self.0, Signing::check(request.into_inner(), &officer)?).await
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all, fields(household_id = %request.get_ref().household_id))]
@@ -171,8 +202,13 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::StartExitRequest>,
     ) -> Result<Response<pb::StartExitResponse>, Status> {
-        let now = self.0.clock.now();
-        respond(async { application::start_exit(&self.0, ExitStart::check(request.into_inner(), now)?).await }.await)
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                application::start_exit(&self.0, ExitStart::check(request.into_inner(), &officer)?).await
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all)]
@@ -182,7 +218,11 @@ impl CivilAffairsService for CivilAffairs {
     ) -> Result<Response<pb::RecordDeathResponse>, Status> {
         let now = self.0.clock.now();
         respond(
-            async { application::record_death(&self.0, DeathReport::check(request.into_inner(), now)?).await }.await,
+            async {
+                let officer = officer_of(&request)?;
+                application::record_death(&self.0, DeathReport::check(request.into_inner(), &officer, now)?).await
+            }
+            .await,
         )
     }
 
@@ -190,11 +230,29 @@ impl CivilAffairsService for CivilAffairs {
         &self,
         request: Request<pb::RecordObjectionRequest>,
     ) -> Result<Response<pb::RecordObjectionResponse>, Status> {
-        let now = self.0.clock.now();
         respond(
-            async { application::record_objection(&self.0, ObjectionNote::check(request.into_inner(), now)?).await }
-                .await,
+            async {
+                let officer = officer_of(&request)?;
+                application::record_objection(&self.0, ObjectionNote::check(request.into_inner(), &officer)?).await
+            }
+            .await,
         )
+    }
+
+    async fn get_history(
+        &self,
+        request: Request<pb::GetHistoryRequest>,
+    ) -> Result<Response<pb::GetHistoryResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(history::history(&self.0, &reader, request.into_inner()).await)
+    }
+
+    async fn reproduce_sample(
+        &self,
+        request: Request<pb::ReproduceSampleRequest>,
+    ) -> Result<Response<pb::ReproduceSampleResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(sampling::reproduce(&self.0, &reader, request.get_ref()).await)
     }
 }
 
@@ -208,6 +266,7 @@ impl PovertyRosterViewService for PovertyRosterView {
         &self,
         request: Request<Streaming<RebuildPovertyViewRequest>>,
     ) -> Result<Response<RebuildPovertyViewResponse>, Status> {
-        respond(sync::rebuild(&self.0.pool, request.into_inner()).await)
+        let reader = Reader::of(&request);
+        respond(sync::rebuild(&self.0.pool, &reader, request.into_inner()).await)
     }
 }

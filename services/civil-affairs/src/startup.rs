@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
+use dibao_platform::runtime::access::{Rule, Scope};
 use dibao_platform::runtime::clock::Clock;
-use dibao_platform::runtime::service::{AccessDefaults, Base, Plan, Service, Started};
+use dibao_platform::runtime::service::{Base, Plan, Service, Started};
 use dibao_platform::runtime::settings::{NoSection, Settings};
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::store::db;
+use dibao_platform::trust::relatives;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsServiceServer;
+use dibao_proto::common::v1::OfficerRole::{self, *};
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewServiceServer;
 use dibao_proto::topics;
 
@@ -31,25 +34,113 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0007_poverty_roster_view", include_str!("../migrations/0007_poverty_roster_view.sql")),
     ("0008_member_by_household", include_str!("../migrations/0008_member_by_household.sql")),
     ("0009_verification_reports", include_str!("../migrations/0009_verification_reports.sql")),
+    ("0010_officers_and_evidence", include_str!("../migrations/0010_officers_and_evidence.sql")),
 ];
 
-/// Who may call what unless the settings' `[access]` says otherwise.
-pub const ACCESS: AccessDefaults = &[
-    // Resync is the operator's: the rebuild, and the export it pipes in.
-    ("/dibao.sync.v1.PovertyRosterViewService/*", &["ops"]),
-    // The operator's resync, the hub's bulk campaigns (R-VER-5) and the comparison's rebuild.
-    (
-        "/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster",
-        &["gateway", "social-assistance", "ops", "verification-hub", "roster-comparison"],
-    ),
+/// The system that comes for an officer: the gateway, the mesh's one
+/// entrance (a departmental system acting for its own officers comes
+/// through it too, its assertions verified here against its issuer's scope).
+const OFFICERS: &[&str] = &["gateway"];
+/// Who reads the roster's households.
+const READERS: &[OfficerRole] =
+    &[VillageCommittee, TownshipCaseworker, TownshipReviewer, CountyApprover, VerificationOfficer, ProvinceAuditor];
+
+const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {
+    Rule { method, systems: &[], for_officers: OFFICERS, roles, scope }
+}
+
+/// Who may call what: every method, the roles it admits and where its
+/// division is found (the handlers check it against the officer's).
+pub const ACCESS: &[Rule] = &[
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/GetHousehold", READERS, Scope::Data),
     // The comparison checks that a decision's application is the entry's enrolment (R-CMP-3).
-    (
-        "/dibao.civil_affairs.v1.CivilAffairsService/GetApplication",
-        &["gateway", "social-assistance", "roster-comparison"],
-    ),
+    Rule {
+        systems: &["roster-comparison"],
+        ..officers("/dibao.civil_affairs.v1.CivilAffairsService/GetApplication", READERS, Scope::Data)
+    },
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/GetHistory", READERS, Scope::Data),
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/ListHouseholds", READERS, Scope::Request),
+    // The hub's campaigns (R-VER-5) and the comparison's rebuild read it whole; an operator's resync too.
+    Rule {
+        systems: &["verification-hub", "roster-comparison"],
+        ..officers(
+            "/dibao.civil_affairs.v1.CivilAffairsService/ExportRoster",
+            &[CountyApprover, CountyOperator, ProvinceAuditor, SystemOperator],
+            Scope::Request,
+        )
+    },
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/ImportRoster", &[CountyOperator], Scope::Request),
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/SavePolicy", &[CountyApprover], Scope::Request),
     // The hub holds reports against the county's property rules.
-    ("/dibao.civil_affairs.v1.CivilAffairsService/GetPolicy", &["gateway", "social-assistance", "verification-hub"]),
-    ("/dibao.civil_affairs.v1.CivilAffairsService/*", &["gateway", "social-assistance"]),
+    Rule {
+        systems: &["verification-hub"],
+        ..officers(
+            "/dibao.civil_affairs.v1.CivilAffairsService/GetPolicy",
+            &[
+                TownshipCaseworker,
+                TownshipReviewer,
+                CountyApprover,
+                VerificationOfficer,
+                CountyOperator,
+                ProvinceAuditor,
+            ],
+            Scope::Request,
+        )
+    },
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/AssessHousehold",
+        &[VillageCommittee, TownshipCaseworker, TownshipReviewer, CountyApprover, VerificationOfficer],
+        Scope::Request,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/SubmitApplication",
+        &[TownshipCaseworker, VillageCommittee],
+        Scope::Request,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/SignStep",
+        &[VillageCommittee, TownshipCaseworker, TownshipReviewer, CountyApprover, VerificationOfficer],
+        Scope::Data,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/RecordObjection",
+        &[TownshipCaseworker, TownshipReviewer, CountyApprover],
+        Scope::Data,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/StartExit",
+        &[TownshipCaseworker, CountyApprover],
+        Scope::Data,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/RecordDeath",
+        &[TownshipCaseworker, CountyOperator],
+        Scope::Data,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/ListReviewsDue",
+        &[TownshipCaseworker, TownshipReviewer, CountyApprover, ProvinceAuditor],
+        Scope::Request,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/RecordReview",
+        &[TownshipCaseworker, TownshipReviewer],
+        Scope::Data,
+    ),
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/ApplyMonth", &[CountyOperator], Scope::Request),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/ExportPublicNotice",
+        &[VillageCommittee, TownshipCaseworker, TownshipReviewer, CountyApprover, ProvinceAuditor],
+        Scope::Request,
+    ),
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/DrawSample", &[CountyApprover], Scope::Request),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/ReproduceSample",
+        &[CountyApprover, ProvinceAuditor],
+        Scope::Data,
+    ),
+    // Resync is the operator's.
+    officers("/dibao.sync.v1.PovertyRosterViewService/*", &[SystemOperator], Scope::Request),
 ];
 
 /// The civil-affairs service.
@@ -64,17 +155,27 @@ impl Service for Application {
         clock: Arc<dyn Clock>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Started> {
-        let base = Base::prepare(
+        let mut base = Base::prepare(
             &settings.platform,
             Plan {
+                name: SERVICE,
                 migrations: MIGRATIONS,
                 writes: Some(topics::CIVIL_AFFAIRS_HOUSEHOLD),
-                reads: &[topics::POVERTY_ALLEVIATION_HOUSEHOLD, topics::VERIFICATION_REPORT],
+                reads: &[topics::POVERTY_ALLEVIATION_HOUSEHOLD, topics::VERIFICATION_REPORT, topics::COMPARISON_RUN],
                 access: ACCESS,
             },
+            clock.clone(),
+            &shutdown,
         )
         .await?;
-        let roster = Arc::new(Roster { pool: base.pool.clone(), clock: clock.clone(), topic: base.own_topic() });
+        let log = base.access_log().await?;
+        relatives::migrate(&base.pool).await?;
+        let roster = Arc::new(Roster {
+            pool: base.pool.clone(),
+            clock: clock.clone(),
+            topic: base.own_topic(),
+            log: log.clone(),
+        });
         let workers = base.spawn_workers(PovertyEvents { topic: base.own_topic(), clock }, &shutdown)?;
         let running = base
             .server()?
@@ -82,6 +183,6 @@ impl Service for Application {
             .add_service(PovertyRosterViewServiceServer::new(PovertyRosterView(roster)))
             .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Started::new(running.addr, running.handle, workers))
+        Ok(Started::new(running.addr, running.handle, workers).with_access_log(log))
     }
 }

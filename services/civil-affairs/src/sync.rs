@@ -17,6 +17,7 @@ use dibao_platform::events::inbox::{Handler, HandlerError};
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::store::db::cached;
 use dibao_platform::store::rebuild::{self, Part, View, ViewRow};
+use dibao_platform::trust::relatives;
 use dibao_proto::common::v1::Relation;
 use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
 use dibao_proto::poverty_alleviation::v1::{PoorHousehold, PovertyStatus};
@@ -200,6 +201,9 @@ impl Handler for PovertyEvents {
                 )
                 .await?;
             }
+            // The officials' registry as the comparison keeps it: whom an
+            // officer may not act for (优亲厚友, seed 001).
+            Some(Payload::OfficialLinksChanged(e)) => relatives::apply(tx, e).await?,
             _ => {}
         }
         Ok(())
@@ -341,6 +345,7 @@ impl View for PovertyView<'_> {
 /// Rebuilds the view of a division from the office's snapshot, streamed by the operator's resync.
 pub async fn rebuild(
     pool: &deadpool_postgres::Pool,
+    reader: &dibao_platform::runtime::access::Reader,
     stream: tonic::Streaming<RebuildPovertyViewRequest>,
 ) -> Result<RebuildPovertyViewResponse, Error> {
     let (division, snapshot) = rebuild::read(
@@ -352,6 +357,8 @@ pub async fn rebuild(
         |h| h.household.map(PoorViewRow::of),
     )
     .await?;
+    // The operator's division must hold the one rebuilt.
+    reader.must_cover(&division, "division")?;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let (report, _) = rebuild::rebuild(&PovertyView(pool), &tx, &division, &snapshot).await?;

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use dibao_platform::Error;
+use dibao_platform::runtime::access::caller_of;
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::error::{Refusal, RefusalKind, respond};
-use dibao_platform::runtime::tls::CallerIdentity;
 use dibao_platform::trust::access_log::{self, AccessEntry, AccessLog};
 use dibao_platform::trust::assertion::{AssertionRefusal, AssertionVerifier};
 use dibao_proto::department::v1::department_service_server::DepartmentService;
@@ -126,7 +126,7 @@ impl<C: Connector> Adapter<C> {
 impl<C: Connector> DepartmentService for Adapter<C> {
     #[tracing::instrument(skip_all, fields(department = C::DEPARTMENT.as_str_name()))]
     async fn query(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
-        let caller = request.extensions().get::<CallerIdentity>().map(|c| c.0.clone()).unwrap_or_default();
+        let caller = caller_of(&request);
         respond(Adapter::query(self, caller, request.into_inner()).await)
     }
 }

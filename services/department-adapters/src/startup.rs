@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dibao_platform::runtime::access::{Gate, Rule, Rules};
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::server::ServerBuilder;
-use dibao_platform::runtime::service::{AccessDefaults, Service, Started, access_policy};
+use dibao_platform::runtime::service::{Service, Started, officer_trust};
 use dibao_platform::runtime::settings::{Settings, Validate};
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::runtime::tls::TlsMaterial;
@@ -17,6 +18,7 @@ use dibao_platform::runtime::workers::Workers;
 use dibao_platform::store::db;
 use dibao_platform::trust::access_log::{self, AccessLog};
 use dibao_platform::trust::assertion::AssertionVerifier;
+use dibao_platform::trust::history::History;
 use dibao_proto::department::v1::Department;
 use dibao_proto::department::v1::department_service_server::DepartmentServiceServer;
 use dibao_proto::departments;
@@ -34,9 +36,9 @@ pub const SERVICE: &str = "department-adapter";
 /// department's DBA sizes its side for this.
 const VIEW_CONNECTIONS: usize = 8;
 
-/// Who may call what unless the settings' `[access]` says otherwise: the
-/// hub alone asks a department.
-pub const ACCESS: AccessDefaults = &[("/dibao.department.v1.DepartmentService/*", &["verification-hub"])];
+/// Who may call what: the hub alone asks a department (and, as on every
+/// service, the gateway reads a person's access history for an officer).
+pub const ACCESS: &[Rule] = &[Rule::systems("/dibao.department.v1.DepartmentService/*", &["verification-hub"])];
 
 /// An adapter's own settings: its department and whose assertions it trusts.
 #[derive(Debug, Clone, Deserialize)]
@@ -166,8 +168,14 @@ impl Service for Application {
         let d = &settings.own.department;
         let department = departments::parse(&d.kind)
             .ok_or_else(|| anyhow::anyhow!("department.kind {:?} is not a department", d.kind))?;
-        let pool = db::connect(&settings.platform.database).await?;
+        // The platform's tables too: the officer assertions seen, for the history's readers.
+        let pool = db::connect_and_migrate(&settings.platform.database, &[]).await?;
         access_log::migrate(&pool).await?;
+        let audience = departments::adapter_identity(department);
+        let gate = Gate::new(
+            Rules::new(ACCESS),
+            officer_trust(&settings.platform, &audience, &pool, clock.clone(), &shutdown, ACCESS)?,
+        );
         let verifier = AssertionVerifier::load(&settings.own.assertion.trusted_keys)?;
         let tls = match &d.ca {
             Some(ca) => Some(DepartmentTls {
@@ -179,14 +187,11 @@ impl Service for Application {
             }),
             None => None,
         };
-        let log = AccessLog::start(pool);
+        let log = AccessLog::start(pool.clone());
         let access_log = log.clone();
         // An adapter has no outbox and no inbox: no ops service either.
-        let builder = ServerBuilder::new(
-            TlsMaterial::load(&settings.platform.tls)?,
-            access_policy(&settings.platform.access, ACCESS),
-            None,
-        );
+        let builder = ServerBuilder::new(TlsMaterial::load(&settings.platform.tls)?, gate, None)
+            .add_service(History::server(pool, log.clone()));
         let parts = (builder, d, tls.as_ref(), verifier, log, clock);
         let builder = match department {
             Department::PublicSecurity => serve(public_security::PublicSecurity, parts),

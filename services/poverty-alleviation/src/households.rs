@@ -8,16 +8,19 @@ use std::sync::Arc;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use dibao_platform::Error;
 use dibao_platform::events::outbox::{self, NewEvent, timestamp_of};
+use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::store::snapshot::{self, Export};
+use dibao_platform::trust::access_log::AccessLog;
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::common::v1::{self as common, OfficerRole, Relation};
 use dibao_proto::events::v1::{
     MemberDeceased, PoorHouseholdCompositionChanged, PoorHouseholdExitedPoverty, PoorHouseholdRegistered,
     PoorHouseholdReturnedToPoverty, PovertyCause, event_envelope::Payload,
 };
 use dibao_proto::poverty_alleviation::v1 as pb;
-use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, InvalidField, Signature, date_to_pb};
+use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, InvalidField, date_to_pb};
 use prost::Message;
 use time::{Date, OffsetDateTime};
 use tokio_postgres::Row;
@@ -34,6 +37,8 @@ pub struct Roster {
     pub clock: Arc<dyn Clock>,
     /// Topic of this roster's household events.
     pub topic: String,
+    /// Where every read of a person's data goes.
+    pub log: AccessLog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,13 +170,39 @@ fn check(h: &pb::PoorHousehold, field: &str) -> Result<Checked, Vec<InvalidField
     Ok(Checked { village, ids, canonical })
 }
 
-/// The signature of a registration or change: the poverty office's officer.
-pub fn signed(s: &Option<common::OfficerSignature>, now: OffsetDateTime) -> Result<Signature, Vec<InvalidField>> {
-    let sig = Signature::from_pb(s, now)?;
-    if sig.role != OfficerRole::PovertyOfficer {
-        return Err(vec![InvalidField::new("signature.role", "扶贫对象的登记和变更应由扶贫部门经办人员签署")]);
+/// The roles that see members' identity numbers in full: the office's own
+/// officers. Everyone else reads them masked.
+pub const FULL_DETAIL: &[OfficerRole] = &[
+    OfficerRole::PovertyOfficer,
+    // The operator's resync carries the snapshot whole into the other roster's view.
+    OfficerRole::SystemOperator,
+];
+
+/// The household as a reader without [`FULL_DETAIL`] sees it.
+fn mask(h: &mut pb::PoorHousehold) {
+    let masked = dibao_proto::types::masked_identity;
+    for id in h.members.iter_mut().filter_map(|m| m.person.as_mut()?.identity_number.as_mut()) {
+        id.value = masked(&id.value);
     }
-    Ok(sig)
+    for id in &mut h.deceased {
+        id.value = masked(&id.value);
+    }
+}
+
+fn members_of(h: &pb::PoorHousehold) -> impl Iterator<Item = String> + '_ {
+    h.members.iter().filter_map(|m| m.person.as_ref()?.identity_number.as_ref().map(|i| i.value.clone()))
+}
+
+/// Refuses, as if it were not there, a household outside the officer's jurisdiction.
+async fn covered(client: &impl GenericClient, reader: &Reader, id: Uuid) -> Result<(), Error> {
+    let village: Option<String> = client
+        .query_opt("SELECT village FROM poor_household WHERE household_id = $1", &[&id])
+        .await?
+        .map(|r| r.get("village"));
+    match village.and_then(|v| DivisionCode::parse(&v).ok()) {
+        Some(v) if reader.covers(&v) => Ok(()),
+        _ => Err(PovertyError::NotFound(id).into()),
+    }
 }
 
 /// The columns every household read selects, by the names [`household_of`] reads.
@@ -226,11 +257,13 @@ async fn members_under(tx: &Transaction<'_>, county: &str, source_id: &str) -> R
 /// dibao flag it now has (R-SYNC-2).
 pub async fn register(
     roster: &Roster,
+    officer: &Officer,
     tx: &Transaction<'_>,
     h: &pb::PoorHousehold,
     source_id: Option<&str>,
 ) -> Result<Registered, Error> {
     let checked = check(h, "household")?;
+    officer.must_cover(&checked.village, "household.village")?;
     let county = checked.village.county().ok_or_else(|| InvalidField::new("household.village", "无法确定所属县"))?;
     let ids: Vec<String> = checked.ids.iter().map(|i| i.as_str().to_owned()).collect();
     // Whose flags to recompute: the members, and any who left.
@@ -347,15 +380,15 @@ const ATTEMPTS: usize = 5;
 #[tracing::instrument(skip_all)]
 pub async fn register_one(
     roster: &Roster,
+    officer: &Officer,
     req: pb::RegisterHouseholdRequest,
 ) -> Result<pb::RegisterHouseholdResponse, Error> {
     let h = req.household.ok_or_else(|| InvalidField::new("household", "必填项缺失"))?;
-    signed(&req.signature, roster.clock.now())?;
     let mut client = roster.pool.get().await?;
     let mut attempt = 1;
     let id = loop {
         let tx = client.transaction().await?;
-        match register(roster, &tx, &h, None).await {
+        match register(roster, officer, &tx, &h, None).await {
             Ok(Registered::New(id)) => {
                 tx.commit().await?;
                 break id;
@@ -373,14 +406,21 @@ pub async fn register_one(
     Ok(pb::RegisterHouseholdResponse { household_id: id.to_string() })
 }
 
-/// One household with its deaths.
-#[tracing::instrument(skip(client))]
-pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<pb::PoorHousehold, Error> {
+/// One household with its deaths, as `reader` may read it.
+#[tracing::instrument(skip(roster, reader))]
+pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::PoorHousehold, Error> {
+    let client = roster.pool.get().await?;
+    covered(&client, reader, id).await?;
     let row = client
         .query_opt(&format!("SELECT {COLUMNS} FROM poor_household WHERE household_id = $1"), &[&id])
         .await?
         .ok_or(PovertyError::NotFound(id))?;
-    household_of(&row)
+    let mut h = household_of(&row)?;
+    roster.log.record_all(members_of(&h).map(|p| reader.entry(&p, "查阅建档立卡户")).collect()).await?;
+    if !reader.sees_in_full(FULL_DETAIL) {
+        mask(&mut h);
+    }
+    Ok(h)
 }
 
 /// A status change, checked.
@@ -397,7 +437,6 @@ impl StatusChange {
         let id = Uuid::parse_str(&req.household_id)
             .map_err(|_| errors.push(InvalidField::new("household_id", "户编号格式不正确")))
             .ok();
-        signed(&req.signature, now).map_err(|e| errors.extend(e)).ok();
         let status = pb::PovertyStatus::try_from(req.status).unwrap_or(pb::PovertyStatus::Unspecified);
         match status {
             pb::PovertyStatus::Exited if !(2014..=now.year()).contains(&req.exit_year) => {
@@ -420,11 +459,16 @@ impl StatusChange {
 
 /// Marks a household exited from poverty, or returned to it.
 #[tracing::instrument(skip_all, fields(household_id = %c.household_id))]
-pub async fn change_status(roster: &Roster, c: StatusChange) -> Result<pb::ChangeStatusResponse, Error> {
+pub async fn change_status(
+    roster: &Roster,
+    reader: &Reader,
+    c: StatusChange,
+) -> Result<pb::ChangeStatusResponse, Error> {
     let now = roster.clock.now();
     let id = c.household_id;
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
+    covered(&tx, reader, id).await?;
     let row = tx
         .query_opt("SELECT status, version FROM poor_household WHERE household_id = $1 FOR UPDATE", &[&id])
         .await?
@@ -469,7 +513,11 @@ pub async fn change_status(roster: &Roster, c: StatusChange) -> Result<pb::Chang
 /// Enrolled dibao and special-hardship households none of whose members is
 /// on the registered-poor roster (R-REV-2), with the latest comparison run
 /// covering the division.
-pub async fn candidates(roster: &Roster, req: pb::ListCandidatesRequest) -> Result<pb::ListCandidatesResponse, Error> {
+pub async fn candidates(
+    roster: &Roster,
+    reader: &Reader,
+    req: pb::ListCandidatesRequest,
+) -> Result<pb::ListCandidatesResponse, Error> {
     let mut errors = Vec::new();
     let division = match &req.division {
         Some(d) => DivisionCode::try_from(d).map_err(|e| errors.push(e.within("division"))).ok(),
@@ -478,6 +526,10 @@ pub async fn candidates(roster: &Roster, req: pb::ListCandidatesRequest) -> Resu
             None
         }
     };
+    // Outside the jurisdiction: refused before anything else is said.
+    if let Some(d) = &division {
+        reader.must_cover(d, "division")?;
+    }
     let page = req.page.unwrap_or_default();
     if !(0..=1000).contains(&page.page_size) {
         errors.push(InvalidField::new("page.page_size", "每页条数应在1到1000之间"));
@@ -518,6 +570,18 @@ pub async fn candidates(roster: &Roster, req: pb::ListCandidatesRequest) -> Resu
         .collect();
     let next_page_token =
         if more { candidates.last().map(|c| c.dibao_household_id.clone()).unwrap_or_default() } else { String::new() };
+    let mut candidates = candidates;
+    roster
+        .log
+        .record_all(
+            candidates.iter().flat_map(|c| &c.members).map(|m| reader.entry(&m.value, "查阅待认定名单")).collect(),
+        )
+        .await?;
+    if !reader.sees_in_full(FULL_DETAIL) {
+        for m in candidates.iter_mut().flat_map(|c| c.members.iter_mut()) {
+            m.value = IdentityNumber::parse(&m.value).map(|i| i.masked()).unwrap_or_default();
+        }
+    }
     let latest_comparison = client
         .query_opt(
             "SELECT run_id, division, completed_at, dibao_not_poor, flag_mismatches FROM comparison_run
@@ -565,7 +629,6 @@ impl DeathReport {
         if req.source.trim().is_empty() {
             errors.push(InvalidField::new("source", "请填写死亡信息来源"));
         }
-        signed(&req.signature, now).map_err(|e| errors.extend(e)).ok();
         match (person, died_on, errors.is_empty()) {
             (Some(person), Some(died_on), true) => Ok(Self { person, died_on }),
             _ => Err(Error::InvalidArgument(errors)),
@@ -575,9 +638,19 @@ impl DeathReport {
 
 /// Records a member's death on this roster and publishes it for civil affairs.
 #[tracing::instrument(skip_all)]
-pub async fn record_death(roster: &Roster, d: DeathReport) -> Result<pb::RecordDeathResponse, Error> {
+pub async fn record_death(roster: &Roster, reader: &Reader, d: DeathReport) -> Result<pb::RecordDeathResponse, Error> {
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
+    // A person outside the officer's jurisdiction is, to them, on no household.
+    let household: Option<Uuid> = tx
+        .query_opt("SELECT household_id FROM poor_member WHERE live AND identity_number = $1", &[&d.person.as_str()])
+        .await?
+        .map(|r| r.get("household_id"));
+    if let Some(id) = household
+        && covered(&tx, reader, id).await.is_err()
+    {
+        return Err(PovertyError::NoLiveMember(d.person.masked()).into());
+    }
     let household_id: Uuid = tx
         .query_opt(
             "UPDATE poor_member SET died_on = $2 WHERE live AND identity_number = $1 AND died_on IS NULL
@@ -604,16 +677,38 @@ pub async fn record_death(roster: &Roster, d: DeathReport) -> Result<pb::RecordD
     Ok(pb::RecordDeathResponse { household_id: household_id.to_string() })
 }
 
-/// One consistent snapshot of a division's registered households.
-pub fn export(roster: &Roster, req: &pb::ExportRosterRequest) -> Result<Export<pb::ExportRosterResponse>, Error> {
+/// One consistent snapshot of a division's registered households; each
+/// household read is logged as it leaves.
+pub async fn export(
+    roster: &Roster,
+    reader: Reader,
+    req: &pb::ExportRosterRequest,
+) -> Result<Export<pb::ExportRosterResponse>, Error> {
     let division = match &req.division {
         Some(d) => DivisionCode::try_from(d).map_err(|e| e.within("division"))?,
         None => return Err(InvalidField::new("division", "必填项缺失").into()),
     };
+    reader.must_cover(&division, "division")?;
+    let (log, full) = (roster.log.clone(), reader.sees_in_full(FULL_DETAIL));
+    // A system's bulk read is one record naming the division; an
+    // officer's, one per person as each household leaves.
+    let per_person = reader.officer.is_some();
+    if !per_person {
+        log.record(reader.bulk_entry(&division, "导出建档立卡名单")).await?;
+    }
     let sql = format!("SELECT {COLUMNS} FROM poor_household WHERE village LIKE $1 || '%' ORDER BY household_id");
-    Ok(snapshot::export(roster.pool.clone(), sql, division.prefix().to_owned(), roster.clock.now(), |row, at| {
+    Ok(snapshot::export(roster.pool.clone(), sql, division.prefix().to_owned(), roster.clock.now(), move |row, at| {
+        let mut household = household_of(row)?;
+        if per_person {
+            for person in members_of(&household) {
+                log.record_outcome(reader.entry(&person, "导出建档立卡名单"));
+            }
+        }
+        if !full {
+            mask(&mut household);
+        }
         Ok(pb::ExportRosterResponse {
-            household: Some(household_of(row)?),
+            household: Some(household),
             snapshot_position: at.position,
             snapshot_at: Some(at.at),
         })

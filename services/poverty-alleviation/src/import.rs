@@ -5,13 +5,14 @@
 use deadpool_postgres::Transaction;
 use dibao_platform::Error;
 use dibao_platform::store::import::{ImportRow, Imported};
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::poverty_alleviation::v1 as pb;
 use dibao_proto::types::InvalidField;
 
 use crate::households::{self, Registered, Roster};
 
-/// The roster's side of the import driver.
-pub struct RosterImport<'a>(pub &'a Roster);
+/// The roster's side of the import driver, for the officer who imports.
+pub struct RosterImport<'a>(pub &'a Roster, pub &'a Officer);
 
 impl ImportRow for RosterImport<'_> {
     type Row = pb::ImportRosterRequest;
@@ -26,7 +27,7 @@ impl ImportRow for RosterImport<'_> {
         if source.is_empty() {
             return Err(InvalidField::new("household.household_id", "请填写建档立卡户编号").into());
         }
-        Ok(match households::register(self.0, tx, h, Some(source)).await? {
+        Ok(match households::register(self.0, self.1, tx, h, Some(source)).await? {
             Registered::Unchanged => Imported::Unchanged,
             Registered::New(_) | Registered::Changed => Imported::Applied,
         })

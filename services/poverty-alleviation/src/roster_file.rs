@@ -162,7 +162,7 @@ pub fn locate(error: &RowError) -> (i64, &'static str) {
 /// Streams the file's households to the service's `ImportRoster`.
 pub async fn import(
     client: &mut dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient<
-        tonic::transport::Channel,
+        dibao_platform::runtime::server::CallerChannel,
     >,
     parsed: impl Iterator<Item = Parsed> + Send + 'static,
 ) -> Result<Report, tonic::Status> {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use dibao_platform::runtime::access::{Reader, officer_of};
 use dibao_platform::runtime::error::respond;
 use dibao_platform::store::import;
 use dibao_platform::store::snapshot::Export;
@@ -27,7 +28,7 @@ impl PovertyAlleviationService for PovertyAlleviation {
         &self,
         request: Request<pb::RegisterHouseholdRequest>,
     ) -> Result<Response<pb::RegisterHouseholdResponse>, Status> {
-        respond(households::register_one(&self.0, request.into_inner()).await)
+        respond(async { households::register_one(&self.0, &officer_of(&request)?, request.into_inner()).await }.await)
     }
 
     async fn get_household(
@@ -38,8 +39,8 @@ impl PovertyAlleviationService for PovertyAlleviation {
             async {
                 let id = uuid::Uuid::parse_str(&request.get_ref().household_id)
                     .map_err(|_| InvalidField::new("household_id", "户编号格式不正确"))?;
-                let client = self.0.pool.get().await?;
-                Ok(pb::GetHouseholdResponse { household: Some(households::get(&client, id).await?) })
+                let reader = Reader::of(&request);
+                Ok(pb::GetHouseholdResponse { household: Some(households::get(&self.0, &reader, id).await?) })
             }
             .await,
         )
@@ -51,8 +52,12 @@ impl PovertyAlleviationService for PovertyAlleviation {
         request: Request<pb::ChangeStatusRequest>,
     ) -> Result<Response<pb::ChangeStatusResponse>, Status> {
         let now = self.0.clock.now();
+        let reader = Reader::of(&request);
         respond(
-            async { households::change_status(&self.0, StatusChange::check(request.into_inner(), now)?).await }.await,
+            async {
+                households::change_status(&self.0, &reader, StatusChange::check(request.into_inner(), now)?).await
+            }
+            .await,
         )
     }
 
@@ -60,7 +65,8 @@ impl PovertyAlleviationService for PovertyAlleviation {
         &self,
         request: Request<pb::ListCandidatesRequest>,
     ) -> Result<Response<pb::ListCandidatesResponse>, Status> {
-        respond(households::candidates(&self.0, request.into_inner()).await)
+        let reader = Reader::of(&request);
+        respond(households::candidates(&self.0, &reader, request.into_inner()).await)
     }
 
     #[tracing::instrument(skip_all)]
@@ -69,7 +75,11 @@ impl PovertyAlleviationService for PovertyAlleviation {
         request: Request<pb::RecordDeathRequest>,
     ) -> Result<Response<pb::RecordDeathResponse>, Status> {
         let now = self.0.clock.now();
-        respond(async { households::record_death(&self.0, DeathReport::check(request.into_inner(), now)?).await }.await)
+        let reader = Reader::of(&request);
+        respond(
+            async { households::record_death(&self.0, &reader, DeathReport::check(request.into_inner(), now)?).await }
+                .await,
+        )
     }
 
     #[tracing::instrument(skip_all)]
@@ -77,7 +87,11 @@ impl PovertyAlleviationService for PovertyAlleviation {
         &self,
         request: Request<Streaming<pb::ImportRosterRequest>>,
     ) -> Result<Response<pb::ImportRosterResponse>, Status> {
-        respond(import::run(&self.0.pool, &RosterImport(&self.0), request.into_inner()).await.map(|o| {
+        let officer = match officer_of(&request) {
+            Ok(o) => o,
+            Err(e) => return respond(Err(e)),
+        };
+        respond(import::run(&self.0.pool, &RosterImport(&self.0, &officer), request.into_inner()).await.map(|o| {
             pb::ImportRosterResponse {
                 households_applied: o.applied,
                 households_unchanged: o.unchanged,
@@ -92,7 +106,7 @@ impl PovertyAlleviationService for PovertyAlleviation {
         &self,
         request: Request<pb::ExportRosterRequest>,
     ) -> Result<Response<Self::ExportRosterStream>, Status> {
-        respond(households::export(&self.0, request.get_ref()))
+        respond(households::export(&self.0, Reader::of(&request), request.get_ref()).await)
     }
 }
 
@@ -106,6 +120,7 @@ impl DibaoRosterViewService for DibaoRosterView {
         &self,
         request: Request<Streaming<RebuildDibaoViewRequest>>,
     ) -> Result<Response<RebuildDibaoViewResponse>, Status> {
-        respond(sync::rebuild(&self.0.pool, &self.0.topic, request.into_inner()).await)
+        let reader = Reader::of(&request);
+        respond(sync::rebuild(&self.0.pool, &self.0.topic, &reader, request.into_inner()).await)
     }
 }

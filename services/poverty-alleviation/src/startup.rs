@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use dibao_platform::runtime::access::{Rule, Scope};
 use dibao_platform::runtime::clock::Clock;
-use dibao_platform::runtime::service::{AccessDefaults, Base, Plan, Service, Started};
+use dibao_platform::runtime::service::{Base, Plan, Service, Started};
 use dibao_platform::runtime::settings::{NoSection, Settings};
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::store::db;
+use dibao_proto::common::v1::OfficerRole::{self, *};
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_server::PovertyAlleviationServiceServer;
 use dibao_proto::sync::v1::dibao_roster_view_service_server::DibaoRosterViewServiceServer;
 use dibao_proto::topics;
@@ -25,20 +27,50 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0003_comparison_runs", include_str!("../migrations/0003_comparison_runs.sql")),
 ];
 
-/// Who may call what unless the settings' `[access]` says otherwise.
-pub const ACCESS: AccessDefaults = &[
-    // Resync is the operator's: the rebuild, and the export it pipes in.
-    ("/dibao.sync.v1.DibaoRosterViewService/*", &["ops"]),
-    (
-        "/dibao.poverty_alleviation.v1.PovertyAlleviationService/ExportRoster",
-        &["gateway", "poverty-information-system", "ops", "roster-comparison"],
+/// The systems that come for an officer: the gateway, and the poverty
+/// office's own information system (its officers proven by its assertions).
+const OFFICERS: &[&str] = &["gateway"];
+
+const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {
+    Rule { method, systems: &[], for_officers: OFFICERS, roles, scope }
+}
+
+/// Who may call what: every method, the roles it admits and where its
+/// division is found (the handlers check it against the officer's).
+pub const ACCESS: &[Rule] = &[
+    officers(
+        "/dibao.poverty_alleviation.v1.PovertyAlleviationService/RegisterHousehold",
+        &[PovertyOfficer],
+        Scope::Request,
     ),
+    officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ChangeStatus", &[PovertyOfficer], Scope::Data),
+    officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/RecordDeath", &[PovertyOfficer], Scope::Data),
+    officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ImportRoster", &[PovertyOfficer], Scope::Request),
     // The comparison checks that a list (b) decision names the registration it made (R-CMP-3).
-    (
-        "/dibao.poverty_alleviation.v1.PovertyAlleviationService/GetHousehold",
-        &["gateway", "poverty-information-system", "roster-comparison"],
+    Rule {
+        systems: &["roster-comparison"],
+        ..officers(
+            "/dibao.poverty_alleviation.v1.PovertyAlleviationService/GetHousehold",
+            &[PovertyOfficer, ProvinceAuditor],
+            Scope::Data,
+        )
+    },
+    officers(
+        "/dibao.poverty_alleviation.v1.PovertyAlleviationService/ListCandidates",
+        &[PovertyOfficer, ProvinceAuditor],
+        Scope::Request,
     ),
-    ("/dibao.poverty_alleviation.v1.PovertyAlleviationService/*", &["gateway", "poverty-information-system"]),
+    // The comparison's rebuild reads it whole; an operator's resync too.
+    Rule {
+        systems: &["roster-comparison"],
+        ..officers(
+            "/dibao.poverty_alleviation.v1.PovertyAlleviationService/ExportRoster",
+            &[PovertyOfficer, ProvinceAuditor, SystemOperator],
+            Scope::Request,
+        )
+    },
+    // Resync is the operator's.
+    officers("/dibao.sync.v1.DibaoRosterViewService/*", &[SystemOperator], Scope::Request),
 ];
 
 /// The poverty-alleviation service.
@@ -53,17 +85,21 @@ impl Service for Application {
         clock: Arc<dyn Clock>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Started> {
-        let base = Base::prepare(
+        let mut base = Base::prepare(
             &settings.platform,
             Plan {
+                name: SERVICE,
                 migrations: MIGRATIONS,
                 writes: Some(topics::POVERTY_ALLEVIATION_HOUSEHOLD),
                 reads: &[topics::CIVIL_AFFAIRS_HOUSEHOLD, topics::COMPARISON_RUN],
                 access: ACCESS,
             },
+            clock.clone(),
+            &shutdown,
         )
         .await?;
-        let roster = Arc::new(Roster { pool: base.pool.clone(), clock, topic: base.own_topic() });
+        let log = base.access_log().await?;
+        let roster = Arc::new(Roster { pool: base.pool.clone(), clock, topic: base.own_topic(), log: log.clone() });
         let workers = base.spawn_workers(DibaoEvents { topic: base.own_topic() }, &shutdown)?;
         let running = base
             .server()?
@@ -71,6 +107,6 @@ impl Service for Application {
             .add_service(DibaoRosterViewServiceServer::new(DibaoRosterView(roster)))
             .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Started::new(running.addr, running.handle, workers))
+        Ok(Started::new(running.addr, running.handle, workers).with_access_log(log))
     }
 }

@@ -413,6 +413,7 @@ impl View for DibaoView {
 pub async fn rebuild(
     pool: &deadpool_postgres::Pool,
     topic: &str,
+    reader: &dibao_platform::runtime::access::Reader,
     stream: tonic::Streaming<RebuildDibaoViewRequest>,
 ) -> Result<RebuildDibaoViewResponse, Error> {
     let (division, snapshot) = rebuild::read(
@@ -424,6 +425,8 @@ pub async fn rebuild(
         |h| h.household.and_then(DibaoViewRow::of),
     )
     .await?;
+    // The operator's division must hold the one rebuilt.
+    reader.must_cover(&division, "division")?;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let (mut report, affected) = rebuild::rebuild(&DibaoView, &tx, &division, &snapshot).await?;

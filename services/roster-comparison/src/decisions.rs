@@ -7,7 +7,10 @@
 use deadpool_postgres::{GenericClient, Pool};
 use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of;
+use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::trust::access_log::{AccessEntry, AccessLog};
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::OfficerRole;
@@ -15,7 +18,7 @@ use dibao_proto::comparison::v1 as pb;
 use dibao_proto::labels::Label;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
-use dibao_proto::types::{InvalidField, Signature};
+use dibao_proto::types::{DivisionCode, InvalidField};
 use time::OffsetDateTime;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -33,6 +36,8 @@ pub enum DecisionError {
     AlreadyDecided(String),
     #[error("（{}）{}的结论应由{who}签署", .kind.letter(), .kind.label())]
     WrongDecider { kind: Kind, who: &'static str },
+    #[error("您本人或您备案的近亲属在该比对项的家庭中，应当回避，不能作出结论（优亲厚友）")]
+    OwnHousehold,
     #[error("未配置民政服务地址（comparison.civil_affairs），无法核对纳入的申请")]
     CivilAffairsNotConfigured,
     #[error("未配置扶贫服务地址（comparison.poverty_alleviation），无法核对认定登记")]
@@ -43,7 +48,7 @@ impl Refusal for DecisionError {
     fn kind(&self) -> RefusalKind {
         match self {
             DecisionError::EntryNotFound(_) => RefusalKind::NotFound,
-            DecisionError::WrongDecider { .. } => RefusalKind::InvalidArgument { field: "signature.role".into() },
+            DecisionError::WrongDecider { .. } | DecisionError::OwnHousehold => RefusalKind::PermissionDenied,
             _ => RefusalKind::FailedPrecondition,
         }
     }
@@ -53,6 +58,7 @@ impl Refusal for DecisionError {
             DecisionError::EntryNotFound(_) => "ENTRY_NOT_FOUND",
             DecisionError::AlreadyDecided(_) => "ENTRY_ALREADY_DECIDED",
             DecisionError::WrongDecider { .. } => "WRONG_SIGNER",
+            DecisionError::OwnHousehold => "OWN_HOUSEHOLD",
             DecisionError::CivilAffairsNotConfigured => "CIVIL_AFFAIRS_NOT_CONFIGURED",
             DecisionError::PovertyNotConfigured => "POVERTY_ALLEVIATION_NOT_CONFIGURED",
         }
@@ -81,16 +87,16 @@ fn field(reason: String) -> Error {
     InvalidField::new("application_id", reason).into()
 }
 
-/// A decision to record, checked.
+/// A decision to record, checked, with the officer deciding.
 pub struct Deciding {
     pub entry_id: String,
     pub application_id: String,
     pub conclusion: String,
-    pub signature: Signature,
+    pub officer: Officer,
 }
 
 impl Deciding {
-    pub fn check(r: pb::RecordDecisionRequest, now: OffsetDateTime) -> Result<Self, Error> {
+    pub fn check(r: pb::RecordDecisionRequest, officer: &Officer) -> Result<Self, Error> {
         let mut errors = Vec::new();
         let entry_id = r.entry_id.trim().to_owned();
         if entry_id.is_empty() {
@@ -106,42 +112,75 @@ impl Deciding {
             }
             _ => {}
         }
-        let signature = Signature::from_pb(&r.signature, now).map_err(|e| errors.extend(e)).ok();
-        match (signature, errors.is_empty()) {
-            (Some(signature), true) => Ok(Self { entry_id, application_id, conclusion, signature }),
-            _ => Err(Error::InvalidArgument(errors)),
+        if errors.is_empty() {
+            Ok(Self { entry_id, application_id, conclusion, officer: officer.clone() })
+        } else {
+            Err(Error::InvalidArgument(errors))
         }
     }
 }
 
-/// The list an entry is on.
+/// The list an entry is on, its village and its members.
 #[tracing::instrument(skip(client))]
-async fn kind_of_entry(client: &impl GenericClient, entry_id: &str) -> Result<Kind, Error> {
-    let kind: i8 = client
-        .query_opt("SELECT kind FROM run_entry WHERE entry_key = $1 LIMIT 1", &[&entry_id])
-        .await?
-        .ok_or_else(|| DecisionError::EntryNotFound(entry_id.to_owned()))?
-        .get("kind");
-    Ok(Kind::from_letter(kind as u8 as char).unwrap_or(Kind::OnBoth))
+async fn entry_of(client: &impl GenericClient, entry_id: &str) -> Result<Option<(Kind, String, Vec<String>)>, Error> {
+    let row = client
+        .query_opt("SELECT kind, village, members FROM run_entry WHERE entry_key = $1 LIMIT 1", &[&entry_id])
+        .await?;
+    Ok(row.map(|r| {
+        let kind: i8 = r.get("kind");
+        (Kind::from_letter(kind as u8 as char).unwrap_or(Kind::OnBoth), r.get("village"), r.get("members"))
+    }))
 }
 
-/// Records a decision on an entry, once.
+/// Whether the officer, or a close relative of theirs on the officials'
+/// registry, is among `members` (优亲厚友, seed 001).
+async fn own_household(client: &impl GenericClient, officer: &Officer, members: &[String]) -> Result<bool, Error> {
+    let Some(me) = &officer.identity_number else { return Ok(false) };
+    if members.iter().any(|m| m == me.as_str()) {
+        return Ok(true);
+    }
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM official_link WHERE official_id = $1 AND valid_to IS NULL AND person_id = ANY($2) LIMIT 1",
+            &[&me.as_str(), &members],
+        )
+        .await?
+        .is_some())
+}
+
+/// Records a decision on an entry, once. An entry outside the officer's
+/// jurisdiction is not found; a refused attempt is on record in the access
+/// log with who tried.
 #[tracing::instrument(skip_all, fields(entry_id = %d.entry_id))]
 pub async fn record(
     pool: &Pool,
+    log: &AccessLog,
     rosters: &Rosters,
     d: Deciding,
     now: OffsetDateTime,
 ) -> Result<pb::RecordDecisionResponse, Error> {
     let client = pool.get().await?;
-    let kind = kind_of_entry(&client, &d.entry_id).await?;
-    if !may_decide(kind, d.signature.role) {
+    let not_found = || DecisionError::EntryNotFound(d.entry_id.clone());
+    let (kind, village, members) = entry_of(&client, &d.entry_id).await?.ok_or_else(not_found)?;
+    if !DivisionCode::parse(&village).is_ok_and(|v| d.officer.covers(&v)) {
+        return Err(not_found().into());
+    }
+    let Some(role) = d.officer.roles.iter().copied().find(|r| may_decide(kind, *r)) else {
         let who = if kind == Kind::DibaoNotPoor {
             "扶贫部门经办人员"
         } else {
             "民政部门乡镇或县级经办人员"
         };
         return Err(DecisionError::WrongDecider { kind, who }.into());
+    };
+    if own_household(&client, &d.officer, &members).await? {
+        let refusal = DecisionError::OwnHousehold;
+        let reader = Reader { caller: "gateway".to_owned(), officer: Some(d.officer.clone()) };
+        let outcome = format!("refused: {refusal}");
+        let entries =
+            members.iter().map(|m| AccessEntry { outcome: outcome.clone(), ..reader.entry(m, "比对结论") }).collect();
+        log.record_all(entries).await?;
+        return Err(refusal.into());
     }
     if !d.application_id.is_empty() {
         match kind {
@@ -156,7 +195,7 @@ pub async fn record(
             }
         }
     }
-    let sig = &d.signature;
+    let sig = d.officer.signature(role, now);
     let inserted = client
         .execute(
             "INSERT INTO decision (entry_key, kind, application_id, conclusion, officer_id, officer_name,

@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use deadpool_postgres::{GenericClient, Pool};
 use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of;
+use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::trust::access_log::{AccessEntry, AccessLog};
 use dibao_proto::common::v1 as common;
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::comparison::v1 as pb;
-use dibao_proto::types::{DivisionCode, InvalidField, Signature};
+use dibao_proto::types::{DivisionCode, InvalidField, masked_identity};
 use tokio::sync::mpsc;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -69,6 +71,52 @@ pub fn division_field(d: &Option<common::DivisionCode>, field: &str) -> Result<O
         Some(d) if !d.code.trim().is_empty() => Ok(Some(DivisionCode::try_from(d).map_err(|e| e.within(field))?)),
         _ => Ok(None),
     }
+}
+
+/// The leading digits of the villages a request reads: the division it
+/// names, which must lie in the officer's jurisdiction; none named, the
+/// officer's whole jurisdiction (a system reads the province).
+pub fn scope(reader: &Reader, d: &Option<common::DivisionCode>, field: &str) -> Result<String, Error> {
+    match (division_field(d, field)?, &reader.officer) {
+        (Some(d), _) => {
+            reader.must_cover(&d, field)?;
+            Ok(d.prefix().to_owned())
+        }
+        (None, Some(officer)) => Ok(officer.division.prefix().to_owned()),
+        (None, None) => Ok(String::new()),
+    }
+}
+
+/// Everyone the entries show: their members, and the members of the
+/// households they name (a list shows a household's head and size).
+#[tracing::instrument(skip_all)]
+async fn persons_of<'a>(
+    client: &impl GenericClient,
+    entries: impl Iterator<Item = &'a StoredEntry>,
+) -> Result<Vec<String>, Error> {
+    let mut persons = std::collections::BTreeSet::new();
+    let mut households = Vec::new();
+    for e in entries {
+        persons.extend(e.members.iter().cloned());
+        households.extend(e.dibao.iter().chain(&e.poor).filter_map(|h| h.split('|').next()).map(str::to_owned));
+    }
+    if !households.is_empty() {
+        for row in client
+            .query(
+                "SELECT members FROM roster_household WHERE valid_to IS NULL AND household_id = ANY($1)",
+                &[&households],
+            )
+            .await?
+        {
+            persons.extend(row.get::<_, Vec<String>>("members"));
+        }
+    }
+    Ok(persons.into_iter().collect())
+}
+
+/// The access-log records of `reader` reading these persons' data.
+fn reads(reader: &Reader, persons: &[String], purpose: &str) -> Vec<AccessEntry> {
+    persons.iter().map(|p| reader.entry(p, purpose)).collect()
 }
 
 /// An optional run id of a request.
@@ -135,8 +183,9 @@ fn entry_household(s: &str) -> pb::EntryHousehold {
     }
 }
 
-/// A run as recorded.
-pub async fn get_run(pool: &Pool, req: &pb::GetRunRequest) -> Result<pb::GetRunResponse, Error> {
+/// A run as recorded: its figures, no person's data. An officer sees the
+/// runs over their jurisdiction or over a division that holds it.
+pub async fn get_run(pool: &Pool, reader: &Reader, req: &pb::GetRunRequest) -> Result<pb::GetRunResponse, Error> {
     let id = uuid_field(&req.run_id, "run_id")?.ok_or_else(|| InvalidField::new("run_id", "必填项缺失"))?;
     let client = pool.get().await?;
     let row = client
@@ -148,6 +197,14 @@ pub async fn get_run(pool: &Pool, req: &pb::GetRunRequest) -> Result<pb::GetRunR
         )
         .await?
         .ok_or(ListError::RunNotFound(id))?;
+    if let Some(officer) = &reader.officer {
+        let division: String = row.get("division");
+        let related = division.is_empty()
+            || DivisionCode::parse(&division).is_ok_and(|d| officer.covers(&d) || d.contains(&officer.division));
+        if !related {
+            return Err(ListError::RunNotFound(id).into());
+        }
+    }
     let as_of: time::Date = row.get("as_of");
     let run = pb::Run {
         run_id: id.to_string(),
@@ -223,9 +280,17 @@ async fn run_page(
         .await?)
 }
 
-/// Entries of a run (or the continuous lists), a page at a time.
-pub async fn entries(pool: &Pool, r: pb::ListEntriesRequest) -> Result<pb::ListEntriesResponse, Error> {
-    let division = division_field(&r.division, "division")?.map(|d| d.prefix().to_owned()).unwrap_or_default();
+/// Entries of a run (or the continuous lists), a page at a time, inside
+/// the reader's jurisdiction; every member shown is on record as read, and
+/// identity numbers are masked for roles outside `full_identity_roles`.
+pub async fn entries(
+    pool: &Pool,
+    log: &AccessLog,
+    reader: &Reader,
+    full_identity_roles: &[OfficerRole],
+    r: pb::ListEntriesRequest,
+) -> Result<pb::ListEntriesResponse, Error> {
+    let division = scope(reader, &r.division, "division")?;
     let run_id = uuid_field(&r.run_id, "run_id")?;
     let kind = pb::ListKind::try_from(r.kind).unwrap_or(pb::ListKind::Unspecified);
     let letter = kind_of(kind).map(|k| k.letter() as u8 as i8);
@@ -258,10 +323,12 @@ pub async fn entries(pool: &Pool, r: pb::ListEntriesRequest) -> Result<pb::ListE
         run_page(&client, run_id, letter, &division, after, size + 1).await?
     };
     let more = rows.len() as i64 > size;
+    let shown: Vec<StoredEntry> = rows.iter().take(size as usize).map(stored).collect();
+    log.record_all(reads(reader, &persons_of(&client, shown.iter()).await?, "查阅比对名单")).await?;
+    let full = reader.sees_in_full(full_identity_roles);
     let mut entries = Vec::new();
     let mut last = String::new();
-    for row in rows.iter().take(size as usize) {
-        let e = stored(row);
+    for (row, e) in rows.iter().zip(shown) {
         last = if r.continuous {
             format!("{}|{}|{}", e.kind.letter() as u8 as i8, e.village, e.id)
         } else {
@@ -285,7 +352,11 @@ pub async fn entries(pool: &Pool, r: pb::ListEntriesRequest) -> Result<pb::ListE
             village: Some(common::DivisionCode { code: e.village.clone() }),
             dibao_households: e.dibao.iter().map(|h| entry_household(h)).collect(),
             poor_households: e.poor.iter().map(|h| entry_household(h)).collect(),
-            members: e.members.iter().map(|m| common::IdentityNumber { value: m.clone() }).collect(),
+            members: e
+                .members
+                .iter()
+                .map(|m| common::IdentityNumber { value: if full { m.clone() } else { masked_identity(m) } })
+                .collect(),
             explanation: e.explanation,
             decision,
             first_seen_at: row.get::<_, Option<time::OffsetDateTime>>("first_seen_at").map(timestamp_of),
@@ -299,10 +370,11 @@ pub async fn entries(pool: &Pool, r: pb::ListEntriesRequest) -> Result<pb::ListE
 /// they have been open.
 pub async fn open_items(
     pool: &Pool,
+    reader: &Reader,
     req: &pb::ReportOpenItemsRequest,
     today: time::OffsetDateTime,
 ) -> Result<pb::ReportOpenItemsResponse, Error> {
-    let division = division_field(&req.division, "division")?.map(|d| d.prefix().to_owned()).unwrap_or_default();
+    let division = scope(reader, &req.division, "division")?;
     let client = pool.get().await?;
     let (run_id, _) = run_for(&client, None, &division).await?;
     let rows = client
@@ -339,24 +411,22 @@ pub async fn open_items(
 /// The stream an export answers with: one file per township or village.
 pub type Files = tokio_stream::wrappers::ReceiverStream<Result<pb::ExportListsResponse, tonic::Status>>;
 
-/// A run's lists as one file per township (or village), xlsx or CSV,
-/// identity numbers in full only for `full_identity_roles`.
+/// A run's lists inside the reader's jurisdiction as one file per township
+/// (or village), xlsx or CSV, identity numbers in full only for
+/// `full_identity_roles`; every member exported is on record as read
+/// before the first file leaves.
 pub async fn export(
     pool: &Pool,
+    log: &AccessLog,
+    reader: &Reader,
     r: pb::ExportListsRequest,
     full_identity_roles: &[OfficerRole],
-    now: time::OffsetDateTime,
 ) -> Result<Files, Error> {
     let run_id = uuid_field(&r.run_id, "run_id")?.ok_or_else(|| InvalidField::new("run_id", "必填项缺失"))?;
-    let division = division_field(&r.division, "division")?.map(|d| d.prefix().to_owned()).unwrap_or_default();
+    let division = scope(reader, &r.division, "division")?;
     let format = pb::ExportFormat::try_from(r.format).unwrap_or(pb::ExportFormat::Unspecified);
     let grouping = pb::ExportGrouping::try_from(r.grouping).unwrap_or(pb::ExportGrouping::Unspecified);
-    let officer = Signature::from_pb(&r.officer, now).map_err(|e| {
-        Error::InvalidArgument(
-            e.into_iter().map(|f| InvalidField::new(f.field.replacen("signature", "officer", 1), f.reason)).collect(),
-        )
-    })?;
-    let full = full_identity_roles.contains(&officer.role);
+    let full = reader.sees_in_full(full_identity_roles);
     let client = pool.get().await?;
     let (run_id, as_of) = run_for(&client, Some(run_id), "").await?;
     let rows = client
@@ -373,7 +443,9 @@ pub async fn export(
         let code: String = e.village.chars().take(width).collect();
         groups.entry(code).or_default().push(e);
     }
-    tracing::info!(%run_id, officer = %officer.officer_id, full_identity = full, files = groups.len(), "lists exported");
+    log.record_all(reads(reader, &persons_of(&client, groups.values().flatten()).await?, "导出比对名单")).await?;
+    let officer = reader.officer.as_ref().map_or("", |o| o.officer_id.as_str());
+    tracing::info!(%run_id, officer, full_identity = full, files = groups.len(), "lists exported");
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         for (code, entries) in groups {

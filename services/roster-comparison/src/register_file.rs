@@ -9,10 +9,10 @@ use std::path::Path;
 
 use dibao_platform::files::tabular::{self, CellError, Columns, Line};
 pub use dibao_platform::files::tabular::{FileError, Report};
+use dibao_platform::runtime::server::CallerChannel as Channel;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber};
 use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
 use dibao_proto::comparison::v1::{ImportDeathRegisterRequest, ImportOfficialsRequest, OfficialRole, RegisterImport};
-use tonic::transport::Channel;
 
 pub const DEATH_COLUMNS: [&str; 4] = ["身份证号", "姓名", "死亡日期", "信息来源"];
 const DEATH_REQUIRED: [usize; 3] = [0, 1, 2];

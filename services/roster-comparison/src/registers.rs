@@ -6,10 +6,13 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Pool;
+use dibao_platform::events::outbox::{self, NewEvent};
 use dibao_platform::runtime::error::Error;
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::common::v1::{self as common, RowError};
 use dibao_proto::comparison::v1 as pb;
-use dibao_proto::types::{DivisionCode, IdentityNumber, InvalidField};
+use dibao_proto::events::v1::{OfficialLink, OfficialLinksChanged, event_envelope::Payload};
+use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, InvalidField};
 use time::Date;
 
 use crate::live;
@@ -51,6 +54,7 @@ fn identity(v: &Option<common::IdentityNumber>, field: &str, errors: &mut Vec<In
 }
 
 struct Death {
+    row: i64,
     id: String,
     name: String,
     died_on: Date,
@@ -62,6 +66,7 @@ struct Death {
 /// invalid row reported with its field and left out.
 pub async fn import_deaths(
     pool: &Pool,
+    officer: &Officer,
     rows: Vec<pb::ImportDeathRegisterRequest>,
     today: Date,
 ) -> Result<pb::RegisterImport, Error> {
@@ -96,6 +101,7 @@ pub async fn import_deaths(
             (Some(id), Some(died_on), true) => {
                 let source = if r.source.trim().is_empty() { DEFAULT_DEATH_SOURCE } else { r.source.trim() };
                 let d = Death {
+                    row: r.row,
                     id: id.as_str().to_owned(),
                     name: r.name.trim().to_owned(),
                     died_on,
@@ -113,6 +119,30 @@ pub async fn import_deaths(
         }
     }
     let mut client = pool.get().await?;
+    // Below the province an officer records the deaths of their own
+    // rosters' members: a row about anyone else is refused, not applied.
+    if officer.division.level() != DivisionLevel::Province {
+        let ids: Vec<&str> = valid.iter().map(|d| d.id.as_str()).collect();
+        let ours: HashSet<String> = client
+            .query(
+                "SELECT DISTINCT m FROM roster_household h CROSS JOIN unnest(h.members) m
+                 WHERE h.valid_to IS NULL AND h.on_roster AND h.members && $1::text[] AND starts_with(h.village, $2) AND m = ANY($1)",
+                &[&ids, &officer.division.prefix()],
+            )
+            .await?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        let (kept, refused): (Vec<Death>, Vec<Death>) = valid.into_iter().partition(|d| ours.contains(&d.id));
+        for d in refused {
+            answer.errors.push(RowError {
+                row: d.row,
+                field: "identity_number".to_owned(),
+                message: format!("该人员不在您辖区（{}）的低保或建档立卡花名册中，不能由您登记死亡", officer.division),
+            });
+        }
+        valid = kept;
+    }
     for chunk in valid.chunks(2_000) {
         let tx = client.transaction().await?;
         let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
@@ -169,7 +199,12 @@ struct Link {
 /// Replaces the registry of the division the first row names. The registry
 /// is one document: if any row is wrong nothing changes, and every wrong
 /// row is reported.
-pub async fn import_officials(pool: &Pool, rows: Vec<pb::ImportOfficialsRequest>) -> Result<pb::RegisterImport, Error> {
+pub async fn import_officials(
+    pool: &Pool,
+    topic: &str,
+    officer: &Officer,
+    rows: Vec<pb::ImportOfficialsRequest>,
+) -> Result<pb::RegisterImport, Error> {
     let mut answer = pb::RegisterImport::default();
     let Some(first) = rows.first() else {
         return Err(Error::InvalidArgument(vec![InvalidField::new(
@@ -183,6 +218,7 @@ pub async fn import_officials(pool: &Pool, rows: Vec<pb::ImportOfficialsRequest>
             return Err(Error::InvalidArgument(vec![InvalidField::new("division", "第一行应注明登记表所属行政区划")]));
         }
     };
+    officer.must_cover(&division, "division")?;
     let mut links: Vec<Link> = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     for r in &rows {
@@ -305,6 +341,53 @@ pub async fn import_officials(pool: &Pool, rows: Vec<pb::ImportOfficialsRequest>
     }
     let persons: Vec<String> = removed.iter().chain(added.iter()).map(|l| l.person_id.clone()).collect();
     live::refresh(&tx, persons, &[], position).await?;
+    publish_links(&tx, topic, &division, &added, &removed, position).await?;
     tx.commit().await?;
+    tracing::info!(division = %division, officer = %officer.officer_id, added = added.len(), removed = removed.len(),
+        "officials' registry imported");
     Ok(answer)
+}
+
+/// Links per event: a county's registry fits well under the broker's
+/// message size in pieces of this many.
+const LINKS_PER_EVENT: usize = 2_000;
+
+/// The registry's change, for civil affairs' separation of duties, in the
+/// import's transaction (outbox): in order, in pieces.
+async fn publish_links(
+    tx: &deadpool_postgres::Transaction<'_>,
+    topic: &str,
+    division: &DivisionCode,
+    added: &[&Link],
+    removed: &[&Link],
+    position: i64,
+) -> Result<(), Error> {
+    let link = |l: &&Link| OfficialLink {
+        official: Some(common::IdentityNumber { value: l.official_id.clone() }),
+        person: Some(common::IdentityNumber { value: l.person_id.clone() }),
+        relation: l.relation.clone(),
+    };
+    let changes: Vec<(bool, OfficialLink)> =
+        removed.iter().map(|l| (false, link(l))).chain(added.iter().map(|l| (true, link(l)))).collect();
+    for (i, piece) in changes.chunks(LINKS_PER_EVENT).enumerate() {
+        let (added, removed): (Vec<_>, Vec<_>) = piece.iter().cloned().partition(|(add, _)| *add);
+        outbox::enqueue(
+            tx,
+            NewEvent {
+                topic,
+                aggregate_type: "comparison.officials",
+                aggregate_key: division.as_str(),
+                // Orders the pieces of one import after the earlier imports'.
+                aggregate_version: position * 1_000 + i as i64,
+                producer: crate::run::PRODUCER,
+                payload: Payload::OfficialLinksChanged(OfficialLinksChanged {
+                    division: Some(division.into()),
+                    added: added.into_iter().map(|(_, l)| l).collect(),
+                    removed: removed.into_iter().map(|(_, l)| l).collect(),
+                }),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }

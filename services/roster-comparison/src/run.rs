@@ -41,7 +41,7 @@ pub struct Runs {
     pub topic: String,
 }
 
-const PRODUCER: &str = "roster-comparison";
+pub const PRODUCER: &str = "roster-comparison";
 const AGGREGATE: &str = "roster_comparison.run";
 /// Entries written per statement.
 const CHUNK: usize = 5_000;

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of;
+use dibao_platform::runtime::access::{Reader, officer_of};
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::error::{Refusal, RefusalKind, respond};
+use dibao_platform::trust::access_log::AccessLog;
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::comparison::v1 as pb;
 use dibao_proto::comparison::v1::comparison_service_server::ComparisonService;
-use dibao_proto::types::InvalidField;
+use dibao_proto::types::{DivisionLevel, InvalidField};
 use futures_util::StreamExt;
 use tokio::sync::{Mutex, mpsc};
 use tonic::{Request, Response, Status, Streaming};
@@ -34,6 +36,10 @@ pub struct Comparison {
     /// Civil affairs and the poverty office: decisions are checked with
     /// them, and `RebuildView` reads their snapshots.
     pub rosters: Arc<Rosters>,
+    /// Every read of the lists' members is on record here.
+    pub log: AccessLog,
+    /// The topic the comparison publishes on (runs, the officials' registry).
+    pub topic: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +73,20 @@ impl ComparisonService for Comparison {
         &self,
         request: Request<pb::RunComparisonRequest>,
     ) -> Result<Response<Self::RunComparisonStream>, Status> {
+        let reader = Reader::of(&request);
         let r = request.into_inner();
         respond(
             async {
-                let division = division_field(&r.division, "division")?;
+                // An officer compares their own jurisdiction (the whole
+                // province only an officer of the province).
+                let division = match (division_field(&r.division, "division")?, &reader.officer) {
+                    (Some(d), _) => {
+                        reader.must_cover(&d, "division")?;
+                        Some(d)
+                    }
+                    (None, Some(o)) if o.division.level() != DivisionLevel::Province => Some(o.division.clone()),
+                    (None, _) => None,
+                };
                 let reproduce = uuid_field(&r.reproduce_run_id, "reproduce_run_id")?;
                 let (tx, rx) = mpsc::channel(64);
                 let (progress_tx, mut progress_rx) = mpsc::channel::<Progress>(64);
@@ -105,14 +121,15 @@ impl ComparisonService for Comparison {
     }
 
     async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Result<Response<pb::GetRunResponse>, Status> {
-        respond(lists::get_run(&self.pool, request.get_ref()).await)
+        respond(lists::get_run(&self.pool, &Reader::of(&request), request.get_ref()).await)
     }
 
     async fn list_entries(
         &self,
         request: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<pb::ListEntriesResponse>, Status> {
-        respond(lists::entries(&self.pool, request.into_inner()).await)
+        let reader = Reader::of(&request);
+        respond(lists::entries(&self.pool, &self.log, &reader, &self.full_identity_roles, request.into_inner()).await)
     }
 
     async fn record_decision(
@@ -122,7 +139,8 @@ impl ComparisonService for Comparison {
         let now = self.clock.now();
         respond(
             async {
-                decisions::record(&self.pool, &self.rosters, Deciding::check(request.into_inner(), now)?, now).await
+                let deciding = Deciding::check(request.get_ref().clone(), &officer_of(&request)?)?;
+                decisions::record(&self.pool, &self.log, &self.rosters, deciding, now).await
             }
             .await,
         )
@@ -132,7 +150,7 @@ impl ComparisonService for Comparison {
         &self,
         request: Request<pb::ReportOpenItemsRequest>,
     ) -> Result<Response<pb::ReportOpenItemsResponse>, Status> {
-        respond(lists::open_items(&self.pool, request.get_ref(), self.clock.now()).await)
+        respond(lists::open_items(&self.pool, &Reader::of(&request), request.get_ref(), self.clock.now()).await)
     }
 
     type ExportListsStream = lists::Files;
@@ -141,17 +159,20 @@ impl ComparisonService for Comparison {
         &self,
         request: Request<pb::ExportListsRequest>,
     ) -> Result<Response<Self::ExportListsStream>, Status> {
-        respond(lists::export(&self.pool, request.into_inner(), &self.full_identity_roles, self.clock.now()).await)
+        let reader = Reader::of(&request);
+        respond(lists::export(&self.pool, &self.log, &reader, request.into_inner(), &self.full_identity_roles).await)
     }
 
     async fn rebuild_view(
         &self,
         request: Request<pb::RebuildViewRequest>,
     ) -> Result<Response<pb::RebuildViewResponse>, Status> {
+        let reader = Reader::of(&request);
         respond(
             async {
                 let division = division_field(&request.get_ref().division, "division")?
                     .ok_or_else(|| InvalidField::new("division", "请指定重建视图的行政区划"))?;
+                reader.must_cover(&division, "division")?;
                 let (Some(civil), Some(poverty)) = (self.rosters.civil.clone(), self.rosters.poverty.clone()) else {
                     return Err(RebuildNotConfigured.into());
                 };
@@ -172,7 +193,9 @@ impl ComparisonService for Comparison {
         let today = self.clock.now().date();
         respond(
             async {
-                let result = registers::import_deaths(&self.pool, rows(request.into_inner()).await?, today).await?;
+                let officer = officer_of(&request)?;
+                let rows = rows(request.into_inner()).await?;
+                let result = registers::import_deaths(&self.pool, &officer, rows, today).await?;
                 Ok(pb::ImportDeathRegisterResponse { result: Some(result) })
             }
             .await,
@@ -185,7 +208,9 @@ impl ComparisonService for Comparison {
     ) -> Result<Response<pb::ImportOfficialsResponse>, Status> {
         respond(
             async {
-                let result = registers::import_officials(&self.pool, rows(request.into_inner()).await?).await?;
+                let officer = officer_of(&request)?;
+                let rows = rows(request.into_inner()).await?;
+                let result = registers::import_officials(&self.pool, &self.topic, &officer, rows).await?;
                 Ok(pb::ImportOfficialsResponse { result: Some(result) })
             }
             .await,

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use dibao_platform::runtime::access::{Rule, Scope};
 use dibao_platform::runtime::clock::Clock;
-use dibao_platform::runtime::service::{AccessDefaults, Base, Plan, Service, Started};
+use dibao_platform::runtime::server::lazy_channel;
+use dibao_platform::runtime::service::{Base, Plan, Service, Started};
 use dibao_platform::runtime::settings::{Settings, Validate};
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::store::db;
-use dibao_proto::common::v1::OfficerRole;
+use dibao_proto::common::v1::OfficerRole::{self, *};
 use dibao_proto::comparison::v1::comparison_service_server::ComparisonServiceServer;
 use dibao_proto::topics;
 use serde::Deserialize;
@@ -26,11 +28,36 @@ pub const SERVICE: &str = "roster-comparison";
 
 pub const MIGRATIONS: &[db::Migration] = &[("0001_comparison", include_str!("../migrations/0001_comparison.sql"))];
 
-/// Who may call what unless the settings' `[access]` says otherwise.
-pub const ACCESS: AccessDefaults = &[
-    ("/dibao.comparison.v1.ComparisonService/RunComparison", &["gateway", "ops"]),
-    ("/dibao.comparison.v1.ComparisonService/RebuildView", &["ops"]),
-    ("/dibao.comparison.v1.ComparisonService/*", &["gateway"]),
+const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {
+    Rule { method, systems: &[], for_officers: &["gateway"], roles, scope }
+}
+
+/// Who works the lists: both departments' officers who decide entries, and
+/// the province's auditors, who read.
+const LIST_READERS: &[OfficerRole] =
+    &[TownshipCaseworker, TownshipReviewer, CountyApprover, CountyOperator, PovertyOfficer, ProvinceAuditor];
+
+/// Who may call what: every method, the roles it admits and where its
+/// division is found (the handlers check it against the officer's).
+pub const ACCESS: &[Rule] = &[
+    // An operator runs it too.
+    officers(
+        "/dibao.comparison.v1.ComparisonService/RunComparison",
+        &[CountyApprover, CountyOperator, SystemOperator],
+        Scope::Request,
+    ),
+    officers("/dibao.comparison.v1.ComparisonService/GetRun", LIST_READERS, Scope::Data),
+    officers("/dibao.comparison.v1.ComparisonService/ListEntries", LIST_READERS, Scope::Request),
+    officers(
+        "/dibao.comparison.v1.ComparisonService/RecordDecision",
+        &[TownshipCaseworker, TownshipReviewer, CountyApprover, PovertyOfficer],
+        Scope::Data,
+    ),
+    officers("/dibao.comparison.v1.ComparisonService/ReportOpenItems", LIST_READERS, Scope::Request),
+    officers("/dibao.comparison.v1.ComparisonService/ExportLists", LIST_READERS, Scope::Request),
+    officers("/dibao.comparison.v1.ComparisonService/ImportDeathRegister", &[CountyOperator], Scope::Data),
+    officers("/dibao.comparison.v1.ComparisonService/ImportOfficials", &[CountyOperator], Scope::Request),
+    officers("/dibao.comparison.v1.ComparisonService/RebuildView", &[SystemOperator], Scope::Request),
 ];
 
 /// The comparison's own settings.
@@ -105,27 +132,24 @@ impl Service for Application {
         shutdown: Shutdown,
     ) -> anyhow::Result<Started> {
         let roles = settings.own.full_identity_roles().map_err(anyhow::Error::msg)?;
-        let base = Base::prepare(
+        let mut base = Base::prepare(
             &settings.platform,
             Plan {
+                name: SERVICE,
                 migrations: MIGRATIONS,
                 writes: Some(topics::COMPARISON_RUN),
                 reads: &[topics::CIVIL_AFFAIRS_HOUSEHOLD, topics::POVERTY_ALLEVIATION_HOUSEHOLD],
                 access: ACCESS,
             },
+            clock.clone(),
+            &shutdown,
         )
         .await?;
+        let log = base.access_log().await?;
         let workers = base.spawn_workers(RosterEvents::default(), &shutdown)?;
         let runs = Arc::new(Runs { pool: base.pool.clone(), clock: clock.clone(), topic: base.own_topic() });
         let channel = |addr: &Option<String>, name: &str| -> anyhow::Result<Option<Channel>> {
-            addr.as_ref()
-                .map(|addr| {
-                    Ok(tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
-                        .tls_config(base.tls.client_config(name))?
-                        .connect_timeout(Duration::from_secs(2))
-                        .connect_lazy())
-                })
-                .transpose()
+            Ok(addr.as_ref().map(|addr| lazy_channel(&base.tls, addr, name)).transpose()?)
         };
         let section = &settings.own.comparison;
         let service = Comparison {
@@ -138,6 +162,8 @@ impl Service for Application {
                 civil: channel(&section.civil_affairs, &section.civil_affairs_server_name)?,
                 poverty: channel(&section.poverty_alleviation, &section.poverty_alleviation_server_name)?,
             }),
+            log: log.clone(),
+            topic: base.own_topic(),
         };
         if section.monthly_run_day > 0 {
             tokio::spawn(monthly(service.clone(), section.monthly_run_day, shutdown.clone()));
@@ -147,7 +173,7 @@ impl Service for Application {
             .add_service(ComparisonServiceServer::new(service))
             .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Started::new(running.addr, running.handle, workers))
+        Ok(Started::new(running.addr, running.handle, workers).with_access_log(log))
     }
 }
 

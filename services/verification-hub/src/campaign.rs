@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use dibao_platform::Error;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::{ExportRosterRequest, HouseholdStatus};
 use dibao_proto::common::v1::OfficerRole;
@@ -204,6 +205,18 @@ impl Campaigns {
         tx.commit().await?;
         tracing::info!(campaign_id = %id, division = %division, households, "campaign created");
         Ok(id)
+    }
+
+    /// Campaign `id`, if it covers a division inside the officer's
+    /// jurisdiction; not found otherwise (its existence is not told).
+    pub async fn must_see(&self, hub: &Hub, officer: &Officer, id: uuid::Uuid) -> Result<(), Error> {
+        let client = hub.pool.get().await?;
+        let division: Option<String> =
+            client.query_opt("SELECT division FROM campaign WHERE campaign_id = $1", &[&id]).await?.map(|r| r.get(0));
+        match division.and_then(|d| DivisionCode::parse(&d).ok()) {
+            Some(d) if officer.covers(&d) => Ok(()),
+            _ => Err(CampaignError::NotFound(id.to_string()).into()),
+        }
     }
 
     /// Progress of campaign `id`, running it (again) unless it runs already

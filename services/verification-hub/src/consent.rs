@@ -6,11 +6,12 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::{GenericClient, Pool};
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::CountyPolicy;
 use dibao_proto::common::v1::{OfficerRole, Relation};
 use dibao_proto::department::v1::Item;
 use dibao_proto::labels::Label;
-use dibao_proto::types::{IdentityNumber, InvalidField, Signature};
+use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, InvalidField, Signature};
 use dibao_proto::verification::v1 as pb;
 use time::{Date, OffsetDateTime};
 
@@ -30,6 +31,8 @@ pub struct Consent {
     pub relatives_signed: bool,
     /// The registering officer found no such relatives to sign.
     pub no_relatives_outside_household: bool,
+    /// The county it was registered for (none before counties were recorded).
+    pub county: Option<DivisionCode>,
 }
 
 /// Why a check is refused under a consent, in Chinese.
@@ -48,6 +51,8 @@ pub enum Refused {
     RelativesMissing(String),
     /// Whether the county asks for them is unknown (why, in Chinese).
     RelativesUnknown(String),
+    /// Registered for another county's household.
+    OtherCounty(String),
 }
 
 impl Refused {
@@ -63,6 +68,7 @@ impl Refused {
             Refused::RelativesMissing(county) => format!(
                 "{county}的县级政策要求三代以内直系亲属在授权书上签字，本授权书没有直系亲属签字；如家庭成员确无户外直系亲属，应在登记授权书时注明"
             ),
+            Refused::OtherCounty(county) => format!("该授权书登记于{county}，不能用于本县的核对"),
             Refused::RelativesUnknown(why) => format!(
                 "{why}，无法确认本县是否要求直系亲属签字；本授权书没有直系亲属签字，也未注明户外没有直系亲属，暂不能核对"
             ),
@@ -84,13 +90,23 @@ impl Refusal for Refused {
             Refused::ItemNotCovered(_) => "ITEM_NOT_COVERED",
             Refused::RelativesMissing(_) => "RELATIVES_MISSING",
             Refused::RelativesUnknown(_) => "RELATIVES_UNKNOWN",
+            Refused::OtherCounty(_) => "CONSENT_OF_ANOTHER_COUNTY",
         }
     }
 }
 
 impl Consent {
-    /// Whether `persons` may be checked for `items` on `today`.
-    pub fn permits(&self, persons: &[IdentityNumber], items: &[Item], today: Date) -> Result<(), Refused> {
+    /// Whether `persons` of `county` may be checked for `items` on `today`.
+    pub fn permits(
+        &self,
+        county: &DivisionCode,
+        persons: &[IdentityNumber],
+        items: &[Item],
+        today: Date,
+    ) -> Result<(), Refused> {
+        if let Some(own) = self.county.as_ref().filter(|own| *own != county) {
+            return Err(Refused::OtherCounty(own.to_string()));
+        }
         if let Some(at) = self.revoked_at {
             return Err(Refused::Revoked(at));
         }
@@ -148,16 +164,36 @@ pub struct Checked {
     pub valid_until: Date,
     pub officer: Signature,
     pub no_relatives_outside_household: bool,
+    pub county: DivisionCode,
 }
 
 /// Checks a consent: document digest, signatories with valid identity
 /// numbers, covered persons (each adult covered must have signed; a minor
 /// is covered by an adult member's signature), items, dates, officer.
-pub fn check(c: &Option<pb::Consent>, now: OffsetDateTime) -> Result<Checked, Vec<InvalidField>> {
+pub fn check(c: &Option<pb::Consent>, officer: &Officer, now: OffsetDateTime) -> Result<Checked, Error> {
     let Some(c) = c else {
-        return Err(vec![InvalidField::new("consent", "必填项缺失")]);
+        return Err(InvalidField::new("consent", "必填项缺失").into());
     };
     let mut errors = Vec::new();
+    let county = match c.county.as_ref().map(DivisionCode::try_from) {
+        Some(Ok(d)) if d.level() == DivisionLevel::County => Some(d),
+        Some(Ok(d)) => {
+            errors.push(InvalidField::new("consent.county", format!("“{d}”不是县级行政区划代码")));
+            None
+        }
+        Some(Err(e)) => {
+            errors.push(e.within("consent.county"));
+            None
+        }
+        None => {
+            errors.push(InvalidField::new("consent.county", "必填项缺失：授权书所属的县"));
+            None
+        }
+    };
+    // Outside the jurisdiction: refused before anything else is said.
+    if let Some(county) = &county {
+        officer.must_cover(county, "consent.county")?;
+    }
     let digest = c.document_sha256.trim().to_ascii_lowercase();
     if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         errors.push(InvalidField::new("consent.document_sha256", "应为授权书扫描件的SHA-256摘要（64位十六进制）"));
@@ -257,20 +293,13 @@ pub fn check(c: &Option<pb::Consent>, now: OffsetDateTime) -> Result<Checked, Ve
             }
         }
     }
-    let officer = match Signature::from_pb(&c.registered_by, now) {
-        Ok(s) => Some(s),
-        Err(es) => {
-            errors.extend(es.into_iter().map(|e| e.within("consent.registered_by")));
-            None
-        }
-    };
-    if let Some(o) = &officer
-        && !matches!(o.role, OfficerRole::VerificationOfficer | OfficerRole::TownshipCaseworker)
-    {
-        errors.push(InvalidField::new("consent.registered_by.role", "授权书须由核对人员或乡镇经办人登记"));
-    }
-    match (signed_on, valid_until, officer, errors.is_empty()) {
-        (Some(signed_on), Some(valid_until), Some(officer), true) => Ok(Checked {
+    let role = officer
+        .role_among(&[OfficerRole::VerificationOfficer, OfficerRole::TownshipCaseworker])
+        .unwrap_or(OfficerRole::VerificationOfficer);
+    let officer = officer.signature(role, now);
+    match (signed_on, valid_until, county, errors.is_empty()) {
+        (Some(signed_on), Some(valid_until), Some(county), true) => Ok(Checked {
+            county,
             document_sha256: digest,
             signatories,
             persons,
@@ -280,7 +309,7 @@ pub fn check(c: &Option<pb::Consent>, now: OffsetDateTime) -> Result<Checked, Ve
             officer,
             no_relatives_outside_household: c.no_relatives_outside_household,
         }),
-        _ => Err(errors),
+        _ => Err(Error::InvalidArgument(errors)),
     }
 }
 
@@ -289,8 +318,8 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
     let items: Vec<&str> = c.items.iter().map(|i| i.as_str_name()).collect();
     tx.execute(
         "INSERT INTO consent (consent_id, document_sha256, signed_on, valid_until, items, registered_by, registered_name, registered_at,
-                              no_relatives_outside_household)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                              no_relatives_outside_household, county)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
             &id,
             &c.document_sha256,
@@ -301,6 +330,7 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
             &c.officer.officer_name,
             &now,
             &c.no_relatives_outside_household,
+            &c.county.as_str(),
         ],
     )
     .await?;
@@ -346,8 +376,13 @@ impl Refusal for ConsentError {
 
 /// Registers a signed consent (R-VER-1).
 #[tracing::instrument(skip_all)]
-pub async fn register(pool: &Pool, req: &pb::RegisterConsentRequest, now: OffsetDateTime) -> Result<uuid::Uuid, Error> {
-    let checked = check(&req.consent, now)?;
+pub async fn register(
+    pool: &Pool,
+    officer: &Officer,
+    req: &pb::RegisterConsentRequest,
+    now: OffsetDateTime,
+) -> Result<uuid::Uuid, Error> {
+    let checked = check(&req.consent, officer, now)?;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let id = insert(&tx, &checked, now).await?;
@@ -358,24 +393,28 @@ pub async fn register(pool: &Pool, req: &pb::RegisterConsentRequest, now: Offset
 
 /// Revokes a consent: no check goes ahead under it from now on.
 #[tracing::instrument(skip_all)]
-pub async fn revoke(pool: &Pool, req: pb::RevokeConsentRequest, now: OffsetDateTime) -> Result<(), Error> {
-    let mut errors = Vec::new();
+pub async fn revoke(
+    pool: &Pool,
+    officer: &Officer,
+    req: pb::RevokeConsentRequest,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
     if req.reason.trim().is_empty() {
-        errors.push(InvalidField::new("reason", "请写明撤销原因"));
+        return Err(InvalidField::new("reason", "请写明撤销原因").into());
     }
-    let signature = Signature::from_pb(&req.signature, now).map_err(|es| errors.extend(es)).ok();
-    let Some(signature) = signature.filter(|_| errors.is_empty()) else {
-        return Err(Error::InvalidArgument(errors));
-    };
     let client = pool.get().await?;
     let consent = load(&client, &req.consent_id).await?;
+    // Another county's consent is not this officer's to see.
+    if !consent.county.as_ref().is_none_or(|c| officer.covers(c)) {
+        return Err(ConsentError::NotFound(req.consent_id.clone()).into());
+    }
     if let Some(at) = consent.revoked_at {
         return Err(ConsentError::AlreadyRevoked(at.date()).into());
     }
     client
         .execute(
             "UPDATE consent SET revoked_at = $2, revoked_by = $3, revoke_reason = $4 WHERE consent_id = $1 AND revoked_at IS NULL",
-            &[&consent.consent_id, &now, &signature.officer_id, &req.reason.trim()],
+            &[&consent.consent_id, &now, &officer.officer_id, &req.reason.trim()],
         )
         .await?;
     tracing::info!(consent_id = %consent.consent_id, "consent revoked");
@@ -391,7 +430,7 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
                 ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id) AS persons,
                 EXISTS (SELECT 1 FROM consent_signatory s WHERE s.consent_id = c.consent_id AND s.relative)
                     AS relatives_signed,
-                no_relatives_outside_household
+                no_relatives_outside_household, county
          FROM consent c WHERE consent_id = $1",
         &[&consent_id],
     )
@@ -408,5 +447,6 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
         revoked_at: row.get("revoked_at"),
         relatives_signed: row.get("relatives_signed"),
         no_relatives_outside_household: row.get("no_relatives_outside_household"),
+        county: row.get::<_, Option<String>>("county").and_then(|c| DivisionCode::parse(&c).ok()),
     })
 }

@@ -12,10 +12,11 @@
 //!   concurrency, pace and circuit breakers;
 //! - [`report`]: report items, findings and the summary (R-VER-4);
 //! - [`reports`]: reports stored by version with their event, read back;
-//! - [`campaign`]: bulk campaigns over a county or township, resumable (R-VER-5);
-//! - [`accesses`]: who looked at a person's data.
+//! - [`campaign`]: bulk campaigns over a county or township, resumable (R-VER-5).
+//!
+//! Who looked at a person's data is the platform's access history, which
+//! the hub serves over its access log as every service does.
 
-pub mod accesses;
 pub mod campaign;
 pub mod consent;
 pub mod fanout;

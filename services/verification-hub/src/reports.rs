@@ -6,16 +6,20 @@
 use deadpool_postgres::Pool;
 use dibao_platform::Error;
 use dibao_platform::events::outbox::{self, NewEvent};
+use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::store::db::cached;
+use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::department::v1::Department;
 use dibao_proto::events::v1::VerificationCompleted;
 use dibao_proto::events::v1::event_envelope::Payload;
-use dibao_proto::types::InvalidField;
+use dibao_proto::types::{DivisionCode, IdentityNumber, InvalidField, masked_identity};
 use dibao_proto::verification::v1::{GetReportRequest, GetReportResponse, Report};
 use prost::Message;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
+
+use crate::verify::Hub;
 
 pub const PRODUCER: &str = "verification-hub";
 const AGGREGATE: &str = "verification.household";
@@ -185,22 +189,77 @@ pub fn departments_of(report: &Report) -> (Vec<&'static str>, Vec<&'static str>)
     (answered, failed)
 }
 
-/// A report by id, the latest version or the one asked for.
-pub async fn get(pool: &Pool, req: GetReportRequest) -> Result<GetReportResponse, Error> {
+/// Who sees a report's identity numbers in full: those who check, review
+/// and approve the household. An auditor sees them masked.
+const FULL_IDENTITY: &[OfficerRole] = &[
+    OfficerRole::VerificationOfficer,
+    OfficerRole::TownshipCaseworker,
+    OfficerRole::TownshipReviewer,
+    OfficerRole::CountyApprover,
+];
+
+/// A report by id, the latest version or the one asked for. A report of a
+/// county outside the officer's jurisdiction is not found; every person
+/// in it is on record as read before it leaves.
+pub async fn get(hub: &Hub, reader: &Reader, req: GetReportRequest) -> Result<GetReportResponse, Error> {
     let not_found = || ReportError::NotFound(req.report_id.clone());
     let id = Uuid::parse_str(req.report_id.trim()).map_err(|_| not_found())?;
     if req.version < 0 {
         return Err(InvalidField::new("version", "版本号不能为负数（0 表示最新版本）").into());
     }
-    let client = pool.get().await?;
+    let client = hub.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT body FROM report WHERE report_id = $1 AND ($2 = 0 OR version = $2) ORDER BY version DESC LIMIT 1",
+            "SELECT county, body FROM report WHERE report_id = $1 AND ($2 = 0 OR version = $2)
+             ORDER BY version DESC LIMIT 1",
             &[&id, &req.version],
         )
         .await?
         .ok_or_else(not_found)?;
+    let county: String = row.get("county");
+    if !DivisionCode::parse(&county).is_ok_and(|c| reader.covers(&c)) {
+        return Err(not_found().into());
+    }
     let body: Vec<u8> = row.get("body");
-    let report = Report::decode(body.as_slice()).map_err(|e| Error::stored(format!("report {id}: {e}")))?;
+    let mut report = Report::decode(body.as_slice()).map_err(|e| Error::stored(format!("report {id}: {e}")))?;
+    hub.log.record_all(report.persons.iter().map(|p| reader.entry(&p.value, "查阅核对报告")).collect()).await?;
+    if !reader.sees_in_full(FULL_IDENTITY) {
+        mask(&mut report);
+    }
     Ok(GetReportResponse { report: Some(report) })
+}
+
+fn mask(report: &mut Report) {
+    let ids = report
+        .persons
+        .iter_mut()
+        .chain(report.items.iter_mut().filter_map(|i| i.person.as_mut()))
+        .chain(report.findings.iter_mut().filter_map(|f| f.person.as_mut()));
+    for id in ids {
+        id.value = masked_identity(&id.value);
+    }
+    // A finding's reason names the person it concerns; the summary too.
+    for f in &mut report.findings {
+        f.reason = mask_numbers_in(&f.reason);
+    }
+    report.summary = mask_numbers_in(&report.summary);
+}
+
+/// `text` with every 18-character identity number in it masked.
+fn mask_numbers_in(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let end = (i + 18).min(chars.len());
+        let candidate: String = chars[i..end].iter().collect();
+        if end - i == 18 && IdentityNumber::parse(&candidate).is_ok() {
+            out.push_str(&masked_identity(&candidate));
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }

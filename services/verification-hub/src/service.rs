@@ -3,7 +3,11 @@
 
 use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of as timestamp;
+use dibao_platform::runtime::access::{Reader, officer_of};
 use dibao_platform::runtime::error::respond;
+use dibao_platform::trust::access_log::AccessEntry;
+use dibao_platform::trust::officer::Officer;
+use dibao_platform::trust::relatives;
 use dibao_proto::common::v1::OfficerRole;
 use dibao_proto::types::{DivisionCode, InvalidField, Signature};
 use dibao_proto::verification::v1::verification_service_server::VerificationService;
@@ -11,8 +15,8 @@ use dibao_proto::verification::v1::*;
 use tonic::{Request, Response, Status};
 
 use crate::campaign::{self, Campaigns};
-use crate::verify::{self, Hub, caller_of};
-use crate::{accesses, consent, reports};
+use crate::verify::{self, Hub};
+use crate::{consent, reports};
 
 pub struct Verification {
     pub hub: Hub,
@@ -20,7 +24,11 @@ pub struct Verification {
 }
 
 /// A new campaign's division, purpose and officer, checked.
-fn campaign_request(req: &StartCampaignRequest, now: time::OffsetDateTime) -> Result<(DivisionCode, Signature), Error> {
+fn campaign_request(
+    req: &StartCampaignRequest,
+    officer: &Officer,
+    now: time::OffsetDateTime,
+) -> Result<(DivisionCode, Signature), Error> {
     let mut errors = Vec::new();
     let division = match req.division.as_ref().map(DivisionCode::try_from) {
         None => {
@@ -42,21 +50,22 @@ fn campaign_request(req: &StartCampaignRequest, now: time::OffsetDateTime) -> Re
     if req.purpose.trim().is_empty() {
         errors.push(InvalidField::new("purpose", "请写明核查用途（如“2026年低保集中核查”）"));
     }
-    let officer = match Signature::from_pb(&req.officer, now) {
-        Ok(s) if matches!(s.role, OfficerRole::VerificationOfficer | OfficerRole::CountyApprover) => Some(s),
-        Ok(_) => {
-            errors.push(InvalidField::new("officer.role", "批量核查须由核对人员或县级审批人员发起"));
-            None
-        }
-        Err(es) => {
-            errors.extend(es.into_iter().map(|e| e.within("officer")));
-            None
-        }
-    };
-    match (division, officer, errors.is_empty()) {
-        (Some(division), Some(officer), true) => Ok((division, officer)),
+    // Outside the jurisdiction: refused before anything else is said.
+    if let Some(d) = &division {
+        officer.must_cover(d, "division")?;
+    }
+    let role = officer
+        .role_among(&[OfficerRole::VerificationOfficer, OfficerRole::CountyApprover])
+        .unwrap_or(OfficerRole::VerificationOfficer);
+    match (division, errors.is_empty()) {
+        (Some(division), true) => Ok((division, officer.signature(role, now))),
         _ => Err(Error::InvalidArgument(errors)),
     }
+}
+
+/// The officer a checked call was admitted for.
+fn officer_of_checked(reader: &Reader) -> Result<Officer, Error> {
+    reader.officer.clone().ok_or_else(|| Error::PermissionDenied("此事项须由经办人办理".to_owned()))
 }
 
 #[tonic::async_trait]
@@ -68,9 +77,12 @@ impl VerificationService for Verification {
     ) -> Result<Response<RegisterConsentResponse>, Status> {
         let now = self.hub.clock.now();
         respond(
-            consent::register(&self.hub.pool, request.get_ref(), now)
-                .await
-                .map(|id| RegisterConsentResponse { consent_id: id.to_string() }),
+            async {
+                let officer = officer_of(&request)?;
+                let id = consent::register(&self.hub.pool, &officer, request.get_ref(), now).await?;
+                Ok(RegisterConsentResponse { consent_id: id.to_string() })
+            }
+            .await,
         )
     }
 
@@ -81,9 +93,12 @@ impl VerificationService for Verification {
     ) -> Result<Response<RevokeConsentResponse>, Status> {
         let now = self.hub.clock.now();
         respond(
-            consent::revoke(&self.hub.pool, request.into_inner(), now)
-                .await
-                .map(|()| RevokeConsentResponse { revoked_at: Some(timestamp(now)) }),
+            async {
+                let officer = officer_of(&request)?;
+                consent::revoke(&self.hub.pool, &officer, request.into_inner(), now).await?;
+                Ok(RevokeConsentResponse { revoked_at: Some(timestamp(now)) })
+            }
+            .await,
         )
     }
 
@@ -93,11 +108,44 @@ impl VerificationService for Verification {
         request: Request<VerifyHouseholdRequest>,
     ) -> Result<Response<VerifyHouseholdResponse>, Status> {
         let now = self.hub.clock.now();
-        let caller = caller_of(&request);
+        let reader = Reader::of(&request);
+        let caller = reader.caller.clone();
+        let officer = officer_of(&request);
         let req = request.into_inner();
         respond(
             async {
-                let checked = verify::check(&req, now)?;
+                let checked = match verify::check(&req, &officer?, now) {
+                    Err(Error::PermissionDenied(why)) => {
+                        // A refused attempt on a household is on record with who tried.
+                        let refused = format!("refused: {why}");
+                        let entries = req
+                            .persons
+                            .iter()
+                            .map(|p| AccessEntry {
+                                outcome: refused.clone(),
+                                ..reader.entry(&p.value, req.purpose.trim())
+                            })
+                            .collect();
+                        self.hub.log.record_all(entries).await?;
+                        return Err(Error::PermissionDenied(why));
+                    }
+                    checked => checked?,
+                };
+                // Nor a household of a relative on the officials' registry (优亲厚友).
+                let persons: Vec<String> = checked.persons.iter().map(|p| p.as_str().to_owned()).collect();
+                let officer = officer_of_checked(&reader)?;
+                if relatives::involved(&self.hub.pool.get().await?, &officer, &persons).await? {
+                    let why = "您本人或您备案的近亲属是该户成员，应当回避，不能核对该户（优亲厚友）".to_owned();
+                    let entries = persons
+                        .iter()
+                        .map(|p| AccessEntry {
+                            outcome: format!("refused: {why}"),
+                            ..reader.entry(p, req.purpose.trim())
+                        })
+                        .collect();
+                    self.hub.log.record_all(entries).await?;
+                    return Err(Error::PermissionDenied(why));
+                }
                 let consent = consent::load(&self.hub.pool.get().await?, &req.consent_id).await?;
                 let report = self.hub.verify(&caller, &checked, &consent, &req.report_id, None).await?;
                 Ok(VerifyHouseholdResponse { report: Some(report) })
@@ -107,7 +155,8 @@ impl VerificationService for Verification {
     }
 
     async fn get_report(&self, request: Request<GetReportRequest>) -> Result<Response<GetReportResponse>, Status> {
-        respond(reports::get(&self.hub.pool, request.into_inner()).await)
+        let reader = Reader::of(&request);
+        respond(reports::get(&self.hub, &reader, request.into_inner()).await)
     }
 
     type StartCampaignStream = tokio_stream::wrappers::ReceiverStream<Result<StartCampaignResponse, Status>>;
@@ -120,27 +169,24 @@ impl VerificationService for Verification {
         request: Request<StartCampaignRequest>,
     ) -> Result<Response<Self::StartCampaignStream>, Status> {
         let now = self.hub.clock.now();
+        let officer = officer_of(&request);
         let req = request.into_inner();
         respond(
             async {
+                let officer = officer?;
                 let id = if req.campaign_id.trim().is_empty() {
-                    let (division, officer) = campaign_request(&req, now)?;
-                    self.campaigns.create(&self.hub, &division, req.purpose.trim(), &officer).await?
+                    let (division, signature) = campaign_request(&req, &officer, now)?;
+                    self.campaigns.create(&self.hub, &division, req.purpose.trim(), &signature).await?
                 } else {
-                    uuid::Uuid::parse_str(req.campaign_id.trim())
-                        .map_err(|_| campaign::CampaignError::NotFound(req.campaign_id.clone()))?
+                    let id = uuid::Uuid::parse_str(req.campaign_id.trim())
+                        .map_err(|_| campaign::CampaignError::NotFound(req.campaign_id.clone()))?;
+                    self.campaigns.must_see(&self.hub, &officer, id).await?;
+                    id
                 };
                 let progress = self.campaigns.run(&self.hub, id).await?;
                 Ok(campaign::stream(progress))
             }
             .await,
         )
-    }
-
-    async fn list_accesses(
-        &self,
-        request: Request<ListAccessesRequest>,
-    ) -> Result<Response<ListAccessesResponse>, Status> {
-        respond(accesses::list(&self.hub.pool, request.into_inner()).await)
     }
 }

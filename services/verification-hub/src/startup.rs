@@ -8,14 +8,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dibao_platform::runtime::access::{Rule, Scope};
 use dibao_platform::runtime::clock::Clock;
-use dibao_platform::runtime::service::{AccessDefaults, Base, Plan, Service, Started};
+use dibao_platform::runtime::server::lazy_channel;
+use dibao_platform::runtime::service::{Base, Plan, Service, Started};
 use dibao_platform::runtime::settings::{Settings, Validate};
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::store::db;
-use dibao_platform::trust::access_log::{self, AccessLog};
 use dibao_platform::trust::assertion::AssertionSigner;
+use dibao_platform::trust::relatives;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::OfficerRole::{self, *};
 use dibao_proto::topics;
 use dibao_proto::verification::v1::verification_service_server::VerificationServiceServer;
 use serde::Deserialize;
@@ -31,12 +34,45 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_consents_and_reports", include_str!("../migrations/0001_consents_and_reports.sql")),
     ("0002_campaigns", include_str!("../migrations/0002_campaigns.sql")),
     ("0003_consent_relatives", include_str!("../migrations/0003_consent_relatives.sql")),
+    ("0004_consent_county", include_str!("../migrations/0004_consent_county.sql")),
 ];
 
-/// Who may call what unless the settings' `[access]` says otherwise.
-pub const ACCESS: AccessDefaults = &[
-    ("/dibao.verification.v1.VerificationService/GetReport", &["gateway", "civil-affairs"]),
-    ("/dibao.verification.v1.VerificationService/*", &["gateway"]),
+const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {
+    Rule { method, systems: &[], for_officers: &["gateway"], roles, scope }
+}
+
+/// Who reads reports: those who check, review and approve; auditors.
+pub const REPORT_READERS: &[OfficerRole] =
+    &[VerificationOfficer, TownshipCaseworker, TownshipReviewer, CountyApprover, ProvinceAuditor];
+
+/// Who may call what: every method, the roles it admits and where its
+/// county is found (the handlers check it against the officer's).
+pub const ACCESS: &[Rule] = &[
+    officers(
+        "/dibao.verification.v1.VerificationService/RegisterConsent",
+        &[VerificationOfficer, TownshipCaseworker],
+        Scope::Request,
+    ),
+    officers(
+        "/dibao.verification.v1.VerificationService/RevokeConsent",
+        &[VerificationOfficer, CountyApprover],
+        Scope::Data,
+    ),
+    officers(
+        "/dibao.verification.v1.VerificationService/VerifyHousehold",
+        &[VerificationOfficer, TownshipCaseworker],
+        Scope::Request,
+    ),
+    // Civil affairs holds a report against the county's rules on its own.
+    Rule {
+        systems: &["civil-affairs"],
+        ..officers("/dibao.verification.v1.VerificationService/GetReport", REPORT_READERS, Scope::Data)
+    },
+    officers(
+        "/dibao.verification.v1.VerificationService/StartCampaign",
+        &[VerificationOfficer, CountyApprover],
+        Scope::Request,
+    ),
 ];
 
 /// The hub's own settings.
@@ -99,14 +135,23 @@ impl Service for Application {
 
     async fn build(settings: Settings<HubOwn>, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<Started> {
         let own = &settings.own.hub;
-        let base = Base::prepare(
+        let mut base = Base::prepare(
             &settings.platform,
-            Plan { migrations: MIGRATIONS, writes: Some(topics::VERIFICATION_REPORT), reads: &[], access: ACCESS },
+            Plan {
+                name: SERVICE,
+                migrations: MIGRATIONS,
+                writes: Some(topics::VERIFICATION_REPORT),
+                // The officials' registry, for the separation of duties.
+                reads: &[topics::COMPARISON_RUN],
+                access: ACCESS,
+            },
+            clock.clone(),
+            &shutdown,
         )
         .await?;
-        access_log::migrate(&base.pool).await?;
-        // The hub consumes nothing: the relay alone.
-        let workers = base.spawn_relay(&shutdown)?;
+        let access_log = base.access_log().await?;
+        relatives::migrate(&base.pool).await?;
+        let workers = base.spawn_workers(crate::verify::RegistryEvents, &shutdown)?;
         let signer = AssertionSigner::load(&own.key_id, &own.signing_key)?;
         let departments = Arc::new(Departments::new(
             &base.tls,
@@ -116,15 +161,10 @@ impl Service for Application {
         )?);
         let civil = match &own.civil_affairs {
             Some(addr) => {
-                let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
-                    .tls_config(base.tls.client_config(&own.civil_affairs_server_name))?
-                    .connect_timeout(Duration::from_secs(2))
-                    .connect_lazy();
-                Some(CivilAffairsServiceClient::new(channel))
+                Some(CivilAffairsServiceClient::new(lazy_channel(&base.tls, addr, &own.civil_affairs_server_name)?))
             }
             None => None,
         };
-        let access_log = AccessLog::start(base.pool.clone());
         let hub = Hub {
             pool: base.pool.clone(),
             clock,

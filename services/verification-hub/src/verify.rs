@@ -11,8 +11,8 @@ use deadpool_postgres::Pool;
 use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of as timestamp;
 use dibao_platform::runtime::clock::Clock;
-use dibao_platform::runtime::tls::CallerIdentity;
 use dibao_platform::trust::access_log::{self, AccessEntry, AccessLog};
+use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::{CountyPolicy, GetPolicyRequest};
 use dibao_proto::common::v1::{IdentityNumber as PbIdentity, OfficerRole, YearMonth};
@@ -87,11 +87,6 @@ pub struct Hub {
     pub report_deadline: Duration,
 }
 
-/// The verified caller of a request: its certificate's identity.
-pub fn caller_of<T>(r: &Request<T>) -> String {
-    r.extensions().get::<CallerIdentity>().map(|c| c.0.clone()).unwrap_or_default()
-}
-
 /// A checked verification request.
 pub struct Checked {
     pub household_id: String,
@@ -102,7 +97,7 @@ pub struct Checked {
     pub officer: Signature,
 }
 
-pub fn check(req: &VerifyHouseholdRequest, now: time::OffsetDateTime) -> Result<Checked, Vec<InvalidField>> {
+pub fn check(req: &VerifyHouseholdRequest, officer: &Officer, now: time::OffsetDateTime) -> Result<Checked, Error> {
     let mut errors = Vec::new();
     let household_id = req.household_id.trim().to_owned();
     if household_id.is_empty() {
@@ -147,19 +142,22 @@ pub fn check(req: &VerifyHouseholdRequest, now: time::OffsetDateTime) -> Result<
     if req.consent_id.trim().is_empty() {
         errors.push(InvalidField::new("consent_id", "没有授权书不能核对（R-VER-1）"));
     }
-    let officer = match Signature::from_pb(&req.officer, now) {
-        Ok(s) if matches!(s.role, OfficerRole::VerificationOfficer | OfficerRole::TownshipCaseworker) => Some(s),
-        Ok(_) => {
-            errors.push(InvalidField::new("officer.role", "核对须由核对人员或乡镇经办人发起"));
-            None
-        }
-        Err(es) => {
-            errors.extend(es.into_iter().map(|e| e.within("officer")));
-            None
-        }
-    };
-    match (county, officer, errors.is_empty()) {
-        (Some(county), Some(officer), true) => Ok(Checked {
+    // Outside the jurisdiction: refused before anything else is said.
+    if let Some(c) = &county {
+        officer.must_cover(c, "county")?;
+    }
+    // An officer does not check their own household (优亲厚友, seed 001).
+    if let Some(own) = &officer.identity_number
+        && persons.iter().any(|p| p == own)
+    {
+        return Err(Error::PermissionDenied("不能核对本人所在家庭：请由其他核对人员办理（优亲厚友）".to_owned()));
+    }
+    let role = officer
+        .role_among(&[OfficerRole::VerificationOfficer, OfficerRole::TownshipCaseworker])
+        .unwrap_or(OfficerRole::VerificationOfficer);
+    let officer = officer.signature(role, now);
+    match (county, errors.is_empty()) {
+        (Some(county), true) => Ok(Checked {
             household_id,
             county,
             persons,
@@ -167,7 +165,24 @@ pub fn check(req: &VerifyHouseholdRequest, now: time::OffsetDateTime) -> Result<
             purpose: req.purpose.trim().to_owned(),
             officer,
         }),
-        _ => Err(errors),
+        _ => Err(Error::InvalidArgument(errors)),
+    }
+}
+
+/// The hub's inbox: the officials' registry's changes (a verifying officer
+/// may not check a household they or a registered relative belong to).
+pub struct RegistryEvents;
+
+impl dibao_platform::events::inbox::Handler for RegistryEvents {
+    async fn apply(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        event: &dibao_proto::events::v1::EventEnvelope,
+    ) -> Result<(), dibao_platform::events::inbox::HandlerError> {
+        if let Some(dibao_proto::events::v1::event_envelope::Payload::OfficialLinksChanged(e)) = &event.payload {
+            dibao_platform::trust::relatives::apply(tx, e).await?;
+        }
+        Ok(())
     }
 }
 
@@ -231,7 +246,7 @@ impl Hub {
         // Where the county asks for close lineal relatives' signatures too
         // (R-VER-1), its policy decides a consent that has none before any
         // department is asked; other consents don't wait for the policy.
-        let permitted = match consent.permits(&c.persons, &items, now.date()) {
+        let permitted = match consent.permits(&c.county, &c.persons, &items, now.date()) {
             Ok(()) if !consent.relatives_settled() => {
                 consent.relatives_under(c.county.as_str(), &self.policies.get(&c.county, month).await)
             }

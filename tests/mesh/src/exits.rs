@@ -4,19 +4,21 @@
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::OfficerRole;
-use dibao_tests::officer;
-use tonic::transport::Channel;
+use dibao_tests::{OfficerChannel, officer};
 
 /// Exits `household_id` (moved out of the county), every step signed by the
 /// officers of `township`.
-pub async fn exit_household(civil: &mut CivilAffairsServiceClient<Channel>, household_id: &str, township: &str) {
+pub async fn exit_household(civil: &mut CivilAffairsServiceClient<OfficerChannel>, household_id: &str, township: &str) {
     let exit = civil
-        .start_exit(ca::StartExitRequest {
-            household_id: household_id.to_owned(),
-            reason: dibao_proto::events::v1::ExitReason::Moved as i32,
-            remarks: "迁出本县".into(),
-            signature: officer(OfficerRole::TownshipCaseworker, township),
-        })
+        .start_exit(officer(
+            OfficerRole::TownshipCaseworker,
+            township,
+            ca::StartExitRequest {
+                household_id: household_id.to_owned(),
+                reason: dibao_proto::events::v1::ExitReason::Moved as i32,
+                remarks: "迁出本县".into(),
+            },
+        ))
         .await
         .expect("start exit")
         .into_inner()
@@ -27,13 +29,16 @@ pub async fn exit_household(civil: &mut CivilAffairsServiceClient<Channel>, hous
         (ca::ProcessStep::CountyApproval, OfficerRole::CountyApprover),
     ] {
         civil
-            .sign_step(ca::SignStepRequest {
-                application_id: exit.clone(),
-                step: step as i32,
-                approve: true,
-                signature: officer(role, township),
-                ..Default::default()
-            })
+            .sign_step(officer(
+                role,
+                township,
+                ca::SignStepRequest {
+                    application_id: exit.clone(),
+                    step: step as i32,
+                    approve: true,
+                    ..Default::default()
+                },
+            ))
             .await
             .expect("exit step");
     }

@@ -7,8 +7,12 @@
 //! Layout:
 //! - [`verification`]: the department simulator, the six adapters, civil affairs and the hub;
 //! - [`rosters`]: civil affairs, the poverty office and the roster comparison;
-//! - [`exits`]: a dibao household's exit signed through every step.
+//! - [`exits`]: a dibao household's exit signed through every step;
+//! - [`gateway`]: the gateway in front of them, its registry, officers logged in;
+//! - [`all`]: every service and one department's adapter, for tests that follow officers across them.
 
+pub mod all;
 pub mod exits;
+pub mod gateway;
 pub mod rosters;
 pub mod verification;

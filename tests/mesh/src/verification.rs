@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Pool;
-use dibao_platform::runtime::server::connect;
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_platform::trust::assertion::AssertionSigner;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
@@ -23,8 +22,7 @@ use dibao_proto::verification::v1::verification_service_client::VerificationServ
 use dibao_proto::verification::v1::{Consent, RegisterConsentRequest, Signatory, VerifyHouseholdRequest};
 use dibao_synthetic::generator::{Config, DeptRecord, Household};
 use dibao_synthetic::simulator::Simulator;
-use dibao_tests::{Spawn, TestEnv, officer, spawn_with};
-use tonic::transport::Channel;
+use dibao_tests::{OfficerChannel, Spawn, TestEnv, officer, spawn_with};
 
 pub const ALL_ITEMS: [Item; 11] = [
     Item::Vehicles,
@@ -40,9 +38,14 @@ pub const ALL_ITEMS: [Item; 11] = [
     Item::IncomeTax,
 ];
 
+/// The generated province's code (Config's default).
+pub const PROVINCE: &str = "520000";
+
 pub struct Mesh {
-    pub hub: VerificationServiceClient<Channel>,
-    pub civil: CivilAffairsServiceClient<Channel>,
+    /// The hub, as a verification officer of the province unless a call names another.
+    pub hub: VerificationServiceClient<OfficerChannel>,
+    /// Civil affairs, as an approver and operator of the province unless a call names another.
+    pub civil: CivilAffairsServiceClient<OfficerChannel>,
     pub simulator: Simulator,
     pub province: Vec<(Household, Vec<DeptRecord>)>,
     pub env: TestEnv,
@@ -51,6 +54,8 @@ pub struct Mesh {
     pub adapter_pools: HashMap<&'static str, Pool>,
     pub signing_key: Vec<u8>,
     pub hub_vars: HashMap<String, String>,
+    /// Where the (first) hub listens.
+    pub hub_addr: std::net::SocketAddr,
     pub hub_process: Option<tokio::process::Child>,
     _sim_pool: Pool,
     _simulator_runtime: SimulatorRuntime,
@@ -227,17 +232,18 @@ impl Mesh {
             None => Spawn::default(),
         };
         let civil = spawn_with::<Civil>(&env, how).await;
-        let gateway = env.tls("gateway");
-        let mut civil_client = CivilAffairsServiceClient::new(civil.channel(&env, "gateway").await);
+        // The province's office: approves and operates the roster.
+        let office = dibao_platform::trust::officer::Claims {
+            roles: vec![OfficerRole::CountyApprover, OfficerRole::CountyOperator],
+            ..dibao_tests::claims(OfficerRole::CountyApprover, PROVINCE)
+        };
+        let desk =
+            env.desk(dibao_civil_affairs::startup::SERVICE, OfficerRole::CountyApprover, PROVINCE).claims(office);
+        let mut civil_client = CivilAffairsServiceClient::new(env.officer_channel(civil.addr, desk).await);
         for c in province.iter().map(|(h, _)| h.county().to_owned()).collect::<std::collections::BTreeSet<_>>() {
+            let policy = CountyPolicy { consent_requires_relatives: options.consent_requires_relatives, ..policy(&c) };
             civil_client
-                .save_policy(SavePolicyRequest {
-                    policy: Some(CountyPolicy {
-                        consent_requires_relatives: options.consent_requires_relatives,
-                        ..policy(&c)
-                    }),
-                    signature: officer(OfficerRole::CountyApprover, &c),
-                })
+                .save_policy(officer(OfficerRole::CountyApprover, &c, SavePolicyRequest { policy: Some(policy) }))
                 .await
                 .expect("policy");
         }
@@ -269,9 +275,11 @@ impl Mesh {
             (spawn_with::<Hub>(&env, how).await.addr.to_string(), None)
         };
         let hub_pool = dibao_platform::store::db::connect(&db.settings("verification_hub")).await.expect("hub db");
+        let hub = hub_client(&env, &hub_addr).await;
         Mesh {
+            hub_addr: hub_addr.parse().expect("hub address"),
             civil: civil_client,
-            hub: VerificationServiceClient::new(connect(&gateway, &hub_addr, "localhost").await.expect("hub")),
+            hub,
             hub_vars: vars,
             hub_process,
             simulator,
@@ -294,14 +302,14 @@ impl Mesh {
         }
         let (child, addr) = spawn_hub(&self.hub_vars).await;
         self.hub_process = Some(child);
-        self.hub =
-            VerificationServiceClient::new(connect(&self.tls("gateway"), &addr, "localhost").await.expect("hub"));
+        self.hub = hub_client(&self.env, &addr).await;
+        self.hub_addr = addr.parse().expect("hub address");
     }
 
     /// Another replica of the hub, on the same database and departments.
-    pub async fn second_hub(&self) -> (tokio::process::Child, VerificationServiceClient<Channel>) {
+    pub async fn second_hub(&self) -> (tokio::process::Child, VerificationServiceClient<OfficerChannel>) {
         let (child, addr) = spawn_hub(&self.hub_vars).await;
-        (child, VerificationServiceClient::new(connect(&self.tls("gateway"), &addr, "localhost").await.expect("hub")))
+        (child, hub_client(&self.env, &addr).await)
     }
 
     /// Stops the hub's process as an operator's SIGTERM does, and waits for
@@ -364,25 +372,31 @@ impl Mesh {
             })
             .chain(relatives)
             .collect();
+        let registering = OfficerRole::VerificationOfficer;
         Ok(self
             .hub
-            .register_consent(RegisterConsentRequest {
-                consent: Some(Consent {
-                    document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-                    signatories,
-                    covered_persons: h
-                        .members
-                        .iter()
-                        .map(|m| IdentityNumber { value: m.identity_number.clone() })
-                        .collect(),
-                    covered_items: ALL_ITEMS.iter().map(|i| *i as i32).collect(),
-                    signed_on: date(from),
-                    valid_until: date(until),
-                    registered_by: officer(OfficerRole::VerificationOfficer, h.township()),
-                    no_relatives_outside_household,
-                    ..Default::default()
-                }),
-            })
+            // The county's verification centre (核对中心) registers it.
+            .register_consent(officer(
+                registering,
+                h.county(),
+                RegisterConsentRequest {
+                    consent: Some(Consent {
+                        county: Some(DivisionCode { code: h.county().into() }),
+                        document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                        signatories,
+                        covered_persons: h
+                            .members
+                            .iter()
+                            .map(|m| IdentityNumber { value: m.identity_number.clone() })
+                            .collect(),
+                        covered_items: ALL_ITEMS.iter().map(|i| *i as i32).collect(),
+                        signed_on: date(from),
+                        valid_until: date(until),
+                        no_relatives_outside_household,
+                        ..Default::default()
+                    }),
+                },
+            ))
             .await?
             .into_inner()
             .consent_id)
@@ -395,10 +409,15 @@ impl Mesh {
             persons: h.members.iter().map(|m| IdentityNumber { value: m.identity_number.clone() }).collect(),
             consent_id: consent_id.into(),
             purpose: "低保申请审核".into(),
-            officer: officer(OfficerRole::VerificationOfficer, h.township()),
             ..Default::default()
         }
     }
+}
+
+/// The hub at `addr`, as a verification officer of the province unless a call names another.
+async fn hub_client(env: &TestEnv, addr: &str) -> VerificationServiceClient<OfficerChannel> {
+    let desk = env.desk(dibao_verification_hub::startup::SERVICE, OfficerRole::VerificationOfficer, PROVINCE);
+    VerificationServiceClient::new(env.officer_channel(addr.parse().expect("hub address"), desk).await)
 }
 
 /// Starts the hub's binary with `vars`; returns it and its address.

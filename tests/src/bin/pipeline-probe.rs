@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use dibao_platform::events::ops::Ops;
+use dibao_platform::runtime::access::{Gate, Rules};
 use dibao_platform::runtime::server::ServerBuilder;
 use dibao_platform::runtime::settings::{
     self, DatabaseSettings, KafkaSettings, ServerSettings, TelemetrySettings, TlsSettings, Validate,
 };
 use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::{AccessPolicy, TlsMaterial};
+use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_platform::{events::inbox, events::kafka, events::outbox, runtime::telemetry, store::db};
 use dibao_tests::probe;
 use serde::Deserialize;
@@ -20,8 +21,8 @@ struct ProbeSettings {
     kafka: KafkaSettings,
     #[serde(default)]
     telemetry: TelemetrySettings,
-    /// With `server` and `tls`, the applier also serves health, reflection
-    /// and the ops service over mTLS, like every service of the mesh.
+    /// With `server` and `tls`, the applier also serves health and
+    /// reflection over mTLS, like every service of the mesh.
     server: Option<ServerSettings>,
     tls: Option<TlsSettings>,
 }
@@ -118,10 +119,12 @@ async fn run() -> anyhow::Result<()> {
             ));
             if let (Some(server), Some(tls)) = (&settings.server, &settings.tls) {
                 let material = TlsMaterial::load(tls)?;
-                let running =
-                    ServerBuilder::new(material, AccessPolicy::platform_defaults(), Some(Ops::new(pool.clone())))
-                        .start(server.listen, stopped)
-                        .await?;
+                // The platform's table alone; with no officer issuers, the
+                // ops methods (an operator's) are refused.
+                let gate = Gate::new(Rules::new(&[]), None);
+                let running = ServerBuilder::new(material, gate, Some(Ops::new(pool.clone())))
+                    .start(server.listen, stopped)
+                    .await?;
                 println!("serving health, reflection and ops on {}", running.addr);
             }
             loop {

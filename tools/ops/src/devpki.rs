@@ -54,6 +54,28 @@ impl DevCa {
     }
 }
 
+/// The gateway's officer-assertion key (`officer-issuer.pk8`) and the file
+/// every service trusts it from (`officer-issuers`, scope `*`), for the
+/// local stack and the tests; kept if already there. Production keys come
+/// from the province's key management.
+pub fn officer_issuer(dir: &std::path::Path) -> anyhow::Result<dibao_platform::trust::officer::OfficerSigner> {
+    use dibao_platform::trust::officer::OfficerSigner;
+    let (key, trusted) = (dir.join("officer-issuer.pk8"), dir.join("officer-issuers"));
+    if !key.is_file() || !trusted.is_file() {
+        std::fs::create_dir_all(dir)?;
+        let der = OfficerSigner::generate_pkcs8();
+        let signer = OfficerSigner::from_pkcs8(OFFICER_ISSUER, OFFICER_KEY_ID, &der)
+            .ok_or_else(|| anyhow::anyhow!("a generated key does not load"))?;
+        std::fs::write(&key, &der)?;
+        std::fs::write(&trusted, signer.trusted_issuer_line("*"))?;
+    }
+    Ok(OfficerSigner::load(OFFICER_ISSUER, OFFICER_KEY_ID, &key)?)
+}
+
+/// The gateway as an issuer of officer assertions, and its development key id.
+pub const OFFICER_ISSUER: &str = "gateway";
+pub const OFFICER_KEY_ID: &str = "gateway-1";
+
 #[cfg(test)]
 mod tests {
     use super::*;

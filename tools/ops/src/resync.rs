@@ -1,7 +1,8 @@
 //! Resync of the two rosters' views (R-SYNC-3): each side's view of the
 //! other rebuilt from the other's full snapshot, each correction reported.
-//! The `dibao-resync` command runs it with the operator's certificate.
+//! The `dibao-resync` command runs it for a system operator, through the gateway.
 
+use dibao_platform::runtime::server::CallerChannel as Channel;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::DivisionCode;
@@ -13,7 +14,6 @@ use dibao_proto::sync::v1::{
     RebuildDibaoViewRequest, RebuildPovertyViewRequest, RebuildReport, rebuild_dibao_view_request,
     rebuild_poverty_view_request,
 };
-use tonic::transport::Channel;
 
 /// What each side corrected: the poverty office's view of the dibao roster,
 /// then civil affairs' view of the registered-poor roster.

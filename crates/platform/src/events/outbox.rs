@@ -107,6 +107,7 @@ pub fn payload_type(p: &Payload) -> &'static str {
         Payload::DibaoFlagChanged(_) => "dibao.events.v1.DibaoFlagChanged",
         Payload::VerificationCompleted(_) => "dibao.events.v1.VerificationCompleted",
         Payload::ComparisonCompleted(_) => "dibao.events.v1.ComparisonCompleted",
+        Payload::OfficialLinksChanged(_) => "dibao.events.v1.OfficialLinksChanged",
         Payload::PipelineProbe(_) => "dibao.events.v1.PipelineProbe",
     }
 }

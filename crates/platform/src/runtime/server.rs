@@ -13,15 +13,16 @@ use tonic::service::RoutesBuilder;
 use tonic_health::server::HealthReporter;
 
 use crate::events::ops::Ops;
+use crate::runtime::access::{Gate, GateLayer};
 use crate::runtime::shutdown::Shutdown;
 use crate::runtime::telemetry;
-use crate::runtime::tls::{AccessLayer, AccessPolicy, TlsMaterial};
+use crate::runtime::tls::TlsMaterial;
 
 type BoxedSetServing = Box<dyn FnOnce(HealthReporter) -> futures_util::future::BoxFuture<'static, ()> + Send>;
 
 pub struct ServerBuilder {
     tls: TlsMaterial,
-    policy: AccessPolicy,
+    gate: Gate,
     routes: RoutesBuilder,
     reporter: HealthReporter,
     serving: Vec<BoxedSetServing>,
@@ -30,7 +31,7 @@ pub struct ServerBuilder {
 impl ServerBuilder {
     /// Health, reflection and (given one) the ops service
     /// come with every server.
-    pub fn new(tls: TlsMaterial, policy: AccessPolicy, ops: Option<Ops>) -> Self {
+    pub fn new(tls: TlsMaterial, gate: Gate, ops: Option<Ops>) -> Self {
         let (reporter, health) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health);
@@ -53,7 +54,7 @@ impl ServerBuilder {
             }
             Err(e) => tracing::error!(error = %e, "reflection v1alpha unavailable"),
         }
-        let mut builder = Self { tls, policy, routes, reporter, serving: Vec::new() };
+        let mut builder = Self { tls, gate, routes, reporter, serving: Vec::new() };
         if let Some(ops) = ops {
             builder = builder.add_service(ops.server());
         }
@@ -98,7 +99,7 @@ impl ServerBuilder {
         tonic::transport::Server::builder()
             .tls_config(self.tls.server_config())?
             .trace_fn(telemetry::grpc_server_span)
-            .layer(AccessLayer::new(self.policy))
+            .layer(GateLayer::new(self.gate))
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(incoming, stop)
             .await
@@ -119,6 +120,21 @@ pub struct RunningServer {
     pub handle: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
+/// An mTLS channel to a mesh service at `addr`, checked against
+/// `server_name`, connecting on its first call (a service starts whatever
+/// order its peers come up in) and again whenever the connection drops.
+pub fn lazy_channel(
+    tls: &TlsMaterial,
+    addr: &str,
+    server_name: &str,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    Ok(tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls.client_config(server_name))?
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
 /// An mTLS channel to a mesh service at `addr`, checked against `server_name`.
 pub async fn connect(
     tls: &TlsMaterial,
@@ -131,3 +147,58 @@ pub async fn connect(
         .connect()
         .await
 }
+
+/// What a client puts on every call beside its certificate: an officer's
+/// session token for the gateway, an officer assertion (the gateway's own
+/// calls, the tests' desks), or nothing.
+#[derive(Clone)]
+pub struct Credentials(std::sync::Arc<Writer>);
+
+/// What writes a call's credentials into its metadata.
+type Writer = dyn Fn(&mut tonic::metadata::MetadataMap, &tonic::Extensions) + Send + Sync;
+
+impl Credentials {
+    /// Nothing beyond the certificate: a system calling on its own.
+    pub fn none() -> Self {
+        Self::from_fn(|_, _| {})
+    }
+
+    /// `authorization: Bearer <token>`: an officer's session at the gateway.
+    pub fn bearer(token: &str) -> Self {
+        let value = tonic::metadata::MetadataValue::try_from(format!("Bearer {}", token.trim()));
+        Self::from_fn(move |metadata, _| {
+            if let Ok(v) = &value {
+                metadata.insert("authorization", v.clone());
+            }
+        })
+    }
+
+    /// These credentials, and `key: value` on every call too (the gateway's
+    /// `x-dibao-service` naming the service a call is for).
+    pub fn with(self, key: &'static str, value: &str) -> Self {
+        let value = tonic::metadata::MetadataValue::try_from(value);
+        Self::from_fn(move |metadata, extensions| {
+            (self.0)(metadata, extensions);
+            if let Ok(v) = &value {
+                metadata.insert(key, v.clone());
+            }
+        })
+    }
+
+    /// Whatever `f` writes into each call's metadata (it may read the
+    /// call's extensions).
+    pub fn from_fn(f: impl Fn(&mut tonic::metadata::MetadataMap, &tonic::Extensions) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+}
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let (mut metadata, extensions, message) = request.into_parts();
+        (self.0)(&mut metadata, &extensions);
+        Ok(tonic::Request::from_parts(metadata, extensions, message))
+    }
+}
+
+/// A channel whose calls carry [`Credentials`].
+pub type CallerChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Credentials>;

@@ -17,14 +17,17 @@ use tokio::task::JoinHandle;
 use crate::events::inbox::Handler;
 use crate::events::kafka;
 use crate::events::ops::Ops;
+use crate::runtime::access::{Gate, OfficerTrust, Rule, Rules};
 use crate::runtime::clock::Clock;
 use crate::runtime::server::ServerBuilder;
 use crate::runtime::settings::{self, PlatformSettings, Settings, SettingsError, Validate};
 use crate::runtime::shutdown::Shutdown;
-use crate::runtime::tls::{AccessPolicy, TlsMaterial};
+use crate::runtime::tls::TlsMaterial;
 use crate::runtime::workers::{self, Workers};
 use crate::store::db::{self, Migration};
-use crate::trust::access_log::AccessLog;
+use crate::trust::access_log::{self, AccessLog};
+use crate::trust::history::History;
+use crate::trust::officer::{Issuers, ReplayGuard};
 
 /// One deployable of the mesh.
 pub trait Service: Send + 'static {
@@ -89,19 +92,17 @@ impl Started {
 /// A topic as `dibao_proto::topics` names it, with its partitions.
 pub type Topic = (&'static str, i32);
 
-/// Who may call what unless the settings' `[access]` says otherwise:
-/// method pattern (`/pkg.Service/Method` or `/pkg.Service/*`) and the
-/// certificate identities admitted. Every service declares one.
-pub type AccessDefaults = &'static [(&'static str, &'static [&'static str])];
-
 /// What a service is made of, for [`Base::prepare`].
 pub struct Plan<'a> {
+    /// Its name: the audience its officer assertions must name.
+    pub name: &'static str,
     pub migrations: &'a [Migration],
     /// The topic its outbox writes, if it publishes.
     pub writes: Option<Topic>,
     /// The topics its inbox reads.
     pub reads: &'a [Topic],
-    pub access: AccessDefaults,
+    /// Its access table: who may call each method.
+    pub access: &'static [Rule],
 }
 
 /// What every service of the mesh starts from.
@@ -109,16 +110,22 @@ pub struct Base {
     pub pool: Pool,
     pub tls: TlsMaterial,
     pub settings: PlatformSettings,
-    policy: AccessPolicy,
+    gate: Gate,
     own_topic: Option<String>,
     inbox_topics: Vec<String>,
+    access_log: Option<AccessLog>,
 }
 
 impl Base {
     /// Connects and migrates, checks the broker and creates every topic up
     /// front (an inbox reads the others' even before they have written),
     /// reads the TLS material and the access policy.
-    pub async fn prepare(settings: &PlatformSettings, plan: Plan<'_>) -> anyhow::Result<Self> {
+    pub async fn prepare(
+        settings: &PlatformSettings,
+        plan: Plan<'_>,
+        clock: Arc<dyn Clock>,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<Self> {
         let pool = db::connect_and_migrate(&settings.database, plan.migrations).await?;
         let (mut own_topic, mut inbox_topics) = (None, Vec::new());
         if plan.writes.is_some() || !plan.reads.is_empty() {
@@ -134,14 +141,31 @@ impl Base {
                 .collect();
             kafka::ensure_topics(kafka_settings, &all).await?;
         }
+        let gate = Gate::new(
+            Rules::new(plan.access),
+            officer_trust(settings, plan.name, &pool, clock, shutdown, plan.access)?,
+        );
         Ok(Self {
             pool,
             tls: TlsMaterial::load(&settings.tls)?,
-            policy: access_policy(&settings.access, plan.access),
+            gate,
             settings: settings.clone(),
             own_topic,
             inbox_topics,
+            access_log: None,
         })
+    }
+
+    /// The service's access log (migrated and its writer started); its
+    /// server then also answers for a person's access history.
+    pub async fn access_log(&mut self) -> anyhow::Result<AccessLog> {
+        if let Some(log) = &self.access_log {
+            return Ok(log.clone());
+        }
+        access_log::migrate(&self.pool).await?;
+        let log = AccessLog::start(self.pool.clone());
+        self.access_log = Some(log.clone());
+        Ok(log)
     }
 
     /// The full name of the topic this service writes.
@@ -166,16 +190,36 @@ impl Base {
         if !self.inbox_topics.is_empty() {
             ops = ops.with_inbox(self.settings.kafka()?.clone(), self.inbox_topics.clone());
         }
-        Ok(ServerBuilder::new(self.tls.clone(), self.policy.clone(), Some(ops)))
+        let builder = ServerBuilder::new(self.tls.clone(), self.gate.clone(), Some(ops));
+        Ok(match &self.access_log {
+            Some(log) => builder.add_service(History::server(self.pool.clone(), log.clone())),
+            None => builder,
+        })
     }
 }
 
-/// The settings' `[access]` over a service's defaults: a pattern the
-/// settings name replaces the default's identities for it.
-pub fn access_policy(settings: &HashMap<String, Vec<String>>, defaults: AccessDefaults) -> AccessPolicy {
-    let mut access = settings.clone();
-    for (pattern, identities) in defaults {
-        access.entry((*pattern).to_owned()).or_insert_with(|| identities.iter().map(|s| (*s).to_owned()).collect());
-    }
-    AccessPolicy::from_map(&access)
+/// How a service proves officers: the issuers its settings name, its name
+/// as the audience, the ids it has seen. A service whose table admits
+/// officers must name its issuers.
+pub fn officer_trust(
+    settings: &PlatformSettings,
+    name: &str,
+    pool: &deadpool_postgres::Pool,
+    clock: Arc<dyn Clock>,
+    shutdown: &Shutdown,
+    access: &[Rule],
+) -> anyhow::Result<Option<OfficerTrust>> {
+    let Some(path) = &settings.trust.officer_issuers else {
+        anyhow::ensure!(
+            access.iter().all(|r| r.for_officers.is_empty()),
+            "trust.officer_issuers is required: {name} admits officers' calls, proven by their issuers' keys"
+        );
+        return Ok(None);
+    };
+    Ok(Some(OfficerTrust {
+        issuers: Arc::new(Issuers::load(path)?),
+        audience: name.to_owned(),
+        replay: ReplayGuard::start(pool.clone(), shutdown.clone()),
+        clock,
+    }))
 }

@@ -51,11 +51,28 @@ pub struct PlatformSettings {
     pub tls: TlsSettings,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
-    /// Per-method access policy: method pattern -> identities.
+    /// Whose officer assertions the service trusts.
     #[serde(default)]
-    pub access: HashMap<String, Vec<String>>,
+    pub trust: TrustSettings,
     #[serde(default)]
     pub run: RunSettings,
+}
+
+/// The issuers of officer assertions a service trusts.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TrustSettings {
+    /// Lines of `ISSUER KEY_ID PUBLIC_KEY_HEX SCOPE` (SCOPE a division code,
+    /// or `*`): the gateway, and departmental systems registered as issuers.
+    pub officer_issuers: Option<PathBuf>,
+}
+
+impl Validate for TrustSettings {
+    fn validate(&self) -> Vec<String> {
+        match &self.officer_issuers {
+            Some(path) if !path.is_file() => vec![format!("trust.officer_issuers: no file at {}", path.display())],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Which background workers this process runs beside its gRPC server. Both
@@ -147,6 +164,7 @@ impl Validate for PlatformSettings {
         let mut problems = self.database.validate();
         problems.extend(self.kafka.iter().flat_map(Validate::validate));
         problems.extend(self.tls.validate());
+        problems.extend(self.trust.validate());
         problems
     }
 }
@@ -360,12 +378,6 @@ pool_size = 16
 
 [telemetry]
 log_format = "json"
-
-[access]
-"/grpc.health.v1.Health/*" = ["*"]
-"/grpc.reflection.v1.ServerReflection/*" = ["*"]
-"/grpc.reflection.v1alpha.ServerReflection/*" = ["*"]
-"/dibao.ops.v1.OpsService/*" = ["ops"]
 "#;
 
 #[cfg(test)]
@@ -412,7 +424,6 @@ mod tests {
         let s = load_service::<NoSection>("demo", "", true, &vars).expect("valid").platform;
         assert_eq!(s.database.pool_size, 4, "env file overrides defaults");
         assert_eq!(s.server.listen.port(), 7001, "environment overrides env file");
-        assert_eq!(s.access["/dibao.ops.v1.OpsService/*"], vec!["ops".to_owned()]);
         let printed = format!("{s:?}");
         assert!(!printed.contains("hunter2"), "secrets never print: {printed}");
     }

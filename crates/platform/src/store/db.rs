@@ -35,6 +35,7 @@ pub const PLATFORM_MIGRATIONS: &[Migration] = &[
     ("0001_outbox_inbox", include_str!("../../migrations/0001_outbox_inbox.sql")),
     ("0002_consumer_position", include_str!("../../migrations/0002_consumer_position.sql")),
     ("0003_position_event", include_str!("../../migrations/0003_position_event.sql")),
+    ("0004_seen_assertion", include_str!("../../migrations/0004_seen_assertion.sql")),
 ];
 
 /// Connects, creates the schema if needed, and returns a pool whose

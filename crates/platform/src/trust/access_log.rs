@@ -109,6 +109,21 @@ impl AccessLog {
         wait.await.map_err(|_| AccessLogError::Stopped)?.map_err(AccessLogError::Db)
     }
 
+    /// Appends every one of `entries` and returns once all are committed:
+    /// reads of personal data are on record before the data leaves.
+    pub async fn record_all(&self, entries: Vec<AccessEntry>) -> Result<(), AccessLogError> {
+        let mut waits = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (done, wait) = oneshot::channel();
+            self.tx.send((Some(entry), Some(done))).await.map_err(|_| AccessLogError::Stopped)?;
+            waits.push(wait);
+        }
+        for wait in waits {
+            wait.await.map_err(|_| AccessLogError::Stopped)?.map_err(AccessLogError::Db)?;
+        }
+        Ok(())
+    }
+
     /// Returns once every record handed over before it is committed: a
     /// stopping service calls it last, so that the outcomes still waiting
     /// for company are not lost with the process.
@@ -352,14 +367,34 @@ fn record_of(row: &tokio_postgres::Row) -> AccessRecord {
     }
 }
 
-/// Every access to `person`'s data after sequence `after`, oldest first.
-pub async fn accesses_to(pool: &Pool, person: &str, after: i64, limit: i64) -> Result<Vec<AccessRecord>, crate::Error> {
+/// The `person` of a record of a system reading a whole division at once.
+pub fn division_key(prefix: &str) -> String {
+    format!("division:{prefix}")
+}
+
+/// The division records that include a person living in `village` (a
+/// 12-digit code): its province's, city's, county's, township's and its own.
+pub fn division_keys(village: &str) -> Vec<String> {
+    [2, 4, 6, 9, 12].iter().filter_map(|&n| village.get(..n)).map(division_key).collect()
+}
+
+/// Every access to `person`'s data after sequence `after`, oldest first:
+/// the records naming them and, given their village, the bulk reads of a
+/// division that holds it.
+pub async fn accesses_to(
+    pool: &Pool,
+    person: &str,
+    village: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AccessRecord>, crate::Error> {
     let client = pool.get().await?;
+    let divisions = village.map(division_keys).unwrap_or_default();
     let rows = client
         .query(
             "SELECT seq, at, caller, officer_id, consent_id, purpose, person, items, outcome, completes
-             FROM access_log WHERE person = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            &[&person, &after, &limit],
+             FROM access_log WHERE (person = $1 OR person = ANY($4)) AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&person, &after, &limit, &divisions],
         )
         .await?;
     Ok(rows.iter().map(record_of).collect())

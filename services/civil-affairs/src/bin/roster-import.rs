@@ -2,12 +2,12 @@
 //! over gRPC with mutual TLS, and prints what was imported and, line by line
 //! and column by column, what was not.
 //!
-//! roster-import --server HOST:PORT --ca ca.pem --cert me.pem --key me.key [--server-name NAME] FILE
+//! roster-import --server HOST:PORT --ca ca.pem --token FILE [--server-name NAME] FILE
 
 use dibao_civil_affairs::roster_file;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 
-const USAGE: &str = "用法：roster-import --server 主机:端口 --ca CA证书 --cert 本机证书 --key 本机私钥 [--server-name 名称] 花名册文件（.csv或.xlsx）";
+const USAGE: &str = "用法：roster-import --server 主机:端口 --ca CA证书 --token 登录凭据文件（dibao-login） [--server-name 名称] 花名册文件（.csv或.xlsx）";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {

@@ -1,4 +1,6 @@
-//! The binary as an operator runs it: health, reflection and ops over mTLS, a graceful stop.
+//! The binary as an operator runs it: health and reflection over mTLS,
+//! ops for a system operator (through the gateway's certificate, with an
+//! operator's assertion), a graceful stop.
 
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ async fn the_binary_answers_health_and_reflection_over_mtls() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn civil-affairs");
-    let tls = env.tls("ops");
+    let tls = env.tls("gateway");
     let mut channel = None;
     for _ in 0..100 {
         if let Ok(c) = connect(&tls, &format!("127.0.0.1:{port}"), "localhost").await {
@@ -56,7 +58,13 @@ async fn the_binary_answers_health_and_reflection_over_mtls() {
         let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
         assert!(names.iter().any(|n| n == "dibao.civil_affairs.v1.CivilAffairsService"), "{names:?}");
     }
-    let mut ops = dibao_proto::ops::v1::ops_service_client::OpsServiceClient::new(channel);
+    let mut anonymous = dibao_proto::ops::v1::ops_service_client::OpsServiceClient::new(channel.clone());
+    let refused = anonymous.get_pipeline_status(dibao_proto::ops::v1::GetPipelineStatusRequest {}).await;
+    assert_eq!(refused.expect_err("no operator").code(), tonic::Code::Unauthenticated);
+    let operator = env.desk("civil-affairs", dibao_proto::common::v1::OfficerRole::SystemOperator, "220000");
+    let mut ops = dibao_proto::ops::v1::ops_service_client::OpsServiceClient::new(
+        tonic::service::interceptor::InterceptedService::new(channel, operator.credentials()),
+    );
     let status = ops.get_pipeline_status(dibao_proto::ops::v1::GetPipelineStatusRequest {}).await.expect("ops");
     assert_eq!(status.into_inner().outbox_pending, 0);
     let pid = child.id().expect("pid");

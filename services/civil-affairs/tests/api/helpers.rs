@@ -9,19 +9,20 @@ use std::time::Duration;
 
 use dibao_civil_affairs::startup::{self, Application};
 use dibao_platform::runtime::clock::ManualClock;
+use dibao_platform::trust::officer::Claims;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::*;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation, YearMonth};
 use dibao_proto::events::v1::{BenefitCategory, EventEnvelope};
-use dibao_tests::{Broker, Spawn, TestEnv, officer, spawn_with};
+use dibao_tests::{Broker, OfficerChannel, Spawn, TestEnv, claims, officer, spawn_with};
 use prost::Message as _;
-use tonic::transport::Channel;
 
 pub const COUNTY: &str = "220581";
 pub const VILLAGE: &str = "220581101201";
 
 pub struct Running {
-    pub client: CivilAffairsServiceClient<Channel>,
+    /// Civil affairs as the county's office (approver and operator), unless a call names another officer.
+    pub client: CivilAffairsServiceClient<OfficerChannel>,
     pub addr: String,
     pub clock: ManualClock,
     pub topic: String,
@@ -32,8 +33,17 @@ pub async fn start() -> Running {
     let env = TestEnv::start().await;
     let clock = ManualClock::at(time::macros::datetime!(2026-06-10 09:00 UTC));
     let app = spawn_with::<Application>(&env, Spawn::default().clock(Arc::new(clock.clone()))).await;
+    // The county's office: approves and operates the roster.
+    let county_office = Claims {
+        roles: vec![OfficerRole::CountyApprover, OfficerRole::CountyOperator],
+        ..claims(OfficerRole::CountyApprover, COUNTY)
+    };
+    let desk = env
+        .desk(startup::SERVICE, OfficerRole::CountyApprover, COUNTY)
+        .claims(county_office)
+        .clock(Arc::new(clock.clone()));
     Running {
-        client: CivilAffairsServiceClient::new(app.channel(&env, "gateway").await),
+        client: CivilAffairsServiceClient::new(env.officer_channel(app.addr, desk).await),
         addr: app.addr.to_string(),
         clock,
         topic: env.topic(startup::HOUSEHOLD_TOPIC),
@@ -110,8 +120,8 @@ pub fn policy(standard_fen: i64, year: i32, month: i32) -> CountyPolicy {
     }
 }
 
-pub async fn save_policy(c: &mut CivilAffairsServiceClient<Channel>, p: CountyPolicy) -> SavePolicyResponse {
-    c.save_policy(SavePolicyRequest { policy: Some(p), signature: officer(OfficerRole::CountyApprover, COUNTY) })
+pub async fn save_policy(c: &mut CivilAffairsServiceClient<OfficerChannel>, p: CountyPolicy) -> SavePolicyResponse {
+    c.save_policy(officer(OfficerRole::CountyApprover, COUNTY, SavePolicyRequest { policy: Some(p) }))
         .await
         .expect("policy")
         .into_inner()
@@ -119,17 +129,18 @@ pub async fn save_policy(c: &mut CivilAffairsServiceClient<Channel>, p: CountyPo
 
 /// Submits an application; returns its id and the household it created.
 pub async fn submit(
-    c: &mut CivilAffairsServiceClient<Channel>,
+    c: &mut CivilAffairsServiceClient<OfficerChannel>,
     h: Household,
     income: Vec<IncomeItem>,
 ) -> (String, String) {
+    // The caseworker of the household's own township.
+    let township: String = h.village.as_ref().map(|v| v.code[..9].to_owned()).unwrap_or_default();
     let r = c
-        .submit_application(SubmitApplicationRequest {
-            household: Some(h),
-            income,
-            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
-            supporters: vec![],
-        })
+        .submit_application(officer(
+            OfficerRole::TownshipCaseworker,
+            &township,
+            SubmitApplicationRequest { household: Some(h), income, supporters: vec![] },
+        ))
         .await
         .expect("submit")
         .into_inner();
@@ -137,20 +148,23 @@ pub async fn submit(
 }
 
 pub async fn step(
-    c: &mut CivilAffairsServiceClient<Channel>,
+    c: &mut CivilAffairsServiceClient<OfficerChannel>,
     application_id: &str,
     step: ProcessStep,
     role: OfficerRole,
     report: &str,
 ) -> Result<SignStepResponse, tonic::Status> {
-    c.sign_step(SignStepRequest {
-        application_id: application_id.into(),
-        step: step as i32,
-        approve: true,
-        remarks: String::new(),
-        verification_report_id: report.into(),
-        signature: officer(role, VILLAGE),
-    })
+    c.sign_step(officer(
+        role,
+        VILLAGE,
+        SignStepRequest {
+            application_id: application_id.into(),
+            step: step as i32,
+            approve: true,
+            remarks: String::new(),
+            verification_report_id: report.into(),
+        },
+    ))
     .await
     .map(tonic::Response::into_inner)
 }
@@ -216,7 +230,7 @@ pub async fn through_notice(r: &mut Running, app: &str, household: &str) {
 }
 
 pub async fn export_notice(
-    c: &mut CivilAffairsServiceClient<Channel>,
+    c: &mut CivilAffairsServiceClient<OfficerChannel>,
     division: &str,
     kind: NoticeKind,
     format: FileFormat,

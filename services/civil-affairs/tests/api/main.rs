@@ -9,3 +9,4 @@ mod process;
 mod reviews;
 mod roster;
 mod sampling;
+mod separation;

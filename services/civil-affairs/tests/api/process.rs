@@ -1,5 +1,6 @@
 //! The signed process: every step in order, refusals naming what is wrong, deaths and exits (R-PROC-*, R-VER-2).
 
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::*;
 use dibao_proto::common::v1::{IdentityNumber, Money, OfficerRole, YearMonth};
 use dibao_proto::events::v1::{BenefitCategory, event_envelope::Payload};
@@ -54,13 +55,16 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     // An objection holds approval until it is resolved.
     let objection = r
         .client
-        .record_objection(RecordObjectionRequest {
-            application_id: app.clone(),
-            text: "村民反映该户有外出务工收入未申报".into(),
-            resolved: false,
-            objection_id: String::new(),
-            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
-        })
+        .record_objection(officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            RecordObjectionRequest {
+                application_id: app.clone(),
+                text: "村民反映该户有外出务工收入未申报".into(),
+                resolved: false,
+                objection_id: String::new(),
+            },
+        ))
         .await
         .expect("objection")
         .into_inner()
@@ -71,13 +75,16 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
         .expect_err("objection");
     assert!(e.message().contains("1条异议尚未处理"), "{}", e.message());
     r.client
-        .record_objection(RecordObjectionRequest {
-            application_id: app.clone(),
-            text: "经入户核实，务工收入已如实申报".into(),
-            resolved: true,
-            objection_id: objection,
-            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
-        })
+        .record_objection(officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            RecordObjectionRequest {
+                application_id: app.clone(),
+                text: "经入户核实，务工收入已如实申报".into(),
+                resolved: true,
+                objection_id: objection,
+            },
+        ))
         .await
         .expect("resolve");
 
@@ -143,12 +150,11 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     // The same people cannot be put into a second household (R-ROSTER-4).
     let e = r
         .client
-        .submit_application(SubmitApplicationRequest {
-            household: Some(household()),
-            income: vec![],
-            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
-            supporters: vec![],
-        })
+        .submit_application(officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            SubmitApplicationRequest { household: Some(household()), income: vec![], supporters: vec![] },
+        ))
         .await
         .expect_err("twice");
     assert_eq!(e.code(), Code::FailedPrecondition);
@@ -166,12 +172,11 @@ async fn refusals_name_what_is_wrong() {
         Some(IdentityNumber { value: "220581197202020021".into() });
     let e = r
         .client
-        .submit_application(SubmitApplicationRequest {
-            household: Some(bad),
-            income: vec![],
-            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
-            supporters: vec![],
-        })
+        .submit_application(officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            SubmitApplicationRequest { household: Some(bad), income: vec![], supporters: vec![] },
+        ))
         .await
         .expect_err("bad id");
     assert_eq!(e.code(), Code::InvalidArgument);
@@ -184,12 +189,11 @@ async fn refusals_name_what_is_wrong() {
     single.members.truncate(1);
     let e = r
         .client
-        .submit_application(SubmitApplicationRequest {
-            household: Some(single),
-            income: vec![],
-            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
-            supporters: vec![],
-        })
+        .submit_application(officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            SubmitApplicationRequest { household: Some(single), income: vec![], supporters: vec![] },
+        ))
         .await
         .expect_err("single");
     assert_eq!(
@@ -202,10 +206,7 @@ async fn refusals_name_what_is_wrong() {
     forbidden.property_thresholds[0].subject = RuleSubject::NonMembers as i32;
     let e = r
         .client
-        .save_policy(SavePolicyRequest {
-            policy: Some(forbidden),
-            signature: officer(OfficerRole::CountyApprover, COUNTY),
-        })
+        .save_policy(officer(OfficerRole::CountyApprover, COUNTY, SavePolicyRequest { policy: Some(forbidden) }))
         .await
         .expect_err("forbidden");
     assert_eq!(
@@ -230,22 +231,21 @@ async fn refusals_name_what_is_wrong() {
     assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "covered");
 
     let (app, hh) = submit(&mut r.client, household(), vec![wage(120_000)]).await;
-    // An unsigned step (R-PROC-2).
-    let e = r
-        .client
+    // A step signed without a proven officer (R-PROC-2): refused before any handler.
+    let mut unsigned = CivilAffairsServiceClient::new(r.env.channel("gateway", r.addr.parse().expect("addr")).await);
+    let e = unsigned
         .sign_step(SignStepRequest {
             application_id: app.clone(),
             step: ProcessStep::HomeVisit as i32,
             approve: true,
-            signature: None,
             ..Default::default()
         })
         .await
         .expect_err("unsigned");
-    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "signature");
-    // Signed by the wrong role.
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    // Signed by a role the step does not admit.
     let e = step(&mut r.client, &app, ProcessStep::HomeVisit, OfficerRole::CountyApprover, "").await.expect_err("role");
-    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "signature.role");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
     // Verification without a report (R-VER-2): approval can never be reached without one.
     step(&mut r.client, &app, ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "").await.expect("visit");
     step(&mut r.client, &app, ProcessStep::VillageReview, OfficerRole::VillageCommittee, "").await.expect("review");
@@ -287,11 +287,16 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
     let rows = vec![roster_row(1, "HH-001", household(), 50_000), roster_row(2, "HH-002", clergy, 50_000)];
     let imported = r.client.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
     assert_eq!(imported.households_applied, 2, "{:?}", imported.errors);
-    let death = |person: IdentityNumber| RecordDeathRequest {
-        identity_number: Some(person),
-        died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 6, day: 1 }),
-        source: "公安死亡登记 2026-0601-17".into(),
-        signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
+    let death = |person: IdentityNumber| {
+        officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            RecordDeathRequest {
+                identity_number: Some(person),
+                died_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 6, day: 1 }),
+                source: "公安死亡登记 2026-0601-17".into(),
+            },
+        )
     };
 
     // The grandfather dies: the event goes out, the household stays.
@@ -304,23 +309,25 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
     // The household's income rose: exit through home visit, township review, county approval.
     let e = r
         .client
-        .start_exit(StartExitRequest {
-            household_id: d.household_id.clone(),
-            reason: 0,
-            remarks: String::new(),
-            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
-        })
+        .start_exit(officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            StartExitRequest { household_id: d.household_id.clone(), reason: 0, remarks: String::new() },
+        ))
         .await
         .expect_err("no reason");
     assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "reason");
     let exit = r
         .client
-        .start_exit(StartExitRequest {
-            household_id: d.household_id.clone(),
-            reason: dibao_proto::events::v1::ExitReason::Income as i32,
-            remarks: "儿子稳定就业，家庭人均收入超过标准".into(),
-            signature: officer(OfficerRole::TownshipCaseworker, "220581101"),
-        })
+        .start_exit(officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            StartExitRequest {
+                household_id: d.household_id.clone(),
+                reason: dibao_proto::events::v1::ExitReason::Income as i32,
+                remarks: "儿子稳定就业，家庭人均收入超过标准".into(),
+            },
+        ))
         .await
         .expect("exit")
         .into_inner()

@@ -6,7 +6,6 @@ use dibao_proto::common::v1::{DivisionCode, Money, OfficerRole, YearMonth};
 use dibao_proto::events::v1::event_envelope::Payload;
 use dibao_tests::officer;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 use crate::helpers::*;
 
@@ -64,19 +63,33 @@ async fn review(
     income: Vec<IncomeItem>,
 ) -> Result<RecordReviewResponse, tonic::Status> {
     r.client
-        .record_review(RecordReviewRequest {
-            household_id: household_id.into(),
-            income,
-            supporters: vec![],
-            property_findings: vec![],
-            remarks: "入户复核".into(),
-            signature: officer(OfficerRole::TownshipReviewer, "220581101"),
-        })
+        .record_review(officer(
+            OfficerRole::TownshipReviewer,
+            "220581101",
+            RecordReviewRequest {
+                household_id: household_id.into(),
+                income,
+                supporters: vec![],
+                property_findings: vec![],
+                remarks: "入户复核".into(),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
 
+/// Applies `month` once it has come (a month in the future is refused):
+/// the clock is moved to its first day if it is not there yet.
 async fn apply_month(r: &mut Running, year: i32, month: i32) -> ApplyMonthResponse {
+    use dibao_platform::runtime::clock::Clock;
+    let first = time::Date::from_calendar_date(year, time::Month::try_from(month as u8).expect("month"), 1)
+        .expect("date")
+        .midnight()
+        .assume_utc();
+    let now = r.clock.now();
+    if now < first {
+        r.clock.advance(first - now);
+    }
     r.client
         .apply_month(ApplyMonthRequest {
             county: Some(DivisionCode { code: COUNTY.into() }),
@@ -102,19 +115,18 @@ async fn reviews_fall_due_raise_lower_or_stop_the_benefit_and_gradual_exits_step
     assert!(due[0].reason.contains("有劳动能力"), "{}", due[0].reason);
     assert_eq!(due[0].head.as_ref().map(|p| p.name.as_str()), Some("王建国"));
 
-    // Only township officers sign a review; the field is named.
+    // Only township officers sign a review.
     r.clock.advance(time::Duration::days(185));
     let e = r
         .client
-        .record_review(RecordReviewRequest {
-            household_id: id.clone(),
-            signature: officer(OfficerRole::VillageCommittee, VILLAGE),
-            ..Default::default()
-        })
+        .record_review(officer(
+            OfficerRole::VillageCommittee,
+            VILLAGE,
+            RecordReviewRequest { household_id: id.clone(), ..Default::default() },
+        ))
         .await
         .expect_err("village signs");
-    assert_eq!(e.code(), Code::InvalidArgument);
-    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "signature.role");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
     // More wages lower the amount: (500.00 - 1600.00 / 4) x 2 + 50.00 + 50.00 = 300.00.
     let lowered = review(&mut r, &id, vec![wage(160_000)]).await.expect("review");

@@ -4,11 +4,11 @@
 //! 关系) into the roster comparison; it replaces the registry of the county
 //! of its first line, all or nothing.
 //!
-//! officials-import --server HOST:PORT --ca ca.pem --cert me.pem --key me.key [--server-name NAME] FILE
+//! officials-import --server HOST:PORT --ca ca.pem --token FILE [--server-name NAME] FILE
 
 use dibao_roster_comparison::register_file;
 
-const USAGE: &str = "用法：officials-import --server 主机:端口 --ca CA证书 --cert 本机证书 --key 本机私钥 [--server-name 名称] 备案表文件（.csv或.xlsx）";
+const USAGE: &str = "用法：officials-import --server 主机:端口 --ca CA证书 --token 登录凭据文件（dibao-login） [--server-name 名称] 备案表文件（.csv或.xlsx）";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {

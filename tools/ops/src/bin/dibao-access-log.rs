@@ -61,7 +61,7 @@ async fn main() -> ExitCode {
             let mut after = 0;
             let mut total = 0;
             loop {
-                let page = match access_log::accesses_to(&pool, id, after, 1000).await {
+                let page = match access_log::accesses_to(&pool, id, None, after, 1000).await {
                     Ok(p) => p,
                     Err(e) => {
                         eprintln!("无法读取访问日志：{e}");

@@ -1,6 +1,7 @@
-//! The operator's view of one service's pipeline, over gRPC with mutual TLS:
+//! The operator's view of one service's pipeline, through the gateway, as a
+//! system operator logged in with `dibao-login`:
 //!
-//! dibao-ops --server HOST:PORT --ca ca.pem --cert ops.pem --key ops.key [--server-name NAME] status
+//! dibao-ops --server GATEWAY:PORT --ca ca.pem --token FILE --service civil-affairs status
 //! dibao-ops … dead-letters [--all]
 //! dibao-ops … retry ID
 //!
@@ -14,7 +15,7 @@ use dibao_platform::files::command::ClientArgs;
 use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::ops::v1::{GetPipelineStatusRequest, ListDeadLettersRequest, RetryDeadLetterRequest};
 
-const USAGE: &str = "用法：dibao-ops --server 主机:端口 --ca CA证书 --cert 本机证书 --key 本机私钥 [--server-name 名称] status | dead-letters [--all] | retry 编号";
+const USAGE: &str = "用法：dibao-ops --server 网关地址 --ca CA证书 --token 登录凭据文件 --service 服务名 status | dead-letters [--all] | retry 编号";
 
 fn time(t: Option<prost_types::Timestamp>) -> String {
     t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())

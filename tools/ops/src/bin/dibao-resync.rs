@@ -2,18 +2,18 @@
 //! a broker's data loss: pipes civil affairs' snapshot of a division into
 //! the poverty office's rebuild of its dibao view, and the poverty office's
 //! snapshot into civil affairs' rebuild of its registered-poor view, and
-//! prints what each side corrected. Run with the `ops` certificate.
+//! prints what each side corrected. Run by a system operator logged in with
+//! `dibao-login`, through the gateway (which reaches both rosters).
 //!
-//! dibao-resync --server CIVIL_HOST:PORT --poverty POVERTY_HOST:PORT --division CODE --ca … --cert … --key …
+//! dibao-resync --server GATEWAY:PORT --ca ca.pem --token FILE --division CODE
 
 use std::process::ExitCode;
 
 use dibao_ops_tools::resync::resync;
 use dibao_platform::files::command::ClientArgs;
-use dibao_platform::runtime::server::connect;
 use dibao_proto::sync::v1::RebuildReport;
 
-const USAGE: &str = "用法：dibao-resync --server 民政服务地址 --poverty 扶贫服务地址 --division 行政区划代码 --ca CA证书 --cert 运维证书 --key 运维私钥";
+const USAGE: &str = "用法：dibao-resync --server 网关地址 --ca CA证书 --token 登录凭据文件 --division 行政区划代码";
 
 fn print(side: &str, r: &RebuildReport) {
     println!(
@@ -27,9 +27,7 @@ fn print(side: &str, r: &RebuildReport) {
 
 async fn run(args: ClientArgs, poverty_addr: String, division: String) -> Result<(), String> {
     let civil = args.connect().await?;
-    let poverty = connect(&args.tls, &poverty_addr, &args.server_name)
-        .await
-        .map_err(|e| format!("无法连接{poverty_addr}：{e}"))?;
+    let poverty = args.connect_to(&poverty_addr).await?;
     let done = resync(civil, poverty, &division).await?;
     print("扶贫部门的低保名单视图", &done.dibao_view);
     print("民政部门的建档立卡名单视图", &done.poverty_view);
@@ -57,7 +55,8 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let (Some(poverty), Some(division)) = (poverty, division) else {
+    let poverty = poverty.unwrap_or_else(|| args.server.clone());
+    let (poverty, Some(division)) = (poverty, division) else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };

@@ -1,0 +1,106 @@
+//! Every service of the mesh in this process on one environment — civil
+//! affairs, the poverty office, the hub (linked to civil affairs and to one
+//! department's adapter), the roster comparison (linked to both rosters) —
+//! and the public-security adapter over the department simulator: what the
+//! tests that follow officers across every service start.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use dibao_platform::trust::assertion::AssertionSigner;
+use dibao_platform::trust::officer::Claims;
+use dibao_synthetic::simulator::Simulator;
+use dibao_tests::{OfficerChannel, Spawn, TestApp, TestEnv, spawn, spawn_with};
+
+/// Each service by name, with its schema.
+pub const SCHEMAS: &[(&str, &str)] = &[
+    ("civil-affairs", "civil_affairs"),
+    ("poverty-alleviation", "poverty_alleviation"),
+    ("verification-hub", "verification_hub"),
+    ("roster-comparison", "roster_comparison"),
+    ("adapter-public-security", "adapter_public_security"),
+];
+
+pub struct All {
+    pub env: TestEnv,
+    pub addrs: BTreeMap<&'static str, SocketAddr>,
+    /// The hub's consent-assertion key, as the adapter trusts it.
+    pub hub_signer: AssertionSigner,
+    _apps: Vec<TestApp>,
+    _simulator: Simulator,
+}
+
+/// Every service on `env` (whose trusted issuers a test may have extended).
+pub async fn start_on(env: TestEnv) -> All {
+    let hub_key = AssertionSigner::generate_pkcs8();
+    std::fs::write(env.certs.join("hub-assertion.pk8"), &hub_key).expect("key");
+    let hub_signer = AssertionSigner::from_pkcs8("hub-1", &hub_key).expect("signer");
+    std::fs::write(env.certs.join("trusted-keys"), hub_signer.trusted_key_line()).expect("trusted keys");
+    let sim_pool = dibao_platform::store::db::connect(&env.db.settings("simulator")).await.expect("sim db");
+    dibao_platform::store::db::migrate(&sim_pool, "simulator", dibao_synthetic::simulator::MIGRATIONS)
+        .await
+        .expect("simulator schema");
+    let simulator = Simulator::start(sim_pool, "127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
+    type Adapter = dibao_department_adapters::Application;
+    let certs = &env.certs;
+    let adapter = spawn_with::<Adapter>(
+        &env,
+        Spawn::default()
+            .var::<Adapter>("DATABASE__SCHEMA", "adapter_public_security")
+            .var::<Adapter>("TLS__CERT", certs.join("adapter-public-security.pem").display().to_string())
+            .var::<Adapter>("TLS__KEY", certs.join("adapter-public-security.key").display().to_string())
+            .var::<Adapter>("DEPARTMENT__KIND", "public_security")
+            .var::<Adapter>("DEPARTMENT__BASE_URL", simulator.base_url())
+            .var::<Adapter>("DEPARTMENT__TIMEOUT_MS", "1000")
+            .var::<Adapter>("DEPARTMENT__RETRIES", "0")
+            .var::<Adapter>("ASSERTION__TRUSTED_KEYS", certs.join("trusted-keys").display().to_string()),
+    )
+    .await;
+    let civil = spawn::<dibao_civil_affairs::Application>(&env).await;
+    let poverty = spawn::<dibao_poverty_alleviation::Application>(&env).await;
+    type Hub = dibao_verification_hub::Application;
+    let hub = spawn_with::<Hub>(
+        &env,
+        Spawn::default()
+            .var::<Hub>("HUB__SIGNING_KEY", certs.join("hub-assertion.pk8").display().to_string())
+            .var::<Hub>("HUB__CIVIL_AFFAIRS", civil.addr.to_string())
+            .var::<Hub>("HUB__CIVIL_AFFAIRS_SERVER_NAME", "localhost")
+            .var::<Hub>("HUB__DEPARTMENTS__PUBLIC_SECURITY__ADDRESS", adapter.addr.to_string())
+            .var::<Hub>("HUB__DEPARTMENTS__PUBLIC_SECURITY__SERVER_NAME", "adapter-public-security"),
+    )
+    .await;
+    type Comparison = dibao_roster_comparison::Application;
+    let comparison = spawn_with::<Comparison>(
+        &env,
+        Spawn::default()
+            .var::<Comparison>("COMPARISON__MONTHLY_RUN_DAY", "0")
+            .var::<Comparison>("COMPARISON__CIVIL_AFFAIRS", civil.addr.to_string())
+            .var::<Comparison>("COMPARISON__CIVIL_AFFAIRS_SERVER_NAME", "localhost")
+            .var::<Comparison>("COMPARISON__POVERTY_ALLEVIATION", poverty.addr.to_string())
+            .var::<Comparison>("COMPARISON__POVERTY_ALLEVIATION_SERVER_NAME", "localhost"),
+    )
+    .await;
+    let addrs = [
+        ("civil-affairs", civil.addr),
+        ("poverty-alleviation", poverty.addr),
+        ("verification-hub", hub.addr),
+        ("roster-comparison", comparison.addr),
+        ("adapter-public-security", adapter.addr),
+    ]
+    .into_iter()
+    .collect();
+    All { env, addrs, hub_signer, _apps: vec![adapter, civil, poverty, hub, comparison], _simulator: simulator }
+}
+
+/// Every service on a fresh environment.
+pub async fn start() -> All {
+    start_on(TestEnv::start().await).await
+}
+
+impl All {
+    /// `service` as the gateway calls it for `officer`.
+    pub async fn channel(&self, service: &'static str, officer: &Claims) -> OfficerChannel {
+        let desk = self.env.desk(service, officer.roles[0], officer.division.as_str()).claims(officer.clone());
+        self.env.officer_channel(self.addrs[service], desk).await
+    }
+}
