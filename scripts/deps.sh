@@ -52,3 +52,16 @@ if ! [ -x "$TOOLS/node_modules/.bin/buf" ]; then
   (cd "$TOOLS" && npm install --silent --no-audit --no-fund @bufbuild/buf@1 >/dev/null) || die "npm install @bufbuild/buf"
 fi
 say "buf $("$TOOLS/node_modules/.bin/buf" --version)"
+
+# --- Chromium and its WebDriver (the console's browser tests) -------------------
+# Debian's packages only: nothing downloads a browser build of its own. A
+# Chinese font, so the screenshots show the console as officers read it.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 \
+   || ! [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+  say "installing chromium, chromium-driver and fonts-wqy-microhei from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei \
+    >/dev/null || die "apt-get install chromium chromium-driver fonts-wqy-microhei"
+fi
+chromium --headless=new --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1 \
+  || die "chromium does not start headless"
+say "$(chromium --version 2>/dev/null | head -n1), $(chromedriver --version | awk '{print $1, $2}')"

@@ -127,6 +127,14 @@ struct OidcLogin {
 }
 
 #[derive(Deserialize)]
+struct HistoryQuery {
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    village: String,
+}
+
+#[derive(Deserialize)]
 struct PasswordChange {
     #[serde(default)]
     old_password: String,
@@ -147,9 +155,9 @@ pub async fn http(
         (Method::POST, "/api/logout") => logout(&gw, &peer, req).await,
         (Method::GET, "/api/session") => session(&gw, req).await,
         (Method::POST, "/api/password") => change_password(&gw, &peer, req).await,
-        (Method::GET, "/api/access-history") => access_history(&gw, req).await,
+        (Method::POST, "/api/access-history") => access_history(&gw, req).await,
         (_, path) if path.starts_with("/api/") => Ok(error(StatusCode::NOT_FOUND, "NOT_FOUND", "没有这个接口")),
-        _ => Ok(error(StatusCode::NOT_FOUND, "NOT_FOUND", "没有这个页面")),
+        _ => return crate::console::http(gw, conn, req).await,
     };
     result.unwrap_or_else(|e| {
         tracing::error!(error = %e, "gateway API failed");
@@ -291,9 +299,11 @@ async fn change_password(
 }
 
 /// A person's access history (查询记录) from every service behind the
-/// gateway, one list by time: `GET /api/access-history?person=…&village=…`.
-/// Each service is asked for the officer with an assertion of its own, and
-/// applies its own table (who may read histories, for which villages).
+/// gateway, one list by time: `POST /api/access-history` with
+/// `{"person": …, "village": …}` (an identity number never goes in a URL,
+/// where proxies and browsers keep it). Each service is asked for the
+/// officer with an assertion of its own, and applies its own table (who
+/// may read histories, for which villages).
 async fn access_history(
     gw: &Arc<Gateway>,
     req: http::Request<hyper::body::Incoming>,
@@ -302,47 +312,28 @@ async fn access_history(
         Ok(s) => s,
         Err(response) => return Ok(response),
     };
-    let query: std::collections::HashMap<String, String> = req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let person = query.get("person").cloned().unwrap_or_default();
+    let body: HistoryQuery = match body_of(req).await {
+        Ok(b) => b,
+        Err(response) => return Ok(response),
+    };
+    let person = body.person.trim().to_owned();
     if dibao_proto::types::IdentityNumber::parse(&person).is_err() {
         return Ok(field_error("person", "请填写查询对象的身份证号"));
     }
-    let village = query
-        .get("village")
+    let village = Some(body.village.trim())
         .filter(|v| !v.is_empty())
-        .map(|v| dibao_proto::common::v1::DivisionCode { code: v.clone() });
-    let mut names: Vec<&String> = gw.upstreams.keys().collect();
-    names.sort();
-    let mut records = Vec::new();
-    let mut unavailable = Vec::new();
-    let asks = names.iter().map(|name| {
-        let (gw, claims, person, village) = (gw.clone(), s.claims.clone(), person.clone(), village.clone());
-        let name = (*name).clone();
-        async move {
-            let answer = crate::history::of(&gw, &claims, &name, &person, village).await;
-            (name, answer)
-        }
-    });
-    for (name, answer) in futures_util::future::join_all(asks).await {
-        match answer {
-            Ok(found) => records.extend(found.into_iter().map(|a| (name.clone(), a))),
-            Err(status)
-                if status.code() == tonic::Code::PermissionDenied || status.code() == tonic::Code::InvalidArgument =>
-            {
-                return Ok(error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", status.message()));
-            }
-            Err(status) => unavailable.push(json!({ "service": name, "message": status.message() })),
-        }
-    }
-    records.sort_by_key(|(_, a)| a.at.map(|t| (t.seconds, t.nanos)));
-    let items: Vec<Value> = records
+        .map(|v| dibao_proto::common::v1::DivisionCode { code: v.to_owned() });
+    let collected = match crate::history::collect(gw, &s.claims, &person, village).await {
+        Ok(c) => c,
+        Err(status) => return Ok(error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", status.message())),
+    };
+    let unavailable: Vec<Value> = collected
+        .unavailable
+        .iter()
+        .map(|(service, message)| json!({ "service": service, "message": message }))
+        .collect();
+    let items: Vec<Value> = collected
+        .records
         .iter()
         .map(|(service, a)| {
             json!({

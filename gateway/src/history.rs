@@ -39,3 +39,46 @@ pub async fn of(
         }
     }
 }
+
+/// What every service answered for one person: the records by time, each
+/// with the service that keeps it, and the services that could not answer.
+pub struct Collected {
+    pub records: Vec<(String, Access)>,
+    pub unavailable: Vec<(String, String)>,
+}
+
+/// `person`'s access history from every service behind the gateway, asked
+/// for the officer of `claims` with an assertion for each service (each
+/// applies its own table: who may read histories, for which villages). A
+/// refusal by any service refuses the whole.
+pub async fn collect(
+    gw: &std::sync::Arc<Gateway>,
+    claims: &Claims,
+    person: &str,
+    village: Option<DivisionCode>,
+) -> Result<Collected, tonic::Status> {
+    let mut names: Vec<&String> = gw.upstreams.keys().collect();
+    names.sort();
+    let asks = names.iter().map(|name| {
+        let (gw, claims, person, village) = (gw.clone(), claims.clone(), person.to_owned(), village.clone());
+        let name = (*name).clone();
+        async move {
+            let answer = of(&gw, &claims, &name, &person, village).await;
+            (name, answer)
+        }
+    });
+    let mut collected = Collected { records: Vec::new(), unavailable: Vec::new() };
+    for (name, answer) in futures_util::future::join_all(asks).await {
+        match answer {
+            Ok(found) => collected.records.extend(found.into_iter().map(|a| (name.clone(), a))),
+            Err(status)
+                if status.code() == tonic::Code::PermissionDenied || status.code() == tonic::Code::InvalidArgument =>
+            {
+                return Err(status);
+            }
+            Err(status) => collected.unavailable.push((name, status.message().to_owned())),
+        }
+    }
+    collected.records.sort_by_key(|(_, a)| a.at.map(|t| (t.seconds, t.nanos)));
+    Ok(collected)
+}

@@ -17,6 +17,7 @@
 //! - [`server`]: TLS (external CA for systems), HTTP/2 and HTTP/1.1 on one port;
 //! - [`routes`]: the per-method table; [`proxy`]: who calls, and the forwarding;
 //! - [`api`]: the officers' HTTPS API (login, session, password, logout, a person's access history);
+//! - [`console`]: the officers' console (办公台), pages in Chinese over the same sessions and assertions;
 //! - [`history`]: a person's access history from one service, for an officer;
 //! - [`login`], [`sessions`], [`oidc`], [`totp`], [`secrets`]: proving an officer;
 //! - [`registry`]: the officer registry's queries; [`admin`]: its RPC;
@@ -26,6 +27,7 @@
 pub mod admin;
 pub mod api;
 pub mod client;
+pub mod console;
 pub mod gateway;
 pub mod history;
 pub mod https;

@@ -94,6 +94,11 @@ impl Sessions {
         Self { pool, clock, limits, cache: Mutex::new(HashMap::new()) }
     }
 
+    /// The limits every session is held to.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

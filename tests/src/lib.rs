@@ -13,12 +13,14 @@
 //! - [`Broker`]: a Tansu process with SQLite storage (data survives SIGKILL);
 //! - [`PrivatePostgres`]: a PostgreSQL server of a test's own, to crash and restart;
 //! - [`service_binary`]: a binary of the workspace, for tests that run a service as a process;
+//! - [`browser`]: Debian's Chromium over WebDriver, for the console's tests;
 //! - [`probe`]: the probe's schema, writer and handler, shared by the binary and the benchmark;
 //! - `tests/`: every test that starts more than one service, by concern
 //!   (`sync`, `sync_faults`, `verification`, `campaign`, `comparison`,
 //!   `comparison_planted`, `pipeline_faults`, `access_log`, `mtls`, `trace`, `startup`,
 //!   `access_matrix`, `gateway`, `officers`, `commands`).
 
+pub mod browser;
 pub mod probe;
 pub mod spawn;
 

@@ -614,6 +614,13 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
         },
         fixture(
             "civil-affairs",
+            &civil_path("ListApplications"),
+            Kind::Unary,
+            one(ca::ListApplicationsRequest { division: township(), waiting_for_me: true, page: None }),
+            caseworker.clone(),
+        ),
+        fixture(
+            "civil-affairs",
             &civil_path("SignStep"),
             Kind::Unary,
             one(ca::SignStepRequest {

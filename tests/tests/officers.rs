@@ -333,44 +333,9 @@ async fn a_citizens_access_history_lists_every_read_of_their_data_by_every_path(
         .expect("the poor household");
     let mut hub =
         VerificationServiceClient::new(gw.officer("zhou-checker", &[OfficerRole::VerificationOfficer], COUNTY).await);
-    let consent = hub
-        .register_consent(ver::RegisterConsentRequest {
-            consent: Some(ver::Consent {
-                county: Some(DivisionCode { code: COUNTY.into() }),
-                document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-                signatories: vec![
-                    ver::Signatory { person: person(1, "王建国"), relation: Relation::Head as i32, relative: false },
-                    ver::Signatory {
-                        person: person(2, "王小明"), relation: Relation::Child as i32, relative: false
-                    },
-                ],
-                covered_persons: vec![id(1), id(2)],
-                covered_items: vec![Item::Vehicles as i32],
-                signed_on: Some(today()),
-                valid_until: Some(Date { year: today().year + 1, ..today() }),
-                no_relatives_outside_household: true,
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("consent")
-        .into_inner()
-        .consent_id;
-    let report = hub
-        .verify_household(ver::VerifyHouseholdRequest {
-            household_id: m.dibao.clone(),
-            county: Some(DivisionCode { code: COUNTY.into() }),
-            persons: vec![id(1), id(2)],
-            consent_id: consent,
-            purpose: "低保复核".into(),
-            items: vec![Item::Vehicles as i32],
-            ..Default::default()
-        })
-        .await
-        .expect("verified")
-        .into_inner()
-        .report
-        .expect("report");
+    let members = [(id(1), "王建国", Relation::Head), (id(2), "王小明", Relation::Child)];
+    let report =
+        dibao_test_mesh::verification::vehicles_checked(&mut hub, COUNTY, &m.dibao, &members, "低保复核").await;
     hub.get_report(ver::GetReportRequest { report_id: report.report_id, version: 0 }).await.expect("report read");
     let approver_token = gw.token("wang-approver", &[OfficerRole::CountyApprover], COUNTY).await;
     let approver = Claims { officer_id: "wang-approver".into(), ..claims(OfficerRole::CountyApprover, COUNTY) };
@@ -389,12 +354,11 @@ async fn a_citizens_access_history_lists_every_read_of_their_data_by_every_path(
     assert!(!listed.is_empty(), "the county's entries");
 
     // The county approver answers the citizen: who looked at my data?
-    let url = format!("https://{}/api/access-history?person={citizen}&village={VILLAGE}", gw.addr);
-    let (status, body) = dibao_gateway::https::request_json(
-        http::Method::GET,
+    let url = format!("https://{}/api/access-history", gw.addr);
+    let (status, body) = dibao_gateway::https::post_json(
         &url,
         Some(&gw.ca),
-        &serde_json::json!({}),
+        &serde_json::json!({ "person": citizen, "village": VILLAGE }),
         Some(&approver_token),
     )
     .await
@@ -429,14 +393,24 @@ async fn a_citizens_access_history_lists_every_read_of_their_data_by_every_path(
     assert!(body["person"].as_str().is_some_and(|p| p.contains("********")), "the answer masks the number: {body}");
     // An officer of another county may not ask about this village.
     let outsider = gw.token("other-approver", &[OfficerRole::CountyApprover], "220582").await;
-    let (status, _) = dibao_gateway::https::request_json(
-        http::Method::GET,
+    let (status, _) = dibao_gateway::https::post_json(
         &url,
         Some(&gw.ca),
-        &serde_json::json!({}),
+        &serde_json::json!({ "person": citizen, "village": VILLAGE }),
         Some(&outsider),
     )
     .await
     .expect("history");
     assert_eq!(status, 403);
+    // The number is never taken from a URL.
+    let (status, _) = dibao_gateway::https::request_json(
+        http::Method::GET,
+        &format!("{url}?person={citizen}&village={VILLAGE}"),
+        Some(&gw.ca),
+        &serde_json::json!({}),
+        Some(&outsider),
+    )
+    .await
+    .expect("history by GET");
+    assert_eq!(status, 404);
 }

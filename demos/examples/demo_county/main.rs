@@ -290,12 +290,11 @@ async fn main() -> anyhow::Result<()> {
         println!("   {}已签署：{}", step.label(), by.name);
     }
     println!("== 户主赵德福的查询记录（谁查看过本人信息）");
-    let url = format!("https://{}/api/access-history?person={}&village=220581101201", office.addr, head.value);
-    let (_, body) = dibao_gateway::https::request_json(
-        http::Method::GET,
+    let url = format!("https://{}/api/access-history", office.addr);
+    let (_, body) = dibao_gateway::https::post_json(
         &url,
         Some(&office.ca),
-        &serde_json::json!({}),
+        &serde_json::json!({ "person": head.value, "village": "220581101201" }),
         Some(&approver.token),
     )
     .await

@@ -863,7 +863,8 @@ pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Appli
     let client = roster.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT household_id, kind, status, next_step, created_at FROM application WHERE application_id = $1",
+            "SELECT household_id, kind, status, next_step, created_at, notice_started_at
+             FROM application WHERE application_id = $1",
             &[&id],
         )
         .await?
@@ -881,12 +882,95 @@ pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Appli
     let household = households::read(roster, reader, row.get("household_id")).await.map_err(|e| {
         if e.reason() == Some("HOUSEHOLD_NOT_FOUND") { ProcessError::ApplicationNotFound(id).into() } else { e }
     })?;
+    let notice_ends_at = row
+        .get::<_, Option<OffsetDateTime>>("notice_started_at")
+        .filter(|_| status == pb::ApplicationStatus::Open)
+        .map(|t| dibao_platform::events::outbox::timestamp_of(t + time::Duration::days(NOTICE_DAYS)));
+    let next_step: i32 = row.get("next_step");
+    let signers = process::signers(ProcessStep::try_from(next_step).unwrap_or(ProcessStep::Unspecified));
+    let waiting_for_me = status == pb::ApplicationStatus::Open
+        && reader.officer.as_ref().is_some_and(|o| signers.iter().any(|r| o.roles.contains(r)));
     Ok(pb::Application {
         application_id: id.to_string(),
         kind: kind as i32,
         status: status as i32,
-        next_step: row.get("next_step"),
+        next_step,
         submitted_at: Some(dibao_platform::events::outbox::timestamp_of(row.get("created_at"))),
         household: Some(household),
+        notice_ends_at,
+        waiting_for_me,
     })
+}
+
+/// The open applications and exits of a division, oldest first (an
+/// officer's work list); with `waiting_for_me`, those whose next step one
+/// of the officer's roles signs. Each is read as [`get`] reads it.
+pub async fn list(
+    roster: &Roster,
+    reader: &Reader,
+    req: pb::ListApplicationsRequest,
+) -> Result<pb::ListApplicationsResponse, Error> {
+    let division = convert::division(&req.division, "division")?;
+    reader.must_cover(&division, "division")?;
+    let (size, after) = convert::page_by_id(req.page, 50, 100)?;
+    // Every step some role of the officer signs; a system's list is not narrowed.
+    let steps: Option<Vec<i32>> = match (&reader.officer, req.waiting_for_me) {
+        (Some(officer), true) => Some(
+            [
+                ProcessStep::Application,
+                ProcessStep::HomeVisit,
+                ProcessStep::VillageReview,
+                ProcessStep::Verification,
+                ProcessStep::TownshipReview,
+                ProcessStep::PublicNotice,
+                ProcessStep::CountyApproval,
+                ProcessStep::Exit,
+            ]
+            .into_iter()
+            .filter(|step| process::signers(*step).iter().any(|r| officer.roles.contains(r)))
+            .map(|step| step as i32)
+            .collect(),
+        ),
+        _ => None,
+    };
+    let client = roster.pool.get().await?;
+    let rows = open_in(&**client, division.prefix(), steps.as_deref(), after, size + 1).await?;
+    drop(client);
+    let more = rows.len() as i64 > size;
+    let mut applications = Vec::with_capacity(rows.len());
+    for id in rows.into_iter().take(size as usize) {
+        applications.push(get(roster, reader, id).await?);
+    }
+    let next_page_token =
+        if more { applications.last().map(|a| a.application_id.clone()).unwrap_or_default() } else { String::new() };
+    Ok(pb::ListApplicationsResponse {
+        applications,
+        page: Some(dibao_proto::common::v1::PageResponse { next_page_token }),
+    })
+}
+
+/// Ids of the open applications in the villages under `prefix`, at one of
+/// `steps` (any, without), after `after` in (submission time, id) order.
+async fn open_in(
+    client: &impl GenericClient,
+    prefix: &str,
+    steps: Option<&[i32]>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Uuid>, Error> {
+    let rows = client
+        .query(
+            "SELECT a.application_id
+             FROM application a JOIN household h ON h.household_id = a.household_id
+             WHERE a.status = 'open' AND h.village LIKE $1 || '%'
+               AND ($2::int[] IS NULL OR a.next_step = ANY($2))
+               AND ($3::uuid IS NULL
+                    OR (a.created_at, a.application_id) >
+                       (SELECT created_at, application_id FROM application WHERE application_id = $3))
+             ORDER BY a.created_at, a.application_id
+             LIMIT $4",
+            &[&prefix, &steps, &after, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

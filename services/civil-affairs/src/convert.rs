@@ -23,6 +23,28 @@ pub fn identity(v: &Option<common::IdentityNumber>, field: &str) -> Result<Ident
     IdentityNumber::try_from(required(v, field)?).map_err(at(field))
 }
 
+/// A page of a list keyed by id: its size (`default` when unset, at most
+/// `most`) and the id the previous page ended at (none for the first).
+pub fn page_by_id(
+    page: Option<common::PageRequest>,
+    default: i32,
+    most: i32,
+) -> Result<(i64, Option<uuid::Uuid>), InvalidField> {
+    let page = page.unwrap_or_default();
+    if !(0..=most).contains(&page.page_size) {
+        return Err(InvalidField::new("page.page_size", format!("每页条数应在1到{most}之间")));
+    }
+    let size = i64::from(if page.page_size == 0 { default } else { page.page_size });
+    let after = match page.page_token.as_str() {
+        "" => None,
+        t => Some(
+            uuid::Uuid::parse_str(t)
+                .map_err(|_| InvalidField::new("page.page_token", "翻页标记无效，请使用上一页返回的标记"))?,
+        ),
+    };
+    Ok((size, after))
+}
+
 pub fn division(v: &Option<common::DivisionCode>, field: &str) -> Result<DivisionCode, InvalidField> {
     DivisionCode::try_from(required(v, field)?).map_err(at(field))
 }

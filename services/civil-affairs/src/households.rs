@@ -14,7 +14,7 @@ use dibao_proto::common::v1::{IdentityNumber as PbIdentity, Money, OfficerRole, 
 use dibao_proto::events::v1::{
     ExitReason, HouseholdAmountChanged, HouseholdExited, MemberDeceased, RosterMember, event_envelope::Payload,
 };
-use dibao_proto::types::{DivisionCode, Fen, IdentityNumber, InvalidField, date_to_pb};
+use dibao_proto::types::{DivisionCode, Fen, IdentityNumber, date_to_pb};
 use prost::Message;
 use time::{Date, OffsetDateTime};
 use tokio_postgres::{GenericClient, Row};
@@ -527,16 +527,8 @@ pub async fn list(
 ) -> Result<pb::ListHouseholdsResponse, Error> {
     let division = crate::convert::division(&req.division, "division")?;
     reader.must_cover(&division, "division")?;
-    let page = req.page.unwrap_or_default();
-    if !(0..=1000).contains(&page.page_size) {
-        return Err(InvalidField::new("page.page_size", "每页条数应在1到1000之间").into());
-    }
-    let size = i64::from(if page.page_size == 0 { 100 } else { page.page_size });
-    let after = match page.page_token.as_str() {
-        "" => Uuid::nil(),
-        t => Uuid::parse_str(t)
-            .map_err(|_| InvalidField::new("page.page_token", "翻页标记无效，请使用上一页返回的标记"))?,
-    };
+    let (size, after) = crate::convert::page_by_id(req.page, 100, 1000)?;
+    let after = after.unwrap_or(Uuid::nil());
     let client = roster.pool.get().await?;
     let rows = self::page(&**client, division.prefix(), after, size + 1).await?;
     let more = rows.len() as i64 > size;
@@ -565,12 +557,6 @@ pub async fn export(
     let per_person = reader.officer.is_some();
     if !per_person {
         log.record(reader.bulk_entry(&division, "导出花名册")).await?;
-    }
-    // A system's bulk read is one record naming the division; an
-    // officer's, one per person as each household leaves.
-    let per_person = reader.officer.is_some();
-    if !per_person {
-        log.record(reader.bulk_entry(&division, "导出花名册")).await.map_err(|e| Error::Unexpected(e.into()))?;
     }
     let sql = format!(
         "SELECT {COLUMNS},

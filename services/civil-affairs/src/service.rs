@@ -59,6 +59,14 @@ impl CivilAffairsService for CivilAffairs {
         )
     }
 
+    async fn list_applications(
+        &self,
+        request: Request<pb::ListApplicationsRequest>,
+    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(application::list(&self.0, &reader, request.into_inner()).await)
+    }
+
     async fn list_households(
         &self,
         request: Request<pb::ListHouseholdsRequest>,

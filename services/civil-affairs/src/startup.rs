@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0008_member_by_household", include_str!("../migrations/0008_member_by_household.sql")),
     ("0009_verification_reports", include_str!("../migrations/0009_verification_reports.sql")),
     ("0010_officers_and_evidence", include_str!("../migrations/0010_officers_and_evidence.sql")),
+    ("0011_open_applications", include_str!("../migrations/0011_open_applications.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one
@@ -59,6 +60,7 @@ pub const ACCESS: &[Rule] = &[
         ..officers("/dibao.civil_affairs.v1.CivilAffairsService/GetApplication", READERS, Scope::Data)
     },
     officers("/dibao.civil_affairs.v1.CivilAffairsService/GetHistory", READERS, Scope::Data),
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/ListApplications", READERS, Scope::Request),
     officers("/dibao.civil_affairs.v1.CivilAffairsService/ListHouseholds", READERS, Scope::Request),
     // The hub's campaigns (R-VER-5) and the comparison's rebuild read it whole; an operator's resync too.
     Rule {

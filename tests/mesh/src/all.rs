@@ -32,6 +32,11 @@ pub struct All {
 
 /// Every service on `env` (whose trusted issuers a test may have extended).
 pub async fn start_on(env: TestEnv) -> All {
+    start_with_civil(env, Spawn::default()).await
+}
+
+/// The same, civil affairs started as `civil` says (a clock the test moves).
+pub async fn start_with_civil(env: TestEnv, civil: Spawn) -> All {
     let hub_key = AssertionSigner::generate_pkcs8();
     std::fs::write(env.certs.join("hub-assertion.pk8"), &hub_key).expect("key");
     let hub_signer = AssertionSigner::from_pkcs8("hub-1", &hub_key).expect("signer");
@@ -56,7 +61,7 @@ pub async fn start_on(env: TestEnv) -> All {
             .var::<Adapter>("ASSERTION__TRUSTED_KEYS", certs.join("trusted-keys").display().to_string()),
     )
     .await;
-    let civil = spawn::<dibao_civil_affairs::Application>(&env).await;
+    let civil = spawn_with::<dibao_civil_affairs::Application>(&env, civil).await;
     let poverty = spawn::<dibao_poverty_alleviation::Application>(&env).await;
     type Hub = dibao_verification_hub::Application;
     let hub = spawn_with::<Hub>(

@@ -484,3 +484,61 @@ pub fn roster_household(h: &Household) -> dibao_proto::civil_affairs::v1::Househ
 pub fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
+
+/// What an officer does before a household's vehicles are checked: the
+/// members' consent (signed today, valid a year, covering vehicles)
+/// registered, then the household verified against it. `members` are each
+/// signatory's number, name and relation to the head. The report.
+pub async fn vehicles_checked(
+    hub: &mut VerificationServiceClient<dibao_platform::runtime::server::CallerChannel>,
+    county: &str,
+    household_id: &str,
+    members: &[(IdentityNumber, &str, dibao_proto::common::v1::Relation)],
+    purpose: &str,
+) -> dibao_proto::verification::v1::Report {
+    let today = date(today());
+    let persons: Vec<IdentityNumber> = members.iter().map(|(id, _, _)| id.clone()).collect();
+    let consent = hub
+        .register_consent(RegisterConsentRequest {
+            consent: Some(Consent {
+                county: Some(DivisionCode { code: county.into() }),
+                document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                signatories: members
+                    .iter()
+                    .map(|(id, name, relation)| Signatory {
+                        person: Some(Person {
+                            identity_number: Some(id.clone()),
+                            name: (*name).into(),
+                            ..Default::default()
+                        }),
+                        relation: *relation as i32,
+                        relative: false,
+                    })
+                    .collect(),
+                covered_persons: persons.clone(),
+                covered_items: vec![Item::Vehicles as i32],
+                signed_on: today,
+                valid_until: today.map(|d| Date { year: d.year + 1, ..d }),
+                no_relatives_outside_household: true,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("consent")
+        .into_inner()
+        .consent_id;
+    hub.verify_household(VerifyHouseholdRequest {
+        household_id: household_id.into(),
+        county: Some(DivisionCode { code: county.into() }),
+        persons,
+        consent_id: consent,
+        purpose: purpose.into(),
+        items: vec![Item::Vehicles as i32],
+        ..Default::default()
+    })
+    .await
+    .expect("verified")
+    .into_inner()
+    .report
+    .expect("report")
+}

@@ -1,0 +1,336 @@
+//! The officers' console (办公台): pages in Simplified Chinese served by the
+//! gateway over HTTPS, rendered here in Rust (no script framework, nothing
+//! from another origin: county offices run older Chromium-based browsers,
+//! often on an intranet without the internet).
+//!
+//! Every page is for a logged-in officer (the session cookie, `HttpOnly;
+//! Secure; SameSite=Strict`, idle and absolute limits as for every
+//! session) and every call it makes to a service carries a fresh officer
+//! assertion for that service alone, exactly as a forwarded gRPC call does:
+//! each service applies its own table — roles, jurisdiction, masking — and
+//! logs each read of a person's data. Every form carries a CSRF token
+//! bound to the session (login: to a cookie of its own); an identity number
+//! never goes in a URL.
+//!
+//! Pages: [`login`] (password and authenticator code; logout), [`work`]
+//! (我的待办), [`application`] (a household's application, its signed
+//! history, signing a step after confirming it, objections), [`history`]
+//! (查询记录: who looked at a person's data).
+
+pub mod application;
+pub mod history;
+pub mod html;
+pub mod login;
+pub mod work;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Method, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use tonic::body::Body;
+
+use crate::gateway::Gateway;
+use crate::server::Conn;
+use crate::sessions::{Session, SessionRefusal};
+use html::{Frame, Page};
+
+/// Largest form the console reads.
+const MAX_FORM: usize = 64 * 1024;
+
+/// A logged-in officer's visit: the session and its CSRF token.
+pub struct Visit {
+    pub gw: Arc<Gateway>,
+    pub session: Session,
+    pub csrf: String,
+    pub token: String,
+    pub peer: String,
+}
+
+impl Visit {
+    /// `page` in the officer's frame.
+    pub fn respond(&self, page: &Page) -> http::Response<Body> {
+        let idle_seconds = self.gw.sessions.limits().idle.whole_seconds();
+        html::respond(page, Some(&Frame { session: &self.session, csrf: &self.csrf, idle_seconds }), &[])
+    }
+
+    /// `message` for a call to `service` of the mesh, with this officer's
+    /// assertion for that service alone.
+    pub fn request<T>(&self, service: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let assertion = self.gw.assertion(&self.session.claims, service);
+        request.metadata_mut().insert_bin(
+            dibao_platform::trust::officer::METADATA_KEY,
+            tonic::metadata::MetadataValue::from_bytes(&assertion),
+        );
+        request
+    }
+
+    /// The channel to `service`, if the gateway forwards to it.
+    pub fn upstream(&self, service: &str) -> Result<tonic::transport::Channel, tonic::Status> {
+        self.gw
+            .upstreams
+            .get(service)
+            .cloned()
+            .ok_or_else(|| tonic::Status::unavailable(format!("网关未接入“{service}”服务")))
+    }
+
+    /// Whether the form's CSRF token is this session's.
+    pub fn csrf_ok(&self, form: &Form) -> bool {
+        same(form.get("csrf").as_bytes(), self.csrf.as_bytes())
+    }
+}
+
+/// The CSRF token of a session: derived from its (secret, HttpOnly) token,
+/// so a page of another site can neither read nor make it.
+pub fn csrf_of(session_token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, format!("dibao-console-csrf\0{session_token}").as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares in time independent of where they differ.
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A posted form's fields.
+#[derive(Debug, Default)]
+pub struct Form(HashMap<String, String>);
+
+impl Form {
+    /// The field's value, empty when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+
+    pub fn parse(body: &str) -> Self {
+        Self(
+            body.split('&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (decode(k), decode(v))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// `application/x-www-form-urlencoded` text decoded (`+` is a space).
+fn decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |b: u8| (b as char).to_digit(16);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The posted form of `req`; an answer instead when it is not one.
+async fn form_of(req: http::Request<hyper::body::Incoming>) -> Result<Form, Page> {
+    let urlencoded = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !urlencoded {
+        return Err(Page::message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "无法处理", "表单格式不正确，请从页面提交"));
+    }
+    let bytes = Limited::new(req.into_body(), MAX_FORM)
+        .collect()
+        .await
+        .map_err(|_| Page::message(StatusCode::PAYLOAD_TOO_LARGE, "无法处理", "提交的内容过长"))?
+        .to_bytes();
+    Ok(Form::parse(&String::from_utf8_lossy(&bytes)))
+}
+
+/// The refusal a form without this session's token gets.
+fn forged() -> Page {
+    Page::message(
+        StatusCode::FORBIDDEN,
+        "请求被拒绝",
+        "表单校验码不正确或已过期（可能来自其他网站）：请回到办公台页面重新操作",
+    )
+}
+
+/// Who is visiting: a live session, or why not.
+async fn visit(
+    gw: &Arc<Gateway>,
+    conn: &Conn,
+    headers: &http::HeaderMap,
+) -> Result<Result<Visit, Option<SessionRefusal>>, dibao_platform::Error> {
+    let Some(token) = crate::proxy::token_of(headers) else {
+        return Ok(Err(None));
+    };
+    Ok(match gw.sessions.find(&token).await? {
+        Ok(session) => Ok(Visit { gw: gw.clone(), session, csrf: csrf_of(&token), token, peer: conn.peer.to_string() }),
+        Err(refusal) => Err(Some(refusal)),
+    })
+}
+
+/// Where an officer without a live session is sent.
+fn to_login(refusal: Option<SessionRefusal>) -> http::Response<Body> {
+    let reason = match refusal {
+        Some(SessionRefusal::Idle) => "?reason=idle",
+        Some(SessionRefusal::Expired) => "?reason=expired",
+        Some(SessionRefusal::Revoked) => "?reason=revoked",
+        Some(SessionRefusal::Unknown) | None => "",
+    };
+    html::see_other(&format!("/login{reason}"), &[])
+}
+
+/// One request for the console (every path that is not gRPC or `/api/`).
+pub async fn http(
+    gw: Arc<Gateway>,
+    conn: Arc<Conn>,
+    req: http::Request<hyper::body::Incoming>,
+) -> http::Response<Body> {
+    let started = Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let response = route(&gw, &conn, method, &path, req).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "console page failed");
+        html::respond(
+            &Page::message(StatusCode::SERVICE_UNAVAILABLE, "暂不可用", "服务暂不可用，请稍后再试"),
+            None,
+            &[],
+        )
+    });
+    // Paths are named by their shape (an application's id is not a metric label).
+    let shape = if path.starts_with("/applications/") { "/applications/{id}" } else { path.as_str() };
+    gw.metrics.call(&format!("console {shape}"), "console", started.elapsed());
+    response
+}
+
+async fn route(
+    gw: &Arc<Gateway>,
+    conn: &Conn,
+    method: Method,
+    path: &str,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<Body>, dibao_platform::Error> {
+    match (&method, path) {
+        (&Method::GET, "/assets/console.css") => {
+            return Ok(html::asset("text/css; charset=utf-8", include_bytes!("../../assets/console.css")));
+        }
+        (&Method::GET, "/assets/console.js") => {
+            return Ok(html::asset("text/javascript; charset=utf-8", include_bytes!("../../assets/console.js")));
+        }
+        // Browsers ask for it on every site; it is not a page to log in for.
+        (&Method::GET, "/favicon.ico") => {
+            return Ok(html::asset("image/svg+xml", include_bytes!("../../assets/favicon.svg")));
+        }
+        (&Method::GET, "/login") => return login::page(gw, conn, req.headers(), req.uri().query()).await,
+        (&Method::POST, "/login") => {
+            let cookie = login::nonce_of(req.headers());
+            return Ok(match form_of(req).await {
+                Ok(form) => login::submit(gw, conn, cookie.as_deref(), &form).await?,
+                Err(page) => html::respond(&page, None, &[]),
+            });
+        }
+        _ => {}
+    }
+    let v = match visit(gw, conn, req.headers()).await? {
+        Ok(v) => v,
+        Err(refusal) => {
+            return Ok(match method {
+                Method::GET => to_login(refusal),
+                _ => html::respond(
+                    &Page::message(StatusCode::UNAUTHORIZED, "未登录", "登录已失效，请重新登录后再提交"),
+                    None,
+                    &[],
+                ),
+            });
+        }
+    };
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let page = match (method, path) {
+        (Method::GET, "/") => return Ok(html::see_other("/work", &[])),
+        (Method::GET, "/work") => work::page(&v).await,
+        (Method::GET, "/history") => history::form_page(&v),
+        (Method::GET, p) if p.starts_with("/applications/") => {
+            application::page(&v, p.trim_start_matches("/applications/"), &Form::parse(&query)).await
+        }
+        (Method::POST, p) => {
+            let form = match form_of(req).await {
+                Ok(form) => form,
+                Err(page) => return Ok(v.respond(&page)),
+            };
+            if !v.csrf_ok(&form) {
+                tracing::warn!(officer = %v.session.claims.officer_id, path = %p, "console form without its CSRF token");
+                return Ok(v.respond(&forged()));
+            }
+            match p {
+                "/logout" => return login::logout(&v).await,
+                "/history" => history::search(&v, &form).await,
+                p if p.starts_with("/applications/") && p.ends_with("/sign") => {
+                    let id = p.trim_start_matches("/applications/").trim_end_matches("/sign");
+                    match application::sign(&v, id, &form).await {
+                        application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
+                        application::Signed::Page(page) => page,
+                    }
+                }
+                p if p.starts_with("/applications/") && p.ends_with("/objection") => {
+                    let id = p.trim_start_matches("/applications/").trim_end_matches("/objection");
+                    match application::object(&v, id, &form).await {
+                        application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
+                        application::Signed::Page(page) => page,
+                    }
+                }
+                _ => Page::message(StatusCode::NOT_FOUND, "没有这个页面", "没有这个页面"),
+            }
+        }
+        _ => Page::message(StatusCode::NOT_FOUND, "没有这个页面", "没有这个页面"),
+    };
+    Ok(v.respond(&page))
+}
+
+/// What an officer reads when a service refuses: its message (Chinese,
+/// naming the field), or, for what they may not see or what is not there,
+/// the same words either way — a refused officer learns nothing of it.
+pub fn refusal(status: &tonic::Status, not_found: &str) -> String {
+    match status.code() {
+        tonic::Code::NotFound | tonic::Code::PermissionDenied => not_found.to_owned(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown | tonic::Code::Internal => {
+            "服务暂不可用，请稍后再试".to_owned()
+        }
+        _ => status.message().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_as_browsers_encode_them() {
+        let form = Form::parse("remarks=%E5%90%8C%E6%84%8F+%E5%85%A5%E6%88%B7&csrf=ab&empty=&bad=%zz%");
+        assert_eq!(form.get("remarks"), "同意 入户");
+        assert_eq!(form.get("csrf"), "ab");
+        assert_eq!(form.get("empty"), "");
+        assert_eq!(form.get("bad"), "%zz%");
+        assert_eq!(form.get("missing"), "");
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_session_and_compared_whole() {
+        assert_eq!(csrf_of("t1"), csrf_of("t1"));
+        assert_ne!(csrf_of("t1"), csrf_of("t2"));
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
+    }
+}

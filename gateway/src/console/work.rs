@@ -1,0 +1,169 @@
+//! 我的待办: the applications waiting for a step the officer signs, oldest
+//! first, and for a county's officers how many wait in each township; for a
+//! township's officers, the households due for review, priority candidates
+//! from the poverty roster first (R-REV-2). Each list is the service's
+//! answer for this officer: their jurisdiction, their roles.
+
+use std::collections::BTreeMap;
+
+use dibao_proto::civil_affairs::v1 as ca;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::{DivisionCode, OfficerRole, PageRequest, Relation};
+use dibao_proto::labels::Label;
+use dibao_proto::types::DivisionLevel;
+
+use super::Visit;
+use super::html::{Page, esc, table, timestamp};
+
+const CIVIL: &str = "civil-affairs";
+
+/// The head of a household (the first member when none is marked head): name.
+pub fn head_name(h: Option<&ca::Household>) -> String {
+    let members = h.map(|h| h.members.as_slice()).unwrap_or_default();
+    members
+        .iter()
+        .find(|m| m.relation == Relation::Head as i32)
+        .or_else(|| members.first())
+        .and_then(|m| m.person.as_ref())
+        .map(|p| p.name.clone())
+        .unwrap_or_default()
+}
+
+fn village(h: Option<&ca::Household>) -> String {
+    h.and_then(|h| h.village.as_ref()).map(|v| v.code.clone()).unwrap_or_default()
+}
+
+fn step_label(step: i32) -> &'static str {
+    ca::ProcessStep::try_from(step).unwrap_or(ca::ProcessStep::Unspecified).label()
+}
+
+fn kind_label(kind: i32) -> &'static str {
+    if kind == ca::ApplicationKind::Exit as i32 { "退出" } else { "申请" }
+}
+
+pub async fn page(v: &Visit) -> Page {
+    let channel = match v.upstream(CIVIL) {
+        Ok(c) => c,
+        Err(status) => return Page::message(http::StatusCode::SERVICE_UNAVAILABLE, "我的待办", status.message()),
+    };
+    let mut civil = CivilAffairsServiceClient::new(channel);
+    let division = v.session.claims.division.clone();
+    let mut body = String::new();
+
+    // Applications waiting for my step.
+    let waiting = civil
+        .list_applications(v.request(
+            CIVIL,
+            ca::ListApplicationsRequest {
+                division: Some(DivisionCode { code: division.as_str().to_owned() }),
+                waiting_for_me: true,
+                page: Some(PageRequest { page_size: 100, page_token: String::new() }),
+            },
+        ))
+        .await;
+    body.push_str("<section aria-labelledby=\"waiting\"><h2 id=\"waiting\">待我签署的申请</h2>");
+    match waiting {
+        Ok(answer) => {
+            let answer = answer.into_inner();
+            let rows: Vec<Vec<String>> = answer
+                .applications
+                .iter()
+                .map(|a| {
+                    let notice = timestamp(a.notice_ends_at.as_ref());
+                    vec![
+                        format!(
+                            "<a href=\"/applications/{}\">{}</a>",
+                            esc(&a.application_id),
+                            esc(&head_name(a.household.as_ref()))
+                        ),
+                        esc(&village(a.household.as_ref())),
+                        kind_label(a.kind).to_owned(),
+                        esc(step_label(a.next_step)),
+                        esc(&timestamp(a.submitted_at.as_ref())),
+                        if notice.is_empty() { "—".to_owned() } else { esc(&notice) },
+                    ]
+                })
+                .collect();
+            body.push_str(&table(
+                "work",
+                &["户主", "村", "类型", "待办环节", "提交时间", "公示期满"],
+                &rows,
+                "暂无待您签署的申请",
+            ));
+            if answer.page.is_some_and(|p| !p.next_page_token.is_empty()) {
+                body.push_str("<p class=\"hint\">仅列出最早的100件，请先办理这些。</p>");
+            }
+            if matches!(division.level(), DivisionLevel::County | DivisionLevel::City | DivisionLevel::Province) {
+                body.push_str(&per_township(&answer.applications));
+            }
+        }
+        Err(status) => body.push_str(&format!(
+            "<p class=\"notice error\" role=\"alert\">{}</p>",
+            esc(&super::refusal(&status, "无权查看本区划的申请"))
+        )),
+    }
+    body.push_str("</section>");
+
+    // Reviews due in my township (R-REV-1, R-REV-2).
+    let reviewer = v.session.claims.roles.iter().any(|r| {
+        matches!(r, OfficerRole::TownshipCaseworker | OfficerRole::TownshipReviewer | OfficerRole::CountyApprover)
+    });
+    if division.level() == DivisionLevel::Township && reviewer {
+        body.push_str(&reviews_due(v, &mut civil, division.as_str()).await);
+    }
+    Page::ok("我的待办", body)
+}
+
+/// How many applications wait in each township of a county.
+fn per_township(applications: &[ca::Application]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for a in applications {
+        let v = village(a.household.as_ref());
+        *counts.entry(v.get(..9).unwrap_or(&v).to_owned()).or_default() += 1;
+    }
+    let rows: Vec<Vec<String>> = counts.iter().map(|(t, n)| vec![esc(t), n.to_string()]).collect();
+    format!("<h3>各乡镇待办件数</h3>{}", table("counts", &["乡镇（区划代码）", "待办件数"], &rows, "各乡镇均无待办"))
+}
+
+async fn reviews_due(
+    v: &Visit,
+    civil: &mut CivilAffairsServiceClient<tonic::transport::Channel>,
+    township: &str,
+) -> String {
+    let mut out = "<section aria-labelledby=\"reviews\"><h2 id=\"reviews\">到期复核</h2>".to_owned();
+    let due = civil
+        .list_reviews_due(v.request(
+            CIVIL,
+            ca::ListReviewsDueRequest {
+                township: Some(DivisionCode { code: township.to_owned() }),
+                as_of: None,
+                page: Some(PageRequest { page_size: 100, page_token: String::new() }),
+            },
+        ))
+        .await;
+    match due {
+        Ok(answer) => {
+            let rows: Vec<Vec<String>> = answer
+                .into_inner()
+                .reviews
+                .iter()
+                .map(|r| {
+                    vec![
+                        if r.priority { "<strong>重点</strong>".to_owned() } else { String::new() },
+                        esc(&r.head.as_ref().map(|p| p.name.clone()).unwrap_or_default()),
+                        esc(&r.village.as_ref().map(|d| d.code.clone()).unwrap_or_default()),
+                        esc(&super::html::pb_date(r.due_on.as_ref())),
+                        esc(&r.reason),
+                    ]
+                })
+                .collect();
+            out.push_str(&table("reviews", &["", "户主", "村", "应复核日期", "原因"], &rows, "暂无到期复核"));
+        }
+        Err(status) => out.push_str(&format!(
+            "<p class=\"notice error\" role=\"alert\">{}</p>",
+            esc(&super::refusal(&status, "无权查看本乡镇的复核名单"))
+        )),
+    }
+    out.push_str("</section>");
+    out
+}

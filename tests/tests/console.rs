@@ -1,0 +1,307 @@
+//! The officers' console in a real browser (Debian's Chromium, headless,
+//! over WebDriver) against the real gateway and every service: officers log
+//! in with a password and an authenticator code computed here (a wrong code
+//! refused), work an application through its steps — each signature shown
+//! for confirmation before it is made — see their work lists, are refused
+//! county approval while the public notice runs and approve after it; an
+//! officer of another county finds nothing of it, by list or by URL; the
+//! access-history page lists the views the earlier steps made; a form
+//! posted without its CSRF token is refused; the Content-Security-Policy is
+//! sent and the session cookie is out of the page's reach. Screenshots of
+//! each main page go to `target/console-screenshots/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dibao_platform::runtime::clock::{Clock, ManualClock};
+use dibao_proto::civil_affairs::v1 as ca;
+use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation};
+use dibao_proto::events::v1::BenefitCategory;
+use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
+use dibao_test_mesh::gateway::{self, Enrolled, Gateway};
+use dibao_tests::browser::{Browser, Driver};
+use dibao_tests::{Spawn, TestEnv};
+
+const COUNTY: &str = "220581";
+const TOWNSHIP: &str = "220581101";
+const VILLAGE: &str = "220581101201";
+const OTHER_COUNTY: &str = "220582";
+
+fn id(seq: u32) -> IdentityNumber {
+    let body = format!("{COUNTY}19700101{seq:03}");
+    IdentityNumber { value: format!("{body}{}", dibao_proto::types::check_character(&body)) }
+}
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots")
+}
+
+/// Logs `officer` in through the console's form; the page after it.
+async fn login(b: &Browser, gw: &Gateway, officer: &Enrolled) -> String {
+    b.goto(&format!("https://{}/login", gw.addr)).await.expect("login page");
+    b.fill("#officer_id", &officer.officer_id).await.expect("id");
+    b.fill("#password", &officer.password).await.expect("password");
+    b.fill("#totp", &officer.code(gw.clock.now().unix_timestamp())).await.expect("code");
+    b.click("#login").await.expect("log in");
+    b.wait_for_text("我的待办", 10).await.expect("the work list after login")
+}
+
+/// Signs the open step of the application on the page: the form, the
+/// confirmation (which must show what is signed), then the signature.
+async fn sign(b: &Browser, approve: bool, remarks: &str, report: Option<&str>) -> String {
+    b.click(if approve { "#approve" } else { "#refuse" }).await.expect("decision");
+    b.fill("#remarks", remarks).await.expect("remarks");
+    if let Some(report) = report {
+        b.fill("#report", report).await.expect("report");
+    }
+    b.click("#review-sign").await.expect("to the confirmation");
+    let confirm = b.wait_for_text("确认签署", 10).await.expect("confirmation page");
+    assert!(confirm.contains(remarks) && confirm.contains(if approve { "同意" } else { "不同意" }), "{confirm}");
+    b.click("#confirm-sign").await.expect("sign");
+    // Signed or refused, the application's page follows, with its signed history.
+    b.wait_for_text("签署记录", 10).await.expect("the application after signing")
+}
+
+#[test]
+fn officers_work_an_application_through_the_console_in_a_real_browser() {
+    // The scenario is one large future (every service, four browsers): in a
+    // debug build its frames outgrow a test thread's 2 MiB stack.
+    std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .thread_stack_size(8 << 20)
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(Box::pin(scenario()))
+        })
+        .expect("thread")
+        .join()
+        .expect("the scenario");
+}
+
+async fn scenario() {
+    let driver = Driver::start().await.expect("chromedriver (scripts/deps.sh installs it)");
+    let env = TestEnv::start().await;
+    let clock = ManualClock::at(time::OffsetDateTime::now_utc());
+    let all = dibao_test_mesh::all::start_with_civil(env, Spawn::default().clock(Arc::new(clock.clone()))).await;
+    let upstreams: Vec<(&str, std::net::SocketAddr)> = all.addrs.iter().map(|(k, v)| (*k, *v)).collect();
+    let how = gateway::spawn_vars(&all.env, &upstreams).clock(Arc::new(clock.clone()));
+    let gw = gateway::start_with(&all.env, how).await;
+    let base = format!("https://{}", gw.addr);
+
+    // The county's policy and an application, the way a system would put them (gRPC through the gateway).
+    let policy_officer = gw.officer("policy-office", &[OfficerRole::CountyApprover], COUNTY).await;
+    CivilAffairsServiceClient::new(policy_officer)
+        .save_policy(ca::SavePolicyRequest { policy: Some(dibao_test_mesh::verification::policy(COUNTY)) })
+        .await
+        .expect("policy");
+    let caseworker = gw.enrol("liu-caseworker", "刘志强", &[OfficerRole::TownshipCaseworker], TOWNSHIP).await;
+    let intake = gw.channel(&gw.login(&caseworker).await.expect("caseworker logs in")).await;
+    let member = |seq, name: &str, relation: Relation, ability: ca::WorkAbility| ca::Member {
+        person: Some(Person { identity_number: Some(id(seq)), name: name.into(), ..Default::default() }),
+        relation: relation as i32,
+        work_ability: ability as i32,
+        covered: true,
+        ..Default::default()
+    };
+    let submitted = CivilAffairsServiceClient::new(intake)
+        .submit_application(ca::SubmitApplicationRequest {
+            household: Some(ca::Household {
+                village: Some(DivisionCode { code: VILLAGE.into() }),
+                category: BenefitCategory::C as i32,
+                members: vec![
+                    member(1, "王建国", Relation::Head, ca::WorkAbility::Partial),
+                    member(2, "李秀英", Relation::Spouse, ca::WorkAbility::None),
+                ],
+                ..Default::default()
+            }),
+            income: vec![ca::IncomeItem {
+                kind: ca::IncomeKind::Wage as i32,
+                label: "零工".into(),
+                monthly: Some(Money { fen: 20_000 }),
+                ..Default::default()
+            }],
+            supporters: vec![],
+        })
+        .await
+        .expect("application")
+        .into_inner();
+    let app = submitted.application_id.clone();
+
+    // --- the caseworker: a wrong code refused, then in; the home visit signed.
+    let a = driver.browser().await.expect("browser");
+    a.goto(&format!("{base}/login")).await.expect("login page");
+    a.screenshot(&shots().join("login.png")).await.expect("screenshot");
+    a.fill("#officer_id", &caseworker.officer_id).await.expect("id");
+    a.fill("#password", &caseworker.password).await.expect("password");
+    let good = caseworker.code(clock.now().unix_timestamp());
+    a.fill("#totp", if good == "000000" { "111111" } else { "000000" }).await.expect("code");
+    a.click("#login").await.expect("submit");
+    let refused = a.wait_for_text("不正确", 10).await.expect("a wrong code is refused");
+    assert!(refused.contains("账号、口令或动态口令不正确"), "{refused}");
+    let work = login(&a, &gw, &caseworker).await;
+    assert!(work.contains("王建国") && work.contains("入户调查"), "the application waits for the caseworker:\n{work}");
+    a.screenshot(&shots().join("work.png")).await.expect("screenshot");
+    // The page's script cannot read the session cookie.
+    let cookies = a.script("return document.cookie;").await.expect("script");
+    assert!(!cookies.as_str().unwrap_or_default().contains("dibao_session"), "HttpOnly: {cookies}");
+    a.click(&format!("a[href='/applications/{app}']")).await.expect("open the application");
+    let page = a.wait_for_text("家庭成员", 10).await.expect("application page");
+    assert!(page.contains("李秀英") && page.contains(&id(2).value), "a caseworker sees members in full:\n{page}");
+    a.script("window.scrollTo(0, 0);").await.expect("scroll");
+    a.screenshot(&shots().join("application.png")).await.expect("screenshot");
+    a.click("#approve").await.expect("approve");
+    a.fill("#remarks", "入户核实，家中无劳动力收入来源").await.expect("remarks");
+    a.click("#review-sign").await.expect("to the confirmation");
+    let confirm = a.wait_for_text("确认签署", 10).await.expect("confirmation");
+    for shown in ["入户调查", "同意", "入户核实，家中无劳动力收入来源", "刘志强", "乡镇经办人员", VILLAGE]
+    {
+        assert!(confirm.contains(shown), "the confirmation shows {shown}:\n{confirm}");
+    }
+    a.screenshot(&shots().join("confirm.png")).await.expect("screenshot");
+    a.click("#confirm-sign").await.expect("sign");
+    let signed = a.wait_for_text("已签署“入户调查”（同意）", 10).await.expect("signed");
+    assert!(signed.contains("民主评议"), "next: the village review\n{signed}");
+
+    // --- the village review and the verification, as their officers' systems do them.
+    let committee = gw.officer("wang-committee", &[OfficerRole::VillageCommittee], VILLAGE).await;
+    CivilAffairsServiceClient::new(committee)
+        .sign_step(ca::SignStepRequest {
+            application_id: app.clone(),
+            step: ca::ProcessStep::VillageReview as i32,
+            approve: true,
+            remarks: "民主评议通过".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("village review");
+    let checker = gw.officer("chen-checker", &[OfficerRole::VerificationOfficer], COUNTY).await;
+    let mut hub = VerificationServiceClient::new(checker.clone());
+    let members = [(id(1), "王建国", Relation::Head), (id(2), "李秀英", Relation::Spouse)];
+    let report = dibao_test_mesh::verification::vehicles_checked(
+        &mut hub,
+        COUNTY,
+        &submitted.household_id,
+        &members,
+        "低保申请审核",
+    )
+    .await
+    .report_id;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let signed = CivilAffairsServiceClient::new(checker.clone())
+            .sign_step(ca::SignStepRequest {
+                application_id: app.clone(),
+                step: ca::ProcessStep::Verification as i32,
+                approve: true,
+                verification_report_id: report.clone(),
+                ..Default::default()
+            })
+            .await;
+        match signed {
+            Ok(_) => break,
+            Err(e) if e.message().contains("尚未送达") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("verification step: {}", e.message()),
+        }
+    }
+
+    // --- the township reviewer takes it through township review; the caseworker puts it on notice.
+    let reviewer = gw.enrol("sun-reviewer", "孙丽", &[OfficerRole::TownshipReviewer], TOWNSHIP).await;
+    let r = driver.browser().await.expect("browser");
+    let work = login(&r, &gw, &reviewer).await;
+    assert!(work.contains("王建国") && work.contains("乡镇审核"), "{work}");
+    r.click(&format!("a[href='/applications/{app}']")).await.expect("open");
+    r.wait_for_text("签署本环节：乡镇审核", 10).await.expect("the reviewer's step");
+    let after = sign(&r, true, "审核同意，予以公示", None).await;
+    assert!(after.contains("已签署“乡镇审核”（同意）") && after.contains("公示"), "{after}");
+    a.goto(&format!("{base}/applications/{app}")).await.expect("reload");
+    a.wait_for_text("签署本环节：公示", 10).await.expect("the caseworker's notice step");
+    let after = sign(&a, true, "已在村务公开栏张贴公示", None).await;
+    assert!(after.contains("已签署“公示”（同意）") && after.contains("公示期满"), "{after}");
+
+    // --- the county approver: in the work list, refused while the notice runs.
+    let approver = gw.enrol("zhou-approver", "周敏", &[OfficerRole::CountyApprover], COUNTY).await;
+    let c = driver.browser().await.expect("browser");
+    let work = login(&c, &gw, &approver).await;
+    assert!(work.contains("王建国") && work.contains("县级审批") && work.contains("各乡镇待办件数"), "{work}");
+    c.screenshot(&shots().join("work-county.png")).await.expect("screenshot");
+    c.click(&format!("a[href='/applications/{app}']")).await.expect("open");
+    c.wait_for_text("签署本环节：县级审批", 10).await.expect("the approver's step");
+    let refused = sign(&c, true, "同意纳入低保", None).await;
+    assert!(refused.contains("公示期为7天，尚未期满"), "refused during the notice:\n{refused}");
+    assert!(c.has("#sign-error").await.expect("page"), "the refusal is shown at the form");
+    c.screenshot(&shots().join("refused.png")).await.expect("screenshot");
+
+    // --- an approver of another county finds nothing of it, by list or by URL.
+    let stranger = gw.enrol("qian-elsewhere", "钱进", &[OfficerRole::CountyApprover], OTHER_COUNTY).await;
+    let s = driver.browser().await.expect("browser");
+    let work = login(&s, &gw, &stranger).await;
+    assert!(work.contains("暂无待您签署的申请") && !work.contains("王建国"), "{work}");
+    s.goto(&format!("{base}/applications/{app}")).await.expect("by URL");
+    let nothing = s.text().await.expect("page");
+    assert!(nothing.contains("没有找到这份申请，或不在您的管辖范围内"), "{nothing}");
+    assert!(!nothing.contains("王建国") && !nothing.contains("李秀英"), "nothing of it:\n{nothing}");
+
+    // --- who looked at 王建国's data: the views above, by officer; his number never in a URL.
+    c.goto(&format!("{base}/history")).await.expect("history page");
+    c.fill("#person", &id(1).value).await.expect("person");
+    c.fill("#village", VILLAGE).await.expect("village");
+    c.click("#search").await.expect("search");
+    let history = c.wait_for_text("的查询记录", 10).await.expect("records");
+    // (Asked before the clock moves: every service checks the gateway's assertions against its own clock.)
+    for officer in ["liu-caseworker", "sun-reviewer", "zhou-approver", "chen-checker"] {
+        assert!(history.contains(officer), "{officer} in the history:\n{history}");
+    }
+    assert!(!history.contains("qian-elsewhere"), "the refused officer read nothing:\n{history}");
+    assert!(!c.url().await.expect("url").contains(&id(1).value), "no identity number in the URL");
+    c.screenshot(&shots().join("history.png")).await.expect("screenshot");
+
+    // --- a form posted without its CSRF token is refused; the page's policy forbids inline script.
+    c.goto(&format!("{base}/history")).await.expect("history page");
+    c.fill("#person", &id(1).value).await.expect("person");
+    c.script("document.querySelector('form.inline input[name=csrf]').remove();").await.expect("drop the token");
+    c.click("#search").await.expect("post without the token");
+    let forged = c.wait_for_text("请求被拒绝", 10).await.expect("refused");
+    assert!(forged.contains("表单校验码不正确"), "{forged}");
+    let csp = c
+        .script_async(
+            "const done = arguments[arguments.length - 1];\
+             fetch('/work').then(r => done(r.headers.get('content-security-policy')));",
+        )
+        .await
+        .expect("fetch");
+    let csp = csp.as_str().unwrap_or_default().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let inline = c.script("return document.querySelectorAll('script:not([src])').length;").await.expect("script");
+    assert_eq!(inline.as_i64(), Some(0), "no inline script");
+
+    // --- sixteen idle minutes end the session; eight days on, the notice is over and the approver approves.
+    clock.advance(time::Duration::minutes(16));
+    c.goto(&format!("{base}/work")).await.expect("work list");
+    let idle = c.wait_for_text("登录", 10).await.expect("back at the login");
+    assert!(idle.contains("长时间未操作"), "{idle}");
+    clock.advance(time::Duration::days(8));
+    login(&c, &gw, &approver).await;
+    c.goto(&format!("{base}/applications/{app}")).await.expect("open");
+    c.wait_for_text("签署本环节：县级审批", 10).await.expect("the approver's step");
+    let approved = sign(&c, true, "同意纳入低保", None).await;
+    assert!(approved.contains("已签署“县级审批”（同意）"), "{approved}");
+    assert!(approved.contains("已纳入保障") && approved.contains("月保障金"), "{approved}");
+
+    // --- logout ends the session: the work list sends the officer to the login.
+    c.click("header form button").await.expect("log out");
+    c.wait_for_text("已退出登录", 10).await.expect("logged out");
+    c.goto(&format!("{base}/work")).await.expect("work list");
+    c.find("#login").await.expect("back at the login form");
+
+    for b in [a, r, c, s] {
+        b.close().await.expect("close");
+    }
+}
