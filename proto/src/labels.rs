@@ -4,6 +4,7 @@
 
 use crate::civil_affairs::v1::ProcessStep;
 use crate::common::v1::{OfficerRole, Relation};
+use crate::comparison::v1::ListKind;
 use crate::department::v1::{Department, Item};
 use crate::events::v1::{BenefitCategory, PovertyCause, Programme};
 use crate::poverty_alleviation::v1::PovertyStatus;
@@ -144,6 +145,22 @@ impl Label for PovertyStatus {
             PovertyStatus::InPoverty => "未脱贫",
             PovertyStatus::Exited => "已脱贫",
             PovertyStatus::Returned => "返贫",
+        }
+    }
+}
+
+/// The comparison's lists (R-CMP-2) as officers know them.
+impl Label for ListKind {
+    fn label(self) -> &'static str {
+        match self {
+            ListKind::Unspecified => "未指定",
+            ListKind::PoorNotDibao => "建档立卡贫困户未纳入低保或特困",
+            ListKind::DibaoNotPoor => "低保或特困户未纳入建档立卡",
+            ListKind::OnBoth => "两个名单均有的户",
+            ListKind::MembersDiffer => "两个名单家庭成员不一致",
+            ListKind::FlagMismatch => "低保贫困户标识不一致",
+            ListKind::DeceasedPaid => "公安登记已死亡仍享受待遇",
+            ListKind::OfficialRelative => "经办人员及村干部近亲属享受待遇（备案）",
         }
     }
 }

@@ -18,11 +18,13 @@ use dibao_platform::runtime::clock::{Clock, ManualClock};
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation};
+use dibao_proto::comparison::v1 as cmp;
+use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
 use dibao_proto::events::v1::BenefitCategory;
 use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
 use dibao_test_mesh::gateway::{self, Enrolled, Gateway};
+use dibao_tests::TestEnv;
 use dibao_tests::browser::{Browser, Driver};
-use dibao_tests::{Spawn, TestEnv};
 
 const COUNTY: &str = "220581";
 const TOWNSHIP: &str = "220581101";
@@ -88,7 +90,7 @@ async fn scenario() {
     let driver = Driver::start().await.expect("chromedriver (scripts/deps.sh installs it)");
     let env = TestEnv::start().await;
     let clock = ManualClock::at(time::OffsetDateTime::now_utc());
-    let all = dibao_test_mesh::all::start_with_civil(env, Spawn::default().clock(Arc::new(clock.clone()))).await;
+    let all = dibao_test_mesh::all::start_with(env, Some(Arc::new(clock.clone()))).await;
     let upstreams: Vec<(&str, std::net::SocketAddr)> = all.addrs.iter().map(|(k, v)| (*k, *v)).collect();
     let how = gateway::spawn_vars(&all.env, &upstreams).clock(Arc::new(clock.clone()));
     let gw = gateway::start_with(&all.env, how).await;
@@ -255,7 +257,6 @@ async fn scenario() {
     c.fill("#village", VILLAGE).await.expect("village");
     c.click("#search").await.expect("search");
     let history = c.wait_for_text("的查询记录", 10).await.expect("records");
-    // (Asked before the clock moves: every service checks the gateway's assertions against its own clock.)
     for officer in ["liu-caseworker", "sun-reviewer", "zhou-approver", "chen-checker"] {
         assert!(history.contains(officer), "{officer} in the history:\n{history}");
     }
@@ -282,6 +283,10 @@ async fn scenario() {
     let inline = c.script("return document.querySelectorAll('script:not([src])').length;").await.expect("script");
     assert_eq!(inline.as_i64(), Some(0), "no inline script");
 
+    // Enrolled now: the administrator's session ends with the clock's move too.
+    let operator = gw.enrol("zhao-operator", "赵明", &[OfficerRole::CountyOperator], COUNTY).await;
+    let poverty_officer = gw.enrol("qian-poverty", "钱芳", &[OfficerRole::PovertyOfficer], TOWNSHIP).await;
+
     // --- sixteen idle minutes end the session; eight days on, the notice is over and the approver approves.
     clock.advance(time::Duration::minutes(16));
     c.goto(&format!("{base}/work")).await.expect("work list");
@@ -295,13 +300,56 @@ async fn scenario() {
     assert!(approved.contains("已签署“县级审批”（同意）"), "{approved}");
     assert!(approved.contains("已纳入保障") && approved.contains("月保障金"), "{approved}");
 
+    // --- the comparison: the enrolled household is on the dibao roster only, list (b); decided in writing.
+    let db = all.env.db.client().await.expect("db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let in_view = "SELECT count(*) FROM roster_comparison.roster_household WHERE valid_to IS NULL AND side = 'dibao'";
+    while db.query_one(in_view, &[]).await.map(|r| r.get::<_, i64>(0)).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the enrolment did not reach the comparison's view");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let operator = gw.channel(&gw.login(&operator).await.expect("operator logs in")).await;
+    let mut run = ComparisonServiceClient::new(operator)
+        .run_comparison(cmp::RunComparisonRequest {
+            division: Some(DivisionCode { code: COUNTY.into() }),
+            reproduce_run_id: String::new(),
+        })
+        .await
+        .expect("run")
+        .into_inner();
+    while run.message().await.expect("progress").is_some() {}
+    c.goto(&format!("{base}/work")).await.expect("work list");
+    let work = c.wait_for_text("待处理的比对条目", 10).await.expect("open entries on the work list");
+    assert!(work.contains("低保或特困户未纳入建档立卡"), "{work}");
+    c.goto(&format!("{base}/comparison?kind={}", cmp::ListKind::DibaoNotPoor as i32)).await.expect("list (b)");
+    let list = c.wait_for_text("待处理（1条）", 10).await.expect("the open entry");
+    assert!(list.contains("王建国"), "the households named by head, not by id:\n{list}");
+    c.click("details summary").await.expect("open the form");
+    c.fill("textarea[name=conclusion]", "经核实该户收入来源为零工，已纳入低保，不属建档立卡对象")
+        .await
+        .expect("conclusion");
+    c.click("form.decide button").await.expect("decide");
+    let refused = c.wait_for_text("扶贫部门", 10).await.expect("refused");
+    assert!(refused.contains("应由扶贫部门经办人员签署"), "list (b) is the poverty office's to conclude:\n{refused}");
+    let p = driver.browser().await.expect("browser");
+    login(&p, &gw, &poverty_officer).await;
+    p.goto(&format!("{base}/comparison?kind={}", cmp::ListKind::DibaoNotPoor as i32)).await.expect("list (b)");
+    p.wait_for_text("待处理（1条）", 10).await.expect("the open entry");
+    p.click("details summary").await.expect("open the form");
+    p.fill("textarea[name=conclusion]", "经入户核实，该户不符合建档立卡识别标准，维持低保").await.expect("conclusion");
+    p.screenshot(&shots().join("comparison.png")).await.expect("screenshot");
+    p.click("form.decide button").await.expect("decide");
+    let decided = p.wait_for_text("结论已记录", 10).await.expect("decided");
+    assert!(decided.contains("本清单没有待处理的条目") && decided.contains("已处理（1条）"), "{decided}");
+    assert!(decided.contains("钱芳"), "the decision names its officer:\n{decided}");
+
     // --- logout ends the session: the work list sends the officer to the login.
     c.click("header form button").await.expect("log out");
     c.wait_for_text("已退出登录", 10).await.expect("logged out");
     c.goto(&format!("{base}/work")).await.expect("work list");
     c.find("#login").await.expect("back at the login form");
 
-    for b in [a, r, c, s] {
+    for b in [a, r, c, s, p] {
         b.close().await.expect("close");
     }
 }

@@ -14,10 +14,12 @@
 //!
 //! Pages: [`login`] (password and authenticator code; logout), [`work`]
 //! (我的待办), [`application`] (a household's application, its signed
-//! history, signing a step after confirming it, objections), [`history`]
-//! (查询记录: who looked at a person's data).
+//! history, signing a step after confirming it, objections), [`comparison`]
+//! (台账比对: the lists (a)–(g), deciding an entry), [`history`] (查询记录:
+//! who looked at a person's data).
 
 pub mod application;
+pub mod comparison;
 pub mod history;
 pub mod html;
 pub mod login;
@@ -261,6 +263,7 @@ async fn route(
         (Method::GET, "/") => return Ok(html::see_other("/work", &[])),
         (Method::GET, "/work") => work::page(&v).await,
         (Method::GET, "/history") => history::form_page(&v),
+        (Method::GET, "/comparison") => comparison::page(&v, &Form::parse(&query)).await,
         (Method::GET, p) if p.starts_with("/applications/") => {
             application::page(&v, p.trim_start_matches("/applications/"), &Form::parse(&query)).await
         }
@@ -276,6 +279,10 @@ async fn route(
             match p {
                 "/logout" => return login::logout(&v).await,
                 "/history" => history::search(&v, &form).await,
+                "/comparison/decide" => match comparison::decide(&v, &form).await {
+                    application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
+                    application::Signed::Page(page) => page,
+                },
                 p if p.starts_with("/applications/") && p.ends_with("/sign") => {
                     let id = p.trim_start_matches("/applications/").trim_end_matches("/sign");
                     match application::sign(&v, id, &form).await {
@@ -299,11 +306,12 @@ async fn route(
 }
 
 /// What an officer reads when a service refuses: its message (Chinese,
-/// naming the field), or, for what they may not see or what is not there,
-/// the same words either way — a refused officer learns nothing of it.
+/// naming the field or the rule), except for what is not there — data
+/// outside the officer's jurisdiction is not found either, and the same
+/// words say both, so a refused officer learns nothing of it.
 pub fn refusal(status: &tonic::Status, not_found: &str) -> String {
     match status.code() {
-        tonic::Code::NotFound | tonic::Code::PermissionDenied => not_found.to_owned(),
+        tonic::Code::NotFound => not_found.to_owned(),
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown | tonic::Code::Internal => {
             "服务暂不可用，请稍后再试".to_owned()
         }

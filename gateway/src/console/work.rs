@@ -111,7 +111,52 @@ pub async fn page(v: &Visit) -> Page {
     if division.level() == DivisionLevel::Township && reviewer {
         body.push_str(&reviews_due(v, &mut civil, division.as_str()).await);
     }
+    body.push_str(&open_entries(v, division.as_str()).await);
     Page::ok("我的待办", body)
+}
+
+/// The comparison's entries still to decide in my jurisdiction, per
+/// township and list, oldest first (R-CMP-3); nothing for a role that does
+/// not work the lists.
+async fn open_entries(v: &Visit, division: &str) -> String {
+    use dibao_proto::comparison::v1 as cmp;
+    use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
+    const COMPARISON: &str = "roster-comparison";
+    let Ok(channel) = v.upstream(COMPARISON) else { return String::new() };
+    let request = cmp::ReportOpenItemsRequest { division: Some(DivisionCode { code: division.to_owned() }) };
+    let report = match ComparisonServiceClient::new(channel).report_open_items(v.request(COMPARISON, request)).await {
+        Ok(r) => r.into_inner(),
+        Err(status) if status.code() == tonic::Code::PermissionDenied => return String::new(),
+        Err(status) if status.code() == tonic::Code::NotFound || status.code() == tonic::Code::FailedPrecondition => {
+            return "<section><h2 id=\"entries\">待处理的比对条目</h2><p class=\"empty\">本区划尚无已完成的比对</p></section>"
+                .to_owned();
+        }
+        Err(status) => {
+            return format!(
+                "<section><h2 id=\"entries\">待处理的比对条目</h2><p class=\"notice error\" role=\"alert\">{}</p></section>",
+                esc(&super::refusal(&status, "无权查看本区划的比对结果"))
+            );
+        }
+    };
+    let rows: Vec<Vec<String>> = report
+        .townships
+        .iter()
+        .filter(|t| t.open > 0)
+        .map(|t| {
+            let kind = cmp::ListKind::try_from(t.kind).unwrap_or(cmp::ListKind::Unspecified);
+            vec![
+                esc(&t.township.as_ref().map(|d| d.code.clone()).unwrap_or_default()),
+                format!("<a href=\"/comparison?kind={}\">{}</a>", t.kind, esc(kind.label())),
+                t.open.to_string(),
+                t.over_30_days.to_string(),
+                t.over_90_days.to_string(),
+            ]
+        })
+        .collect();
+    format!(
+        "<section aria-labelledby=\"entries\"><h2 id=\"entries\">待处理的比对条目</h2>{}</section>",
+        table("entries", &["乡镇", "清单", "待处理", "超过30天", "超过90天"], &rows, "没有待处理的比对条目")
+    )
 }
 
 /// How many applications wait in each township of a county.

@@ -303,18 +303,25 @@ impl Kind {
     }
 }
 
-/// The list's name as officers know it.
+impl From<Kind> for dibao_proto::comparison::v1::ListKind {
+    fn from(k: Kind) -> Self {
+        use dibao_proto::comparison::v1::ListKind;
+        match k {
+            Kind::PoorNotDibao => ListKind::PoorNotDibao,
+            Kind::DibaoNotPoor => ListKind::DibaoNotPoor,
+            Kind::OnBoth => ListKind::OnBoth,
+            Kind::MembersDiffer => ListKind::MembersDiffer,
+            Kind::FlagMismatch => ListKind::FlagMismatch,
+            Kind::DeceasedPaid => ListKind::DeceasedPaid,
+            Kind::OfficialRelative => ListKind::OfficialRelative,
+        }
+    }
+}
+
+/// The list's name as officers know it (one table, the contract's).
 impl dibao_proto::labels::Label for Kind {
     fn label(self) -> &'static str {
-        match self {
-            Kind::PoorNotDibao => "建档立卡贫困户未纳入低保或特困",
-            Kind::DibaoNotPoor => "低保或特困户未纳入建档立卡",
-            Kind::OnBoth => "两个名单均有的户",
-            Kind::MembersDiffer => "两个名单家庭成员不一致",
-            Kind::FlagMismatch => "低保贫困户标识不一致",
-            Kind::DeceasedPaid => "公安登记已死亡仍享受待遇",
-            Kind::OfficialRelative => "经办人员及村干部近亲属享受待遇（备案）",
-        }
+        dibao_proto::labels::Label::label(dibao_proto::comparison::v1::ListKind::from(self))
     }
 }
 

@@ -45,15 +45,7 @@ impl Refusal for ListError {
 }
 
 pub fn list_kind(k: Kind) -> pb::ListKind {
-    match k {
-        Kind::PoorNotDibao => pb::ListKind::PoorNotDibao,
-        Kind::DibaoNotPoor => pb::ListKind::DibaoNotPoor,
-        Kind::OnBoth => pb::ListKind::OnBoth,
-        Kind::MembersDiffer => pb::ListKind::MembersDiffer,
-        Kind::FlagMismatch => pb::ListKind::FlagMismatch,
-        Kind::DeceasedPaid => pb::ListKind::DeceasedPaid,
-        Kind::OfficialRelative => pb::ListKind::OfficialRelative,
-    }
+    k.into()
 }
 
 fn kind_of(k: pb::ListKind) -> Option<Kind> {

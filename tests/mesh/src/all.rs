@@ -6,11 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dibao_platform::runtime::clock::Clock;
 
 use dibao_platform::trust::assertion::AssertionSigner;
 use dibao_platform::trust::officer::Claims;
 use dibao_synthetic::simulator::Simulator;
-use dibao_tests::{OfficerChannel, Spawn, TestApp, TestEnv, spawn, spawn_with};
+use dibao_tests::{OfficerChannel, Spawn, TestApp, TestEnv, spawn_with};
 
 /// Each service by name, with its schema.
 pub const SCHEMAS: &[(&str, &str)] = &[
@@ -32,11 +35,17 @@ pub struct All {
 
 /// Every service on `env` (whose trusted issuers a test may have extended).
 pub async fn start_on(env: TestEnv) -> All {
-    start_with_civil(env, Spawn::default()).await
+    start_with(env, None).await
 }
 
-/// The same, civil affairs started as `civil` says (a clock the test moves).
-pub async fn start_with_civil(env: TestEnv, civil: Spawn) -> All {
+/// The same, every service on `clock` when given (a clock the test moves:
+/// each service checks officer assertions against its own clock, so they
+/// share the gateway's).
+pub async fn start_with(env: TestEnv, clock: Option<Arc<dyn Clock>>) -> All {
+    let base = || match &clock {
+        Some(c) => Spawn::default().clock(c.clone()),
+        None => Spawn::default(),
+    };
     let hub_key = AssertionSigner::generate_pkcs8();
     std::fs::write(env.certs.join("hub-assertion.pk8"), &hub_key).expect("key");
     let hub_signer = AssertionSigner::from_pkcs8("hub-1", &hub_key).expect("signer");
@@ -50,7 +59,7 @@ pub async fn start_with_civil(env: TestEnv, civil: Spawn) -> All {
     let certs = &env.certs;
     let adapter = spawn_with::<Adapter>(
         &env,
-        Spawn::default()
+        base()
             .var::<Adapter>("DATABASE__SCHEMA", "adapter_public_security")
             .var::<Adapter>("TLS__CERT", certs.join("adapter-public-security.pem").display().to_string())
             .var::<Adapter>("TLS__KEY", certs.join("adapter-public-security.key").display().to_string())
@@ -61,12 +70,12 @@ pub async fn start_with_civil(env: TestEnv, civil: Spawn) -> All {
             .var::<Adapter>("ASSERTION__TRUSTED_KEYS", certs.join("trusted-keys").display().to_string()),
     )
     .await;
-    let civil = spawn_with::<dibao_civil_affairs::Application>(&env, civil).await;
-    let poverty = spawn::<dibao_poverty_alleviation::Application>(&env).await;
+    let civil = spawn_with::<dibao_civil_affairs::Application>(&env, base()).await;
+    let poverty = spawn_with::<dibao_poverty_alleviation::Application>(&env, base()).await;
     type Hub = dibao_verification_hub::Application;
     let hub = spawn_with::<Hub>(
         &env,
-        Spawn::default()
+        base()
             .var::<Hub>("HUB__SIGNING_KEY", certs.join("hub-assertion.pk8").display().to_string())
             .var::<Hub>("HUB__CIVIL_AFFAIRS", civil.addr.to_string())
             .var::<Hub>("HUB__CIVIL_AFFAIRS_SERVER_NAME", "localhost")
@@ -77,7 +86,7 @@ pub async fn start_with_civil(env: TestEnv, civil: Spawn) -> All {
     type Comparison = dibao_roster_comparison::Application;
     let comparison = spawn_with::<Comparison>(
         &env,
-        Spawn::default()
+        base()
             .var::<Comparison>("COMPARISON__MONTHLY_RUN_DAY", "0")
             .var::<Comparison>("COMPARISON__CIVIL_AFFAIRS", civil.addr.to_string())
             .var::<Comparison>("COMPARISON__CIVIL_AFFAIRS_SERVER_NAME", "localhost")
