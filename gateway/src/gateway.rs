@@ -92,6 +92,8 @@ pub struct Gateway {
     pub oidc: Option<Oidc>,
     pub metrics: Metrics,
     pub methods: Methods,
+    /// The verification campaigns officers started at the console, held here.
+    pub campaigns: crate::console::campaign::Campaigns,
 }
 
 impl Gateway {

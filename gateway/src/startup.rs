@@ -209,6 +209,7 @@ impl Service for Application {
             oidc: own.oidc.clone().map(Oidc::new),
             metrics: Default::default(),
             methods: Methods::from_descriptors(),
+            campaigns: Default::default(),
             pool,
             clock,
         });

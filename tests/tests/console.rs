@@ -286,6 +286,7 @@ async fn scenario() {
     // Enrolled now: the administrator's session ends with the clock's move too.
     let operator = gw.enrol("zhao-operator", "赵明", &[OfficerRole::CountyOperator], COUNTY).await;
     let poverty_officer = gw.enrol("qian-poverty", "钱芳", &[OfficerRole::PovertyOfficer], TOWNSHIP).await;
+    let campaigner = gw.enrol("wu-checker", "吴静", &[OfficerRole::VerificationOfficer], COUNTY).await;
 
     // --- sixteen idle minutes end the session; eight days on, the notice is over and the approver approves.
     clock.advance(time::Duration::minutes(16));
@@ -343,13 +344,32 @@ async fn scenario() {
     assert!(decided.contains("本清单没有待处理的条目") && decided.contains("已处理（1条）"), "{decided}");
     assert!(decided.contains("钱芳"), "the decision names its officer:\n{decided}");
 
+    // --- a campaign over the township, followed to its end on one page, never reloaded.
+    let v = driver.browser().await.expect("browser");
+    login(&v, &gw, &campaigner).await;
+    v.goto(&format!("{base}/campaigns")).await.expect("campaigns");
+    v.fill("#division", TOWNSHIP).await.expect("division");
+    v.click("#start-campaign").await.expect("start");
+    v.wait_for_text("集中核查进度", 10).await.expect("the campaign's page");
+    v.script("window.notReloaded = true;").await.expect("mark the page");
+    let ended = v.wait_for_text("已结束", 60).await.expect("the campaign ends on the page");
+    assert!(ended.contains("100%"), "{ended}");
+    assert_eq!(v.script("return window.notReloaded === true;").await.expect("script").as_bool(), Some(true));
+    let updates = v.script("return document.getElementById('campaign').getAttribute('data-updates');").await;
+    assert!(
+        updates.expect("script").as_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n >= 1),
+        "the page took the progress from the event stream"
+    );
+    assert!(ended.contains("公安"), "the departments' progress is on the page:\n{ended}");
+    v.screenshot(&shots().join("campaign.png")).await.expect("screenshot");
+
     // --- logout ends the session: the work list sends the officer to the login.
     c.click("header form button").await.expect("log out");
     c.wait_for_text("已退出登录", 10).await.expect("logged out");
     c.goto(&format!("{base}/work")).await.expect("work list");
     c.find("#login").await.expect("back at the login form");
 
-    for b in [a, r, c, s, p] {
+    for b in [a, r, c, s, p, v] {
         b.close().await.expect("close");
     }
 }

@@ -15,10 +15,11 @@
 //! Pages: [`login`] (password and authenticator code; logout), [`work`]
 //! (我的待办), [`application`] (a household's application, its signed
 //! history, signing a step after confirming it, objections), [`comparison`]
-//! (台账比对: the lists (a)–(g), deciding an entry), [`history`] (查询记录:
-//! who looked at a person's data).
+//! (台账比对: the lists (a)–(g), deciding an entry), [`campaign`] (集中核查,
+//! followed live), [`history`] (查询记录: who looked at a person's data).
 
 pub mod application;
+pub mod campaign;
 pub mod comparison;
 pub mod history;
 pub mod html;
@@ -212,7 +213,12 @@ pub async fn http(
         )
     });
     // Paths are named by their shape (an application's id is not a metric label).
-    let shape = if path.starts_with("/applications/") { "/applications/{id}" } else { path.as_str() };
+    let shape = match path.as_str() {
+        p if p.starts_with("/applications/") => "/applications/{id}",
+        p if p.starts_with("/campaigns/") && p.ends_with("/events") => "/campaigns/{id}/events",
+        p if p.starts_with("/campaigns/") => "/campaigns/{id}",
+        p => p,
+    };
     gw.metrics.call(&format!("console {shape}"), "console", started.elapsed());
     response
 }
@@ -264,6 +270,11 @@ async fn route(
         (Method::GET, "/work") => work::page(&v).await,
         (Method::GET, "/history") => history::form_page(&v),
         (Method::GET, "/comparison") => comparison::page(&v, &Form::parse(&query)).await,
+        (Method::GET, "/campaigns") => campaign::form_page(&v),
+        (Method::GET, p) if p.starts_with("/campaigns/") && p.ends_with("/events") => {
+            return Ok(campaign::events(&v, p.trim_start_matches("/campaigns/").trim_end_matches("/events")));
+        }
+        (Method::GET, p) if p.starts_with("/campaigns/") => campaign::page(&v, p.trim_start_matches("/campaigns/")),
         (Method::GET, p) if p.starts_with("/applications/") => {
             application::page(&v, p.trim_start_matches("/applications/"), &Form::parse(&query)).await
         }
@@ -279,6 +290,10 @@ async fn route(
             match p {
                 "/logout" => return login::logout(&v).await,
                 "/history" => history::search(&v, &form).await,
+                "/campaigns" => match campaign::start(&v, &form).await {
+                    Ok(location) => return Ok(html::see_other(&location, &[])),
+                    Err(page) => page,
+                },
                 "/comparison/decide" => match comparison::decide(&v, &form).await {
                     application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
                     application::Signed::Page(page) => page,

@@ -1,0 +1,263 @@
+//! 集中核查: a verification campaign over a township or county, started
+//! from the console and watched live to its end — done, failed and
+//! remaining households, and per department — without reloading.
+//!
+//! The hub runs a campaign for as long as its `StartCampaign` call lasts,
+//! so the gateway holds that call itself (not the browser, which may close
+//! its tab) and keeps the latest progress; the page follows it through
+//! server-sent events (`/campaigns/{id}/events`). Progress is held by the
+//! gateway replica that started it; the officer who started it, or one
+//! whose division holds the campaign's, may watch it.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use dibao_proto::common::v1::DivisionCode;
+use dibao_proto::department::v1::Department;
+use dibao_proto::labels::Label;
+use dibao_proto::verification::v1 as ver;
+use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
+use http::StatusCode;
+use serde_json::json;
+use tokio::sync::watch;
+use tonic::body::Body;
+
+use super::html::{self, Page, esc};
+use super::{Form, Visit};
+
+const HUB: &str = "verification-hub";
+
+/// Where a campaign stands, as the hub last reported it.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub done: i64,
+    pub failed: i64,
+    pub remaining: i64,
+    /// Per department: name, done, failed, remaining.
+    pub departments: Vec<(String, i64, i64, i64)>,
+    pub with_findings: usize,
+    pub finished: bool,
+    /// Why the campaign stopped early, if it did.
+    pub error: Option<String>,
+}
+
+impl Progress {
+    fn percent(&self) -> i64 {
+        let total = self.done + self.failed + self.remaining;
+        if total == 0 { if self.finished { 100 } else { 0 } } else { (self.done + self.failed) * 100 / total }
+    }
+
+    fn json(&self) -> String {
+        json!({
+            "percent": self.percent(),
+            "done": self.done,
+            "failed": self.failed,
+            "remaining": self.remaining,
+            "departments": self.departments.iter().map(|(n, d, f, r)| json!([n, d, f, r])).collect::<Vec<_>>(),
+            "findings": self.with_findings,
+            "finished": self.finished,
+            "error": self.error,
+        })
+        .to_string()
+    }
+}
+
+struct Running {
+    officer_id: String,
+    division: dibao_proto::types::DivisionCode,
+    purpose: String,
+    progress: watch::Receiver<Progress>,
+}
+
+/// The campaigns this gateway holds, by id.
+#[derive(Default)]
+pub struct Campaigns(Mutex<HashMap<String, Running>>);
+
+impl Campaigns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The campaign `id`, if this officer may watch it.
+    fn watch(&self, v: &Visit, id: &str) -> Option<(String, String, watch::Receiver<Progress>)> {
+        let campaigns = self.lock();
+        let c = campaigns.get(id)?;
+        let claims = &v.session.claims;
+        (c.officer_id == claims.officer_id || claims.division.contains(&c.division))
+            .then(|| (c.division.as_str().to_owned(), c.purpose.clone(), c.progress.clone()))
+    }
+}
+
+fn progress_of(r: &ver::StartCampaignResponse) -> Progress {
+    Progress {
+        done: r.households_done,
+        failed: r.households_failed,
+        remaining: r.households_remaining,
+        departments: r
+            .departments
+            .iter()
+            .map(|d| {
+                let name = Department::try_from(d.department).unwrap_or(Department::Unspecified).label().to_owned();
+                (name, d.done, d.failed, d.remaining)
+            })
+            .collect(),
+        with_findings: r.households_with_findings.len(),
+        finished: false,
+        error: None,
+    }
+}
+
+fn form(v: &Visit, division: &str, purpose: &str, error: Option<&str>) -> String {
+    let alert = error
+        .map(|e| format!("<p class=\"notice error\" role=\"alert\" id=\"campaign-error\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    format!(
+        "{alert}<form method=\"post\" action=\"/campaigns\" class=\"inline\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"division\">核查范围（乡镇或县区划代码）</label><input id=\"division\" name=\"division\" value=\"{division}\" maxlength=\"12\" required>\
+         <label for=\"purpose\">用途</label><input id=\"purpose\" name=\"purpose\" value=\"{purpose}\" required>\
+         <button type=\"submit\" id=\"start-campaign\">开始核查</button></form>\
+         <p class=\"hint\">对范围内在册家庭逐户向各部门核查；没有有效授权书的家庭不核查，计为未完成。</p>",
+        csrf = esc(&v.csrf),
+        division = esc(division),
+        purpose = esc(purpose),
+    )
+}
+
+/// `GET /campaigns`: the form.
+pub fn form_page(v: &Visit) -> Page {
+    let year = v.gw.clock.now().year();
+    Page::ok("集中核查", form(v, v.session.claims.division.as_str(), &format!("{year}年低保集中核查"), None))
+}
+
+/// `POST /campaigns`: the campaign started and held by the gateway; the
+/// page that follows it.
+pub async fn start(v: &Visit, posted: &Form) -> Result<String, Page> {
+    let (division, purpose) = (posted.get("division").trim(), posted.get("purpose").trim());
+    let refused = |message: &str| {
+        Page::with_status(StatusCode::BAD_REQUEST, "集中核查", form(v, division, purpose, Some(message)))
+    };
+    let parsed = match dibao_proto::types::DivisionCode::parse(division) {
+        Ok(d) => d,
+        Err(e) => return Err(refused(&format!("division：{}", e.reason))),
+    };
+    if purpose.is_empty() {
+        return Err(refused("purpose：请填写核查用途"));
+    }
+    let channel = v.upstream(HUB).map_err(|s| refused(s.message()))?;
+    let request = ver::StartCampaignRequest {
+        division: Some(DivisionCode { code: division.to_owned() }),
+        purpose: purpose.to_owned(),
+        campaign_id: String::new(),
+    };
+    let mut stream = match VerificationServiceClient::new(channel).start_campaign(v.request(HUB, request)).await {
+        Ok(s) => s.into_inner(),
+        Err(status) => return Err(refused(&super::refusal(&status, "没有找到该区划"))),
+    };
+    let first = match stream.message().await {
+        Ok(Some(first)) => first,
+        Ok(None) => return Err(refused("核查平台未返回进度，请稍后再试")),
+        Err(status) => return Err(refused(&super::refusal(&status, "没有找到该区划"))),
+    };
+    let id = first.campaign_id.clone();
+    let (tx, rx) = watch::channel(progress_of(&first));
+    v.gw.campaigns.lock().insert(
+        id.clone(),
+        Running {
+            officer_id: v.session.claims.officer_id.clone(),
+            division: parsed,
+            purpose: purpose.to_owned(),
+            progress: rx,
+        },
+    );
+    tracing::info!(officer = %v.session.claims.officer_id, campaign = %id, %division, "campaign started at the console");
+    // The call is held here until the hub ends it, whoever watches; the
+    // progress is kept an hour after, for the officer to come back to.
+    let (gw, key) = (v.gw.clone(), id.clone());
+    tokio::spawn(async move {
+        let last = loop {
+            match stream.message().await {
+                Ok(Some(p)) => {
+                    let _ = tx.send(progress_of(&p));
+                }
+                Ok(None) => break None,
+                Err(status) => break Some(status.message().to_owned()),
+            }
+        };
+        tx.send_modify(|p| {
+            p.finished = true;
+            p.error = last;
+        });
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        gw.campaigns.lock().remove(&key);
+    });
+    Ok(format!("/campaigns/{id}"))
+}
+
+/// `GET /campaigns/{id}`.
+pub fn page(v: &Visit, id: &str) -> Page {
+    let Some((division, purpose, rx)) = v.gw.campaigns.watch(v, id) else {
+        return Page::message(
+            StatusCode::NOT_FOUND,
+            "集中核查",
+            "没有找到这次核查（或不在您的管辖范围内，或由其他网关节点发起）",
+        );
+    };
+    let p = rx.borrow().clone();
+    let rows: String = p
+        .departments
+        .iter()
+        .map(|(name, done, failed, remaining)| {
+            format!("<tr><td>{}</td><td>{done}</td><td>{failed}</td><td>{remaining}</td></tr>", esc(name))
+        })
+        .collect();
+    let status = if p.finished { "已结束" } else { "进行中" };
+    let body = format!(
+        "<div id=\"campaign\" data-events=\"/campaigns/{id}/events\">\
+         <dl class=\"summary\"><dt>范围</dt><dd>{division}</dd><dt>用途</dt><dd>{purpose}</dd>\
+         <dt>状态</dt><dd id=\"camp-status\">{status}</dd></dl>\
+         <p><progress id=\"camp-bar\" max=\"100\" value=\"{percent}\"></progress> <strong id=\"camp-percent\">{percent}%</strong></p>\
+         <p>已核查 <span id=\"camp-done\">{done}</span> 户，未完成 <span id=\"camp-failed\">{failed}</span> 户，\
+         待核查 <span id=\"camp-remaining\">{remaining}</span> 户；有发现 <span id=\"camp-findings\">{findings}</span> 户。</p>\
+         <p id=\"camp-error\" class=\"notice error\" role=\"alert\"{hidden}>{error}</p>\
+         <h2>各部门</h2><table class=\"departments\"><thead><tr><th scope=\"col\">部门</th>\
+         <th scope=\"col\">已核查</th><th scope=\"col\">未完成</th><th scope=\"col\">待核查</th></tr></thead>\
+         <tbody id=\"dept-rows\">{rows}</tbody></table></div>",
+        id = esc(id),
+        division = esc(&division),
+        purpose = esc(&purpose),
+        percent = p.percent(),
+        done = p.done,
+        failed = p.failed,
+        remaining = p.remaining,
+        findings = p.with_findings,
+        hidden = if p.error.is_some() { "" } else { " hidden" },
+        error = esc(p.error.as_deref().unwrap_or("")),
+    );
+    Page::ok("集中核查进度", body)
+}
+
+/// `GET /campaigns/{id}/events`: the progress as server-sent events, one
+/// at once and one at every change, until the campaign ends.
+pub fn events(v: &Visit, id: &str) -> http::Response<Body> {
+    let Some((_, _, rx)) = v.gw.campaigns.watch(v, id) else {
+        return html::respond(&Page::message(StatusCode::NOT_FOUND, "集中核查", "没有找到这次核查"), None, &[]);
+    };
+    let stream = futures_util::stream::unfold((rx, true, false), |(mut rx, first, done)| async move {
+        if done {
+            return None;
+        }
+        if !first && rx.changed().await.is_err() {
+            return None;
+        }
+        let p = rx.borrow_and_update().clone();
+        let frame = hyper::body::Frame::data(Bytes::from(format!("data: {}\n\n", p.json())));
+        Some((Ok::<_, Infallible>(frame), (rx, false, p.finished)))
+    });
+    html::protected(http::Response::builder().status(StatusCode::OK))
+        .header(http::header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::new(http_body_util::StreamBody::new(stream)))
+        .unwrap_or_else(|_| http::Response::new(Body::empty()))
+}
