@@ -174,12 +174,24 @@ async fn load(mesh: &mut Mesh, households: usize) -> BTreeSet<String> {
             .await
             .expect("counts");
         let (d, p): (i64, i64) = (counts.get(0), counts.get(1));
-        if d == n_dibao as i64 && p == n_poor as i64 && view == flagged && !flagged.is_empty() {
+        // The flags are final once the poverty office has applied every
+        // civil-affairs event (under load it lags; equal partial sets are not enough).
+        let poverty_view: i64 = client
+            .query_one("SELECT count(*) FROM poverty_alleviation.dibao_household", &[])
+            .await
+            .expect("poverty's dibao view")
+            .get(0);
+        if d == n_dibao as i64
+            && p == n_poor as i64
+            && poverty_view == n_dibao as i64
+            && view == flagged
+            && !flagged.is_empty()
+        {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "view did not converge: {d}/{n_dibao} dibao, {p}/{n_poor} poor"
+            "view did not converge: {d}/{n_dibao} dibao, {p}/{n_poor} poor, poverty's dibao view {poverty_view}/{n_dibao}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

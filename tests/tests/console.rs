@@ -300,6 +300,11 @@ async fn scenario() {
     let approved = sign(&c, true, "同意纳入低保", None).await;
     assert!(approved.contains("已签署“县级审批”（同意）"), "{approved}");
     assert!(approved.contains("已纳入保障") && approved.contains("月保障金"), "{approved}");
+    // The report the verification step was signed on, item by item with its source.
+    c.click("#report-link").await.expect("the report");
+    let report = c.wait_for_text("各部门答复", 10).await.expect("report page");
+    assert!(report.contains("机动车") && report.contains("公安") && report.contains("完整"), "{report}");
+    c.screenshot(&shots().join("report.png")).await.expect("screenshot");
 
     // --- the comparison: the enrolled household is on the dibao roster only, list (b); decided in writing.
     let db = all.env.db.client().await.expect("db");

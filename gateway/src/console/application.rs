@@ -204,7 +204,7 @@ fn summary(a: &ca::Application) -> String {
     format!(
         "<dl class=\"summary\"><dt>户主</dt><dd id=\"head\">{head}</dd><dt>村</dt><dd>{village}</dd>\
          <dt>类型</dt><dd>{kind}</dd><dt>状态</dt><dd id=\"status\">{status}</dd>\
-         <dt>当前环节</dt><dd id=\"next-step\">{step}</dd><dt>提交时间</dt><dd>{submitted}</dd>{notice}{amount}</dl>",
+         <dt>当前环节</dt><dd id=\"next-step\">{step}</dd><dt>提交时间</dt><dd>{submitted}</dd>{notice}{report}{amount}</dl>",
         head = esc(&head_name(Some(&h))),
         village = esc(&h.village.map(|v| v.code).unwrap_or_default()),
         kind = if a.kind == ca::ApplicationKind::Exit as i32 { "退出" } else { "申请纳入低保" },
@@ -213,6 +213,14 @@ fn summary(a: &ca::Application) -> String {
         submitted = esc(&timestamp(a.submitted_at.as_ref())),
         notice =
             if notice.is_empty() { String::new() } else { format!("<dt>公示期满</dt><dd>{}</dd>", esc(&notice)) },
+        report = if a.verification_report_id.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<dt>核对报告</dt><dd><a href=\"/reports/{0}\" id=\"report-link\">{0}</a></dd>",
+                esc(&a.verification_report_id)
+            )
+        },
         amount = if amount > 0 {
             format!("<dt>保障类别</dt><dd>{}</dd><dt>月保障金</dt><dd>{} 元</dd>", esc(category.label()), yuan(amount))
         } else {

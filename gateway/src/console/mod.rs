@@ -15,7 +15,8 @@
 //! Pages: [`login`] (password and authenticator code; logout), [`work`]
 //! (我的待办), [`application`] (a household's application, its signed
 //! history, signing a step after confirming it, objections), [`comparison`]
-//! (台账比对: the lists (a)–(g), deciding an entry), [`campaign`] (集中核查,
+//! (台账比对: the lists (a)–(g), deciding an entry), [`report`] (核对报告),
+//! [`campaign`] (集中核查,
 //! followed live), [`history`] (查询记录: who looked at a person's data).
 
 pub mod application;
@@ -24,6 +25,7 @@ pub mod comparison;
 pub mod history;
 pub mod html;
 pub mod login;
+pub mod report;
 pub mod work;
 
 use std::collections::HashMap;
@@ -217,6 +219,7 @@ pub async fn http(
         p if p.starts_with("/applications/") => "/applications/{id}",
         p if p.starts_with("/campaigns/") && p.ends_with("/events") => "/campaigns/{id}/events",
         p if p.starts_with("/campaigns/") => "/campaigns/{id}",
+        p if p.starts_with("/reports/") => "/reports/{id}",
         p => p,
     };
     gw.metrics.call(&format!("console {shape}"), "console", started.elapsed());
@@ -271,6 +274,7 @@ async fn route(
         (Method::GET, "/history") => history::form_page(&v),
         (Method::GET, "/comparison") => comparison::page(&v, &Form::parse(&query)).await,
         (Method::GET, "/campaigns") => campaign::form_page(&v),
+        (Method::GET, p) if p.starts_with("/reports/") => report::page(&v, p.trim_start_matches("/reports/")).await,
         (Method::GET, p) if p.starts_with("/campaigns/") && p.ends_with("/events") => {
             return Ok(campaign::events(&v, p.trim_start_matches("/campaigns/").trim_end_matches("/events")));
         }

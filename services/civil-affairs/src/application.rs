@@ -863,7 +863,7 @@ pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Appli
     let client = roster.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT household_id, kind, status, next_step, created_at, notice_started_at
+            "SELECT household_id, kind, status, next_step, created_at, notice_started_at, verification_report_id
              FROM application WHERE application_id = $1",
             &[&id],
         )
@@ -899,6 +899,7 @@ pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Appli
         household: Some(household),
         notice_ends_at,
         waiting_for_me,
+        verification_report_id: row.get::<_, Option<String>>("verification_report_id").unwrap_or_default(),
     })
 }
 
