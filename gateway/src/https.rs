@@ -38,6 +38,32 @@ fn client(ca: Option<&Path>) -> Result<Client<hyper_rustls::HttpsConnector<HttpC
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
+/// A client that keeps its connections (for a caller making many requests,
+/// as the console's benchmark does for each officer).
+pub struct KeepAlive(Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>);
+
+impl KeepAlive {
+    /// Trusting `ca` only.
+    pub fn new(ca: &Path) -> Result<Self, String> {
+        client(Some(ca)).map(Self)
+    }
+
+    /// `GET url` with the session `token`: the status and the body.
+    pub async fn get(&self, url: &str, token: &str) -> Result<(http::StatusCode, Vec<u8>), String> {
+        let request = http::Request::get(url)
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(Duration::from_secs(120), self.0.request(request))
+            .await
+            .map_err(|_| format!("{url}: no answer within 120 s"))?
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status();
+        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, body.to_vec()))
+    }
+}
+
 /// The body of `GET url`, if it answers 200.
 pub async fn get(url: &str, ca: Option<&Path>) -> Result<Vec<u8>, String> {
     let request = http::Request::get(url).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;

@@ -860,8 +860,12 @@ pub async fn record_objection(roster: &Roster, o: ObjectionNote) -> Result<pb::R
 /// An application with its household, as `reader` may read it.
 #[tracing::instrument(skip(roster, reader))]
 pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Application, Error> {
-    let client = roster.pool.get().await?;
-    let row = client
+    // The connection goes back before the household is read with another:
+    // holding one while waiting for a second starves a busy pool.
+    let row = roster
+        .pool
+        .get()
+        .await?
         .query_opt(
             "SELECT household_id, kind, status, next_step, created_at, notice_started_at, verification_report_id
              FROM application WHERE application_id = $1",

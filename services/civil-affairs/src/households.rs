@@ -82,8 +82,7 @@ fn members_of(h: &pb::Household) -> impl Iterator<Item = String> + '_ {
 /// The household `id` as `reader` may read it: one outside their
 /// jurisdiction is, to them, not there.
 pub async fn read(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Household, Error> {
-    let client = roster.pool.get().await?;
-    let household = get(&**client, id).await?;
+    let household = get(&**roster.pool.get().await?, id).await?;
     if !reader.covers(&village_of(&household)?) {
         return Err(HouseholdError::NotFound(id).into());
     }

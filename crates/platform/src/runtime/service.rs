@@ -163,7 +163,14 @@ impl Base {
             return Ok(log.clone());
         }
         access_log::migrate(&self.pool).await?;
-        let log = AccessLog::start(self.pool.clone());
+        // The writer has a connection of its own: a handler awaits its
+        // record while holding one of the service's, and with every one of
+        // those held (as many readers at once as the pool is large) a writer
+        // sharing the pool would wait for them, and they for it.
+        let writer =
+            db::connect(&crate::runtime::settings::DatabaseSettings { pool_size: 1, ..self.settings.database.clone() })
+                .await?;
+        let log = AccessLog::start(writer);
         self.access_log = Some(log.clone());
         Ok(log)
     }
