@@ -19,7 +19,6 @@ use common::officer;
 use dibao_platform::runtime::clock::SystemClock;
 use dibao_platform::runtime::service::Service;
 use dibao_platform::runtime::shutdown::Shutdown;
-use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, Person, Relation};
@@ -37,37 +36,11 @@ async fn main() -> anyhow::Result<()> {
         dibao_civil_affairs::Application::build(civil_settings, Arc::new(SystemClock), shutdown.clone()).await?;
     let poverty_app =
         dibao_poverty_alleviation::Application::build(poverty_settings, Arc::new(SystemClock), shutdown).await?;
-    let read = |f: &str| std::fs::read_to_string(certs.join(f));
-    let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
     // The county's offices: both rosters' operators, approver and poverty officer.
-    let signer = common::signer(&certs)?;
-    let office = common::officer_claims(
-        &[OfficerRole::CountyOperator, OfficerRole::CountyApprover, OfficerRole::PovertyOfficer],
-        "县业务科",
-        "220581",
-    );
-    let mut civil = CivilAffairsServiceClient::new(
-        common::officer_channel(
-            &tls,
-            &civil_app.addr.to_string(),
-            "civil-affairs",
-            &signer,
-            office.clone(),
-            Arc::new(SystemClock),
-        )
-        .await?,
-    );
-    let mut poverty = PovertyAlleviationServiceClient::new(
-        common::officer_channel(
-            &tls,
-            &poverty_app.addr.to_string(),
-            "poverty-alleviation",
-            &signer,
-            office.clone(),
-            Arc::new(SystemClock),
-        )
-        .await?,
-    );
+    let office = common::CountyOffice::new(&certs)?;
+    let mut civil = CivilAffairsServiceClient::new(office.channel(civil_app.addr, "civil-affairs").await?);
+    let mut poverty =
+        PovertyAlleviationServiceClient::new(office.channel(poverty_app.addr, "poverty-alleviation").await?);
 
     // An enrolled household of the demo county, as civil affairs has it.
     let village = "220581101201";

@@ -101,4 +101,16 @@ impl Gateway {
     pub fn assertion(&self, claims: &Claims, audience: &str) -> Vec<u8> {
         OfficerSigner::encode(&self.signer.mint(claims, audience, self.clock.now(), self.assertion_ttl))
     }
+
+    /// `message` for a call the gateway itself makes to `service` for the
+    /// officer of `claims` (the console's pages, a person's access history),
+    /// with that officer's assertion for that service alone.
+    pub fn request<T>(&self, claims: &Claims, service: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert_bin(
+            dibao_platform::trust::officer::METADATA_KEY,
+            tonic::metadata::MetadataValue::from_bytes(&self.assertion(claims, service)),
+        );
+        request
+    }
 }

@@ -1,7 +1,7 @@
 //! A person's access history as one service keeps it, asked through the
 //! gateway for an officer: every page of the service's `ListAccesses`.
 
-use dibao_platform::trust::officer::{Claims, METADATA_KEY};
+use dibao_platform::trust::officer::Claims;
 use dibao_proto::access::v1::access_log_service_client::AccessLogServiceClient;
 use dibao_proto::access::v1::{Access, ListAccessesRequest};
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, PageRequest};
@@ -23,14 +23,15 @@ pub async fn of(
     let mut out = Vec::new();
     let mut token = String::new();
     loop {
-        let mut request = tonic::Request::new(ListAccessesRequest {
-            person: Some(IdentityNumber { value: person.to_owned() }),
-            page: Some(PageRequest { page_size: 1000, page_token: token }),
-            village: village.clone(),
-        });
-        request
-            .metadata_mut()
-            .insert_bin(METADATA_KEY, tonic::metadata::MetadataValue::from_bytes(&gw.assertion(claims, service)));
+        let request = gw.request(
+            claims,
+            service,
+            ListAccessesRequest {
+                person: Some(IdentityNumber { value: person.to_owned() }),
+                page: Some(PageRequest { page_size: 1000, page_token: token }),
+                village: village.clone(),
+            },
+        );
         let page = client.list_accesses(request).await?.into_inner();
         out.extend(page.accesses);
         token = page.page.map(|p| p.next_page_token).unwrap_or_default();

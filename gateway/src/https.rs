@@ -54,13 +54,7 @@ impl KeepAlive {
             .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
-        let response = tokio::time::timeout(Duration::from_secs(120), self.0.request(request))
-            .await
-            .map_err(|_| format!("{url}: no answer within 120 s"))?
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok((status, body.to_vec()))
+        exchange(&self.0, request, Duration::from_secs(120)).await
     }
 }
 
@@ -103,10 +97,19 @@ pub async fn request_json(
 }
 
 async fn send(ca: Option<&Path>, request: http::Request<Full<Bytes>>) -> Result<(http::StatusCode, Vec<u8>), String> {
+    exchange(&client(ca)?, request, Duration::from_secs(10)).await
+}
+
+/// One request on `client`: the status and the whole body, within `limit`.
+async fn exchange(
+    client: &Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+    limit: Duration,
+) -> Result<(http::StatusCode, Vec<u8>), String> {
     let uri = request.uri().to_string();
-    let response = tokio::time::timeout(Duration::from_secs(10), client(ca)?.request(request))
+    let response = tokio::time::timeout(limit, client.request(request))
         .await
-        .map_err(|_| format!("{uri}: no answer within 10 s"))?
+        .map_err(|_| format!("{uri}: no answer within {} s", limit.as_secs()))?
         .map_err(|e| format!("{uri}: {e}"))?;
     let status = response.status();
     let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();

@@ -40,12 +40,18 @@ pub fn token_of(headers: &http::HeaderMap) -> Option<String> {
     {
         return Some(bearer.trim().to_owned());
     }
+    cookie(headers, crate::api::COOKIE)
+}
+
+/// The value of the cookie `name` the request carries (HTTP/2 may split
+/// cookies over several headers).
+pub fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(crate::api::COOKIE).and_then(|v| v.strip_prefix('=')))
+        .find_map(|c| c.trim().strip_prefix(name).and_then(|v| v.strip_prefix('=')))
         .map(str::to_owned)
 }
 

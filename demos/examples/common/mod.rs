@@ -50,3 +50,33 @@ pub async fn officer_channel(
     let desk = dibao_tests::Desk::new(signer.clone(), audience, office).clock(clock);
     Ok(InterceptedService::new(connect(tls, addr, "localhost").await?, desk.credentials()))
 }
+
+/// The demo county's office (both rosters' operators, the approver and the
+/// poverty officer, 220581) calling the local stack's services as the
+/// gateway does for a logged-in officer.
+pub struct CountyOffice {
+    tls: TlsMaterial,
+    signer: Arc<OfficerSigner>,
+    claims: Claims,
+}
+
+impl CountyOffice {
+    /// With the stack's certificates in `certs`: the gateway's mesh
+    /// certificate and the officer-issuer key.
+    pub fn new(certs: &Path) -> anyhow::Result<Self> {
+        let read = |f: &str| std::fs::read_to_string(certs.join(f));
+        let tls = TlsMaterial::from_pem(&read("ca.pem")?, &read("gateway.pem")?, &read("gateway.key")?);
+        let claims = officer_claims(
+            &[OfficerRole::CountyOperator, OfficerRole::CountyApprover, OfficerRole::PovertyOfficer],
+            "县业务科",
+            "220581",
+        );
+        Ok(Self { tls, signer: signer(certs)?, claims })
+    }
+
+    /// A channel to `service` at `addr` whose calls carry the office's assertion.
+    pub async fn channel(&self, addr: std::net::SocketAddr, service: &str) -> anyhow::Result<CallerChannel> {
+        let clock: Arc<dyn Clock> = Arc::new(dibao_platform::runtime::clock::SystemClock);
+        officer_channel(&self.tls, &addr.to_string(), service, &self.signer, self.claims.clone(), clock).await
+    }
+}

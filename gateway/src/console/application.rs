@@ -141,10 +141,7 @@ async fn history(v: &Visit, id: &str) -> String {
                 .collect();
             table("history", &["事项", "结论", "意见", "签署人", "签署时间", "内容摘要"], &rows, "尚无签署记录")
         }
-        Err(status) => format!(
-            "<p class=\"notice error\" role=\"alert\">{}</p>",
-            esc(&super::refusal(&status, "无权查看签署记录"))
-        ),
+        Err(status) => super::html::alert("", &super::refusal(&status, "无权查看签署记录")),
     }
 }
 
@@ -152,9 +149,7 @@ fn sign_form(v: &Visit, a: &ca::Application, form: Option<&Form>, error: Option<
     let step = step_of(a.next_step);
     let get = |name: &str| form.map(|f| f.get(name).to_owned()).unwrap_or_default();
     let decision = get("decision");
-    let alert = error
-        .map(|e| format!("<p class=\"notice error\" role=\"alert\" id=\"sign-error\">{}</p>", esc(e)))
-        .unwrap_or_default();
+    let alert = error.map(|e| super::html::alert("sign-error", e)).unwrap_or_default();
     let report = if step == ca::ProcessStep::Verification {
         format!(
             "<label for=\"report\">核对报告编号</label><input id=\"report\" name=\"report\" value=\"{}\" required>",
@@ -388,6 +383,6 @@ pub async fn object(v: &Visit, id: &str, form: &Form) -> Signed {
 }
 
 async fn objection_refused(v: &Visit, a: &ca::Application, message: &str) -> Signed {
-    let banner = format!("<p class=\"notice error\" role=\"alert\" id=\"objection-error\">{}</p>", esc(message));
+    let banner = super::html::alert("objection-error", message);
     Signed::Page(render(v, a, banner, None).await)
 }

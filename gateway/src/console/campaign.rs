@@ -110,9 +110,7 @@ fn progress_of(r: &ver::StartCampaignResponse) -> Progress {
 }
 
 fn form(v: &Visit, division: &str, purpose: &str, error: Option<&str>) -> String {
-    let alert = error
-        .map(|e| format!("<p class=\"notice error\" role=\"alert\" id=\"campaign-error\">{}</p>", esc(e)))
-        .unwrap_or_default();
+    let alert = error.map(|e| super::html::alert("campaign-error", e)).unwrap_or_default();
     format!(
         "{alert}<form method=\"post\" action=\"/campaigns\" class=\"inline\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\

@@ -119,7 +119,7 @@ async fn render(v: &Visit, kind: cmp::ListKind, banner: String) -> Page {
                 tonic::Code::NotFound | tonic::Code::FailedPrecondition => "本区划尚无已完成的比对".to_owned(),
                 _ => super::refusal(&status, "无权查看本区划的比对结果"),
             };
-            body.push_str(&format!("<p class=\"notice error\" role=\"alert\">{}</p>", esc(&message)));
+            body.push_str(&super::html::alert("", &message));
             return Page::ok("台账比对", body);
         }
     };
@@ -165,8 +165,8 @@ pub async fn decide(v: &Visit, form: &Form) -> Signed {
     let kind = kind_of(form.get("kind"));
     let (conclusion, application_id) = (form.get("conclusion").trim(), form.get("application_id").trim());
     if conclusion.is_empty() && application_id.is_empty() {
-        let banner = "<p class=\"notice error\" role=\"alert\" id=\"decide-error\">conclusion：请写明结论及理由，或填写纳入（认定）的申请编号</p>";
-        return Signed::Page(render(v, kind, banner.to_owned()).await);
+        let banner = super::html::alert("decide-error", "conclusion：请写明结论及理由，或填写纳入（认定）的申请编号");
+        return Signed::Page(render(v, kind, banner).await);
     }
     let mut client = match v.upstream(COMPARISON) {
         Ok(c) => ComparisonServiceClient::new(c),
@@ -183,7 +183,7 @@ pub async fn decide(v: &Visit, form: &Form) -> Signed {
         Ok(_) => Signed::Done(format!("/comparison?kind={}&decided=1", kind as i32)),
         Err(status) => {
             let message = super::refusal(&status, "没有找到这一条目，或不在您的管辖范围内");
-            let banner = format!("<p class=\"notice error\" role=\"alert\" id=\"decide-error\">{}</p>", esc(&message));
+            let banner = super::html::alert("decide-error", &message);
             Signed::Page(render(v, kind, banner).await)
         }
     }

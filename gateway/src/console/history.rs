@@ -53,9 +53,7 @@ fn caller_name(caller: &str) -> &str {
 }
 
 fn form(v: &Visit, person: &str, village: &str, error: Option<&str>) -> String {
-    let alert = error
-        .map(|e| format!("<p class=\"notice error\" role=\"alert\" id=\"history-error\">{}</p>", esc(e)))
-        .unwrap_or_default();
+    let alert = error.map(|e| super::html::alert("history-error", e)).unwrap_or_default();
     format!(
         "{alert}<form method=\"post\" action=\"/history\" class=\"inline\" autocomplete=\"off\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -121,10 +119,9 @@ pub async fn search(v: &Visit, posted: &Form) -> Page {
         "没有查询记录",
     ));
     for (service, message) in &collected.unavailable {
-        body.push_str(&format!(
-            "<p class=\"notice error\" role=\"alert\">{}暂时无法答复（{}），记录可能不全</p>",
-            esc(service_name(service)),
-            esc(message)
+        body.push_str(&super::html::alert(
+            "",
+            &format!("{}暂时无法答复（{message}），记录可能不全", service_name(service)),
         ));
     }
     Page::ok("查询记录", body)

@@ -67,6 +67,13 @@ pub fn yuan(fen: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
+/// A refusal or error shown to the officer (`id` for the tests and for
+/// assistive technology to find it).
+pub fn alert(id: &str, message: &str) -> String {
+    let id = if id.is_empty() { String::new() } else { format!(" id=\"{id}\"") };
+    format!("<p class=\"notice error\" role=\"alert\"{id}>{}</p>", esc(message))
+}
+
 /// A page: its status, title and the HTML of its main part.
 pub struct Page {
     pub status: StatusCode,
@@ -85,7 +92,7 @@ impl Page {
 
     /// A page that only says `message`.
     pub fn message(status: StatusCode, title: &str, message: &str) -> Self {
-        Self::with_status(status, title, format!("<p class=\"notice error\" role=\"alert\">{}</p>", esc(message)))
+        Self::with_status(status, title, alert("", message))
     }
 }
 

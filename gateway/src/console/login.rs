@@ -27,19 +27,11 @@ fn nonce_cookie(nonce: &str) -> String {
 
 /// The nonce the browser holds for the login form.
 pub fn nonce_of(headers: &http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(NONCE).and_then(|v| v.strip_prefix('=')))
-        .map(str::to_owned)
+    crate::proxy::cookie(headers, NONCE)
 }
 
 fn form(nonce: &str, officer_id: &str, message: Option<&str>) -> String {
-    let alert = message
-        .map(|m| format!("<p class=\"notice error\" role=\"alert\" id=\"login-error\">{}</p>", esc(m)))
-        .unwrap_or_default();
+    let alert = message.map(|m| super::html::alert("login-error", m)).unwrap_or_default();
     format!(
         "{alert}<form method=\"post\" action=\"/login\" class=\"login\" autocomplete=\"off\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{nonce}\">\

@@ -63,13 +63,7 @@ impl Visit {
     /// `message` for a call to `service` of the mesh, with this officer's
     /// assertion for that service alone.
     pub fn request<T>(&self, service: &str, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        let assertion = self.gw.assertion(&self.session.claims, service);
-        request.metadata_mut().insert_bin(
-            dibao_platform::trust::officer::METADATA_KEY,
-            tonic::metadata::MetadataValue::from_bytes(&assertion),
-        );
-        request
+        self.gw.request(&self.session.claims, service, message)
     }
 
     /// The channel to `service`, if the gateway forwards to it.
@@ -90,8 +84,7 @@ impl Visit {
 /// The CSRF token of a session: derived from its (secret, HttpOnly) token,
 /// so a page of another site can neither read nor make it.
 pub fn csrf_of(session_token: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, format!("dibao-console-csrf\0{session_token}").as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::secrets::token_hash(&format!("dibao-console-csrf\0{session_token}"))
 }
 
 /// Compares in time independent of where they differ.

@@ -97,10 +97,7 @@ pub async fn page(v: &Visit) -> Page {
                 body.push_str(&per_township(&answer.applications));
             }
         }
-        Err(status) => body.push_str(&format!(
-            "<p class=\"notice error\" role=\"alert\">{}</p>",
-            esc(&super::refusal(&status, "无权查看本区划的申请"))
-        )),
+        Err(status) => body.push_str(&super::html::alert("", &super::refusal(&status, "无权查看本区划的申请"))),
     }
     body.push_str("</section>");
 
@@ -133,8 +130,8 @@ async fn open_entries(v: &Visit, division: &str) -> String {
         }
         Err(status) => {
             return format!(
-                "<section><h2 id=\"entries\">待处理的比对条目</h2><p class=\"notice error\" role=\"alert\">{}</p></section>",
-                esc(&super::refusal(&status, "无权查看本区划的比对结果"))
+                "<section><h2 id=\"entries\">待处理的比对条目</h2>{}</section>",
+                super::html::alert("", &super::refusal(&status, "无权查看本区划的比对结果"))
             );
         }
     };
@@ -204,10 +201,7 @@ async fn reviews_due(
                 .collect();
             out.push_str(&table("reviews", &["", "户主", "村", "应复核日期", "原因"], &rows, "暂无到期复核"));
         }
-        Err(status) => out.push_str(&format!(
-            "<p class=\"notice error\" role=\"alert\">{}</p>",
-            esc(&super::refusal(&status, "无权查看本乡镇的复核名单"))
-        )),
+        Err(status) => out.push_str(&super::html::alert("", &super::refusal(&status, "无权查看本乡镇的复核名单"))),
     }
     out.push_str("</section>");
     out
