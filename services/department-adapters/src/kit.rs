@@ -435,3 +435,32 @@ fn view_error(e: &tokio_postgres::Error) -> DeptError {
         _ => DeptError::Refused(text),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// How many attempts `with_retries` makes when every one fails with `error`.
+    async fn attempts(error: fn() -> DeptError) -> u32 {
+        let kit = Kit::new("http://127.0.0.1:9", Duration::from_millis(100), 2, None).expect("kit");
+        let count = AtomicU32::new(0);
+        let result = kit
+            .with_retries("test", || {
+                count.fetch_add(1, Ordering::SeqCst);
+                async move { Err(error()) }
+            })
+            .await;
+        assert!(result.is_err());
+        count.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_retried_and_a_transient_failure_is() {
+        assert_eq!(attempts(|| DeptError::Refused("relation does not exist".into())).await, 1);
+        assert_eq!(attempts(|| DeptError::Malformed("not JSON".into())).await, 1);
+        assert_eq!(attempts(|| DeptError::Unreachable("timed out".into())).await, 3, "1 + 2 retries");
+        assert_eq!(attempts(|| DeptError::Busy("503".into())).await, 3);
+    }
+}

@@ -243,12 +243,11 @@ async fn housing_answers_from_its_front_end_view() {
     let reason = answer.unavailable.get(Item::Property.as_str_name()).expect("unavailable");
     assert!(reason.contains("部门系统无法连接"), "{reason}");
 
-    // The view gone (renamed by the department): refused at once, with the
-    // database's own words, and not retried.
+    // The view gone (renamed by the department): refused, with the
+    // database's own words — a refusal, which the kit does not retry (its
+    // unit test counts the attempts; a clock here would only measure load).
     pool.get().await.expect("c").batch_execute("DROP VIEW qzk.zjj_bdc_fwxx").await.expect("drop");
-    let started = Instant::now();
     let answer = view.query(&housing::Housing, &owner, items).await;
     let reason = answer.unavailable.get(Item::Property.as_str_name()).expect("unavailable");
     assert!(reason.contains("部门系统拒绝查询") && reason.contains("zjj_bdc_fwxx"), "{reason}");
-    assert!(started.elapsed() < Duration::from_millis(50), "retried: {:?}", started.elapsed());
 }
