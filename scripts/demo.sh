@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The main job on a demo: brings the stack up and shows events crossing the
-# mesh exactly once; then civil affairs runs the demo county. A writer (one schema) changes 2,000 household records,
-# each in a transaction with its event; the outbox relay publishes them to
-# the broker; an applier (its own schema) applies them through its inbox
-# and serves health, reflection and the ops service over mTLS, which we
-# then call with buf curl, as an operator would.
+# The main job on a demo (walked through in docs/demo.md): brings the stack
+# up and shows events crossing the mesh exactly once; runs the verification
+# mesh and civil affairs for the demo county 220581 through the gateway;
+# the two rosters in sync; the roster comparison. Then it leaves the whole
+# mesh running — every service, the six adapters, the department simulator
+# and the gateway with the officers' console — at a printed address, and
+# prints the demo officers' logins. `scripts/stack.sh down` stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
@@ -16,6 +17,8 @@ PG="postgres://postgres@127.0.0.1:5432"
 GRPC_PORT="${DIBAO_DEMO_GRPC_PORT:-50071}"
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS dibao_demo WITH (FORCE)" -c "CREATE DATABASE dibao_demo"
 RUN="demo$(date +%s)"
+# A mesh left running by an earlier demo goes first (it holds the console's port).
+scripts/stack.sh mesh-down
 export PIPELINE_PROBE_ENV_FILE=/dev/null
 export PIPELINE_PROBE__DATABASE__URL="$PG/dibao_demo"
 export PIPELINE_PROBE__KAFKA__BROKERS="127.0.0.1:${DIBAO_BROKER_PORT:-19092}"
@@ -72,6 +75,8 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 SIM_PORT=$(free_port); HUB_PORT=$(free_port); CIVIL_PORT=$(free_port); GATEWAY_PORT=$(free_port)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+# Started apart from this shell's session, so they outlive it when left running.
+detach() { local log=$1; shift; setsid "$@" </dev/null >"$log" 2>&1 & PIDS+=($!); }
 DEPARTMENT_SIMULATOR_ENV_FILE=/dev/null \
 DEPARTMENT_SIMULATOR__LISTEN="127.0.0.1:$SIM_PORT" \
 DEPARTMENT_SIMULATOR__DATABASE__URL="$PG/dibao_demo" \
@@ -79,8 +84,7 @@ DEPARTMENT_SIMULATOR__DATABASE__SCHEMA=department_simulator \
 DEPARTMENT_SIMULATOR__GENERATE_HOUSEHOLDS=200 \
 DEPARTMENT_SIMULATOR__CERT="$STACK/certs/department-frontend.pem" \
 DEPARTMENT_SIMULATOR__KEY="$STACK/certs/department-frontend.key" \
-  target/debug/department-simulator >"$STACK/logs/demo-simulator.log" 2>&1 &
-PIDS+=($!)
+  detach "$STACK/logs/demo-simulator.log" target/debug/department-simulator
 HUB_ENV=(VERIFICATION_HUB_ENV_FILE=/dev/null
   VERIFICATION_HUB__SERVER__LISTEN="127.0.0.1:$HUB_PORT"
   VERIFICATION_HUB__DATABASE__URL="$PG/dibao_demo" VERIFICATION_HUB__DATABASE__SCHEMA=verification_hub
@@ -111,14 +115,12 @@ for dept in public_security human_resources housing commerce bank tax; do
   DEPARTMENT_ADAPTER__DEPARTMENT__KIND="$dept" \
   DEPARTMENT_ADAPTER__ASSERTION__TRUSTED_KEYS="$STACK/certs/trusted-keys" \
   DEPARTMENT_ADAPTER__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
-    env "${reach[@]}" target/debug/department-adapter >"$STACK/logs/demo-adapter-$dept.log" 2>&1 &
-  PIDS+=($!)
+    detach "$STACK/logs/demo-adapter-$dept.log" env "${reach[@]}" target/debug/department-adapter
   upper=$(echo "$dept" | tr '[:lower:]' '[:upper:]')
   HUB_ENV+=("VERIFICATION_HUB__HUB__DEPARTMENTS__${upper}__ADDRESS=127.0.0.1:$port"
             "VERIFICATION_HUB__HUB__DEPARTMENTS__${upper}__SERVER_NAME=$ident")
 done
-env "${HUB_ENV[@]}" target/debug/verification-hub >"$STACK/logs/demo-hub.log" 2>&1 &
-PIDS+=($!)
+detach "$STACK/logs/demo-hub.log" env "${HUB_ENV[@]}" target/debug/verification-hub
 for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$HUB_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$SIM_PORT") 2>/dev/null && break
   sleep 0.2
@@ -202,6 +204,44 @@ done
 rm -rf "$STACK/exports"
 ROSTER_COMPARISON__COMPARISON__MONTHLY_RUN_DAY=0 DEMO_EXPORTS="$STACK/exports" RUST_LOG=warn \
   target/debug/examples/demo_comparison
-kill "${PIDS[@]}" 2>/dev/null || true
+
+echo
+echo "== the mesh left running: civil affairs, the poverty office and the roster comparison join the hub, the adapters and the simulator; the gateway serves the officers' console"
+cargo build --quiet -p dibao-civil-affairs -p dibao-poverty-alleviation -p dibao-roster-comparison -p dibao-gateway --bins
+cargo build --quiet -p dibao-demos --example demo_console
+CONSOLE_PORT="${DIBAO_CONSOLE_PORT:-8443}"
+POVERTY_PORT=$(free_port); COMPARISON_PORT=$(free_port)
+export CIVIL_AFFAIRS__SERVER__LISTEN="127.0.0.1:$CIVIL_PORT" POVERTY_ALLEVIATION__SERVER__LISTEN="127.0.0.1:$POVERTY_PORT" \
+  ROSTER_COMPARISON__SERVER__LISTEN="127.0.0.1:$COMPARISON_PORT" \
+  ROSTER_COMPARISON__COMPARISON__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT" ROSTER_COMPARISON__COMPARISON__CIVIL_AFFAIRS_SERVER_NAME=localhost \
+  ROSTER_COMPARISON__COMPARISON__POVERTY_ALLEVIATION="127.0.0.1:$POVERTY_PORT" \
+  ROSTER_COMPARISON__COMPARISON__POVERTY_ALLEVIATION_SERVER_NAME=localhost
+detach "$STACK/logs/mesh-civil-affairs.log" target/debug/civil-affairs
+detach "$STACK/logs/mesh-poverty-alleviation.log" target/debug/poverty-alleviation
+detach "$STACK/logs/mesh-roster-comparison.log" target/debug/roster-comparison
+GATEWAY=(GATEWAY_ENV_FILE=/dev/null GATEWAY__SERVER__LISTEN="127.0.0.1:$CONSOLE_PORT"
+  GATEWAY__DATABASE__URL="$PG/dibao_demo" GATEWAY__DATABASE__SCHEMA=gateway
+  GATEWAY__TLS__CA_CERT="$STACK/certs/ca.pem" GATEWAY__TLS__CERT="$STACK/certs/gateway.pem" GATEWAY__TLS__KEY="$STACK/certs/gateway.key"
+  GATEWAY__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers"
+  GATEWAY__OFFICERS__SECRET_KEY="$STACK/certs/gateway-secret.key"
+  GATEWAY__ASSERTIONS__SIGNING_KEY="$STACK/certs/officer-issuer.pk8"
+  GATEWAY__PUBLIC__UPSTREAM_SERVER_NAME=localhost
+  GATEWAY__UPSTREAM__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT" GATEWAY__UPSTREAM__VERIFICATION_HUB="127.0.0.1:$HUB_PORT"
+  GATEWAY__UPSTREAM__POVERTY_ALLEVIATION="127.0.0.1:$POVERTY_PORT" GATEWAY__UPSTREAM__ROSTER_COMPARISON="127.0.0.1:$COMPARISON_PORT")
+detach "$STACK/logs/mesh-gateway.log" env "${GATEWAY[@]}" target/debug/gateway
+for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$CONSOLE_PORT") 2>/dev/null && break; sleep 0.2; done
+(exec 3<>"/dev/tcp/127.0.0.1/$CONSOLE_PORT") 2>/dev/null \
+  || { echo "the gateway did not listen on $CONSOLE_PORT; see .stack/logs/mesh-gateway.log" >&2; exit 1; }
+printf '%s\n' "${PIDS[@]}" >"$STACK/mesh.pids"
 trap - EXIT
-echo "== done: logs in .stack/logs, broker still up (scripts/stack.sh down stops it)"
+env "${GATEWAY[@]}" DEMO_CONSOLE_ADDR="127.0.0.1:$CONSOLE_PORT" DEMO_LOGINS="$STACK/demo-logins.tsv" RUST_LOG=warn \
+  target/debug/examples/demo_console
+
+cat <<EOF
+
+== 办公台 (the officers' console): https://localhost:$CONSOLE_PORT/
+   The certificate is the local stack's: trust .stack/certs/ca.pem in the browser, or accept its warning.
+   Log in with an officer's 经办人编号 and 口令 above; the 动态口令 is what an authenticator app shows for
+   the secret, or: scripts/totp.sh <动态口令密钥>   (a code is accepted once: 30 s between logins of one officer)
+   Logs in .stack/logs; it all keeps running until: scripts/stack.sh down
+EOF

@@ -3,7 +3,8 @@
 # SQLite storage under .stack/ (restarts lose nothing), the development CA
 # and per-service certificates. Idempotent: what already runs is reused.
 #   scripts/stack.sh up      start (default)
-#   scripts/stack.sh down    stop the broker
+#   scripts/stack.sh down    stop the mesh the demo left running, and the broker
+#   scripts/stack.sh mesh-down   stop only the demo's mesh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
@@ -13,14 +14,25 @@ IDENTITIES="civil-affairs poverty-alleviation verification-hub roster-comparison
   adapter-public-security adapter-human-resources adapter-housing adapter-commerce adapter-bank adapter-tax
   department-frontend"
 
+# The mesh the demo leaves running (scripts/demo.sh), by the pids it wrote.
+mesh_down() {
+  if [ -f "$STACK/mesh.pids" ]; then
+    # shellcheck disable=SC2046
+    kill $(cat "$STACK/mesh.pids") 2>/dev/null && echo "[stack] the demo's mesh stopped" || true
+    rm -f "$STACK/mesh.pids"
+  fi
+}
+
 case "${1:-up}" in
+  mesh-down) mesh_down; exit 0 ;;
   down)
+    mesh_down
     if [ -f "$STACK/tansu.pid" ] && kill -0 "$(cat "$STACK/tansu.pid")" 2>/dev/null; then
       kill "$(cat "$STACK/tansu.pid")" && echo "[stack] broker stopped"
     fi
     exit 0 ;;
   up) ;;
-  *) echo "usage: scripts/stack.sh up|down" >&2; exit 2 ;;
+  *) echo "usage: scripts/stack.sh up|down|mesh-down" >&2; exit 2 ;;
 esac
 
 scripts/deps.sh

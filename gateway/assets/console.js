@@ -4,9 +4,14 @@
 // - an officer whose session has gone idle is taken back to the login page
 //   instead of leaving personal data on an unattended screen (the server
 //   enforces the limit either way);
-// - a campaign's page follows its progress live over server-sent events.
+// - a campaign's and a comparison run's pages follow their progress live
+//   over server-sent events;
+// - a print button prints the page (Ctrl+P does the same without it).
 (function () {
   "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
+    b.addEventListener("click", function () { window.print(); });
+  });
   var idle = Number(document.body.getAttribute("data-idle-seconds") || 0);
   if (idle) {
     var last = Date.now();
@@ -19,43 +24,60 @@
     }, 10000);
   }
 
-  var campaign = document.getElementById("campaign");
-  if (campaign && window.EventSource) {
-    var set = function (id, text) {
-      var el = document.getElementById(id);
-      if (el) { el.textContent = String(text); }
-    };
-    var rows = document.getElementById("dept-rows");
+  var set = function (id, text) {
+    var el = document.getElementById(id);
+    if (el) { el.textContent = String(text); }
+  };
+  var fill = function (id, rows) {
+    var body = document.getElementById(id);
+    while (body.firstChild) { body.removeChild(body.firstChild); }
+    rows.forEach(function (row) {
+      var tr = document.createElement("tr");
+      row.forEach(function (cell) {
+        var td = document.createElement("td");
+        td.textContent = String(cell);
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+  };
+  // Work the gateway holds (a campaign, a comparison run): each event is
+  // its progress; the stream ends with the work.
+  var follow = function (el, update) {
+    if (!el || !window.EventSource) { return; }
     var updates = 0;
-    var events = new EventSource(campaign.getAttribute("data-events"));
+    var events = new EventSource(el.getAttribute("data-events"));
     events.onmessage = function (message) {
       var p = JSON.parse(message.data);
       updates += 1;
-      campaign.setAttribute("data-updates", String(updates));
-      set("camp-percent", p.percent + "%");
-      document.getElementById("camp-bar").value = p.percent;
-      set("camp-done", p.done);
-      set("camp-failed", p.failed);
-      set("camp-remaining", p.remaining);
-      set("camp-findings", p.findings);
-      while (rows.firstChild) { rows.removeChild(rows.firstChild); }
-      p.departments.forEach(function (d) {
-        var tr = document.createElement("tr");
-        d.forEach(function (cell) {
-          var td = document.createElement("td");
-          td.textContent = String(cell);
-          tr.appendChild(td);
-        });
-        rows.appendChild(tr);
-      });
+      el.setAttribute("data-updates", String(updates));
+      update(p);
       if (p.error) {
-        set("camp-error", p.error);
-        document.getElementById("camp-error").hidden = false;
+        var error = el.querySelector("[role=alert]");
+        error.textContent = p.error;
+        error.hidden = false;
       }
-      if (p.finished) {
-        set("camp-status", "已结束");
-        events.close();
-      }
+      if (p.finished) { events.close(); }
     };
-  }
+  };
+
+  follow(document.getElementById("campaign"), function (p) {
+    set("camp-percent", p.percent + "%");
+    document.getElementById("camp-bar").value = p.percent;
+    set("camp-done", p.done);
+    set("camp-failed", p.failed);
+    set("camp-remaining", p.remaining);
+    set("camp-findings", p.findings);
+    fill("dept-rows", p.departments);
+    if (p.finished) { set("camp-status", "已结束"); }
+  });
+
+  follow(document.getElementById("run"), function (p) {
+    set("run-phase", p.phase);
+    set("run-percent", p.percent + "%");
+    document.getElementById("run-bar").value = p.percent;
+    set("run-done", p.done);
+    set("run-total", p.total);
+    fill("list-rows", p.lists);
+  });
 })();

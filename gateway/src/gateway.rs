@@ -94,6 +94,8 @@ pub struct Gateway {
     pub methods: Methods,
     /// The verification campaigns officers started at the console, held here.
     pub campaigns: crate::console::campaign::Campaigns,
+    /// The comparison runs officers started at the console, held here.
+    pub runs: crate::console::comparison::Runs,
 }
 
 impl Gateway {

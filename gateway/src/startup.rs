@@ -210,6 +210,7 @@ impl Service for Application {
             metrics: Default::default(),
             methods: Methods::from_descriptors(),
             campaigns: Default::default(),
+            runs: Default::default(),
             pool,
             clock,
         });

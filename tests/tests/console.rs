@@ -19,7 +19,6 @@ use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation};
 use dibao_proto::comparison::v1 as cmp;
-use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
 use dibao_proto::events::v1::BenefitCategory;
 use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
 use dibao_test_mesh::gateway::{self, Enrolled, Gateway};
@@ -155,6 +154,10 @@ async fn scenario() {
     a.click(&format!("a[href='/applications/{app}']")).await.expect("open the application");
     let page = a.wait_for_text("家庭成员", 10).await.expect("application page");
     assert!(page.contains("李秀英") && page.contains(&id(2).value), "a caseworker sees members in full:\n{page}");
+    // The assessment as the engine makes it: each line with its treatment and rule.
+    for shown in ["收入核算", "零工", "200.00 元", "计入", "人均月收入", "100.00 元", "符合"] {
+        assert!(page.contains(shown), "the assessment shows {shown}:\n{page}");
+    }
     a.script("window.scrollTo(0, 0);").await.expect("scroll");
     a.screenshot(&shots().join("application.png")).await.expect("screenshot");
     a.click("#approve").await.expect("approve");
@@ -287,6 +290,7 @@ async fn scenario() {
     let operator = gw.enrol("zhao-operator", "赵明", &[OfficerRole::CountyOperator], COUNTY).await;
     let poverty_officer = gw.enrol("qian-poverty", "钱芳", &[OfficerRole::PovertyOfficer], TOWNSHIP).await;
     let campaigner = gw.enrol("wu-checker", "吴静", &[OfficerRole::VerificationOfficer], COUNTY).await;
+    let system_operator = gw.enrol("he-ops", "何运维", &[OfficerRole::SystemOperator], "220000").await;
 
     // --- sixteen idle minutes end the session; eight days on, the notice is over and the approver approves.
     clock.advance(time::Duration::minutes(16));
@@ -300,6 +304,14 @@ async fn scenario() {
     let approved = sign(&c, true, "同意纳入低保", None).await;
     assert!(approved.contains("已签署“县级审批”（同意）"), "{approved}");
     assert!(approved.contains("已纳入保障") && approved.contains("月保障金"), "{approved}");
+    // The explanation printed for the household: the lines and the result in plain words.
+    c.click("#explanation-link").await.expect("the explanation");
+    let printed = c.wait_for_text("家庭签收", 10).await.expect("explanation page");
+    assert!(printed.contains("零工") && printed.contains("周敏") && printed.contains("元"), "{printed}");
+    assert!(c.has("button[data-print]").await.expect("page"), "a print button");
+    c.screenshot(&shots().join("explanation.png")).await.expect("screenshot");
+    c.goto(&format!("{base}/applications/{app}")).await.expect("back to the application");
+    c.wait_for_text("核对报告", 10).await.expect("application page");
     // The report the verification step was signed on, item by item with its source.
     c.click("#report-link").await.expect("the report");
     let report = c.wait_for_text("各部门答复", 10).await.expect("report page");
@@ -314,16 +326,34 @@ async fn scenario() {
         assert!(Instant::now() < deadline, "the enrolment did not reach the comparison's view");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let operator = gw.channel(&gw.login(&operator).await.expect("operator logs in")).await;
-    let mut run = ComparisonServiceClient::new(operator)
-        .run_comparison(cmp::RunComparisonRequest {
-            division: Some(DivisionCode { code: COUNTY.into() }),
-            reproduce_run_id: String::new(),
-        })
+    // The county operator runs it at the console and follows it to its end without reloading.
+    let o = driver.browser().await.expect("browser");
+    login(&o, &gw, &operator).await;
+    o.goto(&format!("{base}/comparison")).await.expect("comparison");
+    o.fill("#run-division", COUNTY).await.expect("division");
+    o.click("#run-comparison").await.expect("run");
+    o.wait_for_text("台账比对进度", 10).await.expect("the run's page");
+    o.script("window.notReloaded = true;").await.expect("mark the page");
+    let done = o.wait_for_text("已完成", 60).await.expect("the run ends on the page");
+    assert!(done.contains("100%") && done.contains("低保或特困户未纳入建档立卡"), "{done}");
+    assert_eq!(o.script("return window.notReloaded === true;").await.expect("script").as_bool(), Some(true));
+    o.screenshot(&shots().join("comparison-run.png")).await.expect("screenshot");
+    // The township's lists as the xlsx the service writes, downloaded with the session.
+    let xlsx = o
+        .script_async(&format!(
+            "const done = arguments[arguments.length - 1];\
+             fetch('/comparison/export?division={TOWNSHIP}').then(async r => {{\
+               const bytes = new Uint8Array(await r.arrayBuffer());\
+               done([r.status, r.headers.get('content-type'), r.headers.get('content-disposition'),\
+                     String.fromCharCode(bytes[0], bytes[1]), bytes.length]);\
+             }});"
+        ))
         .await
-        .expect("run")
-        .into_inner();
-    while run.message().await.expect("progress").is_some() {}
+        .expect("download");
+    assert_eq!(xlsx[0].as_i64(), Some(200), "{xlsx}");
+    assert!(xlsx[1].as_str().unwrap_or_default().contains("spreadsheetml"), "{xlsx}");
+    assert!(xlsx[2].as_str().unwrap_or_default().contains(&format!("{TOWNSHIP}_")), "{xlsx}");
+    assert_eq!(xlsx[3].as_str(), Some("PK"), "an xlsx is a zip: {xlsx}");
     c.goto(&format!("{base}/work")).await.expect("work list");
     let work = c.wait_for_text("待处理的比对条目", 10).await.expect("open entries on the work list");
     assert!(work.contains("低保或特困户未纳入建档立卡"), "{work}");
@@ -368,13 +398,52 @@ async fn scenario() {
     assert!(ended.contains("公安"), "the departments' progress is on the page:\n{ended}");
     v.screenshot(&shots().join("campaign.png")).await.expect("screenshot");
 
+    // --- the operators' page: a record civil affairs cannot read is a dead letter there, published again from the page.
+    {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let ks = all.env.broker.kafka_settings(&all.env.prefix, "console-test");
+        let topic = dibao_platform::events::kafka::topic(&ks, dibao_proto::topics::POVERTY_ALLEVIATION_HOUSEHOLD.0);
+        let raw: FutureProducer = dibao_platform::events::kafka::producer(&ks).expect("producer");
+        raw.send(
+            FutureRecord::to(&topic).key("console-bad").payload(&b"\xff\x00not a protobuf"[..]),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("raw send");
+    }
+    let ops = driver.browser().await.expect("browser");
+    login(&ops, &gw, &system_operator).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        ops.goto(&format!("{base}/operations")).await.expect("operations");
+        let page = ops.wait_for_text("运行监控", 10).await.expect("the operators' page");
+        if page.contains("重新发布") || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    for shown in ["民政（低保、特困）", "台账比对", "发件箱积压", "滞后", "console-bad"] {
+        assert!(page.contains(shown), "the operators' page shows {shown}:\n{page}");
+    }
+    ops.screenshot(&shots().join("operations.png")).await.expect("screenshot");
+    ops.click("form[action='/operations/retry'] button").await.expect("retry");
+    let retried = ops.wait_for_text("已重新发布，新事件编号", 10).await.expect("retried");
+    assert!(retried.contains("已重新发布（"), "the dead letter is marked retried:\n{retried}");
+    // Anyone else is refused by the services themselves.
+    c.goto(&format!("{base}/operations")).await.expect("operations");
+    let refused = c.wait_for_text("运行监控", 10).await.expect("page");
+    assert!(
+        refused.contains("无权办理") && !refused.contains("console-bad") && !refused.contains("待发布"),
+        "{refused}"
+    );
+
     // --- logout ends the session: the work list sends the officer to the login.
     c.click("header form button").await.expect("log out");
     c.wait_for_text("已退出登录", 10).await.expect("logged out");
     c.goto(&format!("{base}/work")).await.expect("work list");
     c.find("#login").await.expect("back at the login form");
 
-    for b in [a, r, c, s, p, v] {
+    for b in [a, r, c, s, o, p, v, ops] {
         b.close().await.expect("close");
     }
 }

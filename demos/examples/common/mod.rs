@@ -1,9 +1,11 @@
-//! What the README's demos share: their officers, and channels whose every
+//! What the README's demos share: their officers at the gateway ([`office`]), and channels whose every
 //! call carries the officer's assertion, signed with the local stack's
 //! officer-issuer key (`.stack/certs/officer-issuer.pk8`) as the gateway
 //! signs a logged-in officer's.
 
 #![allow(dead_code)]
+
+pub mod office;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -29,8 +29,11 @@ use dibao_proto::events::v1::BenefitCategory;
 use dibao_proto::labels::Label;
 use dibao_proto::types::Fen;
 
-mod gateway;
+#[path = "../common/mod.rs"]
+mod common;
 mod verification;
+
+use common::office as gateway;
 
 const COUNTY: &str = "220581";
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
@@ -138,9 +141,14 @@ async fn main() -> anyhow::Result<()> {
     let key = dibao_gateway::secrets::SecretKey::load(&gw_settings.own.officers.secret_key)?;
     let gw = dibao_gateway::Application::build(gw_settings, Arc::new(clock.clone()), shutdown).await?;
     println!("== 网关：{}（HTTPS登录；gRPC转发，每次调用附网关签发的经办人身份断言）", gw.addr);
-    let office =
-        gateway::Office::open(gw.addr.to_string(), certs.join("ca.pem"), Arc::new(clock.clone()), &gw_pool, &key)
-            .await?;
+    let office = gateway::Office::open(
+        gw.addr.to_string(),
+        certs.join("ca.pem"),
+        Arc::new(clock.clone()),
+        (&gw_pool, &key),
+        "admin-220000",
+    )
+    .await?;
     let approver = office.officer("wang-shenpi", "县民政局审批员王审批", OfficerRole::CountyApprover, COUNTY).await?;
     let operator = office.officer("zhang-yewu", "县民政局业务员张业务", OfficerRole::CountyOperator, COUNTY).await?;
     let caseworker =

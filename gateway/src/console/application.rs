@@ -224,12 +224,104 @@ fn summary(a: &ca::Application) -> String {
     )
 }
 
+fn treatment(t: &str) -> &'static str {
+    match t {
+        "counted" => "计入",
+        "excluded" => "不计入",
+        "deducted" => "扣减",
+        _ => "其他",
+    }
+}
+
+/// Every income line as the engine treated it, with its rule, and the
+/// result: what the officer checks before signing.
+fn assessment(a: &ca::Application) -> String {
+    let Some(x) = &a.assessment else {
+        return "<p class=\"empty\" id=\"no-assessment\">本县尚无本月适用的低保政策，暂无法核算。</p>".to_owned();
+    };
+    let category = dibao_proto::events::v1::BenefitCategory::try_from(x.category)
+        .unwrap_or(dibao_proto::events::v1::BenefitCategory::Unspecified);
+    format!(
+        "{lines}<dl class=\"summary\" id=\"assessment\"><dt>人均月收入</dt><dd>{per_capita} 元</dd>\
+         <dt>是否符合条件</dt><dd id=\"eligible\">{eligible}</dd><dt>保障类别</dt><dd>{category}</dd>\
+         <dt>月保障金</dt><dd id=\"assessed-amount\">{amount} 元</dd></dl>\
+         <p><a href=\"/applications/{id}/explanation\" id=\"explanation-link\">打印给家庭的核算说明</a></p>",
+        lines = lines_table(x, true),
+        per_capita = yuan(x.per_capita_income.map(|m| m.fen).unwrap_or_default()),
+        eligible = if x.eligible { "符合" } else { "不符合" },
+        category = esc(category.label()),
+        amount = yuan(x.monthly_amount.map(|m| m.fen).unwrap_or_default()),
+        id = esc(&a.application_id),
+    )
+}
+
+/// `GET /applications/{id}/explanation`: the explanation an officer prints
+/// and hands to the household — who, the lines as counted, the result in
+/// plain words — on a page of its own (the console's frame is not printed).
+pub async fn explanation(v: &Visit, id: &str) -> Page {
+    let a = match read(v, id).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let h = a.household.clone().unwrap_or_default();
+    let Some(x) = &a.assessment else {
+        return Page::message(StatusCode::CONFLICT, "核算说明", "本县尚无本月适用的低保政策，暂无法核算");
+    };
+    let today = super::html::date(v.gw.clock.now().to_offset(time::macros::offset!(+8)).date());
+    let text: String = x
+        .explanation
+        .split_inclusive('。')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| format!("<p>{}</p>", esc(s.trim())))
+        .collect();
+    let body = format!(
+        "<div class=\"printable\" id=\"explanation\"><dl class=\"summary\"><dt>户主</dt><dd>{head}</dd>\
+         <dt>村</dt><dd>{village}</dd><dt>核算日期</dt><dd>{today}</dd></dl>{lines}{text}\
+         <p class=\"signature-line\">经办人：{officer}　　　　家庭签收：＿＿＿＿＿＿</p></div>\
+         <p class=\"no-print\"><button type=\"button\" data-print id=\"print\">打印</button> \
+         <a href=\"/applications/{id}\">返回申请</a></p>",
+        head = esc(&head_name(Some(&h))),
+        village = esc(&h.village.map(|v| v.code).unwrap_or_default()),
+        lines = lines_table(x, false),
+        officer = esc(&v.session.claims.name),
+        id = esc(&a.application_id),
+    );
+    Page::ok("低保核算说明", body)
+}
+
+/// The income lines as the engine treated them; with `rules`, the rule of each (the officer's view).
+fn lines_table(x: &ca::AssessHouseholdResponse, rules: bool) -> String {
+    let rows: Vec<Vec<String>> = x
+        .lines
+        .iter()
+        .map(|l| {
+            let mut row = vec![
+                esc(&l.item),
+                format!("{} 元", yuan(l.amount.map(|m| m.fen).unwrap_or_default())),
+                esc(treatment(&l.treatment)),
+            ];
+            if rules {
+                row.push(format!("<span class=\"id\">{}</span>", esc(&l.rule_id)));
+            }
+            row
+        })
+        .collect();
+    let head: &[&str] = if rules {
+        &["收入项目", "月金额", "处理", "依据"]
+    } else {
+        &["收入项目", "月金额", "处理"]
+    };
+    table("lines", head, &rows, "未申报收入")
+}
+
 async fn render(v: &Visit, a: &ca::Application, banner: String, sign: Option<(&Form, &str)>) -> Page {
     let h = a.household.clone().unwrap_or_default();
     let mut body = banner;
     body.push_str(&summary(a));
     body.push_str("<section aria-labelledby=\"members\"><h2 id=\"members\">家庭成员</h2>");
     body.push_str(&members(&h));
+    body.push_str("</section><section aria-labelledby=\"assessed\"><h2 id=\"assessed\">收入核算</h2>");
+    body.push_str(&assessment(a));
     body.push_str("</section>");
     if a.waiting_for_me {
         body.push_str(&sign_form(v, a, sign.map(|(f, _)| f), sign.map(|(_, e)| e)));

@@ -1,19 +1,8 @@
 //! 集中核查: a verification campaign over a township or county, started
 //! from the console and watched live to its end — done, failed and
-//! remaining households, and per department — without reloading.
-//!
-//! The hub runs a campaign for as long as its `StartCampaign` call lasts,
-//! so the gateway holds that call itself (not the browser, which may close
-//! its tab) and keeps the latest progress; the page follows it through
-//! server-sent events (`/campaigns/{id}/events`). Progress is held by the
-//! gateway replica that started it; the officer who started it, or one
-//! whose division holds the campaign's, may watch it.
+//! remaining households, and per department — without reloading. The
+//! gateway holds the hub's call ([`super::live`]).
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::sync::Mutex;
-
-use bytes::Bytes;
 use dibao_proto::common::v1::DivisionCode;
 use dibao_proto::department::v1::Department;
 use dibao_proto::labels::Label;
@@ -21,10 +10,10 @@ use dibao_proto::verification::v1 as ver;
 use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
 use http::StatusCode;
 use serde_json::json;
-use tokio::sync::watch;
 use tonic::body::Body;
 
-use super::html::{self, Page, esc};
+use super::html::{Page, esc};
+use super::live;
 use super::{Form, Visit};
 
 const HUB: &str = "verification-hub";
@@ -48,7 +37,9 @@ impl Progress {
         let total = self.done + self.failed + self.remaining;
         if total == 0 { if self.finished { 100 } else { 0 } } else { (self.done + self.failed) * 100 / total }
     }
+}
 
+impl live::Progress for Progress {
     fn json(&self) -> String {
         json!({
             "percent": self.percent(),
@@ -62,50 +53,38 @@ impl Progress {
         })
         .to_string()
     }
-}
 
-struct Running {
-    officer_id: String,
-    division: dibao_proto::types::DivisionCode,
-    purpose: String,
-    progress: watch::Receiver<Progress>,
-}
-
-/// The campaigns this gateway holds, by id.
-#[derive(Default)]
-pub struct Campaigns(Mutex<HashMap<String, Running>>);
-
-impl Campaigns {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn finished(&self) -> bool {
+        self.finished
     }
 
-    /// The campaign `id`, if this officer may watch it.
-    fn watch(&self, v: &Visit, id: &str) -> Option<(String, String, watch::Receiver<Progress>)> {
-        let campaigns = self.lock();
-        let c = campaigns.get(id)?;
-        let claims = &v.session.claims;
-        (c.officer_id == claims.officer_id || claims.division.contains(&c.division))
-            .then(|| (c.division.as_str().to_owned(), c.purpose.clone(), c.progress.clone()))
+    fn finish(&mut self, error: Option<String>) {
+        self.finished = true;
+        self.error = error;
     }
 }
 
-fn progress_of(r: &ver::StartCampaignResponse) -> Progress {
-    Progress {
-        done: r.households_done,
-        failed: r.households_failed,
-        remaining: r.households_remaining,
-        departments: r
-            .departments
-            .iter()
-            .map(|d| {
-                let name = Department::try_from(d.department).unwrap_or(Department::Unspecified).label().to_owned();
-                (name, d.done, d.failed, d.remaining)
-            })
-            .collect(),
-        with_findings: r.households_with_findings.len(),
-        finished: false,
-        error: None,
+/// The campaigns this gateway holds.
+pub type Campaigns = live::Live<Progress>;
+
+impl From<&ver::StartCampaignResponse> for Progress {
+    fn from(r: &ver::StartCampaignResponse) -> Self {
+        Progress {
+            done: r.households_done,
+            failed: r.households_failed,
+            remaining: r.households_remaining,
+            departments: r
+                .departments
+                .iter()
+                .map(|d| {
+                    let name = Department::try_from(d.department).unwrap_or(Department::Unspecified).label().to_owned();
+                    (name, d.done, d.failed, d.remaining)
+                })
+                .collect(),
+            with_findings: r.households_with_findings.len(),
+            finished: false,
+            error: None,
+        }
     }
 }
 
@@ -160,50 +139,17 @@ pub async fn start(v: &Visit, posted: &Form) -> Result<String, Page> {
         Err(status) => return Err(refused(&super::refusal(&status, "没有找到该区划"))),
     };
     let id = first.campaign_id.clone();
-    let (tx, rx) = watch::channel(progress_of(&first));
-    v.gw.campaigns.lock().insert(
-        id.clone(),
-        Running {
-            officer_id: v.session.claims.officer_id.clone(),
-            division: parsed,
-            purpose: purpose.to_owned(),
-            progress: rx,
-        },
-    );
+    v.gw.campaigns.hold(v, &id, (parsed, purpose), &first, stream);
     tracing::info!(officer = %v.session.claims.officer_id, campaign = %id, %division, "campaign started at the console");
-    // The call is held here until the hub ends it, whoever watches; the
-    // progress is kept an hour after, for the officer to come back to.
-    let (gw, key) = (v.gw.clone(), id.clone());
-    tokio::spawn(async move {
-        let last = loop {
-            match stream.message().await {
-                Ok(Some(p)) => {
-                    let _ = tx.send(progress_of(&p));
-                }
-                Ok(None) => break None,
-                Err(status) => break Some(status.message().to_owned()),
-            }
-        };
-        tx.send_modify(|p| {
-            p.finished = true;
-            p.error = last;
-        });
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-        gw.campaigns.lock().remove(&key);
-    });
     Ok(format!("/campaigns/{id}"))
 }
 
 /// `GET /campaigns/{id}`.
 pub fn page(v: &Visit, id: &str) -> Page {
-    let Some((division, purpose, rx)) = v.gw.campaigns.watch(v, id) else {
-        return Page::message(
-            StatusCode::NOT_FOUND,
-            "集中核查",
-            "没有找到这次核查（或不在您的管辖范围内，或由其他网关节点发起）",
-        );
+    let Some(live::Watched { division, title: purpose, progress }) = v.gw.campaigns.watch(v, id) else {
+        return live::not_found("集中核查", "核查");
     };
-    let p = rx.borrow().clone();
+    let p = progress.borrow().clone();
     let rows: String = p
         .departments
         .iter()
@@ -237,25 +183,7 @@ pub fn page(v: &Visit, id: &str) -> Page {
     Page::ok("集中核查进度", body)
 }
 
-/// `GET /campaigns/{id}/events`: the progress as server-sent events, one
-/// at once and one at every change, until the campaign ends.
+/// `GET /campaigns/{id}/events`: the progress as server-sent events.
 pub fn events(v: &Visit, id: &str) -> http::Response<Body> {
-    let Some((_, _, rx)) = v.gw.campaigns.watch(v, id) else {
-        return html::respond(&Page::message(StatusCode::NOT_FOUND, "集中核查", "没有找到这次核查"), None, &[]);
-    };
-    let stream = futures_util::stream::unfold((rx, true, false), |(mut rx, first, done)| async move {
-        if done {
-            return None;
-        }
-        if !first && rx.changed().await.is_err() {
-            return None;
-        }
-        let p = rx.borrow_and_update().clone();
-        let frame = hyper::body::Frame::data(Bytes::from(format!("data: {}\n\n", p.json())));
-        Some((Ok::<_, Infallible>(frame), (rx, false, p.finished)))
-    });
-    html::protected(http::Response::builder().status(StatusCode::OK))
-        .header(http::header::CONTENT_TYPE, "text/event-stream")
-        .body(Body::new(http_body_util::StreamBody::new(stream)))
-        .unwrap_or_else(|_| http::Response::new(Body::empty()))
+    live::events(v.gw.campaigns.watch(v, id), "集中核查", "核查")
 }

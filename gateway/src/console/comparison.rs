@@ -5,6 +5,10 @@
 //! that decides it — an enrolment reference for (a) and (b), or a written
 //! conclusion (R-CMP-3). The service checks the role, the jurisdiction and
 //! the separation of duties; its refusal is shown in its words.
+//!
+//! A run is started here and followed live to its end (the gateway holds
+//! the service's call, [`super::live`]); the lists of a township download
+//! as the xlsx the service writes.
 
 use dibao_proto::common::v1::{DivisionCode, PageRequest};
 use dibao_proto::comparison::v1 as cmp;
@@ -12,8 +16,12 @@ use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceCli
 use dibao_proto::labels::Label;
 use http::StatusCode;
 
+use serde_json::json;
+use tonic::body::Body;
+
 use super::application::Signed;
 use super::html::{Page, esc, table, timestamp};
+use super::live;
 use super::{Form, Visit};
 
 const COMPARISON: &str = "roster-comparison";
@@ -105,6 +113,7 @@ async fn render(v: &Visit, kind: cmp::ListKind, banner: String) -> Page {
         ));
     }
     body.push_str("</nav>");
+    body.push_str(&run_form(v, v.session.claims.division.as_str(), None));
     let request = cmp::ListEntriesRequest {
         run_id: String::new(),
         kind: kind as i32,
@@ -187,6 +196,244 @@ pub async fn decide(v: &Visit, form: &Form) -> Signed {
             Signed::Page(render(v, kind, banner).await)
         }
     }
+}
+
+fn run_form(v: &Visit, division: &str, error: Option<&str>) -> String {
+    let alert = error.map(|e| super::html::alert("run-error", e)).unwrap_or_default();
+    format!(
+        "{alert}<div class=\"actions\"><form method=\"post\" action=\"/comparison/run\" class=\"inline\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"run-division\">比对范围（区划代码）</label>\
+         <input id=\"run-division\" name=\"division\" value=\"{division}\" maxlength=\"12\" required>\
+         <button type=\"submit\" id=\"run-comparison\">运行比对</button></form>\
+         <form method=\"get\" action=\"/comparison/export\" class=\"inline\">\
+         <label for=\"export-division\">下载清单（乡镇代码）</label>\
+         <input id=\"export-division\" name=\"division\" value=\"{division}\" maxlength=\"12\" required>\
+         <button type=\"submit\" id=\"export\">下载xlsx</button></form></div>",
+        csrf = esc(&v.csrf),
+        division = esc(division),
+    )
+}
+
+/// Where a run stands, as the service last reported it.
+#[derive(Debug, Clone, Default)]
+pub struct RunProgress {
+    phase: String,
+    done: i64,
+    total: i64,
+    /// Each list's label and its entries, when the run is done.
+    lists: Vec<(String, i64)>,
+    finished: bool,
+    error: Option<String>,
+}
+
+impl RunProgress {
+    fn percent(&self) -> i64 {
+        match (self.finished, self.total) {
+            (true, _) if self.error.is_none() => 100,
+            (_, 0) => 0,
+            (_, total) => (self.done * 100 / total).min(99),
+        }
+    }
+
+    fn phase_label(&self) -> &'static str {
+        match (self.finished, self.error.is_some(), self.phase.as_str()) {
+            (true, true, _) => "未完成",
+            (true, false, _) | (_, _, "done") => "已完成",
+            (_, _, "extract") => "读取两库名册",
+            (_, _, "compare") => "逐户比对",
+            (_, _, "store") => "保存比对结果",
+            _ => "排队等候",
+        }
+    }
+}
+
+impl live::Progress for RunProgress {
+    fn json(&self) -> String {
+        json!({
+            "percent": self.percent(),
+            "phase": self.phase_label(),
+            "done": self.done,
+            "total": self.total,
+            "lists": self.lists.iter().map(|(l, n)| json!([l, n])).collect::<Vec<_>>(),
+            "finished": self.finished,
+            "error": self.error,
+        })
+        .to_string()
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn finish(&mut self, error: Option<String>) {
+        self.finished = true;
+        self.error = error;
+    }
+}
+
+/// The comparison runs this gateway holds.
+pub type Runs = live::Live<RunProgress>;
+
+impl From<&cmp::RunComparisonResponse> for RunProgress {
+    fn from(r: &cmp::RunComparisonResponse) -> Self {
+        RunProgress {
+            phase: r.phase.clone(),
+            done: r.households_done,
+            total: r.households_total,
+            lists: r
+                .list_sizes
+                .iter()
+                .map(|l| {
+                    let kind = cmp::ListKind::try_from(l.kind).unwrap_or(cmp::ListKind::Unspecified);
+                    (format!("（{}）{}", letter(kind), kind.label()), l.entries)
+                })
+                .collect(),
+            finished: false,
+            error: None,
+        }
+    }
+}
+
+/// `POST /comparison/run`: the run started and held by the gateway; the page that follows it.
+pub async fn run(v: &Visit, posted: &Form) -> Result<String, Page> {
+    let division = posted.get("division").trim();
+    let refused =
+        |message: &str| Page::with_status(StatusCode::BAD_REQUEST, "台账比对", run_form(v, division, Some(message)));
+    let parsed = match dibao_proto::types::DivisionCode::parse(division) {
+        Ok(d) => d,
+        Err(e) => return Err(refused(&format!("division：{}", e.reason))),
+    };
+    let channel = v.upstream(COMPARISON).map_err(|s| refused(s.message()))?;
+    let request = cmp::RunComparisonRequest {
+        division: Some(DivisionCode { code: division.to_owned() }),
+        reproduce_run_id: String::new(),
+    };
+    let mut stream = match ComparisonServiceClient::new(channel).run_comparison(v.request(COMPARISON, request)).await {
+        Ok(s) => s.into_inner(),
+        Err(status) => return Err(refused(&super::refusal(&status, "没有找到该区划"))),
+    };
+    let first = match stream.message().await {
+        Ok(Some(first)) => first,
+        Ok(None) => return Err(refused("比对服务未返回进度，请稍后再试")),
+        Err(status) => return Err(refused(&super::refusal(&status, "没有找到该区划"))),
+    };
+    let id = first.run_id.clone();
+    v.gw.runs.hold(v, &id, (parsed, "台账比对"), &first, stream);
+    tracing::info!(officer = %v.session.claims.officer_id, run = %id, %division, "comparison run started at the console");
+    Ok(format!("/comparison/runs/{id}"))
+}
+
+/// `GET /comparison/runs/{id}`.
+pub fn run_page(v: &Visit, id: &str) -> Page {
+    let Some(live::Watched { division, progress, .. }) = v.gw.runs.watch(v, id) else {
+        return live::not_found("台账比对", "比对");
+    };
+    let p = progress.borrow().clone();
+    let rows: String =
+        p.lists.iter().map(|(label, n)| format!("<tr><td>{}</td><td>{n}</td></tr>", esc(label))).collect();
+    let body = format!(
+        "<div id=\"run\" data-events=\"/comparison/runs/{id}/events\">\
+         <dl class=\"summary\"><dt>范围</dt><dd>{division}</dd><dt>阶段</dt><dd id=\"run-phase\">{phase}</dd></dl>\
+         <p><progress id=\"run-bar\" max=\"100\" value=\"{percent}\"></progress> <strong id=\"run-percent\">{percent}%</strong>\
+         （已比对 <span id=\"run-done\">{done}</span> / <span id=\"run-total\">{total}</span> 户）</p>\
+         <p id=\"run-error\" class=\"notice error\" role=\"alert\"{hidden}>{error}</p>\
+         <h2>各清单条目数</h2><table class=\"lists\"><thead><tr><th scope=\"col\">清单</th><th scope=\"col\">条目</th></tr></thead>\
+         <tbody id=\"list-rows\">{rows}</tbody></table>\
+         <p><a href=\"/comparison\" id=\"to-lists\">查看比对清单</a></p></div>",
+        id = esc(id),
+        division = esc(&division),
+        phase = p.phase_label(),
+        percent = p.percent(),
+        done = p.done,
+        total = p.total,
+        hidden = if p.error.is_some() { "" } else { " hidden" },
+        error = esc(p.error.as_deref().unwrap_or("")),
+    );
+    Page::ok("台账比对进度", body)
+}
+
+/// `GET /comparison/runs/{id}/events`: the progress as server-sent events.
+pub fn run_events(v: &Visit, id: &str) -> http::Response<Body> {
+    live::events(v.gw.runs.watch(v, id), "台账比对", "比对")
+}
+
+/// `GET /comparison/export?division=…`: the lists of the latest run over a
+/// township (or a village) as the service writes them, an xlsx file; of a
+/// county, one file per township, so the page names them to download each.
+pub async fn export(v: &Visit, query: &Form) -> Result<http::Response<Body>, Page> {
+    let division = query.get("division").trim();
+    let refused = |message: &str| {
+        Page::with_status(StatusCode::BAD_REQUEST, "下载比对清单", super::html::alert("export-error", message))
+    };
+    if let Err(e) = dibao_proto::types::DivisionCode::parse(division) {
+        return Err(refused(&format!("division：{}", e.reason)));
+    }
+    let channel = v.upstream(COMPARISON).map_err(|s| refused(s.message()))?;
+    let request = cmp::ExportListsRequest {
+        run_id: String::new(),
+        division: Some(DivisionCode { code: division.to_owned() }),
+        format: cmp::ExportFormat::Xlsx as i32,
+        grouping: cmp::ExportGrouping::Township as i32,
+    };
+    let refusal = |status: &tonic::Status| match status.code() {
+        tonic::Code::FailedPrecondition | tonic::Code::NotFound => "该区划尚无已完成的比对".to_owned(),
+        _ => super::refusal(status, "没有找到该区划"),
+    };
+    let mut stream = match ComparisonServiceClient::new(channel).export_lists(v.request(COMPARISON, request)).await {
+        Ok(s) => s.into_inner(),
+        Err(status) => return Err(refused(&refusal(&status))),
+    };
+    let mut files = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(file)) => files.push(file),
+            Ok(None) => break,
+            Err(status) => return Err(refused(&refusal(&status))),
+        }
+    }
+    match files.len() {
+        0 => Err(refused("该区划的比对结果中没有条目")),
+        1 => {
+            let file = files.remove(0);
+            let ascii: String =
+                file.file_name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+            let disposition =
+                format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encode(&file.file_name));
+            Ok(super::html::protected(http::Response::builder().status(StatusCode::OK))
+                .header(http::header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                .header(http::header::CONTENT_DISPOSITION, disposition)
+                .body(Body::new(http_body_util::Full::new(bytes::Bytes::from(file.content))))
+                .unwrap_or_else(|_| http::Response::new(Body::empty())))
+        }
+        _ => {
+            let rows: Vec<Vec<String>> = files
+                .iter()
+                .map(|f| {
+                    let township: String = f.file_name.chars().take_while(char::is_ascii_digit).collect();
+                    vec![
+                        format!(
+                            "<a href=\"/comparison/export?division={0}\">{1}</a>",
+                            esc(&township),
+                            esc(&f.file_name)
+                        ),
+                        f.entries.to_string(),
+                    ]
+                })
+                .collect();
+            Err(Page::ok("下载比对清单", table("files", &["文件（每乡镇一份）", "条目"], &rows, "")))
+        }
+    }
+}
+
+/// A file name as RFC 5987 carries it.
+fn percent_encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

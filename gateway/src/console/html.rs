@@ -116,7 +116,7 @@ pub fn document(page: &Page, frame: Option<&Frame<'_>>) -> String {
         Some(f) => format!(
             "<header class=\"top\"><div class=\"brand\">低保与防返贫信息协同 · 办公台</div>\
              <nav aria-label=\"主导航\"><a href=\"/work\">我的待办</a><a href=\"/comparison\">台账比对</a>\
-             <a href=\"/campaigns\">集中核查</a><a href=\"/history\">查询记录</a></nav>\
+             <a href=\"/campaigns\">集中核查</a><a href=\"/history\">查询记录</a>{ops}</nav>\
              <div class=\"who\"><span>{name}（{roles}，区划 {division}）</span>\
              <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <button type=\"submit\" class=\"link\">退出登录</button></form></div></header>",
@@ -124,6 +124,11 @@ pub fn document(page: &Page, frame: Option<&Frame<'_>>) -> String {
             roles = esc(&roles(f.session)),
             division = esc(f.session.claims.division.as_str()),
             csrf = esc(f.csrf),
+            ops = if f.session.claims.roles.contains(&dibao_proto::common::v1::OfficerRole::SystemOperator) {
+                "<a href=\"/operations\">运行监控</a>"
+            } else {
+                ""
+            },
         ),
         None => "<header class=\"top\"><div class=\"brand\">低保与防返贫信息协同 · 办公台</div></header>".to_owned(),
     };

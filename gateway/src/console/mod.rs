@@ -17,14 +17,17 @@
 //! history, signing a step after confirming it, objections), [`comparison`]
 //! (台账比对: the lists (a)–(g), deciding an entry), [`report`] (核对报告),
 //! [`campaign`] (集中核查,
-//! followed live), [`history`] (查询记录: who looked at a person's data).
+//! followed live), [`history`] (查询记录: who looked at a person's data),
+//! [`operations`] (运行监控: each service's pipeline, for system operators).
 
 pub mod application;
 pub mod campaign;
 pub mod comparison;
 pub mod history;
 pub mod html;
+pub mod live;
 pub mod login;
+pub mod operations;
 pub mod report;
 pub mod work;
 
@@ -209,8 +212,11 @@ pub async fn http(
     });
     // Paths are named by their shape (an application's id is not a metric label).
     let shape = match path.as_str() {
+        p if p.starts_with("/applications/") && p.ends_with("/explanation") => "/applications/{id}/explanation",
         p if p.starts_with("/applications/") => "/applications/{id}",
         p if p.starts_with("/campaigns/") && p.ends_with("/events") => "/campaigns/{id}/events",
+        p if p.starts_with("/comparison/runs/") && p.ends_with("/events") => "/comparison/runs/{id}/events",
+        p if p.starts_with("/comparison/runs/") => "/comparison/runs/{id}",
         p if p.starts_with("/campaigns/") => "/campaigns/{id}",
         p if p.starts_with("/reports/") => "/reports/{id}",
         p => p,
@@ -266,12 +272,29 @@ async fn route(
         (Method::GET, "/work") => work::page(&v).await,
         (Method::GET, "/history") => history::form_page(&v),
         (Method::GET, "/comparison") => comparison::page(&v, &Form::parse(&query)).await,
+        (Method::GET, "/comparison/export") => match comparison::export(&v, &Form::parse(&query)).await {
+            Ok(file) => return Ok(file),
+            Err(page) => page,
+        },
+        (Method::GET, p) if p.starts_with("/comparison/runs/") && p.ends_with("/events") => {
+            return Ok(comparison::run_events(
+                &v,
+                p.trim_start_matches("/comparison/runs/").trim_end_matches("/events"),
+            ));
+        }
+        (Method::GET, p) if p.starts_with("/comparison/runs/") => {
+            comparison::run_page(&v, p.trim_start_matches("/comparison/runs/"))
+        }
         (Method::GET, "/campaigns") => campaign::form_page(&v),
+        (Method::GET, "/operations") => operations::page(&v, &Form::parse(&query)).await,
         (Method::GET, p) if p.starts_with("/reports/") => report::page(&v, p.trim_start_matches("/reports/")).await,
         (Method::GET, p) if p.starts_with("/campaigns/") && p.ends_with("/events") => {
             return Ok(campaign::events(&v, p.trim_start_matches("/campaigns/").trim_end_matches("/events")));
         }
         (Method::GET, p) if p.starts_with("/campaigns/") => campaign::page(&v, p.trim_start_matches("/campaigns/")),
+        (Method::GET, p) if p.starts_with("/applications/") && p.ends_with("/explanation") => {
+            application::explanation(&v, p.trim_start_matches("/applications/").trim_end_matches("/explanation")).await
+        }
         (Method::GET, p) if p.starts_with("/applications/") => {
             application::page(&v, p.trim_start_matches("/applications/"), &Form::parse(&query)).await
         }
@@ -288,6 +311,14 @@ async fn route(
                 "/logout" => return login::logout(&v).await,
                 "/history" => history::search(&v, &form).await,
                 "/campaigns" => match campaign::start(&v, &form).await {
+                    Ok(location) => return Ok(html::see_other(&location, &[])),
+                    Err(page) => page,
+                },
+                "/operations/retry" => match operations::retry(&v, &form).await {
+                    application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
+                    application::Signed::Page(page) => page,
+                },
+                "/comparison/run" => match comparison::run(&v, &form).await {
                     Ok(location) => return Ok(html::see_other(&location, &[])),
                     Err(page) => page,
                 },

@@ -860,6 +860,11 @@ pub async fn record_objection(roster: &Roster, o: ObjectionNote) -> Result<pb::R
 /// An application with its household, as `reader` may read it.
 #[tracing::instrument(skip(roster, reader))]
 pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Application, Error> {
+    read(roster, reader, id, true).await
+}
+
+/// Application `id` for `reader`; with `assess`, the engine's assessment of its household too.
+async fn read(roster: &Roster, reader: &Reader, id: Uuid, assess: bool) -> Result<pb::Application, Error> {
     // The connection goes back before the household is read with another:
     // holding one while waiting for a second starves a busy pool.
     let row = roster
@@ -883,9 +888,12 @@ pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Appli
         "enrolled" => pb::ApplicationStatus::Enrolled,
         _ => pb::ApplicationStatus::Exited,
     };
-    let household = households::read(roster, reader, row.get("household_id")).await.map_err(|e| {
+    let household_id: Uuid = row.get("household_id");
+    let household = households::read(roster, reader, household_id).await.map_err(|e| {
         if e.reason() == Some("HOUSEHOLD_NOT_FOUND") { ProcessError::ApplicationNotFound(id).into() } else { e }
     })?;
+    // Only after the read above has checked the reader's jurisdiction.
+    let assessment = if assess { crate::policy::assessment_of(roster, household_id).await? } else { None };
     let notice_ends_at = row
         .get::<_, Option<OffsetDateTime>>("notice_started_at")
         .filter(|_| status == pb::ApplicationStatus::Open)
@@ -904,12 +912,13 @@ pub async fn get(roster: &Roster, reader: &Reader, id: Uuid) -> Result<pb::Appli
         notice_ends_at,
         waiting_for_me,
         verification_report_id: row.get::<_, Option<String>>("verification_report_id").unwrap_or_default(),
+        assessment,
     })
 }
 
 /// The open applications and exits of a division, oldest first (an
 /// officer's work list); with `waiting_for_me`, those whose next step one
-/// of the officer's roles signs. Each is read as [`get`] reads it.
+/// of the officer's roles signs. Each is read as [`get`] reads it, without the assessment.
 pub async fn list(
     roster: &Roster,
     reader: &Reader,
@@ -944,7 +953,7 @@ pub async fn list(
     let more = rows.len() as i64 > size;
     let mut applications = Vec::with_capacity(rows.len());
     for id in rows.into_iter().take(size as usize) {
-        applications.push(get(roster, reader, id).await?);
+        applications.push(read(roster, reader, id, false).await?);
     }
     let next_page_token =
         if more { applications.last().map(|a| a.application_id.clone()).unwrap_or_default() } else { String::new() };

@@ -194,6 +194,20 @@ pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<pb::Household,
     Ok(household)
 }
 
+/// Household `id` as [`get`] reads it, with its income as stored.
+pub async fn with_income(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<(pb::Household, pb::AssessHouseholdRequest), Error> {
+    let household = get(client, id).await?;
+    let row = client
+        .query_opt("SELECT income FROM household WHERE household_id = $1", &[&id])
+        .await?
+        .ok_or(HouseholdError::NotFound(id))?;
+    let income = income_of(&row, &household.household_id)?;
+    Ok((household, income))
+}
+
 /// A division's households after `after`, by id, at most `limit`.
 #[tracing::instrument(skip(client))]
 pub async fn page(client: &impl GenericClient, prefix: &str, after: Uuid, limit: i64) -> Result<Vec<Row>, Error> {

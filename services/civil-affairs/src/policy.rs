@@ -242,6 +242,11 @@ pub async fn assess_household(
     let client = roster.pool.get().await?;
     let (policy, _) = in_force(&**client, &county, month).await?;
     let (income, benefit) = assess(&household, &req, &policy, month)?;
+    Ok(response(income, benefit))
+}
+
+/// The engine's answer as the wire carries it.
+fn response(income: IncomeAssessment, benefit: BenefitAssessment) -> pb::AssessHouseholdResponse {
     let lines = income
         .lines
         .iter()
@@ -257,12 +262,39 @@ pub async fn assess_household(
             rule_id: l.rule.to_owned(),
         })
         .collect();
-    Ok(pb::AssessHouseholdResponse {
+    pb::AssessHouseholdResponse {
         per_capita_income: Some(income.per_capita.into()),
         eligible: benefit.eligible,
         monthly_amount: Some(benefit.monthly_amount.into()),
         category: convert::category_to_pb(benefit.category) as i32,
         lines,
         explanation: benefit.explanation,
-    })
+    }
+}
+
+/// The engine run over stored household `id` — its members and its income
+/// as on file — under the policy in force this month: what an officer
+/// reads on the application and prints for the household. `None` when the
+/// county has no policy in force, or when what is on file no longer passes
+/// the engine's checks (the officer sees the application without it; the
+/// next signature or review states the refusal).
+pub async fn assessment_of(roster: &Roster, id: Uuid) -> Result<Option<pb::AssessHouseholdResponse>, Error> {
+    let month = households::first_of_month(roster.clock.now());
+    let client = roster.pool.get().await?;
+    let (household, income) = households::with_income(&**client, id).await?;
+    let county = households::village_of(&household)?.county();
+    let Some(county) = county else { return Ok(None) };
+    let policy = match in_force(&**client, &county, month).await {
+        Ok((policy, _)) => policy,
+        Err(e) if e.reason() == Some("NO_POLICY_IN_FORCE") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    drop(client);
+    match assess(&household, &income, &policy, month) {
+        Ok((income, benefit)) => Ok(Some(response(income, benefit))),
+        Err(fields) => {
+            tracing::warn!(household = %id, ?fields, "a household on file the engine no longer assesses");
+            Ok(None)
+        }
+    }
 }

@@ -414,13 +414,13 @@ pub async fn export(
     r: pb::ExportListsRequest,
     full_identity_roles: &[OfficerRole],
 ) -> Result<Files, Error> {
-    let run_id = uuid_field(&r.run_id, "run_id")?.ok_or_else(|| InvalidField::new("run_id", "必填项缺失"))?;
+    let run_id = uuid_field(&r.run_id, "run_id")?;
     let division = scope(reader, &r.division, "division")?;
     let format = pb::ExportFormat::try_from(r.format).unwrap_or(pb::ExportFormat::Unspecified);
     let grouping = pb::ExportGrouping::try_from(r.grouping).unwrap_or(pb::ExportGrouping::Unspecified);
     let full = reader.sees_in_full(full_identity_roles);
     let client = pool.get().await?;
-    let (run_id, as_of) = run_for(&client, Some(run_id), "").await?;
+    let (run_id, as_of) = run_for(&client, run_id, &division).await?;
     let rows = client
         .query(
             "SELECT entry_key, kind, village, dibao, poor, members, explanation FROM run_entry

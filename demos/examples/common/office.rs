@@ -34,16 +34,16 @@ pub struct Officer {
 }
 
 impl Office {
-    /// Bootstraps the province's administrator and logs them in.
+    /// Bootstraps the province's administrator `admin_id` and logs them in.
     pub async fn open(
         addr: String,
         ca: PathBuf,
         clock: Arc<dyn Clock>,
-        pool: &deadpool_postgres::Pool,
-        key: &dibao_gateway::secrets::SecretKey,
+        (pool, key): (&deadpool_postgres::Pool, &dibao_gateway::secrets::SecretKey),
+        admin_id: &str,
     ) -> anyhow::Result<Self> {
         let admin = dibao_gateway::registry::Officer {
-            officer_id: "admin-220000".into(),
+            officer_id: admin_id.into(),
             name: "省民政厅系统管理员".into(),
             roles: vec![OfficerRole::Administrator],
             division: dibao_proto::types::DivisionCode::parse("220000").map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -108,6 +108,24 @@ impl Office {
             password: creds.one_time_password,
             totp_secret: creds.totp_secret,
         })
+    }
+
+    /// New credentials for `officer_id`, through the registry's RPC (as an
+    /// administrator resets them for an officer who lost their authenticator).
+    pub async fn reset(&self, officer_id: &str) -> anyhow::Result<pb::Credentials> {
+        let mut admin = OfficerAdminServiceClient::new(self.channel(&self.admin).await?);
+        admin
+            .reset_credentials(pb::ResetCredentialsRequest { subject_officer_id: officer_id.into() })
+            .await?
+            .into_inner()
+            .credentials
+            .ok_or_else(|| anyhow::anyhow!("no credentials"))
+    }
+
+    /// A channel of `officer_id` logged in with `creds`.
+    pub async fn session(&self, officer_id: &str, creds: &pb::Credentials) -> anyhow::Result<CallerChannel> {
+        let token = self.login(officer_id, &creds.one_time_password, &creds.totp_secret).await?;
+        self.channel(&token).await
     }
 
     /// `officer` logs in again (a session ends after eight hours, whatever happens).
