@@ -6,7 +6,8 @@
 //   enforces the limit either way);
 // - a campaign's and a comparison run's pages follow their progress live
 //   over server-sent events;
-// - a print button prints the page (Ctrl+P does the same without it).
+// - a print button prints the page (Ctrl+P does the same without it);
+// - a consent scan's SHA-256 is computed in the browser.
 (function () {
   "use strict";
   Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
@@ -23,6 +24,22 @@
       if (Date.now() - last > idle * 1000) { window.location.assign("/login?reason=idle"); }
     }, 10000);
   }
+
+  // A scan's SHA-256, computed here: the scan stays on the officer's machine.
+  Array.prototype.forEach.call(document.querySelectorAll("input[type=file][data-digest-into]"), function (input) {
+    input.addEventListener("change", function () {
+      var target = document.getElementById(input.getAttribute("data-digest-into"));
+      var file = input.files && input.files[0];
+      if (!file || !target || !window.crypto || !window.crypto.subtle) { return; }
+      file.arrayBuffer().then(function (bytes) {
+        return window.crypto.subtle.digest("SHA-256", bytes);
+      }).then(function (digest) {
+        target.value = Array.prototype.map.call(new Uint8Array(digest), function (b) {
+          return ("0" + b.toString(16)).slice(-2);
+        }).join("");
+      });
+    });
+  });
 
   var set = function (id, text) {
     var el = document.getElementById(id);

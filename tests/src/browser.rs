@@ -179,6 +179,14 @@ impl Browser {
         self.command("POST", &format!("/element/{id}/value"), Some(&json!({ "text": text }))).await.map(drop)
     }
 
+    /// Chooses the file at `path` in the file input matching `css`, as an officer picking a scan.
+    pub async fn attach(&self, css: &str, path: &Path) -> anyhow::Result<()> {
+        let id = self.find(css).await?;
+        // The driver takes canonical paths only.
+        let text = std::fs::canonicalize(path)?.display().to_string();
+        self.command("POST", &format!("/element/{id}/value"), Some(&json!({ "text": text }))).await.map(drop)
+    }
+
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let id = self.find(css).await?;

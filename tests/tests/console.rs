@@ -20,7 +20,6 @@ use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsSe
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation};
 use dibao_proto::comparison::v1 as cmp;
 use dibao_proto::events::v1::BenefitCategory;
-use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
 use dibao_test_mesh::gateway::{self, Enrolled, Gateway};
 use dibao_tests::TestEnv;
 use dibao_tests::browser::{Browser, Driver};
@@ -185,36 +184,54 @@ async fn scenario() {
         })
         .await
         .expect("village review");
-    let checker = gw.officer("chen-checker", &[OfficerRole::VerificationOfficer], COUNTY).await;
-    let mut hub = VerificationServiceClient::new(checker.clone());
-    let members = [(id(1), "王建国", Relation::Head), (id(2), "李秀英", Relation::Spouse)];
-    let report = dibao_test_mesh::verification::vehicles_checked(
-        &mut hub,
-        COUNTY,
-        &submitted.household_id,
-        &members,
-        "低保申请审核",
-    )
-    .await
-    .report_id;
+    // --- the verification officer registers the family's consent at the console (the scan's digest
+    // computed in the browser, the signatories ticked among the members), verifies the household
+    // under it and signs the verification step on the report.
+    let checker = gw.enrol("chen-checker", "陈核对", &[OfficerRole::VerificationOfficer], COUNTY).await;
+    let k = driver.browser().await.expect("browser");
+    login(&k, &gw, &checker).await;
+    k.goto(&format!("{base}/applications/{app}")).await.expect("open");
+    k.click("#verify-link").await.expect("to the verification");
+    k.wait_for_text("授权书扫描件", 10).await.expect("the consent form");
+    let scan = shots().join("consent-scan.pdf");
+    std::fs::write(&scan, b"%PDF-1.4 consent signed by the household").expect("scan");
+    let expected: String = ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&scan).expect("scan"))
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    k.attach("#scan", &scan).await.expect("choose the scan");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let digest = k.script("return document.getElementById('document_sha256').value;").await.expect("script");
+        if digest.as_str() == Some(expected.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the browser computes the scan's SHA-256: {digest} ≠ {expected}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // This mesh has the public-security adapter only: the vehicles are what it answers.
+    k.script("document.querySelectorAll('input[name^=item-]').forEach(i => { i.checked = i.name === 'item-1'; });")
+        .await
+        .expect("items");
+    k.click("input[name=no_relatives]").await.expect("no relatives outside");
+    k.screenshot(&shots().join("verify.png")).await.expect("screenshot");
+    k.click("#verify").await.expect("register and verify");
+    let verified = k.wait_for_text("核对完成", 20).await.expect("verified");
+    assert!(verified.contains("签署本环节：信息核对"), "{verified}");
+    let report = k.text_of("#verified-report").await.expect("report link").trim_start_matches("核对报告").to_owned();
+    let prefilled = k.script("return document.getElementById('report').value;").await.expect("script");
+    assert_eq!(prefilled.as_str(), Some(report.as_str()), "the report is offered to the step");
+    // The hub's completion event crosses the broker before civil affairs accepts the report.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let signed = CivilAffairsServiceClient::new(checker.clone())
-            .sign_step(ca::SignStepRequest {
-                application_id: app.clone(),
-                step: ca::ProcessStep::Verification as i32,
-                approve: true,
-                verification_report_id: report.clone(),
-                ..Default::default()
-            })
-            .await;
-        match signed {
-            Ok(_) => break,
-            Err(e) if e.message().contains("尚未送达") && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("verification step: {}", e.message()),
+        let after = sign(&k, true, "核对无异常", None).await;
+        if after.contains("已签署“信息核对”（同意）") {
+            break;
         }
+        assert!(after.contains("尚未送达") && Instant::now() < deadline, "verification step: {after}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        k.goto(&format!("{base}/applications/{app}?verified={report}")).await.expect("again");
     }
 
     // --- the township reviewer takes it through township review; the caseworker puts it on notice.
@@ -443,7 +460,7 @@ async fn scenario() {
     c.goto(&format!("{base}/work")).await.expect("work list");
     c.find("#login").await.expect("back at the login form");
 
-    for b in [a, r, c, s, o, p, v, ops] {
+    for b in [a, r, c, s, k, o, p, v, ops] {
         b.close().await.expect("close");
     }
 }

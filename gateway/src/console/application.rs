@@ -9,7 +9,7 @@
 
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_proto::common::v1::Relation;
+use dibao_proto::common::v1::{OfficerRole, Relation};
 use dibao_proto::labels::Label;
 use http::StatusCode;
 
@@ -60,7 +60,7 @@ fn work_ability(w: i32) -> &'static str {
 }
 
 /// The application `id` as this officer may read it.
-async fn read(v: &Visit, id: &str) -> Result<ca::Application, Page> {
+pub(super) async fn read(v: &Visit, id: &str) -> Result<ca::Application, Page> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(Page::message(StatusCode::NOT_FOUND, "申请", NOT_FOUND));
     }
@@ -314,6 +314,7 @@ fn lines_table(x: &ca::AssessHouseholdResponse, rules: bool) -> String {
     table("lines", head, &rows, "未申报收入")
 }
 
+/// `a`'s page; `sign`: the sign form as posted (or prefilled) and the refusal to show at it.
 async fn render(v: &Visit, a: &ca::Application, banner: String, sign: Option<(&Form, &str)>) -> Page {
     let h = a.household.clone().unwrap_or_default();
     let mut body = banner;
@@ -324,7 +325,15 @@ async fn render(v: &Visit, a: &ca::Application, banner: String, sign: Option<(&F
     body.push_str(&assessment(a));
     body.push_str("</section>");
     if a.waiting_for_me {
-        body.push_str(&sign_form(v, a, sign.map(|(f, _)| f), sign.map(|(_, e)| e)));
+        let error = sign.map(|(_, e)| e).filter(|e| !e.is_empty());
+        body.push_str(&sign_form(v, a, sign.map(|(f, _)| f), error));
+    }
+    let verifies = [OfficerRole::VerificationOfficer, OfficerRole::TownshipCaseworker];
+    if a.status == ca::ApplicationStatus::Open as i32 && v.session.claims.roles.iter().any(|r| verifies.contains(r)) {
+        body.push_str(&format!(
+            "<p><a href=\"/applications/{}/verify\" id=\"verify-link\">登记授权书并核对家庭经济状况</a></p>",
+            esc(&a.application_id)
+        ));
     }
     if a.notice_ends_at.is_some() {
         body.push_str(&objection_form(v, a));
@@ -357,9 +366,17 @@ pub async fn page(v: &Visit, id: &str, query: &Form) -> Page {
         _ if query.get("objection") == "1" => {
             "<p class=\"notice ok\" role=\"status\" id=\"signed-notice\">异议已记录</p>".to_owned()
         }
+        _ if !query.get("verified").is_empty() => format!(
+            "<p class=\"notice ok\" role=\"status\" id=\"verified-notice\">授权书已登记，核对完成：\
+             <a href=\"/reports/{0}\" id=\"verified-report\">核对报告{0}</a></p>",
+            esc(query.get("verified"))
+        ),
         _ => String::new(),
     };
-    render(v, &a, banner, None).await
+    // A report just made is offered to the verification step's form.
+    let prefill = Form::parse(&format!("report={}", query.get("verified")));
+    let sign = (!query.get("verified").is_empty()).then_some((&prefill, ""));
+    render(v, &a, banner, sign).await
 }
 
 /// `POST /applications/{id}/sign`: without `confirm`, the page that shows

@@ -18,7 +18,8 @@
 //! (台账比对: the lists (a)–(g), deciding an entry), [`report`] (核对报告),
 //! [`campaign`] (集中核查,
 //! followed live), [`history`] (查询记录: who looked at a person's data),
-//! [`operations`] (运行监控: each service's pipeline, for system operators).
+//! [`operations`] (运行监控: each service's pipeline, for system operators),
+//! [`verification`] (a household's consent registered and verified).
 
 pub mod application;
 pub mod campaign;
@@ -29,6 +30,7 @@ pub mod live;
 pub mod login;
 pub mod operations;
 pub mod report;
+pub mod verification;
 pub mod work;
 
 use std::collections::HashMap;
@@ -213,6 +215,7 @@ pub async fn http(
     // Paths are named by their shape (an application's id is not a metric label).
     let shape = match path.as_str() {
         p if p.starts_with("/applications/") && p.ends_with("/explanation") => "/applications/{id}/explanation",
+        p if p.starts_with("/applications/") && p.ends_with("/verify") => "/applications/{id}/verify",
         p if p.starts_with("/applications/") => "/applications/{id}",
         p if p.starts_with("/campaigns/") && p.ends_with("/events") => "/campaigns/{id}/events",
         p if p.starts_with("/comparison/runs/") && p.ends_with("/events") => "/comparison/runs/{id}/events",
@@ -292,6 +295,9 @@ async fn route(
             return Ok(campaign::events(&v, p.trim_start_matches("/campaigns/").trim_end_matches("/events")));
         }
         (Method::GET, p) if p.starts_with("/campaigns/") => campaign::page(&v, p.trim_start_matches("/campaigns/")),
+        (Method::GET, p) if p.starts_with("/applications/") && p.ends_with("/verify") => {
+            verification::page(&v, p.trim_start_matches("/applications/").trim_end_matches("/verify")).await
+        }
         (Method::GET, p) if p.starts_with("/applications/") && p.ends_with("/explanation") => {
             application::explanation(&v, p.trim_start_matches("/applications/").trim_end_matches("/explanation")).await
         }
@@ -329,6 +335,13 @@ async fn route(
                 p if p.starts_with("/applications/") && p.ends_with("/sign") => {
                     let id = p.trim_start_matches("/applications/").trim_end_matches("/sign");
                     match application::sign(&v, id, &form).await {
+                        application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
+                        application::Signed::Page(page) => page,
+                    }
+                }
+                p if p.starts_with("/applications/") && p.ends_with("/verify") => {
+                    let id = p.trim_start_matches("/applications/").trim_end_matches("/verify");
+                    match verification::submit(&v, id, &form).await {
                         application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
                         application::Signed::Page(page) => page,
                     }
