@@ -228,6 +228,8 @@ GATEWAY=(GATEWAY_ENV_FILE=/dev/null GATEWAY__SERVER__LISTEN="127.0.0.1:$CONSOLE_
   GATEWAY__PUBLIC__UPSTREAM_SERVER_NAME=localhost
   GATEWAY__UPSTREAM__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT" GATEWAY__UPSTREAM__VERIFICATION_HUB="127.0.0.1:$HUB_PORT"
   GATEWAY__UPSTREAM__POVERTY_ALLEVIATION="127.0.0.1:$POVERTY_PORT" GATEWAY__UPSTREAM__ROSTER_COMPARISON="127.0.0.1:$COMPARISON_PORT")
+# The demo county's division names, shown beside their codes on the console (demo names below the county).
+env "${GATEWAY[@]}" RUST_LOG=warn target/debug/dibao-officers divisions demos/data/divisions-220581.csv
 detach "$STACK/logs/mesh-gateway.log" env "${GATEWAY[@]}" target/debug/gateway
 for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$CONSOLE_PORT") 2>/dev/null && break; sleep 0.2; done
 (exec 3<>"/dev/tcp/127.0.0.1/$CONSOLE_PORT") 2>/dev/null \

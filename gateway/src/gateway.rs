@@ -96,6 +96,8 @@ pub struct Gateway {
     pub campaigns: crate::console::campaign::Campaigns,
     /// The comparison runs officers started at the console, held here.
     pub runs: crate::console::comparison::Runs,
+    /// Division names beside their codes on the console.
+    pub divisions: crate::divisions::Divisions,
 }
 
 impl Gateway {

@@ -28,6 +28,7 @@ pub mod admin;
 pub mod api;
 pub mod client;
 pub mod console;
+pub mod divisions;
 pub mod gateway;
 pub mod history;
 pub mod https;

@@ -29,8 +29,10 @@ use crate::sessions::{Limits, Sessions};
 
 pub const SERVICE: &str = "gateway";
 
-pub const MIGRATIONS: &[db::Migration] =
-    &[("0001_officers_and_sessions", include_str!("../migrations/0001_officers_and_sessions.sql"))];
+pub const MIGRATIONS: &[db::Migration] = &[
+    ("0001_officers_and_sessions", include_str!("../migrations/0001_officers_and_sessions.sql")),
+    ("0002_divisions", include_str!("../migrations/0002_divisions.sql")),
+];
 
 /// The gateway's own settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -211,8 +213,25 @@ impl Service for Application {
             methods: Methods::from_descriptors(),
             campaigns: Default::default(),
             runs: Default::default(),
+            divisions: Default::default(),
             pool,
             clock,
+        });
+        let names = gw.divisions.reload(&gw.pool).await?;
+        tracing::info!(names, "division names loaded");
+        // Read again every minute, so an import shows without a restart.
+        let (reloading, mut stop) = (gw.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.wait() => break,
+                    () = tokio::time::sleep(crate::divisions::RELOAD) => {
+                        if let Err(e) = reloading.divisions.reload(&reloading.pool).await {
+                            tracing::warn!(error = %e, "division names not reloaded");
+                        }
+                    }
+                }
+            }
         });
         let read = |p: &PathBuf| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
         let (cert, key) = match (&own.public.cert, &own.public.key) {

@@ -90,6 +90,17 @@ async fn scenario() {
     let clock = ManualClock::at(time::OffsetDateTime::now_utc());
     let all = dibao_test_mesh::all::start_with(env, Some(Arc::new(clock.clone()))).await;
     let upstreams: Vec<(&str, std::net::SocketAddr)> = all.addrs.iter().map(|(k, v)| (*k, *v)).collect();
+    // The province's division names, imported before the gateway starts (it reads them every minute).
+    let names = dibao_platform::store::db::connect_and_migrate(
+        &all.env.db.settings("gateway"),
+        dibao_gateway::startup::MIGRATIONS,
+    )
+    .await
+    .expect("gateway schema");
+    let (rows, bad) =
+        dibao_gateway::divisions::parse(&format!("{COUNTY},梅河口市\n{TOWNSHIP},山城镇\n{VILLAGE},山城村\n"));
+    assert!(bad.is_empty(), "{bad:?}");
+    dibao_gateway::divisions::import(&names, &rows).await.expect("division names");
     let how = gateway::spawn_vars(&all.env, &upstreams).clock(Arc::new(clock.clone()));
     let gw = gateway::start_with(&all.env, how).await;
     let base = format!("https://{}", gw.addr);
@@ -153,6 +164,7 @@ async fn scenario() {
     a.click(&format!("a[href='/applications/{app}']")).await.expect("open the application");
     let page = a.wait_for_text("家庭成员", 10).await.expect("application page");
     assert!(page.contains("李秀英") && page.contains(&id(2).value), "a caseworker sees members in full:\n{page}");
+    assert!(page.contains(&format!("山城村（{VILLAGE}）")), "the village by its name:\n{page}");
     // The assessment as the engine makes it: each line with its treatment and rule.
     for shown in ["收入核算", "零工", "200.00 元", "计入", "人均月收入", "100.00 元", "符合"] {
         assert!(page.contains(shown), "the assessment shows {shown}:\n{page}");

@@ -13,6 +13,11 @@
 //!
 //! dibao-officers bootstrap --officer ID --name 姓名 --division CODE
 //!
+//! and, with the same settings, the division names the console shows beside
+//! codes (a `code,name` file; a bad line is named and nothing is imported):
+//!
+//! dibao-officers divisions FILE
+//!
 //! Roles by name: village_committee, township_caseworker, township_reviewer,
 //! county_approver, verification_officer, poverty_officer, county_operator,
 //! province_auditor, administrator, system_operator.
@@ -27,7 +32,7 @@ use dibao_proto::gateway::v1 as pb;
 use dibao_proto::gateway::v1::officer_admin_service_client::OfficerAdminServiceClient;
 use dibao_proto::labels::Label;
 
-const USAGE: &str = "用法：dibao-officers --server 网关地址 --ca CA证书 --token 凭据文件 create|update|reset|list|changes …；dibao-officers bootstrap --officer 编号 --name 姓名 --division 区划代码";
+const USAGE: &str = "用法：dibao-officers --server 网关地址 --ca CA证书 --token 凭据文件 create|update|reset|list|changes …；dibao-officers bootstrap --officer 编号 --name 姓名 --division 区划代码；dibao-officers divisions 区划名称文件";
 
 fn flags(rest: &[String]) -> Result<(String, HashMap<String, String>), String> {
     let mut it = rest.iter();
@@ -111,6 +116,23 @@ async fn bootstrap(f: &HashMap<String, String>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("已建立首位系统管理员：{}", officer.officer_id);
     show_credentials(&creds);
+    Ok(())
+}
+
+async fn divisions(file: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("无法读取{file}：{e}"))?;
+    let (rows, bad) = dibao_gateway::divisions::parse(&text);
+    if !bad.is_empty() {
+        let lines: Vec<String> = bad.iter().map(|b| format!("第{}行 {}：{}", b.line, b.field, b.reason)).collect();
+        return Err(format!("{}\n未导入任何区划名称", lines.join("\n")));
+    }
+    let settings = dibao_gateway::Application::settings().map_err(|e| e.to_string())?;
+    let pool =
+        dibao_platform::store::db::connect_and_migrate(&settings.platform.database, dibao_gateway::startup::MIGRATIONS)
+            .await
+            .map_err(|e| format!("无法连接网关数据库：{e}"))?;
+    let n = dibao_gateway::divisions::import(&pool, &rows).await.map_err(|e| e.to_string())?;
+    println!("已导入区划名称{n}条（网关一分钟内生效）");
     Ok(())
 }
 
@@ -213,6 +235,19 @@ async fn run(args: ClientArgs, command: &str, f: &HashMap<String, String>) -> Re
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("divisions") {
+        let Some(file) = raw.get(1) else {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        };
+        return match divisions(file).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if raw.first().map(String::as_str) == Some("bootstrap") {
         let result = async { bootstrap(&flags(&raw)?.1).await }.await;
         return match result {

@@ -190,7 +190,7 @@ fn objection_form(v: &Visit, a: &ca::Application) -> String {
     )
 }
 
-fn summary(a: &ca::Application) -> String {
+fn summary(v: &Visit, a: &ca::Application) -> String {
     let h = a.household.clone().unwrap_or_default();
     let amount = h.monthly_amount.map(|m| m.fen).unwrap_or_default();
     let category = dibao_proto::events::v1::BenefitCategory::try_from(h.category)
@@ -201,7 +201,7 @@ fn summary(a: &ca::Application) -> String {
          <dt>类型</dt><dd>{kind}</dd><dt>状态</dt><dd id=\"status\">{status}</dd>\
          <dt>当前环节</dt><dd id=\"next-step\">{step}</dd><dt>提交时间</dt><dd>{submitted}</dd>{notice}{report}{amount}</dl>",
         head = esc(&head_name(Some(&h))),
-        village = esc(&h.village.map(|v| v.code).unwrap_or_default()),
+        village = v.place(&h.village.map(|v| v.code).unwrap_or_default()),
         kind = if a.kind == ca::ApplicationKind::Exit as i32 { "退出" } else { "申请纳入低保" },
         status = status_label(a.status),
         step = esc(step_of(a.next_step).label()),
@@ -281,7 +281,7 @@ pub async fn explanation(v: &Visit, id: &str) -> Page {
          <p class=\"no-print\"><button type=\"button\" data-print id=\"print\">打印</button> \
          <a href=\"/applications/{id}\">返回申请</a></p>",
         head = esc(&head_name(Some(&h))),
-        village = esc(&h.village.map(|v| v.code).unwrap_or_default()),
+        village = v.place(&h.village.map(|v| v.code).unwrap_or_default()),
         lines = lines_table(x, false),
         officer = esc(&v.session.claims.name),
         id = esc(&a.application_id),
@@ -318,7 +318,7 @@ fn lines_table(x: &ca::AssessHouseholdResponse, rules: bool) -> String {
 async fn render(v: &Visit, a: &ca::Application, banner: String, sign: Option<(&Form, &str)>) -> Page {
     let h = a.household.clone().unwrap_or_default();
     let mut body = banner;
-    body.push_str(&summary(a));
+    body.push_str(&summary(v, a));
     body.push_str("<section aria-labelledby=\"members\"><h2 id=\"members\">家庭成员</h2>");
     body.push_str(&members(&h));
     body.push_str("</section><section aria-labelledby=\"assessed\"><h2 id=\"assessed\">收入核算</h2>");
@@ -449,13 +449,13 @@ fn confirmation(v: &Visit, a: &ca::Application, approve: bool, remarks: &str, re
          <button type=\"submit\" id=\"confirm-sign\">确认签署</button> <a href=\"/applications/{id}\">返回修改</a></form>",
         head = esc(&head_name(a.household.as_ref())),
         village =
-            esc(&a.household.as_ref().and_then(|h| h.village.as_ref()).map(|v| v.code.clone()).unwrap_or_default()),
+            v.place(&a.household.as_ref().and_then(|h| h.village.as_ref()).map(|v| v.code.clone()).unwrap_or_default()),
         step = esc(step_of(a.next_step).label()),
         decision = if approve { "同意" } else { "不同意" },
         remarks = if remarks.is_empty() { "（无）".to_owned() } else { esc(remarks) },
         name = esc(&claims.name),
         roles = esc(&roles),
-        division = esc(claims.division.as_str()),
+        division = v.place(claims.division.as_str()),
         id = esc(&a.application_id),
         csrf = esc(&v.csrf),
         step_no = a.next_step,

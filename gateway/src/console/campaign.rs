@@ -170,7 +170,7 @@ pub fn page(v: &Visit, id: &str) -> Page {
          <th scope=\"col\">已核查</th><th scope=\"col\">未完成</th><th scope=\"col\">待核查</th></tr></thead>\
          <tbody id=\"dept-rows\">{rows}</tbody></table></div>",
         id = esc(id),
-        division = esc(&division),
+        division = v.place(&division),
         purpose = esc(&purpose),
         percent = p.percent(),
         done = p.done,

@@ -39,7 +39,7 @@ fn kind_of(raw: &str) -> cmp::ListKind {
         .unwrap_or(cmp::ListKind::PoorNotDibao)
 }
 
-fn households(list: &[cmp::EntryHousehold]) -> String {
+fn households(v: &Visit, list: &[cmp::EntryHousehold]) -> String {
     if list.is_empty() {
         return "—".to_owned();
     }
@@ -48,7 +48,7 @@ fn households(list: &[cmp::EntryHousehold]) -> String {
             format!(
                 "{}（{}，{}人）",
                 esc(&h.head_name),
-                esc(&h.village.as_ref().map(|v| v.code.clone()).unwrap_or_default()),
+                v.place(&h.village.as_ref().map(|v| v.code.clone()).unwrap_or_default()),
                 h.members
             )
         })
@@ -136,9 +136,9 @@ async fn render(v: &Visit, kind: cmp::ListKind, banner: String) -> Page {
         entries.entries.iter().partition(|e| e.decision.is_none());
     let row = |e: &cmp::Entry, last: String| {
         vec![
-            esc(&e.village.as_ref().map(|v| v.code.clone()).unwrap_or_default()),
-            households(&e.dibao_households),
-            households(&e.poor_households),
+            v.place(&e.village.as_ref().map(|v| v.code.clone()).unwrap_or_default()),
+            households(v, &e.dibao_households),
+            households(v, &e.poor_households),
             esc(&e.explanation),
             last,
         ]
@@ -342,7 +342,7 @@ pub fn run_page(v: &Visit, id: &str) -> Page {
          <tbody id=\"list-rows\">{rows}</tbody></table>\
          <p><a href=\"/comparison\" id=\"to-lists\">查看比对清单</a></p></div>",
         id = esc(id),
-        division = esc(&division),
+        division = v.place(&division),
         phase = p.phase_label(),
         percent = p.percent(),
         done = p.done,

@@ -103,6 +103,8 @@ pub struct Frame<'a> {
     pub csrf: &'a str,
     /// After how long without input the page returns to the login.
     pub idle_seconds: i64,
+    /// The officer's division as they read it (its name where known).
+    pub division: String,
 }
 
 fn roles(session: &Session) -> String {
@@ -122,7 +124,7 @@ pub fn document(page: &Page, frame: Option<&Frame<'_>>) -> String {
              <button type=\"submit\" class=\"link\">退出登录</button></form></div></header>",
             name = esc(&f.session.claims.name),
             roles = esc(&roles(f.session)),
-            division = esc(f.session.claims.division.as_str()),
+            division = esc(&f.division),
             csrf = esc(f.csrf),
             ops = if f.session.claims.roles.contains(&dibao_proto::common::v1::OfficerRole::SystemOperator) {
                 "<a href=\"/operations\">运行监控</a>"

@@ -62,13 +62,19 @@ impl Visit {
     /// `page` in the officer's frame.
     pub fn respond(&self, page: &Page) -> http::Response<Body> {
         let idle_seconds = self.gw.sessions.limits().idle.whole_seconds();
-        html::respond(page, Some(&Frame { session: &self.session, csrf: &self.csrf, idle_seconds }), &[])
+        let division = self.gw.divisions.label(self.session.claims.division.as_str());
+        html::respond(page, Some(&Frame { session: &self.session, csrf: &self.csrf, idle_seconds, division }), &[])
     }
 
     /// `message` for a call to `service` of the mesh, with this officer's
     /// assertion for that service alone.
     pub fn request<T>(&self, service: &str, message: T) -> tonic::Request<T> {
         self.gw.request(&self.session.claims, service, message)
+    }
+
+    /// Division `code` as the officer reads it: its name beside it where the table has one (escaped).
+    pub fn place(&self, code: &str) -> String {
+        html::esc(&self.gw.divisions.label(code))
     }
 
     /// The channel to `service`, if the gateway forwards to it.

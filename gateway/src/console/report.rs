@@ -104,7 +104,7 @@ pub async fn page(v: &Visit, id: &str) -> Page {
         id = esc(&report.report_id),
         version = report.version,
         complete = if report.complete { "完整" } else { "不完整（部分部门未答复或县级政策未知）" },
-        county = esc(&report.county.map(|c| c.code).unwrap_or_default()),
+        county = v.place(&report.county.map(|c| c.code).unwrap_or_default()),
         purpose = esc(&report.purpose),
         officer = esc(&report.officer_id),
         completed = esc(&timestamp(report.completed_at.as_ref())),

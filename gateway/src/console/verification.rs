@@ -102,7 +102,7 @@ fn form(
          <button type=\"submit\" id=\"verify\">登记授权并核对</button> <a href=\"/applications/{id}\">返回申请</a></form>",
         alert = error.map(|e| alert("verify-error", e)).unwrap_or_default(),
         head = esc(&head_name(Some(&h))),
-        village = esc(&h.village.map(|v| v.code).unwrap_or_default()),
+        village = v.place(&h.village.map(|v| v.code).unwrap_or_default()),
         id = esc(&a.application_id),
         csrf = esc(&v.csrf),
         digest = esc(&get("document_sha256", String::new())),

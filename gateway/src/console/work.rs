@@ -76,7 +76,7 @@ pub async fn page(v: &Visit) -> Page {
                             esc(&a.application_id),
                             esc(&head_name(a.household.as_ref()))
                         ),
-                        esc(&village(a.household.as_ref())),
+                        v.place(&village(a.household.as_ref())),
                         kind_label(a.kind).to_owned(),
                         esc(step_label(a.next_step)),
                         esc(&timestamp(a.submitted_at.as_ref())),
@@ -94,7 +94,7 @@ pub async fn page(v: &Visit) -> Page {
                 body.push_str("<p class=\"hint\">仅列出最早的100件，请先办理这些。</p>");
             }
             if matches!(division.level(), DivisionLevel::County | DivisionLevel::City | DivisionLevel::Province) {
-                body.push_str(&per_township(&answer.applications));
+                body.push_str(&per_township(v, &answer.applications));
             }
         }
         Err(status) => body.push_str(&super::html::alert("", &super::refusal(&status, "无权查看本区划的申请"))),
@@ -142,7 +142,7 @@ async fn open_entries(v: &Visit, division: &str) -> String {
         .map(|t| {
             let kind = cmp::ListKind::try_from(t.kind).unwrap_or(cmp::ListKind::Unspecified);
             vec![
-                esc(&t.township.as_ref().map(|d| d.code.clone()).unwrap_or_default()),
+                v.place(&t.township.as_ref().map(|d| d.code.clone()).unwrap_or_default()),
                 format!("<a href=\"/comparison?kind={}\">{}</a>", t.kind, esc(kind.label())),
                 t.open.to_string(),
                 t.over_30_days.to_string(),
@@ -157,14 +157,14 @@ async fn open_entries(v: &Visit, division: &str) -> String {
 }
 
 /// How many applications wait in each township of a county.
-fn per_township(applications: &[ca::Application]) -> String {
+fn per_township(v: &Visit, applications: &[ca::Application]) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for a in applications {
-        let v = village(a.household.as_ref());
-        *counts.entry(v.get(..9).unwrap_or(&v).to_owned()).or_default() += 1;
+        let code = village(a.household.as_ref());
+        *counts.entry(code.get(..9).unwrap_or(&code).to_owned()).or_default() += 1;
     }
-    let rows: Vec<Vec<String>> = counts.iter().map(|(t, n)| vec![esc(t), n.to_string()]).collect();
-    format!("<h3>各乡镇待办件数</h3>{}", table("counts", &["乡镇（区划代码）", "待办件数"], &rows, "各乡镇均无待办"))
+    let rows: Vec<Vec<String>> = counts.iter().map(|(t, n)| vec![v.place(t), n.to_string()]).collect();
+    format!("<h3>各乡镇待办件数</h3>{}", table("counts", &["乡镇", "待办件数"], &rows, "各乡镇均无待办"))
 }
 
 async fn reviews_due(
@@ -193,7 +193,7 @@ async fn reviews_due(
                     vec![
                         if r.priority { "<strong>重点</strong>".to_owned() } else { String::new() },
                         esc(&r.head.as_ref().map(|p| p.name.clone()).unwrap_or_default()),
-                        esc(&r.village.as_ref().map(|d| d.code.clone()).unwrap_or_default()),
+                        v.place(&r.village.as_ref().map(|d| d.code.clone()).unwrap_or_default()),
                         esc(&super::html::pb_date(r.due_on.as_ref())),
                         esc(&r.reason),
                     ]

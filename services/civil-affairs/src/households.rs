@@ -59,20 +59,27 @@ pub fn mask(h: &mut pb::Household) {
     }
 }
 
-/// Logs `reader`'s read of the household's members, then shows it as the
-/// reader may see it.
-pub async fn shown(
+/// Logs `reader`'s read of the households' members in one record, then
+/// shows each as the reader may see it.
+pub async fn shown_all(
     roster: &Roster,
     reader: &Reader,
-    mut h: pb::Household,
+    mut households: Vec<pb::Household>,
     purpose: &str,
-) -> Result<pb::Household, Error> {
-    let entries = members_of(&h).map(|person| reader.entry(&person, purpose)).collect();
+) -> Result<Vec<pb::Household>, Error> {
+    let entries = households.iter().flat_map(members_of).map(|person| reader.entry(&person, purpose)).collect();
     roster.log.record_all(entries).await?;
     if !reader.sees_in_full(FULL_DETAIL) {
-        mask(&mut h);
+        households.iter_mut().for_each(mask);
     }
-    Ok(h)
+    Ok(households)
+}
+
+/// Logs `reader`'s read of the household's members, then shows it as the
+/// reader may see it.
+pub async fn shown(roster: &Roster, reader: &Reader, h: pb::Household, purpose: &str) -> Result<pb::Household, Error> {
+    let mut one = shown_all(roster, reader, vec![h], purpose).await?;
+    one.pop().ok_or_else(|| Error::stored("a household shown went missing"))
 }
 
 fn members_of(h: &pb::Household) -> impl Iterator<Item = String> + '_ {
@@ -192,6 +199,30 @@ pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<pb::Household,
         .map(|r| PbIdentity { value: r.get(0) })
         .collect();
     Ok(household)
+}
+
+/// Households `ids` as [`get`] reads each, in two queries, by id.
+pub async fn get_all(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, pb::Household>, Error> {
+    let mut read = std::collections::HashMap::with_capacity(ids.len());
+    for row in client.query(&format!("SELECT {COLUMNS} FROM household WHERE household_id = ANY($1)"), &[&ids]).await? {
+        read.insert(row.get::<_, Uuid>("household_id"), household_of(&row)?);
+    }
+    let deaths = client
+        .query(
+            "SELECT household_id, identity_number FROM member_death WHERE household_id = ANY($1)
+             ORDER BY household_id, identity_number",
+            &[&ids],
+        )
+        .await?;
+    for row in deaths {
+        if let Some(h) = read.get_mut(&row.get::<_, Uuid>(0)) {
+            h.deceased.push(PbIdentity { value: row.get(1) });
+        }
+    }
+    Ok(read)
 }
 
 /// Household `id` as [`get`] reads it, with its income as stored.
@@ -545,10 +576,9 @@ pub async fn list(
     let client = roster.pool.get().await?;
     let rows = self::page(&**client, division.prefix(), after, size + 1).await?;
     let more = rows.len() as i64 > size;
-    let mut households = Vec::with_capacity(rows.len());
-    for row in rows.iter().take(size as usize) {
-        households.push(shown(roster, reader, household_of(row)?, "查阅家庭名单").await?);
-    }
+    let read = rows.iter().take(size as usize).map(household_of).collect::<Result<Vec<_>, _>>()?;
+    drop(client);
+    let households = shown_all(roster, reader, read, "查阅家庭名单").await?;
     let next_page_token =
         if more { households.last().map(|h| h.household_id.clone()).unwrap_or_default() } else { String::new() };
     Ok(pb::ListHouseholdsResponse { households, page: Some(dibao_proto::common::v1::PageResponse { next_page_token }) })
