@@ -426,6 +426,14 @@ async fn scenario() {
     );
     assert!(ended.contains("公安"), "the departments' progress is on the page:\n{ended}");
     v.screenshot(&shots().join("campaign.png")).await.expect("screenshot");
+    let findings = v.text_of("#camp-findings").await.expect("count");
+    v.click("#findings-link").await.expect("the households with findings");
+    let listed = v.wait_for_text("有发现的家庭", 10).await.expect("findings page");
+    if findings.trim() == "0" {
+        assert!(listed.contains("尚无有发现的家庭"), "{listed}");
+    } else {
+        assert!(listed.contains("户主") && !listed.contains("尚无有发现的家庭"), "{listed}");
+    }
 
     // --- the operators' page: a record civil affairs cannot read is a dead letter there, published again from the page.
     {

@@ -12,7 +12,7 @@ use http::StatusCode;
 use serde_json::json;
 use tonic::body::Body;
 
-use super::html::{Page, esc};
+use super::html::{Page, esc, table};
 use super::live;
 use super::{Form, Visit};
 
@@ -26,7 +26,8 @@ pub struct Progress {
     pub remaining: i64,
     /// Per department: name, done, failed, remaining.
     pub departments: Vec<(String, i64, i64, i64)>,
-    pub with_findings: usize,
+    /// The households the hub reported findings for, by id.
+    pub with_findings: Vec<String>,
     pub finished: bool,
     /// Why the campaign stopped early, if it did.
     pub error: Option<String>,
@@ -47,7 +48,7 @@ impl live::Progress for Progress {
             "failed": self.failed,
             "remaining": self.remaining,
             "departments": self.departments.iter().map(|(n, d, f, r)| json!([n, d, f, r])).collect::<Vec<_>>(),
-            "findings": self.with_findings,
+            "findings": self.with_findings.len(),
             "finished": self.finished,
             "error": self.error,
         })
@@ -81,7 +82,7 @@ impl From<&ver::StartCampaignResponse> for Progress {
                     (name, d.done, d.failed, d.remaining)
                 })
                 .collect(),
-            with_findings: r.households_with_findings.len(),
+            with_findings: r.households_with_findings.clone(),
             finished: false,
             error: None,
         }
@@ -164,7 +165,8 @@ pub fn page(v: &Visit, id: &str) -> Page {
          <dt>状态</dt><dd id=\"camp-status\">{status}</dd></dl>\
          <p><progress id=\"camp-bar\" max=\"100\" value=\"{percent}\"></progress> <strong id=\"camp-percent\">{percent}%</strong></p>\
          <p>已核查 <span id=\"camp-done\">{done}</span> 户，未完成 <span id=\"camp-failed\">{failed}</span> 户，\
-         待核查 <span id=\"camp-remaining\">{remaining}</span> 户；有发现 <span id=\"camp-findings\">{findings}</span> 户。</p>\
+         待核查 <span id=\"camp-remaining\">{remaining}</span> 户；有发现 <span id=\"camp-findings\">{findings}</span> 户\
+         （<a href=\"/campaigns/{id}/findings\" id=\"findings-link\">查看有发现的家庭</a>）。</p>\
          <p id=\"camp-error\" class=\"notice error\" role=\"alert\"{hidden}>{error}</p>\
          <h2>各部门</h2><table class=\"departments\"><thead><tr><th scope=\"col\">部门</th>\
          <th scope=\"col\">已核查</th><th scope=\"col\">未完成</th><th scope=\"col\">待核查</th></tr></thead>\
@@ -176,7 +178,7 @@ pub fn page(v: &Visit, id: &str) -> Page {
         done = p.done,
         failed = p.failed,
         remaining = p.remaining,
-        findings = p.with_findings,
+        findings = p.with_findings.len(),
         hidden = if p.error.is_some() { "" } else { " hidden" },
         error = esc(p.error.as_deref().unwrap_or("")),
     );
@@ -186,4 +188,53 @@ pub fn page(v: &Visit, id: &str) -> Page {
 /// `GET /campaigns/{id}/events`: the progress as server-sent events.
 pub fn events(v: &Visit, id: &str) -> http::Response<Body> {
     live::events(v.gw.campaigns.watch(v, id), "集中核查", "核查")
+}
+
+/// How many households with findings the page names at most.
+const FINDINGS_SHOWN: usize = 100;
+
+/// `GET /campaigns/{id}/findings`: the households the hub found something
+/// for so far, by head and village as civil affairs shows them to the
+/// officer (each read on record), for the follow-up visits.
+pub async fn findings(v: &Visit, id: &str) -> Page {
+    use dibao_proto::civil_affairs::v1 as ca;
+    use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+    const CIVIL: &str = "civil-affairs";
+    let Some(live::Watched { division, progress, .. }) = v.gw.campaigns.watch(v, id) else {
+        return live::not_found("集中核查", "核查");
+    };
+    let ids = progress.borrow().with_findings.clone();
+    let mut civil = match v.upstream(CIVIL) {
+        Ok(c) => CivilAffairsServiceClient::new(c),
+        Err(status) => return Page::message(StatusCode::SERVICE_UNAVAILABLE, "有发现的家庭", status.message()),
+    };
+    let mut rows = Vec::new();
+    for household_id in ids.iter().take(FINDINGS_SHOWN) {
+        let request = ca::GetHouseholdRequest { household_id: household_id.clone() };
+        let row = match civil.get_household(v.request(CIVIL, request)).await {
+            Ok(answer) => {
+                let h = answer.into_inner().household.unwrap_or_default();
+                vec![
+                    esc(&super::work::head_name(Some(&h))),
+                    v.place(&h.village.map(|v| v.code).unwrap_or_default()),
+                    h.members.len().to_string(),
+                ]
+            }
+            Err(status) => vec![esc(&super::refusal(&status, "不在您的管辖范围内")), String::new(), String::new()],
+        };
+        rows.push(row);
+    }
+    let more = if ids.len() > FINDINGS_SHOWN {
+        format!("<p class=\"hint\">共{}户，仅列出前{FINDINGS_SHOWN}户。</p>", ids.len())
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<p>范围 {division}：核查中各部门答复与县政策不符或需核实的家庭，请逐户入户核实。</p>{table}{more}\
+         <p><a href=\"/campaigns/{id}\">返回核查进度</a></p>",
+        division = v.place(&division),
+        table = table("findings", &["户主", "村", "人数"], &rows, "尚无有发现的家庭"),
+        id = esc(id),
+    );
+    Page::ok("有发现的家庭", body)
 }

@@ -226,6 +226,7 @@ pub async fn http(
         p if p.starts_with("/campaigns/") && p.ends_with("/events") => "/campaigns/{id}/events",
         p if p.starts_with("/comparison/runs/") && p.ends_with("/events") => "/comparison/runs/{id}/events",
         p if p.starts_with("/comparison/runs/") => "/comparison/runs/{id}",
+        p if p.starts_with("/campaigns/") && p.ends_with("/findings") => "/campaigns/{id}/findings",
         p if p.starts_with("/campaigns/") => "/campaigns/{id}",
         p if p.starts_with("/reports/") => "/reports/{id}",
         p => p,
@@ -299,6 +300,9 @@ async fn route(
         (Method::GET, p) if p.starts_with("/reports/") => report::page(&v, p.trim_start_matches("/reports/")).await,
         (Method::GET, p) if p.starts_with("/campaigns/") && p.ends_with("/events") => {
             return Ok(campaign::events(&v, p.trim_start_matches("/campaigns/").trim_end_matches("/events")));
+        }
+        (Method::GET, p) if p.starts_with("/campaigns/") && p.ends_with("/findings") => {
+            campaign::findings(&v, p.trim_start_matches("/campaigns/").trim_end_matches("/findings")).await
         }
         (Method::GET, p) if p.starts_with("/campaigns/") => campaign::page(&v, p.trim_start_matches("/campaigns/")),
         (Method::GET, p) if p.starts_with("/applications/") && p.ends_with("/verify") => {
