@@ -259,6 +259,23 @@ async fn scenario() {
     a.wait_for_text("签署本环节：公示", 10).await.expect("the caseworker's notice step");
     let after = sign(&a, true, "已在村务公开栏张贴公示", None).await;
     assert!(after.contains("已签署“公示”（同意）") && after.contains("公示期满"), "{after}");
+    // The notice list the caseworker prints for the village's board: the household, its number hidden.
+    a.goto(&format!("{base}/notice")).await.expect("notice list");
+    let notice = a.wait_for_text("低保申请对象公示名单", 10).await.expect("notice page");
+    assert!(notice.contains("王建国") && notice.contains("共1户"), "{notice}");
+    assert!(!notice.contains(&id(1).value), "identity numbers hidden on the notice:\n{notice}");
+    a.screenshot(&shots().join("notice.png")).await.expect("screenshot");
+    let xlsx = a
+        .script_async(
+            "const done = arguments[arguments.length - 1];\
+             fetch('/notice/export?kind=1').then(async r => {\
+               const bytes = new Uint8Array(await r.arrayBuffer());\
+               done([r.status, String.fromCharCode(bytes[0], bytes[1])]);\
+             });",
+        )
+        .await
+        .expect("download");
+    assert_eq!((xlsx[0].as_i64(), xlsx[1].as_str()), (Some(200), Some("PK")), "{xlsx}");
 
     // --- the county approver: in the work list, refused while the notice runs.
     let approver = gw.enrol("zhou-approver", "周敏", &[OfficerRole::CountyApprover], COUNTY).await;

@@ -396,15 +396,11 @@ pub async fn export(v: &Visit, query: &Form) -> Result<http::Response<Body>, Pag
         0 => Err(refused("该区划的比对结果中没有条目")),
         1 => {
             let file = files.remove(0);
-            let ascii: String =
-                file.file_name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
-            let disposition =
-                format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encode(&file.file_name));
-            Ok(super::html::protected(http::Response::builder().status(StatusCode::OK))
-                .header(http::header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-                .header(http::header::CONTENT_DISPOSITION, disposition)
-                .body(Body::new(http_body_util::Full::new(bytes::Bytes::from(file.content))))
-                .unwrap_or_else(|_| http::Response::new(Body::empty())))
+            Ok(super::html::attachment(
+                &file.file_name,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                file.content,
+            ))
         }
         _ => {
             let rows: Vec<Vec<String>> = files
@@ -424,16 +420,6 @@ pub async fn export(v: &Visit, query: &Form) -> Result<http::Response<Body>, Pag
             Err(Page::ok("下载比对清单", table("files", &["文件（每乡镇一份）", "条目"], &rows, "")))
         }
     }
-}
-
-/// A file name as RFC 5987 carries it.
-fn percent_encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ pub fn document(page: &Page, frame: Option<&Frame<'_>>) -> String {
         Some(f) => format!(
             "<header class=\"top\"><div class=\"brand\">低保与防返贫信息协同 · 办公台</div>\
              <nav aria-label=\"主导航\"><a href=\"/work\">我的待办</a><a href=\"/comparison\">台账比对</a>\
-             <a href=\"/campaigns\">集中核查</a><a href=\"/history\">查询记录</a>{ops}</nav>\
+             <a href=\"/campaigns\">集中核查</a><a href=\"/notice\">公示名单</a><a href=\"/history\">查询记录</a>{ops}</nav>\
              <div class=\"who\"><span>{name}（{roles}，区划 {division}）</span>\
              <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <button type=\"submit\" class=\"link\">退出登录</button></form></div></header>",
@@ -185,6 +185,23 @@ pub fn asset(content_type: &str, bytes: &'static [u8]) -> http::Response<Body> {
     protected(http::Response::builder().status(StatusCode::OK))
         .header(header::CONTENT_TYPE, content_type)
         .body(Body::new(Full::new(Bytes::from_static(bytes))))
+        .unwrap_or_else(|_| http::Response::new(Body::empty()))
+}
+
+/// A file to download, named `name` (RFC 6266: an ASCII fallback and the UTF-8 name).
+pub fn attachment(name: &str, content_type: &str, content: Vec<u8>) -> http::Response<Body> {
+    let ascii: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    protected(http::Response::builder().status(StatusCode::OK))
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
+        .body(Body::new(Full::new(Bytes::from(content))))
         .unwrap_or_else(|_| http::Response::new(Body::empty()))
 }
 

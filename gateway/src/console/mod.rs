@@ -19,7 +19,8 @@
 //! [`campaign`] (集中核查,
 //! followed live), [`history`] (查询记录: who looked at a person's data),
 //! [`operations`] (运行监控: each service's pipeline, for system operators),
-//! [`verification`] (a household's consent registered and verified).
+//! [`verification`] (a household's consent registered and verified),
+//! [`notice`] (公示名单, printed for the notice board).
 
 pub mod application;
 pub mod campaign;
@@ -28,6 +29,7 @@ pub mod history;
 pub mod html;
 pub mod live;
 pub mod login;
+pub mod notice;
 pub mod operations;
 pub mod report;
 pub mod verification;
@@ -296,6 +298,11 @@ async fn route(
             comparison::run_page(&v, p.trim_start_matches("/comparison/runs/"))
         }
         (Method::GET, "/campaigns") => campaign::form_page(&v),
+        (Method::GET, "/notice") => notice::page(&v, &Form::parse(&query)).await,
+        (Method::GET, "/notice/export") => match notice::download(&v, &Form::parse(&query)).await {
+            Ok(file) => return Ok(file),
+            Err(page) => page,
+        },
         (Method::GET, "/operations") => operations::page(&v, &Form::parse(&query)).await,
         (Method::GET, p) if p.starts_with("/reports/") => report::page(&v, p.trim_start_matches("/reports/")).await,
         (Method::GET, p) if p.starts_with("/campaigns/") && p.ends_with("/events") => {
