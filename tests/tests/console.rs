@@ -413,6 +413,15 @@ async fn scenario() {
     c.click("form.decide button").await.expect("decide");
     let refused = c.wait_for_text("扶贫部门", 10).await.expect("refused");
     assert!(refused.contains("应由扶贫部门经办人员签署"), "list (b) is the poverty office's to conclude:\n{refused}");
+    // Narrowed to a village: the entry is in its own, not in the next.
+    c.fill("#scope", VILLAGE).await.expect("village");
+    c.click("#narrow").await.expect("narrow");
+    let narrowed = c.wait_for_text("当前：山城村", 10).await.expect("narrowed");
+    assert!(narrowed.contains("待处理（1条）"), "{narrowed}");
+    c.fill("#scope", "220581101202").await.expect("another village");
+    c.click("#narrow").await.expect("narrow");
+    let other = c.wait_for_text("当前：220581101202", 10).await.expect("narrowed");
+    assert!(other.contains("待处理（0条）"), "{other}");
     let p = driver.browser().await.expect("browser");
     login(&p, &gw, &poverty_officer).await;
     p.goto(&format!("{base}/comparison?kind={}", cmp::ListKind::DibaoNotPoor as i32)).await.expect("list (b)");
@@ -451,6 +460,10 @@ async fn scenario() {
     } else {
         assert!(listed.contains("户主") && !listed.contains("尚无有发现的家庭"), "{listed}");
     }
+    // The work list names the campaign and the comparison run held for the county, with how far each is.
+    v.goto(&format!("{base}/work")).await.expect("work list");
+    let work = v.wait_for_text("集中核查与台账比对", 10).await.expect("held work on the work list");
+    assert!(work.contains("台账比对") && work.contains("100%") && work.contains("已结束"), "{work}");
 
     // --- the operators' page: a record civil affairs cannot read is a dead letter there, published again from the page.
     {

@@ -13,7 +13,7 @@ use serde_json::json;
 use tonic::body::Body;
 
 use super::html::{Page, esc, table};
-use super::live;
+use super::live::{self, Progress as _};
 use super::{Form, Visit};
 
 const HUB: &str = "verification-hub";
@@ -33,14 +33,12 @@ pub struct Progress {
     pub error: Option<String>,
 }
 
-impl Progress {
+impl live::Progress for Progress {
     fn percent(&self) -> i64 {
         let total = self.done + self.failed + self.remaining;
         if total == 0 { if self.finished { 100 } else { 0 } } else { (self.done + self.failed) * 100 / total }
     }
-}
 
-impl live::Progress for Progress {
     fn json(&self) -> String {
         json!({
             "percent": self.percent(),

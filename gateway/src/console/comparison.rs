@@ -21,7 +21,7 @@ use tonic::body::Body;
 
 use super::application::Signed;
 use super::html::{Page, esc, table, timestamp};
-use super::live;
+use super::live::{self, Progress as _};
 use super::{Form, Visit};
 
 const COMPARISON: &str = "roster-comparison";
@@ -56,7 +56,7 @@ fn households(v: &Visit, list: &[cmp::EntryHousehold]) -> String {
         .join("<br>")
 }
 
-fn decide_form(v: &Visit, e: &cmp::Entry, kind: cmp::ListKind) -> String {
+fn decide_form(v: &Visit, e: &cmp::Entry, kind: cmp::ListKind, scope: &str) -> String {
     let reference = if matches!(kind, cmp::ListKind::PoorNotDibao | cmp::ListKind::DibaoNotPoor) {
         format!(
             "<label for=\"ref-{id}\">或：纳入（认定）的申请编号</label><input id=\"ref-{id}\" name=\"application_id\">",
@@ -68,27 +68,37 @@ fn decide_form(v: &Visit, e: &cmp::Entry, kind: cmp::ListKind) -> String {
     format!(
         "<details><summary>处理</summary><form method=\"post\" action=\"/comparison/decide\" class=\"decide\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"entry_id\" value=\"{id}\">\
-         <input type=\"hidden\" name=\"kind\" value=\"{kind}\">\
+         <input type=\"hidden\" name=\"kind\" value=\"{kind}\"><input type=\"hidden\" name=\"division\" value=\"{scope}\">\
          <label for=\"conclusion-{id}\">书面结论及理由</label>\
          <textarea id=\"conclusion-{id}\" name=\"conclusion\" rows=\"2\"></textarea>{reference}\
          <button type=\"submit\" id=\"decide-{id}\">记录结论</button></form></details>",
         csrf = esc(&v.csrf),
         id = esc(&e.entry_id),
         kind = kind as i32,
+        scope = esc(scope),
     )
 }
 
 /// `GET /comparison?kind=…`.
 pub async fn page(v: &Visit, query: &Form) -> Page {
     let kind = kind_of(query.get("kind"));
+    let scope = scope_of(v, query);
     let banner = match query.get("decided") {
         "1" => "<p class=\"notice ok\" role=\"status\" id=\"decided-notice\">结论已记录</p>".to_owned(),
         _ => String::new(),
     };
-    render(v, kind, banner).await
+    render(v, kind, &scope, banner).await
 }
 
-async fn render(v: &Visit, kind: cmp::ListKind, banner: String) -> Page {
+/// The township or village a list is narrowed to (`division`), else the officer's whole jurisdiction.
+fn scope_of(v: &Visit, form: &Form) -> String {
+    match form.get("division").trim() {
+        "" => v.session.claims.division.as_str().to_owned(),
+        d => d.to_owned(),
+    }
+}
+
+async fn render(v: &Visit, kind: cmp::ListKind, scope: &str, banner: String) -> Page {
     let mut client = match v.upstream(COMPARISON) {
         Ok(c) => ComparisonServiceClient::new(c),
         Err(status) => return Page::message(StatusCode::SERVICE_UNAVAILABLE, "台账比对", status.message()),
@@ -106,18 +116,27 @@ async fn render(v: &Visit, kind: cmp::ListKind, banner: String) -> Page {
     ] {
         let current = if k == kind { " aria-current=\"page\"" } else { "" };
         body.push_str(&format!(
-            "<a href=\"/comparison?kind={}\"{current}>（{}）{}</a>",
+            "<a href=\"/comparison?kind={}&amp;division={}\"{current}>（{}）{}</a>",
             k as i32,
+            esc(scope),
             letter(k),
             esc(k.label())
         ));
     }
     body.push_str("</nav>");
+    body.push_str(&format!(
+        "<form method=\"get\" action=\"/comparison\" class=\"inline\"><input type=\"hidden\" name=\"kind\" value=\"{kind}\">\
+         <label for=\"scope\">范围（乡镇或村代码）</label><input id=\"scope\" name=\"division\" value=\"{code}\" maxlength=\"12\">\
+         <button type=\"submit\" id=\"narrow\">筛选</button> 当前：{place}</form>",
+        kind = kind as i32,
+        code = esc(scope),
+        place = v.place(scope),
+    ));
     body.push_str(&run_form(v, v.session.claims.division.as_str(), None));
     let request = cmp::ListEntriesRequest {
         run_id: String::new(),
         kind: kind as i32,
-        division: Some(DivisionCode { code: v.session.claims.division.as_str().to_owned() }),
+        division: Some(DivisionCode { code: scope.to_owned() }),
         page: Some(PageRequest { page_size: 200, page_token: String::new() }),
         continuous: false,
     };
@@ -143,7 +162,7 @@ async fn render(v: &Visit, kind: cmp::ListKind, banner: String) -> Page {
             last,
         ]
     };
-    let open_rows: Vec<Vec<String>> = open.iter().map(|e| row(e, decide_form(v, e, kind))).collect();
+    let open_rows: Vec<Vec<String>> = open.iter().map(|e| row(e, decide_form(v, e, kind, scope))).collect();
     body.push_str(&format!("<h2 id=\"open\">（{}）待处理（{}条）</h2>", letter(kind), open.len()));
     body.push_str(&table(
         "entries open",
@@ -175,7 +194,7 @@ pub async fn decide(v: &Visit, form: &Form) -> Signed {
     let (conclusion, application_id) = (form.get("conclusion").trim(), form.get("application_id").trim());
     if conclusion.is_empty() && application_id.is_empty() {
         let banner = super::html::alert("decide-error", "conclusion：请写明结论及理由，或填写纳入（认定）的申请编号");
-        return Signed::Page(render(v, kind, banner).await);
+        return Signed::Page(render(v, kind, &scope_of(v, form), banner).await);
     }
     let mut client = match v.upstream(COMPARISON) {
         Ok(c) => ComparisonServiceClient::new(c),
@@ -189,11 +208,11 @@ pub async fn decide(v: &Visit, form: &Form) -> Signed {
         conclusion: conclusion.to_owned(),
     };
     match client.record_decision(v.request(COMPARISON, request)).await {
-        Ok(_) => Signed::Done(format!("/comparison?kind={}&decided=1", kind as i32)),
+        Ok(_) => Signed::Done(format!("/comparison?kind={}&division={}&decided=1", kind as i32, scope_of(v, form))),
         Err(status) => {
             let message = super::refusal(&status, "没有找到这一条目，或不在您的管辖范围内");
             let banner = super::html::alert("decide-error", &message);
-            Signed::Page(render(v, kind, banner).await)
+            Signed::Page(render(v, kind, &scope_of(v, form), banner).await)
         }
     }
 }
@@ -228,14 +247,6 @@ pub struct RunProgress {
 }
 
 impl RunProgress {
-    fn percent(&self) -> i64 {
-        match (self.finished, self.total) {
-            (true, _) if self.error.is_none() => 100,
-            (_, 0) => 0,
-            (_, total) => (self.done * 100 / total).min(99),
-        }
-    }
-
     fn phase_label(&self) -> &'static str {
         match (self.finished, self.error.is_some(), self.phase.as_str()) {
             (true, true, _) => "未完成",
@@ -249,6 +260,14 @@ impl RunProgress {
 }
 
 impl live::Progress for RunProgress {
+    fn percent(&self) -> i64 {
+        match (self.finished, self.total) {
+            (true, _) if self.error.is_none() => 100,
+            (_, 0) => 0,
+            (_, total) => (self.done * 100 / total).min(99),
+        }
+    }
+
     fn json(&self) -> String {
         json!({
             "percent": self.percent(),

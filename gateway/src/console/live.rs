@@ -29,6 +29,8 @@ pub trait Progress: Clone + Send + Sync + 'static {
     /// The progress as the page's script reads it.
     fn json(&self) -> String;
     fn finished(&self) -> bool;
+    /// How far the work is, 0–100.
+    fn percent(&self) -> i64;
     /// Marks the work ended: by the service's end of the stream, or by `error`.
     fn finish(&mut self, error: Option<String>);
 }
@@ -71,6 +73,26 @@ impl<P: Progress> Live<P> {
             title: h.title.clone(),
             progress: h.progress.clone(),
         })
+    }
+
+    /// Every piece of work this officer may watch, by id, oldest first.
+    pub fn visible(&self, v: &Visit) -> Vec<(String, Watched<P>)> {
+        let claims = &v.session.claims;
+        let mut seen: Vec<(String, Watched<P>)> = self
+            .lock()
+            .iter()
+            .filter(|(_, h)| h.officer_id == claims.officer_id || claims.division.contains(&h.division))
+            .map(|(id, h)| {
+                let watched = Watched {
+                    division: h.division.as_str().to_owned(),
+                    title: h.title.clone(),
+                    progress: h.progress.clone(),
+                };
+                (id.clone(), watched)
+            })
+            .collect();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        seen
     }
 
     /// Holds `stream` for `v`'s officer as work `id` over `division`; its

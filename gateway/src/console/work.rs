@@ -109,7 +109,36 @@ pub async fn page(v: &Visit) -> Page {
         body.push_str(&reviews_due(v, &mut civil, division.as_str()).await);
     }
     body.push_str(&open_entries(v, division.as_str()).await);
+    body.push_str(&held(v));
     Page::ok("我的待办", body)
+}
+
+/// The campaigns and comparison runs held for this officer's jurisdiction
+/// (running, or ended within the hour), each linked to its progress.
+fn held(v: &Visit) -> String {
+    use super::live::Progress;
+    fn rows<P: Progress>(v: &Visit, list: Vec<(String, super::live::Watched<P>)>, path: &str) -> Vec<Vec<String>> {
+        list.into_iter()
+            .map(|(id, w)| {
+                let p = w.progress.borrow().clone();
+                vec![
+                    format!("<a href=\"{path}/{}\">{}</a>", esc(&id), esc(&w.title)),
+                    v.place(&w.division),
+                    format!("{}%", p.percent()),
+                    if p.finished() { "已结束".to_owned() } else { "进行中".to_owned() },
+                ]
+            })
+            .collect()
+    }
+    let mut all = rows(v, v.gw.campaigns.visible(v), "/campaigns");
+    all.extend(rows(v, v.gw.runs.visible(v), "/comparison/runs"));
+    if all.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section aria-labelledby=\"held\"><h2 id=\"held\">集中核查与台账比对</h2>{}</section>",
+        table("held", &["事项", "范围", "进度", "状态"], &all, "")
+    )
 }
 
 /// The comparison's entries still to decide in my jurisdiction, per
