@@ -13,6 +13,21 @@ pub const ALL: [Department; 6] = [
     Department::Tax,
 ];
 
+/// Every item the departments answer, department by department.
+pub const ALL_ITEMS: [Item; 11] = [
+    Item::HouseholdRegistration,
+    Item::Vehicles,
+    Item::Death,
+    Item::Pension,
+    Item::SocialInsurance,
+    Item::Employment,
+    Item::UnemploymentBenefit,
+    Item::Property,
+    Item::BusinessLicence,
+    Item::Deposits,
+    Item::IncomeTax,
+];
+
 /// Each department with its settings name and the items it answers.
 const TABLE: [(Department, &str, &[Item]); 6] = [
     (Department::PublicSecurity, "public_security", &[Item::HouseholdRegistration, Item::Vehicles, Item::Death]),
@@ -63,6 +78,12 @@ pub fn adapter_identity(department: Department) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_item_is_listed_once_in_the_table_order() {
+        let table: Vec<Item> = TABLE.iter().flat_map(|(_, _, items)| items.iter().copied()).collect();
+        assert_eq!(table, ALL_ITEMS);
+    }
 
     #[test]
     fn every_item_has_exactly_one_department() {

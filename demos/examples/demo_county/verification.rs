@@ -19,19 +19,7 @@ use dibao_synthetic::generator::DeptRecord;
 
 use super::{Hub, id, roster_household};
 
-const ITEMS: [Item; 11] = [
-    Item::HouseholdRegistration,
-    Item::Death,
-    Item::Vehicles,
-    Item::Pension,
-    Item::SocialInsurance,
-    Item::Employment,
-    Item::UnemploymentBenefit,
-    Item::Property,
-    Item::BusinessLicence,
-    Item::Deposits,
-    Item::IncomeTax,
-];
+use dibao_proto::departments::ALL_ITEMS as ITEMS;
 
 struct Member {
     name: &'static str,

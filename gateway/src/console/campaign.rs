@@ -28,15 +28,13 @@ pub struct Progress {
     pub departments: Vec<(String, i64, i64, i64)>,
     /// The households the hub reported findings for, by id.
     pub with_findings: Vec<String>,
-    pub finished: bool,
-    /// Why the campaign stopped early, if it did.
-    pub error: Option<String>,
+    pub end: live::End,
 }
 
 impl live::Progress for Progress {
     fn percent(&self) -> i64 {
         let total = self.done + self.failed + self.remaining;
-        if total == 0 { if self.finished { 100 } else { 0 } } else { (self.done + self.failed) * 100 / total }
+        if total == 0 { if self.end.finished { 100 } else { 0 } } else { (self.done + self.failed) * 100 / total }
     }
 
     fn json(&self) -> String {
@@ -47,19 +45,18 @@ impl live::Progress for Progress {
             "remaining": self.remaining,
             "departments": self.departments.iter().map(|(n, d, f, r)| json!([n, d, f, r])).collect::<Vec<_>>(),
             "findings": self.with_findings.len(),
-            "finished": self.finished,
-            "error": self.error,
+            "finished": self.end.finished,
+            "error": self.end.error,
         })
         .to_string()
     }
 
-    fn finished(&self) -> bool {
-        self.finished
+    fn end(&self) -> &live::End {
+        &self.end
     }
 
-    fn finish(&mut self, error: Option<String>) {
-        self.finished = true;
-        self.error = error;
+    fn end_mut(&mut self) -> &mut live::End {
+        &mut self.end
     }
 }
 
@@ -81,8 +78,7 @@ impl From<&ver::StartCampaignResponse> for Progress {
                 })
                 .collect(),
             with_findings: r.households_with_findings.clone(),
-            finished: false,
-            error: None,
+            end: live::End::default(),
         }
     }
 }
@@ -156,7 +152,7 @@ pub fn page(v: &Visit, id: &str) -> Page {
             format!("<tr><td>{}</td><td>{done}</td><td>{failed}</td><td>{remaining}</td></tr>", esc(name))
         })
         .collect();
-    let status = if p.finished { "已结束" } else { "进行中" };
+    let status = if p.end.finished { "已结束" } else { "进行中" };
     let body = format!(
         "<div id=\"campaign\" data-events=\"/campaigns/{id}/events\">\
          <dl class=\"summary\"><dt>范围</dt><dd>{division}</dd><dt>用途</dt><dd>{purpose}</dd>\
@@ -177,8 +173,8 @@ pub fn page(v: &Visit, id: &str) -> Page {
         failed = p.failed,
         remaining = p.remaining,
         findings = p.with_findings.len(),
-        hidden = if p.error.is_some() { "" } else { " hidden" },
-        error = esc(p.error.as_deref().unwrap_or("")),
+        hidden = if p.end.error.is_some() { "" } else { " hidden" },
+        error = esc(p.end.error.as_deref().unwrap_or("")),
     );
     Page::ok("集中核查进度", body)
 }

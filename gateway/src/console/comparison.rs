@@ -242,13 +242,12 @@ pub struct RunProgress {
     total: i64,
     /// Each list's label and its entries, when the run is done.
     lists: Vec<(String, i64)>,
-    finished: bool,
-    error: Option<String>,
+    end: live::End,
 }
 
 impl RunProgress {
     fn phase_label(&self) -> &'static str {
-        match (self.finished, self.error.is_some(), self.phase.as_str()) {
+        match (self.end.finished, self.end.error.is_some(), self.phase.as_str()) {
             (true, true, _) => "未完成",
             (true, false, _) | (_, _, "done") => "已完成",
             (_, _, "extract") => "读取两库名册",
@@ -261,8 +260,8 @@ impl RunProgress {
 
 impl live::Progress for RunProgress {
     fn percent(&self) -> i64 {
-        match (self.finished, self.total) {
-            (true, _) if self.error.is_none() => 100,
+        match (self.end.finished, self.total) {
+            (true, _) if self.end.error.is_none() => 100,
             (_, 0) => 0,
             (_, total) => (self.done * 100 / total).min(99),
         }
@@ -275,19 +274,18 @@ impl live::Progress for RunProgress {
             "done": self.done,
             "total": self.total,
             "lists": self.lists.iter().map(|(l, n)| json!([l, n])).collect::<Vec<_>>(),
-            "finished": self.finished,
-            "error": self.error,
+            "finished": self.end.finished,
+            "error": self.end.error,
         })
         .to_string()
     }
 
-    fn finished(&self) -> bool {
-        self.finished
+    fn end(&self) -> &live::End {
+        &self.end
     }
 
-    fn finish(&mut self, error: Option<String>) {
-        self.finished = true;
-        self.error = error;
+    fn end_mut(&mut self) -> &mut live::End {
+        &mut self.end
     }
 }
 
@@ -308,8 +306,7 @@ impl From<&cmp::RunComparisonResponse> for RunProgress {
                     (format!("（{}）{}", letter(kind), kind.label()), l.entries)
                 })
                 .collect(),
-            finished: false,
-            error: None,
+            end: live::End::default(),
         }
     }
 }
@@ -366,8 +363,8 @@ pub fn run_page(v: &Visit, id: &str) -> Page {
         percent = p.percent(),
         done = p.done,
         total = p.total,
-        hidden = if p.error.is_some() { "" } else { " hidden" },
-        error = esc(p.error.as_deref().unwrap_or("")),
+        hidden = if p.end.error.is_some() { "" } else { " hidden" },
+        error = esc(p.end.error.as_deref().unwrap_or("")),
     );
     Page::ok("台账比对进度", body)
 }

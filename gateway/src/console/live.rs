@@ -24,15 +24,30 @@ use super::html::{self, Page};
 /// How long the progress of finished work is kept.
 const KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Whether held work has ended, and why early if it did.
+#[derive(Debug, Clone, Default)]
+pub struct End {
+    pub finished: bool,
+    pub error: Option<String>,
+}
+
 /// What a page shows of the work, as it stands.
 pub trait Progress: Clone + Send + Sync + 'static {
     /// The progress as the page's script reads it.
     fn json(&self) -> String;
-    fn finished(&self) -> bool;
     /// How far the work is, 0–100.
     fn percent(&self) -> i64;
+    fn end(&self) -> &End;
+    fn end_mut(&mut self) -> &mut End;
+
+    fn finished(&self) -> bool {
+        self.end().finished
+    }
+
     /// Marks the work ended: by the service's end of the stream, or by `error`.
-    fn finish(&mut self, error: Option<String>);
+    fn finish(&mut self, error: Option<String>) {
+        *self.end_mut() = End { finished: true, error };
+    }
 }
 
 /// Held work, as an officer may watch it.

@@ -12,7 +12,7 @@
 //! name the field.
 
 use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber};
-use dibao_proto::department::v1::Item;
+use dibao_proto::departments::ALL_ITEMS as ITEMS;
 use dibao_proto::labels::Label;
 use dibao_proto::verification::v1 as ver;
 use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
@@ -24,21 +24,6 @@ use super::work::head_name;
 use super::{Form, Visit};
 
 const HUB: &str = "verification-hub";
-
-/// Every item the departments answer, in the order the form lists them.
-const ITEMS: &[Item] = &[
-    Item::HouseholdRegistration,
-    Item::Death,
-    Item::Vehicles,
-    Item::Pension,
-    Item::SocialInsurance,
-    Item::Employment,
-    Item::UnemploymentBenefit,
-    Item::Property,
-    Item::BusinessLicence,
-    Item::Deposits,
-    Item::IncomeTax,
-];
 
 fn iso(d: time::Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())

@@ -24,19 +24,7 @@ use dibao_synthetic::generator::{Config, DeptRecord, Household};
 use dibao_synthetic::simulator::Simulator;
 use dibao_tests::{OfficerChannel, Spawn, TestEnv, officer, spawn_with};
 
-pub const ALL_ITEMS: [Item; 11] = [
-    Item::Vehicles,
-    Item::HouseholdRegistration,
-    Item::Death,
-    Item::Pension,
-    Item::SocialInsurance,
-    Item::Employment,
-    Item::UnemploymentBenefit,
-    Item::Property,
-    Item::BusinessLicence,
-    Item::Deposits,
-    Item::IncomeTax,
-];
+pub use dibao_proto::departments::ALL_ITEMS;
 
 /// The generated province's code (Config's default).
 pub const PROVINCE: &str = "520000";
