@@ -310,6 +310,7 @@ async fn scenario() {
         assert!(history.contains(officer), "{officer} in the history:\n{history}");
     }
     assert!(!history.contains("qian-elsewhere"), "the refused officer read nothing:\n{history}");
+    assert!(history.contains("查阅公示名单"), "the notice list's view is on record:\n{history}");
     assert!(!c.url().await.expect("url").contains(&id(1).value), "no identity number in the URL");
     c.screenshot(&shots().join("history.png")).await.expect("screenshot");
 

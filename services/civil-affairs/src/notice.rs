@@ -182,7 +182,13 @@ async fn listed(client: &impl GenericClient, kind: pb::NoticeKind, prefix: &str)
 /// The notice of a division as a file. Per-capita income and, for
 /// applicants, the proposed amount come from the engine with the policy in
 /// force; without a policy the notice still lists the household, income "—".
-pub async fn export(roster: &Roster, n: NoticeRequest) -> Result<pb::ExportPublicNoticeResponse, Error> {
+/// The heads it names are on record as read by `reader`, in one record,
+/// before the file leaves.
+pub async fn export(
+    roster: &Roster,
+    reader: &Reader,
+    n: NoticeRequest,
+) -> Result<pb::ExportPublicNoticeResponse, Error> {
     let client = roster.pool.get().await?;
     let rows = listed(&**client, n.kind, n.division.prefix()).await?;
     let month = households::first_of_month(roster.clock.now());
@@ -225,6 +231,9 @@ pub async fn export(roster: &Roster, n: NoticeRequest) -> Result<pb::ExportPubli
             monthly_amount,
         });
     }
+    drop(client);
+    let entries = notice.iter().map(|r| reader.entry(r.head_identity.as_str(), "查阅公示名单")).collect();
+    roster.log.record_all(entries).await?;
     let division = &n.division;
     let (what, title) = match n.kind {
         pb::NoticeKind::Applicants => ("applicants", format!("{division}最低生活保障审批公示（公示期7天）")),

@@ -138,7 +138,9 @@ impl CivilAffairsService for CivilAffairs {
         request: Request<pb::ExportPublicNoticeRequest>,
     ) -> Result<Response<pb::ExportPublicNoticeResponse>, Status> {
         let reader = Reader::of(&request);
-        respond(async { notice::export(&self.0, NoticeRequest::check(request.get_ref(), &reader)?).await }.await)
+        respond(
+            async { notice::export(&self.0, &reader, NoticeRequest::check(request.get_ref(), &reader)?).await }.await,
+        )
     }
 
     type ExportRosterStream = Export<pb::ExportRosterResponse>;
