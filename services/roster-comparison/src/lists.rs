@@ -3,7 +3,7 @@
 //! their decisions, the open items per township, and the files a township
 //! or village receives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use deadpool_postgres::{GenericClient, Pool};
 use dibao_platform::Error;
@@ -364,11 +364,23 @@ pub async fn open_items(
     pool: &Pool,
     reader: &Reader,
     req: &pb::ReportOpenItemsRequest,
-    today: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+    reports: &OpenItemsReports,
 ) -> Result<pb::ReportOpenItemsResponse, Error> {
     let division = scope(reader, &req.division, "division")?;
     let client = pool.get().await?;
     let (run_id, _) = run_for(&client, None, &division).await?;
+    // Counted as of the hour: every officer opening a work list within it
+    // shares one count until a decision changes it.
+    let today = now - time::Duration::seconds(now.unix_timestamp().rem_euclid(3600));
+    let decided = client
+        .query_one("SELECT count(*), max(recorded_at) FROM decision", &[])
+        .await
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, Option<time::OffsetDateTime>>(1)))?;
+    let key = OpenItemsKey { run_id, division: division.clone(), at: today.unix_timestamp(), decided };
+    if let Some(report) = reports.get(&key) {
+        return Ok(report);
+    }
     let rows = client
         .query(
             "SELECT left(e.village, 9) AS township, e.kind, count(*) AS open,
@@ -397,7 +409,43 @@ pub async fn open_items(
             }
         })
         .collect();
-    Ok(pb::ReportOpenItemsResponse { run_id: run_id.to_string(), townships })
+    let report = pb::ReportOpenItemsResponse { run_id: run_id.to_string(), townships };
+    reports.put(key, report.clone());
+    Ok(report)
+}
+
+/// What an open-items report depends on: the run, the division, the hour
+/// it is counted at and the decisions recorded so far (their number and
+/// the latest — a decision on any replica makes a new key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OpenItemsKey {
+    run_id: uuid::Uuid,
+    division: String,
+    at: i64,
+    decided: (i64, Option<time::OffsetDateTime>),
+}
+
+/// Open-items reports already counted, by what they depend on. The work
+/// lists of a county's officers all ask for the same report; the aggregate
+/// behind it reads every open entry of the run.
+#[derive(Default)]
+pub struct OpenItemsReports(std::sync::Mutex<HashMap<OpenItemsKey, pb::ReportOpenItemsResponse>>);
+
+impl OpenItemsReports {
+    /// Reports kept at most; past it the oldest keys are no longer wanted, so all go.
+    const KEPT: usize = 1024;
+
+    fn get(&self, key: &OpenItemsKey) -> Option<pb::ReportOpenItemsResponse> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned()
+    }
+
+    fn put(&self, key: OpenItemsKey, report: pb::ReportOpenItemsResponse) {
+        let mut reports = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reports.len() >= Self::KEPT {
+            reports.clear();
+        }
+        reports.insert(key, report);
+    }
 }
 
 /// The stream an export answers with: one file per township or village.

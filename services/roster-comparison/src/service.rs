@@ -40,6 +40,8 @@ pub struct Comparison {
     pub log: AccessLog,
     /// The topic the comparison publishes on (runs, the officials' registry).
     pub topic: String,
+    /// Open-items reports already counted (the county's work lists all ask for one).
+    pub open_items: Arc<lists::OpenItemsReports>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +152,8 @@ impl ComparisonService for Comparison {
         &self,
         request: Request<pb::ReportOpenItemsRequest>,
     ) -> Result<Response<pb::ReportOpenItemsResponse>, Status> {
-        respond(lists::open_items(&self.pool, &Reader::of(&request), request.get_ref(), self.clock.now()).await)
+        let reader = Reader::of(&request);
+        respond(lists::open_items(&self.pool, &reader, request.get_ref(), self.clock.now(), &self.open_items).await)
     }
 
     type ExportListsStream = lists::Files;

@@ -164,6 +164,7 @@ impl Service for Application {
             }),
             log: log.clone(),
             topic: base.own_topic(),
+            open_items: Default::default(),
         };
         if section.monthly_run_day > 0 {
             tokio::spawn(monthly(service.clone(), section.monthly_run_day, shutdown.clone()));
