@@ -87,7 +87,7 @@ pub async fn page(v: &Visit, query: &Form) -> Page {
         "1" => "<p class=\"notice ok\" role=\"status\" id=\"decided-notice\">结论已记录</p>".to_owned(),
         _ => String::new(),
     };
-    render(v, kind, &scope, banner).await
+    render(v, kind, &scope, query.get("page"), banner).await
 }
 
 /// The township or village a list is narrowed to (`division`), else the officer's whole jurisdiction.
@@ -98,7 +98,11 @@ fn scope_of(v: &Visit, form: &Form) -> String {
     }
 }
 
-async fn render(v: &Visit, kind: cmp::ListKind, scope: &str, banner: String) -> Page {
+/// Entries a page shows: an officer works through a list a page at a
+/// time, and every entry shown puts its members' views on record.
+const PAGE_SIZE: i32 = 50;
+
+async fn render(v: &Visit, kind: cmp::ListKind, scope: &str, page_token: &str, banner: String) -> Page {
     let mut client = match v.upstream(COMPARISON) {
         Ok(c) => ComparisonServiceClient::new(c),
         Err(status) => return Page::message(StatusCode::SERVICE_UNAVAILABLE, "台账比对", status.message()),
@@ -137,7 +141,7 @@ async fn render(v: &Visit, kind: cmp::ListKind, scope: &str, banner: String) -> 
         run_id: String::new(),
         kind: kind as i32,
         division: Some(DivisionCode { code: scope.to_owned() }),
-        page: Some(PageRequest { page_size: 200, page_token: String::new() }),
+        page: Some(PageRequest { page_size: PAGE_SIZE, page_token: page_token.to_owned() }),
         continuous: false,
     };
     let entries = match client.list_entries(v.request(COMPARISON, request)).await {
@@ -163,7 +167,10 @@ async fn render(v: &Visit, kind: cmp::ListKind, scope: &str, banner: String) -> 
         ]
     };
     let open_rows: Vec<Vec<String>> = open.iter().map(|e| row(e, decide_form(v, e, kind, scope))).collect();
-    body.push_str(&format!("<h2 id=\"open\">（{}）待处理（{}条）</h2>", letter(kind), open.len()));
+    let next = entries.page.as_ref().map(|p| p.next_page_token.clone()).unwrap_or_default();
+    let paged = !page_token.is_empty() || !next.is_empty();
+    let on_page = if paged { "本页" } else { "" };
+    body.push_str(&format!("<h2 id=\"open\">（{}）{on_page}待处理（{}条）</h2>", letter(kind), open.len()));
     body.push_str(&table(
         "entries open",
         &["村", "低保（特困）户", "建档立卡户", "说明", ""],
@@ -180,10 +187,18 @@ async fn render(v: &Visit, kind: cmp::ListKind, scope: &str, banner: String) -> 
             row(e, format!("{}（{}，{}）", esc(&what), esc(&who), esc(&timestamp(d.recorded_at.as_ref()))))
         })
         .collect();
-    body.push_str(&format!("<h2 id=\"decided\">已处理（{}条）</h2>", decided.len()));
+    body.push_str(&format!("<h2 id=\"decided\">{on_page}已处理（{}条）</h2>", decided.len()));
     body.push_str(&table("entries", &["村", "低保（特困）户", "建档立卡户", "说明", "结论"], &decided_rows, "尚无"));
-    if entries.page.is_some_and(|p| !p.next_page_token.is_empty()) {
-        body.push_str("<p class=\"hint\">仅列出前200条，请按乡镇或村办理。</p>");
+    if paged {
+        let here = format!("/comparison?kind={}&amp;division={}", kind as i32, esc(scope));
+        body.push_str("<p class=\"pages\">");
+        if !page_token.is_empty() {
+            body.push_str(&format!("<a href=\"{here}\" id=\"first-page\">回到第一页</a> "));
+        }
+        if !next.is_empty() {
+            body.push_str(&format!("<a href=\"{here}&amp;page={}\" id=\"next-page\">下一页</a>", esc(&next)));
+        }
+        body.push_str("</p>");
     }
     Page::ok("台账比对", body)
 }
@@ -194,7 +209,7 @@ pub async fn decide(v: &Visit, form: &Form) -> Signed {
     let (conclusion, application_id) = (form.get("conclusion").trim(), form.get("application_id").trim());
     if conclusion.is_empty() && application_id.is_empty() {
         let banner = super::html::alert("decide-error", "conclusion：请写明结论及理由，或填写纳入（认定）的申请编号");
-        return Signed::Page(render(v, kind, &scope_of(v, form), banner).await);
+        return Signed::Page(render(v, kind, &scope_of(v, form), "", banner).await);
     }
     let mut client = match v.upstream(COMPARISON) {
         Ok(c) => ComparisonServiceClient::new(c),
@@ -212,7 +227,7 @@ pub async fn decide(v: &Visit, form: &Form) -> Signed {
         Err(status) => {
             let message = super::refusal(&status, "没有找到这一条目，或不在您的管辖范围内");
             let banner = super::html::alert("decide-error", &message);
-            Signed::Page(render(v, kind, &scope_of(v, form), banner).await)
+            Signed::Page(render(v, kind, &scope_of(v, form), "", banner).await)
         }
     }
 }

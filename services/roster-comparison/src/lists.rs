@@ -381,6 +381,15 @@ pub async fn open_items(
     if let Some(report) = reports.get(&key) {
         return Ok(report);
     }
+    // One count at a time: officers opening their work lists together wait
+    // for the first one's count instead of each making it. The connection
+    // goes back while waiting (holding it would starve a busy pool).
+    drop(client);
+    let _counting = reports.counting.lock().await;
+    if let Some(report) = reports.get(&key) {
+        return Ok(report);
+    }
+    let client = pool.get().await?;
     let rows = client
         .query(
             "SELECT left(e.village, 9) AS township, e.kind, count(*) AS open,
@@ -429,18 +438,21 @@ pub struct OpenItemsKey {
 /// lists of a county's officers all ask for the same report; the aggregate
 /// behind it reads every open entry of the run.
 #[derive(Default)]
-pub struct OpenItemsReports(std::sync::Mutex<HashMap<OpenItemsKey, pb::ReportOpenItemsResponse>>);
+pub struct OpenItemsReports {
+    reports: std::sync::Mutex<HashMap<OpenItemsKey, pb::ReportOpenItemsResponse>>,
+    counting: tokio::sync::Mutex<()>,
+}
 
 impl OpenItemsReports {
     /// Reports kept at most; past it the oldest keys are no longer wanted, so all go.
     const KEPT: usize = 1024;
 
     fn get(&self, key: &OpenItemsKey) -> Option<pb::ReportOpenItemsResponse> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned()
+        self.reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned()
     }
 
     fn put(&self, key: OpenItemsKey, report: pb::ReportOpenItemsResponse) {
-        let mut reports = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut reports = self.reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if reports.len() >= Self::KEPT {
             reports.clear();
         }

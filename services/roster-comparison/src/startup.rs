@@ -26,7 +26,10 @@ use crate::service::Comparison;
 
 pub const SERVICE: &str = "roster-comparison";
 
-pub const MIGRATIONS: &[db::Migration] = &[("0001_comparison", include_str!("../migrations/0001_comparison.sql"))];
+pub const MIGRATIONS: &[db::Migration] = &[
+    ("0001_comparison", include_str!("../migrations/0001_comparison.sql")),
+    ("0002_entries_by_list_order", include_str!("../migrations/0002_entries_by_list_order.sql")),
+];
 
 const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {
     Rule { method, systems: &[], for_officers: &["gateway"], roles, scope }
