@@ -7,6 +7,7 @@ use deadpool_postgres::Transaction;
 use dibao_benefit_engine::household::validate_composition;
 use dibao_platform::Error;
 use dibao_platform::runtime::access::Reader;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::trust::officer::{Officer, digest};
 use dibao_proto::civil_affairs::v1::{self as pb, ProcessStep};
@@ -720,7 +721,7 @@ impl DeathReport {
             .and_then(|d| Date::try_from(d).map_err(|e| e.within("died_on")))
             .map_err(|e| errors.push(e))
             .ok();
-        if died_on.is_some_and(|d| d > now.date()) {
+        if died_on.is_some_and(|d| d > china_date(now)) {
             errors.push(InvalidField::new("died_on", "死亡日期不能晚于今天"));
         }
         if req.source.trim().is_empty() {

@@ -10,6 +10,7 @@ use dibao_platform::Error;
 use dibao_platform::events::outbox::{self, NewEvent, timestamp_of};
 use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::store::snapshot::{self, Export};
 use dibao_platform::trust::access_log::AccessLog;
@@ -623,7 +624,7 @@ impl DeathReport {
             .and_then(|d| Date::try_from(d).map_err(|e| e.within("died_on")))
             .map_err(|e| errors.push(e))
             .ok();
-        if died_on.is_some_and(|d| d > now.date()) {
+        if died_on.is_some_and(|d| d > china_date(now)) {
             errors.push(InvalidField::new("died_on", "死亡日期不能晚于今天"));
         }
         if req.source.trim().is_empty() {

@@ -8,6 +8,7 @@ use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of;
 use dibao_platform::runtime::access::{Reader, officer_of};
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::{Refusal, RefusalKind, respond};
 use dibao_platform::trust::access_log::AccessLog;
 use dibao_proto::common::v1::OfficerRole;
@@ -193,7 +194,7 @@ impl ComparisonService for Comparison {
         &self,
         request: Request<Streaming<pb::ImportDeathRegisterRequest>>,
     ) -> Result<Response<pb::ImportDeathRegisterResponse>, Status> {
-        let today = self.clock.now().date();
+        let today = china_date(self.clock.now());
         respond(
             async {
                 let officer = officer_of(&request)?;

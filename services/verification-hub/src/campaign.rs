@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dibao_platform::Error;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
@@ -141,7 +142,7 @@ impl Campaigns {
             .map_err(|s| CampaignError::RosterUnavailable(s.message().to_owned()))?
             .into_inner();
         let now = hub.clock.now();
-        let today = now.date();
+        let today = china_date(now);
         let id = uuid::Uuid::now_v7();
         let mut client = hub.pool.get().await?;
         let tx = client.transaction().await?;

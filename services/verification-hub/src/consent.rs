@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::{GenericClient, Pool};
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::CountyPolicy;
 use dibao_proto::common::v1::{OfficerRole, Relation};
@@ -236,7 +237,7 @@ pub fn check(c: &Option<pb::Consent>, officer: &Officer, now: OffsetDateTime) ->
     let signed_on = date(&c.signed_on, "consent.signed_on", &mut errors);
     let valid_until = date(&c.valid_until, "consent.valid_until", &mut errors);
     if let Some(d) = signed_on
-        && d > now.date()
+        && d > china_date(now)
     {
         errors.push(InvalidField::new("consent.signed_on", format!("签署日期{d}晚于今天")));
     }

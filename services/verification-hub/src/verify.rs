@@ -11,6 +11,7 @@ use deadpool_postgres::Pool;
 use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of as timestamp;
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::trust::access_log::{self, AccessEntry, AccessLog};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
@@ -246,7 +247,7 @@ impl Hub {
         // Where the county asks for close lineal relatives' signatures too
         // (R-VER-1), its policy decides a consent that has none before any
         // department is asked; other consents don't wait for the policy.
-        let permitted = match consent.permits(&c.county, &c.persons, &items, now.date()) {
+        let permitted = match consent.permits(&c.county, &c.persons, &items, china_date(now)) {
             Ok(()) if !consent.relatives_settled() => {
                 consent.relatives_under(c.county.as_str(), &self.policies.get(&c.county, month).await)
             }

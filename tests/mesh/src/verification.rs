@@ -470,7 +470,7 @@ pub fn roster_household(h: &Household) -> dibao_proto::civil_affairs::v1::Househ
 }
 
 pub fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
+    dibao_platform::runtime::clock::china_date(time::OffsetDateTime::now_utc())
 }
 
 /// What an officer does before a household's vehicles are checked: the

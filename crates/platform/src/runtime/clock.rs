@@ -6,6 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 
+/// China's time (UTC+8, no daylight saving): the dates officers write —
+/// a consent's signing, a death, a notice — are China's dates.
+pub const CHINA: time::UtcOffset = time::macros::offset!(+8);
+
+/// The date in China at `t` (between 16:00 and 24:00 UTC, tomorrow's UTC date).
+pub fn china_date(t: OffsetDateTime) -> time::Date {
+    t.to_offset(CHINA).date()
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> OffsetDateTime;
 }
