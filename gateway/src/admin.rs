@@ -338,7 +338,7 @@ impl OfficerAdminService for Admin {
         respond(
             async {
                 let admin = administrator(&request)?;
-                self.reset(&admin, &request.get_ref().subject_officer_id).await
+                self.reset(&admin, &request.get_ref().account).await
             }
             .await,
         )
@@ -391,7 +391,7 @@ impl OfficerAdminService for Admin {
                     "" => 0,
                     t => t.parse().map_err(|_| InvalidField::new("page.page_token", "翻页标记无效"))?,
                 };
-                let officer = Some(req.subject_officer_id.trim()).filter(|s| !s.is_empty());
+                let officer = Some(req.account.trim()).filter(|s| !s.is_empty());
                 let client = self.0.pool.get().await?;
                 let changes = registry::changes(&client, admin.claims.division.prefix(), officer, after, size).await?;
                 let next = if changes.len() as i64 == size {

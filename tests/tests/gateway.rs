@@ -96,7 +96,7 @@ async fn login_takes_two_factors_locks_out_and_sessions_end() {
     let reset = gw
         .admin()
         .await
-        .reset_credentials(pb::ResetCredentialsRequest { subject_officer_id: officer.officer_id.clone() })
+        .reset_credentials(pb::ResetCredentialsRequest { account: officer.officer_id.clone() })
         .await
         .expect("reset")
         .into_inner()

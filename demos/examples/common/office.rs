@@ -115,7 +115,7 @@ impl Office {
     pub async fn reset(&self, officer_id: &str) -> anyhow::Result<pb::Credentials> {
         let mut admin = OfficerAdminServiceClient::new(self.channel(&self.admin).await?);
         admin
-            .reset_credentials(pb::ResetCredentialsRequest { subject_officer_id: officer_id.into() })
+            .reset_credentials(pb::ResetCredentialsRequest { account: officer_id.into() })
             .await?
             .into_inner()
             .credentials

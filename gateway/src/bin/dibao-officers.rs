@@ -171,10 +171,7 @@ async fn run(args: ClientArgs, command: &str, f: &HashMap<String, String>) -> Re
         }
         "reset" => {
             let id = f.get("officer").cloned().unwrap_or_default();
-            let r = client
-                .reset_credentials(pb::ResetCredentialsRequest { subject_officer_id: id })
-                .await
-                .map_err(status)?;
+            let r = client.reset_credentials(pb::ResetCredentialsRequest { account: id }).await.map_err(status)?;
             if let Some(c) = &r.into_inner().credentials {
                 show_credentials(c);
             }
@@ -204,7 +201,7 @@ async fn run(args: ClientArgs, command: &str, f: &HashMap<String, String>) -> Re
             loop {
                 let r = client
                     .list_officer_changes(pb::ListOfficerChangesRequest {
-                        subject_officer_id: f.get("officer").cloned().unwrap_or_default(),
+                        account: f.get("officer").cloned().unwrap_or_default(),
                         page: page(token),
                     })
                     .await
