@@ -44,7 +44,7 @@ pub struct LoggedIn {
 }
 
 fn beijing(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::macros::offset!(+8));
+    let t = t.to_offset(dibao_platform::runtime::clock::CHINA);
     format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute())
 }
 

@@ -3,12 +3,12 @@
 //! departmental systems it admits, the identity platform, its listener.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::server::RunningServer;
 use dibao_platform::runtime::service::{Service, Started};
 use dibao_platform::runtime::settings::{Settings, Validate};
 use dibao_platform::runtime::shutdown::Shutdown;
@@ -48,8 +48,6 @@ pub struct GatewayOwn {
     #[serde(default)]
     pub systems: HashMap<String, SystemSettings>,
     pub oidc: Option<OidcSettings>,
-    #[serde(default)]
-    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,12 +92,6 @@ pub struct SystemSettings {
     pub division: String,
     #[serde(default)]
     pub rate_per_second: f64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct MetricsSettings {
-    /// Plain HTTP `/metrics`, for the cluster's scraper; off if unset.
-    pub listen: Option<SocketAddr>,
 }
 
 impl Validate for GatewayOwn {
@@ -241,14 +233,20 @@ impl Service for Application {
         let external_ca = own.public.external_ca.as_ref().map(read).transpose()?;
         let config = crate::server::tls_config(&cert, &key, external_ca.as_deref())?;
         let local = local_services(gw.clone())?;
-        if let Some(addr) = own.metrics.listen {
-            let bound = crate::server::serve_metrics(addr, gw.clone(), shutdown.clone()).await?;
-            tracing::info!(%bound, "metrics listening");
-        }
+        let metrics = match platform.server.metrics_listen {
+            Some(listen) => {
+                let source = crate::metrics::Metrics::source(gw.clone());
+                let bound =
+                    dibao_platform::runtime::metrics::serve(listen, None, vec![source], shutdown.clone()).await?;
+                tracing::info!(%bound, "metrics listening");
+                Some(bound)
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(platform.server.listen).await?;
         let addr = listener.local_addr()?;
-        let server = crate::server::serve(listener, config, gw, local, shutdown);
-        Ok(Started::new(addr, server, Workers::none()))
+        let handle = crate::server::serve(listener, config, gw, local, shutdown);
+        Ok(Started::new(RunningServer { addr, handle, metrics }, Workers::none()))
     }
 }
 

@@ -101,6 +101,16 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
 
+/// The Prometheus text a metrics listener at `addr` serves.
+pub async fn metrics(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("metrics listener");
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.expect("answer");
+    text
+}
+
 /// A topic prefix no other test uses.
 pub fn random_prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])

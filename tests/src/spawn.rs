@@ -95,7 +95,11 @@ impl TestEnv {
     pub fn vars(&self, service: &str) -> HashMap<String, String> {
         crate::service_env(service, &self.db, &service.replace('-', "_"), &self.broker, &self.prefix, &self.certs)
             .into_iter()
-            .chain([(format!("{}__SERVER__LISTEN", env_prefix(service)), "127.0.0.1:0".to_owned())])
+            .chain([
+                (format!("{}__SERVER__LISTEN", env_prefix(service)), "127.0.0.1:0".to_owned()),
+                // Every service a test starts serves its metrics, as deployed.
+                (format!("{}__SERVER__METRICS_LISTEN", env_prefix(service)), "127.0.0.1:0".to_owned()),
+            ])
             .collect()
     }
 

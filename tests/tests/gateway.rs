@@ -31,7 +31,7 @@ async fn start_with_metrics(metrics: u16) -> (TestEnv, TestApp, Gateway, ManualC
     let clock = ManualClock::at(time::OffsetDateTime::now_utc());
     let civil = spawn_with::<Civil>(&env, Spawn::default().clock(Arc::new(clock.clone()))).await;
     let how = gateway::spawn_vars(&env, &[("civil-affairs", civil.addr)])
-        .var::<dibao_gateway::Application>("METRICS__LISTEN", format!("127.0.0.1:{metrics}"))
+        .var::<dibao_gateway::Application>("SERVER__METRICS_LISTEN", format!("127.0.0.1:{metrics}"))
         .clock(Arc::new(clock.clone()));
     let gw = gateway::start_with(&env, how).await;
     (env, civil, gw, clock)
@@ -43,12 +43,7 @@ async fn start() -> (TestEnv, TestApp, Gateway, ManualClock) {
 
 /// The Prometheus text the gateway serves on `port`.
 async fn metrics(port: u16) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("metrics listener");
-    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.expect("request");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.expect("answer");
-    text
+    dibao_tests::metrics(([127, 0, 0, 1], port).into()).await
 }
 
 fn list(division: &str) -> ca::ListHouseholdsRequest {

@@ -267,7 +267,7 @@ pub async fn explanation(v: &Visit, id: &str) -> Page {
     let Some(x) = &a.assessment else {
         return Page::message(StatusCode::CONFLICT, "核算说明", "本县尚无本月适用的低保政策，暂无法核算");
     };
-    let today = super::html::date(v.gw.clock.now().to_offset(time::macros::offset!(+8)).date());
+    let today = super::html::date(dibao_platform::runtime::clock::china_date(v.gw.clock.now()));
     let text: String = x
         .explanation
         .split_inclusive('。')

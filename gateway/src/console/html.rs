@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use http::{StatusCode, header};
 use http_body_util::Full;
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime};
 use tonic::body::Body;
 
 use crate::sessions::Session;
@@ -32,8 +32,6 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-const BEIJING: UtcOffset = time::macros::offset!(+8);
-
 /// 2026年12月02日.
 pub fn date(d: Date) -> String {
     format!("{:04}年{:02}月{:02}日", d.year(), d.month() as u8, d.day())
@@ -41,7 +39,7 @@ pub fn date(d: Date) -> String {
 
 /// 2026年12月02日 14:05, Beijing time.
 pub fn datetime(t: OffsetDateTime) -> String {
-    let t = t.to_offset(BEIJING);
+    let t = t.to_offset(dibao_platform::runtime::clock::CHINA);
     format!("{} {:02}:{:02}", date(t.date()), t.hour(), t.minute())
 }
 

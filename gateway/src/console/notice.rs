@@ -64,7 +64,7 @@ pub async fn page(v: &Visit, query: &Form) -> Page {
     let head: Vec<String> = reader.headers().map(|h| h.iter().map(str::to_owned).collect()).unwrap_or_default();
     let rows: Vec<Vec<String>> = reader.records().filter_map(Result::ok).map(|r| r.iter().map(esc).collect()).collect();
     let head: Vec<&str> = head.iter().map(String::as_str).collect();
-    let today = super::html::date(v.gw.clock.now().to_offset(time::macros::offset!(+8)).date());
+    let today = super::html::date(dibao_platform::runtime::clock::china_date(v.gw.clock.now()));
     let body = format!(
         "{tabs}<div class=\"printable wide\" id=\"notice\"><p><strong>{place}</strong>　共{n}户　{today}</p>{table}\
          <p>公示期间如有异议，请向乡镇人民政府（街道办事处）或县级民政部门反映。</p></div>\

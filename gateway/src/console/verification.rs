@@ -36,7 +36,7 @@ fn form(
     error: Option<&str>,
 ) -> Page {
     let h = a.household.clone().unwrap_or_default();
-    let today = v.gw.clock.now().to_offset(time::macros::offset!(+8)).date();
+    let today = dibao_platform::runtime::clock::china_date(v.gw.clock.now());
     let get = |name: &str, default: String| posted.map_or(default, |f| f.get(name).to_owned());
     let ticked = |name: &str| posted.is_none_or(|f| !f.get(name).is_empty());
     let members: String = h

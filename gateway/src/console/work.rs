@@ -50,17 +50,28 @@ pub async fn page(v: &Visit) -> Page {
     let division = v.session.claims.division.clone();
     let mut body = String::new();
 
-    // Applications waiting for my step.
-    let waiting = civil
-        .list_applications(v.request(
-            CIVIL,
-            ca::ListApplicationsRequest {
-                division: Some(DivisionCode { code: division.as_str().to_owned() }),
-                waiting_for_me: true,
-                page: Some(PageRequest { page_size: 100, page_token: String::new() }),
-            },
-        ))
-        .await;
+    // Reviews due in my township (R-REV-1, R-REV-2).
+    let reviewer = v.session.claims.roles.iter().any(|r| {
+        matches!(r, OfficerRole::TownshipCaseworker | OfficerRole::TownshipReviewer | OfficerRole::CountyApprover)
+    });
+    let mut reviewing = civil.clone();
+    let reviews = async {
+        if division.level() == DivisionLevel::Township && reviewer {
+            reviews_due(v, &mut reviewing, division.as_str()).await
+        } else {
+            String::new()
+        }
+    };
+    // Applications waiting for my step; the three lists are asked for at once.
+    let waiting = civil.list_applications(v.request(
+        CIVIL,
+        ca::ListApplicationsRequest {
+            division: Some(DivisionCode { code: division.as_str().to_owned() }),
+            waiting_for_me: true,
+            page: Some(PageRequest { page_size: 100, page_token: String::new() }),
+        },
+    ));
+    let (waiting, reviews, entries) = tokio::join!(waiting, reviews, open_entries(v, division.as_str()));
     body.push_str("<section aria-labelledby=\"waiting\"><h2 id=\"waiting\">待我签署的申请</h2>");
     match waiting {
         Ok(answer) => {
@@ -100,15 +111,8 @@ pub async fn page(v: &Visit) -> Page {
         Err(status) => body.push_str(&super::html::alert("", &super::refusal(&status, "无权查看本区划的申请"))),
     }
     body.push_str("</section>");
-
-    // Reviews due in my township (R-REV-1, R-REV-2).
-    let reviewer = v.session.claims.roles.iter().any(|r| {
-        matches!(r, OfficerRole::TownshipCaseworker | OfficerRole::TownshipReviewer | OfficerRole::CountyApprover)
-    });
-    if division.level() == DivisionLevel::Township && reviewer {
-        body.push_str(&reviews_due(v, &mut civil, division.as_str()).await);
-    }
-    body.push_str(&open_entries(v, division.as_str()).await);
+    body.push_str(&reviews);
+    body.push_str(&entries);
     body.push_str(&held(v));
     Page::ok("我的待办", body)
 }

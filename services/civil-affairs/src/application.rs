@@ -152,7 +152,7 @@ impl Submission {
         // Deaths are recorded, never submitted.
         household.deceased.clear();
         let submitted = convert::household(&household, "household")?;
-        validate_composition(&submitted.household, now.date())?;
+        validate_composition(&submitted.household, china_date(now))?;
         convert::income(&req.income)?;
         convert::supporters(&req.supporters)?;
         let signer = signer(ProcessStep::Application, officer)?;
@@ -366,7 +366,7 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
         }
         let notice_ends = app.notice_started_at.map(|t| t + time::Duration::days(NOTICE_DAYS));
         if notice_ends.is_none_or(|end| now < end) {
-            let until = notice_ends.map_or("公示开始后".to_owned(), |e| format!("{}", e.date()));
+            let until = notice_ends.map_or("公示开始后".to_owned(), |e| format!("{}", china_date(e)));
             return Err(ProcessError::NoticeNotOver { until }.into());
         }
         let open = open_objections(&tx, s.application_id).await?;
@@ -547,7 +547,7 @@ async fn enrol(
         return Err(ProcessError::NotEligible(benefit.explanation).into());
     }
     let category = convert::category_to_pb(benefit.category) as i32;
-    let version = households::enrol(tx, household_id, category, benefit.monthly_amount, now.date()).await?;
+    let version = households::enrol(tx, household_id, category, benefit.monthly_amount, china_date(now)).await?;
     let payload = Payload::HouseholdEnrolled(HouseholdEnrolled {
         household_id: household_id.to_string(),
         village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
@@ -555,7 +555,7 @@ async fn enrol(
         category,
         members: households::roster_members(&household, &benefit.covered),
         monthly_amount: Some(benefit.monthly_amount.into()),
-        effective_from: Some(date_to_pb(now.date())),
+        effective_from: Some(date_to_pb(china_date(now))),
     });
     households::publish(tx, &roster.topic, household_id, version, payload).await?;
     tracing::info!(%household_id, amount_fen = benefit.monthly_amount.0, "household enrolled");

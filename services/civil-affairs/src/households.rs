@@ -6,6 +6,7 @@ use deadpool_postgres::Transaction;
 use dibao_platform::Error;
 use dibao_platform::events::outbox::{self, NewEvent};
 use dibao_platform::runtime::access::Reader;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::store::snapshot::{self, Export};
 use dibao_platform::trust::access_log::AccessLog;
@@ -469,7 +470,7 @@ pub async fn exit(
     let payload = Payload::HouseholdExited(HouseholdExited {
         household_id: household_id.to_string(),
         reason: reason as i32,
-        exited_on: Some(date_to_pb(now.date())),
+        exited_on: Some(date_to_pb(china_date(now))),
         members: members.into_iter().map(|value| PbIdentity { value }).collect(),
     });
     publish(tx, topic, household_id, version, payload).await?;
@@ -560,7 +561,7 @@ pub async fn set_amount(tx: &Transaction<'_>, household_id: Uuid, amount: Fen, v
 
 /// The first day of the month of `t`.
 pub fn first_of_month(t: OffsetDateTime) -> Date {
-    t.date().replace_day(1).unwrap_or(t.date())
+    china_date(t).replace_day(1).unwrap_or(china_date(t))
 }
 
 /// A division's households, a page at a time, by id.

@@ -6,6 +6,7 @@
 use deadpool_postgres::Transaction;
 use dibao_benefit_engine::household::validate_composition;
 use dibao_platform::Error;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::store::import::{ImportRow, Imported};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as pb;
@@ -103,13 +104,13 @@ impl ImportRow for RosterImport<'_> {
         }
         let submitted = convert::household(h, "household")?;
         self.1.must_cover(&submitted.village, "household.village")?;
-        validate_composition(&submitted.household, now.date())?;
+        validate_composition(&submitted.household, china_date(now))?;
         let category =
             submitted.category.ok_or_else(|| reject("household.category", "请填写保障类别（A类、B类或C类）"))?;
         let amount = convert::money(&h.monthly_amount, "household.monthly_amount")?;
         let enrolled_on = match &h.enrolled_on {
             Some(d) => Date::try_from(d).map_err(|e| e.within("household.enrolled_on"))?,
-            None => now.date(),
+            None => china_date(now),
         };
         let county = submitted.village.county().ok_or_else(|| reject("household.village", "无法确定所属县"))?;
         // What is stored in `body`: the household as given, identity numbers

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use dibao_benefit_engine::policy::CountyPolicy;
 use dibao_platform::Error;
 use dibao_platform::runtime::access::Reader;
+use dibao_platform::runtime::clock::china_date;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::Relation;
 use dibao_proto::types::{DivisionCode, Fen, IdentityNumber, InvalidField};
@@ -239,7 +240,7 @@ pub async fn export(
         pb::NoticeKind::Applicants => ("applicants", format!("{division}最低生活保障审批公示（公示期7天）")),
         _ => ("enrolled", format!("{division}最低生活保障及特困供养长期公示")),
     };
-    let date = roster.clock.now().date();
+    let date = china_date(roster.clock.now());
     let (ext, content) = match n.format {
         pb::FileFormat::Xlsx => {
             ("xlsx", to_xlsx(&title, &notice).map_err(|e| Error::Unexpected(anyhow::anyhow!("xlsx: {e}")))?)

@@ -8,6 +8,7 @@ use dibao_benefit_engine::benefit::gradual_exit;
 use dibao_benefit_engine::policy::{CountyPolicy, ExitStep};
 use dibao_platform::Error;
 use dibao_platform::runtime::access::Reader;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::trust::officer::{Officer, digest};
 use dibao_proto::civil_affairs::v1 as pb;
@@ -119,7 +120,7 @@ pub async fn reviews_due(
     }
     let as_of = match &req.as_of {
         Some(d) => Date::try_from(d).map_err(|e| errors.push(e.within("as_of"))).ok(),
-        None => Some(roster.clock.now().date()),
+        None => Some(china_date(roster.clock.now())),
     };
     let page = req.page.unwrap_or_default();
     if !(0..=1000).contains(&page.page_size) {
@@ -303,7 +304,7 @@ pub async fn review(
     let month = first_of_month(now);
     let (policy, _) = policy::in_force(&*tx, &county, month).await?;
     let (income, benefit) = policy::assess(&household, &stored, &policy, month)?;
-    let today = now.date();
+    let today = china_date(now);
     let mut version = household.version;
     let mut exit_application_id = String::new();
     let (outcome, amount, explanation) = if benefit.eligible {

@@ -5,6 +5,7 @@
 use deadpool_postgres::Transaction;
 use dibao_platform::Error;
 use dibao_platform::runtime::access::Reader;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as pb;
@@ -158,7 +159,7 @@ pub async fn draw_sample(roster: &Roster, s: SampleRequest) -> Result<pb::DrawSa
     let mut client = roster.pool.get().await?;
     let tx = client.transaction().await?;
     let seed = os_seed()?;
-    let new_since = since_last_sample(&tx, &s.county, now.date()).await?;
+    let new_since = since_last_sample(&tx, &s.county, china_date(now)).await?;
     let candidates = enrolled_in(&tx, &s.county).await?;
     let (mut new, mut full, mut rest) = (Vec::new(), Vec::new(), Vec::new());
     for c in &candidates {

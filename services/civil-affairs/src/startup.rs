@@ -185,6 +185,6 @@ impl Service for Application {
             .add_service(PovertyRosterViewServiceServer::new(PovertyRosterView(roster)))
             .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Started::new(running.addr, running.handle, workers).with_access_log(log))
+        Ok(Started::new(running, workers).with_access_log(log))
     }
 }

@@ -191,6 +191,7 @@ impl Service for Application {
         let access_log = log.clone();
         // An adapter has no outbox and no inbox: no ops service either.
         let builder = ServerBuilder::new(TlsMaterial::load(&settings.platform.tls)?, gate, None)
+            .metrics(settings.platform.server.metrics_listen)
             .add_service(History::server(pool, log.clone()));
         let parts = (builder, d, tls.as_ref(), verifier, log, clock);
         let builder = match department {
@@ -203,7 +204,7 @@ impl Service for Application {
             Department::Unspecified => anyhow::bail!("department.kind names no department"),
         }?;
         let running = builder.start(settings.platform.server.listen, shutdown).await?;
-        Ok(Started::new(running.addr, running.handle, Workers::none())
+        Ok(Started::new(running, Workers::none())
             .with_detail(format!(" ({})", departments::name(department)))
             .with_access_log(access_log))
     }

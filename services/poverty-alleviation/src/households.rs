@@ -493,7 +493,7 @@ pub async fn change_status(
             Payload::PoorHouseholdReturnedToPoverty(PoorHouseholdReturnedToPoverty {
                 household_id: id.to_string(),
                 cause: c.return_cause,
-                returned_on: Some(date_to_pb(now.date())),
+                returned_on: Some(date_to_pb(china_date(now))),
             })
         }
     };

@@ -368,96 +368,119 @@ pub async fn open_items(
     reports: &OpenItemsReports,
 ) -> Result<pb::ReportOpenItemsResponse, Error> {
     let division = scope(reader, &req.division, "division")?;
-    let client = pool.get().await?;
-    let (run_id, _) = run_for(&client, None, &division).await?;
-    // Counted as of the hour: every officer opening a work list within it
-    // shares one count until a decision changes it.
-    let today = now - time::Duration::seconds(now.unix_timestamp().rem_euclid(3600));
-    let decided = client
-        .query_one("SELECT count(*), max(recorded_at) FROM decision", &[])
-        .await
-        .map(|r| (r.get::<_, i64>(0), r.get::<_, Option<time::OffsetDateTime>>(1)))?;
-    let key = OpenItemsKey { run_id, division: division.clone(), at: today.unix_timestamp(), decided };
-    if let Some(report) = reports.get(&key) {
-        return Ok(report);
+    let (run_id, _) = run_for(&pool.get().await?, None, &division).await?;
+    let counts = reports.counts(pool, run_id, &division).await?;
+    let mut townships: BTreeMap<(&str, i8), pb::OpenItems> = BTreeMap::new();
+    for c in counts.iter() {
+        let open = townships.entry((&c.township, c.kind)).or_insert_with(|| pb::OpenItems {
+            township: Some(common::DivisionCode { code: c.township.clone() }),
+            kind: Kind::from_letter(c.kind as u8 as char).map_or(0, |k| list_kind(k) as i32),
+            ..Default::default()
+        });
+        let open_for = now - c.first_seen_at;
+        open.open += c.open;
+        open.over_30_days += if open_for > time::Duration::days(30) { c.open } else { 0 };
+        open.over_90_days += if open_for > time::Duration::days(90) { c.open } else { 0 };
+        open.oldest_days = open.oldest_days.max(open_for.whole_days().max(0));
     }
-    // One count at a time: officers opening their work lists together wait
-    // for the first one's count instead of each making it. The connection
-    // goes back while waiting (holding it would starve a busy pool).
-    drop(client);
-    let _counting = reports.counting.lock().await;
-    if let Some(report) = reports.get(&key) {
-        return Ok(report);
-    }
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT left(e.village, 9) AS township, e.kind, count(*) AS open,
-                    count(*) FILTER (WHERE s.first_seen_at < $3::timestamptz - interval '30 days') AS over_30,
-                    count(*) FILTER (WHERE s.first_seen_at < $3::timestamptz - interval '90 days') AS over_90,
-                    coalesce(max(extract(day FROM $3::timestamptz - s.first_seen_at)), 0)::bigint AS oldest
-             FROM run_entry e
-             JOIN entry_seen s ON s.entry_key = e.entry_key
-             LEFT JOIN decision d ON d.entry_key = e.entry_key
-             WHERE e.run_id = $1 AND e.kind IN ('a', 'b') AND starts_with(e.village, $2) AND d.entry_key IS NULL
-             GROUP BY 1, 2 ORDER BY 1, 2",
-            &[&run_id, &division, &today],
-        )
-        .await?;
-    let townships = rows
-        .iter()
-        .map(|r| {
-            let kind: i8 = r.get("kind");
-            pb::OpenItems {
-                township: Some(common::DivisionCode { code: r.get("township") }),
-                kind: Kind::from_letter(kind as u8 as char).map_or(0, |k| list_kind(k) as i32),
-                open: r.get("open"),
-                over_30_days: r.get("over_30"),
-                over_90_days: r.get("over_90"),
-                oldest_days: r.get("oldest"),
-            }
-        })
-        .collect();
-    let report = pb::ReportOpenItemsResponse { run_id: run_id.to_string(), townships };
-    reports.put(key, report.clone());
-    Ok(report)
+    Ok(pb::ReportOpenItemsResponse { run_id: run_id.to_string(), townships: townships.into_values().collect() })
 }
 
-/// What an open-items report depends on: the run, the division, the hour
-/// it is counted at and the decisions recorded so far (their number and
-/// the latest — a decision on any replica makes a new key).
+/// Open entries of a run in a division that were first seen at one moment
+/// (a run's entries new to it share its time, so there are few such rows).
+#[derive(Debug, Clone)]
+pub struct OpenCount {
+    township: String,
+    kind: i8,
+    first_seen_at: time::OffsetDateTime,
+    open: i64,
+}
+
+/// What an open-items count depends on: the run, the division and the
+/// decisions recorded so far (their number and the latest — a decision on
+/// any replica makes a new key). Not the time: how long entries have been
+/// open is worked out from `first_seen_at` when the report is asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct OpenItemsKey {
-    run_id: uuid::Uuid,
+struct OpenItemsKey {
+    run_id: Uuid,
     division: String,
-    at: i64,
     decided: (i64, Option<time::OffsetDateTime>),
 }
 
-/// Open-items reports already counted, by what they depend on. The work
-/// lists of a county's officers all ask for the same report; the aggregate
-/// behind it reads every open entry of the run.
+/// Open-items counts already made, by what they depend on. The work lists
+/// of a county's officers all ask for the same report, and the aggregate
+/// behind it reads every open entry of the run, so a run's own division is
+/// counted as the run is stored (`warm`) and any other when first asked.
 #[derive(Default)]
 pub struct OpenItemsReports {
-    reports: std::sync::Mutex<HashMap<OpenItemsKey, pb::ReportOpenItemsResponse>>,
+    counts: std::sync::Mutex<HashMap<OpenItemsKey, std::sync::Arc<Vec<OpenCount>>>>,
     counting: tokio::sync::Mutex<()>,
 }
 
 impl OpenItemsReports {
-    /// Reports kept at most; past it the oldest keys are no longer wanted, so all go.
+    /// Counts kept at most; past it the oldest keys are no longer wanted, so all go.
     const KEPT: usize = 1024;
 
-    fn get(&self, key: &OpenItemsKey) -> Option<pb::ReportOpenItemsResponse> {
-        self.reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned()
+    fn get(&self, key: &OpenItemsKey) -> Option<std::sync::Arc<Vec<OpenCount>>> {
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned()
     }
 
-    fn put(&self, key: OpenItemsKey, report: pb::ReportOpenItemsResponse) {
-        let mut reports = self.reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if reports.len() >= Self::KEPT {
-            reports.clear();
+    /// The open entries of `run_id` in `division`, counted once per
+    /// decision: officers opening their work lists together wait for the
+    /// first one's count instead of each making it.
+    async fn counts(&self, pool: &Pool, run_id: Uuid, division: &str) -> Result<std::sync::Arc<Vec<OpenCount>>, Error> {
+        let key = OpenItemsKey { run_id, division: division.to_owned(), decided: decided(&pool.get().await?).await? };
+        if let Some(counts) = self.get(&key) {
+            return Ok(counts);
         }
-        reports.insert(key, report);
+        // The connection went back while waiting: holding it would starve a busy pool.
+        let _counting = self.counting.lock().await;
+        if let Some(counts) = self.get(&key) {
+            return Ok(counts);
+        }
+        let counts = std::sync::Arc::new(count_open(&pool.get().await?, run_id, division).await?);
+        let mut kept = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= Self::KEPT {
+            kept.clear();
+        }
+        kept.insert(key, counts.clone());
+        Ok(counts)
     }
+
+    /// Counts a run's open entries in its own division as it is stored, so
+    /// the first work list of the morning does not wait for the count.
+    pub async fn warm(&self, pool: &Pool, run_id: Uuid, division: &str) -> Result<(), Error> {
+        self.counts(pool, run_id, division).await.map(drop)
+    }
+}
+
+/// How many decisions are recorded, and the latest.
+async fn decided(client: &impl GenericClient) -> Result<(i64, Option<time::OffsetDateTime>), Error> {
+    let row = client.query_one("SELECT count(*), max(recorded_at) FROM decision", &[]).await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+async fn count_open(client: &impl GenericClient, run_id: Uuid, division: &str) -> Result<Vec<OpenCount>, Error> {
+    let rows = client
+        .query(
+            "SELECT left(e.village, 9) AS township, e.kind, s.first_seen_at, count(*) AS open
+             FROM run_entry e
+             JOIN entry_seen s ON s.entry_key = e.entry_key
+             LEFT JOIN decision d ON d.entry_key = e.entry_key
+             WHERE e.run_id = $1 AND e.kind IN ('a', 'b') AND starts_with(e.village, $2) AND d.entry_key IS NULL
+             GROUP BY 1, 2, 3",
+            &[&run_id, &division],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| OpenCount {
+            township: r.get("township"),
+            kind: r.get("kind"),
+            first_seen_at: r.get("first_seen_at"),
+            open: r.get("open"),
+        })
+        .collect())
 }
 
 /// The stream an export answers with: one file per township or village.

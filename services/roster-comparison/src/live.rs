@@ -92,8 +92,9 @@ pub async fn refresh(
         }
     }
     let people: Vec<String> = seen.into_iter().collect();
-    let today: time::Date =
-        cached::query_opt(tx, "SELECT current_date", &[]).await?.map_or(time::Date::MIN, |r| r.get(0));
+    let today: time::Date = cached::query_opt(tx, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date", &[])
+        .await?
+        .map_or(time::Date::MIN, |r| r.get(0));
     for row in cached::query(
         tx,
         "SELECT identity_number, died_on, name FROM death_record WHERE valid_to IS NULL AND identity_number = ANY($1)",

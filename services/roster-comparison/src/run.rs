@@ -9,6 +9,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use dibao_platform::events::outbox::{self, NewEvent};
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::Error;
 use dibao_proto::events::v1::{ComparisonCompleted, event_envelope::Payload};
 use dibao_proto::types::DivisionCode;
@@ -76,7 +77,7 @@ impl Runs {
                 let (position, d, p) = view::position_now(&tx).await?;
                 tx.commit().await?;
                 let scope = division.map(|d| (d.as_str().to_owned(), d.prefix().to_owned())).unwrap_or_default();
-                (scope, position, d, p, started.date())
+                (scope, position, d, p, china_date(started))
             }
         };
         let say = |phase, done, total, sizes: Vec<i64>, finished| {
@@ -211,4 +212,60 @@ impl Runs {
         say("done", total, total, sizes, Some(finished));
         Ok(run_id)
     }
+}
+
+/// Runs started and not finished, and the latest finished run: when, and
+/// its lists' sizes; read at each scrape.
+pub fn metrics(pool: Pool) -> dibao_platform::runtime::metrics::Source {
+    use dibao_platform::runtime::metrics::Text;
+    std::sync::Arc::new(move |mut text: Text| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let read = async {
+                let client = pool.get().await.map_err(|e| e.to_string())?;
+                client
+                    .query_one(
+                        "SELECT (SELECT count(*) FROM comparison_run WHERE finished_at IS NULL),
+                                l.finished_at, coalesce(l.list_sizes, '{}'), coalesce(l.dibao_households + l.poor_households, 0)
+                         FROM (SELECT 1) one
+                         LEFT JOIN LATERAL (SELECT finished_at, list_sizes, dibao_households, poor_households
+                                            FROM comparison_run WHERE finished_at IS NOT NULL
+                                            ORDER BY finished_at DESC LIMIT 1) l ON true",
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match read.await {
+                Ok(row) => {
+                    text.family("dibao_comparison_runs_running", "gauge", "Comparison runs started and not finished.");
+                    text.sample("dibao_comparison_runs_running", &[], row.get::<_, i64>(0));
+                    let finished: Option<time::OffsetDateTime> = row.get(1);
+                    text.family(
+                        "dibao_comparison_last_finished_timestamp_seconds",
+                        "gauge",
+                        "When the latest comparison run finished (0 before the first).",
+                    );
+                    text.sample(
+                        "dibao_comparison_last_finished_timestamp_seconds",
+                        &[],
+                        finished.map_or(0, |t| t.unix_timestamp()),
+                    );
+                    text.family("dibao_comparison_last_households", "gauge", "Households the latest run compared.");
+                    text.sample("dibao_comparison_last_households", &[], row.get::<_, i64>(3));
+                    text.family(
+                        "dibao_comparison_last_list_size",
+                        "gauge",
+                        "Entries of each list (a)-(g) in the latest run.",
+                    );
+                    for (i, n) in row.get::<_, Vec<i64>>(2).iter().enumerate() {
+                        let list = ((b'a' + i as u8) as char).to_string();
+                        text.sample("dibao_comparison_last_list_size", &[("list", &list)], n);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "comparison progress for the metrics"),
+            }
+            text
+        })
+    })
 }

@@ -112,9 +112,20 @@ impl ComparisonService for Comparison {
                 let this = self.clone();
                 tokio::spawn(async move {
                     let _one_at_a_time = this.running.lock().await;
+                    let scope = division.as_ref().map(|d| d.as_str().to_owned()).unwrap_or_default();
                     // The run goes on if the caller hangs up: it is recorded whole.
-                    if let Err(e) = this.runs.run(division, reproduce, progress_tx).await {
-                        let _ = tx.send(Err(e.into())).await;
+                    match this.runs.run(division, reproduce, progress_tx).await {
+                        // The stream ends once the run's open items are
+                        // counted for the work lists (a failed count is
+                        // made again when a work list asks).
+                        Ok(run_id) => {
+                            if let Err(e) = this.open_items.warm(&this.pool, run_id, &scope).await {
+                                tracing::warn!(error = %e, %run_id, "counting the open items of a run failed");
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into())).await;
+                        }
                     }
                 });
                 Ok(tokio_stream::wrappers::ReceiverStream::new(rx))

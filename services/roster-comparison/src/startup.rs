@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use dibao_platform::runtime::access::{Rule, Scope};
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::server::lazy_channel;
 use dibao_platform::runtime::service::{Base, Plan, Service, Started};
 use dibao_platform::runtime::settings::{Settings, Validate};
@@ -174,10 +175,11 @@ impl Service for Application {
         }
         let running = base
             .server()?
+            .metrics_source(crate::run::metrics(base.pool.clone()))
             .add_service(ComparisonServiceServer::new(service))
             .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Started::new(running.addr, running.handle, workers).with_access_log(log))
+        Ok(Started::new(running, workers).with_access_log(log))
     }
 }
 
@@ -188,7 +190,7 @@ async fn monthly(service: Comparison, day: u8, mut shutdown: Shutdown) {
     loop {
         let now = service.clock.now();
         if now.day() >= day {
-            let month_start = now.date().replace_day(1).unwrap_or(now.date());
+            let month_start = china_date(now).replace_day(1).unwrap_or(china_date(now));
             let done = match service.pool.get().await {
                 Ok(client) => client
                     .query_opt(

@@ -528,3 +528,49 @@ pub fn check_division(d: &DivisionCode) -> Result<(), String> {
         _ => Err(format!("批量核查按县或乡镇开展，“{d}”不是县级或乡镇级代码")),
     }
 }
+
+/// Campaigns still running and their households by status, read at each scrape.
+pub fn metrics(pool: deadpool_postgres::Pool) -> dibao_platform::runtime::metrics::Source {
+    use dibao_platform::runtime::metrics::Text;
+    std::sync::Arc::new(move |mut text: Text| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let rows = match pool.get().await {
+                Ok(client) => client
+                    .query(
+                        "SELECT s.status, coalesce(n, 0) AS n
+                         FROM unnest(ARRAY['pending', 'done', 'failed']) AS s(status)
+                         LEFT JOIN (SELECT h.status, count(*) AS n FROM campaign_household h
+                                    JOIN campaign c USING (campaign_id)
+                                    WHERE c.finished_at IS NULL GROUP BY h.status) h USING (status)
+                         UNION ALL
+                         SELECT 'campaigns', count(*) FROM campaign WHERE finished_at IS NULL",
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match rows {
+                Ok(rows) => {
+                    text.family("dibao_campaigns_running", "gauge", "Campaigns started and not finished.");
+                    text.family(
+                        "dibao_campaign_households",
+                        "gauge",
+                        "Households of the running campaigns, by status (pending, done, failed).",
+                    );
+                    for row in rows {
+                        let (status, n): (String, i64) = (row.get(0), row.get(1));
+                        if status == "campaigns" {
+                            text.sample("dibao_campaigns_running", &[], n);
+                        } else {
+                            text.sample("dibao_campaign_households", &[("status", &status)], n);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "campaign progress for the metrics"),
+            }
+            text
+        })
+    })
+}

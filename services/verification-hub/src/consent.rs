@@ -59,7 +59,7 @@ pub enum Refused {
 impl Refused {
     pub fn message(&self) -> String {
         match self {
-            Refused::Revoked(at) => format!("授权书已于{}撤销，不能据此核对", at.date()),
+            Refused::Revoked(at) => format!("授权书已于{}撤销，不能据此核对", china_date(*at)),
             Refused::NotYetValid(d) => format!("授权书的签署日期为{d}，尚未生效"),
             Refused::Expired(d) => format!("授权书已于{d}到期，请重新签署授权书"),
             Refused::PersonNotCovered { index, masked } => {
@@ -410,7 +410,7 @@ pub async fn revoke(
         return Err(ConsentError::NotFound(req.consent_id.clone()).into());
     }
     if let Some(at) = consent.revoked_at {
-        return Err(ConsentError::AlreadyRevoked(at.date()).into());
+        return Err(ConsentError::AlreadyRevoked(china_date(at)).into());
     }
     client
         .execute(

@@ -5,10 +5,11 @@
 //! deadline or the other departments' answers.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dibao_platform::events::outbox::timestamp_of as timestamp;
+use dibao_platform::runtime::metrics::{Counters, Histograms, Source, Text};
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_platform::trust::assertion::AssertionSigner;
 use dibao_proto::common::v1::IdentityNumber as PbIdentity;
@@ -55,6 +56,11 @@ fn default_breaker_failures() -> u32 {
 }
 fn default_breaker_open_ms() -> u64 {
     10_000
+}
+
+/// A department as metrics name it: `public_security`, `bank`, …
+fn label(department: Department) -> String {
+    department.as_str_name().trim_start_matches("DEPARTMENT_").to_ascii_lowercase()
 }
 
 /// Closed → (failures) → open → (time) → half-open: one trial decides.
@@ -163,6 +169,10 @@ pub struct Departments {
     links: HashMap<Department, Link>,
     signer: AssertionSigner,
     assertion_ttl: Duration,
+    /// Questions asked, by department and outcome (`answered`, `unanswered`, `breaker_open`).
+    asked: Counters,
+    /// Time to a department's answer, by department.
+    latency: Histograms,
 }
 
 impl Departments {
@@ -202,7 +212,7 @@ impl Departments {
                 },
             );
         }
-        Ok(Self { links, signer, assertion_ttl })
+        Ok(Self { links, signer, assertion_ttl, asked: Counters::default(), latency: Histograms::default() })
     }
 
     pub fn breaker_open(&self, department: Department) -> bool {
@@ -222,14 +232,38 @@ impl Departments {
         let Some(link) = self.links.get(&department) else {
             return Answer::unavailable(items, "本平台未接入该部门");
         };
+        let name = &label(department);
         if let Err(reason) = link.breaker.admit() {
+            self.asked.add(name, "breaker_open");
             return Answer::unavailable(items, &reason);
         }
+        let started = Instant::now();
         let answer = self.ask_link(link, person, items, mandate, now, deadline).await;
+        self.latency.observe(name, started.elapsed());
         // A department that answered nothing of what was asked counts against it.
         let failed = answer.unavailable.len() == items.len();
+        self.asked.add(name, if failed { "unanswered" } else { "answered" });
         link.breaker.record(!failed);
         answer
+    }
+
+    /// Questions to each department, their latency and each breaker's state.
+    pub fn metrics(self: &Arc<Self>) -> Source {
+        let this = self.clone();
+        Arc::new(move |mut text: Text| {
+            text.family("dibao_department_requests_total", "counter", "Questions to each department, by outcome.");
+            this.asked.render(&mut text, "dibao_department_requests_total", ("department", "outcome"));
+            text.family("dibao_department_request_seconds", "histogram", "Time to a department's answer.");
+            this.latency.render(&mut text, "dibao_department_request_seconds", "department");
+            text.family("dibao_department_breaker_open", "gauge", "1 while a department's breaker is open.");
+            let mut links: Vec<(String, bool)> =
+                this.links.iter().map(|(d, l)| (label(*d), l.breaker.is_open())).collect();
+            links.sort();
+            for (name, open) in links {
+                text.sample("dibao_department_breaker_open", &[("department", &name)], u8::from(open));
+            }
+            Box::pin(std::future::ready(text))
+        })
     }
 
     async fn ask_link(

@@ -179,9 +179,11 @@ impl Service for Application {
         tokio::spawn(campaign::resume_unfinished(hub.clone(), campaigns.clone(), shutdown.clone()));
         let running = base
             .server()?
+            .metrics_source(hub.departments.metrics())
+            .metrics_source(campaign::metrics(base.pool.clone()))
             .add_service(VerificationServiceServer::new(Verification { hub, campaigns }))
             .start(settings.platform.server.listen, shutdown)
             .await?;
-        Ok(Started::new(running.addr, running.handle, workers).with_access_log(access_log))
+        Ok(Started::new(running, workers).with_access_log(access_log))
     }
 }

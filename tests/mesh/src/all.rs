@@ -27,6 +27,8 @@ pub const SCHEMAS: &[(&str, &str)] = &[
 pub struct All {
     pub env: TestEnv,
     pub addrs: BTreeMap<&'static str, SocketAddr>,
+    /// Where each serves its metrics.
+    pub metrics: BTreeMap<&'static str, SocketAddr>,
     /// The hub's consent-assertion key, as the adapter trusts it.
     pub hub_signer: AssertionSigner,
     _apps: Vec<TestApp>,
@@ -94,16 +96,23 @@ pub async fn start_with(env: TestEnv, clock: Option<Arc<dyn Clock>>) -> All {
             .var::<Comparison>("COMPARISON__POVERTY_ALLEVIATION_SERVER_NAME", "localhost"),
     )
     .await;
-    let addrs = [
-        ("civil-affairs", civil.addr),
-        ("poverty-alleviation", poverty.addr),
-        ("verification-hub", hub.addr),
-        ("roster-comparison", comparison.addr),
-        ("adapter-public-security", adapter.addr),
-    ]
-    .into_iter()
-    .collect();
-    All { env, addrs, hub_signer, _apps: vec![adapter, civil, poverty, hub, comparison], _simulator: simulator }
+    let apps = [
+        ("civil-affairs", &civil),
+        ("poverty-alleviation", &poverty),
+        ("verification-hub", &hub),
+        ("roster-comparison", &comparison),
+        ("adapter-public-security", &adapter),
+    ];
+    let addrs = apps.iter().map(|(name, app)| (*name, app.addr)).collect();
+    let metrics = apps.iter().filter_map(|(name, app)| Some((*name, app.started.metrics?))).collect();
+    All {
+        env,
+        addrs,
+        metrics,
+        hub_signer,
+        _apps: vec![adapter, civil, poverty, hub, comparison],
+        _simulator: simulator,
+    }
 }
 
 /// Every service on a fresh environment.

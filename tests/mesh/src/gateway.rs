@@ -56,6 +56,8 @@ pub struct Gateway {
     pub clock: Arc<dyn Clock>,
     /// The province's administrator, logged in.
     pub admin_token: String,
+    /// Where it serves its metrics.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The settings a gateway on `env` needs beyond the environment's, forwarding to `upstreams`.
@@ -92,7 +94,13 @@ pub async fn start_with(env: &TestEnv, how: Spawn) -> Gateway {
         locked_until: None,
     };
     let creds = dibao_gateway::admin::create(&pool, &key, clock.now(), &admin, "bootstrap").await.expect("bootstrap");
-    let mut gw = Gateway { addr: app.addr, ca: env.certs.join("ca.pem"), clock, admin_token: String::new() };
+    let mut gw = Gateway {
+        addr: app.addr,
+        ca: env.certs.join("ca.pem"),
+        clock,
+        admin_token: String::new(),
+        metrics: app.started.metrics,
+    };
     let enrolled = Enrolled::new(&admin.officer_id, &creds.one_time_password, &creds.totp_secret);
     gw.admin_token = gw.login(&enrolled).await.expect("administrator logs in");
     gw

@@ -1,6 +1,8 @@
 //! Operator RPCs every service serves: outbox backlog, inbox state, dead
 //! letters and their retry.
 
+use std::sync::Arc;
+
 use deadpool_postgres::Pool;
 use dibao_proto::ops::v1::ops_service_server::{OpsService, OpsServiceServer};
 use dibao_proto::ops::v1::{
@@ -13,8 +15,10 @@ use tonic::{Request, Response, Status};
 use crate::Error;
 use crate::events::outbox;
 use crate::runtime::error::{Refusal, RefusalKind, respond};
+use crate::runtime::metrics::{Source, Text};
 use crate::runtime::settings::KafkaSettings;
 
+#[derive(Clone)]
 pub struct Ops {
     pool: Pool,
     /// The broker and the topics the service's inbox consumes, for lag.
@@ -34,6 +38,64 @@ impl Ops {
 
     pub fn server(self) -> OpsServiceServer<Ops> {
         OpsServiceServer::new(self)
+    }
+
+    /// The pipeline's status as metrics, read at each scrape: the outbox
+    /// backlog and its oldest row's age, the open dead letters and the
+    /// inbox's lag per partition.
+    pub fn metrics(&self) -> Source {
+        let ops = self.clone();
+        Arc::new(move |mut text: Text| {
+            let ops = ops.clone();
+            Box::pin(async move {
+                let status = match ops.status().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pipeline status for the metrics");
+                        text.family(
+                            "dibao_pipeline_status_up",
+                            "gauge",
+                            "Whether the pipeline's status could be read.",
+                        );
+                        text.sample("dibao_pipeline_status_up", &[], 0);
+                        return text;
+                    }
+                };
+                text.family("dibao_pipeline_status_up", "gauge", "Whether the pipeline's status could be read.");
+                text.sample("dibao_pipeline_status_up", &[], 1);
+                text.family("dibao_outbox_backlog", "gauge", "Outbox rows not yet published.");
+                text.sample("dibao_outbox_backlog", &[], status.outbox_pending);
+                text.family("dibao_outbox_published_total", "counter", "Outbox rows published.");
+                text.sample("dibao_outbox_published_total", &[], status.outbox_published);
+                let oldest = status
+                    .oldest_pending_at
+                    .map_or(0, |t| (time::OffsetDateTime::now_utc().unix_timestamp() - t.seconds).max(0));
+                text.family(
+                    "dibao_outbox_oldest_pending_seconds",
+                    "gauge",
+                    "Age of the oldest unpublished outbox row (0 when none).",
+                );
+                text.sample("dibao_outbox_oldest_pending_seconds", &[], oldest);
+                text.family("dibao_inbox_applied_total", "counter", "Events the inbox applied.");
+                text.sample("dibao_inbox_applied_total", &[], status.inbox_applied);
+                text.family("dibao_dead_letters_open", "gauge", "Dead letters not yet retried.");
+                text.sample("dibao_dead_letters_open", &[], status.dead_letters_open);
+                if ops.inbox.is_some() {
+                    text.family(
+                        "dibao_inbox_lag",
+                        "gauge",
+                        "Events on the broker the inbox has not applied, per partition.",
+                    );
+                    for lag in &status.consumer_lag {
+                        let partition = lag.partition.to_string();
+                        text.sample("dibao_inbox_lag", &[("topic", &lag.topic), ("partition", &partition)], lag.lag);
+                    }
+                    text.family("dibao_inbox_lag_readable", "gauge", "Whether the broker's offsets could be read.");
+                    text.sample("dibao_inbox_lag_readable", &[], u8::from(status.lag_error.is_empty()));
+                }
+                text
+            })
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`error`]: the one error type and its table onto `tonic::Status`;
 //! - [`tls`]: mTLS certificates and the caller's identity from its certificate;
 //! - [`access`]: each service's access table, enforced on every call: systems by certificate, officers by assertion;
+//! - [`metrics`]: the Prometheus text every deployable serves on its metrics listener;
 //! - [`server`]: the gRPC server every service runs (health, reflection, ops, graceful shutdown);
 //! - [`service`]: a deployable as its binary and its tests start it, and the start-up every service shares;
 //! - [`binary`]: a service binary's whole `main` — settings, telemetry, build, serve, flush;
@@ -16,6 +17,7 @@ pub mod access;
 pub mod binary;
 pub mod clock;
 pub mod error;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod settings;

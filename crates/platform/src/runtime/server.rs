@@ -1,10 +1,11 @@
 //! The gRPC server every service runs: mTLS, the access policy, one span
 //! per call (child of the caller's trace), `grpc.health.v1`, server
-//! reflection, the ops service, and graceful shutdown that lets in-flight
-//! calls finish.
+//! reflection, the ops service, its metrics on a listener of their own, and
+//! graceful shutdown that lets in-flight calls finish.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -14,6 +15,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::events::ops::Ops;
 use crate::runtime::access::{Gate, GateLayer};
+use crate::runtime::metrics::{self, GrpcMetrics, MetricsLayer, Source};
 use crate::runtime::shutdown::Shutdown;
 use crate::runtime::telemetry;
 use crate::runtime::tls::TlsMaterial;
@@ -26,6 +28,9 @@ pub struct ServerBuilder {
     routes: RoutesBuilder,
     reporter: HealthReporter,
     serving: Vec<BoxedSetServing>,
+    metrics: Arc<GrpcMetrics>,
+    metrics_listen: Option<SocketAddr>,
+    sources: Vec<Source>,
 }
 
 impl ServerBuilder {
@@ -54,11 +59,33 @@ impl ServerBuilder {
             }
             Err(e) => tracing::error!(error = %e, "reflection v1alpha unavailable"),
         }
-        let mut builder = Self { tls, gate, routes, reporter, serving: Vec::new() };
+        let mut builder = Self {
+            tls,
+            gate,
+            routes,
+            reporter,
+            serving: Vec::new(),
+            metrics: Arc::default(),
+            metrics_listen: None,
+            sources: Vec::new(),
+        };
         if let Some(ops) = ops {
+            builder.sources.push(ops.metrics());
             builder = builder.add_service(ops.server());
         }
         builder
+    }
+
+    /// Serves the metrics on `listen` too (none when `None`).
+    pub fn metrics(mut self, listen: Option<SocketAddr>) -> Self {
+        self.metrics_listen = listen;
+        self
+    }
+
+    /// A part of the metrics the service adds.
+    pub fn metrics_source(mut self, source: Source) -> Self {
+        self.sources.push(source);
+        self
     }
 
     pub fn add_service<S>(mut self, svc: S) -> Self
@@ -82,6 +109,7 @@ impl ServerBuilder {
     /// Serves on `listener` until `shutdown`, then stops accepting and waits
     /// for in-flight calls.
     pub async fn serve(self, listener: TcpListener, mut shutdown: Shutdown) -> Result<(), tonic::transport::Error> {
+        let calls = MetricsLayer(self.metrics.clone());
         for set in self.serving {
             set(self.reporter.clone()).await;
         }
@@ -99,6 +127,8 @@ impl ServerBuilder {
         tonic::transport::Server::builder()
             .tls_config(self.tls.server_config())?
             .trace_fn(telemetry::grpc_server_span)
+            // Refusals counted too: the gate answers inside the metrics.
+            .layer(calls)
             .layer(GateLayer::new(self.gate))
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(incoming, stop)
@@ -106,18 +136,29 @@ impl ServerBuilder {
     }
 
     /// Binds `addr` (port 0 for any free port) and serves in the background.
-    pub async fn start(self, addr: SocketAddr, shutdown: Shutdown) -> std::io::Result<RunningServer> {
+    pub async fn start(mut self, addr: SocketAddr, shutdown: Shutdown) -> std::io::Result<RunningServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let metrics = match self.metrics_listen {
+            Some(listen) => {
+                let sources = std::mem::take(&mut self.sources);
+                let bound = metrics::serve(listen, Some(self.metrics.clone()), sources, shutdown.clone()).await?;
+                tracing::info!(%bound, "metrics listening");
+                Some(bound)
+            }
+            None => None,
+        };
         let handle = tokio::spawn(self.serve(listener, shutdown));
         tracing::info!(%addr, "grpc server listening");
-        Ok(RunningServer { addr, handle })
+        Ok(RunningServer { addr, handle, metrics })
     }
 }
 
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub handle: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// Where its metrics are served, if they are.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// An mTLS channel to a mesh service at `addr`, checked against

@@ -19,7 +19,7 @@ use crate::events::kafka;
 use crate::events::ops::Ops;
 use crate::runtime::access::{Gate, OfficerTrust, Rule, Rules};
 use crate::runtime::clock::Clock;
-use crate::runtime::server::ServerBuilder;
+use crate::runtime::server::{RunningServer, ServerBuilder};
 use crate::runtime::settings::{self, PlatformSettings, Settings, SettingsError, Validate};
 use crate::runtime::shutdown::Shutdown;
 use crate::runtime::tls::TlsMaterial;
@@ -62,6 +62,8 @@ pub trait Service: Send + 'static {
 pub struct Started {
     pub addr: SocketAddr,
     pub server: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// Where its metrics are served, if they are.
+    pub metrics: Option<SocketAddr>,
     /// The outbox relay, when this process runs it: awaited after the
     /// server, so it flushes what the last calls wrote.
     pub relay: Option<JoinHandle<()>>,
@@ -75,9 +77,17 @@ pub struct Started {
 }
 
 impl Started {
-    /// A service listening on `addr`, with the workers it runs.
-    pub fn new(addr: SocketAddr, server: JoinHandle<Result<(), tonic::transport::Error>>, workers: Workers) -> Self {
-        Self { addr, server, relay: workers.relay, inbox: workers.inbox, detail: String::new(), access_log: None }
+    /// A service serving as `running` says, with the workers it runs.
+    pub fn new(running: RunningServer, workers: Workers) -> Self {
+        Self {
+            addr: running.addr,
+            server: running.handle,
+            metrics: running.metrics,
+            relay: workers.relay,
+            inbox: workers.inbox,
+            detail: String::new(),
+            access_log: None,
+        }
     }
 
     pub fn with_detail(self, detail: String) -> Self {
@@ -197,7 +207,8 @@ impl Base {
         if !self.inbox_topics.is_empty() {
             ops = ops.with_inbox(self.settings.kafka()?.clone(), self.inbox_topics.clone());
         }
-        let builder = ServerBuilder::new(self.tls.clone(), self.gate.clone(), Some(ops));
+        let builder = ServerBuilder::new(self.tls.clone(), self.gate.clone(), Some(ops))
+            .metrics(self.settings.server.metrics_listen);
         Ok(match &self.access_log {
             Some(log) => builder.add_service(History::server(self.pool.clone(), log.clone())),
             None => builder,

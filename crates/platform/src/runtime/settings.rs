@@ -101,6 +101,9 @@ fn yes() -> bool {
 pub struct ServerSettings {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Plain-HTTP `/metrics` for the cluster's scraper; off when unset.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
