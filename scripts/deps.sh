@@ -65,3 +65,19 @@ fi
 chromium --headless=new --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1 \
   || die "chromium does not start headless"
 say "$(chromium --version 2>/dev/null | head -n1), $(chromedriver --version | awk '{print $1, $2}')"
+
+# --- The deployment's validators (scripts/validate-deploy.py) -------------------
+# kubectl's built-in kustomize; check-jsonschema (with the compose
+# specification's schema), kubernetes-validate (Kubernetes' schemas) and the
+# policy linter checkov, from PyPI into .tools/venv.
+if ! command -v kubectl >/dev/null 2>&1; then
+  say "installing kubectl (kubernetes-client) from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null \
+    || die "apt-get install kubernetes-client"
+fi
+if ! [ -x "$TOOLS/venv/bin/checkov" ] || ! [ -x "$TOOLS/venv/bin/check-jsonschema" ] || ! [ -x "$TOOLS/venv/bin/kubernetes-validate" ]; then
+  say "installing check-jsonschema, kubernetes-validate and checkov from PyPI"
+  python3 -m venv "$TOOLS/venv" && "$TOOLS/venv/bin/pip" install -q check-jsonschema==0.* kubernetes-validate==1.* checkov==3.* \
+    || die "pip install check-jsonschema kubernetes-validate checkov"
+fi
+say "kubectl $(kubectl version --client 2>/dev/null | awk '/Kustomize/ {print "with kustomize", $3}'), checkov $("$TOOLS/venv/bin/checkov" --version)"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The test command: dependencies, contract lint, formatting, lints, every test.
+# The test command: dependencies, contract lint, the deployment's validation, formatting, lints, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
 scripts/deps.sh
 echo "[test] buf lint"
 (cd proto && buf lint)
+echo "[test] the deployment: compose file, both Kubernetes overlays, policy linter"
+.tools/venv/bin/python scripts/validate-deploy.py
 echo "[test] cargo fmt --check"
 cargo fmt --all -- --check
 echo "[test] cargo clippy (the workspace lints decide)"

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::server::MeshChannel;
 use dibao_platform::trust::officer::{Claims, Issuers, OfficerSigner};
 use dibao_proto::types::DivisionCode;
-use tonic::transport::Channel;
 
 use crate::metrics::Metrics;
 use crate::oidc::Oidc;
@@ -85,7 +85,7 @@ pub struct Gateway {
     pub secret_key: SecretKey,
     pub lockout: Lockout,
     /// The services of the mesh by name, over mTLS.
-    pub upstreams: HashMap<String, Channel>,
+    pub upstreams: HashMap<String, MeshChannel>,
     pub systems: HashMap<String, Arc<System>>,
     /// The issuers the services trust, for a system's own officers' assertions.
     pub issuers: Option<Arc<Issuers>>,

@@ -199,7 +199,7 @@ async fn forward(
     match forwarded {
         Ok(response) => {
             gw.metrics.call(&path, "forwarded", started.elapsed());
-            response
+            response.map(Body::new)
         }
         Err(status) => refuse(&gw, &path, "unavailable", started, status),
     }

@@ -69,7 +69,12 @@ impl TestDb {
     }
 
     pub fn settings(&self, schema: &str) -> DatabaseSettings {
-        DatabaseSettings { url: SecretString::from(self.url.clone()), schema: schema.to_owned(), pool_size: 8 }
+        DatabaseSettings {
+            url: SecretString::from(self.url.clone()),
+            schema: schema.to_owned(),
+            pool_size: 8,
+            ca_cert: None,
+        }
     }
 
     pub async fn client(&self) -> anyhow::Result<tokio_postgres::Client> {
@@ -103,9 +108,14 @@ pub fn free_port() -> u16 {
 
 /// The Prometheus text a metrics listener at `addr` serves.
 pub async fn metrics(addr: std::net::SocketAddr) -> String {
+    http_get(addr, "/metrics").await
+}
+
+/// The whole answer (status line, headers, body) of a plain `GET path` to `addr`.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("metrics listener");
-    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.expect("request");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("listener");
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.expect("request");
     let mut text = String::new();
     stream.read_to_string(&mut text).await.expect("answer");
     text
@@ -276,6 +286,17 @@ pub struct PrivatePostgres {
 
 impl PrivatePostgres {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// A server that takes TLS connections only (`hostssl`), with this
+    /// certificate and key (PEM); the admin's own connections go over its
+    /// Unix socket.
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> anyhow::Result<Self> {
+        Self::start_with(Some((cert_pem, key_pem))).await
+    }
+
+    async fn start_with(tls: Option<(&str, &str)>) -> anyhow::Result<Self> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")?
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
             .filter(|p| p.join("pg_ctl").is_file())
@@ -291,15 +312,30 @@ impl PrivatePostgres {
         let data = pg.dir.join("data");
         pg.run("initdb", &["-D", &data.display().to_string(), "-U", "postgres", "-A", "trust", "--no-sync"]).await?;
         // Durable enough for a test that stops the server, not the machine.
-        std::fs::write(
-            data.join("postgresql.auto.conf"),
-            format!(
-                "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n\
-                 max_connections = 200\n",
-                pg.port,
-                pg.dir.display()
-            ),
-        )?;
+        let mut conf = format!(
+            "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n\
+             max_connections = 200\n",
+            pg.port,
+            pg.dir.display()
+        );
+        if let Some((cert, key)) = tls {
+            std::fs::write(data.join("server.crt"), cert)?;
+            std::fs::write(data.join("server.key"), key)?;
+            std::fs::set_permissions(data.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            if is_root() {
+                let status = Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(data.join("server.crt"))
+                    .arg(data.join("server.key"))
+                    .status()
+                    .await?;
+                anyhow::ensure!(status.success(), "chown of the server's key to postgres failed");
+            }
+            conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+            // TCP only over TLS; the socket for the test's own administration.
+            std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n")?;
+        }
+        std::fs::write(data.join("postgresql.auto.conf"), conf)?;
         pg.ctl(&["start", "-w", "-t", "60"]).await?;
         Ok(pg)
     }
@@ -308,10 +344,22 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// A client of the administrator over the server's Unix socket.
+    pub async fn admin(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, conn) = tokio_postgres::Config::new()
+            .host_path(&self.dir)
+            .port(self.port)
+            .user("postgres")
+            .dbname("postgres")
+            .connect(tokio_postgres::NoTls)
+            .await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
     /// A database on this server, as [`TestDb`] (dropped with the server).
     pub async fn database(&self) -> anyhow::Result<TestDb> {
-        let (client, conn) = tokio_postgres::connect(&self.admin_url(), tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
+        let client = self.admin().await?;
         client.batch_execute("CREATE DATABASE dibao").await?;
         Ok(TestDb { name: "dibao".into(), url: format!("postgres://postgres@127.0.0.1:{}/dibao", self.port) })
     }

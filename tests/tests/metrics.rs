@@ -178,6 +178,11 @@ async fn every_deployable_serves_its_metrics_after_real_calls() {
             >= 1.0
     );
 
+    let health = dibao_tests::http_get(all.metrics["civil-affairs"], "/healthz").await;
+    assert!(health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"), "{health}");
+    let missing = dibao_tests::http_get(all.metrics["civil-affairs"], "/other").await;
+    assert!(missing.contains(" 404 "), "{missing}");
+
     let text = dibao_tests::metrics(gw.metrics.expect("the gateway serves metrics")).await;
     assert!(
         has(&text, &format!("dibao_gateway_calls_total{{method=\"{CIVIL}/ImportRoster\",outcome=\"forwarded\"}}"))

@@ -113,9 +113,13 @@ fn records() -> Vec<DeptRecord> {
 /// Verifies the application's household through the hub; returns the report id.
 pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::Result<String> {
     let schema = std::env::var("DEMO_SIMULATOR_SCHEMA").unwrap_or_else(|_| "department_simulator".into());
-    let sim =
-        dibao_platform::store::db::connect(&DatabaseSettings { url: db_url.to_owned().into(), schema, pool_size: 2 })
-            .await?;
+    let sim = dibao_platform::store::db::connect(&DatabaseSettings {
+        url: db_url.to_owned().into(),
+        schema,
+        pool_size: 2,
+        ca_cert: None,
+    })
+    .await?;
     dibao_platform::store::db::migrate(&sim, "simulator", dibao_synthetic::simulator::MIGRATIONS).await?;
     dibao_synthetic::simulator::load(&sim, &records()).await?;
     println!("   （演示：赵家在各部门的记录已放入部门模拟器）");
@@ -206,9 +210,13 @@ pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::
 /// verified within the departments' limits with progress as it goes.
 pub async fn campaign(hub: &mut Hub, db_url: &str) -> anyhow::Result<()> {
     let schema = std::env::var("DEMO_SIMULATOR_SCHEMA").unwrap_or_else(|_| "department_simulator".into());
-    let sim =
-        dibao_platform::store::db::connect(&DatabaseSettings { url: db_url.to_owned().into(), schema, pool_size: 2 })
-            .await?;
+    let sim = dibao_platform::store::db::connect(&DatabaseSettings {
+        url: db_url.to_owned().into(),
+        schema,
+        pool_size: 2,
+        ca_cert: None,
+    })
+    .await?;
     let as_of = time::OffsetDateTime::now_utc().date().previous_day().unwrap_or(time::Date::MIN);
     let mut records = Vec::new();
     let today = time::OffsetDateTime::now_utc().date();

@@ -26,7 +26,7 @@ pub enum Signed {
     Page(Page),
 }
 
-fn client(v: &Visit) -> Result<CivilAffairsServiceClient<tonic::transport::Channel>, Page> {
+fn client(v: &Visit) -> Result<CivilAffairsServiceClient<dibao_platform::runtime::server::MeshChannel>, Page> {
     v.upstream(CIVIL)
         .map(CivilAffairsServiceClient::new)
         .map_err(|s| Page::message(StatusCode::SERVICE_UNAVAILABLE, "申请", s.message()))

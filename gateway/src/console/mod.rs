@@ -80,7 +80,7 @@ impl Visit {
     }
 
     /// The channel to `service`, if the gateway forwards to it.
-    pub fn upstream(&self, service: &str) -> Result<tonic::transport::Channel, tonic::Status> {
+    pub fn upstream(&self, service: &str) -> Result<dibao_platform::runtime::server::MeshChannel, tonic::Status> {
         self.gw
             .upstreams
             .get(service)

@@ -202,7 +202,7 @@ fn per_township(v: &Visit, applications: &[ca::Application]) -> String {
 
 async fn reviews_due(
     v: &Visit,
-    civil: &mut CivilAffairsServiceClient<tonic::transport::Channel>,
+    civil: &mut CivilAffairsServiceClient<dibao_platform::runtime::server::MeshChannel>,
     township: &str,
 ) -> String {
     let mut out = "<section aria-labelledby=\"reviews\"><h2 id=\"reviews\">到期复核</h2>".to_owned();

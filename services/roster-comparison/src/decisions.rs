@@ -9,6 +9,7 @@ use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of;
 use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::runtime::server::MeshChannel as Channel;
 use dibao_platform::trust::access_log::{AccessEntry, AccessLog};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as ca;
@@ -20,7 +21,6 @@ use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
 use dibao_proto::types::{DivisionCode, InvalidField};
 use time::OffsetDateTime;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::engine::Kind;

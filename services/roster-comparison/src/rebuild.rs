@@ -5,6 +5,7 @@
 
 use deadpool_postgres::Pool;
 use dibao_platform::runtime::error::Error;
+use dibao_platform::runtime::server::MeshChannel as Channel;
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::common::v1::{self as common, Relation};
@@ -13,7 +14,6 @@ use dibao_proto::events::v1::RosterMember;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
 use dibao_proto::types::DivisionCode;
-use tonic::transport::Channel;
 
 use crate::live;
 use deadpool_postgres::Transaction;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use dibao_platform::runtime::access::{Rule, Scope};
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::clock::china_date;
+use dibao_platform::runtime::server::MeshChannel as Channel;
 use dibao_platform::runtime::server::lazy_channel;
 use dibao_platform::runtime::service::{Base, Plan, Service, Started};
 use dibao_platform::runtime::settings::{Settings, Validate};
@@ -18,7 +19,6 @@ use dibao_proto::comparison::v1::comparison_service_server::ComparisonServiceSer
 use dibao_proto::topics;
 use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc};
-use tonic::transport::Channel;
 
 use crate::decisions::Rosters;
 use crate::maintenance::RosterEvents;

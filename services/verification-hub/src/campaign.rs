@@ -21,6 +21,7 @@ use std::time::Duration;
 use dibao_platform::Error;
 use dibao_platform::runtime::clock::china_date;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::runtime::server::MeshChannel;
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::{ExportRosterRequest, HouseholdStatus};
@@ -30,7 +31,6 @@ use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, Signature}
 use dibao_proto::verification::v1::{DepartmentProgress, StartCampaignResponse};
 use futures_util::StreamExt;
 use tokio::sync::watch;
-use tonic::transport::Channel;
 
 use crate::consent;
 use crate::reports::departments_of;
@@ -107,7 +107,7 @@ impl Progress {
 
 #[derive(Clone)]
 pub struct Campaigns {
-    pub civil: Option<CivilAffairsServiceClient<Channel>>,
+    pub civil: Option<CivilAffairsServiceClient<MeshChannel>>,
     /// Households verified at once within one campaign.
     pub concurrency: usize,
     running: Arc<Mutex<HashMap<uuid::Uuid, watch::Receiver<Progress>>>>,
@@ -121,7 +121,7 @@ struct Pending {
 }
 
 impl Campaigns {
-    pub fn new(civil: Option<CivilAffairsServiceClient<Channel>>, concurrency: usize) -> Self {
+    pub fn new(civil: Option<CivilAffairsServiceClient<MeshChannel>>, concurrency: usize) -> Self {
         Self { civil, concurrency: concurrency.max(1), running: Arc::new(Mutex::new(HashMap::new())) }
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use dibao_platform::events::outbox::timestamp_of as timestamp;
 use dibao_platform::runtime::metrics::{Counters, Histograms, Source, Text};
+use dibao_platform::runtime::server::{MeshChannel, lazy_channel};
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_platform::trust::assertion::AssertionSigner;
 use dibao_proto::common::v1::IdentityNumber as PbIdentity;
@@ -19,7 +20,6 @@ use dibao_proto::types::IdentityNumber;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
 
 /// How one department is reached and protected.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -137,7 +137,7 @@ impl Pace {
 }
 
 struct Link {
-    client: DepartmentServiceClient<Channel>,
+    client: DepartmentServiceClient<MeshChannel>,
     limits: DepartmentLimits,
     slots: Semaphore,
     pace: Pace,
@@ -187,11 +187,7 @@ impl Departments {
             let department = Department::from_str_name(&format!("DEPARTMENT_{}", name.to_ascii_uppercase()))
                 .filter(|d| *d != Department::Unspecified)
                 .ok_or_else(|| anyhow::anyhow!("hub.departments.{name}: not a department"))?;
-            let channel = Endpoint::from_shared(format!("https://{}", limits.address))?
-                .tls_config(tls.client_config(&limits.server_name))?
-                .connect_timeout(Duration::from_secs(2))
-                .tcp_nodelay(true)
-                .connect_lazy();
+            let channel = lazy_channel(tls, &limits.address, &limits.server_name)?;
             let pace = Pace {
                 interval: (limits.rate_per_second > 0).then(|| Duration::from_secs(1) / limits.rate_per_second),
                 next: Mutex::new(Instant::now()),

@@ -12,6 +12,7 @@ use dibao_platform::Error;
 use dibao_platform::events::outbox::timestamp_of as timestamp;
 use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::clock::china_date;
+use dibao_platform::runtime::server::MeshChannel;
 use dibao_platform::trust::access_log::{self, AccessEntry, AccessLog};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
@@ -23,7 +24,6 @@ use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, InvalidFie
 use dibao_proto::verification::v1::{Report, VerifyHouseholdRequest};
 use tokio::time::Instant;
 use tonic::Request;
-use tonic::transport::Channel;
 
 use crate::consent;
 use crate::fanout::{Answer, Departments, Mandate};
@@ -37,12 +37,12 @@ type Cached = (Instant, Result<CountyPolicy, String>);
 
 /// The county policy of civil affairs, cached for a minute per county and month.
 pub struct Policies {
-    pub client: Option<CivilAffairsServiceClient<Channel>>,
+    pub client: Option<CivilAffairsServiceClient<MeshChannel>>,
     cache: Mutex<HashMap<PolicyKey, Cached>>,
 }
 
 impl Policies {
-    pub fn new(client: Option<CivilAffairsServiceClient<Channel>>) -> Self {
+    pub fn new(client: Option<CivilAffairsServiceClient<MeshChannel>>) -> Self {
         Self { client, cache: Mutex::new(HashMap::new()) }
     }
 

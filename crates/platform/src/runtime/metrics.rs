@@ -224,8 +224,8 @@ where
     }
 }
 
-/// Serves `GET /metrics` on `addr` until `shutdown`: the gRPC server's
-/// metrics, then each source's.
+/// Serves `GET /metrics` on `addr` until `shutdown` (the gRPC server's
+/// metrics, then each source's) and `GET /healthz`.
 pub async fn serve(
     addr: SocketAddr,
     grpc: Option<Arc<GrpcMetrics>>,
@@ -246,17 +246,22 @@ pub async fn serve(
                 let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let (grpc, sources) = (grpc.clone(), sources.clone());
                     async move {
-                        let (status, body) = if req.uri().path() == "/metrics" {
-                            let mut text = Text::default();
-                            if let Some(grpc) = &grpc {
-                                grpc.render(&mut text);
+                        let (status, body) = match req.uri().path() {
+                            "/metrics" => {
+                                let mut text = Text::default();
+                                if let Some(grpc) = &grpc {
+                                    grpc.render(&mut text);
+                                }
+                                for source in sources.iter() {
+                                    text = source(text).await;
+                                }
+                                (http::StatusCode::OK, text.into_string())
                             }
-                            for source in sources.iter() {
-                                text = source(text).await;
-                            }
-                            (http::StatusCode::OK, text.into_string())
-                        } else {
-                            (http::StatusCode::NOT_FOUND, String::new())
+                            // For probes that cannot speak mTLS (Kubernetes'
+                            // gRPC probes, compose's health checks): the
+                            // process is up and serving.
+                            "/healthz" => (http::StatusCode::OK, "ok\n".to_owned()),
+                            _ => (http::StatusCode::NOT_FOUND, String::new()),
                         };
                         let response = http::Response::builder()
                             .status(status)

@@ -161,19 +161,32 @@ pub struct RunningServer {
     pub metrics: Option<SocketAddr>,
 }
 
+/// Puts the current span's W3C trace context (`traceparent`, `tracestate`)
+/// on every call, so one trace follows a request across the mesh.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceContext;
+
+impl tonic::service::Interceptor for TraceContext {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        telemetry::inject_grpc(request)
+    }
+}
+
+/// A channel from one service of the mesh to another: mTLS, and the
+/// caller's trace context on every call.
+pub type MeshChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TraceContext>;
+
 /// An mTLS channel to a mesh service at `addr`, checked against
 /// `server_name`, connecting on its first call (a service starts whatever
-/// order its peers come up in) and again whenever the connection drops.
-pub fn lazy_channel(
-    tls: &TlsMaterial,
-    addr: &str,
-    server_name: &str,
-) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    Ok(tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+/// order its peers come up in) and again whenever the connection drops;
+/// each call carries the trace context.
+pub fn lazy_channel(tls: &TlsMaterial, addr: &str, server_name: &str) -> Result<MeshChannel, tonic::transport::Error> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
         .tls_config(tls.client_config(server_name))?
         .connect_timeout(std::time::Duration::from_secs(2))
         .tcp_nodelay(true)
-        .connect_lazy())
+        .connect_lazy();
+    Ok(tonic::service::interceptor::InterceptedService::new(channel, TraceContext))
 }
 
 /// An mTLS channel to a mesh service at `addr`, checked against `server_name`.
@@ -237,7 +250,8 @@ impl tonic::service::Interceptor for Credentials {
     fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let (mut metadata, extensions, message) = request.into_parts();
         (self.0)(&mut metadata, &extensions);
-        Ok(tonic::Request::from_parts(metadata, extensions, message))
+        // The caller's trace goes with its credentials.
+        TraceContext.call(tonic::Request::from_parts(metadata, extensions, message))
     }
 }
 

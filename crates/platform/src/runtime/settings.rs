@@ -114,6 +114,11 @@ pub struct DatabaseSettings {
     pub schema: String,
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// PEM file of the CA the server's certificate must chain to: set, every
+    /// connection is TLS with the certificate and host name verified
+    /// (libpq's `sslmode=verify-full`); unset, plain TCP (development, CI).
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 fn default_pool_size() -> usize {
@@ -193,6 +198,11 @@ impl Validate for DatabaseSettings {
             || !self.schema.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
         {
             problems.push(format!("database.schema {:?} must be lower-case letters, digits and _", self.schema));
+        }
+        if let Some(ca) = &self.ca_cert
+            && !ca.is_file()
+        {
+            problems.push(format!("database.ca_cert: no file at {}", ca.display()));
         }
         if self.pool_size == 0 {
             problems.push("database.pool_size must be at least 1".to_owned());

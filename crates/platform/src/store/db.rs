@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 
 use crate::runtime::settings::DatabaseSettings;
+use crate::store::pg_tls::VerifyFull;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -23,6 +24,8 @@ pub enum DbError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("cannot build the pool: {0}")]
     Build(String),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// One numbered migration: `(name, sql)`, where the name starts with its
@@ -50,21 +53,34 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Pool, DbError> {
     // service each backend serves.
     pg.application_name(format!("dibao-mesh/{}", settings.schema));
     pg.connect_timeout(std::time::Duration::from_secs(5));
+    let tls = settings.ca_cert.as_deref().map(VerifyFull::from_ca_file).transpose().map_err(DbError::Tls)?;
+    if tls.is_some() {
+        pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+    }
 
     // Create the schema over a plain connection first (search_path may not exist yet).
     let mut admin = pg.clone();
     admin.options("");
     let bootstrap =
-        Pool::builder(Manager::new(admin, NoTls)).max_size(1).build().map_err(|e| DbError::Build(e.to_string()))?;
+        Pool::builder(manager(admin, &tls)).max_size(1).build().map_err(|e| DbError::Build(e.to_string()))?;
     let client = bootstrap.get().await.map_err(|source| DbError::Connect { target: target.clone(), source })?;
     client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", settings.schema)).await?;
     drop(client);
 
-    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = manager(pg, &tls);
     let pool =
         Pool::builder(manager).max_size(settings.pool_size).build().map_err(|e| DbError::Build(e.to_string()))?;
     drop(pool.get().await.map_err(|source| DbError::Connect { target, source })?);
     Ok(pool)
+}
+
+/// Connections verified against the CA when there is one, plain otherwise.
+fn manager(pg: tokio_postgres::Config, tls: &Option<VerifyFull>) -> Manager {
+    let config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    match tls {
+        Some(tls) => Manager::from_config(pg, tls.clone(), config),
+        None => Manager::from_config(pg, NoTls, config),
+    }
 }
 
 fn describe(pg: &tokio_postgres::Config) -> String {

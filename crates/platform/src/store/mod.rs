@@ -8,5 +8,6 @@
 
 pub mod db;
 pub mod import;
+pub mod pg_tls;
 pub mod rebuild;
 pub mod snapshot;
