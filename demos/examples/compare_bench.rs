@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("lists"))?;
     let test_db = TestDb::create().await?;
     let settings = test_db.settings("roster_comparison");
-    let pool = db::connect_and_migrate(&settings, startup::MIGRATIONS).await?;
+    let pool = db::connect_and_migrate(&settings, &[("service", startup::MIGRATIONS)]).await?;
     let client = pool.get().await?;
     // Indexes are built after the load, as a bulk load does.
     client

@@ -140,9 +140,11 @@ async fn main() -> anyhow::Result<()> {
     let mut vars = env.vars("gateway");
     vars.extend(how.vars.iter().cloned());
     // The registry's first administrator, as `dibao-officers bootstrap` makes them; then an officer.
-    let pool =
-        dibao_platform::store::db::connect_and_migrate(&env.db.settings("gateway"), dibao_gateway::startup::MIGRATIONS)
-            .await?;
+    let pool = dibao_platform::store::db::connect_and_migrate(
+        &env.db.settings("gateway"),
+        &[("service", dibao_gateway::startup::MIGRATIONS)],
+    )
+    .await?;
     let key = dibao_gateway::secrets::SecretKey::load(&env.certs.join("gateway-secret.key"))?;
     let officer = dibao_gateway::registry::Officer {
         officer_id: "bench-approver".into(),

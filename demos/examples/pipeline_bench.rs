@@ -31,8 +31,10 @@ async fn run(broker: &Broker, plan: probe::Plan) -> anyhow::Result<Run> {
     let ks = broker.kafka_settings(&random_prefix(), "bench");
     let topic = kafka::topic(&ks, probe::TOPIC);
     kafka::ensure_topics(&ks, &[(topic.clone(), probe::PARTITIONS)]).await?;
-    let writer = db::connect_and_migrate(&writer_db.settings("probe"), probe::WRITER_MIGRATIONS).await?;
-    let applier = db::connect_and_migrate(&applier_db.settings("probe"), probe::APPLIER_MIGRATIONS).await?;
+    let writer =
+        db::connect_and_migrate(&writer_db.settings("probe"), &[("service", probe::WRITER_MIGRATIONS)]).await?;
+    let applier =
+        db::connect_and_migrate(&applier_db.settings("probe"), &[("service", probe::APPLIER_MIGRATIONS)]).await?;
 
     let (stop, stopped) = Shutdown::new();
     let relay =

@@ -73,6 +73,7 @@ impl TestDb {
             url: SecretString::from(self.url.clone()),
             schema: schema.to_owned(),
             pool_size: 8,
+            owner_url: None,
             ca_cert: None,
         }
     }

@@ -93,7 +93,7 @@ async fn scenario() {
     // The province's division names, imported before the gateway starts (it reads them every minute).
     let names = dibao_platform::store::db::connect_and_migrate(
         &all.env.db.settings("gateway"),
-        dibao_gateway::startup::MIGRATIONS,
+        &[("service", dibao_gateway::startup::MIGRATIONS)],
     )
     .await
     .expect("gateway schema");

@@ -163,7 +163,7 @@ async fn an_undecodable_record_is_dead_lettered_with_its_reason_and_the_partitio
     kafka::ensure_topics(&ks, &[(topic.clone(), 1)]).await.expect("topic");
     let mut settings = dbx.settings("svc");
     settings.pool_size = 4;
-    let pool = db::connect_and_migrate(&settings, probe::APPLIER_MIGRATIONS).await.expect("db");
+    let pool = db::connect_and_migrate(&settings, &[("service", probe::APPLIER_MIGRATIONS)]).await.expect("db");
     // This process both writes and applies, so it needs the writer's table too.
     db::migrate(&pool, "probe-writer", probe::WRITER_MIGRATIONS).await.expect("writer tables");
 

@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     let gw_settings = dibao_gateway::Application::settings()?;
     let gw_pool = dibao_platform::store::db::connect_and_migrate(
         &gw_settings.platform.database,
-        dibao_gateway::startup::MIGRATIONS,
+        &[("service", dibao_gateway::startup::MIGRATIONS)],
     )
     .await?;
     let key = dibao_gateway::secrets::SecretKey::load(&gw_settings.own.officers.secret_key)?;

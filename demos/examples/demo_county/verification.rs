@@ -117,6 +117,7 @@ pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::
         url: db_url.to_owned().into(),
         schema,
         pool_size: 2,
+        owner_url: None,
         ca_cert: None,
     })
     .await?;
@@ -214,6 +215,7 @@ pub async fn campaign(hub: &mut Hub, db_url: &str) -> anyhow::Result<()> {
         url: db_url.to_owned().into(),
         schema,
         pool_size: 2,
+        owner_url: None,
         ca_cert: None,
     })
     .await?;

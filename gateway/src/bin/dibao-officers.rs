@@ -97,10 +97,12 @@ fn show_credentials(c: &pb::Credentials) {
 async fn bootstrap(f: &HashMap<String, String>) -> Result<(), String> {
     use dibao_gateway::{admin, registry, secrets::SecretKey};
     let settings = dibao_gateway::Application::settings().map_err(|e| e.to_string())?;
-    let pool =
-        dibao_platform::store::db::connect_and_migrate(&settings.platform.database, dibao_gateway::startup::MIGRATIONS)
-            .await
-            .map_err(|e| format!("无法连接网关数据库：{e}"))?;
+    let pool = dibao_platform::store::db::connect_and_migrate(
+        &settings.platform.database,
+        &[("service", dibao_gateway::startup::MIGRATIONS)],
+    )
+    .await
+    .map_err(|e| format!("无法连接网关数据库：{e}"))?;
     let client = pool.get().await.map_err(|e| e.to_string())?;
     if !registry::is_empty(&client).await.map_err(|e| e.to_string())? {
         return Err("经办人登记簿已有人员：首位管理员只能在新部署时建立，其余人员由管理员通过 create 添加".into());
@@ -127,10 +129,12 @@ async fn divisions(file: &str) -> Result<(), String> {
         return Err(format!("{}\n未导入任何区划名称", lines.join("\n")));
     }
     let settings = dibao_gateway::Application::settings().map_err(|e| e.to_string())?;
-    let pool =
-        dibao_platform::store::db::connect_and_migrate(&settings.platform.database, dibao_gateway::startup::MIGRATIONS)
-            .await
-            .map_err(|e| format!("无法连接网关数据库：{e}"))?;
+    let pool = dibao_platform::store::db::connect_and_migrate(
+        &settings.platform.database,
+        &[("service", dibao_gateway::startup::MIGRATIONS)],
+    )
+    .await
+    .map_err(|e| format!("无法连接网关数据库：{e}"))?;
     let n = dibao_gateway::divisions::import(&pool, &rows).await.map_err(|e| e.to_string())?;
     println!("已导入区划名称{n}条（网关一分钟内生效）");
     Ok(())

@@ -162,6 +162,7 @@ impl Service for Application {
             Plan {
                 name: SERVICE,
                 migrations: MIGRATIONS,
+                also: &[("officials", relatives::MIGRATIONS)],
                 writes: Some(topics::CIVIL_AFFAIRS_HOUSEHOLD),
                 reads: &[topics::POVERTY_ALLEVIATION_HOUSEHOLD, topics::VERIFICATION_REPORT, topics::COMPARISON_RUN],
                 access: ACCESS,
@@ -171,7 +172,6 @@ impl Service for Application {
         )
         .await?;
         let log = base.access_log().await?;
-        relatives::migrate(&base.pool).await?;
         let roster = Arc::new(Roster {
             pool: base.pool.clone(),
             clock: clock.clone(),

@@ -169,8 +169,8 @@ impl Service for Application {
         let department = departments::parse(&d.kind)
             .ok_or_else(|| anyhow::anyhow!("department.kind {:?} is not a department", d.kind))?;
         // The platform's tables too: the officer assertions seen, for the history's readers.
-        let pool = db::connect_and_migrate(&settings.platform.database, &[]).await?;
-        access_log::migrate(&pool).await?;
+        let pool =
+            db::connect_and_migrate(&settings.platform.database, &[("access-log", access_log::MIGRATIONS)]).await?;
         let audience = departments::adapter_identity(department);
         let gate = Gate::new(
             Rules::new(ACCESS),

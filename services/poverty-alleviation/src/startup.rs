@@ -90,6 +90,7 @@ impl Service for Application {
             Plan {
                 name: SERVICE,
                 migrations: MIGRATIONS,
+                also: &[],
                 writes: Some(topics::POVERTY_ALLEVIATION_HOUSEHOLD),
                 reads: &[topics::CIVIL_AFFAIRS_HOUSEHOLD, topics::COMPARISON_RUN],
                 access: ACCESS,

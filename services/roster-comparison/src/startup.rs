@@ -141,6 +141,7 @@ impl Service for Application {
             Plan {
                 name: SERVICE,
                 migrations: MIGRATIONS,
+                also: &[],
                 writes: Some(topics::COMPARISON_RUN),
                 reads: &[topics::CIVIL_AFFAIRS_HOUSEHOLD, topics::POVERTY_ALLEVIATION_HOUSEHOLD],
                 access: ACCESS,

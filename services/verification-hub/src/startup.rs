@@ -140,6 +140,7 @@ impl Service for Application {
             Plan {
                 name: SERVICE,
                 migrations: MIGRATIONS,
+                also: &[("officials", relatives::MIGRATIONS)],
                 writes: Some(topics::VERIFICATION_REPORT),
                 // The officials' registry, for the separation of duties.
                 reads: &[topics::COMPARISON_RUN],
@@ -150,7 +151,6 @@ impl Service for Application {
         )
         .await?;
         let access_log = base.access_log().await?;
-        relatives::migrate(&base.pool).await?;
         let workers = base.spawn_workers(crate::verify::RegistryEvents, &shutdown)?;
         let signer = AssertionSigner::load(&own.key_id, &own.signing_key)?;
         let departments = Arc::new(Departments::new(

@@ -75,7 +75,7 @@ async fn run() -> anyhow::Result<()> {
     let settings: ProbeSettings = settings::load("pipeline-probe", DEFAULTS)?;
     let _guard = telemetry::init("pipeline-probe", &settings.telemetry)?;
     // Fail loudly at start-up, naming what cannot be reached.
-    let pool = db::connect_and_migrate(&settings.database, migrations).await?;
+    let pool = db::connect_and_migrate(&settings.database, &[("service", migrations)]).await?;
     kafka::check_reachable(&settings.kafka, Duration::from_secs(10)).await?;
     let topic = kafka::topic(&settings.kafka, probe::TOPIC);
     kafka::ensure_topics(&settings.kafka, &[(topic.clone(), probe::PARTITIONS)]).await?;

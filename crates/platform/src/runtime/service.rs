@@ -107,6 +107,9 @@ pub struct Plan<'a> {
     /// Its name: the audience its officer assertions must name.
     pub name: &'static str,
     pub migrations: &'a [Migration],
+    /// Migrations of the platform's parts it keeps in its schema beyond the
+    /// outbox, inbox and access log (the officials' registry).
+    pub also: &'a [db::Component<'a>],
     /// The topic its outbox writes, if it publishes.
     pub writes: Option<Topic>,
     /// The topics its inbox reads.
@@ -136,7 +139,9 @@ impl Base {
         clock: Arc<dyn Clock>,
         shutdown: &Shutdown,
     ) -> anyhow::Result<Self> {
-        let pool = db::connect_and_migrate(&settings.database, plan.migrations).await?;
+        let mut components = vec![("service", plan.migrations), ("access-log", access_log::MIGRATIONS)];
+        components.extend_from_slice(plan.also);
+        let pool = db::connect_and_migrate(&settings.database, &components).await?;
         let (mut own_topic, mut inbox_topics) = (None, Vec::new());
         if plan.writes.is_some() || !plan.reads.is_empty() {
             let kafka_settings = settings.kafka()?;
@@ -172,7 +177,6 @@ impl Base {
         if let Some(log) = &self.access_log {
             return Ok(log.clone());
         }
-        access_log::migrate(&self.pool).await?;
         // The writer has a connection of its own: a handler awaits its
         // record while holding one of the service's, and with every one of
         // those held (as many readers at once as the pool is large) a writer

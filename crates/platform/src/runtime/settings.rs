@@ -114,6 +114,12 @@ pub struct DatabaseSettings {
     pub schema: String,
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// The schema owner's URL, for migrations alone: set, the service
+    /// migrates as the owner, grants the role of `url` what it needs on the
+    /// schema's tables (rows, no DDL) and serves as that role; unset, `url`'s
+    /// role owns the schema and does both (development, CI).
+    #[serde(default)]
+    pub owner_url: Option<SecretString>,
     /// PEM file of the CA the server's certificate must chain to: set, every
     /// connection is TLS with the certificate and host name verified
     /// (libpq's `sslmode=verify-full`); unset, plain TCP (development, CI).

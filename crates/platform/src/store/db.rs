@@ -58,14 +58,16 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Pool, DbError> {
         pg.ssl_mode(tokio_postgres::config::SslMode::Require);
     }
 
-    // Create the schema over a plain connection first (search_path may not exist yet).
-    let mut admin = pg.clone();
-    admin.options("");
-    let bootstrap =
-        Pool::builder(manager(admin, &tls)).max_size(1).build().map_err(|e| DbError::Build(e.to_string()))?;
-    let client = bootstrap.get().await.map_err(|source| DbError::Connect { target: target.clone(), source })?;
-    client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", settings.schema)).await?;
-    drop(client);
+    // The schema's owner creates it, over a connection without the
+    // search_path (it may not exist yet); a runtime role may not.
+    if settings.owner_url.is_none() {
+        let mut admin = pg.clone();
+        admin.options("");
+        let bootstrap =
+            Pool::builder(manager(admin, &tls)).max_size(1).build().map_err(|e| DbError::Build(e.to_string()))?;
+        let client = bootstrap.get().await.map_err(|source| DbError::Connect { target: target.clone(), source })?;
+        client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", settings.schema)).await?;
+    }
 
     let manager = manager(pg, &tls);
     let pool =
@@ -130,12 +132,45 @@ pub async fn migrate(pool: &Pool, component: &str, migrations: &[Migration]) -> 
     Ok(())
 }
 
-/// Connects and applies the platform's and then the service's migrations.
-pub async fn connect_and_migrate(settings: &DatabaseSettings, service: &[Migration]) -> Result<Pool, DbError> {
-    let pool = connect(settings).await?;
-    migrate(&pool, "platform", PLATFORM_MIGRATIONS).await?;
-    migrate(&pool, "service", service).await?;
-    Ok(pool)
+/// A deployable's migrations of one component (`service`, `access-log`, …).
+pub type Component<'a> = (&'a str, &'a [Migration]);
+
+/// Connects and applies the platform's migrations, then each component's.
+/// With `owner_url`, as the schema's owner, granting the serving role its
+/// rows (and nothing else: it cannot alter a table, and the append-only
+/// tables' triggers, which only their owner may disable, refuse it any
+/// change); the pool returned serves as that role.
+pub async fn connect_and_migrate(settings: &DatabaseSettings, components: &[Component<'_>]) -> Result<Pool, DbError> {
+    let Some(owner_url) = &settings.owner_url else {
+        let pool = connect(settings).await?;
+        apply(&pool, components).await?;
+        return Ok(pool);
+    };
+    let owner =
+        connect(&DatabaseSettings { url: owner_url.clone(), owner_url: None, pool_size: 1, ..settings.clone() })
+            .await?;
+    apply(&owner, components).await?;
+    let runtime = tokio_postgres::Config::from_str(settings.url.expose_secret()).map_err(DbError::Url)?;
+    let role = runtime.get_user().unwrap_or_default().replace('"', "\"\"");
+    owner
+        .get()
+        .await?
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA {schema} TO \"{role}\";
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO \"{role}\";
+             GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO \"{role}\";",
+            schema = settings.schema
+        ))
+        .await?;
+    connect(settings).await
+}
+
+async fn apply(pool: &Pool, components: &[Component<'_>]) -> Result<(), DbError> {
+    migrate(pool, "platform", PLATFORM_MIGRATIONS).await?;
+    for (component, migrations) in components {
+        migrate(pool, component, migrations).await?;
+    }
+    Ok(())
 }
 
 /// Statements prepared once per connection and reused: for handlers that run

@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
         eprintln!("缺少参数 --database-url 或 --schema\n{USAGE}");
         return ExitCode::from(2);
     };
-    let settings = DatabaseSettings { url: url.into(), schema, pool_size: 1, ca_cert: None };
+    let settings = DatabaseSettings { url: url.into(), schema, pool_size: 1, owner_url: None, ca_cert: None };
     let pool = match db::connect(&settings).await {
         Ok(p) => p,
         Err(e) => {
