@@ -7,44 +7,22 @@
 //! decided (R-CMP-3).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, PageRequest, Person, Relation};
+use dibao_proto::common::v1::{DivisionCode, OfficerRole, PageRequest};
 use dibao_proto::comparison::v1 as cmp;
 use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
-use dibao_proto::events::v1::BenefitCategory;
 use dibao_proto::labels::Label;
-use dibao_test_mesh::gateway;
+use dibao_test_mesh::{all, gateway};
 
 const COUNTY: &str = "220581";
 const TOWNSHIP: &str = "220581101";
 const HOUSEHOLDS: usize = 120;
 
-fn id(n: usize) -> IdentityNumber {
-    let body = format!("{COUNTY}19600101{:03}", n + 100);
-    IdentityNumber { value: format!("{body}{}", dibao_proto::types::check_character(&body)) }
-}
-
 /// On the dibao roster, not registered poor: list (b) of every run.
 fn household(i: usize) -> ca::Household {
-    let member = |n: usize, relation: Relation| ca::Member {
-        person: Some(Person { identity_number: Some(id(n)), name: format!("王{n}"), ..Default::default() }),
-        relation: relation as i32,
-        work_ability: ca::WorkAbility::Partial as i32,
-        covered: true,
-        ..Default::default()
-    };
-    ca::Household {
-        household_id: format!("PG-{i:03}"),
-        village: Some(DivisionCode { code: format!("{TOWNSHIP}{:03}", 201 + i % 4) }),
-        category: BenefitCategory::C as i32,
-        members: vec![member(2 * i, Relation::Head), member(2 * i + 1, Relation::Spouse)],
-        monthly_amount: Some(Money { fen: 40_000 }),
-        enrolled_on: Some(dibao_proto::common::v1::Date { year: 2025, month: 3, day: 1 }),
-        ..Default::default()
-    }
+    all::enrolled_pair(i, &format!("PG-{i:03}"), &format!("{TOWNSHIP}{:03}", 201 + i % 4), "19600101", "王")
 }
 
 /// The heads of the households a comparison page lists as open, as the
@@ -70,7 +48,7 @@ fn open_on_work_list(page: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_list_is_worked_a_page_at_a_time_and_the_work_list_counts_what_is_open() {
-    let all = dibao_test_mesh::all::start().await;
+    let all = all::start().await;
     let upstreams: Vec<(&str, std::net::SocketAddr)> = all.addrs.iter().map(|(k, v)| (*k, *v)).collect();
     let gw = gateway::start(&all.env, &upstreams).await;
     let office = gw.officer("pages-office", &[OfficerRole::CountyApprover, OfficerRole::CountyOperator], COUNTY).await;
@@ -85,33 +63,9 @@ async fn a_long_list_is_worked_a_page_at_a_time_and_the_work_list_counts_what_is
     assert!(imported.errors.is_empty(), "{:?}", imported.errors);
 
     // The comparison's view catches up through the broker, then a run.
-    let db = all.env.db.client().await.expect("db");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let n: i64 = db
-            .query_one(
-                "SELECT count(*) FROM roster_comparison.roster_household WHERE valid_to IS NULL AND side = 'dibao'",
-                &[],
-            )
-            .await
-            .expect("view")
-            .get(0);
-        if n >= HOUSEHOLDS as i64 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the comparison's view holds {n} of {HOUSEHOLDS}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    all.comparison_sees(HOUSEHOLDS).await;
+    all::compare(office.clone(), COUNTY).await;
     let mut comparison = ComparisonServiceClient::new(office.clone());
-    let mut run = comparison
-        .run_comparison(cmp::RunComparisonRequest {
-            division: Some(DivisionCode { code: COUNTY.into() }),
-            reproduce_run_id: String::new(),
-        })
-        .await
-        .expect("run")
-        .into_inner();
-    while run.message().await.expect("progress").is_some() {}
 
     let token = gw
         .token(

@@ -100,7 +100,6 @@ fn spans_of(exporter: &InMemorySpanExporter, trace_id: opentelemetry::trace::Tra
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_spans_gateway_civil_affairs_kafka_poverty_and_gateway_hub_adapter() {
     use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient as Civil;
-    use dibao_proto::common::v1::{IdentityNumber, Money, Person, Relation};
     use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
 
     let (provider, exporter) = telemetry_once();
@@ -116,31 +115,7 @@ async fn one_trace_spans_gateway_civil_affairs_kafka_poverty_and_gateway_hub_ada
         .expect("policy");
 
     // Gateway → civil affairs → Kafka → poverty alleviation.
-    let member = |seq: u32, relation: Relation| {
-        let body = format!("22058119620202{seq:03}");
-        ca::Member {
-            person: Some(Person {
-                identity_number: Some(IdentityNumber {
-                    value: format!("{body}{}", dibao_proto::types::check_character(&body)),
-                }),
-                name: format!("赵{seq}"),
-                ..Default::default()
-            }),
-            relation: relation as i32,
-            work_ability: ca::WorkAbility::Partial as i32,
-            covered: true,
-            ..Default::default()
-        }
-    };
-    let household = ca::Household {
-        household_id: "TR-1".into(),
-        village: Some(DivisionCode { code: "220581101201".into() }),
-        category: dibao_proto::events::v1::BenefitCategory::C as i32,
-        members: vec![member(101, Relation::Head), member(102, Relation::Spouse)],
-        monthly_amount: Some(Money { fen: 40_000 }),
-        enrolled_on: Some(dibao_proto::common::v1::Date { year: 2025, month: 3, day: 1 }),
-        ..Default::default()
-    };
+    let household = dibao_test_mesh::all::enrolled_pair(0, "TR-1", "220581101201", "19620202", "赵");
     let import = tracing::info_span!("officer.import_roster");
     let import_trace = import.context().span().span_context().trace_id();
     let rows = vec![ca::ImportRosterRequest { row: 1, household: Some(household) }];
@@ -178,14 +153,7 @@ async fn one_trace_spans_gateway_civil_affairs_kafka_poverty_and_gateway_hub_ada
         .into_inner()
         .households
         .remove(0);
-    let members: Vec<(IdentityNumber, &str, Relation)> = first
-        .members
-        .iter()
-        .filter_map(|m| {
-            let p = m.person.as_ref()?;
-            Some((p.identity_number.clone()?, p.name.as_str(), Relation::try_from(m.relation).ok()?))
-        })
-        .collect();
+    let members = dibao_test_mesh::all::members_of(&first);
     let checker = gw.officer("trace-checker", &[OfficerRole::VerificationOfficer], "220581").await;
     let check = tracing::info_span!("officer.verify_household");
     let check_trace = check.context().span().span_context().trace_id();

@@ -5,41 +5,16 @@
 //! latency and the breaker; campaigns; the comparison's latest run; the
 //! gateway's calls.
 
-use std::time::{Duration, Instant};
-
 use dibao_proto::civil_affairs::v1 as ca;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, PageRequest, Person, Relation};
-use dibao_proto::comparison::v1 as cmp;
-use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
-use dibao_proto::events::v1::BenefitCategory;
+use dibao_proto::common::v1::{DivisionCode, OfficerRole, PageRequest};
 use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
-use dibao_test_mesh::gateway;
+use dibao_test_mesh::{all, gateway};
 
 const COUNTY: &str = "220581";
 
-fn id(n: usize) -> IdentityNumber {
-    let body = format!("{COUNTY}19580101{:03}", n + 100);
-    IdentityNumber { value: format!("{body}{}", dibao_proto::types::check_character(&body)) }
-}
-
 fn household(i: usize) -> ca::Household {
-    let member = |n: usize, relation: Relation| ca::Member {
-        person: Some(Person { identity_number: Some(id(n)), name: format!("李{n}"), ..Default::default() }),
-        relation: relation as i32,
-        work_ability: ca::WorkAbility::Partial as i32,
-        covered: true,
-        ..Default::default()
-    };
-    ca::Household {
-        household_id: format!("MT-{i}"),
-        village: Some(DivisionCode { code: format!("{COUNTY}101201") }),
-        category: BenefitCategory::C as i32,
-        members: vec![member(2 * i, Relation::Head), member(2 * i + 1, Relation::Spouse)],
-        monthly_amount: Some(Money { fen: 40_000 }),
-        enrolled_on: Some(dibao_proto::common::v1::Date { year: 2025, month: 3, day: 1 }),
-        ..Default::default()
-    }
+    all::enrolled_pair(i, &format!("MT-{i}"), &format!("{COUNTY}101201"), "19580101", "李")
 }
 
 /// Whether `text` has a sample whose line starts with `prefix`, and its value.
@@ -54,7 +29,7 @@ fn has(text: &str, prefix: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_deployable_serves_its_metrics_after_real_calls() {
-    let all = dibao_test_mesh::all::start().await;
+    let all = all::start().await;
     let upstreams: Vec<(&str, std::net::SocketAddr)> = all.addrs.iter().map(|(k, v)| (*k, *v)).collect();
     let gw = gateway::start(&all.env, &upstreams).await;
     let office =
@@ -80,14 +55,7 @@ async fn every_deployable_serves_its_metrics_after_real_calls() {
         .into_inner()
         .households
         .remove(0);
-    let members: Vec<(IdentityNumber, &str, Relation)> = first
-        .members
-        .iter()
-        .filter_map(|m| {
-            let p = m.person.as_ref()?;
-            Some((p.identity_number.clone()?, p.name.as_str(), Relation::try_from(m.relation).ok()?))
-        })
-        .collect();
+    let members = all::members_of(&first);
     let checker = gw.officer("metrics-checker", &[OfficerRole::VerificationOfficer], COUNTY).await;
     dibao_test_mesh::verification::vehicles_checked(
         &mut VerificationServiceClient::new(checker),
@@ -99,30 +67,8 @@ async fn every_deployable_serves_its_metrics_after_real_calls() {
     .await;
 
     // A comparison once the view holds the three households.
-    let db = all.env.db.client().await.expect("db");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while db
-        .query_one(
-            "SELECT count(*) FROM roster_comparison.roster_household WHERE valid_to IS NULL AND side = 'dibao'",
-            &[],
-        )
-        .await
-        .expect("view")
-        .get::<_, i64>(0)
-        < 3
-    {
-        assert!(Instant::now() < deadline, "the comparison's view never held the households");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let mut run = ComparisonServiceClient::new(office.clone())
-        .run_comparison(cmp::RunComparisonRequest {
-            division: Some(DivisionCode { code: COUNTY.into() }),
-            reproduce_run_id: String::new(),
-        })
-        .await
-        .expect("run")
-        .into_inner();
-    while run.message().await.expect("progress").is_some() {}
+    all.comparison_sees(3).await;
+    all::compare(office.clone(), COUNTY).await;
 
     // A call without an officer's assertion, refused by civil affairs' table.
     let bare = all.env.channel("poverty-alleviation", all.addrs["civil-affairs"]).await;

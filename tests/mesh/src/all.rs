@@ -127,3 +127,99 @@ impl All {
         self.env.officer_channel(self.addrs[service], desk).await
     }
 }
+
+/// A household of two on the dibao roster as a county's roster file has it
+/// (number `number`, category C, 400.00 yuan a month since 2025-03-01):
+/// member `n` is born on `born` (YYYYMMDD) in `county` and named `surname`
+/// and `n`; the head is `2 * i`, the spouse `2 * i + 1`.
+pub fn enrolled_pair(
+    i: usize,
+    number: &str,
+    village: &str,
+    born: &str,
+    surname: &str,
+) -> dibao_proto::civil_affairs::v1::Household {
+    use dibao_proto::civil_affairs::v1 as ca;
+    use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, Person, Relation};
+    let county = &village[..6];
+    let member = |n: usize, relation: Relation| {
+        let body = format!("{county}{born}{:03}", n + 100);
+        ca::Member {
+            person: Some(Person {
+                identity_number: Some(IdentityNumber {
+                    value: format!("{body}{}", dibao_proto::types::check_character(&body)),
+                }),
+                name: format!("{surname}{n}"),
+                ..Default::default()
+            }),
+            relation: relation as i32,
+            work_ability: ca::WorkAbility::Partial as i32,
+            covered: true,
+            ..Default::default()
+        }
+    };
+    ca::Household {
+        household_id: number.to_owned(),
+        village: Some(DivisionCode { code: village.to_owned() }),
+        category: dibao_proto::events::v1::BenefitCategory::C as i32,
+        members: vec![member(2 * i, Relation::Head), member(2 * i + 1, Relation::Spouse)],
+        monthly_amount: Some(Money { fen: 40_000 }),
+        enrolled_on: Some(dibao_proto::common::v1::Date { year: 2025, month: 3, day: 1 }),
+        ..Default::default()
+    }
+}
+
+/// A household's members as a consent names them: identity number, name, relation.
+pub fn members_of(
+    h: &dibao_proto::civil_affairs::v1::Household,
+) -> Vec<(dibao_proto::common::v1::IdentityNumber, &str, dibao_proto::common::v1::Relation)> {
+    h.members
+        .iter()
+        .filter_map(|m| {
+            let p = m.person.as_ref()?;
+            Some((
+                p.identity_number.clone()?,
+                p.name.as_str(),
+                dibao_proto::common::v1::Relation::try_from(m.relation).ok()?,
+            ))
+        })
+        .collect()
+}
+
+impl All {
+    /// Waits until the comparison's view holds `n` households of the dibao
+    /// roster (they come through the broker).
+    pub async fn comparison_sees(&self, n: usize) {
+        let db = self.env.db.client().await.expect("db");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let held: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM roster_comparison.roster_household WHERE valid_to IS NULL AND side = 'dibao'",
+                    &[],
+                )
+                .await
+                .expect("view")
+                .get(0);
+            if held >= n as i64 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the comparison's view holds {held} of {n}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Runs a comparison of `division` as the officer of `channel`, to its end.
+pub async fn compare(channel: dibao_platform::runtime::server::CallerChannel, division: &str) {
+    use dibao_proto::comparison::v1 as cmp;
+    let mut run = cmp::comparison_service_client::ComparisonServiceClient::new(channel)
+        .run_comparison(cmp::RunComparisonRequest {
+            division: Some(dibao_proto::common::v1::DivisionCode { code: division.into() }),
+            reproduce_run_id: String::new(),
+        })
+        .await
+        .expect("run")
+        .into_inner();
+    while run.message().await.expect("progress").is_some() {}
+}
