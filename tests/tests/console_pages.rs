@@ -53,14 +53,7 @@ async fn a_long_list_is_worked_a_page_at_a_time_and_the_work_list_counts_what_is
     let gw = gateway::start(&all.env, &upstreams).await;
     let office = gw.officer("pages-office", &[OfficerRole::CountyApprover, OfficerRole::CountyOperator], COUNTY).await;
     let mut civil = CivilAffairsServiceClient::new(office.clone());
-    civil
-        .save_policy(ca::SavePolicyRequest { policy: Some(dibao_test_mesh::verification::policy(COUNTY)) })
-        .await
-        .expect("policy");
-    let rows: Vec<ca::ImportRosterRequest> =
-        (0..HOUSEHOLDS).map(|i| ca::ImportRosterRequest { row: i as i64 + 1, household: Some(household(i)) }).collect();
-    let imported = civil.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
-    assert!(imported.errors.is_empty(), "{:?}", imported.errors);
+    all::county_with(&mut civil, COUNTY, (0..HOUSEHOLDS).map(household)).await;
 
     // The comparison's view catches up through the broker, then a run.
     all.comparison_sees(HOUSEHOLDS).await;

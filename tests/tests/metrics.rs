@@ -35,14 +35,7 @@ async fn every_deployable_serves_its_metrics_after_real_calls() {
     let office =
         gw.officer("metrics-office", &[OfficerRole::CountyApprover, OfficerRole::CountyOperator], COUNTY).await;
     let mut civil = CivilAffairsServiceClient::new(office.clone());
-    civil
-        .save_policy(ca::SavePolicyRequest { policy: Some(dibao_test_mesh::verification::policy(COUNTY)) })
-        .await
-        .expect("policy");
-    let rows: Vec<ca::ImportRosterRequest> =
-        (0..3).map(|i| ca::ImportRosterRequest { row: i as i64 + 1, household: Some(household(i)) }).collect();
-    let imported = civil.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
-    assert!(imported.errors.is_empty(), "{:?}", imported.errors);
+    all::county_with(&mut civil, COUNTY, (0..3).map(household)).await;
 
     // A check with the public-security department, through the hub.
     let first = civil

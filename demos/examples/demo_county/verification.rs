@@ -112,15 +112,7 @@ fn records() -> Vec<DeptRecord> {
 
 /// Verifies the application's household through the hub; returns the report id.
 pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::Result<String> {
-    let schema = std::env::var("DEMO_SIMULATOR_SCHEMA").unwrap_or_else(|_| "department_simulator".into());
-    let sim = dibao_platform::store::db::connect(&DatabaseSettings {
-        url: db_url.to_owned().into(),
-        schema,
-        pool_size: 2,
-        owner_url: None,
-        ca_cert: None,
-    })
-    .await?;
+    let sim = simulator_db(db_url).await?;
     dibao_platform::store::db::migrate(&sim, "simulator", dibao_synthetic::simulator::MIGRATIONS).await?;
     dibao_synthetic::simulator::load(&sim, &records()).await?;
     println!("   （演示：赵家在各部门的记录已放入部门模拟器）");
@@ -210,15 +202,7 @@ pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::
 /// registered with public security (every fortieth head owns a car),
 /// verified within the departments' limits with progress as it goes.
 pub async fn campaign(hub: &mut Hub, db_url: &str) -> anyhow::Result<()> {
-    let schema = std::env::var("DEMO_SIMULATOR_SCHEMA").unwrap_or_else(|_| "department_simulator".into());
-    let sim = dibao_platform::store::db::connect(&DatabaseSettings {
-        url: db_url.to_owned().into(),
-        schema,
-        pool_size: 2,
-        owner_url: None,
-        ca_cert: None,
-    })
-    .await?;
+    let sim = simulator_db(db_url).await?;
     let as_of = time::OffsetDateTime::now_utc().date().previous_day().unwrap_or(time::Date::MIN);
     let mut records = Vec::new();
     let today = time::OffsetDateTime::now_utc().date();
@@ -325,4 +309,17 @@ pub async fn campaign(hub: &mut Hub, db_url: &str) -> anyhow::Result<()> {
     }
     println!("   需关注的家庭{}户：{}", last.households_with_findings.len(), last.households_with_findings.join("、"));
     Ok(())
+}
+
+/// The department simulator's records (`DEMO_SIMULATOR_SCHEMA`, by default `department_simulator`).
+async fn simulator_db(db_url: &str) -> anyhow::Result<deadpool_postgres::Pool> {
+    let schema = std::env::var("DEMO_SIMULATOR_SCHEMA").unwrap_or_else(|_| "department_simulator".into());
+    Ok(dibao_platform::store::db::connect(&DatabaseSettings {
+        url: db_url.to_owned().into(),
+        schema,
+        pool_size: 2,
+        owner_url: None,
+        ca_cert: None,
+    })
+    .await?)
 }

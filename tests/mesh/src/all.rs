@@ -169,6 +169,28 @@ pub fn enrolled_pair(
     }
 }
 
+/// `county`'s policy saved and `households` imported into civil affairs'
+/// roster, as the county's operator on `civil` does; no row refused.
+pub async fn county_with(
+    civil: &mut dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient<
+        dibao_platform::runtime::server::CallerChannel,
+    >,
+    county: &str,
+    households: impl Iterator<Item = dibao_proto::civil_affairs::v1::Household>,
+) {
+    use dibao_proto::civil_affairs::v1 as ca;
+    civil
+        .save_policy(ca::SavePolicyRequest { policy: Some(crate::verification::policy(county)) })
+        .await
+        .expect("policy");
+    let rows: Vec<ca::ImportRosterRequest> = households
+        .enumerate()
+        .map(|(i, h)| ca::ImportRosterRequest { row: i as i64 + 1, household: Some(h) })
+        .collect();
+    let imported = civil.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
+    assert!(imported.errors.is_empty(), "{:?}", imported.errors);
+}
+
 /// A household's members as a consent names them: identity number, name, relation.
 pub fn members_of(
     h: &dibao_proto::civil_affairs::v1::Household,

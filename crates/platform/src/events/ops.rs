@@ -48,21 +48,16 @@ impl Ops {
         Arc::new(move |mut text: Text| {
             let ops = ops.clone();
             Box::pin(async move {
-                let status = match ops.status().await {
+                let status = ops.status().await;
+                text.family("dibao_pipeline_status_up", "gauge", "Whether the pipeline's status could be read.");
+                text.sample("dibao_pipeline_status_up", &[], u8::from(status.is_ok()));
+                let status = match status {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(error = %e, "pipeline status for the metrics");
-                        text.family(
-                            "dibao_pipeline_status_up",
-                            "gauge",
-                            "Whether the pipeline's status could be read.",
-                        );
-                        text.sample("dibao_pipeline_status_up", &[], 0);
                         return text;
                     }
                 };
-                text.family("dibao_pipeline_status_up", "gauge", "Whether the pipeline's status could be read.");
-                text.sample("dibao_pipeline_status_up", &[], 1);
                 text.family("dibao_outbox_backlog", "gauge", "Outbox rows not yet published.");
                 text.sample("dibao_outbox_backlog", &[], status.outbox_pending);
                 text.family("dibao_outbox_published_total", "counter", "Outbox rows published.");
