@@ -13,7 +13,8 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # librdkafka is built from source by rdkafka-sys (make, a C compiler and zlib
-# headers, all in the rust image); protoc comes vendored with the build.
+# headers, in the rust image) and linked to the system's OpenSSL for Kafka
+# over TLS (libssl-dev, also there); protoc comes vendored with the build.
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
@@ -30,7 +31,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:bookworm-slim AS base
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 dibao \
  && useradd --system --uid 10001 --gid dibao --home-dir /nonexistent --shell /usr/sbin/nologin dibao \

@@ -1,18 +1,62 @@
 #!/usr/bin/env bash
 # Installs and starts what the stack and the tests need on a fresh Debian
-# machine of this kind: PostgreSQL (Debian's packages), the Tansu broker
-# (crates.io, 0.6.0, reused when present) and the buf CLI (npm), then checks
-# each one answers. Fails loudly, naming what could not start.
+# machine of this kind: PostgreSQL (Debian's packages), OpenSSL's headers
+# (librdkafka's TLS), the Tansu broker (crates.io, 0.6.0, reused when
+# present), the buf CLI (npm), Chromium and the deployment's validators,
+# then checks each one answers. Fails loudly, naming what could not start.
+#
+#   scripts/deps.sh          everything, waiting for Tansu's build
+#   scripts/deps.sh start    everything, Tansu's first build left running in
+#                            the background (its log in .tools/tansu-install.log),
+#                            so the workspace builds alongside it
+#   scripts/deps.sh broker   waits for that build (or builds Tansu now), checks it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
 mkdir -p "$TOOLS"
 export PATH="$HOME/.cargo/bin:$TOOLS/node_modules/.bin:$PATH"
+MODE="${1:-all}"
 
 say() { printf '[deps] %s\n' "$*"; }
 die() { printf '[deps] FAILED: %s\n' "$*" >&2; exit 1; }
 
 pg_ok() { psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; }
+
+# --- Tansu 0.6.0 --------------------------------------------------------------
+# Only the SQLite storage the stack and the tests use (feature libsql): the
+# PostgreSQL and object-store engines, which earlier runs built too, are
+# left out. `cargo install` puts it in ~/.cargo/bin, once per machine.
+tansu_ok() { tansu --version 2>/dev/null | grep -q '0\.6\.0'; }
+TANSU_LOG="$TOOLS/tansu-install.log"
+TANSU_PID="$TOOLS/tansu-install.pid"
+tansu_install() {
+  cargo install tansu --version 0.6.0 --locked --features libsql --quiet
+}
+tansu_running() { [ -f "$TANSU_PID" ] && kill -0 "$(cat "$TANSU_PID")" 2>/dev/null; }
+tansu_wait() {
+  if ! tansu_ok; then
+    if tansu_running; then
+      say "waiting for Tansu's build (started by 'scripts/deps.sh start'; log: $TANSU_LOG)"
+      while tansu_running; do sleep 5; done
+    fi
+    rm -f "$TANSU_PID"
+    if ! tansu_ok; then
+      say "installing tansu 0.6.0 (about 13 minutes on 2 cores, once per machine)"
+      tansu_install || { [ -f "$TANSU_LOG" ] && tail -n 30 "$TANSU_LOG" >&2; die "cargo install tansu 0.6.0"; }
+    fi
+  fi
+  tansu_ok || die "tansu 0.6.0 is not on PATH after install"
+  say "tansu $(tansu --version | awk '{print $NF}') at $(command -v tansu)"
+}
+if [ "$MODE" = broker ]; then
+  tansu_wait
+  exit 0
+fi
+if ! tansu_ok && ! tansu_running; then
+  say "building tansu 0.6.0 in the background (log: $TANSU_LOG)"
+  (tansu_install >"$TANSU_LOG" 2>&1) &
+  echo $! >"$TANSU_PID"
+fi
 
 # --- PostgreSQL -------------------------------------------------------------
 if ! pg_ok; then
@@ -36,14 +80,12 @@ if ! pg_ok; then
 fi
 say "PostgreSQL answers on 127.0.0.1:5432"
 
-# --- Tansu 0.6.0 --------------------------------------------------------------
-if ! tansu --version 2>/dev/null | grep -q '0\.6\.0'; then
-  say "installing tansu 0.6.0 (about 16 minutes on 2 cores, once per machine)"
-  cargo install tansu --version 0.6.0 --locked --features dynostore,postgres,libsql --quiet \
-    || die "cargo install tansu 0.6.0"
+# --- OpenSSL's headers (librdkafka's TLS to the brokers) -----------------------
+if ! [ -e /usr/include/openssl/ssl.h ] || ! command -v pkg-config >/dev/null 2>&1; then
+  say "installing libssl-dev and pkg-config from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config >/dev/null \
+    || die "apt-get install libssl-dev pkg-config"
 fi
-tansu --version | grep -q '0\.6\.0' || die "tansu 0.6.0 is not on PATH after install"
-say "tansu $(tansu --version | awk '{print $NF}') at $(command -v tansu)"
 
 # --- buf CLI (lints the contracts) -----------------------------------------------
 if ! [ -x "$TOOLS/node_modules/.bin/buf" ]; then
@@ -81,3 +123,5 @@ if ! [ -x "$TOOLS/venv/bin/checkov" ] || ! [ -x "$TOOLS/venv/bin/check-jsonschem
     || die "pip install check-jsonschema kubernetes-validate checkov"
 fi
 say "kubectl $(kubectl version --client 2>/dev/null | awk '/Kustomize/ {print "with kustomize", $3}'), checkov $("$TOOLS/venv/bin/checkov" --version)"
+
+[ "$MODE" = start ] || tansu_wait

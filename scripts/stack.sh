@@ -35,7 +35,13 @@ case "${1:-up}" in
   *) echo "usage: scripts/stack.sh up|down|mesh-down" >&2; exit 2 ;;
 esac
 
-scripts/deps.sh
+# On a first run Tansu builds in the background while the workspace does:
+# every binary and the examples the demo runs.
+scripts/deps.sh start
+echo "[stack] building the workspace"
+cargo build --quiet --workspace --bins \
+  --example demo_county --example demo_sync --example demo_comparison --example demo_console
+scripts/deps.sh broker
 mkdir -p "$STACK/tansu" "$STACK/logs"
 
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null; then

@@ -28,6 +28,7 @@ pub use spawn::{Desk, OfficerChannel, Spawn, TestApp, TestEnv, by, claims, offic
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dibao_platform::runtime::settings::{DatabaseSettings, KafkaSettings};
@@ -181,24 +182,101 @@ pub fn service_env(
     ]
 }
 
-/// A Tansu broker with SQLite storage in its own directory.
+/// A Tansu broker with SQLite storage in its own directory; with a TLS
+/// listener in front ([`Broker::start_tls`]), reachable only over TLS.
 pub struct Broker {
-    pub port: u16,
+    port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    front: Option<TlsFront>,
+}
+
+/// The TLS listener of a broker, as a production cluster's (Strimzi's)
+/// listener is: its own certificate, and clients proven by a certificate of
+/// the clients' CA. Tansu 0.6.0 takes `--cert`/`--key` but serves plaintext
+/// (its broker builds the acceptor and leaves it unused), so the test run
+/// terminates TLS in front of it and Tansu advertises this listener as the
+/// broker's address: every connection a client makes, bootstrap and
+/// partition leaders alike, goes through TLS.
+struct TlsFront {
+    port: u16,
+    handshakes: Arc<std::sync::Mutex<Vec<Result<(), String>>>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Broker {
     pub async fn start() -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("dibao-broker-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
-        let mut broker = Self { port: free_port(), dir, child: None };
+        let mut broker = Self { port: free_port(), dir, child: None, front: None };
         broker.spawn().await?;
         Ok(broker)
     }
 
+    /// A broker clients reach only over TLS at `localhost`: its certificate
+    /// `cert_pem`/`key_pem`, and a client certificate of `clients_ca_pem`
+    /// required of every connection.
+    pub async fn start_tls(cert_pem: &str, key_pem: &str, clients_ca_pem: &str) -> anyhow::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(clients_ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?,
+                PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?,
+            )?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let front_port = listener.local_addr()?.port();
+
+        let dir = std::env::temp_dir().join(format!("dibao-broker-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port();
+        let handshakes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = handshakes.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, seen) = (acceptor.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let accepted = acceptor.accept(tcp).await;
+                    if let Ok(mut guard) = seen.lock() {
+                        guard.push(accepted.as_ref().map(|_| ()).map_err(ToString::to_string));
+                    }
+                    let (Ok(mut tls), Ok(mut plain)) =
+                        (accepted, tokio::net::TcpStream::connect(("127.0.0.1", port)).await)
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        let front = TlsFront { port: front_port, handshakes, task };
+        let mut broker = Self { port, dir, child: None, front: Some(front) };
+        broker.spawn().await?;
+        Ok(broker)
+    }
+
+    /// Where clients reach it: the TLS listener's name and port, if it has one.
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        match &self.front {
+            Some(front) => format!("localhost:{}", front.port),
+            None => format!("127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The TLS handshakes its listener saw, in order: `Err` with why one failed.
+    pub fn handshakes(&self) -> Vec<Result<(), String>> {
+        let seen = self.front.as_ref().map(|f| f.handshakes.clone());
+        seen.and_then(|h| h.lock().ok().map(|h| h.clone())).unwrap_or_default()
     }
 
     pub fn kafka_settings(&self, prefix: &str, group: &str) -> KafkaSettings {
@@ -206,16 +284,22 @@ impl Broker {
             brokers: self.address(),
             topic_prefix: prefix.to_owned(),
             group_id: group.to_owned(),
+            tls: None,
+            sasl: None,
             properties: Default::default(),
         }
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = match &self.front {
+            Some(front) => format!("tcp://localhost:{}", front.port),
+            None => url.clone(),
+        };
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("broker.log"))?;
         let child = Command::new(tansu_bin())
             .arg("broker")
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--listener-url", &url, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(&self.dir)
             .stdout(Stdio::from(log.try_clone()?))
@@ -268,6 +352,9 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        if let Some(front) = &self.front {
+            front.task.abort();
+        }
         if let Some(c) = self.child.as_mut() {
             let _ = c.start_kill();
         }

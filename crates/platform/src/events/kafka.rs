@@ -12,14 +12,17 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 
+use secrecy::ExposeSecret;
+
 use crate::runtime::settings::KafkaSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     #[error("cannot create the Kafka client for {brokers}: {source}")]
     Client { brokers: String, source: rdkafka::error::KafkaError },
-    #[error("cannot reach the Kafka brokers at {brokers} within {seconds} s: {source}")]
-    Unreachable { brokers: String, seconds: u64, source: rdkafka::error::KafkaError },
+    /// `reason`: librdkafka's error, and its last complaint where it made one.
+    #[error("cannot reach the Kafka brokers at {brokers} within {seconds} s: {reason}")]
+    Unreachable { brokers: String, seconds: u64, reason: String },
     #[error("cannot create topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
 }
@@ -29,12 +32,10 @@ pub fn topic(settings: &KafkaSettings, name: &str) -> String {
     format!("{}.{name}", settings.topic_prefix)
 }
 
-/// Our defaults for one kind of client, then the operator's properties
-/// (security.protocol, sasl.*, …), which override them.
-fn create<T: rdkafka::config::FromClientConfig>(
-    settings: &KafkaSettings,
-    defaults: &[(&str, &str)],
-) -> Result<T, KafkaError> {
+/// Our defaults for one kind of client, then the operator's tuning
+/// properties, then the security `kafka.tls` and `kafka.sasl` say — last,
+/// so no property can weaken them (validation refuses such properties too).
+fn config(settings: &KafkaSettings, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &settings.brokers);
     for (k, v) in defaults {
@@ -43,8 +44,77 @@ fn create<T: rdkafka::config::FromClientConfig>(
     for (k, v) in &settings.properties {
         cfg.set(k, v);
     }
-    cfg.create().map_err(|source| KafkaError::Client { brokers: settings.brokers.clone(), source })
+    for (k, v) in security_properties(settings) {
+        cfg.set(k, v);
+    }
+    cfg
 }
+
+fn create<T: rdkafka::config::FromClientConfig>(
+    settings: &KafkaSettings,
+    defaults: &[(&str, &str)],
+) -> Result<T, KafkaError> {
+    config(settings, defaults)
+        .create()
+        .map_err(|source| KafkaError::Client { brokers: settings.brokers.clone(), source })
+}
+
+/// The librdkafka properties of `kafka.tls` and `kafka.sasl`: TLS with the
+/// brokers' CA and host names verified, a client certificate or SCRAM.
+pub fn security_properties(settings: &KafkaSettings) -> Vec<(&'static str, String)> {
+    let Some(tls) = &settings.tls else {
+        return vec![("security.protocol", "plaintext".to_owned())];
+    };
+    let path = |p: &std::path::Path| p.display().to_string();
+    let mut props = vec![
+        ("security.protocol", if settings.sasl.is_some() { "sasl_ssl" } else { "ssl" }.to_owned()),
+        ("ssl.ca.location", path(&tls.ca_cert)),
+        ("enable.ssl.certificate.verification", "true".to_owned()),
+        ("ssl.endpoint.identification.algorithm", "https".to_owned()),
+    ];
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        props.push(("ssl.certificate.location", path(cert)));
+        props.push(("ssl.key.location", path(key)));
+    }
+    if let Some(sasl) = &settings.sasl {
+        props.push(("sasl.mechanism", sasl.mechanism.as_str().to_owned()));
+        props.push(("sasl.username", sasl.username.clone()));
+        props.push(("sasl.password", sasl.password.expose_secret().to_owned()));
+    }
+    props
+}
+
+/// Keeps the last error librdkafka reported, so a start-up that cannot
+/// reach the brokers says why (a refused certificate, a failed login)
+/// rather than only that it timed out.
+#[derive(Default)]
+struct LastError(std::sync::Mutex<Option<String>>);
+
+impl rdkafka::ClientContext for LastError {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::error!(target: "librdkafka", %error, "librdkafka: {reason}");
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(reason.to_owned());
+        }
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {fac} {message}");
+                if let Ok(mut last) = self.0.lock() {
+                    *last = Some(message.to_owned());
+                }
+            }
+            L::Warning => tracing::warn!(target: "librdkafka", "librdkafka: {fac} {message}"),
+            L::Notice | L::Info => tracing::info!(target: "librdkafka", "librdkafka: {fac} {message}"),
+            L::Debug => tracing::debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for LastError {}
 
 /// Idempotent producer: the broker drops retried duplicates and keeps order
 /// per partition. Delivery never times out, so a message waits through a
@@ -98,7 +168,7 @@ pub async fn partition_counts(settings: &KafkaSettings, topics: &[String]) -> Re
         Ok::<_, rdkafka::error::KafkaError>(counts)
     };
     match tokio::task::spawn_blocking(lookup).await {
-        Ok(r) => r.map_err(|source| KafkaError::Unreachable { brokers, seconds: 10, source }),
+        Ok(r) => r.map_err(|source| KafkaError::Unreachable { brokers, seconds: 10, reason: source.to_string() }),
         Err(_) => Err(KafkaError::CreateTopic { topic: String::new(), reason: "metadata lookup panicked".into() }),
     }
 }
@@ -123,16 +193,41 @@ pub async fn high_watermarks(settings: &KafkaSettings, topics: &[String]) -> any
     Ok(tokio::task::spawn_blocking(lookup).await??)
 }
 
-/// Asks the brokers for metadata, so start-up fails loudly when they are unreachable.
+/// Asks the brokers for metadata, so start-up fails loudly when they are
+/// unreachable, naming librdkafka's last complaint (a certificate from
+/// another CA, a refused login).
 pub async fn check_reachable(settings: &KafkaSettings, timeout: Duration) -> Result<(), KafkaError> {
-    let consumer: rdkafka::consumer::BaseConsumer = create(settings, &[])?;
+    let consumer: rdkafka::consumer::BaseConsumer<LastError> = config(settings, &[])
+        .create_with_context(LastError::default())
+        .map_err(|source| KafkaError::Client { brokers: settings.brokers.clone(), source })?;
     let brokers = settings.brokers.clone();
-    let unreachable = |source| KafkaError::Unreachable { brokers: brokers.clone(), seconds: timeout.as_secs(), source };
-    match tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, timeout).map(|_| ())).await {
-        Ok(result) => result.map_err(unreachable),
-        Err(join) => Err(unreachable(rdkafka::error::KafkaError::Global(RDKafkaErrorCode::Fail)))
-            .inspect_err(|_| tracing::error!(error = %join, "metadata probe panicked")),
-    }
+    let (result, last) = tokio::task::spawn_blocking(move || {
+        let result = consumer.fetch_metadata(None, timeout).map(|_| ());
+        // The client's errors and logs wait on its queue until polled (the
+        // fetch does not poll): served now, they reach the context.
+        if result.is_err() {
+            for _ in 0..1000 {
+                if consumer.poll(Duration::ZERO).is_none() {
+                    break;
+                }
+            }
+        }
+        let last = consumer.context().0.lock().ok().and_then(|mut l| l.take());
+        (result, last)
+    })
+    .await
+    .unwrap_or_else(|join| {
+        tracing::error!(error = %join, "metadata probe panicked");
+        (Err(rdkafka::error::KafkaError::Global(RDKafkaErrorCode::Fail)), None)
+    });
+    result.map_err(|source| KafkaError::Unreachable {
+        brokers,
+        seconds: timeout.as_secs(),
+        reason: match last {
+            Some(last) => format!("{source} (last error: {last})"),
+            None => source.to_string(),
+        },
+    })
 }
 
 /// Creates the topics that do not exist yet. Brokers without auto-create
@@ -187,4 +282,62 @@ pub async fn record_at(
         None
     };
     Ok(tokio::task::spawn_blocking(lookup).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::settings::{KafkaSaslSettings, KafkaTlsSettings, ScramMechanism};
+
+    fn settings(tls: Option<KafkaTlsSettings>, sasl: Option<KafkaSaslSettings>) -> KafkaSettings {
+        KafkaSettings {
+            brokers: "kafka:9093".into(),
+            topic_prefix: "prod".into(),
+            group_id: "civil-affairs".into(),
+            tls,
+            sasl,
+            properties: [("security.protocol".to_owned(), "plaintext".to_owned())].into(),
+        }
+    }
+
+    fn value(props: &[(&str, String)], key: &str) -> Option<String> {
+        props.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn tls_verifies_the_brokers_and_presents_the_services_certificate() {
+        let tls = KafkaTlsSettings {
+            ca_cert: "/certs/kafka-ca/ca.crt".into(),
+            cert: Some("/certs/kafka-user/user.crt".into()),
+            key: Some("/certs/kafka-user/user.key".into()),
+        };
+        let props = security_properties(&settings(Some(tls), None));
+        assert_eq!(value(&props, "security.protocol").as_deref(), Some("ssl"));
+        assert_eq!(value(&props, "ssl.ca.location").as_deref(), Some("/certs/kafka-ca/ca.crt"));
+        assert_eq!(value(&props, "enable.ssl.certificate.verification").as_deref(), Some("true"));
+        assert_eq!(value(&props, "ssl.endpoint.identification.algorithm").as_deref(), Some("https"));
+        assert_eq!(value(&props, "ssl.key.location").as_deref(), Some("/certs/kafka-user/user.key"));
+    }
+
+    #[test]
+    fn scram_goes_over_tls_and_the_typed_settings_win_over_properties() {
+        let tls = KafkaTlsSettings { ca_cert: "/certs/ca.crt".into(), cert: None, key: None };
+        let sasl = KafkaSaslSettings {
+            mechanism: ScramMechanism::ScramSha256,
+            username: "civil-affairs".into(),
+            password: "s3cret".to_owned().into(),
+        };
+        let s = settings(Some(tls), Some(sasl));
+        let props = security_properties(&s);
+        assert_eq!(value(&props, "security.protocol").as_deref(), Some("sasl_ssl"));
+        assert_eq!(value(&props, "sasl.mechanism").as_deref(), Some("SCRAM-SHA-256"));
+        assert_eq!(value(&props, "sasl.password").as_deref(), Some("s3cret"));
+        assert_eq!(value(&props, "ssl.certificate.location"), None);
+        let cfg = config(&s, &[]);
+        assert_eq!(cfg.get("security.protocol"), Some("sasl_ssl"), "a property cannot weaken kafka.tls");
+        assert_eq!(
+            value(&security_properties(&settings(None, None)), "security.protocol").as_deref(),
+            Some("plaintext")
+        );
+    }
 }

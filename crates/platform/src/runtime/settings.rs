@@ -139,9 +139,80 @@ pub struct KafkaSettings {
     pub topic_prefix: String,
     /// Consumer group of this service.
     pub group_id: String,
-    /// Extra librdkafka properties (security.protocol, sasl.*, …) for production brokers.
+    /// TLS to the brokers, their certificates verified: set in production
+    /// (Strimzi's listeners are TLS); unset, plaintext (development and CI:
+    /// Tansu 0.6.0 does not serve TLS).
+    #[serde(default)]
+    pub tls: Option<KafkaTlsSettings>,
+    /// SASL/SCRAM over that TLS, for clusters whose users log in with a
+    /// password (Strimzi `KafkaUser` with `scram-sha-512`) rather than a
+    /// client certificate.
+    #[serde(default)]
+    pub sasl: Option<KafkaSaslSettings>,
+    /// Other librdkafka properties (tuning: `socket.keepalive.enable`, …).
+    /// Not the security ones: those are `kafka.tls` and `kafka.sasl`, the
+    /// one way to set them (see [`KAFKA_SECURITY_PROPERTIES`]).
     #[serde(default)]
     pub properties: HashMap<String, String>,
+}
+
+/// The librdkafka properties `kafka.tls` and `kafka.sasl` set; refused in
+/// `kafka.properties`, where one could quietly weaken them.
+pub const KAFKA_SECURITY_PROPERTIES: &[&str] = &[
+    "security.protocol",
+    "ssl.ca.location",
+    "ssl.ca.pem",
+    "ssl.certificate.location",
+    "ssl.certificate.pem",
+    "ssl.key.location",
+    "ssl.key.pem",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+    "enable.ssl.certificate.verification",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.username",
+    "sasl.password",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaTlsSettings {
+    /// PEM file of the CA the brokers' certificates must chain to (Strimzi's
+    /// cluster CA); each broker's host name is checked against its certificate.
+    pub ca_cert: PathBuf,
+    /// This service's certificate and key, for brokers that authenticate
+    /// clients by certificate (Strimzi `KafkaUser` with `authentication: tls`):
+    /// both or neither.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaSaslSettings {
+    #[serde(default)]
+    pub mechanism: ScramMechanism,
+    pub username: String,
+    pub password: SecretString,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum ScramMechanism {
+    #[default]
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+}
+
+impl ScramMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ScramSha512 => "SCRAM-SHA-512",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +296,40 @@ impl Validate for KafkaSettings {
         }
         if self.group_id.trim().is_empty() {
             problems.push("kafka.group_id must not be empty".to_owned());
+        }
+        if let Some(tls) = &self.tls {
+            let files = [("kafka.tls.ca_cert", Some(&tls.ca_cert)), ("kafka.tls.cert", tls.cert.as_ref())];
+            let files = files.into_iter().chain([("kafka.tls.key", tls.key.as_ref())]);
+            for (name, path) in files {
+                if let Some(path) = path.filter(|p| !p.is_file()) {
+                    problems.push(format!("{name}: no file at {}", path.display()));
+                }
+            }
+            if tls.cert.is_some() != tls.key.is_some() {
+                problems.push("kafka.tls.cert and kafka.tls.key go together: give both or neither".to_owned());
+            }
+        }
+        if let Some(sasl) = &self.sasl {
+            match &self.tls {
+                None => problems.push(
+                    "kafka.sasl needs kafka.tls: the password and the events are not sent over plaintext".to_owned(),
+                ),
+                Some(tls) if tls.cert.is_some() => problems.push(
+                    "kafka.sasl and kafka.tls.cert are two ways for the service to prove itself: give one".to_owned(),
+                ),
+                Some(_) => {}
+            }
+            if sasl.username.trim().is_empty() {
+                problems.push("kafka.sasl.username must not be empty".to_owned());
+            }
+        }
+        let mut reserved: Vec<&str> = (self.properties.keys())
+            .filter(|k| KAFKA_SECURITY_PROPERTIES.contains(&k.as_str()))
+            .map(String::as_str)
+            .collect();
+        reserved.sort_unstable();
+        for key in reserved {
+            problems.push(format!("kafka.properties.{key}: set it through kafka.tls or kafka.sasl"));
         }
         problems
     }
@@ -453,14 +558,14 @@ mod tests {
         let mut vars = base_vars(&dir);
         std::fs::write(
             dir.join("none.env"),
-            "DEMO__KAFKA__PROPERTIES__SASL_MECHANISM=PLAIN\nDEMO__KAFKA__PROPERTIES__SECURITY_PROTOCOL=SASL_PLAINTEXT\n",
+            "DEMO__KAFKA__PROPERTIES__SOCKET_KEEPALIVE_ENABLE=false\nDEMO__KAFKA__PROPERTIES__STATISTICS_INTERVAL_MS=5000\n",
         )
         .expect("write");
-        vars.insert("DEMO__KAFKA__PROPERTIES__SECURITY_PROTOCOL".into(), "SASL_SSL".into());
-        vars.insert("DEMO__KAFKA__PROPERTIES__ssl.ca.location".into(), "/etc/kafka/ca.pem".into());
+        vars.insert("DEMO__KAFKA__PROPERTIES__SOCKET_KEEPALIVE_ENABLE".into(), "true".into());
+        vars.insert("DEMO__KAFKA__PROPERTIES__client.rack".into(), "zone-a".into());
         let s = load_service::<NoSection>("demo", "", true, &vars).expect("valid").platform;
         let expected: HashMap<String, String> =
-            [("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN"), ("ssl.ca.location", "/etc/kafka/ca.pem")]
+            [("socket.keepalive.enable", "true"), ("statistics.interval.ms", "5000"), ("client.rack", "zone-a")]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
@@ -470,6 +575,56 @@ mod tests {
             "the environment overrides the env file, key by key"
         );
         assert_eq!(s.kafka().expect("kafka").brokers, "127.0.0.1:9092", "the other kafka settings still load");
+    }
+
+    #[test]
+    fn kafka_tls_and_sasl_are_settings_of_their_own() {
+        let dir = tempdir("kafka-tls");
+        std::fs::write(dir.join("kafka-ca.pem"), "pem").expect("write");
+        std::fs::write(dir.join("user.crt"), "pem").expect("write");
+        std::fs::write(dir.join("user.key"), "pem").expect("write");
+        let mut vars = base_vars(&dir);
+        vars.insert("DEMO__KAFKA__TLS__CA_CERT".into(), dir.join("kafka-ca.pem").display().to_string());
+        vars.insert("DEMO__KAFKA__TLS__CERT".into(), dir.join("user.crt").display().to_string());
+        vars.insert("DEMO__KAFKA__TLS__KEY".into(), dir.join("user.key").display().to_string());
+        let s = load_service::<NoSection>("demo", "", true, &vars).expect("valid").platform;
+        let tls = s.kafka().expect("kafka").tls.clone().expect("tls");
+        assert_eq!(tls.ca_cert, dir.join("kafka-ca.pem"));
+        assert_eq!(tls.key, Some(dir.join("user.key")));
+
+        // SCRAM over TLS, the mechanism defaulting to SHA-512; the password never printed.
+        let mut scram = base_vars(&dir);
+        scram.insert("DEMO__KAFKA__TLS__CA_CERT".into(), dir.join("kafka-ca.pem").display().to_string());
+        scram.insert("DEMO__KAFKA__SASL__USERNAME".into(), "civil-affairs".into());
+        scram.insert("DEMO__KAFKA__SASL__PASSWORD".into(), "hunter2".into());
+        let s = load_service::<NoSection>("demo", "", true, &scram).expect("valid").platform;
+        let sasl = s.kafka().expect("kafka").sasl.clone().expect("sasl");
+        assert_eq!((sasl.mechanism, sasl.username.as_str()), (ScramMechanism::ScramSha512, "civil-affairs"));
+        assert!(!format!("{s:?}").contains("hunter2"), "the SCRAM password never prints");
+    }
+
+    #[test]
+    fn unsafe_or_incomplete_kafka_security_is_refused_by_name() {
+        let dir = tempdir("kafka-refused");
+        std::fs::write(dir.join("user.crt"), "pem").expect("write");
+        let refused = |extra: &[(&str, &str)]| {
+            let mut vars = base_vars(&dir);
+            vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            load_service::<NoSection>("demo", "", true, &vars).expect_err("refused").to_string()
+        };
+        let e = refused(&[("DEMO__KAFKA__SASL__USERNAME", "u"), ("DEMO__KAFKA__SASL__PASSWORD", "p")]);
+        assert!(e.contains("kafka.sasl needs kafka.tls"), "{e}");
+        let ca = dir.join("missing-ca.pem").display().to_string();
+        let cert = dir.join("user.crt").display().to_string();
+        let e = refused(&[("DEMO__KAFKA__TLS__CA_CERT", &ca), ("DEMO__KAFKA__TLS__CERT", &cert)]);
+        assert!(e.contains("kafka.tls.ca_cert: no file at"), "{e}");
+        assert!(e.contains("kafka.tls.cert and kafka.tls.key go together"), "{e}");
+        let e = refused(&[
+            ("DEMO__KAFKA__PROPERTIES__SECURITY_PROTOCOL", "plaintext"),
+            ("DEMO__KAFKA__PROPERTIES__ENABLE_SSL_CERTIFICATE_VERIFICATION", "false"),
+        ]);
+        assert!(e.contains("kafka.properties.enable.ssl.certificate.verification: set it through kafka.tls"), "{e}");
+        assert!(e.contains("kafka.properties.security.protocol"), "{e}");
     }
 
     #[test]
