@@ -365,6 +365,23 @@ async fn planted_rosters_through_the_services_every_case_found_reproducible_deci
         .into_inner()
         .household
         .expect("household");
+    // Each household named by its roster's own number (户编号), in the lists
+    // and the exports, never by the services' internal ids.
+    let dibao = &on_both[0].dibao_households[0];
+    let on_civil = mesh
+        .civil
+        .get_household(ca::GetHouseholdRequest { household_id: dibao.household_id.clone() })
+        .await
+        .expect("civil household")
+        .into_inner()
+        .household
+        .expect("household");
+    assert!(!on_civil.household_number.is_empty() && !h.household_number.is_empty(), "both rosters number them");
+    assert_eq!(dibao.household_number, on_civil.household_number, "the dibao household by the county's number");
+    assert_eq!(on_both[0].poor_households[0].household_number, h.household_number, "the poor one by the office's");
+    let sheets: String = csv.iter().map(|(_, c)| String::from_utf8_lossy(c).into_owned()).collect();
+    assert!(sheets.contains(&on_civil.household_number) && sheets.contains(&h.household_number), "exported by number");
+    assert!(!sheets.contains(&dibao.household_id) && !sheets.contains(&household), "no internal id exported");
     let dead =
         h.members.iter().find(|m| m.relation != Relation::Head as i32).or(h.members.first()).cloned().expect("member");
     let dead_id = dead.person.and_then(|p| p.identity_number).expect("id");

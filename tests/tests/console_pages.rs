@@ -25,11 +25,11 @@ fn household(i: usize) -> ca::Household {
     all::enrolled_pair(i, &format!("PG-{i:03}"), &format!("{TOWNSHIP}{:03}", 201 + i % 4), "19600101", "王")
 }
 
-/// The heads of the households a comparison page lists as open, as the
-/// list names them: "王12（村，2人）".
+/// The households a comparison page lists as open, as the list names them:
+/// by the county's household number and the head ("PG-006 王12（村，2人）").
 fn listed(page: &str) -> Vec<String> {
     let open = page.split("id=\"decided\"").next().unwrap_or_default();
-    open.split("<td>王").skip(1).filter_map(|s| s.split_once('（').map(|(n, _)| format!("王{n}"))).collect()
+    open.split("<td>PG-").skip(1).filter_map(|s| s.split_once('（').map(|(n, _)| format!("PG-{n}"))).collect()
 }
 
 /// The next page's address, as the page links it.
@@ -101,7 +101,7 @@ async fn a_long_list_is_worked_a_page_at_a_time_and_the_work_list_counts_what_is
     }
     assert_eq!(pages, [50, 50, 20]);
     let distinct: BTreeSet<&String> = seen.iter().collect();
-    let expected: BTreeSet<String> = (0..HOUSEHOLDS).map(|i| format!("王{}", 2 * i)).collect();
+    let expected: BTreeSet<String> = (0..HOUSEHOLDS).map(|i| format!("PG-{i:03} 王{}", 2 * i)).collect();
     assert_eq!(distinct.len(), seen.len(), "a household on two pages");
     assert_eq!(distinct.into_iter().cloned().collect::<BTreeSet<_>>(), expected);
 

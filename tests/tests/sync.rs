@@ -288,7 +288,15 @@ async fn each_change_on_one_roster_shows_on_the_other() {
     let on_roster = due.iter().find(|r| r.household_id == d1).expect("D-1 due");
     assert!(on_roster.reason.contains("因病返贫"), "{}", on_roster.reason);
     let candidate = due.iter().find(|r| r.household_id.is_empty()).expect("P3 as a candidate");
-    assert!(candidate.reason.contains(&p3) && candidate.reason.contains("不在低保名单"), "{}", candidate.reason);
+    // Named by the office's household number, never by its internal id.
+    let number = poor_household(&m.poverty, &p3).await.household_number;
+    assert_eq!(candidate.household_number, number);
+    assert!(
+        candidate.reason.contains(&format!("户编号{number}")) && !candidate.reason.contains(&p3),
+        "{}",
+        candidate.reason
+    );
+    assert!(candidate.reason.contains("不在低保名单"), "{}", candidate.reason);
 
     // A death recorded by the poverty office reaches the dibao roster ...
     m.poverty

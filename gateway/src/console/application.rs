@@ -197,9 +197,14 @@ fn summary(v: &Visit, a: &ca::Application) -> String {
         .unwrap_or(dibao_proto::events::v1::BenefitCategory::Unspecified);
     let notice = timestamp(a.notice_ends_at.as_ref());
     format!(
-        "<dl class=\"summary\"><dt>户主</dt><dd id=\"head\">{head}</dd><dt>村</dt><dd>{village}</dd>\
+        "<dl class=\"summary\">{number}<dt>户主</dt><dd id=\"head\">{head}</dd><dt>村</dt><dd>{village}</dd>\
          <dt>类型</dt><dd>{kind}</dd><dt>状态</dt><dd id=\"status\">{status}</dd>\
          <dt>当前环节</dt><dd id=\"next-step\">{step}</dd><dt>提交时间</dt><dd>{submitted}</dd>{notice}{report}{amount}</dl>",
+        number = if h.household_number.is_empty() {
+            String::new()
+        } else {
+            format!("<dt>户编号</dt><dd id=\"household-number\">{}</dd>", esc(&h.household_number))
+        },
         head = esc(&head_name(Some(&h))),
         village = v.place(&h.village.map(|v| v.code).unwrap_or_default()),
         kind = if a.kind == ca::ApplicationKind::Exit as i32 { "退出" } else { "申请纳入低保" },

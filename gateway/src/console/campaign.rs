@@ -209,12 +209,15 @@ pub async fn findings(v: &Visit, id: &str) -> Page {
             Ok(answer) => {
                 let h = answer.into_inner().household.unwrap_or_default();
                 vec![
+                    esc(if h.household_number.is_empty() { "—" } else { &h.household_number }),
                     esc(&super::work::head_name(Some(&h))),
                     v.place(&h.village.map(|v| v.code).unwrap_or_default()),
                     h.members.len().to_string(),
                 ]
             }
-            Err(status) => vec![esc(&super::refusal(&status, "不在您的管辖范围内")), String::new(), String::new()],
+            Err(status) => {
+                vec![esc(&super::refusal(&status, "不在您的管辖范围内")), String::new(), String::new(), String::new()]
+            }
         };
         rows.push(row);
     }
@@ -227,7 +230,7 @@ pub async fn findings(v: &Visit, id: &str) -> Page {
         "<p>范围 {division}：核查中各部门答复与县政策不符或需核实的家庭，请逐户入户核实。</p>{table}{more}\
          <p><a href=\"/campaigns/{id}\">返回核查进度</a></p>",
         division = v.place(&division),
-        table = table("findings", &["户主", "村", "人数"], &rows, "尚无有发现的家庭"),
+        table = table("findings", &["户编号", "户主", "村", "人数"], &rows, "尚无有发现的家庭"),
         id = esc(id),
     );
     Page::ok("有发现的家庭", body)

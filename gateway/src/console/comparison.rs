@@ -45,8 +45,11 @@ fn households(v: &Visit, list: &[cmp::EntryHousehold]) -> String {
     }
     list.iter()
         .map(|h| {
+            // By the roster's household number and the head, as officers know them.
+            let number = if h.household_number.is_empty() { "—" } else { h.household_number.as_str() };
             format!(
-                "{}（{}，{}人）",
+                "{} {}（{}，{}人）",
+                esc(number),
                 esc(&h.head_name),
                 v.place(&h.village.as_ref().map(|v| v.code.clone()).unwrap_or_default()),
                 h.members

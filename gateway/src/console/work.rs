@@ -225,6 +225,7 @@ async fn reviews_due(
                 .map(|r| {
                     vec![
                         if r.priority { "<strong>重点</strong>".to_owned() } else { String::new() },
+                        esc(if r.household_number.is_empty() { "—" } else { &r.household_number }),
                         esc(&r.head.as_ref().map(|p| p.name.clone()).unwrap_or_default()),
                         v.place(&r.village.as_ref().map(|d| d.code.clone()).unwrap_or_default()),
                         esc(&super::html::pb_date(r.due_on.as_ref())),
@@ -232,7 +233,7 @@ async fn reviews_due(
                     ]
                 })
                 .collect();
-            out.push_str(&table("reviews", &["", "户主", "村", "应复核日期", "原因"], &rows, "暂无到期复核"));
+            out.push_str(&table("reviews", &["", "户编号", "户主", "村", "应复核日期", "原因"], &rows, "暂无到期复核"));
         }
         Err(status) => out.push_str(&super::html::alert("", &super::refusal(&status, "无权查看本乡镇的复核名单"))),
     }

@@ -547,7 +547,8 @@ async fn enrol(
         return Err(ProcessError::NotEligible(benefit.explanation).into());
     }
     let category = convert::category_to_pb(benefit.category) as i32;
-    let version = households::enrol(tx, household_id, category, benefit.monthly_amount, china_date(now)).await?;
+    let (version, household_number) =
+        households::enrol(tx, household_id, category, benefit.monthly_amount, china_date(now)).await?;
     let payload = Payload::HouseholdEnrolled(HouseholdEnrolled {
         household_id: household_id.to_string(),
         village: Some(dibao_proto::common::v1::DivisionCode { code: village }),
@@ -556,6 +557,7 @@ async fn enrol(
         members: households::roster_members(&household, &benefit.covered),
         monthly_amount: Some(benefit.monthly_amount.into()),
         effective_from: Some(date_to_pb(china_date(now))),
+        household_number,
     });
     households::publish(tx, &roster.topic, household_id, version, payload).await?;
     tracing::info!(%household_id, amount_fen = benefit.monthly_amount.0, "household enrolled");

@@ -109,7 +109,8 @@ const PRODUCER: &str = "civil-affairs";
 const AGGREGATE: &str = "civil_affairs.household";
 
 /// The columns every household read selects, by the names [`HouseholdRow`] reads.
-pub const COLUMNS: &str = "household_id, body, status, category, monthly_amount_fen, enrolled_on, version, programme";
+pub const COLUMNS: &str =
+    "household_id, body, status, category, monthly_amount_fen, enrolled_on, version, programme, source_id";
 
 /// A household as its row holds it; the members and their health in `body`.
 pub struct HouseholdRow {
@@ -121,6 +122,9 @@ pub struct HouseholdRow {
     pub enrolled_on: Option<Date>,
     pub version: i64,
     pub programme: i32,
+    /// The county's number of the household (`source_id`): the roster
+    /// file's, or the one given at enrolment.
+    pub household_number: Option<String>,
 }
 
 impl HouseholdRow {
@@ -134,6 +138,7 @@ impl HouseholdRow {
             enrolled_on: row.get("enrolled_on"),
             version: row.get("version"),
             programme: row.get("programme"),
+            household_number: row.get("source_id"),
         }
     }
 
@@ -148,6 +153,7 @@ impl HouseholdRow {
         household.enrolled_on = self.enrolled_on.map(date_to_pb);
         household.version = self.version;
         household.programme = self.programme;
+        household.household_number = self.household_number.unwrap_or_default();
         Ok(household)
     }
 }
@@ -428,15 +434,47 @@ pub async fn enrol(
     category: i32,
     amount: Fen,
     on: Date,
-) -> Result<i64, Error> {
-    Ok(tx
+) -> Result<(i64, String), Error> {
+    let row = tx
         .query_one(
             "UPDATE household SET status = $2, category = $3, monthly_amount_fen = $4, enrolled_on = $5, version = version + 1
-             WHERE household_id = $1 RETURNING version",
+             WHERE household_id = $1 RETURNING version, county, source_id",
             &[&household_id, &(pb::HouseholdStatus::Enrolled as i32), &category, &amount.0, &on],
         )
-        .await?
-        .get(0))
+        .await?;
+    let number = match row.get::<_, Option<String>>("source_id") {
+        Some(number) => number,
+        None => give_number(tx, household_id, row.get("county")).await?,
+    };
+    Ok((row.get("version"), number))
+}
+
+/// The county's next household number for a household enrolled on
+/// application (an imported one keeps its roster file's): the county code
+/// and a six-digit sequence of the county's (`220581000001`), skipping any
+/// a roster file already used.
+async fn give_number(tx: &Transaction<'_>, household_id: Uuid, county: &str) -> Result<String, Error> {
+    loop {
+        let next: i64 = tx
+            .query_one(
+                "INSERT INTO household_number_counter AS c (county, last) VALUES ($1, 1)
+                 ON CONFLICT (county) DO UPDATE SET last = c.last + 1 RETURNING last",
+                &[&county],
+            )
+            .await?
+            .get(0);
+        let number = format!("{county}{next:06}");
+        let given = tx
+            .execute(
+                "UPDATE household SET source_id = $2 WHERE household_id = $1
+                   AND NOT EXISTS (SELECT 1 FROM household WHERE county = $3 AND source_id = $2)",
+                &[&household_id, &number, &county],
+            )
+            .await?;
+        if given == 1 {
+            return Ok(number);
+        }
+    }
 }
 
 /// A household leaves the roster: exited, amount 0, members free, and

@@ -169,6 +169,7 @@ impl ImportRow for RosterImport<'_> {
                 members,
                 monthly_amount: Some(amount.into()),
                 effective_from: Some(date_to_pb(enrolled_on)),
+                household_number: source_id.clone(),
             });
             households::publish(tx, &roster.topic, household_id, 1, payload).await?;
             return Ok(Imported::Applied);

@@ -153,7 +153,8 @@ pub async fn reviews_due(
     // that returned to poverty for illness, disability or sudden hardship.
     let returned = client
         .query(
-            "SELECT p.poor_household_id, p.village, p.return_cause, p.returned_on, p.head_name, p.head_identity,
+            "SELECT p.poor_household_id, p.household_number, p.village, p.return_cause, p.returned_on, p.head_name,
+                        p.head_identity,
                         array(SELECT DISTINCT m.household_id FROM poverty_member pm
                               JOIN household_member m ON m.identity_number = pm.identity_number AND m.live
                               WHERE pm.poor_household_id = p.poor_household_id) AS on_dibao
@@ -175,9 +176,13 @@ pub async fn reviews_due(
                 household_id: String::new(),
                 due_on: returned_on.map(date_to_pb),
                 priority: true,
+                // By the poverty office's household number, never the internal id.
                 reason: format!(
                     "建档立卡户{}{returned}，不在低保名单中：下次低保调整时优先审核（R-REV-2）",
-                    row.get::<_, String>("poor_household_id")
+                    match row.get::<_, String>("household_number") {
+                        n if n.is_empty() => String::new(),
+                        n => format!("（户编号{n}）"),
+                    }
                 ),
                 head: Some(dibao_proto::common::v1::Person {
                     identity_number: Some(dibao_proto::common::v1::IdentityNumber { value: row.get("head_identity") }),
@@ -185,6 +190,7 @@ pub async fn reviews_due(
                     ..Default::default()
                 }),
                 village: Some(dibao_proto::common::v1::DivisionCode { code: row.get("village") }),
+                household_number: row.get("household_number"),
                 ..Default::default()
             });
         }
@@ -225,6 +231,7 @@ pub async fn reviews_due(
             programme: h.programme,
             category: h.category,
             last_reviewed_on: last.map(date_to_pb),
+            household_number: h.household_number.clone(),
         });
     }
     // Priority candidates first (R-REV-2), then the longest overdue.

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0009_verification_reports", include_str!("../migrations/0009_verification_reports.sql")),
     ("0010_officers_and_evidence", include_str!("../migrations/0010_officers_and_evidence.sql")),
     ("0011_open_applications", include_str!("../migrations/0011_open_applications.sql")),
+    ("0012_household_numbers", include_str!("../migrations/0012_household_numbers.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one

@@ -89,11 +89,12 @@ impl Handler for PovertyEvents {
                 }
                 let village = e.village.as_ref().map(|v| v.code.clone()).unwrap_or_default();
                 let (name, identity) = head(&e.members);
-                cached::execute(tx, "INSERT INTO poverty_household (poor_household_id, village, status, head_name, head_identity, version)
-                     VALUES ($1, $2, $3, $4, $5, $6)
+                cached::execute(tx, "INSERT INTO poverty_household (poor_household_id, village, status, head_name, head_identity, version,
+                                                   household_number)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (poor_household_id) DO UPDATE
-                     SET village = $2, status = $3, head_name = $4, head_identity = $5, version = $6",
-                    &[&id, &village, &(PovertyStatus::InPoverty as i32), &name, &identity, &version],
+                     SET village = $2, status = $3, head_name = $4, head_identity = $5, version = $6, household_number = $7",
+                    &[&id, &village, &(PovertyStatus::InPoverty as i32), &name, &identity, &version, &e.household_number],
                 )
                 .await?;
                 replace_members(tx, id, &ids(&e.members)).await?;
@@ -227,6 +228,8 @@ pub struct PoorViewRow {
     pub version: i64,
     /// Sorted.
     pub members: Vec<String>,
+    /// The poverty office's number of the household (户编号).
+    pub household_number: String,
 }
 
 impl PoorViewRow {
@@ -246,6 +249,7 @@ impl PoorViewRow {
             head_identity,
             version: h.version,
             members,
+            household_number: h.household_number,
         };
         (h.household_id, row)
     }
@@ -268,6 +272,9 @@ impl ViewRow for PoorViewRow {
         if held.village != self.village {
             what.push("所在村");
         }
+        if held.household_number != self.household_number {
+            what.push("户编号");
+        }
         what
     }
 
@@ -285,7 +292,7 @@ impl View for PovertyView<'_> {
         Ok(tx
             .query(
                 "SELECT poor_household_id, village, status, exit_year, return_cause, dibao_registered_poor, head_name,
-                        head_identity, version,
+                        head_identity, version, household_number,
                         array(SELECT identity_number FROM poverty_member m
                               WHERE m.poor_household_id = p.poor_household_id ORDER BY 1) AS members
                  FROM poverty_household p WHERE village LIKE $1 || '%' FOR UPDATE",
@@ -304,6 +311,7 @@ impl View for PovertyView<'_> {
                     head_identity: r.get("head_identity"),
                     version: r.get("version"),
                     members: r.get("members"),
+                    household_number: r.get("household_number"),
                 };
                 (r.get("poor_household_id"), row)
             })
@@ -313,11 +321,11 @@ impl View for PovertyView<'_> {
     async fn put(&self, tx: &Transaction<'_>, id: &str, row: &PoorViewRow) -> Result<(), Error> {
         tx.execute(
             "INSERT INTO poverty_household (poor_household_id, village, status, exit_year, return_cause,
-                                            dibao_registered_poor, head_name, head_identity, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                            dibao_registered_poor, head_name, head_identity, version, household_number)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (poor_household_id) DO UPDATE
              SET village = $2, status = $3, exit_year = $4, return_cause = $5, dibao_registered_poor = $6,
-                 head_name = $7, head_identity = $8, version = $9",
+                 head_name = $7, head_identity = $8, version = $9, household_number = $10",
             &[
                 &id,
                 &row.village,
@@ -328,6 +336,7 @@ impl View for PovertyView<'_> {
                 &row.head_name,
                 &row.head_identity,
                 &row.version,
+                &row.household_number,
             ],
         )
         .await?;

@@ -208,7 +208,7 @@ async fn covered(client: &impl GenericClient, reader: &Reader, id: Uuid) -> Resu
 
 /// The columns every household read selects, by the names [`household_of`] reads.
 const COLUMNS: &str = "household_id, body, status, exit_year, dibao_registered_poor, dibao_category, version, \
-                       dibao_household_ids, return_cause, \
+                       dibao_household_ids, return_cause, source_id, \
                        array(SELECT identity_number FROM poor_member m
                              WHERE m.household_id = poor_household.household_id AND m.died_on IS NOT NULL
                              ORDER BY 1) AS deceased";
@@ -226,9 +226,34 @@ fn household_of(row: &Row) -> Result<pb::PoorHousehold, Error> {
     h.version = row.get("version");
     h.dibao_household_ids = row.get("dibao_household_ids");
     h.return_cause = row.get("return_cause");
+    h.household_number = row.get::<_, Option<String>>("source_id").unwrap_or_default();
     h.deceased =
         row.get::<_, Vec<String>>("deceased").into_iter().map(|value| common::IdentityNumber { value }).collect();
     Ok(h)
+}
+
+/// The county's next household number for a household registered one by
+/// one (an imported one keeps its roster file's): the county code and a
+/// six-digit sequence of the county's (`220581000001`), skipping any a
+/// roster file already used.
+async fn next_number(tx: &Transaction<'_>, county: &str) -> Result<String, Error> {
+    loop {
+        let next: i64 = tx
+            .query_one(
+                "INSERT INTO household_number_counter AS c (county, last) VALUES ($1, 1)
+                 ON CONFLICT (county) DO UPDATE SET last = c.last + 1 RETURNING last",
+                &[&county],
+            )
+            .await?
+            .get(0);
+        let number = format!("{county}{next:06}");
+        let taken = tx
+            .query_opt("SELECT 1 FROM poor_household WHERE county = $1 AND source_id = $2", &[&county, &number])
+            .await?;
+        if taken.is_none() {
+            return Ok(number);
+        }
+    }
 }
 
 /// What a registration did.
@@ -311,6 +336,10 @@ pub async fn register(
     let (household_id, outcome) = match existing {
         None => {
             let id = Uuid::now_v7();
+            let source_id = match source_id {
+                Some(s) => s.to_owned(),
+                None => next_number(tx, county.as_str()).await?,
+            };
             tx.execute(
                 "INSERT INTO poor_household (household_id, source_id, county, village, status, body, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -330,6 +359,7 @@ pub async fn register(
                 village: Some((&checked.village).into()),
                 members: checked.canonical.members.clone(),
                 causes: checked.canonical.causes.clone(),
+                household_number: source_id,
             });
             publish(tx, &roster.topic, &id.to_string(), 1, payload).await?;
             (id, Registered::New(id))

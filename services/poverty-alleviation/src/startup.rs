@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_registered_poor", include_str!("../migrations/0001_registered_poor.sql")),
     ("0002_member_by_household", include_str!("../migrations/0002_member_by_household.sql")),
     ("0003_comparison_runs", include_str!("../migrations/0003_comparison_runs.sql")),
+    ("0004_household_numbers", include_str!("../migrations/0004_household_numbers.sql")),
 ];
 
 /// The systems that come for an officer: the gateway, and the poverty

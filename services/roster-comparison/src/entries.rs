@@ -101,7 +101,8 @@ pub fn stored_entry(input: &Input, labels: &Labels, lists: &Lists, e: &Entry) ->
         .iter()
         .map(|&d| {
             let (id, village, head) = (input.dibao.id(d), input.dibao_village(d), labels.dibao_heads.get(d));
-            format!("{id}|{village}|{head}|{}", input.dibao.members(d).len())
+            let number = labels.dibao_numbers.get(d);
+            format!("{id}|{village}|{head}|{}|{number}", input.dibao.members(d).len())
         })
         .collect();
     let poor = lists
@@ -109,7 +110,8 @@ pub fn stored_entry(input: &Input, labels: &Labels, lists: &Lists, e: &Entry) ->
         .iter()
         .map(|&p| {
             let (id, village, head) = (input.poor.id(p), input.poor_village(p), labels.poor_heads.get(p));
-            format!("{id}|{village}|{head}|{}", input.poor.members(p).len())
+            let number = labels.poor_numbers.get(p);
+            format!("{id}|{village}|{head}|{}|{number}", input.poor.members(p).len())
         })
         .collect();
     let mut members: Vec<String> = e.person.map(engine::unpack).into_iter().collect();

@@ -32,14 +32,17 @@ pub const HEADINGS: [&str; 12] = [
     "比对项编号",
 ];
 
-/// One household of an entry, from its stored form `id|village|head|members`.
+/// One household of an entry, from its stored form
+/// `id|village|head|members|number`: the roster's own number (户编号), by
+/// which officers know it — never the internal id — the head and the size.
 fn household(s: &str) -> (&str, &str, &str) {
     let mut parts = s.split('|');
-    let id = parts.next().unwrap_or("");
+    let _id = parts.next();
     let _village = parts.next();
     let head = parts.next().unwrap_or("");
     let n = parts.next().unwrap_or("");
-    (id, head, n)
+    let number = parts.next().filter(|n| !n.is_empty()).unwrap_or("—");
+    (number, head, n)
 }
 
 fn mask(id: &str, full: bool) -> String {

@@ -172,6 +172,7 @@ fn entry_household(s: &str) -> pb::EntryHousehold {
         village: parts.next().map(|v| common::DivisionCode { code: v.to_owned() }),
         head_name: parts.next().unwrap_or_default().to_owned(),
         members: parts.next().and_then(|n| n.parse().ok()).unwrap_or(0),
+        household_number: parts.next().unwrap_or_default().to_owned(),
     }
 }
 

@@ -47,7 +47,8 @@ pub async fn refresh(
     while !frontier.is_empty() && households.len() < MAX_GROUP {
         let rows = cached::query(
             tx,
-            "SELECT side, household_id, village, programme, status, flagged, members, coalesce(names[1], '')
+            "SELECT side, household_id, village, programme, status, flagged, members, coalesce(names[1], ''),
+                    household_number
              FROM roster_household WHERE valid_to IS NULL AND on_roster AND members && $1::text[]",
             &[&frontier],
         )
@@ -77,10 +78,12 @@ pub async fn refresh(
         let village: String = row.get(2);
         let members = row.get::<_, Vec<String>>(6).into_iter().filter_map(|m| engine::pack(&m));
         let head: String = row.get(7);
+        let number: String = row.get(8);
         if side == Side::Dibao.as_str() {
             let programme = if row.get::<_, i32>(3) == 2 { Programme::SpecialHardship } else { Programme::Dibao };
             input.push_dibao(&id, &village, programme, members);
             labels.dibao_heads.push(&head);
+            labels.dibao_numbers.push(&number);
         } else {
             let status = match row.get::<_, i32>(4) {
                 2 => PovertyStatus::Exited,
@@ -89,6 +92,7 @@ pub async fn refresh(
             };
             input.push_poor(&id, &village, status, row.get(5), members);
             labels.poor_heads.push(&head);
+            labels.poor_numbers.push(&number);
         }
     }
     let people: Vec<String> = seen.into_iter().collect();

@@ -34,6 +34,7 @@ enum Change<'a> {
         village: String,
         programme: i32,
         members: &'a [RosterMember],
+        number: &'a str,
     },
     Members(&'a [RosterMember]),
     Leave,
@@ -51,7 +52,12 @@ impl Handler for RosterEvents {
             Some(Payload::HouseholdEnrolled(e)) => (
                 Side::Dibao,
                 &e.household_id,
-                Change::Enter { village: village(&e.village), programme: e.programme, members: &e.members },
+                Change::Enter {
+                    village: village(&e.village),
+                    programme: e.programme,
+                    members: &e.members,
+                    number: &e.household_number,
+                },
             ),
             Some(Payload::HouseholdCompositionChanged(e)) => {
                 (Side::Dibao, &e.household_id, Change::Members(&e.members))
@@ -60,7 +66,12 @@ impl Handler for RosterEvents {
             Some(Payload::PoorHouseholdRegistered(e)) => (
                 Side::Poor,
                 &e.household_id,
-                Change::Enter { village: village(&e.village), programme: 0, members: &e.members },
+                Change::Enter {
+                    village: village(&e.village),
+                    programme: 0,
+                    members: &e.members,
+                    number: &e.household_number,
+                },
             ),
             Some(Payload::PoorHouseholdCompositionChanged(e)) => {
                 (Side::Poor, &e.household_id, Change::Members(&e.members))
@@ -82,7 +93,7 @@ impl Handler for RosterEvents {
         }
         let before: Vec<String> = current.as_ref().map(|h| h.members.clone()).unwrap_or_default();
         let new = match (change, current) {
-            (Change::Enter { village, programme, members }, held) => {
+            (Change::Enter { village, programme, members, number }, held) => {
                 let (members, names) = members_of(members);
                 let keep = held.unwrap_or(Held {
                     village: String::new(),
@@ -93,8 +104,11 @@ impl Handler for RosterEvents {
                     members: Vec::new(),
                     names: Vec::new(),
                     version,
+                    number: String::new(),
                 });
-                Held { village, on_roster: true, programme, members, names, version, ..keep }
+                // An event without a number (from before they carried one) keeps the one held.
+                let number = if number.is_empty() { keep.number.clone() } else { number.to_owned() };
+                Held { village, on_roster: true, programme, members, names, version, number, ..keep }
             }
             (_, None) => {
                 return Err(HandlerError::Permanent(format!(

@@ -73,6 +73,7 @@ pub async fn rebuild(
             members,
             names,
             version: h.version,
+            number: h.household_number,
         });
     }
     let mut poor = Vec::new();
@@ -96,6 +97,7 @@ pub async fn rebuild(
             members,
             names,
             version: h.version,
+            number: h.household_number,
         });
     }
 
@@ -120,6 +122,8 @@ pub struct SnapshotHousehold {
     pub members: Vec<String>,
     pub names: Vec<String>,
     pub version: i64,
+    /// The roster's own number of the household (户编号).
+    pub number: String,
 }
 
 /// Brings the view of one roster within the villages starting with
@@ -136,7 +140,7 @@ pub async fn reconcile(
 ) -> Result<(i64, i64), tokio_postgres::Error> {
     let rows = tx
         .query(
-            "SELECT household_id, village, on_roster, programme, status, flagged, members, names, version
+            "SELECT household_id, village, on_roster, programme, status, flagged, members, names, version, household_number
              FROM roster_household WHERE side = $1 AND valid_to IS NULL AND starts_with(village, $2) FOR UPDATE",
             &[&side.as_str(), &prefix],
         )
@@ -155,6 +159,7 @@ pub async fn reconcile(
                     members: r.get(6),
                     names: r.get(7),
                     version: r.get(8),
+                    number: r.get(9),
                 },
             )
         })
@@ -174,6 +179,7 @@ pub async fn reconcile(
                 && (side == Side::Poor || c.programme == h.programme)
                 && (side == Side::Dibao || (c.status == h.status && c.flagged == h.flagged))
                 && sorted(&c.members) == sorted(&h.members)
+                && c.number == h.number
         });
         if same || (held.is_none() && !h.on_roster) {
             continue;
@@ -189,6 +195,7 @@ pub async fn reconcile(
             members: h.members,
             names: h.names,
             version,
+            number: h.number,
         };
         let position = put(tx, side, &h.id, &new).await?;
         live::refresh(tx, before.into_iter().chain(new.members.iter().cloned()), &[(side, h.id.as_str())], position)

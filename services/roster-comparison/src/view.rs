@@ -63,6 +63,8 @@ pub(crate) struct Held {
     pub members: Vec<String>,
     pub names: Vec<String>,
     pub version: i64,
+    /// The roster's own number of the household (户编号).
+    pub number: String,
 }
 
 pub(crate) fn members_of(members: &[RosterMember]) -> (Vec<String>, Vec<String>) {
@@ -86,7 +88,7 @@ pub(crate) async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<O
         &[
             (INDEX_LOOKUPS_ONLY, &[]),
             (
-                "SELECT village, on_roster, programme, status, flagged, members, names, version
+                "SELECT village, on_roster, programme, status, flagged, members, names, version, household_number
                  FROM roster_household WHERE side = $1 AND household_id = $2 AND valid_to IS NULL FOR UPDATE",
                 &[&side.as_str(), &id],
             ),
@@ -102,6 +104,7 @@ pub(crate) async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<O
         members: r.get(5),
         names: r.get(6),
         version: r.get(7),
+        number: r.get(8),
     }))
 }
 
@@ -131,8 +134,8 @@ pub(crate) async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) 
             ),
             (
                 "INSERT INTO roster_household (side, household_id, village, county, on_roster, programme, status, flagged,
-                                               members, names, version, valid_from)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, currval('view_position'))",
+                                               members, names, version, household_number, valid_from)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, currval('view_position'))",
                 &[
                     &side,
                     &id,
@@ -145,6 +148,7 @@ pub(crate) async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) 
                     &new.members,
                     &new.names,
                     &new.version,
+                    &new.number,
                 ],
             ),
             ("UPDATE view_source SET events_applied = events_applied + 1 WHERE side = $1", &[&side]),
@@ -181,6 +185,9 @@ pub struct Labels {
     /// Head's name per dibao, then per registered-poor household.
     pub dibao_heads: Names,
     pub poor_heads: Names,
+    /// The roster's own number (户编号) per dibao, then per registered-poor household.
+    pub dibao_numbers: Names,
+    pub poor_numbers: Names,
     /// Name of each person in the death register.
     pub death_names: std::collections::HashMap<engine::Person, String>,
     /// Name of each linked person of the officials' registry.
@@ -197,7 +204,8 @@ pub async fn load(client: &tokio_postgres::Client, position: i64) -> anyhow::Res
     let mut input = Input::default();
     let mut labels = Labels::default();
     let households = format!(
-        "COPY (SELECT side, household_id, village, programme, status, flagged, array_to_string(members, ','), coalesce(names[1], '')
+        "COPY (SELECT side, household_id, village, programme, status, flagged, array_to_string(members, ','), coalesce(names[1], ''),
+                      household_number
                FROM roster_household
                WHERE on_roster AND valid_from <= {position} AND (valid_to IS NULL OR valid_to > {position})) TO STDOUT"
     );
@@ -208,6 +216,7 @@ pub async fn load(client: &tokio_postgres::Client, position: i64) -> anyhow::Res
             let programme = if f[3] == "2" { Programme::SpecialHardship } else { Programme::Dibao };
             input.push_dibao(&id, f[2], programme, members);
             labels.dibao_heads.push(&unescape(f[7]));
+            labels.dibao_numbers.push(&unescape(f[8]));
         } else {
             let status = match f[4] {
                 "2" => PovertyStatus::Exited,
@@ -216,6 +225,7 @@ pub async fn load(client: &tokio_postgres::Client, position: i64) -> anyhow::Res
             };
             input.push_poor(&id, f[2], status, f[5] == "t", members);
             labels.poor_heads.push(&unescape(f[7]));
+            labels.poor_numbers.push(&unescape(f[8]));
         }
     })
     .await?;
@@ -264,7 +274,7 @@ async fn copy_lines(client: &tokio_postgres::Client, sql: &str, mut each: impl F
         let mut start = 0;
         while let Some(end) = carry[start..].iter().position(|&b| b == b'\n') {
             let line = std::str::from_utf8(&carry[start..start + end])?;
-            let mut fields = [""; 8];
+            let mut fields = [""; 9];
             for (slot, part) in fields.iter_mut().zip(line.split('\t')) {
                 *slot = part;
             }

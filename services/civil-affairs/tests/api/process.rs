@@ -104,6 +104,8 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     assert_eq!(key, &ev.household_id, "keyed by household");
     assert_eq!(ev.monthly_amount, Some(Money { fen: 50_000 }));
     assert_eq!(ev.members.iter().filter(|m| m.covered).count(), 2);
+    // Enrolled on application, it is given the county's next household number.
+    assert_eq!(ev.household_number, format!("{COUNTY}000001"));
 
     let h = r
         .client
@@ -115,6 +117,7 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
         .expect("household");
     assert_eq!(h.status, HouseholdStatus::Enrolled as i32);
     assert_eq!(h.monthly_amount, Some(Money { fen: 50_000 }));
+    assert_eq!(h.household_number, ev.household_number, "the household is read with its number");
     // Once enrolled the household leaves the applicants' notice for the long-term one.
     let applicants = export_notice(&mut r.client, COUNTY, NoticeKind::Applicants, FileFormat::Csv).await.expect("csv");
     assert_eq!(applicants.households, 0);
