@@ -156,6 +156,7 @@ CIVIL_AFFAIRS__TLS__CA_CERT="$STACK/certs/ca.pem" \
 CIVIL_AFFAIRS__TLS__CERT="$STACK/certs/civil-affairs.pem" \
 CIVIL_AFFAIRS__TLS__KEY="$STACK/certs/civil-affairs.key" \
 CIVIL_AFFAIRS__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
+CIVIL_AFFAIRS__VERIFICATION__HUB="127.0.0.1:$HUB_PORT" \
 CIVIL_AFFAIRS__TELEMETRY__LOG_FORMAT=pretty \
 RUST_LOG=warn \
   target/debug/examples/demo_county

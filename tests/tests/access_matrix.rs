@@ -353,6 +353,7 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
         .import_roster(tokio_stream::iter(vec![
             ca::ImportRosterRequest { row: 1, household: Some(dibao_household(1)) },
             ca::ImportRosterRequest { row: 2, household: Some(dibao_household(11)) },
+            ca::ImportRosterRequest { row: 3, household: Some(dibao_household(71)) },
         ]))
         .await
         .expect("roster")
@@ -364,17 +365,19 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
         .expect("list")
         .into_inner()
         .households;
-    let h1 = households
-        .iter()
-        .find(|h| {
-            h.members
-                .iter()
-                .any(|m| m.person.as_ref().and_then(|p| p.identity_number.as_ref()) == Some(&id("19700101", 1)))
-        })
-        .expect("H1")
-        .household_id
-        .clone();
-    let h11 = households.iter().find(|h| h.household_id != h1).expect("H11").household_id.clone();
+    let headed_by = |seq| {
+        households
+            .iter()
+            .find(|h| {
+                h.members
+                    .iter()
+                    .any(|m| m.person.as_ref().and_then(|p| p.identity_number.as_ref()) == Some(&id("19700101", seq)))
+            })
+            .expect("an imported household")
+            .household_id
+            .clone()
+    };
+    let (h1, h11, h71) = (headed_by(1), headed_by(11), headed_by(71));
     let mut civil_cw = ca::civil_affairs_service_client::CivilAffairsServiceClient::new(
         env.officer_channel(addrs["civil-affairs"], desk("civil-affairs", caseworker.clone())).await,
     );
@@ -514,7 +517,15 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             &civil_path("RecordReview"),
             Kind::Unary,
             one(ca::RecordReviewRequest {
-                household_id: h11.clone(),
+                household_id: h71.clone(),
+                // Wages far above the standard: the review starts an exit,
+                // which needs no report (keeping the amount would, R-VER-5).
+                income: vec![ca::IncomeItem {
+                    kind: ca::IncomeKind::Wage as i32,
+                    label: "务工收入".into(),
+                    monthly: Some(dibao_proto::common::v1::Money { fen: 900_000 }),
+                    ..Default::default()
+                }],
                 remarks: "入户复核".into(),
                 ..Default::default()
             }),

@@ -187,6 +187,9 @@ async fn main() -> anyhow::Result<()> {
         full_support_review_months: 12,
         unstable_income_review_months: 6,
         elderly_age: 60,
+        // Approval needs every department's answer for every member (R-VER-2).
+        required_report_items: dibao_proto::departments::ALL_ITEMS.iter().map(|i| *i as i32).collect(),
+        report_valid_days: 90,
         ..Default::default()
     };
     let saved = Civil::new(approver.channel.clone()).save_policy(SavePolicyRequest { policy: Some(policy) }).await?;
@@ -280,17 +283,9 @@ async fn main() -> anyhow::Result<()> {
 
     let mut hub = Hub::new(checker.channel.clone());
     let report_id = verification::verify(&mut hub, &submitted.household_id, &settings_url).await?;
-    // The hub's completion event crosses the broker; the step waits for it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match sign(&checker, &app_id, ProcessStep::Verification, &report_id).await {
-            Ok(_) => break,
-            Err(e) if e.message().contains("尚未送达") && std::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    // Civil affairs reads the report from the hub itself and holds it
+    // against the household and the county's policy (R-VER-2).
+    sign(&checker, &app_id, ProcessStep::Verification, &report_id).await?;
     println!("   {}已签署：{}（报告{report_id}）", ProcessStep::Verification.label(), checker.name);
     verification::campaign(&mut hub, &settings_url).await?;
     for (step, by) in [(ProcessStep::TownshipReview, &reviewer), (ProcessStep::PublicNotice, &caseworker)] {

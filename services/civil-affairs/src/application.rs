@@ -24,6 +24,8 @@ use crate::convert;
 use crate::households::{self, Death, NewApplicant, Roster};
 use crate::policy;
 use crate::process::{self, Kind, NOTICE_DAYS};
+use crate::report_gate;
+use dibao_proto::verification::v1 as pb_verification;
 
 /// Why the process refuses a step.
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +44,6 @@ pub enum ProcessError {
     NoticeNotOver { until: String },
     #[error("公示期间有{open}条异议尚未处理完毕，处理后方可审批（R-PROC-1）")]
     OpenObjections { open: i64 },
-    #[error("核对平台的报告“{0}”尚未送达民政系统：请核实报告编号；核对刚完成的，请稍候再办理（R-VER-2）")]
-    ReportNotArrived(String),
-    #[error("核对报告“{0}”核对的不是本申请的家庭（R-VER-2）")]
-    ReportOfAnotherHousehold(String),
-    #[error("核对报告“{0}”不完整（部分部门未应答或未能对照县级政策），请重新核对后再办理（R-VER-2）")]
-    ReportIncomplete(String),
     #[error("按现行政策该户不符合低保条件，不能审批：{0}")]
     NotEligible(String),
     #[error("只有在保家庭可以办理退出")]
@@ -90,9 +86,6 @@ impl Refusal for ProcessError {
             ProcessError::NoReport => "NO_VERIFICATION_REPORT",
             ProcessError::NoticeNotOver { .. } => "NOTICE_NOT_OVER",
             ProcessError::OpenObjections { .. } => "OPEN_OBJECTIONS",
-            ProcessError::ReportNotArrived(_) => "REPORT_NOT_ARRIVED",
-            ProcessError::ReportOfAnotherHousehold(_) => "REPORT_OF_ANOTHER_HOUSEHOLD",
-            ProcessError::ReportIncomplete(_) => "REPORT_INCOMPLETE",
             ProcessError::NotEligible(_) => "NOT_ELIGIBLE",
             ProcessError::NotEnrolled => "NOT_ENROLLED",
             ProcessError::AlreadyOpen => "APPLICATION_ALREADY_OPEN",
@@ -265,6 +258,7 @@ struct ApplicationRow {
     status: String,
     notice_started_at: Option<OffsetDateTime>,
     verification_report_id: Option<String>,
+    verification_report_version: Option<i32>,
     kind: Kind,
     exit_reason: ExitReason,
 }
@@ -273,7 +267,8 @@ struct ApplicationRow {
 async fn lock_application(tx: &Transaction<'_>, id: Uuid) -> Result<ApplicationRow, Error> {
     let row = tx
         .query_opt(
-            "SELECT household_id, next_step, status, notice_started_at, verification_report_id, kind, exit_reason
+            "SELECT household_id, next_step, status, notice_started_at, verification_report_id,
+                    verification_report_version, kind, exit_reason
              FROM application WHERE application_id = $1 FOR UPDATE",
             &[&id],
         )
@@ -285,6 +280,7 @@ async fn lock_application(tx: &Transaction<'_>, id: Uuid) -> Result<ApplicationR
         status: row.get("status"),
         notice_started_at: row.get("notice_started_at"),
         verification_report_id: row.get("verification_report_id"),
+        verification_report_version: row.get("verification_report_version"),
         kind: Kind::from_db(row.get("kind")),
         exit_reason: row
             .get::<_, Option<i32>>("exit_reason")
@@ -312,15 +308,17 @@ async fn advance(
     id: Uuid,
     next: ProcessStep,
     status: &str,
-    report: Option<&str>,
+    report: Option<(&str, i32)>,
     notice_started_at: Option<OffsetDateTime>,
 ) -> Result<(), Error> {
+    let (report_id, version) = report.unzip();
     tx.execute(
         "UPDATE application SET next_step = $2, status = $3,
                 verification_report_id = coalesce($4, verification_report_id),
-                notice_started_at = coalesce($5, notice_started_at)
+                verification_report_version = coalesce($5, verification_report_version),
+                notice_started_at = coalesce($6, notice_started_at)
          WHERE application_id = $1",
-        &[&id, &(next as i32), &status, &report, &notice_started_at],
+        &[&id, &(next as i32), &status, &report_id, &version, &notice_started_at],
     )
     .await?;
     Ok(())
@@ -360,10 +358,13 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
         return Err(refusal.into());
     }
     let mut response = pb::SignStepResponse { next_step: s.step as i32, ..Default::default() };
+    // The report the step stands on, read from the hub and held against
+    // the household as it stands (R-VER-2).
+    let mut report = None;
     if app.kind == Kind::Enrol && s.step == ProcessStep::CountyApproval && s.approve {
-        if app.verification_report_id.as_deref().unwrap_or("").is_empty() {
+        let Some(report_id) = app.verification_report_id.as_deref().filter(|r| !r.is_empty()) else {
             return Err(ProcessError::NoReport.into());
-        }
+        };
         let notice_ends = app.notice_started_at.map(|t| t + time::Duration::days(NOTICE_DAYS));
         if notice_ends.is_none_or(|end| now < end) {
             let until = notice_ends.map_or("公示开始后".to_owned(), |e| format!("{}", china_date(e)));
@@ -373,9 +374,11 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
         if open > 0 {
             return Err(ProcessError::OpenObjections { open }.into());
         }
+        let signed = app.verification_report_version;
+        report = Some(gate(roster, &tx, &household, app.household_id, report_id, signed, now).await?);
     }
     if s.step == ProcessStep::Verification && s.approve {
-        check_report(&tx, &s.report, app.household_id).await?;
+        report = Some(gate(roster, &tx, &household, app.household_id, &s.report, None, now).await?);
     }
     let report_ref = (s.step == ProcessStep::Verification).then_some(s.report.as_str());
     // What the officer signs: this step of this application, their word,
@@ -387,6 +390,7 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
         &[u8::from(s.approve)],
         s.remarks.as_bytes(),
         s.report.as_bytes(),
+        &report.as_ref().map_or(0, |r| r.version).to_be_bytes(),
         &body,
         &income,
     ]);
@@ -415,10 +419,14 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
             households::exit(&tx, &roster.topic, app.household_id, app.exit_reason, now).await?;
             advance(&tx, s.application_id, next, "exited", None, None).await?;
         }
-        (_, ProcessStep::Verification) => advance(&tx, s.application_id, next, "open", Some(&s.report), None).await?,
+        (_, ProcessStep::Verification) => {
+            let version = report.as_ref().map_or(0, |r| r.version);
+            advance(&tx, s.application_id, next, "open", Some((&s.report, version)), None).await?;
+        }
         (_, ProcessStep::PublicNotice) => advance(&tx, s.application_id, next, "open", None, Some(now)).await?,
         (Kind::Enrol, ProcessStep::CountyApproval) => {
-            let (amount, explanation) = enrol(roster, &tx, app.household_id, now).await?;
+            let findings = report.as_ref().map(report_gate::property_findings).unwrap_or_default();
+            let (amount, explanation) = enrol(roster, &tx, app.household_id, findings, now).await?;
             advance(&tx, s.application_id, next, "enrolled", None, None).await?;
             // Enrolment is confirmed by the approver's signature (R-PROC-1: certificate and payment follow).
             let enrolment =
@@ -506,25 +514,30 @@ pub async fn record_refused(
     Ok(())
 }
 
-/// The verification step accepts only a report the hub completed for this
-/// household and published (R-VER-2); its events fill `verification_report`.
-#[tracing::instrument(skip(tx))]
-async fn check_report(tx: &Transaction<'_>, report_id: &str, household_id: Uuid) -> Result<(), Error> {
-    let row = tx
-        .query_opt(
-            "SELECT household_id, complete FROM verification_report WHERE report_id = $1 ORDER BY version DESC LIMIT 1",
-            &[&report_id],
-        )
-        .await?
-        .ok_or_else(|| ProcessError::ReportNotArrived(report_id.to_owned()))?;
-    let (of, complete): (String, bool) = (row.get("household_id"), row.get("complete"));
-    if of != household_id.to_string() {
-        return Err(ProcessError::ReportOfAnotherHousehold(report_id.to_owned()).into());
-    }
-    if !complete {
-        return Err(ProcessError::ReportIncomplete(report_id.to_owned()).into());
-    }
-    Ok(())
+/// Report `report_id` read from the hub and held against the household as
+/// it stands and the policy of its county in force now (R-VER-2).
+async fn gate(
+    roster: &Roster,
+    tx: &Transaction<'_>,
+    row: &Row,
+    household_id: Uuid,
+    report_id: &str,
+    signed_version: Option<i32>,
+    now: OffsetDateTime,
+) -> Result<pb_verification::Report, Error> {
+    let household = households::household_of(row)?;
+    let county = DivisionCode::parse(row.get("county"))
+        .map_err(|e| Error::stored(format!("county of household {household_id}: {e}")))?;
+    let (_, policy) = policy::in_force(&**tx, &county, households::first_of_month(now)).await?;
+    let against = report_gate::Against {
+        household_id,
+        household: &household,
+        county: &county,
+        policy: &policy,
+        signed_version,
+        now,
+    };
+    roster.reports.check(report_id.trim(), &against).await
 }
 
 /// County approval: assess under the policy in force, enrol, publish.
@@ -532,11 +545,15 @@ async fn enrol(
     roster: &Roster,
     tx: &Transaction<'_>,
     household_id: Uuid,
+    property_findings: Vec<String>,
     now: OffsetDateTime,
 ) -> Result<(Fen, String), Error> {
     let row = households::lock(tx, household_id).await?;
     let household = households::household_of(&row)?;
-    let stored = households::income_of(&row, &household.household_id)?;
+    // The report's findings against the county's property rules decide
+    // with the declared income (R-ELIG-1).
+    let stored =
+        pb::AssessHouseholdRequest { property_findings, ..households::income_of(&row, &household.household_id)? };
     let county = dibao_proto::types::DivisionCode::parse(row.get("county"))
         .map_err(|e| Error::stored(format!("county of household {household_id}: {e}")))?;
     let village: String = row.get("village");

@@ -22,13 +22,15 @@ use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 /// What every room of civil affairs works on: the roster's database, the
-/// time it acts on, the topic its household events go to, and the access
-/// log every read of a person's data goes into.
+/// time it acts on, the topic its household events go to, the access log
+/// every read of a person's data goes into, and the hub's reports.
 pub struct Roster {
     pub pool: deadpool_postgres::Pool,
     pub clock: std::sync::Arc<dyn dibao_platform::runtime::clock::Clock>,
     pub topic: String,
     pub log: AccessLog,
+    /// The hub's verification reports, read at the verification step and county approval.
+    pub reports: crate::report_gate::Reports,
 }
 
 /// The roles that see members' identity numbers and health details in

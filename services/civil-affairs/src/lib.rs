@@ -9,6 +9,7 @@
 //! - [`history`]: who signed what and when, with the proving assertion (R-PROC-2);
 //! - [`application`]: the signed process — submission, steps, exits, deaths, objections (R-PROC-*);
 //! - [`process`]: the order of steps and who signs each;
+//! - [`report_gate`]: the hub's report read and held against the household before a step accepts it (R-VER-2);
 //! - [`policy`]: county policy, its recalculation, and the engine run over a household;
 //! - [`import`]: a county's roster imported on the platform's import driver;
 //! - [`notice`]: public notice lists in CSV and xlsx (R-PROC-3);
@@ -26,6 +27,7 @@ pub mod import;
 pub mod notice;
 pub mod policy;
 pub mod process;
+pub mod report_gate;
 pub mod review;
 pub mod roster_file;
 pub mod sampling;

@@ -26,11 +26,18 @@ use crate::application::{self, Signer};
 use crate::convert;
 use crate::households::{self, AmountChange, Roster, first_of_month};
 use crate::policy;
+use crate::report_gate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     #[error("只有在保家庭需要复核；渐退期或已退出的家庭不再复核")]
     NotEnrolled,
+    #[error(
+        "复核结果为维持或提高保障金（{from}→{to}），须附上次复核（{since}）后完成的家庭经济状况核对报告（verification_report_id，R-VER-5）"
+    )]
+    NoFreshReport { from: Fen, to: Fen, since: Date },
+    #[error("核对报告“{report}”完成于{completed}，不晚于上次复核（{since}），须重新核对（R-VER-5）")]
+    ReportBeforeLastReview { report: String, completed: Date, since: Date },
 }
 
 impl Refusal for ReviewError {
@@ -39,7 +46,11 @@ impl Refusal for ReviewError {
     }
 
     fn reason(&self) -> &'static str {
-        "NOT_UNDER_REVIEW"
+        match self {
+            ReviewError::NotEnrolled => "NOT_UNDER_REVIEW",
+            ReviewError::NoFreshReport { .. } => "REVIEW_NEEDS_REPORT",
+            ReviewError::ReportBeforeLastReview { .. } => "REPORT_BEFORE_LAST_REVIEW",
+        }
     }
 }
 
@@ -301,16 +312,55 @@ pub async fn review(
     let county = DivisionCode::parse(row.get("county"))
         .map_err(|e| Error::stored(format!("county of household {household_id}: {e}")))?;
     let old = Fen(household.monthly_amount.as_ref().map_or(0, |m| m.fen));
+    let month = first_of_month(now);
+    let (policy, wire) = policy::in_force(&*tx, &county, month).await?;
+    // Since when a report must be new: the previous review, else the enrolment.
+    let since: Date = tx
+        .query_one(
+            "SELECT coalesce(last_reviewed_on, enrolled_on) FROM household WHERE household_id = $1",
+            &[&household_id],
+        )
+        .await?
+        .get(0);
+    let report = match req.verification_report_id.trim() {
+        "" => None,
+        report_id => {
+            let against = report_gate::Against {
+                household_id,
+                household: &household,
+                county: &county,
+                policy: &wire,
+                signed_version: None,
+                now,
+            };
+            let report = roster.reports.check(report_id, &against).await?;
+            let completed = china_date(
+                time::OffsetDateTime::from_unix_timestamp(report.completed_at.map_or(0, |t| t.seconds))
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            );
+            if completed <= since {
+                return Err(
+                    ReviewError::ReportBeforeLastReview { report: report_id.to_owned(), completed, since }.into()
+                );
+            }
+            Some(report)
+        }
+    };
+    let mut property_findings = req.property_findings;
+    property_findings.extend(report.as_ref().map(report_gate::property_findings).unwrap_or_default());
     let stored = pb::AssessHouseholdRequest {
         household: None,
         income: req.income,
         month: None,
         supporters: req.supporters,
-        property_findings: req.property_findings,
+        property_findings,
     };
-    let month = first_of_month(now);
-    let (policy, _) = policy::in_force(&*tx, &county, month).await?;
     let (income, benefit) = policy::assess(&household, &stored, &policy, month)?;
+    // Keeping or raising the money stands on the departments' records, not
+    // on what was declared at the door (R-VER-5).
+    if benefit.eligible && benefit.monthly_amount >= old && report.is_none() {
+        return Err(ReviewError::NoFreshReport { from: old, to: benefit.monthly_amount, since }.into());
+    }
     let today = china_date(now);
     let mut version = household.version;
     let mut exit_application_id = String::new();
@@ -393,8 +443,8 @@ pub async fn review(
     tx.execute(
         "INSERT INTO household_review (review_id, household_id, reviewed_on, outcome, from_fen, to_fen, explanation,
                                            remarks, officer_id, officer_name, role, division, signed_at, recorded_at,
-                                           assertion_id, issuer, digest)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                                           assertion_id, issuer, digest, verification_report_id, verification_report_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         &[
             &Uuid::now_v7(),
             &household_id,
@@ -412,7 +462,16 @@ pub async fn review(
             &now,
             &officer.assertion_id,
             &officer.issuer,
-            &digest(&[household_id.as_bytes(), b"REVIEW", &stored.encode_to_vec(), req.remarks.as_bytes()]),
+            &digest(&[
+                household_id.as_bytes(),
+                b"REVIEW",
+                &stored.encode_to_vec(),
+                req.remarks.as_bytes(),
+                req.verification_report_id.trim().as_bytes(),
+                &report.as_ref().map_or(0, |r| r.version).to_be_bytes(),
+            ]),
+            &report.as_ref().map(|r| r.report_id.as_str()),
+            &report.as_ref().map(|r| r.version),
         ],
     )
     .await?;

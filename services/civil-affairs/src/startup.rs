@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use dibao_platform::runtime::access::{Rule, Scope};
 use dibao_platform::runtime::clock::Clock;
+use dibao_platform::runtime::server::lazy_channel;
 use dibao_platform::runtime::service::{Base, Plan, Service, Started};
-use dibao_platform::runtime::settings::{NoSection, Settings};
+use dibao_platform::runtime::settings::{Settings, Validate};
 use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::store::db;
 use dibao_platform::trust::relatives;
@@ -15,8 +16,11 @@ use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsSe
 use dibao_proto::common::v1::OfficerRole::{self, *};
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewServiceServer;
 use dibao_proto::topics;
+use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
+use serde::Deserialize;
 
 use crate::households::Roster;
+use crate::report_gate::Reports;
 use crate::service::{CivilAffairs, PovertyRosterView};
 use crate::sync::PovertyEvents;
 
@@ -37,6 +41,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0010_officers_and_evidence", include_str!("../migrations/0010_officers_and_evidence.sql")),
     ("0011_open_applications", include_str!("../migrations/0011_open_applications.sql")),
     ("0012_household_numbers", include_str!("../migrations/0012_household_numbers.sql")),
+    ("0013_verification_reports_read", include_str!("../migrations/0013_verification_reports_read.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one
@@ -146,18 +151,43 @@ pub const ACCESS: &[Rule] = &[
     officers("/dibao.sync.v1.PovertyRosterViewService/*", &[SystemOperator], Scope::Request),
 ];
 
+/// Civil affairs' own settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CivilOwn {
+    pub verification: VerificationSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerificationSection {
+    /// `host:port` of the verification hub, whose reports the verification
+    /// step and county approval read (R-VER-2); without it no report is accepted.
+    pub hub: Option<String>,
+    pub hub_server_name: String,
+}
+
+impl Validate for CivilOwn {
+    fn validate(&self) -> Vec<String> {
+        match &self.verification.hub {
+            Some(hub) if hub.trim().is_empty() => vec!["verification.hub must not be empty where set".to_owned()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+pub const DEFAULTS: &str = r#"
+[verification]
+hub_server_name = "verification-hub"
+"#;
+
 /// The civil-affairs service.
 pub struct Application;
 
 impl Service for Application {
     const NAME: &'static str = SERVICE;
-    type Own = NoSection;
+    type Own = CivilOwn;
+    const DEFAULTS: &'static str = DEFAULTS;
 
-    async fn build(
-        settings: Settings<NoSection>,
-        clock: Arc<dyn Clock>,
-        shutdown: Shutdown,
-    ) -> anyhow::Result<Started> {
+    async fn build(settings: Settings<CivilOwn>, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<Started> {
         let mut base = Base::prepare(
             &settings.platform,
             Plan {
@@ -173,11 +203,17 @@ impl Service for Application {
         )
         .await?;
         let log = base.access_log().await?;
+        let own = &settings.own.verification;
+        let hub = match &own.hub {
+            Some(addr) => Some(VerificationServiceClient::new(lazy_channel(&base.tls, addr, &own.hub_server_name)?)),
+            None => None,
+        };
         let roster = Arc::new(Roster {
             pool: base.pool.clone(),
             clock: clock.clone(),
             topic: base.own_topic(),
             log: log.clone(),
+            reports: Reports(hub),
         });
         let workers = base.spawn_workers(PovertyEvents { topic: base.own_topic(), clock }, &shutdown)?;
         let running = base

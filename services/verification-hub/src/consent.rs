@@ -28,8 +28,9 @@ pub struct Consent {
     pub items: Vec<Item>,
     pub persons: HashSet<String>,
     pub revoked_at: Option<OffsetDateTime>,
-    /// A close lineal relative outside the household signed it.
-    pub relatives_signed: bool,
+    /// The close lineal relatives outside the household who signed it: a
+    /// check reports them apart from the members (R-ELIG-2).
+    pub relatives: HashSet<String>,
     /// The registering officer found no such relatives to sign.
     pub no_relatives_outside_household: bool,
     /// The county it was registered for (none before counties were recorded).
@@ -129,7 +130,7 @@ impl Consent {
     /// Whether the relatives' part of R-VER-1 holds whatever the county
     /// asks: a relative signed, or the officer found none to sign.
     pub fn relatives_settled(&self) -> bool {
-        self.relatives_signed || self.no_relatives_outside_household
+        !self.relatives.is_empty() || self.no_relatives_outside_household
     }
 
     /// The relatives' part of R-VER-1 under `county`'s `policy` (or why
@@ -429,8 +430,8 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
         client,
         "SELECT signed_on, valid_until, items, revoked_at,
                 ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id) AS persons,
-                EXISTS (SELECT 1 FROM consent_signatory s WHERE s.consent_id = c.consent_id AND s.relative)
-                    AS relatives_signed,
+                ARRAY(SELECT identity_number FROM consent_signatory s WHERE s.consent_id = c.consent_id AND s.relative)
+                    AS relatives,
                 no_relatives_outside_household, county
          FROM consent c WHERE consent_id = $1",
         &[&consent_id],
@@ -439,6 +440,7 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
     .ok_or_else(not_found)?;
     let items: Vec<String> = row.get("items");
     let persons: Vec<String> = row.get("persons");
+    let relatives: Vec<String> = row.get("relatives");
     Ok(Consent {
         consent_id,
         signed_on: row.get("signed_on"),
@@ -446,7 +448,7 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
         items: items.iter().filter_map(|i| Item::from_str_name(i)).collect(),
         persons: persons.into_iter().collect(),
         revoked_at: row.get("revoked_at"),
-        relatives_signed: row.get("relatives_signed"),
+        relatives: relatives.into_iter().collect(),
         no_relatives_outside_household: row.get("no_relatives_outside_household"),
         county: row.get::<_, Option<String>>("county").and_then(|c| DivisionCode::parse(&c).ok()),
     })

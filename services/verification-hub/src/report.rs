@@ -3,6 +3,8 @@
 //! findings held against the county's property rules in plain Chinese.
 //! It reports; civil affairs decides.
 
+use std::collections::HashSet;
+
 use dibao_proto::civil_affairs::v1::{CountyPolicy, PropertyItem, PropertyThreshold, RuleSubject};
 use dibao_proto::common::v1::IdentityNumber as PbIdentity;
 use dibao_proto::department::v1::{Department, Item, Record};
@@ -76,9 +78,15 @@ fn attr<'a>(r: &'a Record, k: &str) -> &'a str {
 }
 
 /// Findings: facts every officer must see (a death, a missing registration)
-/// and the county's property rules on household members (R-ELIG-1); rules
-/// on non-members are never applied (R-ELIG-2).
-pub fn findings(items: &[ReportItem], persons: &[IdentityNumber], policy: Option<&CountyPolicy>) -> Vec<Finding> {
+/// and the county's property rules on household members (R-ELIG-1): a
+/// relative verified under the consent (one of `relatives`) is not one, and
+/// rules on non-members are never applied (R-ELIG-2).
+pub fn findings(
+    items: &[ReportItem],
+    persons: &[IdentityNumber],
+    relatives: &HashSet<String>,
+    policy: Option<&CountyPolicy>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, r) in of(items, Item::Death) {
         out.push(Finding {
@@ -109,12 +117,15 @@ pub fn findings(items: &[ReportItem], persons: &[IdentityNumber], policy: Option
         });
     }
     let Some(policy) = policy else { return out };
-    let members = persons.len().max(1) as i64;
+    let is_member = |p: &str| !relatives.contains(p);
+    let members = persons.iter().filter(|p| is_member(p.as_str())).count().max(1) as i64;
+    let of_members: Vec<ReportItem> =
+        items.iter().filter(|i| i.person.as_ref().is_some_and(|p| is_member(&p.value))).cloned().collect();
     for rule in &policy.property_thresholds {
         if RuleSubject::try_from(rule.subject) != Ok(RuleSubject::HouseholdMembers) {
             continue;
         }
-        if let Some(f) = threshold(items, rule, members) {
+        if let Some(f) = threshold(&of_members, rule, members) {
             out.push(f);
         }
     }

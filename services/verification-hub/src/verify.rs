@@ -294,7 +294,7 @@ impl Hub {
             Ok(p) => (Some(p), String::new()),
             Err(why) => (None, format!("{why}，未能对照本县财产标准，请取得政策后重新核对。")),
         };
-        let findings = report::findings(&report_items, &c.persons, policy.as_ref());
+        let findings = report::findings(&report_items, &c.persons, &consent.relatives, policy.as_ref());
         let unavailable = report_items.iter().filter(|i| i.unavailable).count();
         let summary = report::summary(c.persons.len(), &report_items, &findings, &policy_note);
         let report = Report {
@@ -310,6 +310,12 @@ impl Hub {
             purpose: c.purpose.clone(),
             officer_id: c.officer.officer_id.clone(),
             persons: c.persons.iter().map(|p| PbIdentity { value: p.as_str().to_owned() }).collect(),
+            relatives: c
+                .persons
+                .iter()
+                .filter(|p| consent.relatives.contains(p.as_str()))
+                .map(|p| PbIdentity { value: p.as_str().to_owned() })
+                .collect(),
             policy_note,
             summary,
         };

@@ -72,12 +72,23 @@ pub async fn start_with(env: TestEnv, clock: Option<Arc<dyn Clock>>) -> All {
             .var::<Adapter>("ASSERTION__TRUSTED_KEYS", certs.join("trusted-keys").display().to_string()),
     )
     .await;
-    let civil = spawn_with::<dibao_civil_affairs::Application>(&env, base()).await;
+    // The hub's port is chosen first: civil affairs, started before it,
+    // reads its reports there.
+    let hub_port = dibao_tests::free_port();
+    type Civil = dibao_civil_affairs::Application;
+    let civil = spawn_with::<Civil>(
+        &env,
+        base()
+            .var::<Civil>("VERIFICATION__HUB", format!("127.0.0.1:{hub_port}"))
+            .var::<Civil>("VERIFICATION__HUB_SERVER_NAME", "localhost"),
+    )
+    .await;
     let poverty = spawn_with::<dibao_poverty_alleviation::Application>(&env, base()).await;
     type Hub = dibao_verification_hub::Application;
     let hub = spawn_with::<Hub>(
         &env,
         base()
+            .var::<Hub>("SERVER__LISTEN", format!("127.0.0.1:{hub_port}"))
             .var::<Hub>("HUB__SIGNING_KEY", certs.join("hub-assertion.pk8").display().to_string())
             .var::<Hub>("HUB__CIVIL_AFFAIRS", civil.addr.to_string())
             .var::<Hub>("HUB__CIVIL_AFFAIRS_SERVER_NAME", "localhost")

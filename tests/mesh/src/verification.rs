@@ -7,8 +7,11 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::tls::TlsMaterial;
 use dibao_platform::trust::assertion::AssertionSigner;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
@@ -42,8 +45,9 @@ pub struct Mesh {
     pub adapter_pools: HashMap<&'static str, Pool>,
     pub signing_key: Vec<u8>,
     pub hub_vars: HashMap<String, String>,
-    /// Where the (first) hub listens.
-    pub hub_addr: std::net::SocketAddr,
+    /// Where the (first) hub listens; civil affairs reads its reports there.
+    pub hub_addr: SocketAddr,
+    pub civil_addr: SocketAddr,
     pub hub_process: Option<tokio::process::Child>,
     _sim_pool: Pool,
     _simulator_runtime: SimulatorRuntime,
@@ -84,6 +88,18 @@ pub struct Options {
     /// How long civil affairs' consumer lets the broker hold a fetch
     /// (librdkafka's `fetch.wait.max.ms`); the service's default if none.
     pub consumer_fetch_wait_ms: Option<u32>,
+    /// The clock of the adapters, civil affairs and an in-process hub; the system's if none.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl Options {
+    /// How a service of this mesh starts: on its clock.
+    pub fn spawn(&self) -> Spawn {
+        match &self.clock {
+            Some(c) => Spawn::default().clock(c.clone()),
+            None => Spawn::default(),
+        }
+    }
 }
 
 impl Default for Options {
@@ -101,6 +117,7 @@ impl Default for Options {
             housing_view: false,
             departments_apart: false,
             consumer_fetch_wait_ms: None,
+            clock: None,
         }
     }
 }
@@ -142,13 +159,30 @@ pub fn policy(county: &str) -> CountyPolicy {
         full_support_review_months: 12,
         unstable_income_review_months: 6,
         elderly_age: 60,
+        // A report holds every member's vehicles at least (R-VER-2).
+        required_report_items: vec![Item::Vehicles as i32],
         ..Default::default()
     }
 }
 
-impl Mesh {
-    pub async fn start(options: Options) -> Mesh {
-        let env = TestEnv::start().await;
+/// The departments' side of a verification mesh: the simulator serving a
+/// generated province and one adapter per department, trusting the hub's
+/// assertion key (written into the environment's certificates).
+pub struct DepartmentSide {
+    pub simulator: Simulator,
+    pub province: Vec<(Household, Vec<DeptRecord>)>,
+    /// Each adapter's address, by department name.
+    pub adapters: HashMap<&'static str, String>,
+    pub adapter_pools: HashMap<&'static str, Pool>,
+    /// The hub's assertion key (PKCS#8), at `hub-assertion.pk8` in the certificates.
+    pub signing_key: Vec<u8>,
+    /// The simulator's database: a test loads a department's records there.
+    pub sim_pool: Pool,
+    simulator_runtime: SimulatorRuntime,
+}
+
+impl DepartmentSide {
+    pub async fn start(env: &TestEnv, options: &Options) -> Self {
         let certs = env.certs.clone();
         let signing_key = AssertionSigner::generate_pkcs8();
         std::fs::write(certs.join("hub-assertion.pk8"), &signing_key).expect("key");
@@ -194,7 +228,8 @@ impl Mesh {
             let name = departments::name(department);
             let identity = departments::adapter_identity(department);
             let schema = format!("adapter_{name}");
-            let mut how = Spawn::default()
+            let mut how = options
+                .spawn()
                 .var::<Adapter>("DATABASE__SCHEMA", schema.clone())
                 .var::<Adapter>("TLS__CERT", certs.join(format!("{identity}.pem")).display().to_string())
                 .var::<Adapter>("TLS__KEY", certs.join(format!("{identity}.key")).display().to_string())
@@ -207,19 +242,77 @@ impl Mesh {
             } else {
                 how.var::<Adapter>("DEPARTMENT__BASE_URL", simulator.base_url())
             };
-            let app = spawn_with::<Adapter>(&env, how).await;
+            let app = spawn_with::<Adapter>(env, how).await;
             adapters.insert(name, app.addr.to_string());
             adapter_pools
                 .insert(name, dibao_platform::store::db::connect(&db.settings(&schema)).await.expect("adapter db"));
         }
+        Self { simulator, province, adapters, adapter_pools, signing_key, sim_pool, simulator_runtime }
+    }
+
+    /// The hub's environment: its key, these departments, civil affairs at
+    /// `civil` for the county's policy; listening on `hub_port`, where
+    /// civil affairs reads its reports.
+    pub fn hub_vars(
+        &self,
+        env: &TestEnv,
+        civil: SocketAddr,
+        hub_port: u16,
+        options: &Options,
+    ) -> HashMap<String, String> {
+        let h = "VERIFICATION_HUB";
+        let mut vars = env.vars("verification-hub");
+        vars.insert(format!("{h}__SERVER__LISTEN"), format!("127.0.0.1:{hub_port}"));
+        vars.insert(format!("{h}__HUB__SIGNING_KEY"), env.certs.join("hub-assertion.pk8").display().to_string());
+        vars.insert(format!("{h}__HUB__REPORT_DEADLINE_MS"), options.report_deadline_ms.to_string());
+        vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS"), civil.to_string());
+        vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS_SERVER_NAME"), "localhost".into());
+        for department in departments::ALL {
+            let name = departments::name(department);
+            let d = format!("{h}__HUB__DEPARTMENTS__{}", name.to_ascii_uppercase());
+            vars.insert(format!("{d}__ADDRESS"), self.adapters[name].clone());
+            vars.insert(format!("{d}__SERVER_NAME"), departments::adapter_identity(department));
+            vars.insert(format!("{d}__BREAKER_FAILURES"), options.breaker_failures.to_string());
+            vars.insert(format!("{d}__BREAKER_OPEN_MS"), options.breaker_open_ms.to_string());
+            vars.insert(format!("{d}__RATE_PER_SECOND"), options.rate_per_second.to_string());
+            vars.insert(format!("{d}__CONCURRENCY"), options.department_concurrency.to_string());
+        }
+        vars.insert(format!("{h}__HUB__CAMPAIGN_CONCURRENCY"), options.campaign_concurrency.to_string());
+        vars
+    }
+}
+
+/// Civil affairs as this mesh starts it: on the options' clock, reading
+/// the hub's reports at `hub_port`.
+pub fn civil_spawn(options: &Options, hub_port: u16) -> Spawn {
+    type Civil = dibao_civil_affairs::Application;
+    let how = options
+        .spawn()
+        .var::<Civil>("VERIFICATION__HUB", format!("127.0.0.1:{hub_port}"))
+        .var::<Civil>("VERIFICATION__HUB_SERVER_NAME", "localhost");
+    match options.consumer_fetch_wait_ms {
+        Some(ms) => how.var::<Civil>("KAFKA__PROPERTIES__FETCH_WAIT_MAX_MS", ms.to_string()),
+        None => how,
+    }
+}
+
+/// The hub started in this process with `vars`, on the options' clock; its address.
+pub async fn spawn_hub_here(env: &TestEnv, vars: &HashMap<String, String>, options: &Options) -> SocketAddr {
+    type Hub = dibao_verification_hub::Application;
+    let how = Spawn { vars: vars.clone().into_iter().collect(), ..options.spawn() };
+    spawn_with::<Hub>(env, how).await.addr
+}
+
+impl Mesh {
+    pub async fn start(options: Options) -> Mesh {
+        let env = TestEnv::start().await;
+        let side = DepartmentSide::start(&env, &options).await;
+        // The hub's port is chosen first: civil affairs, started before
+        // it, reads its reports there.
+        let hub_port = dibao_tests::free_port();
 
         // Civil affairs, with each county's policy.
-        type Civil = dibao_civil_affairs::Application;
-        let how = match options.consumer_fetch_wait_ms {
-            Some(ms) => Spawn::default().var::<Civil>("KAFKA__PROPERTIES__FETCH_WAIT_MAX_MS", ms.to_string()),
-            None => Spawn::default(),
-        };
-        let civil = spawn_with::<Civil>(&env, how).await;
+        let civil = spawn_with::<dibao_civil_affairs::Application>(&env, civil_spawn(&options, hub_port)).await;
         // The province's office: approves and operates the roster.
         let office = dibao_platform::trust::officer::Claims {
             roles: vec![OfficerRole::CountyApprover, OfficerRole::CountyOperator],
@@ -228,8 +321,13 @@ impl Mesh {
         let desk =
             env.desk(dibao_civil_affairs::startup::SERVICE, OfficerRole::CountyApprover, PROVINCE).claims(office);
         let mut civil_client = CivilAffairsServiceClient::new(env.officer_channel(civil.addr, desk).await);
-        for c in province.iter().map(|(h, _)| h.county().to_owned()).collect::<std::collections::BTreeSet<_>>() {
-            let policy = CountyPolicy { consent_requires_relatives: options.consent_requires_relatives, ..policy(&c) };
+        for c in side.province.iter().map(|(h, _)| h.county().to_owned()).collect::<std::collections::BTreeSet<_>>() {
+            let policy = CountyPolicy {
+                consent_requires_relatives: options.consent_requires_relatives,
+                // Every department answers here: a report holds every item for every member.
+                required_report_items: ALL_ITEMS.iter().map(|i| *i as i32).collect(),
+                ..policy(&c)
+            };
             civil_client
                 .save_policy(officer(OfficerRole::CountyApprover, &c, SavePolicyRequest { policy: Some(policy) }))
                 .await
@@ -237,48 +335,31 @@ impl Mesh {
         }
 
         // The hub.
-        type Hub = dibao_verification_hub::Application;
-        let h = "VERIFICATION_HUB";
-        let mut vars = env.vars("verification-hub");
-        vars.insert(format!("{h}__HUB__SIGNING_KEY"), certs.join("hub-assertion.pk8").display().to_string());
-        vars.insert(format!("{h}__HUB__REPORT_DEADLINE_MS"), options.report_deadline_ms.to_string());
-        vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS"), civil.addr.to_string());
-        vars.insert(format!("{h}__HUB__CIVIL_AFFAIRS_SERVER_NAME"), "localhost".into());
-        for department in departments::ALL {
-            let name = departments::name(department);
-            let d = format!("{h}__HUB__DEPARTMENTS__{}", name.to_ascii_uppercase());
-            vars.insert(format!("{d}__ADDRESS"), adapters[name].clone());
-            vars.insert(format!("{d}__SERVER_NAME"), departments::adapter_identity(department));
-            vars.insert(format!("{d}__BREAKER_FAILURES"), options.breaker_failures.to_string());
-            vars.insert(format!("{d}__BREAKER_OPEN_MS"), options.breaker_open_ms.to_string());
-            vars.insert(format!("{d}__RATE_PER_SECOND"), options.rate_per_second.to_string());
-            vars.insert(format!("{d}__CONCURRENCY"), options.department_concurrency.to_string());
-        }
-        vars.insert(format!("{h}__HUB__CAMPAIGN_CONCURRENCY"), options.campaign_concurrency.to_string());
+        let vars = side.hub_vars(&env, civil.addr, hub_port, &options);
         let (hub_addr, hub_process) = if options.hub_process {
             let (child, addr) = spawn_hub(&vars).await;
-            (addr, Some(child))
+            (addr.parse().expect("hub address"), Some(child))
         } else {
-            let how = Spawn { vars: vars.clone().into_iter().collect(), ..Spawn::default() };
-            (spawn_with::<Hub>(&env, how).await.addr.to_string(), None)
+            (spawn_hub_here(&env, &vars, &options).await, None)
         };
-        let hub_pool = dibao_platform::store::db::connect(&db.settings("verification_hub")).await.expect("hub db");
-        let hub = hub_client(&env, &hub_addr).await;
+        let hub_pool = dibao_platform::store::db::connect(&env.db.settings("verification_hub")).await.expect("hub db");
+        let hub = hub_client(&env, &hub_addr.to_string()).await;
         Mesh {
-            hub_addr: hub_addr.parse().expect("hub address"),
+            hub_addr,
+            civil_addr: civil.addr,
             civil: civil_client,
             hub,
             hub_vars: vars,
             hub_process,
-            simulator,
-            province,
-            adapters,
+            simulator: side.simulator,
+            province: side.province,
+            adapters: side.adapters,
             hub_pool,
-            adapter_pools,
-            signing_key,
+            adapter_pools: side.adapter_pools,
+            signing_key: side.signing_key,
             env,
-            _sim_pool: sim_pool,
-            _simulator_runtime: simulator_runtime,
+            _sim_pool: side.sim_pool,
+            _simulator_runtime: side.simulator_runtime,
         }
     }
 
@@ -288,6 +369,7 @@ impl Mesh {
         if let Some(mut child) = self.hub_process.take() {
             child.kill().await.expect("kill hub");
         }
+        // On its port again: civil affairs reads its reports there.
         let (child, addr) = spawn_hub(&self.hub_vars).await;
         self.hub_process = Some(child);
         self.hub = hub_client(&self.env, &addr).await;
@@ -296,7 +378,9 @@ impl Mesh {
 
     /// Another replica of the hub, on the same database and departments.
     pub async fn second_hub(&self) -> (tokio::process::Child, VerificationServiceClient<OfficerChannel>) {
-        let (child, addr) = spawn_hub(&self.hub_vars).await;
+        let mut vars = self.hub_vars.clone();
+        vars.insert("VERIFICATION_HUB__SERVER__LISTEN".to_owned(), "127.0.0.1:0".to_owned());
+        let (child, addr) = spawn_hub(&vars).await;
         (child, hub_client(&self.env, &addr).await)
     }
 
@@ -484,8 +568,34 @@ pub async fn vehicles_checked(
     members: &[(IdentityNumber, &str, dibao_proto::common::v1::Relation)],
     purpose: &str,
 ) -> dibao_proto::verification::v1::Report {
-    let today = date(today());
-    let persons: Vec<IdentityNumber> = members.iter().map(|(id, _, _)| id.clone()).collect();
+    checked(hub, county, household_id, members, &[], &[Item::Vehicles], today(), purpose).await
+}
+
+/// A consent's signatory and person checked: number, name, relation to the head.
+pub type Signer<'a> = (IdentityNumber, &'a str, dibao_proto::common::v1::Relation);
+
+/// [`vehicles_checked`] for `items`, with `relatives` (close lineal
+/// relatives outside the household) signing and checked too, the consent
+/// signed on `signed_on` (the day the officer's clock says it is).
+#[allow(clippy::too_many_arguments)]
+pub async fn checked(
+    hub: &mut VerificationServiceClient<dibao_platform::runtime::server::CallerChannel>,
+    county: &str,
+    household_id: &str,
+    members: &[Signer<'_>],
+    relatives: &[Signer<'_>],
+    items: &[Item],
+    signed_on: time::Date,
+    purpose: &str,
+) -> dibao_proto::verification::v1::Report {
+    let signed = date(signed_on);
+    let items: Vec<i32> = items.iter().map(|i| *i as i32).collect();
+    let persons: Vec<IdentityNumber> = members.iter().chain(relatives).map(|(id, _, _)| id.clone()).collect();
+    let signatory = |(id, name, relation): &Signer<'_>, relative: bool| Signatory {
+        person: Some(Person { identity_number: Some(id.clone()), name: (*name).into(), ..Default::default() }),
+        relation: *relation as i32,
+        relative,
+    };
     let consent = hub
         .register_consent(RegisterConsentRequest {
             consent: Some(Consent {
@@ -493,21 +603,14 @@ pub async fn vehicles_checked(
                 document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
                 signatories: members
                     .iter()
-                    .map(|(id, name, relation)| Signatory {
-                        person: Some(Person {
-                            identity_number: Some(id.clone()),
-                            name: (*name).into(),
-                            ..Default::default()
-                        }),
-                        relation: *relation as i32,
-                        relative: false,
-                    })
+                    .map(|m| signatory(m, false))
+                    .chain(relatives.iter().map(|r| signatory(r, true)))
                     .collect(),
                 covered_persons: persons.clone(),
-                covered_items: vec![Item::Vehicles as i32],
-                signed_on: today,
-                valid_until: today.map(|d| Date { year: d.year + 1, ..d }),
-                no_relatives_outside_household: true,
+                covered_items: items.clone(),
+                signed_on: signed,
+                valid_until: signed.map(|d| Date { year: d.year + 1, ..d }),
+                no_relatives_outside_household: relatives.is_empty(),
                 ..Default::default()
             }),
         })
@@ -521,7 +624,7 @@ pub async fn vehicles_checked(
         persons,
         consent_id: consent,
         purpose: purpose.into(),
-        items: vec![Item::Vehicles as i32],
+        items,
         ..Default::default()
     })
     .await

@@ -13,12 +13,19 @@ use dibao_platform::trust::officer::Claims;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::*;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation, YearMonth};
+use dibao_proto::department::v1::Item;
 use dibao_proto::events::v1::{BenefitCategory, EventEnvelope};
+use dibao_proto::verification::v1::Report;
+use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
+use dibao_test_mesh::verification::{self as mesh, DepartmentSide};
 use dibao_tests::{Broker, OfficerChannel, Spawn, TestEnv, claims, officer, spawn_with};
 use prost::Message as _;
 
+pub const PROVINCE: &str = "220000";
 pub const COUNTY: &str = "220581";
 pub const VILLAGE: &str = "220581101201";
+/// The items the county's policy asks a report to hold for every member (R-VER-2).
+pub const REQUIRED_ITEMS: [Item; 3] = [Item::Vehicles, Item::Property, Item::Deposits];
 
 pub struct Running {
     /// Civil affairs as the county's office (approver and operator), unless a call names another officer.
@@ -26,13 +33,50 @@ pub struct Running {
     pub addr: String,
     pub clock: ManualClock,
     pub topic: String,
+    /// The verification hub with its adapters and the departments, where started.
+    pub checking: Option<Checking>,
     pub env: TestEnv,
 }
 
+/// The hub civil affairs reads its reports from, the six adapters and the
+/// departments' simulator, all on the test's clock.
+pub struct Checking {
+    /// The hub, as a verification officer of the province unless a call names another.
+    pub hub: VerificationServiceClient<OfficerChannel>,
+    pub departments: DepartmentSide,
+}
+
+/// Civil affairs alone: no report can be read, so no verification step signed.
 pub async fn start() -> Running {
+    start_with(false).await
+}
+
+/// Civil affairs with the verification hub it reads reports from (R-VER-2).
+pub async fn start_verifying() -> Running {
+    start_with(true).await
+}
+
+async fn start_with(checking: bool) -> Running {
     let env = TestEnv::start().await;
     let clock = ManualClock::at(time::macros::datetime!(2026-06-10 09:00 UTC));
-    let app = spawn_with::<Application>(&env, Spawn::default().clock(Arc::new(clock.clone()))).await;
+    let options = mesh::Options { households: 2, clock: Some(Arc::new(clock.clone())), ..mesh::Options::default() };
+    let hub_port = dibao_tests::free_port();
+    let departments = if checking { Some(DepartmentSide::start(&env, &options).await) } else { None };
+    let how = match departments {
+        Some(_) => mesh::civil_spawn(&options, hub_port),
+        None => Spawn::default().clock(Arc::new(clock.clone())),
+    };
+    let app = spawn_with::<Application>(&env, how).await;
+    let checking = match departments {
+        Some(departments) => {
+            let vars = departments.hub_vars(&env, app.addr, hub_port, &options);
+            let hub = mesh::spawn_hub_here(&env, &vars, &options).await;
+            let desk =
+                env.desk("verification-hub", OfficerRole::VerificationOfficer, PROVINCE).clock(Arc::new(clock.clone()));
+            Some(Checking { hub: VerificationServiceClient::new(env.officer_channel(hub, desk).await), departments })
+        }
+        None => None,
+    };
     // The county's office: approves and operates the roster.
     let county_office = Claims {
         roles: vec![OfficerRole::CountyApprover, OfficerRole::CountyOperator],
@@ -47,6 +91,7 @@ pub async fn start() -> Running {
         addr: app.addr.to_string(),
         clock,
         topic: env.topic(startup::HOUSEHOLD_TOPIC),
+        checking,
         env,
     }
 }
@@ -116,6 +161,7 @@ pub fn policy(standard_fen: i64, year: i32, month: i32) -> CountyPolicy {
         full_support_review_months: 12,
         unstable_income_review_months: 6,
         elderly_age: 60,
+        required_report_items: REQUIRED_ITEMS.iter().map(|i| *i as i32).collect(),
         ..Default::default()
     }
 }
@@ -169,9 +215,10 @@ pub async fn step(
     .map(tonic::Response::into_inner)
 }
 
-/// Publishes the verification hub's `VerificationCompleted` for
-/// `household` on the broker, as the hub does when a report is done.
-pub async fn deliver_report(r: &Running, household: &str, report_id: &str, complete: bool) {
+/// Publishes a `VerificationCompleted` for `household` on the hub's topic
+/// with a raw producer, as a forger with access to the broker would: the
+/// event only says a report is ready, and opens nothing by itself.
+pub async fn forge_report_event(r: &Running, household: &str, report_id: &str) {
     use dibao_proto::events::v1::{VerificationCompleted, event_envelope::Payload};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let topic = r.topic.replace(startup::HOUSEHOLD_TOPIC, dibao_proto::topics::VERIFICATION_REPORT.0);
@@ -187,7 +234,7 @@ pub async fn deliver_report(r: &Running, household: &str, report_id: &str, compl
             report_version: 1,
             household_id: household.into(),
             completed_at: None,
-            complete,
+            complete: true,
             finding_count: 0,
         })),
         ..Default::default()
@@ -200,33 +247,82 @@ pub async fn deliver_report(r: &Running, household: &str, report_id: &str, compl
         .expect("report event delivered");
 }
 
-/// Signs the verification step with `report`, waiting for its event to reach civil affairs.
-pub async fn verify_with(r: &mut Running, app: &str, report: &str) -> Result<SignStepResponse, tonic::Status> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let result =
-            step(&mut r.client, app, ProcessStep::Verification, OfficerRole::VerificationOfficer, report).await;
-        match &result {
-            Err(e) if e.message().contains("尚未送达") && std::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            _ => return result,
-        }
-    }
+/// Household `household` as civil affairs holds it.
+pub async fn household_of(r: &mut Running, household: &str) -> Household {
+    r.client
+        .get_household(GetHouseholdRequest { household_id: household.into() })
+        .await
+        .expect("household")
+        .into_inner()
+        .household
+        .expect("household")
+}
+
+/// Each member's number, name and relation, as a consent's signatories.
+pub fn signatories(h: &Household) -> Vec<(IdentityNumber, String, Relation)> {
+    h.members
+        .iter()
+        .filter_map(|m| {
+            let p = m.person.as_ref()?;
+            Some((p.identity_number.clone()?, p.name.clone(), Relation::try_from(m.relation).ok()?))
+        })
+        .collect()
+}
+
+/// The hub's report on `persons` of household `household`, checked for
+/// `items` under the thresholds of `county`, under a consent they signed
+/// today (the test's clock).
+pub async fn report_on(
+    r: &mut Running,
+    household: &str,
+    county: &str,
+    persons: &[(IdentityNumber, String, Relation)],
+    items: &[Item],
+) -> Report {
+    report_with_relatives(r, household, county, persons, &[], items).await
+}
+
+/// [`report_on`], with `relatives` outside the household signing the
+/// consent as close relatives and checked too.
+pub async fn report_with_relatives(
+    r: &mut Running,
+    household: &str,
+    county: &str,
+    persons: &[(IdentityNumber, String, Relation)],
+    relatives: &[(IdentityNumber, String, Relation)],
+    items: &[Item],
+) -> Report {
+    let today = dibao_platform::runtime::clock::china_date(dibao_platform::runtime::clock::Clock::now(&r.clock));
+    let (persons, relatives) = (borrowed(persons), borrowed(relatives));
+    let checking = r.checking.as_mut().expect("started with the hub (start_verifying)");
+    mesh::checked(&mut checking.hub, county, household, &persons, &relatives, items, today, "低保申请审核").await
+}
+
+fn borrowed(list: &[(IdentityNumber, String, Relation)]) -> Vec<mesh::Signer<'_>> {
+    list.iter().map(|(id, name, relation)| (id.clone(), name.as_str(), *relation)).collect()
+}
+
+/// A complete report on every member of `household` for the county's required items.
+pub async fn verified(r: &mut Running, household: &str) -> Report {
+    let members = signatories(&household_of(r, household).await);
+    let report = report_on(r, household, COUNTY, &members, &REQUIRED_ITEMS).await;
+    assert!(report.complete, "{}", report.summary);
+    report
 }
 
 /// Signs every step up to and including the public notice, the
-/// verification with a complete report the hub made for `household`.
-pub async fn through_notice(r: &mut Running, app: &str, household: &str) {
-    let report = uuid::Uuid::now_v7().to_string();
-    deliver_report(r, household, &report, true).await;
+/// verification on a complete report the hub made for `household`; that report.
+pub async fn through_notice(r: &mut Running, app: &str, household: &str) -> Report {
+    let report = verified(r, household).await;
     let c = &mut r.client;
     step(c, app, ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "").await.expect("home visit");
     step(c, app, ProcessStep::VillageReview, OfficerRole::VillageCommittee, "").await.expect("village review");
-    verify_with(r, app, &report).await.expect("verification");
-    let c = &mut r.client;
+    step(c, app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &report.report_id)
+        .await
+        .expect("verification");
     step(c, app, ProcessStep::TownshipReview, OfficerRole::TownshipReviewer, "").await.expect("township review");
     step(c, app, ProcessStep::PublicNotice, OfficerRole::TownshipCaseworker, "").await.expect("notice");
+    report
 }
 
 pub async fn export_notice(

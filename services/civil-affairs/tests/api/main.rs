@@ -6,6 +6,7 @@ mod assessment;
 mod binary;
 mod helpers;
 mod process;
+mod report_gate;
 mod reviews;
 mod roster;
 mod sampling;

@@ -62,6 +62,16 @@ async fn review(
     household_id: &str,
     income: Vec<IncomeItem>,
 ) -> Result<RecordReviewResponse, tonic::Status> {
+    review_on(r, household_id, income, "").await
+}
+
+/// A review standing on the hub's report `report`.
+async fn review_on(
+    r: &mut Running,
+    household_id: &str,
+    income: Vec<IncomeItem>,
+    report: &str,
+) -> Result<RecordReviewResponse, tonic::Status> {
     r.client
         .record_review(officer(
             OfficerRole::TownshipReviewer,
@@ -72,6 +82,7 @@ async fn review(
                 supporters: vec![],
                 property_findings: vec![],
                 remarks: "入户复核".into(),
+                verification_report_id: report.into(),
             },
         ))
         .await
@@ -102,7 +113,7 @@ async fn apply_month(r: &mut Running, year: i32, month: i32) -> ApplyMonthRespon
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviews_fall_due_raise_lower_or_stop_the_benefit_and_gradual_exits_step_down() {
-    let mut r = start().await;
+    let mut r = start_verifying().await;
     save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
     let id = enrolled(&mut r, household(), vec![wage(120_000)]).await;
 
@@ -173,4 +184,32 @@ async fn reviews_fall_due_raise_lower_or_stop_the_benefit_and_gradual_exits_step
     assert_eq!(stopped.outcome, ReviewOutcome::ExitStarted as i32);
     assert!(!stopped.exit_application_id.is_empty());
     assert!(stopped.explanation.contains("已启动退出程序"), "{}", stopped.explanation);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_keeps_or_raises_the_amount_only_on_a_report_newer_than_the_last_review() {
+    let mut r = start_verifying().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
+    let id = enrolled(&mut r, household(), vec![wage(120_000)]).await;
+    r.clock.advance(time::Duration::days(185));
+
+    // The income declared at the door, unchanged or lower: no report, no decision (R-VER-5).
+    let e = review(&mut r, &id, vec![wage(120_000)]).await.expect_err("kept without a report");
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("须附上次复核") && e.message().contains("R-VER-5"), "{}", e.message());
+    let e = review(&mut r, &id, vec![]).await.expect_err("raised without a report");
+    assert!(e.message().contains("须附上次复核"), "{}", e.message());
+
+    // On a report made since the enrolment: kept.
+    let report = verified(&mut r, &id).await.report_id;
+    let kept = review_on(&mut r, &id, vec![wage(120_000)], &report).await.expect("kept on a report");
+    assert_eq!(kept.outcome, ReviewOutcome::Unchanged as i32);
+    // The same report at the next review is older than that review.
+    r.clock.advance(time::Duration::days(30));
+    let e = review_on(&mut r, &id, vec![wage(120_000)], &report).await.expect_err("report before the last review");
+    assert!(e.message().contains("不晚于上次复核"), "{}", e.message());
+    // A fresh one.
+    let fresh = verified(&mut r, &id).await.report_id;
+    let kept = review_on(&mut r, &id, vec![wage(120_000)], &fresh).await.expect("kept on a fresh report");
+    assert_eq!(kept.outcome, ReviewOutcome::Unchanged as i32);
 }

@@ -33,16 +33,17 @@ async fn refused_attempts(r: &Running) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_officer_does_not_review_and_approve_the_same_application() {
-    let mut r = start().await;
+    let mut r = start_verifying().await;
     save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
     let (app, hh) = submit(&mut r.client, household(), vec![wage(120_000)]).await;
     // One officer holding both roles, at the county.
     let both = officer("wu-mingliang", &[OfficerRole::TownshipReviewer, OfficerRole::CountyApprover], COUNTY, None);
-    let report = uuid::Uuid::now_v7().to_string();
-    deliver_report(&r, &hh, &report, true).await;
+    let report = verified(&mut r, &hh).await.report_id;
     step(&mut r.client, &app, ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "").await.expect("visit");
     step(&mut r.client, &app, ProcessStep::VillageReview, OfficerRole::VillageCommittee, "").await.expect("village");
-    verify_with(&mut r, &app, &report).await.expect("verification");
+    step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &report)
+        .await
+        .expect("verification");
     let sign = |step: ProcessStep, who: &Claims| {
         by(
             who.clone(),

@@ -1,0 +1,276 @@
+//! The gate a verification report passes before the verification step or
+//! county approval accepts it (R-VER-2). Civil affairs reads the report
+//! from the hub itself, by id, over mTLS as its own system: the hub's
+//! `VerificationCompleted` event only says that a report is ready, so a
+//! forged event opens nothing. The report is then held against the
+//! household as it stands and its own county's policy: the household's,
+//! complete, of that county's thresholds, every live member checked for
+//! every item the county requires, recent enough, and the version signed.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use dibao_platform::Error;
+use dibao_platform::runtime::clock::china_date;
+use dibao_platform::runtime::error::{Refusal, RefusalKind};
+use dibao_platform::runtime::server::MeshChannel;
+use dibao_proto::civil_affairs::v1 as pb;
+use dibao_proto::department::v1::Item;
+use dibao_proto::labels::Label;
+use dibao_proto::types::DivisionCode;
+use dibao_proto::verification::v1::verification_service_client::VerificationServiceClient;
+use dibao_proto::verification::v1::{GetReportRequest, Report};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How long a report stays good for approval where the county's policy
+/// names no period.
+pub const DEFAULT_VALID_DAYS: i32 = 90;
+
+/// The hub's reports, as civil affairs reads them (none where the hub's
+/// address is not configured: then no report can be accepted).
+#[derive(Clone, Default)]
+pub struct Reports(pub Option<VerificationServiceClient<MeshChannel>>);
+
+/// Why a report does not open the step.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("本系统未配置核对平台的地址，无法读取核对报告，请联系系统运维人员（R-VER-2）")]
+    NoHub,
+    #[error("暂时无法从核对平台读取核对报告，请稍后再办理")]
+    HubUnavailable,
+    #[error("核对平台没有编号为“{0}”的核对报告：请核实报告编号（R-VER-2）")]
+    NotFound(String),
+    #[error("核对报告“{0}”核对的不是本申请的家庭（R-VER-2）")]
+    OfAnotherHousehold(String),
+    #[error("核对报告“{0}”不完整（部分部门未应答或未能对照县级政策），请重新核对后再办理（R-VER-2）")]
+    Incomplete(String),
+    #[error("核对报告“{report}”按{used}的政策核对，而该户属于{county}，须按本县政策重新核对（R-VER-2）")]
+    OtherCounty { report: String, used: String, county: String },
+    #[error("核对报告“{report}”未核对以下家庭成员：{names}，请为全部成员重新核对（R-VER-2）")]
+    MembersMissing { report: String, names: String },
+    #[error(
+        "核对报告“{report}”把家庭成员{names}作为家庭以外的亲属核对，其财产未按家庭成员计算，请重新核对（R-ELIG-2）"
+    )]
+    MembersAsRelatives { report: String, names: String },
+    #[error("核对报告“{report}”缺少本县要求的核对项目：{missing}（R-VER-2）")]
+    ItemsMissing { report: String, missing: String },
+    #[error("核对报告“{report}”完成于{completed}，已超过本县规定的{days}天有效期，请重新核对（R-VER-2）")]
+    Stale { report: String, completed: String, days: i32 },
+    #[error(
+        "核对报告“{report}”已有第{latest}版，信息核对环节签署的是第{signed}版：新版本须经信息核对环节重新签署（R-VER-2）"
+    )]
+    Superseded { report: String, signed: i32, latest: i32 },
+}
+
+impl Refusal for GateError {
+    fn kind(&self) -> RefusalKind {
+        match self {
+            GateError::NoHub | GateError::HubUnavailable => RefusalKind::Unavailable,
+            _ => RefusalKind::FailedPrecondition,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            GateError::NoHub => "VERIFICATION_HUB_NOT_CONFIGURED",
+            GateError::HubUnavailable => "VERIFICATION_HUB_UNAVAILABLE",
+            GateError::NotFound(_) => "REPORT_NOT_FOUND",
+            GateError::OfAnotherHousehold(_) => "REPORT_OF_ANOTHER_HOUSEHOLD",
+            GateError::Incomplete(_) => "REPORT_INCOMPLETE",
+            GateError::OtherCounty { .. } => "REPORT_OF_ANOTHER_COUNTY",
+            GateError::MembersMissing { .. } => "REPORT_MISSING_MEMBERS",
+            GateError::MembersAsRelatives { .. } => "REPORT_MEMBERS_AS_RELATIVES",
+            GateError::ItemsMissing { .. } => "REPORT_MISSING_ITEMS",
+            GateError::Stale { .. } => "REPORT_STALE",
+            GateError::Superseded { .. } => "REPORT_SUPERSEDED",
+        }
+    }
+}
+
+/// What the report is held against.
+pub struct Against<'a> {
+    pub household_id: Uuid,
+    /// The household as it stands: its live members.
+    pub household: &'a pb::Household,
+    pub county: &'a DivisionCode,
+    pub policy: &'a pb::CountyPolicy,
+    /// The version the verification step signed, at county approval.
+    pub signed_version: Option<i32>,
+    pub now: OffsetDateTime,
+}
+
+impl Reports {
+    /// The latest version of report `report_id`, read from the hub.
+    async fn latest(&self, report_id: &str) -> Result<Report, Error> {
+        let Some(mut client) = self.0.clone() else {
+            return Err(GateError::NoHub.into());
+        };
+        let mut request = tonic::Request::new(GetReportRequest { report_id: report_id.to_owned(), version: 0 });
+        request.set_timeout(Duration::from_secs(5));
+        match client.get_report(request).await {
+            Ok(r) => r.into_inner().report.ok_or_else(|| GateError::NotFound(report_id.to_owned()).into()),
+            Err(s) if s.code() == tonic::Code::NotFound => Err(GateError::NotFound(report_id.to_owned()).into()),
+            Err(s) => {
+                tracing::warn!(code = ?s.code(), message = s.message(), "verification report unavailable");
+                Err(GateError::HubUnavailable.into())
+            }
+        }
+    }
+
+    /// Report `report_id` read from the hub and held against `a`; the
+    /// report when it opens the step.
+    #[tracing::instrument(skip(self, a), fields(household_id = %a.household_id))]
+    pub async fn check(&self, report_id: &str, a: &Against<'_>) -> Result<Report, Error> {
+        let report = self.latest(report_id).await?;
+        let id = || report_id.to_owned();
+        if report.household_id != a.household_id.to_string() {
+            return Err(GateError::OfAnotherHousehold(id()).into());
+        }
+        let used = report.county.as_ref().map(|c| c.code.clone()).unwrap_or_default();
+        if used != a.county.as_str() {
+            let used = if used.is_empty() { "未知县".to_owned() } else { used };
+            return Err(GateError::OtherCounty { report: id(), used, county: a.county.to_string() }.into());
+        }
+        if !report.complete {
+            return Err(GateError::Incomplete(id()).into());
+        }
+        if let Some(signed) = a.signed_version
+            && report.version != signed
+        {
+            return Err(GateError::Superseded { report: id(), signed, latest: report.version }.into());
+        }
+        let days = if a.policy.report_valid_days > 0 { a.policy.report_valid_days } else { DEFAULT_VALID_DAYS };
+        let completed = OffsetDateTime::from_unix_timestamp(report.completed_at.map_or(0, |t| t.seconds))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        if a.now - completed > time::Duration::days(i64::from(days)) {
+            return Err(GateError::Stale { report: id(), completed: china_date(completed).to_string(), days }.into());
+        }
+        let checked: HashSet<&str> = report.persons.iter().map(|p| p.value.as_str()).collect();
+        let members = live_members(a.household);
+        let missing: Vec<&str> =
+            members.iter().filter(|(number, _)| !checked.contains(number.as_str())).map(|(_, name)| *name).collect();
+        if !missing.is_empty() {
+            return Err(GateError::MembersMissing { report: id(), names: missing.join("、") }.into());
+        }
+        let relatives: HashSet<&str> = report.relatives.iter().map(|p| p.value.as_str()).collect();
+        let disguised: Vec<&str> =
+            members.iter().filter(|(number, _)| relatives.contains(number.as_str())).map(|(_, name)| *name).collect();
+        if !disguised.is_empty() {
+            return Err(GateError::MembersAsRelatives { report: id(), names: disguised.join("、") }.into());
+        }
+        let missing = missing_items(&report, &members, &a.policy.required_report_items);
+        if !missing.is_empty() {
+            return Err(GateError::ItemsMissing { report: id(), missing: missing.join("；") }.into());
+        }
+        Ok(report)
+    }
+}
+
+/// Each live member's identity number and name.
+fn live_members(household: &pb::Household) -> Vec<(String, &str)> {
+    household
+        .members
+        .iter()
+        .filter_map(|m| m.person.as_ref())
+        .filter_map(|p| Some((p.identity_number.as_ref()?.value.clone(), p.name.as_str())))
+        .collect()
+}
+
+/// Per member without them, the required items the report holds no answer
+/// for: "王建国：机动车、银行存款".
+fn missing_items(report: &Report, members: &[(String, &str)], required: &[i32]) -> Vec<String> {
+    let answered: HashSet<(i32, &str)> = report
+        .items
+        .iter()
+        .filter(|i| !i.unavailable)
+        .filter_map(|i| Some((i.item, i.person.as_ref()?.value.as_str())))
+        .collect();
+    members
+        .iter()
+        .filter_map(|(number, name)| {
+            let items: Vec<&str> = required
+                .iter()
+                .filter(|item| !answered.contains(&(**item, number.as_str())))
+                .map(|item| Item::try_from(*item).unwrap_or(Item::Unspecified).label())
+                .collect();
+            (!items.is_empty()).then(|| format!("{name}：{}", items.join("、")))
+        })
+        .collect()
+}
+
+/// The report's findings against the county's property rules (R-ELIG-1),
+/// as the engine reads them, each naming the report it came from. The hub
+/// holds the rules against the members' records only, never a relative's
+/// verified under the same consent (R-ELIG-2), and the gate has checked
+/// that no member was verified as a relative.
+pub fn property_findings(report: &Report) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| !f.rule.is_empty())
+        .map(|f| format!("{}（核对报告{}第{}版）", f.reason, report.report_id, report.version))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dibao_proto::common::v1::{IdentityNumber, Person};
+    use dibao_proto::verification::v1::{Finding, ReportItem};
+
+    fn person(number: &str, name: &str) -> pb::Member {
+        pb::Member {
+            person: Some(Person {
+                identity_number: Some(IdentityNumber { value: number.into() }),
+                name: name.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn answered(item: Item, number: &str, unavailable: bool) -> ReportItem {
+        ReportItem {
+            item: item as i32,
+            person: Some(IdentityNumber { value: number.into() }),
+            unavailable,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn items_missing_are_named_per_member_and_an_unavailable_answer_is_no_answer() {
+        let household =
+            pb::Household { members: vec![person("A", "王一"), person("B", "王二")], ..Default::default() };
+        let report = Report {
+            items: vec![
+                answered(Item::Vehicles, "A", false),
+                answered(Item::Deposits, "A", false),
+                answered(Item::Vehicles, "B", true),
+            ],
+            ..Default::default()
+        };
+        let required = [Item::Vehicles as i32, Item::Deposits as i32];
+        assert_eq!(
+            missing_items(&report, &live_members(&household), &required),
+            vec!["王二：机动车、银行存款".to_owned()]
+        );
+    }
+
+    #[test]
+    fn only_findings_against_a_county_rule_decide_and_each_names_its_report() {
+        let finding =
+            |reason: &str, rule: &str| Finding { reason: reason.into(), rule: rule.into(), ..Default::default() };
+        let report = Report {
+            report_id: "r".into(),
+            version: 2,
+            findings: vec![
+                finding("家庭成员名下共有1辆机动车", "家庭成员名下无非生产用机动车"),
+                finding("公安记录显示某人已死亡", ""),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(property_findings(&report), vec!["家庭成员名下共有1辆机动车（核对报告r第2版）".to_owned()]);
+    }
+}
