@@ -207,3 +207,84 @@ async fn two_hubs_run_one_campaign_once() {
     let members: usize = households.iter().map(|(h, _)| h.members.len()).sum();
     assert_eq!(asked as usize, members, "each member asked about once");
 }
+
+/// Two replicas of the hub, each running a campaign over a county of its
+/// own at the same time: together they keep each department under its
+/// rate limit (R-VER-3), which they share while both are alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hubs_together_keep_each_department_under_its_rate_limit() {
+    let limit: u32 = 20;
+    let mut m = Mesh::start(Options {
+        households: 240,
+        hub_process: true,
+        campaign_concurrency: 4,
+        rate_per_second: limit,
+        // Paced queries wait their turn well within a report's time.
+        report_deadline_ms: 30_000,
+        ..Options::default()
+    })
+    .await;
+    // The two counties with the most households; 25 of each on the roster with a consent.
+    let mut by_county: HashMap<String, Vec<Household>> = HashMap::new();
+    for (h, _) in m.province.iter().filter(|(h, _)| h.members.len() >= 2) {
+        by_county.entry(h.county().to_owned()).or_default().push(h.clone());
+    }
+    let mut counties: Vec<(String, Vec<Household>)> = by_county.into_iter().collect();
+    counties.sort_by_key(|(c, hs)| (std::cmp::Reverse(hs.len()), c.clone()));
+    let counties: Vec<(String, Vec<Household>)> =
+        counties.into_iter().take(2).map(|(c, hs)| (c, hs.into_iter().take(25).collect())).collect();
+    assert_eq!(counties.len(), 2, "two counties");
+    let rows: Vec<_> =
+        counties.iter().flat_map(|(_, hs)| hs.iter()).enumerate().map(|(i, h)| roster_row(i as i64 + 2, h)).collect();
+    let imported = m.civil.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
+    assert!(imported.errors.is_empty(), "{:?}", imported.errors);
+    for h in counties.iter().flat_map(|(_, hs)| hs.iter()) {
+        m.consent(h, today() - Days::days(10), today() + Days::days(365)).await;
+    }
+    let (_second, mut other) = m.second_hub().await;
+    // Both replicas have counted each other.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    m.simulator.keep_answers();
+    let start = |county: &str| StartCampaignRequest {
+        division: Some(DivisionCode { code: county.to_owned() }),
+        purpose: "2026年低保集中核查".into(),
+        ..Default::default()
+    };
+    let first = m.hub.start_campaign(start(&counties[0].0)).await.expect("campaign").into_inner();
+    let second = other.start_campaign(start(&counties[1].0)).await.expect("campaign").into_inner();
+    let (a, b) = tokio::join!(to_the_end(first), to_the_end(second));
+    assert_eq!((a.households_remaining, b.households_remaining), (0, 0));
+    assert_eq!((a.households_done, b.households_done), (25, 25));
+    // The tax department is asked once per person: the most it received in
+    // any one second while both campaigns ran.
+    let answers = m.simulator.take_answers();
+    let mut keys: HashMap<&str, usize> = HashMap::new();
+    for a in &answers {
+        *keys.entry(a.key).or_default() += 1;
+    }
+    let mut times: Vec<std::time::Instant> = answers.iter().filter(|a| a.key == "tax").map(|a| a.received).collect();
+    times.sort();
+    let persons: usize = counties.iter().flat_map(|(_, hs)| hs.iter()).map(|h| h.members.len()).sum();
+    assert_eq!(times.len(), persons, "each person asked once: {keys:?}");
+    let busiest = (0..times.len())
+        .map(|i| times[i..].iter().take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1)).count())
+        .max()
+        .unwrap_or(0);
+    let span = times.last().expect("asked").duration_since(times[0]).as_secs_f64();
+    let average = (times.len() - 1) as f64 / span;
+    // Alone, each replica would go at the whole limit: twice it together.
+    // Sharing it, the two go at the limit; a one-second window can catch
+    // one query more of each replica's evenly spaced turns.
+    assert!(average <= f64::from(limit) * 1.02, "{average:.1} queries/s on average against a limit of {limit}/s");
+    assert!(average >= f64::from(limit) * 0.75, "both replicas kept asking: {average:.1} queries/s");
+    assert!(busiest as u32 <= limit + 2, "{busiest} queries in one second against a limit of {limit}/s");
+}
+
+/// A campaign's last progress.
+async fn to_the_end(mut stream: tonic::Streaming<StartCampaignResponse>) -> StartCampaignResponse {
+    let mut last = StartCampaignResponse::default();
+    while let Some(p) = stream.message().await.expect("progress") {
+        last = p;
+    }
+    last
+}

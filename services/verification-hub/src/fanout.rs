@@ -5,6 +5,7 @@
 //! deadline or the other departments' answers.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,16 +113,24 @@ impl Breaker {
     }
 }
 
-/// Spaces queries `1/rate` apart.
+/// Spaces queries `replicas/rate` apart: the department's rate is shared
+/// by every live replica of the hub (see [`crate::replicas`]).
 struct Pace {
-    interval: Option<Duration>,
+    /// Queries per second the department allows; 0 for no limit.
+    rate: u32,
+    /// Live hub replicas sharing the rate (at least 1).
+    replicas: AtomicU32,
     next: Mutex<Instant>,
 }
 
 impl Pace {
+    fn interval(&self) -> Option<Duration> {
+        (self.rate > 0).then(|| Duration::from_secs(1) * self.replicas.load(Ordering::Relaxed).max(1) / self.rate)
+    }
+
     /// Waits for this query's slot; `false` if it comes after `deadline`.
     async fn wait(&self, deadline: Instant) -> bool {
-        let Some(interval) = self.interval else { return true };
+        let Some(interval) = self.interval() else { return true };
         let slot = {
             let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let slot = (*next).max(Instant::now());
@@ -188,10 +197,8 @@ impl Departments {
                 .filter(|d| *d != Department::Unspecified)
                 .ok_or_else(|| anyhow::anyhow!("hub.departments.{name}: not a department"))?;
             let channel = lazy_channel(tls, &limits.address, &limits.server_name)?;
-            let pace = Pace {
-                interval: (limits.rate_per_second > 0).then(|| Duration::from_secs(1) / limits.rate_per_second),
-                next: Mutex::new(Instant::now()),
-            };
+            let pace =
+                Pace { rate: limits.rate_per_second, replicas: AtomicU32::new(1), next: Mutex::new(Instant::now()) };
             let breaker = Breaker {
                 state: Mutex::new(BreakerState::Closed { failures: 0 }),
                 threshold: limits.breaker_failures.max(1),
@@ -209,6 +216,13 @@ impl Departments {
             );
         }
         Ok(Self { links, signer, assertion_ttl, asked: Counters::default(), latency: Histograms::default() })
+    }
+
+    /// Each department's rate shared among `replicas` live hubs from now on.
+    pub fn share_among(&self, replicas: u32) {
+        for link in self.links.values() {
+            link.pace.replicas.store(replicas.max(1), Ordering::Relaxed);
+        }
     }
 
     pub fn breaker_open(&self, department: Department) -> bool {

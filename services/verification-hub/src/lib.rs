@@ -10,6 +10,7 @@
 //! - [`verify`]: one household checked — consent, departments, report, access log;
 //! - [`fanout`]: the department links — signed assertions, deadlines,
 //!   concurrency, pace and circuit breakers;
+//! - [`replicas`]: the replicas alive, among which each department's rate is shared;
 //! - [`report`]: report items, findings and the summary (R-VER-4);
 //! - [`reports`]: reports stored by version with their event, read back;
 //! - [`campaign`]: bulk campaigns over a county or township, resumable (R-VER-5).
@@ -20,6 +21,7 @@
 pub mod campaign;
 pub mod consent;
 pub mod fanout;
+pub mod replicas;
 pub mod report;
 pub mod reports;
 pub mod service;

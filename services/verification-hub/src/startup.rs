@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0002_campaigns", include_str!("../migrations/0002_campaigns.sql")),
     ("0003_consent_relatives", include_str!("../migrations/0003_consent_relatives.sql")),
     ("0004_consent_county", include_str!("../migrations/0004_consent_county.sql")),
+    ("0005_replicas", include_str!("../migrations/0005_replicas.sql")),
 ];
 
 const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {
@@ -159,6 +160,8 @@ impl Service for Application {
             signer,
             Duration::from_secs(own.assertion_ttl_secs),
         )?);
+        // Each department's rate is shared with the other replicas.
+        crate::replicas::join(base.pool.clone(), departments.clone(), shutdown.clone()).await?;
         let civil = match &own.civil_affairs {
             Some(addr) => {
                 Some(CivilAffairsServiceClient::new(lazy_channel(&base.tls, addr, &own.civil_affairs_server_name)?))
