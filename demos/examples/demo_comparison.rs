@@ -301,10 +301,12 @@ async fn main() -> anyhow::Result<()> {
                 },
             ))
             .await?;
-        println!(
-            "== 乡镇经办人对建档立卡户{}作出书面结论（不符合低保条件）",
-            first.poor_households.first().map(|h| h.household_id.as_str()).unwrap_or("")
-        );
+        // Officers name a household by its roster's number (户编号) and head, never by an internal id.
+        let named = first.poor_households.first().map_or(String::new(), |h| match h.household_number.as_str() {
+            "" => format!("（户主{}）", h.head_name),
+            number => format!("{number}（户主{}）", h.head_name),
+        });
+        println!("== 乡镇经办人对建档立卡户{named}作出书面结论（不符合低保条件）");
     }
     let open = comparison
         .report_open_items(pb::ReportOpenItemsRequest { division: Some(DivisionCode { code: COUNTY.into() }) })

@@ -692,3 +692,34 @@ async fn an_edited_deleted_or_reordered_access_record_is_detected_and_named() {
     assert_eq!(broken.seq, 2);
     assert!(broken.reason.contains("不衔接") || broken.reason.contains("内容被改动"), "{}", broken.reason);
 }
+
+/// Who else the household register lists (R-ROSTER-4): a check that leaves
+/// out the applicant's spouse, registered with them, reports it for the
+/// officer; a check of the whole household reports nothing of the kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spouse_registered_with_the_applicant_but_left_out_is_a_finding() {
+    use dibao_proto::common::v1::Relation as GenRelation;
+    let mut m = Mesh::start(Options { households: 40, ..Options::default() }).await;
+    let (h, _) = m.household(|h, r| {
+        h.members.iter().any(|p| p.relation == GenRelation::Spouse)
+            && r.iter().filter(|x| x.item == Item::Death).count() == 0
+    });
+    let consent = m.consent(&h, today() - Days::days(1), today() + Days::days(180)).await;
+    let spouse = h.members.iter().find(|p| p.relation == GenRelation::Spouse).expect("spouse").identity_number.clone();
+    let registered_apart = |report: &Report| -> Vec<String> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.item == Item::HouseholdRegistration as i32 && f.reason.contains("同户登记"))
+            .map(|f| f.person.as_ref().map(|p| p.value.clone()).unwrap_or_default())
+            .collect()
+    };
+    let whole = m.hub.verify_household(Mesh::verify_request(&h, &consent)).await.expect("verify").into_inner();
+    assert_eq!(registered_apart(&whole.report.expect("report")), Vec::<String>::new());
+    let mut without_spouse = Mesh::verify_request(&h, &consent);
+    without_spouse.persons.retain(|p| p.value != spouse);
+    let report = m.hub.verify_household(without_spouse).await.expect("verify").into_inner().report.expect("report");
+    assert_eq!(registered_apart(&report), vec![spouse.clone()]);
+    let reason = report.findings.iter().find(|f| f.reason.contains("同户登记")).expect("finding").reason.clone();
+    assert!(reason.contains("的配偶") && reason.contains("R-ROSTER-4") && !reason.contains(&spouse), "{reason}");
+}

@@ -457,15 +457,7 @@ pub async fn enrol(
 /// a roster file already used.
 async fn give_number(tx: &Transaction<'_>, household_id: Uuid, county: &str) -> Result<String, Error> {
     loop {
-        let next: i64 = tx
-            .query_one(
-                "INSERT INTO household_number_counter AS c (county, last) VALUES ($1, 1)
-                 ON CONFLICT (county) DO UPDATE SET last = c.last + 1 RETURNING last",
-                &[&county],
-            )
-            .await?
-            .get(0);
-        let number = format!("{county}{next:06}");
+        let number = dibao_platform::store::db::next_county_number(tx, county).await?;
         let given = tx
             .execute(
                 "UPDATE household SET source_id = $2 WHERE household_id = $1

@@ -238,15 +238,7 @@ fn household_of(row: &Row) -> Result<pb::PoorHousehold, Error> {
 /// roster file already used.
 async fn next_number(tx: &Transaction<'_>, county: &str) -> Result<String, Error> {
     loop {
-        let next: i64 = tx
-            .query_one(
-                "INSERT INTO household_number_counter AS c (county, last) VALUES ($1, 1)
-                 ON CONFLICT (county) DO UPDATE SET last = c.last + 1 RETURNING last",
-                &[&county],
-            )
-            .await?
-            .get(0);
-        let number = format!("{county}{next:06}");
+        let number = dibao_platform::store::db::next_county_number(tx, county).await?;
         let taken = tx
             .query_opt("SELECT 1 FROM poor_household WHERE county = $1 AND source_id = $2", &[&county, &number])
             .await?;

@@ -86,6 +86,7 @@ pub fn findings(
     persons: &[IdentityNumber],
     relatives: &HashSet<String>,
     policy: Option<&CountyPolicy>,
+    on: time::Date,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, r) in of(items, Item::Death) {
@@ -116,6 +117,7 @@ pub fn findings(
             rule: String::new(),
         });
     }
+    out.extend(registered_apart(items, persons, on));
     let Some(policy) = policy else { return out };
     let is_member = |p: &str| !relatives.contains(p);
     let members = persons.iter().filter(|p| is_member(p.as_str())).count().max(1) as i64;
@@ -127,6 +129,46 @@ pub fn findings(
         }
         if let Some(f) = threshold(&of_members, rule, members) {
             out.push(f);
+        }
+    }
+    out
+}
+
+/// Who else the household register (户口簿) lists with a person checked
+/// (R-ROSTER-4): their spouse, or the minor children of the head and spouse,
+/// registered with them but not among those checked — each once, for the
+/// officer to see, as a spouse and minor children may not apply apart.
+fn registered_apart(items: &[ReportItem], persons: &[IdentityNumber], on: time::Date) -> Vec<Finding> {
+    let checked: HashSet<&str> = persons.iter().map(IdentityNumber::as_str).collect();
+    let mut named: HashSet<String> = HashSet::new();
+    let mut out = Vec::new();
+    for (i, r) in of(items, Item::HouseholdRegistration) {
+        let own = attr(r, "relation_to_head");
+        for entry in attr(r, "registered_with").split(';') {
+            let Some((number, relation)) = entry.split_once(':') else { continue };
+            let Ok(other) = IdentityNumber::parse(number) else { continue };
+            if checked.contains(number) || named.contains(number) {
+                continue;
+            }
+            let who = match (own, relation) {
+                ("户主", "配偶") | ("配偶", "户主") => "配偶",
+                ("户主" | "配偶", "子女") if other.age_on(on) < 18 => "未成年子女",
+                _ => continue,
+            };
+            named.insert(number.to_owned());
+            out.push(Finding {
+                item: Item::HouseholdRegistration as i32,
+                person: pb_id(&other),
+                reason: format!(
+                    "公安户籍登记显示{}的{who}{}与其同户登记，未列入本次核对的人员；配偶和未成年子女应列入同一申请（{}，记录号{}，R-ROSTER-4）",
+                    masked(i),
+                    other.masked(),
+                    r.source,
+                    r.source_record_id
+                ),
+                department: Department::PublicSecurity as i32,
+                rule: String::new(),
+            });
         }
     }
     out

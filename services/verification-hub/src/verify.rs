@@ -294,7 +294,8 @@ impl Hub {
             Ok(p) => (Some(p), String::new()),
             Err(why) => (None, format!("{why}，未能对照本县财产标准，请取得政策后重新核对。")),
         };
-        let findings = report::findings(&report_items, &c.persons, &consent.relatives, policy.as_ref());
+        let findings =
+            report::findings(&report_items, &c.persons, &consent.relatives, policy.as_ref(), china_date(now));
         let unavailable = report_items.iter().filter(|i| i.unavailable).count();
         let summary = report::summary(c.persons.len(), &report_items, &findings, &policy_note);
         let report = Report {

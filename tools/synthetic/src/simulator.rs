@@ -46,6 +46,7 @@ use crate::generator::{BANKS, DeptRecord};
 pub const MIGRATIONS: &[dibao_platform::store::db::Migration] = &[
     ("0001_department_records", include_str!("../migrations/0001_department_records.sql")),
     ("0002_front_end_views", include_str!("../migrations/0002_front_end_views.sql")),
+    ("0003_registered_households", include_str!("../migrations/0003_registered_households.sql")),
 ];
 
 /// How a department behaves: slow, flaky, or down.
@@ -428,6 +429,19 @@ async fn public_security(pool: &Pool, body: &[u8], fail: bool) -> anyhow::Result
         .iter()
         .find(|r| r.item == "ITEM_DEATH")
         .map(|r| json!({"jlbh": r.record_id, "swrq": r.attr("died_on"), "zxlx": "死亡注销"}));
+    // Who else the household register (户口簿) lists, with their relation to the head.
+    let client = pool.get().await?;
+    let hjcy: Vec<Value> = dibao_platform::store::db::cached::query(
+        &client,
+        "SELECT person, attrs->>'relation' FROM dept_record
+         WHERE item = 'ITEM_HOUSEHOLD_REGISTRATION' AND attrs->>'household_no' = $1 AND person <> $2
+         ORDER BY person",
+        &[&hj.attr("household_no"), &id],
+    )
+    .await?
+    .iter()
+    .map(|r| json!({"sfzhm": r.get::<_, String>(0), "yhzgx": r.get::<_, Option<String>>(1).unwrap_or_default()}))
+    .collect();
     Ok(reply(
         StatusCode::OK,
         json!({
@@ -435,7 +449,7 @@ async fn public_security(pool: &Pool, body: &[u8], fail: bool) -> anyhow::Result
             "msg": "查询成功",
             "gxsj": hj.as_of.to_string(),
             "data": {
-                "hjxx": {"jlbh": hj.record_id, "hh": hj.attr("household_no"), "hjdz": hj.attr("village"), "yhzgx": hj.attr("relation")},
+                "hjxx": {"jlbh": hj.record_id, "hh": hj.attr("household_no"), "hjdz": hj.attr("village"), "yhzgx": hj.attr("relation"), "hjcy": hjcy},
                 "clxx": clxx,
                 "swxx": swxx,
             }

@@ -173,6 +173,25 @@ async fn apply(pool: &Pool, components: &[Component<'_>]) -> Result<(), DbError>
     Ok(())
 }
 
+/// The next number of a county's household sequence (户编号): the county
+/// code and six digits (`220581000001`), from the service's own
+/// `household_number_counter` table. The caller checks the number is not
+/// already a roster file's, and asks again if it is.
+pub async fn next_county_number(
+    tx: &impl deadpool_postgres::GenericClient,
+    county: &str,
+) -> Result<String, tokio_postgres::Error> {
+    let next: i64 = tx
+        .query_one(
+            "INSERT INTO household_number_counter AS c (county, last) VALUES ($1, 1)
+             ON CONFLICT (county) DO UPDATE SET last = c.last + 1 RETURNING last",
+            &[&county],
+        )
+        .await?
+        .get(0);
+    Ok(format!("{county}{next:06}"))
+}
+
 /// Statements prepared once per connection and reused: for handlers that run
 /// the same few statements per event (the inbox), where preparing each time
 /// doubles the round trips.

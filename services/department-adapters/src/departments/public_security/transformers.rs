@@ -39,6 +39,15 @@ struct Hjxx {
     hh: String,
     hjdz: String,
     yhzgx: String,
+    /// The others the household register (户口簿) lists.
+    #[serde(default)]
+    hjcy: Vec<Hjcy>,
+}
+
+#[derive(Deserialize)]
+struct Hjcy {
+    sfzhm: String,
+    yhzgx: String,
 }
 
 #[derive(Deserialize)]
@@ -92,7 +101,16 @@ pub fn records(http: StatusCode, body: &[u8], items: &[Item]) -> Result<Vec<Reco
             as_of: as_of.clone(),
             amount_fen: 0,
             quantity: 0,
-            attributes: vec![("household_no", h.hh), ("registered_at", h.hjdz), ("relation_to_head", h.yhzgx)],
+            attributes: vec![
+                ("household_no", h.hh),
+                ("registered_at", h.hjdz),
+                ("relation_to_head", h.yhzgx),
+                // `number:relation;…`, the register's others (R-ROSTER-4).
+                (
+                    "registered_with",
+                    h.hjcy.iter().map(|c| format!("{}:{}", c.sfzhm, c.yhzgx)).collect::<Vec<_>>().join(";"),
+                ),
+            ],
         })?;
     }
     for c in data.clxx {
