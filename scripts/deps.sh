@@ -78,7 +78,20 @@ if ! pg_ok; then
   for _ in $(seq 1 50); do pg_ok && break; sleep 0.2; done
   pg_ok || die "PostgreSQL does not answer on 127.0.0.1:5432 as user postgres"
 fi
-say "PostgreSQL answers on 127.0.0.1:5432"
+# Room for the tests' meshes: a test starts a dozen services, each with its
+# own pool, and two tests run at once (Debian's default is 100 connections).
+connections=$(psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'show max_connections' 2>/dev/null || echo 0)
+if [ "${connections:-0}" -lt 300 ]; then
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)
+  [ -n "$version" ] || die "PostgreSQL allows $connections connections and no Debian cluster is here to raise it"
+  say "raising PostgreSQL's max_connections from $connections to 300 (restarts the cluster)"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc 'ALTER SYSTEM SET max_connections = 300' >/dev/null \
+    || die "ALTER SYSTEM SET max_connections"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main restart || die "pg_ctlcluster $version main restart"
+  for _ in $(seq 1 50); do pg_ok && break; sleep 0.2; done
+  pg_ok || die "PostgreSQL does not answer after its restart"
+fi
+say "PostgreSQL answers on 127.0.0.1:5432 ($(psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'show max_connections') connections)"
 
 # --- OpenSSL's headers (librdkafka's TLS to the brokers) -----------------------
 if ! [ -e /usr/include/openssl/ssl.h ] || ! command -v pkg-config >/dev/null 2>&1; then

@@ -400,6 +400,8 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
         officer_id: "officer-5".into(),
         issued_at: Some(timestamp(now)),
         expires_at: Some(timestamp(now + Days::minutes(5))),
+        audience: "public_security".into(),
+        assertion_id: uuid::Uuid::now_v7().to_string(),
         ..Default::default()
     };
     let forger = AssertionSigner::from_pkcs8("hub-1", &AssertionSigner::generate_pkcs8()).expect("key");
@@ -414,12 +416,14 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
         ..assertion(vec![Item::Vehicles])
     });
     let narrow = hub_key.sign(assertion(vec![Item::HouseholdRegistration]));
+    let for_tax = hub_key.sign(ConsentAssertion { audience: "tax".into(), ..assertion(vec![Item::Vehicles]) });
     let cases = [
         ("forged", Some(forger.sign(assertion(vec![Item::Vehicles, Item::Death])))),
         ("widened", Some(widened)),
         ("other person", Some(other_person)),
         ("expired", Some(stale)),
         ("out of scope", Some(narrow)),
+        ("for another department", Some(for_tax)),
         ("missing", None),
     ];
     let mut adapter = DepartmentServiceClient::new(
@@ -455,15 +459,27 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
     assert!(hub_log.iter().all(|r| r.entry.outcome.starts_with("refused")));
     let adapter_log =
         access_log::accesses_to(&m.adapter_pools["public_security"], &person, None, 0, 100).await.expect("log");
-    // Forged, widened, expired, out of scope: four name this person (the
-    // others name a stranger or no one; the gateway never got past mTLS policy).
-    assert_eq!(adapter_log.len(), 4, "{adapter_log:?}");
+    // Forged, widened, expired, out of scope, for another department: five
+    // name this person (the others name a stranger or no one; the gateway
+    // never got past mTLS policy).
+    assert_eq!(adapter_log.len(), 5, "{adapter_log:?}");
     assert!(adapter_log.iter().all(|r| r.entry.outcome.starts_with("refused")));
 
     // Within the consent, the same household is checked.
     let ok = m.hub.verify_household(Mesh::verify_request(&h, &fresh)).await.expect("within consent").into_inner();
     assert!(ok.report.expect("report").complete);
     assert!(m.simulator.total_requests() > 0);
+
+    // A valid assertion is accepted once; sent again (a captured request
+    // replayed), it is refused and the department not asked.
+    let once = hub_key.sign(assertion(vec![Item::Vehicles]));
+    let query = || QueryRequest { assertion: Some(once.clone()), items: vec![Item::Vehicles as i32] };
+    adapter.query(query()).await.expect("first use");
+    let asked = m.simulator.total_requests();
+    let e = adapter.query(query()).await.expect_err("replayed");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    assert!(e.message().contains("已使用过"), "{}", e.message());
+    assert_eq!(m.simulator.total_requests(), asked, "a replayed assertion reached the department");
 }
 
 /// R-VER-1: where county policy asks for it, close lineal relatives within

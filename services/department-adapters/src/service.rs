@@ -10,6 +10,7 @@ use dibao_platform::runtime::clock::Clock;
 use dibao_platform::runtime::error::{Refusal, RefusalKind, respond};
 use dibao_platform::trust::access_log::{self, AccessEntry, AccessLog};
 use dibao_platform::trust::assertion::{AssertionRefusal, AssertionVerifier};
+use dibao_platform::trust::officer::ReplayGuard;
 use dibao_proto::department::v1::department_service_server::DepartmentService;
 use dibao_proto::department::v1::{ConsentAssertion, Item, QueryRequest, QueryResponse};
 use dibao_proto::types::InvalidField;
@@ -21,6 +22,8 @@ pub struct Adapter<C: Connector> {
     pub connector: C,
     pub kit: Kit,
     pub verifier: AssertionVerifier,
+    /// The consent assertions' ids seen, each accepted once.
+    pub replay: ReplayGuard,
     pub log: AccessLog,
     pub clock: Arc<dyn Clock>,
 }
@@ -38,7 +41,9 @@ fn text(r: &AssertionRefusal) -> &'static str {
         AssertionRefusal::Expired => "授权核对凭证已过期或尚未生效",
         AssertionRefusal::NoPerson => "授权核对凭证未载明有效的被核对人",
         AssertionRefusal::ItemOutOfScope(_) => "所查项目超出授权范围",
-        AssertionRefusal::Incomplete => "授权核对凭证未载明授权书或用途",
+        AssertionRefusal::Incomplete => "授权核对凭证未载明授权书、用途或凭证编号",
+        AssertionRefusal::OtherAudience(_) => "授权核对凭证是签发给其他部门的",
+        AssertionRefusal::Replayed(_) => "授权核对凭证已使用过，不能重复使用",
     }
 }
 
@@ -56,6 +61,8 @@ impl Refusal for QueryRefused {
             AssertionRefusal::NoPerson => "ASSERTION_NAMES_NO_PERSON",
             AssertionRefusal::ItemOutOfScope(_) => "ITEM_OUT_OF_SCOPE",
             AssertionRefusal::Incomplete => "ASSERTION_INCOMPLETE",
+            AssertionRefusal::OtherAudience(_) => "ASSERTION_FOR_ANOTHER_DEPARTMENT",
+            AssertionRefusal::Replayed(_) => "ASSERTION_REPLAYED",
         }
     }
 }
@@ -93,7 +100,14 @@ impl<C: Connector> Adapter<C> {
             outcome,
             completes,
         };
-        let verified = match self.verifier.verify(req.assertion.as_ref(), &items, self.clock.now()) {
+        let audience = dibao_proto::departments::name(C::DEPARTMENT);
+        let verified = match self.verifier.verify(req.assertion.as_ref(), &items, audience, self.clock.now()) {
+            Ok(v) if !self.replay.first_seen(&v.assertion_id, v.expires_at).await? => {
+                Err(AssertionRefusal::Replayed(v.assertion_id))
+            }
+            checked => checked,
+        };
+        let verified = match verified {
             Ok(v) => v,
             Err(refusal) => {
                 tracing::warn!(%caller, consent_id = %claimed.consent_id, reason = %refusal, "query refused");

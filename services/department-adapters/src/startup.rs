@@ -19,6 +19,7 @@ use dibao_platform::store::db;
 use dibao_platform::trust::access_log::{self, AccessLog};
 use dibao_platform::trust::assertion::AssertionVerifier;
 use dibao_platform::trust::history::History;
+use dibao_platform::trust::officer::ReplayGuard;
 use dibao_proto::department::v1::Department;
 use dibao_proto::department::v1::department_service_server::DepartmentServiceServer;
 use dibao_proto::departments;
@@ -189,11 +190,13 @@ impl Service for Application {
         };
         let log = AccessLog::start(pool.clone());
         let access_log = log.clone();
+        // The hub's consent assertions, each accepted once.
+        let replay = ReplayGuard::start(pool.clone(), shutdown.clone());
         // An adapter has no outbox and no inbox: no ops service either.
         let builder = ServerBuilder::new(TlsMaterial::load(&settings.platform.tls)?, gate, None)
             .metrics(settings.platform.server.metrics_listen)
             .add_service(History::server(pool, log.clone()));
-        let parts = (builder, d, tls.as_ref(), verifier, log, clock);
+        let parts = (builder, d, tls.as_ref(), (verifier, replay), log, clock);
         let builder = match department {
             Department::PublicSecurity => serve(public_security::PublicSecurity, parts),
             Department::HumanResources => serve(human_resources::HumanResources, parts),
@@ -211,12 +214,18 @@ impl Service for Application {
 }
 
 /// What every department's server is built from.
-type Parts<'a> =
-    (ServerBuilder, &'a DepartmentSettings, Option<&'a DepartmentTls>, AssertionVerifier, AccessLog, Arc<dyn Clock>);
+type Parts<'a> = (
+    ServerBuilder,
+    &'a DepartmentSettings,
+    Option<&'a DepartmentTls>,
+    (AssertionVerifier, ReplayGuard),
+    AccessLog,
+    Arc<dyn Clock>,
+);
 
 /// `connector`'s service, reaching the department by its API or its view.
 fn serve<C: Connector>(connector: C, parts: Parts<'_>) -> anyhow::Result<ServerBuilder> {
-    let (builder, d, tls, verifier, log, clock) = parts;
+    let (builder, d, tls, (verifier, replay), log, clock) = parts;
     let timeout = Duration::from_millis(d.timeout_ms);
     let kit = match &d.view_url {
         Some(url) => {
@@ -229,7 +238,7 @@ fn serve<C: Connector>(connector: C, parts: Parts<'_>) -> anyhow::Result<ServerB
         }
         None => Kit::new(&d.base_url, timeout, d.retries, tls)?,
     };
-    Ok(builder.add_service(DepartmentServiceServer::new(Adapter { connector, kit, verifier, log, clock })))
+    Ok(builder.add_service(DepartmentServiceServer::new(Adapter { connector, kit, verifier, replay, log, clock })))
 }
 
 #[cfg(test)]

@@ -248,7 +248,7 @@ impl Departments {
             return Answer::unavailable(items, &reason);
         }
         let started = Instant::now();
-        let answer = self.ask_link(link, person, items, mandate, now, deadline).await;
+        let answer = self.ask_link(link, department, person, items, mandate, now, deadline).await;
         self.latency.observe(name, started.elapsed());
         // A department that answered nothing of what was asked counts against it.
         let failed = answer.unavailable.len() == items.len();
@@ -276,9 +276,11 @@ impl Departments {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn ask_link(
         &self,
         link: &Link,
+        department: Department,
         person: &IdentityNumber,
         items: &[Item],
         mandate: &Mandate<'_>,
@@ -300,6 +302,8 @@ impl Departments {
             officer_id: mandate.officer_id.to_owned(),
             issued_at: Some(timestamp(now)),
             expires_at: Some(timestamp(now + self.assertion_ttl)),
+            audience: dibao_proto::departments::name(department).to_owned(),
+            assertion_id: uuid::Uuid::now_v7().to_string(),
             ..Default::default()
         });
         let mut request = tonic::Request::new(QueryRequest {

@@ -45,8 +45,12 @@ pub enum AssertionRefusal {
     NoPerson,
     #[error("item {0} is outside the assertion's scope")]
     ItemOutOfScope(String),
-    #[error("assertion names no consent or purpose")]
+    #[error("assertion names no consent, purpose or id")]
     Incomplete,
+    #[error("assertion is for {0}")]
+    OtherAudience(String),
+    #[error("assertion {0} was seen before")]
+    Replayed(String),
 }
 
 /// The hub's signing key.
@@ -95,6 +99,8 @@ impl AssertionSigner {
 /// What an adapter learns from an assertion it accepted.
 #[derive(Debug, Clone)]
 pub struct VerifiedAssertion {
+    pub assertion_id: String,
+    pub expires_at: OffsetDateTime,
     pub consent_id: String,
     pub person: IdentityNumber,
     pub items: Vec<Item>,
@@ -130,12 +136,15 @@ impl AssertionVerifier {
         Self::from_lines(&text, &name)
     }
 
-    /// Checks signature, validity at `now` and that every one of `items`
-    /// is in scope. The person queried is the assertion's, never the caller's.
+    /// Checks signature, validity at `now`, that it is for `audience` (the
+    /// department's name) and that every one of `items` is in scope. The
+    /// person queried is the assertion's, never the caller's. Whether its id
+    /// was seen before is the caller's to check ([`crate::trust::officer::ReplayGuard`]).
     pub fn verify(
         &self,
         assertion: Option<&ConsentAssertion>,
         items: &[Item],
+        audience: &str,
         now: OffsetDateTime,
     ) -> Result<VerifiedAssertion, AssertionRefusal> {
         let a = assertion.ok_or(AssertionRefusal::Missing)?;
@@ -154,8 +163,11 @@ impl AssertionVerifier {
         if issued > now + SKEW || expires + SKEW <= now {
             return Err(AssertionRefusal::Expired);
         }
-        if a.consent_id.is_empty() || a.purpose.trim().is_empty() {
+        if a.consent_id.is_empty() || a.purpose.trim().is_empty() || a.assertion_id.trim().is_empty() {
             return Err(AssertionRefusal::Incomplete);
+        }
+        if a.audience != audience {
+            return Err(AssertionRefusal::OtherAudience(a.audience.clone()));
         }
         let person =
             a.person.as_ref().and_then(|p| IdentityNumber::parse(&p.value).ok()).ok_or(AssertionRefusal::NoPerson)?;
@@ -164,6 +176,8 @@ impl AssertionVerifier {
             return Err(AssertionRefusal::ItemOutOfScope(outside.as_str_name().to_owned()));
         }
         Ok(VerifiedAssertion {
+            assertion_id: a.assertion_id.clone(),
+            expires_at: expires,
             consent_id: a.consent_id.clone(),
             person,
             items: items.to_vec(),
@@ -199,6 +213,8 @@ mod tests {
             officer_id: "v-1".into(),
             issued_at: Some(timestamp(now)),
             expires_at: Some(timestamp(now + time::Duration::minutes(5))),
+            audience: "public_security".into(),
+            assertion_id: "a-1".into(),
             ..Default::default()
         }
     }
@@ -214,18 +230,31 @@ mod tests {
         let (signer, verifier) = pair();
         let now = OffsetDateTime::now_utc();
         let signed = signer.sign(assertion(now));
-        let ok = verifier.verify(Some(&signed), &[Item::Vehicles], now).expect("valid");
+        let ok = verifier.verify(Some(&signed), &[Item::Vehicles], "public_security", now).expect("valid");
         assert_eq!(ok.person.as_str(), "11010519491231002X");
         assert_eq!(
-            verifier.verify(Some(&signed), &[Item::Deposits], now).expect_err("refused"),
+            verifier.verify(Some(&signed), &[Item::Deposits], "public_security", now).expect_err("refused"),
             AssertionRefusal::ItemOutOfScope("ITEM_DEPOSITS".into())
         );
         let later = now + time::Duration::minutes(6);
         assert_eq!(
-            verifier.verify(Some(&signed), &[Item::Vehicles], later).expect_err("refused"),
+            verifier.verify(Some(&signed), &[Item::Vehicles], "public_security", later).expect_err("refused"),
             AssertionRefusal::Expired
         );
-        assert_eq!(verifier.verify(None, &[Item::Vehicles], now).expect_err("refused"), AssertionRefusal::Missing);
+        assert_eq!(
+            verifier.verify(None, &[Item::Vehicles], "public_security", now).expect_err("refused"),
+            AssertionRefusal::Missing
+        );
+        // Another department's adapter refuses it; one without an id is refused everywhere.
+        assert_eq!(
+            verifier.verify(Some(&signed), &[Item::Vehicles], "tax", now).expect_err("refused"),
+            AssertionRefusal::OtherAudience("public_security".into())
+        );
+        let anonymous = signer.sign(ConsentAssertion { assertion_id: String::new(), ..assertion(now) });
+        assert_eq!(
+            verifier.verify(Some(&anonymous), &[Item::Vehicles], "public_security", now).expect_err("refused"),
+            AssertionRefusal::Incomplete
+        );
     }
 
     #[test]
@@ -239,7 +268,7 @@ mod tests {
         other_person.person = Some(common::IdentityNumber { value: "110105194912310021".into() });
         for tampered in [widened, other_person] {
             assert_eq!(
-                verifier.verify(Some(&tampered), &[Item::Vehicles], now).expect_err("refused"),
+                verifier.verify(Some(&tampered), &[Item::Vehicles], "public_security", now).expect_err("refused"),
                 AssertionRefusal::BadSignature
             );
         }
@@ -247,13 +276,13 @@ mod tests {
         let (stranger, _) = pair();
         let forged = stranger.sign(assertion(now));
         assert_eq!(
-            verifier.verify(Some(&forged), &[Item::Vehicles], now).expect_err("refused"),
+            verifier.verify(Some(&forged), &[Item::Vehicles], "public_security", now).expect_err("refused"),
             AssertionRefusal::BadSignature
         );
         let mut unknown = forged;
         unknown.key_id = "someone".into();
         assert_eq!(
-            verifier.verify(Some(&unknown), &[Item::Vehicles], now).expect_err("refused"),
+            verifier.verify(Some(&unknown), &[Item::Vehicles], "public_security", now).expect_err("refused"),
             AssertionRefusal::UnknownKey("someone".into())
         );
     }

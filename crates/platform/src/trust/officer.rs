@@ -349,6 +349,15 @@ impl ReplayGuard {
 
     /// Records an accepted assertion's id, or refuses it as seen before.
     pub async fn first_use(&self, assertion_id: &str, expires_at: OffsetDateTime) -> Result<(), Error> {
+        if !self.first_seen(assertion_id, expires_at).await? {
+            return Err(OfficerRefusal::Replayed(assertion_id.to_owned()).into_error());
+        }
+        Ok(())
+    }
+
+    /// Records an assertion's id (an officer's or the hub's consent
+    /// assertion); whether this was its first use.
+    pub async fn first_seen(&self, assertion_id: &str, expires_at: OffsetDateTime) -> Result<bool, Error> {
         let client = self.pool.get().await?;
         let fresh = crate::store::db::cached::execute(
             &client,
@@ -356,10 +365,7 @@ impl ReplayGuard {
             &[&assertion_id, &expires_at],
         )
         .await?;
-        if fresh == 0 {
-            return Err(OfficerRefusal::Replayed(assertion_id.to_owned()).into_error());
-        }
-        Ok(())
+        Ok(fresh == 1)
     }
 }
 
