@@ -355,7 +355,7 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
     let (h, _) = m.household(|h, _| h.members.len() >= 2);
     let (stranger, _) = m.household(|o, _| o.index != h.index);
     let fresh = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
-    let expired = m.consent(&h, today() - Days::days(400), today() - Days::days(1)).await;
+    let expired = m.consent(&h, today() - Days::days(3), today() - Days::days(1)).await;
     let revoked = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
     m.hub
         .revoke_consent(dibao_tests::officer(
@@ -738,4 +738,31 @@ async fn a_spouse_registered_with_the_applicant_but_left_out_is_a_finding() {
     assert_eq!(registered_apart(&report), vec![spouse.clone()]);
     let reason = report.findings.iter().find(|f| f.reason.contains("同户登记")).expect("finding").reason.clone();
     assert!(reason.contains("的配偶") && reason.contains("R-ROSTER-4") && !reason.contains(&spouse), "{reason}");
+}
+
+/// R-VER-1: a consent signed longer before its registration than the
+/// county allows (a backdated signature makes adults of minors, who need
+/// not sign), or valid for longer than it allows, is refused with the field
+/// named; within both limits it is registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backdated_or_overlong_consent_is_refused() {
+    use tonic_types::StatusExt;
+    let mut m = Mesh::start(Options { households: 10, ..Options::default() }).await;
+    let (h, _) = m.household(|h, _| h.members.len() >= 2);
+    let field = |e: &tonic::Status| {
+        e.get_details_bad_request().map(|d| d.field_violations[0].field.clone()).unwrap_or_default()
+    };
+    let e = m
+        .try_consent(&h, today() - Days::days(31), today() + Days::days(100), vec![], true)
+        .await
+        .expect_err("backdated");
+    assert_eq!(field(&e), "consent.signed_on", "{}", e.message());
+    assert!(e.message().contains("30天"), "{}", e.message());
+    let e = m
+        .try_consent(&h, today() - Days::days(1), today() + Days::days(400), vec![], true)
+        .await
+        .expect_err("too long");
+    assert_eq!(field(&e), "consent.valid_until", "{}", e.message());
+    assert!(e.message().contains("12个月"), "{}", e.message());
+    m.try_consent(&h, today() - Days::days(30), today() + Days::days(365), vec![], true).await.expect("within both");
 }

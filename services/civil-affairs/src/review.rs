@@ -8,7 +8,7 @@ use dibao_benefit_engine::benefit::gradual_exit;
 use dibao_benefit_engine::policy::{CountyPolicy, ExitStep};
 use dibao_platform::Error;
 use dibao_platform::runtime::access::Reader;
-use dibao_platform::runtime::clock::china_date;
+use dibao_platform::runtime::clock::{add_months, china_date};
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::trust::officer::{Officer, digest};
 use dibao_proto::civil_affairs::v1 as pb;
@@ -19,7 +19,7 @@ use dibao_proto::labels::Label;
 use dibao_proto::poverty_alleviation::v1::PovertyStatus;
 use dibao_proto::types::{DivisionCode, DivisionLevel, Fen, InvalidField, date_to_pb};
 use prost::Message;
-use time::{Date, Month};
+use time::Date;
 use uuid::Uuid;
 
 use crate::application::{self, Signer};
@@ -52,15 +52,6 @@ impl Refusal for ReviewError {
             ReviewError::ReportBeforeLastReview { .. } => "REPORT_BEFORE_LAST_REVIEW",
         }
     }
-}
-
-/// `d` moved by `n` months, the day clamped to the end of a shorter month.
-pub fn add_months(d: Date, n: u32) -> Date {
-    let months = d.year() * 12 + i32::from(d.month() as u8) - 1 + i32::try_from(n).unwrap_or(i32::MAX / 2);
-    let (year, month) =
-        (months.div_euclid(12), Month::try_from((months.rem_euclid(12) + 1) as u8).unwrap_or(Month::January));
-    let day = d.day().min(month.length(year));
-    Date::from_calendar_date(year, month, day).unwrap_or(d)
 }
 
 /// Whole months from `from` to `to` (both taken by their month).

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::{GenericClient, Pool};
-use dibao_platform::runtime::clock::china_date;
+use dibao_platform::runtime::clock::{add_months, china_date};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1::CountyPolicy;
 use dibao_proto::common::v1::{OfficerRole, Relation};
@@ -379,18 +379,51 @@ impl Refusal for ConsentError {
 /// Registers a signed consent (R-VER-1).
 #[tracing::instrument(skip_all)]
 pub async fn register(
-    pool: &Pool,
+    hub: &crate::verify::Hub,
     officer: &Officer,
     req: &pb::RegisterConsentRequest,
     now: OffsetDateTime,
 ) -> Result<uuid::Uuid, Error> {
     let checked = check(&req.consent, officer, now)?;
-    let mut client = pool.get().await?;
+    // The county's limits on backdating and validity (R-VER-1); the
+    // province's where the county's policy cannot be read now.
+    let month = dibao_proto::common::v1::YearMonth { year: now.year(), month: i32::from(now.month() as u8) };
+    let policy = hub.policies.get(&checked.county, month).await.ok();
+    within_limits(&checked, policy.as_ref(), china_date(now))?;
+    let mut client = hub.pool.get().await?;
     let tx = client.transaction().await?;
     let id = insert(&tx, &checked, now).await?;
     tx.commit().await?;
     tracing::info!(consent_id = %id, persons = checked.persons.len(), "consent registered");
     Ok(id)
+}
+
+/// The province's defaults where a county's policy sets no limit.
+const SIGNED_WITHIN_DAYS: i32 = 30;
+const VALID_MONTHS_MAX: i32 = 12;
+
+/// A consent signed no longer before `today` than the county allows, and
+/// valid no longer after it (R-VER-1): a backdated signature would make
+/// adults of minors, who need not sign.
+fn within_limits(c: &Checked, policy: Option<&CountyPolicy>, today: Date) -> Result<(), Error> {
+    let or = |v: i32, default: i32| if v > 0 { v } else { default };
+    let within = or(policy.map_or(0, |p| p.consent_signed_within_days), SIGNED_WITHIN_DAYS);
+    let months = or(policy.map_or(0, |p| p.consent_valid_months_max), VALID_MONTHS_MAX);
+    let mut errors = Vec::new();
+    if c.signed_on < today - time::Duration::days(i64::from(within)) {
+        errors.push(InvalidField::new(
+            "consent.signed_on",
+            format!("签署日期{}距今已超过本县规定的{within}天，请重新签署授权书", c.signed_on),
+        ));
+    }
+    let latest = add_months(today, months.unsigned_abs());
+    if c.valid_until > latest {
+        errors.push(InvalidField::new(
+            "consent.valid_until",
+            format!("有效期至{}超过本县规定的最长{months}个月（至{latest}）", c.valid_until),
+        ));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(Error::InvalidArgument(errors)) }
 }
 
 /// Revokes a consent: no check goes ahead under it from now on.

@@ -79,7 +79,7 @@ impl VerificationService for Verification {
         respond(
             async {
                 let officer = officer_of(&request)?;
-                let id = consent::register(&self.hub.pool, &officer, request.get_ref(), now).await?;
+                let id = consent::register(&self.hub, &officer, request.get_ref(), now).await?;
                 Ok(RegisterConsentResponse { consent_id: id.to_string() })
             }
             .await,

@@ -46,7 +46,7 @@ impl Policies {
         Self { client, cache: Mutex::new(HashMap::new()) }
     }
 
-    async fn get(&self, county: &DivisionCode, month: YearMonth) -> Result<CountyPolicy, String> {
+    pub async fn get(&self, county: &DivisionCode, month: YearMonth) -> Result<CountyPolicy, String> {
         let key = (county.as_str().to_owned(), month.year, month.month);
         if let Some((at, p)) = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key)
             && at.elapsed() < Duration::from_secs(60)

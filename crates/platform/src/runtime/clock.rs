@@ -15,6 +15,18 @@ pub fn china_date(t: OffsetDateTime) -> time::Date {
     t.to_offset(CHINA).date()
 }
 
+/// `d` moved by `n` months, the day clamped to the end of a shorter month
+/// (2026-01-31 and one month: 2026-02-28).
+pub fn add_months(d: time::Date, n: u32) -> time::Date {
+    let months = d.year() * 12 + i32::from(d.month() as u8) - 1 + i32::try_from(n).unwrap_or(i32::MAX / 2);
+    let (year, month) = (
+        months.div_euclid(12),
+        time::Month::try_from((months.rem_euclid(12) + 1) as u8).unwrap_or(time::Month::January),
+    );
+    let day = d.day().min(month.length(year));
+    time::Date::from_calendar_date(year, month, day).unwrap_or(d)
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> OffsetDateTime;
 }
