@@ -422,6 +422,14 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
         (_, ProcessStep::Verification) => {
             let version = report.as_ref().map_or(0, |r| r.version);
             advance(&tx, s.application_id, next, "open", Some((&s.report, version)), None).await?;
+            // What the departments report beside what was declared, for the officer.
+            if let Some(r) = &report {
+                let declared = households::income_of(&household, &app.household_id.to_string())?;
+                let lines = report_gate::income_beside(r, &declared.income);
+                if !lines.is_empty() {
+                    response.explanation = format!("部门记录与申报收入对照：\n{}", lines.join("\n"));
+                }
+            }
         }
         (_, ProcessStep::PublicNotice) => advance(&tx, s.application_id, next, "open", None, Some(now)).await?,
         (Kind::Enrol, ProcessStep::CountyApproval) => {

@@ -3,7 +3,8 @@
 //! returns to poverty (a return for illness, disability or sudden hardship
 //! makes the matching households priority candidates for review, R-REV-2),
 //! the dibao flag, and deaths, which reach the dibao roster; and the
-//! verification hub's completed reports, which the verification step needs.
+//! verification hub's announcements of completed reports (a step never
+//! trusts them: it reads the report from the hub).
 //!
 //! Applied in the inbox's transaction with the event id (redeliveries
 //! dropped); the view keeps the last aggregate version applied, so replayed
@@ -188,7 +189,8 @@ impl Handler for PovertyEvents {
                     households::mark_deceased(tx, &self.topic, &death).await?;
                 }
             }
-            // The hub's completed reports, for the verification step (R-VER-2).
+            // The hub's announcement that a report is ready, kept as announced;
+            // a step reads the report itself from the hub ([`crate::report_gate`]).
             Some(Payload::VerificationCompleted(e)) => {
                 let completed_at = e
                     .completed_at

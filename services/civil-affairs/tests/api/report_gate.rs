@@ -75,9 +75,16 @@ async fn a_report_opens_the_steps_only_for_this_household_its_members_items_coun
 
     // The household's own complete report opens the step; notice follows.
     let good = verified(&mut r, &hh).await;
-    step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &good.report_id)
-        .await
-        .expect("verification");
+    let signed =
+        step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &good.report_id)
+            .await
+            .expect("verification");
+    // What the departments hold beside what was declared, for the officer.
+    assert!(
+        signed.explanation.contains("工资性收入：部门记录每月0.00元（部门无记录），申报每月1200.00元，差额-1200.00元"),
+        "{}",
+        signed.explanation
+    );
     after_verification(&mut r, &app).await;
 
     // The other household through notice on its report, which is then run
