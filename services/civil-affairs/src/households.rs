@@ -511,8 +511,10 @@ pub async fn exit(
 }
 
 /// Records a member's death on the roster: kept with its source, the member
-/// no longer live, the household's next version published as
-/// `MemberDeceased` so the other roster learns it (R-SYNC-2).
+/// no longer live and no longer among the household's members (every later
+/// assessment counts the living only), the household's next version
+/// published as `MemberDeceased` so the other roster learns it (R-SYNC-2);
+/// then the money from the month after the death ([`after_death`]).
 pub struct Death<'a> {
     pub person: &'a str,
     pub household_id: Uuid,
@@ -535,10 +537,19 @@ pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> 
         &[&d.person, &d.household_id],
     )
     .await?;
+    let row = lock(tx, d.household_id).await?;
+    let mut body = pb::Household::decode(row.get::<_, Vec<u8>>("body").as_slice())
+        .map_err(|e| Error::stored(format!("household {}: {e}", d.household_id)))?;
+    body.members.retain(|m| {
+        m.person
+            .as_ref()
+            .and_then(|p| p.identity_number.as_ref())
+            .is_none_or(|n| !n.value.eq_ignore_ascii_case(d.person))
+    });
     let version: i64 = tx
         .query_one(
-            "UPDATE household SET version = version + 1 WHERE household_id = $1 RETURNING version",
-            &[&d.household_id],
+            "UPDATE household SET version = version + 1, body = $2 WHERE household_id = $1 RETURNING version",
+            &[&d.household_id, &body.encode_to_vec()],
         )
         .await?
         .get(0);
@@ -547,7 +558,70 @@ pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> 
         died_on: Some(date_to_pb(d.died_on)),
         household_id: d.household_id.to_string(),
     });
-    publish(tx, topic, d.household_id, version, payload).await
+    publish(tx, topic, d.household_id, version, payload).await?;
+    after_death(tx, topic, d).await
+}
+
+/// The money after a death: from the first month after it, an enrolled
+/// household is assessed again without the deceased under the policy then
+/// in force, and its new amount recorded and published; one with no living
+/// member is paid nothing from then (its exit follows the signed path).
+/// Where the remaining household would no longer qualify, the amount stands
+/// until its review or exit decides, which the signed path requires.
+async fn after_death(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> Result<(), Error> {
+    let row = lock(tx, d.household_id).await?;
+    let household = household_of(&row)?;
+    if household.status != pb::HouseholdStatus::Enrolled as i32 {
+        return Ok(());
+    }
+    let old = Fen(row.get("monthly_amount_fen"));
+    let month = dibao_platform::runtime::clock::add_months(d.died_on.replace_day(1).unwrap_or(d.died_on), 1);
+    let new = if household.members.is_empty() {
+        Fen(0)
+    } else {
+        let county = DivisionCode::parse(row.get("county"))
+            .map_err(|e| Error::stored(format!("county of household {}: {e}", d.household_id)))?;
+        let governed: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM county_policy WHERE county = $1 AND effective_from <= $2)",
+                &[&county.as_str(), &month],
+            )
+            .await?
+            .get(0);
+        if !governed {
+            tracing::warn!(household_id = %d.household_id, %county, "no county policy: amount after a death not recalculated");
+            return Ok(());
+        }
+        let (policy, _) = crate::policy::in_force(&**tx, &county, month).await?;
+        let stored = income_of(&row, &household.household_id)?;
+        match crate::policy::assess(&household, &stored, &policy, month) {
+            Ok((_, benefit)) if benefit.eligible => benefit.monthly_amount,
+            // Who is covered, or whether the rest still qualify, is an
+            // officer's to decide at the household's review; the death is
+            // recorded whatever it finds.
+            Ok(_) => {
+                tracing::warn!(household_id = %d.household_id, "after a death the household no longer qualifies: for its review");
+                return Ok(());
+            }
+            Err(why) => {
+                tracing::warn!(household_id = %d.household_id, ?why, "after a death its cover must be decided again: for its review");
+                return Ok(());
+            }
+        }
+    };
+    if new == old {
+        return Ok(());
+    }
+    let version = household.version + 1;
+    set_amount(tx, d.household_id, new, version).await?;
+    let reason = if new == Fen(0) {
+        format!("家庭成员均已死亡（{}），自{}起停发", d.died_on, month)
+    } else {
+        format!("家庭成员死亡（{}），自{}起按在世成员重新核定：月保障金由{old}调整为{new}", d.died_on, month)
+    };
+    let change =
+        AmountChange { household_id: d.household_id, from: old, to: new, month, reason: &reason, version, now: d.now };
+    record_amount_change(tx, topic, &change).await
 }
 
 /// A household's new monthly amount under `version`, its reason recorded

@@ -276,14 +276,24 @@ async fn refusals_name_what_is_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
     let mut r = start().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
     let mut clergy = renumbered("19550101", 71);
     clergy.members.truncate(1);
     clergy.single_person_reason = SinglePersonReason::Clergy as i32;
     clergy.clergy_years_in_site = 5;
     clergy.category = BenefitCategory::A as i32;
-    let rows = vec![roster_row(1, "HH-001", household(), 50_000), roster_row(2, "HH-002", clergy, 50_000)];
+    // Four elderly members, every one covered.
+    let mut elders = renumbered("19580101", 31);
+    for m in &mut elders.members {
+        m.covered = true;
+    }
+    let rows = vec![
+        roster_row(1, "HH-001", household(), 50_000),
+        roster_row(2, "HH-002", clergy, 50_000),
+        roster_row(3, "HH-003", elders, 50_000),
+    ];
     let imported = r.client.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
-    assert_eq!(imported.households_applied, 2, "{:?}", imported.errors);
+    assert_eq!(imported.households_applied, 3, "{:?}", imported.errors);
     let death = |person: IdentityNumber| {
         officer(
             OfficerRole::TownshipCaseworker,
@@ -354,6 +364,9 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
     let monk = id("19550101", "071");
     let d2 = r.client.record_death(death(monk)).await.expect("death").into_inner();
     assert!(!d2.exit_application_id.is_empty());
+    // One of four covered elders dies: the three others are assessed again.
+    let d3 = r.client.record_death(death(id("19580101", "032"))).await.expect("death").into_inner();
+    assert!(d3.exit_application_id.is_empty());
 
     let events = household_events(&r.env.broker, &r.topic);
     let deceased: Vec<_> = events
@@ -363,7 +376,7 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
             _ => None,
         })
         .collect();
-    assert_eq!(deceased.len(), 2);
+    assert_eq!(deceased.len(), 3);
     // Events of different households sit on different partitions: find, don't index.
     let (key, _) =
         deceased.iter().find(|(_, m)| m.identity_number.as_ref() == Some(&grandfather)).expect("grandfather");
@@ -378,4 +391,32 @@ async fn deaths_reach_the_roster_and_exits_follow_the_signed_path() {
     assert_eq!(exited.len(), 1);
     assert_eq!(exited[0].reason, dibao_proto::events::v1::ExitReason::Income as i32);
     assert_eq!(exited[0].members.len(), 4);
+
+    // Deaths stop the money from the month after: the grandfather's
+    // household assessed again without him, the monk's paid nothing.
+    let changes: Vec<(String, i64, i32, String)> = events
+        .iter()
+        .filter_map(|(k, e)| match &e.payload {
+            Some(Payload::HouseholdAmountChanged(c)) => Some((
+                k.clone(),
+                c.monthly_amount.map_or(-1, |m| m.fen),
+                c.effective_month.map_or(0, |m| m.year * 100 + m.month),
+                c.reason.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let after = |household: &str| {
+        changes
+            .iter()
+            .find(|(k, .., reason)| k == household && reason.contains("死亡"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no amount change after the death in household {household}: {changes:?}"))
+    };
+    let (_, amount, month, reason) = after(&d3.household_id);
+    assert_eq!(month, 202607, "{reason}");
+    assert!(reason.contains("按在世成员重新核定") && amount > 0, "{reason}");
+    let (_, amount, month, reason) = after(&d2.household_id);
+    assert_eq!((amount, month), (0, 202607), "{reason}");
+    assert!(reason.contains("均已死亡"), "{reason}");
 }
