@@ -80,8 +80,13 @@ impl IdentityNumber {
         if !PROVINCE_CODES.contains(&province) {
             return Err(err(&format!("身份证号码的地址码开头“{province:02}”不是有效的省级行政区划代码")));
         }
-        if birth_date(b).is_none() {
+        let Some(born) = birth_date(b) else {
             return Err(err(&format!("身份证号码中的出生日期“{}”不是有效日期", &s[6..14])));
+        };
+        // No one is born after today (in China): a mistyped year is caught here.
+        let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date();
+        if born > today {
+            return Err(err(&format!("身份证号码中的出生日期“{}”晚于今天，请核对号码是否抄错", &s[6..14])));
         }
         let expected = check_character(&s[..17]) as u8;
         if b[17] != expected {
@@ -381,6 +386,15 @@ mod tests {
         // Weighted sum of the first 17 digits is 196; 196 % 11 = 9, whose check character is '3'.
         let id = IdentityNumber::parse("440524198001010013").expect("valid");
         assert_eq!(id.sex(), Sex::Male);
+    }
+
+    #[test]
+    fn refuses_a_birth_date_after_today() {
+        // Born on 2099-01-01, check character computed: valid but for the date.
+        let body = "11010520990101002";
+        let number = format!("{body}{}", check_character(body));
+        let e = IdentityNumber::parse(&number).expect_err("born in the future");
+        assert!(e.reason.contains("晚于今天"), "{}", e.reason);
     }
 
     #[test]
