@@ -285,8 +285,12 @@ async fn main() -> anyhow::Result<()> {
     let report_id = verification::verify(&mut hub, &submitted.household_id, &settings_url).await?;
     // Civil affairs reads the report from the hub itself and holds it
     // against the household and the county's policy (R-VER-2).
-    sign(&checker, &app_id, ProcessStep::Verification, &report_id).await?;
+    let signed = sign(&checker, &app_id, ProcessStep::Verification, &report_id).await?;
     println!("   {}已签署：{}（报告{report_id}）", ProcessStep::Verification.label(), checker.name);
+    // What the departments hold beside what the family declared.
+    for line in signed.explanation.lines() {
+        println!("   {line}");
+    }
     verification::campaign(&mut hub, &settings_url).await?;
     for (step, by) in [(ProcessStep::TownshipReview, &reviewer), (ProcessStep::PublicNotice, &caseworker)] {
         sign(by, &app_id, step, "").await?;

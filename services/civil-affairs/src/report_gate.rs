@@ -53,6 +53,10 @@ pub enum GateError {
         "核对报告“{report}”把家庭成员{names}作为家庭以外的亲属核对，其财产未按家庭成员计算，请重新核对（R-ELIG-2）"
     )]
     MembersAsRelatives { report: String, names: String },
+    #[error(
+        "核对报告“{report}”显示：{found}。配偶和未成年子女应列入同一申请，不得分户申请；确属三种单人户情形的，请在申请中注明（R-ROSTER-4）"
+    )]
+    RegisteredApart { report: String, found: String },
     #[error("核对报告“{report}”缺少本县要求的核对项目：{missing}（R-VER-2）")]
     ItemsMissing { report: String, missing: String },
     #[error("核对报告“{report}”完成于{completed}，已超过本县规定的{days}天有效期，请重新核对（R-VER-2）")]
@@ -81,6 +85,7 @@ impl Refusal for GateError {
             GateError::OtherCounty { .. } => "REPORT_OF_ANOTHER_COUNTY",
             GateError::MembersMissing { .. } => "REPORT_MISSING_MEMBERS",
             GateError::MembersAsRelatives { .. } => "REPORT_MEMBERS_AS_RELATIVES",
+            GateError::RegisteredApart { .. } => "SPOUSE_OR_CHILD_APPLYING_APART",
             GateError::ItemsMissing { .. } => "REPORT_MISSING_ITEMS",
             GateError::Stale { .. } => "REPORT_STALE",
             GateError::Superseded { .. } => "REPORT_SUPERSEDED",
@@ -158,6 +163,14 @@ impl Reports {
             members.iter().filter(|(number, _)| relatives.contains(number.as_str())).map(|(_, name)| *name).collect();
         if !disguised.is_empty() {
             return Err(GateError::MembersAsRelatives { report: id(), names: disguised.join("、") }.into());
+        }
+        // A spouse or minor child registered with the applicant but left out
+        // of the application, unless one of the three single-person cases
+        // applies (R-ROSTER-4).
+        let apart: Vec<&str> =
+            report.findings.iter().filter(|f| f.code == "REGISTERED_APART").map(|f| f.reason.as_str()).collect();
+        if !apart.is_empty() && a.household.single_person_reason == 0 {
+            return Err(GateError::RegisteredApart { report: id(), found: apart.join("；") }.into());
         }
         let missing = missing_items(&report, &members, &a.policy.required_report_items);
         if !missing.is_empty() {

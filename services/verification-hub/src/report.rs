@@ -102,6 +102,7 @@ pub fn findings(
             ),
             department: Department::PublicSecurity as i32,
             rule: String::new(),
+            code: "DEATH".into(),
         });
     }
     let asked_registration: Vec<&ReportItem> = items
@@ -115,6 +116,7 @@ pub fn findings(
             reason: format!("公安户籍系统中查无{}的户籍登记，请核实身份证号码", masked(i)),
             department: Department::PublicSecurity as i32,
             rule: String::new(),
+            code: "NO_REGISTRATION".into(),
         });
     }
     out.extend(registered_apart(items, persons, on));
@@ -168,6 +170,7 @@ fn registered_apart(items: &[ReportItem], persons: &[IdentityNumber], on: time::
                 ),
                 department: Department::PublicSecurity as i32,
                 rule: String::new(),
+                code: "REGISTERED_APART".into(),
             });
         }
     }
@@ -182,6 +185,7 @@ fn threshold(items: &[ReportItem], rule: &PropertyThreshold, members: i64) -> Op
         reason,
         department: department as i32,
         rule: rule.description.clone(),
+        code: "PROPERTY".into(),
     };
     match PropertyItem::try_from(rule.item).ok()? {
         PropertyItem::Vehicles => {

@@ -137,10 +137,10 @@ pub fn validate_composition(h: &Household, on: Date) -> Result<(), Vec<InvalidFi
         }
     }
     match (h.members.len(), h.single_person) {
-        (1, None) => errors.push(InvalidField::new(
-            "household.single_person_reason",
-            "单人户只适用于三种情形（独居的成年重度残疾人、靠家庭供养且无法单独立户的成年无业重度残疾人、在宗教场所居住三年以上的宗教教职人员），请选择情形或按整户申请（R-ROSTER-4）",
-        )),
+        // A person who really lives alone is an ordinary single-person
+        // household (单人户); whether a spouse or minor child is registered
+        // with them is for the verification report (R-ROSTER-4).
+        (1, None) => {}
         (1, Some(reason)) => {
             let m = &h.members[0];
             let adult = m.age_on(on) >= 18;
@@ -153,7 +153,9 @@ pub fn validate_composition(h: &Household, on: Date) -> Result<(), Vec<InvalidFi
             };
             if !ok {
                 let why = match reason {
-                    SinglePersonReason::SevereDisabilityAlone => "该情形要求申请人为成年、一级或二级残疾且完全丧失劳动能力",
+                    SinglePersonReason::SevereDisabilityAlone => {
+                        "该情形要求申请人为成年、一级或二级残疾且完全丧失劳动能力"
+                    }
                     SinglePersonReason::SevereDisabilitySupported => "该情形要求申请人为成年且一级或二级残疾",
                     SinglePersonReason::Clergy { .. } => "该情形要求在宗教场所居住满三年",
                 };
@@ -205,13 +207,12 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_single_person_household_needs_one_of_the_three_reasons() {
+    fn a_person_living_alone_is_a_household_and_the_three_reasons_are_checked_when_given() {
         let alone = Household {
             members: vec![member("19800101", "001", Relation::Head, WorkAbility::Full)],
             single_person: None,
         };
-        let e = validate_composition(&alone, ON).expect_err("no reason");
-        assert_eq!(e[0].field, "household.single_person_reason");
+        assert_eq!(validate_composition(&alone, ON), Ok(()));
 
         let mut disabled = alone.clone();
         disabled.members[0].disability_grade = 1;

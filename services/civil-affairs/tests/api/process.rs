@@ -187,9 +187,11 @@ async fn refusals_name_what_is_wrong() {
     assert_eq!(details.field_violations[0].field, "household.members[1].person.identity_number");
     assert!(details.field_violations[0].description.contains("校验位"), "{details:?}");
 
-    // A single-person household outside the three exceptions (R-ROSTER-4).
+    // One person covered apart as clergy, without the three years on the site (R-ROSTER-4).
     let mut single = household();
     single.members.truncate(1);
+    single.single_person_reason = SinglePersonReason::Clergy as i32;
+    single.clergy_years_in_site = 2;
     let e = r
         .client
         .submit_application(officer(

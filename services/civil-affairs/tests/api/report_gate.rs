@@ -124,24 +124,29 @@ async fn a_report_opens_the_steps_only_for_this_household_its_members_items_coun
     assert!(household_events(&r.env.broker, &r.topic).is_empty());
 }
 
-/// A registered car, as the traffic police's system holds it, with its
-/// owner's household registration (public security answers nothing of a
-/// person it has no registration of).
-fn car(person: &IdentityNumber, plate: &str) -> [DeptRecord; 2] {
-    let registration = DeptRecord {
+/// A person's household registration (户口簿), as public security holds it.
+fn registered(person: &IdentityNumber, household_no: &str, relation: &str) -> DeptRecord {
+    DeptRecord {
         department: Department::PublicSecurity,
         item: Item::HouseholdRegistration,
         person: person.value.clone(),
-        record_id: format!("HJ-{plate}"),
+        record_id: format!("HJ-{}", person.value),
         source: "公安人口信息系统".into(),
         as_of: time::macros::date!(2026 - 06 - 01),
         amount_fen: 0,
         quantity: 0,
-        attrs: [("village", VILLAGE), ("household_no", "220581009117"), ("relation", "户主")]
+        attrs: [("village", VILLAGE), ("household_no", household_no), ("relation", relation)]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
-    };
+    }
+}
+
+/// A registered car, as the traffic police's system holds it, with its
+/// owner's household registration (public security answers nothing of a
+/// person it has no registration of).
+fn car(person: &IdentityNumber, plate: &str) -> [DeptRecord; 2] {
+    let registration = registered(person, &format!("9{plate}"), "户主");
     let car = DeptRecord {
         department: Department::PublicSecurity,
         item: Item::Vehicles,
@@ -212,4 +217,52 @@ async fn a_members_car_excludes_the_household_and_a_relatives_car_does_not() {
     let enrolled = approve(&mut r, &relatives_app).await.expect("a relative's car changes nothing");
     assert!(enrolled.monthly_amount.is_some_and(|m| m.fen > 0), "{enrolled:?}");
     assert!(!enrolled.explanation.contains("吉A54321"), "{}", enrolled.explanation);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_living_alone_is_enrolled_and_a_spouse_left_out_of_an_application_is_not() {
+    let mut r = start_verifying().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
+    // A widow living alone; a married man whose wife is registered with him.
+    let (widow, husband, wife) = (id("19500909", "061"), id("19750505", "062"), id("19770707", "063"));
+    let records = [
+        registered(&widow, "220581009201", "户主"),
+        registered(&husband, "220581009202", "户主"),
+        registered(&wife, "220581009202", "配偶"),
+    ];
+    let departments = &r.checking.as_ref().expect("hub").departments;
+    dibao_synthetic::simulator::load(&departments.sim_pool, &records).await.expect("records");
+    let alone = |birth: &str, seq: &str, name: &str| Household {
+        village: Some(DivisionCode { code: VILLAGE.into() }),
+        category: dibao_proto::events::v1::BenefitCategory::C as i32,
+        members: vec![member(birth, seq, name, Relation::Head, WorkAbility::None, true)],
+        ..Default::default()
+    };
+    let items = [REQUIRED_ITEMS.as_slice(), &[Item::HouseholdRegistration]].concat();
+
+    // Living alone, she is an ordinary single-person household (单人户).
+    let (app, hh) = submit(&mut r.client, alone("19500909", "061", "赵桂兰"), vec![]).await;
+    to_verification(&mut r, &app).await;
+    let members = signatories(&household_of(&mut r, &hh).await);
+    let report = report_on(&mut r, &hh, COUNTY, &members, &items).await;
+    assert!(report.findings.iter().all(|f| f.code != "REGISTERED_APART"), "{:?}", report.findings);
+    step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &report.report_id)
+        .await
+        .expect("verification");
+    after_verification(&mut r, &app).await;
+    r.clock.advance(time::Duration::days(8));
+    let enrolled = approve(&mut r, &app).await.expect("a person living alone");
+    assert!(enrolled.monthly_amount.is_some_and(|m| m.fen > 0), "{enrolled:?}");
+
+    // He applies alone: his wife is registered with him (R-ROSTER-4).
+    let (app, hh) = submit(&mut r.client, alone("19750505", "062", "钱立新"), vec![]).await;
+    to_verification(&mut r, &app).await;
+    let members = signatories(&household_of(&mut r, &hh).await);
+    let report = report_on(&mut r, &hh, COUNTY, &members, &items).await;
+    let apart: Vec<_> = report.findings.iter().filter(|f| f.code == "REGISTERED_APART").collect();
+    assert_eq!(apart.len(), 1, "{:?}", report.findings);
+    assert_eq!(apart[0].person.as_ref(), Some(&wife));
+    let e = verification_refused(&mut r, &app, &report.report_id).await;
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("的配偶") && e.message().contains("不得分户申请"), "{}", e.message());
 }

@@ -74,8 +74,11 @@ async fn roster_import_applies_whole_households_reports_rows_and_is_idempotent()
     let mut bad_id = renumbered("19850101", 31);
     bad_id.members[2].person.as_mut().expect("person").identity_number =
         Some(IdentityNumber { value: "2205811985".into() });
+    // One person covered apart as clergy, two years on the site where three are needed.
     let mut single = renumbered("19860101", 41);
     single.members.truncate(1);
+    single.single_person_reason = SinglePersonReason::Clergy as i32;
+    single.clergy_years_in_site = 2;
     let clash = household(); // the same people as row 1
     let rows = vec![
         roster_row(1, "HH-001", household(), 50_000),
