@@ -538,14 +538,16 @@ pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> 
     )
     .await?;
     let row = lock(tx, d.household_id).await?;
-    let mut body = pb::Household::decode(row.get::<_, Vec<u8>>("body").as_slice())
-        .map_err(|e| Error::stored(format!("household {}: {e}", d.household_id)))?;
-    body.members.retain(|m| {
+    let mut household = household_of(&row)?;
+    household.members.retain(|m| {
         m.person
             .as_ref()
             .and_then(|p| p.identity_number.as_ref())
             .is_none_or(|n| !n.value.eq_ignore_ascii_case(d.person))
     });
+    let mut body = pb::Household::decode(row.get::<_, Vec<u8>>("body").as_slice())
+        .map_err(|e| Error::stored(format!("household {}: {e}", d.household_id)))?;
+    body.members = household.members.clone();
     let version: i64 = tx
         .query_one(
             "UPDATE household SET version = version + 1, body = $2 WHERE household_id = $1 RETURNING version",
@@ -553,13 +555,14 @@ pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> 
         )
         .await?
         .get(0);
+    household.version = version;
     let payload = Payload::MemberDeceased(MemberDeceased {
         identity_number: Some(PbIdentity { value: d.person.to_owned() }),
         died_on: Some(date_to_pb(d.died_on)),
         household_id: d.household_id.to_string(),
     });
     publish(tx, topic, d.household_id, version, payload).await?;
-    after_death(tx, topic, d).await
+    after_death(tx, topic, d, &row, &household).await
 }
 
 /// The money after a death: from the first month after it, an enrolled
@@ -568,9 +571,15 @@ pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> 
 /// member is paid nothing from then (its exit follows the signed path).
 /// Where the remaining household would no longer qualify, the amount stands
 /// until its review or exit decides, which the signed path requires.
-async fn after_death(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> Result<(), Error> {
-    let row = lock(tx, d.household_id).await?;
-    let household = household_of(&row)?;
+/// `row` is the household as locked before the death, `household` as it
+/// stands after it.
+async fn after_death(
+    tx: &Transaction<'_>,
+    topic: &str,
+    d: &Death<'_>,
+    row: &Row,
+    household: &pb::Household,
+) -> Result<(), Error> {
     if household.status != pb::HouseholdStatus::Enrolled as i32 {
         return Ok(());
     }
@@ -581,20 +590,12 @@ async fn after_death(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> Result
     } else {
         let county = DivisionCode::parse(row.get("county"))
             .map_err(|e| Error::stored(format!("county of household {}: {e}", d.household_id)))?;
-        let governed: bool = tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM county_policy WHERE county = $1 AND effective_from <= $2)",
-                &[&county.as_str(), &month],
-            )
-            .await?
-            .get(0);
-        if !governed {
+        let Some((policy, _)) = crate::policy::in_force_if_any(&**tx, &county, month).await? else {
             tracing::warn!(household_id = %d.household_id, %county, "no county policy: amount after a death not recalculated");
             return Ok(());
-        }
-        let (policy, _) = crate::policy::in_force(&**tx, &county, month).await?;
-        let stored = income_of(&row, &household.household_id)?;
-        match crate::policy::assess(&household, &stored, &policy, month) {
+        };
+        let stored = income_of(row, &household.household_id)?;
+        match crate::policy::assess(household, &stored, &policy, month) {
             Ok((_, benefit)) if benefit.eligible => benefit.monthly_amount,
             // Who is covered, or whether the rest still qualify, is an
             // officer's to decide at the household's review; the death is

@@ -47,24 +47,37 @@ impl Refusal for PolicyError {
 }
 
 /// The policy in force for `county` in the month of `on`, decoded.
-#[tracing::instrument(skip(client))]
 pub async fn in_force(
     client: &impl GenericClient,
     county: &DivisionCode,
     on: Date,
 ) -> Result<(CountyPolicy, pb::CountyPolicy), Error> {
-    let row = client
+    in_force_if_any(client, county, on).await?.ok_or_else(|| {
+        PolicyError::NoneInForce { county: county.clone(), year: on.year(), month: on.month() as u8 }.into()
+    })
+}
+
+/// [`in_force`], or none where the county has no policy for that month yet.
+#[tracing::instrument(skip(client))]
+pub async fn in_force_if_any(
+    client: &impl GenericClient,
+    county: &DivisionCode,
+    on: Date,
+) -> Result<Option<(CountyPolicy, pb::CountyPolicy)>, Error> {
+    let Some(row) = client
         .query_opt(
             "SELECT body FROM county_policy WHERE county = $1 AND effective_from <= $2
              ORDER BY effective_from DESC, id DESC LIMIT 1",
             &[&county.as_str(), &on],
         )
         .await?
-        .ok_or_else(|| PolicyError::NoneInForce { county: county.clone(), year: on.year(), month: on.month() as u8 })?;
+    else {
+        return Ok(None);
+    };
     let body: Vec<u8> = row.get("body");
     let wire = pb::CountyPolicy::decode(body.as_slice()).map_err(|e| Error::stored(format!("policy: {e}")))?;
     let policy = convert::policy(&wire).map_err(|_| Error::stored("policy no longer valid"))?;
-    Ok((policy, wire))
+    Ok(Some((policy, wire)))
 }
 
 /// Runs the engine over a household as stored or submitted.

@@ -146,8 +146,7 @@ impl Reports {
             return Err(GateError::Superseded { report: id(), signed, latest: report.version }.into());
         }
         let days = if a.policy.report_valid_days > 0 { a.policy.report_valid_days } else { DEFAULT_VALID_DAYS };
-        let completed = OffsetDateTime::from_unix_timestamp(report.completed_at.map_or(0, |t| t.seconds))
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let completed = completed_at(&report);
         if a.now - completed > time::Duration::days(i64::from(days)) {
             return Err(GateError::Stale { report: id(), completed: china_date(completed).to_string(), days }.into());
         }
@@ -178,6 +177,12 @@ impl Reports {
         }
         Ok(report)
     }
+}
+
+/// When the hub completed `report`.
+pub fn completed_at(report: &Report) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(report.completed_at.map_or(0, |t| t.seconds))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Each live member's identity number and name.

@@ -325,10 +325,7 @@ pub async fn review(
                 now,
             };
             let report = roster.reports.check(report_id, &against).await?;
-            let completed = china_date(
-                time::OffsetDateTime::from_unix_timestamp(report.completed_at.map_or(0, |t| t.seconds))
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-            );
+            let completed = china_date(report_gate::completed_at(&report));
             if completed <= since {
                 return Err(
                     ReviewError::ReportBeforeLastReview { report: report_id.to_owned(), completed, since }.into()
