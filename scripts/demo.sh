@@ -95,7 +95,7 @@ HUB_ENV=(VERIFICATION_HUB_ENV_FILE=/dev/null
   VERIFICATION_HUB__HUB__SIGNING_KEY="$STACK/certs/hub-assertion.pk8"
   VERIFICATION_HUB__HUB__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT"
   VERIFICATION_HUB__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers")
-for dept in public_security human_resources housing commerce bank tax; do
+for dept in public_security human_resources housing commerce bank tax disability_federation medical_insurance; do
   port=$(free_port)
   ident="adapter-${dept//_/-}"
   if [ "$dept" = housing ]; then

@@ -12,6 +12,7 @@ STACK="$PWD/.stack"
 BROKER_PORT="${DIBAO_BROKER_PORT:-19092}"
 IDENTITIES="civil-affairs poverty-alleviation verification-hub roster-comparison gateway ops pipeline-probe
   adapter-public-security adapter-human-resources adapter-housing adapter-commerce adapter-bank adapter-tax
+  adapter-disability-federation adapter-medical-insurance
   department-frontend"
 
 # The mesh the demo leaves running (scripts/demo.sh), by the pids it wrote.

@@ -1,5 +1,5 @@
 //! Verification benchmark (issue 5's figures), everything real and on this
-//! machine: the department simulator, the six adapters and the hub over
+//! machine: the department simulator, the eight adapters and the hub over
 //! mTLS, civil affairs for the county policy, Postgres, Tansu.
 //!
 //! cargo run --release -p dibao-demos --example verify_bench [-- SECONDS [checks|peak|paced|campaign] [RATES]]
@@ -12,8 +12,11 @@
 //! part 3 (each on a fresh mesh, so one part's connections and backlog never
 //! weigh on the other); `checks` and `campaign` by default.
 //!
-//! A check is one person verified against all six departments (eleven
-//! items, six adapter queries, the bank's fanning out to four banks).
+//! A check is one person verified against all eight departments (fourteen
+//! items, eight adapter queries, twelve department requests: the bank's
+//! query fans out to four banks and medical insurance answers in two); at
+//! peak the first six departments alone (eleven items, nine requests) run
+//! beside it.
 //! Prints:
 //! 1. peak checks/s with zero department latency (closed loop), and per
 //!    core: of this process (hub, adapters, simulator) and of the machine
@@ -47,7 +50,16 @@ use dibao_proto::verification::v1::StartCampaignRequest;
 use dibao_synthetic::simulator::Behaviour;
 use mesh::{Mesh, Options, today};
 
-const DEPARTMENTS: [&str; 6] = ["public_security", "human_resources", "housing", "commerce", "bank", "tax"];
+const DEPARTMENTS: [&str; 8] = [
+    "public_security",
+    "human_resources",
+    "housing",
+    "commerce",
+    "bank",
+    "tax",
+    "disability_federation",
+    "medical_insurance",
+];
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -219,10 +231,12 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
         move |hub: &mut dibao_proto::verification::v1::verification_service_client::VerificationServiceClient<
             dibao_tests::OfficerChannel,
         >,
-              n: usize| {
+              n: usize,
+              items: &[i32]| {
             let (h, person, consent) = consented[n % consented.len()].clone();
             let mut req = Mesh::verify_request(&h, &consent);
             req.persons = vec![IdentityNumber { value: person }];
+            req.items = items.to_vec();
             let mut hub = hub.clone();
             async move {
                 let t = Instant::now();
@@ -234,8 +248,24 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
 
     let rest = at_rest(&m).await?;
 
-    // 1. Peak, zero latency, closed loop.
-    for concurrency in if peak { vec![16, 64] } else { vec![] } {
+    // 1. Peak, zero latency, closed loop: the six departments of the first
+    // mesh (their eleven items) beside all eight (the disability federation
+    // and medical insurance added), in the same run.
+    let six: Vec<i32> = dibao_proto::departments::ALL[..6]
+        .iter()
+        .flat_map(|d| dibao_proto::departments::items_of(*d))
+        .map(|i| *i as i32)
+        .collect();
+    let phases: Vec<(usize, &str, Vec<i32>)> = if peak {
+        [16, 64]
+            .into_iter()
+            .flat_map(|c| [(c, "six departments", six.clone()), (c, "eight departments", Vec::new())])
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for (concurrency, asked, items) in phases {
+        let items = Arc::new(items);
         let done = Arc::new(AtomicU64::new(0));
         let incomplete = Arc::new(AtomicU64::new(0));
         let parts0 = cpu_by_part(&m.hub_pool).await?;
@@ -244,10 +274,11 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
         let mut workers = Vec::new();
         for w in 0..concurrency {
             let (mut hub, done, incomplete, check) = (m.hub.clone(), done.clone(), incomplete.clone(), check.clone());
+            let items = items.clone();
             workers.push(tokio::spawn(async move {
                 let mut n = w * 7919;
                 while Instant::now() < stop {
-                    let (_, _, complete) = check(&mut hub, n).await;
+                    let (_, _, complete) = check(&mut hub, n, &items).await;
                     n += 1;
                     done.fetch_add(1, Ordering::Relaxed);
                     if !complete {
@@ -263,7 +294,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
         let (cpu, busy) = (process_cpu() - cpu0, machine_busy() - busy0);
         let rate = done.load(Ordering::Relaxed) as f64 / wall;
         println!(
-            "peak, zero latency, {concurrency} in flight: {rate:.0} checks/s ({} incomplete); this process {:.2} cores → {:.0} checks/s per core; machine {:.2} cores busy → {:.0} checks/s per busy core",
+            "peak, zero latency, {asked}, {concurrency} in flight: {rate:.0} checks/s ({} incomplete); this process {:.2} cores → {:.0} checks/s per core; machine {:.2} cores busy → {:.0} checks/s per busy core",
             incomplete.load(Ordering::Relaxed),
             cpu / wall,
             rate / (cpu / wall),
@@ -312,7 +343,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
                     std::thread::sleep(wait);
                 }
                 let mut hub = hub.clone();
-                let fut = check(&mut hub, n as usize * 13);
+                let fut = check(&mut hub, n as usize * 13, &[]);
                 tasks.push(runtime.spawn(async move {
                     let (sent, took, complete) = fut.await;
                     // Latency from when the check was due, so a backlog

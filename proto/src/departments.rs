@@ -4,17 +4,19 @@
 use crate::department::v1::{Department, Item};
 
 /// Every department the mesh asks, in the order reports list them.
-pub const ALL: [Department; 6] = [
+pub const ALL: [Department; 8] = [
     Department::PublicSecurity,
     Department::HumanResources,
     Department::Housing,
     Department::Commerce,
     Department::Bank,
     Department::Tax,
+    Department::DisabilityFederation,
+    Department::MedicalInsurance,
 ];
 
 /// Every item the departments answer, department by department.
-pub const ALL_ITEMS: [Item; 11] = [
+pub const ALL_ITEMS: [Item; 14] = [
     Item::HouseholdRegistration,
     Item::Vehicles,
     Item::Death,
@@ -26,10 +28,13 @@ pub const ALL_ITEMS: [Item; 11] = [
     Item::BusinessLicence,
     Item::Deposits,
     Item::IncomeTax,
+    Item::DisabilityCertificate,
+    Item::RegisteredIllness,
+    Item::MedicalSpending,
 ];
 
 /// Each department with its settings name and the items it answers.
-const TABLE: [(Department, &str, &[Item]); 6] = [
+const TABLE: [(Department, &str, &[Item]); 8] = [
     (Department::PublicSecurity, "public_security", &[Item::HouseholdRegistration, Item::Vehicles, Item::Death]),
     (
         Department::HumanResources,
@@ -40,6 +45,8 @@ const TABLE: [(Department, &str, &[Item]); 6] = [
     (Department::Commerce, "commerce", &[Item::BusinessLicence]),
     (Department::Bank, "bank", &[Item::Deposits]),
     (Department::Tax, "tax", &[Item::IncomeTax]),
+    (Department::DisabilityFederation, "disability_federation", &[Item::DisabilityCertificate]),
+    (Department::MedicalInsurance, "medical_insurance", &[Item::RegisteredIllness, Item::MedicalSpending]),
 ];
 
 /// The department that answers `item`.
@@ -88,7 +95,7 @@ mod tests {
     #[test]
     fn every_item_has_exactly_one_department() {
         let items: Vec<Item> = ALL.iter().flat_map(|d| items_of(*d).iter().copied()).collect();
-        for v in 1..=11 {
+        for v in 1..=14 {
             let item = Item::try_from(v).expect("item");
             assert_eq!(items.iter().filter(|i| **i == item).count(), 1, "{item:?}");
             assert!(department_of(item).is_some_and(|d| items_of(d).contains(&item)));

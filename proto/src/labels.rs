@@ -81,6 +81,9 @@ impl Label for Item {
             Item::BusinessLicence => "工商登记",
             Item::Deposits => "银行存款",
             Item::IncomeTax => "个人所得税",
+            Item::DisabilityCertificate => "残疾人证",
+            Item::RegisteredIllness => "慢特病和重特大疾病登记",
+            Item::MedicalSpending => "医疗费用个人负担",
         }
     }
 }
@@ -95,6 +98,8 @@ impl Label for Department {
             Department::Commerce => "市场监管",
             Department::Bank => "银行",
             Department::Tax => "税务",
+            Department::DisabilityFederation => "残疾人联合会",
+            Department::MedicalInsurance => "医疗保障",
         }
     }
 }

@@ -42,6 +42,8 @@ pub const IDENTITIES: &[&str] = &[
     "adapter-commerce",
     "adapter-bank",
     "adapter-tax",
+    "adapter-disability-federation",
+    "adapter-medical-insurance",
     "department-frontend",
 ];
 

@@ -329,6 +329,22 @@ async fn render(v: &Visit, a: &ca::Application, banner: String, sign: Option<(&F
     body.push_str("</section><section aria-labelledby=\"assessed\"><h2 id=\"assessed\">收入核算</h2>");
     body.push_str(&assessment(a));
     body.push_str("</section>");
+    if !a.verification_findings.is_empty() {
+        let lines: String = a
+            .verification_findings
+            .lines()
+            .map(|l| {
+                if l.ends_with('：') {
+                    format!("<li><strong>{}</strong></li>", esc(l))
+                } else {
+                    format!("<li>{}</li>", esc(l))
+                }
+            })
+            .collect();
+        body.push_str(&format!(
+            "<section aria-labelledby=\"found\"><h2 id=\"found\">部门核对结果</h2><ul id=\"verification-findings\">{lines}</ul></section>"
+        ));
+    }
     if a.waiting_for_me {
         let error = sign.map(|(_, e)| e).filter(|e| !e.is_empty());
         body.push_str(&sign_form(v, a, sign.map(|(f, _)| f), error));

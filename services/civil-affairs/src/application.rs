@@ -422,13 +422,28 @@ pub async fn sign(roster: &Roster, s: Signing) -> Result<pb::SignStepResponse, E
         (_, ProcessStep::Verification) => {
             let version = report.as_ref().map_or(0, |r| r.version);
             advance(&tx, s.application_id, next, "open", Some((&s.report, version)), None).await?;
-            // What the departments report beside what was declared, for the officer.
             if let Some(r) = &report {
                 let declared = households::income_of(&household, &app.household_id.to_string())?;
+                // What the disability federation and medical insurance
+                // certify replaces what was typed, from here on (R-VER-3).
+                let certified =
+                    report_gate::certify(r, &households::household_of(&household)?, &declared, china_date(now));
+                let mut explanation = Vec::new();
+                if certified.changed() {
+                    households::certify(&tx, &household, &certified.household.members, &certified.income).await?;
+                    explanation.push(format!("按部门记录认定：\n{}", certified.lines.join("\n")));
+                }
+                // What the departments report beside what was declared, for the officer.
                 let lines = report_gate::income_beside(r, &declared.income);
                 if !lines.is_empty() {
-                    response.explanation = format!("部门记录与申报收入对照：\n{}", lines.join("\n"));
+                    explanation.push(format!("部门记录与申报收入对照：\n{}", lines.join("\n")));
                 }
+                response.explanation = explanation.join("\n");
+                tx.execute(
+                    "UPDATE application SET verification_findings = $2 WHERE application_id = $1",
+                    &[&s.application_id, &response.explanation],
+                )
+                .await?;
             }
         }
         (_, ProcessStep::PublicNotice) => advance(&tx, s.application_id, next, "open", None, Some(now)).await?,
@@ -886,7 +901,7 @@ pub async fn record_objection(roster: &Roster, o: ObjectionNote) -> Result<pb::R
 }
 
 /// The application columns [`application_of`] reads.
-const APPLICATION_COLUMNS: &str = "a.application_id, a.household_id, a.kind, a.status, a.next_step, a.created_at, a.notice_started_at, a.verification_report_id";
+const APPLICATION_COLUMNS: &str = "a.application_id, a.household_id, a.kind, a.status, a.next_step, a.created_at, a.notice_started_at, a.verification_report_id, a.verification_findings";
 
 /// An application as its row holds it, with its household as shown to `reader`.
 fn application_of(
@@ -924,6 +939,7 @@ fn application_of(
         waiting_for_me,
         verification_report_id: row.get::<_, Option<String>>("verification_report_id").unwrap_or_default(),
         assessment,
+        verification_findings: row.get("verification_findings"),
     }
 }
 

@@ -222,6 +222,17 @@ pub fn supporters(items: &[pb::Supporter]) -> Result<Vec<Supporter>, Errors> {
             None => Ok(None),
         };
         let per_capita = money(&s.household_per_capita, &format!("{f}.household_per_capita"));
+        if let Some(number) = s.identity_number.as_ref().filter(|n| !n.value.trim().is_empty())
+            && let Err(e) = IdentityNumber::parse(number.value.trim())
+        {
+            errors.push(e.within(&format!("{f}.identity_number")));
+        }
+        if !(0..=50).contains(&s.household_size) {
+            errors.push(InvalidField::new(
+                format!("{f}.household_size"),
+                format!("赡养人家庭人口数应为0（不详）至50，实际为{}", s.household_size),
+            ));
+        }
         match (exact, per_capita) {
             (Ok(exact_monthly), Ok(household_per_capita)) => out.push(Supporter {
                 name: s.name.trim().to_owned(),

@@ -427,6 +427,28 @@ pub async fn publish(
     Ok(())
 }
 
+/// The household as the departments' records certify it (members'
+/// disability grades and illness, the illness deduction), in `tx`, where
+/// `row` is the household locked: from here on every assessment counts
+/// what was verified, not what was typed (R-VER-3).
+pub async fn certify(
+    tx: &Transaction<'_>,
+    row: &Row,
+    members: &[pb::Member],
+    income: &pb::AssessHouseholdRequest,
+) -> Result<(), Error> {
+    let household_id: Uuid = row.get("household_id");
+    let mut body = pb::Household::decode(row.get::<_, Vec<u8>>("body").as_slice())
+        .map_err(|e| Error::stored(format!("household {household_id}: {e}")))?;
+    body.members = members.to_vec();
+    tx.execute(
+        "UPDATE household SET body = $2, income = $3, version = version + 1 WHERE household_id = $1",
+        &[&household_id, &body.encode_to_vec(), &income.encode_to_vec()],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Enrolment at county approval: status, category, amount, date, and the
 /// household's next version, in `tx`. Returns that version.
 #[tracing::instrument(skip(tx))]

@@ -171,7 +171,7 @@ impl Reports {
         if !apart.is_empty() && a.household.single_person_reason == 0 {
             return Err(GateError::RegisteredApart { report: id(), found: apart.join("；") }.into());
         }
-        let missing = missing_items(&report, &members, &a.policy.required_report_items);
+        let missing = missing_items(&report, a.household, &a.policy.required_report_items);
         if !missing.is_empty() {
             return Err(GateError::ItemsMissing { report: id(), missing: missing.join("；") }.into());
         }
@@ -195,26 +195,238 @@ fn live_members(household: &pb::Household) -> Vec<(String, &str)> {
         .collect()
 }
 
-/// Per member without them, the required items the report holds no answer
-/// for: "王建国：机动车、银行存款".
-fn missing_items(report: &Report, members: &[(String, &str)], required: &[i32]) -> Vec<String> {
+/// Per member without them, the items the report holds no answer for: the
+/// county's required items, and the departments' records behind what the
+/// member claims — a disability grade needs the federation's certificate
+/// register, a serious illness medical insurance's registrations (R-VER-3):
+/// "王建国：机动车、残疾人证".
+fn missing_items(report: &Report, household: &pb::Household, required: &[i32]) -> Vec<String> {
     let answered: HashSet<(i32, &str)> = report
         .items
         .iter()
         .filter(|i| !i.unavailable)
         .filter_map(|i| Some((i.item, i.person.as_ref()?.value.as_str())))
         .collect();
-    members
+    household
+        .members
         .iter()
-        .filter_map(|(number, name)| {
-            let items: Vec<&str> = required
+        .filter_map(|m| {
+            let person = m.person.as_ref()?;
+            let number = person.identity_number.as_ref()?.value.as_str();
+            let mut needed: Vec<i32> = required.to_vec();
+            for (claimed, item) in
+                [(m.disability_grade > 0, Item::DisabilityCertificate), (m.serious_illness, Item::RegisteredIllness)]
+            {
+                if claimed && !needed.contains(&(item as i32)) {
+                    needed.push(item as i32);
+                }
+            }
+            let items: Vec<&str> = needed
                 .iter()
-                .filter(|item| !answered.contains(&(**item, number.as_str())))
+                .filter(|item| !answered.contains(&(**item, number)))
                 .map(|item| Item::try_from(*item).unwrap_or(Item::Unspecified).label())
                 .collect();
-            (!items.is_empty()).then(|| format!("{name}：{}", items.join("、")))
+            (!items.is_empty()).then(|| format!("{}：{}", person.name, items.join("、")))
         })
         .collect()
+}
+
+/// A household as the departments' records certify it, and why.
+pub struct Certified {
+    pub household: pb::Household,
+    pub income: pb::AssessHouseholdRequest,
+    /// One line per change, in the officer's words, each naming its record.
+    pub lines: Vec<String>,
+}
+
+impl Certified {
+    pub fn changed(&self) -> bool {
+        !self.lines.is_empty()
+    }
+}
+
+/// What the disability federation and medical insurance certify replaces
+/// what was typed at the door (R-VER-3, R-INC-3): each member's disability
+/// grade becomes the most severe grade of a certificate valid on `today`
+/// (none: no disability); "seriously ill" holds only with a registered
+/// serious illness or outpatient special disease; and a member's
+/// out-of-pocket medical spending over twelve months, by month, is the
+/// illness deduction in place of any the officer typed for that member.
+/// Only where the report answered the item for the member: an unanswered
+/// item changes nothing (and a claim without its answer never passes the
+/// gate). The changes are listed with the record each stands on.
+pub fn certify(
+    report: &Report,
+    household: &pb::Household,
+    income: &pb::AssessHouseholdRequest,
+    today: time::Date,
+) -> Certified {
+    use dibao_proto::types::Fen;
+    let mut household = household.clone();
+    let mut income = income.clone();
+    let mut lines = Vec::new();
+    let cite = format!("核对报告{}第{}版", report.report_id, report.version);
+    for m in &mut household.members {
+        let Some(person) = m.person.as_ref() else { continue };
+        let identity = person.identity_number.clone();
+        let Some(number) = identity.as_ref().map(|n| n.value.clone()) else { continue };
+        let name = person.name.clone();
+        let answered = |item: Item| {
+            report.items.iter().any(|i| {
+                i.item == item as i32 && !i.unavailable && i.person.as_ref().is_some_and(|p| p.value == number)
+            })
+        };
+        let records = |item: Item| -> Vec<&dibao_proto::department::v1::Record> {
+            report
+                .items
+                .iter()
+                .filter(|i| i.item == item as i32 && i.person.as_ref().is_some_and(|p| p.value == number))
+                .filter_map(|i| i.record.as_ref())
+                .collect()
+        };
+        let attr = |r: &dibao_proto::department::v1::Record, k: &str| r.attributes.get(k).cloned().unwrap_or_default();
+
+        if answered(Item::DisabilityCertificate) {
+            let certificates = records(Item::DisabilityCertificate);
+            let valid = |r: &&&dibao_proto::department::v1::Record| {
+                time::Date::parse(&attr(r, "valid_until"), time::macros::format_description!("[year]-[month]-[day]"))
+                    .is_ok_and(|until| until >= today)
+            };
+            let best = certificates.iter().filter(valid).min_by_key(|r| r.quantity);
+            let certified = best.map_or(0, |r| i32::try_from(r.quantity).unwrap_or(0));
+            if certified != m.disability_grade {
+                let typed = if m.disability_grade == 0 {
+                    "未申报残疾".to_owned()
+                } else {
+                    format!("申报{}级残疾", m.disability_grade)
+                };
+                lines.push(match best {
+                    Some(r) => format!(
+                        "{name}{typed}，残联记录为{}级{}残疾（残疾人证{}，有效期至{}，{cite}），按{certified}级认定",
+                        certified,
+                        attr(r, "type"),
+                        r.source_record_id,
+                        attr(r, "valid_until")
+                    ),
+                    None => {
+                        let lapsed: Vec<String> = certificates
+                            .iter()
+                            .map(|r| format!("残疾人证{}已于{}到期", r.source_record_id, attr(r, "valid_until")))
+                            .collect();
+                        let lapsed =
+                            if lapsed.is_empty() { String::new() } else { format!("（{}）", lapsed.join("、")) };
+                        format!("{name}{typed}，残联无有效残疾人证记录{lapsed}（{cite}），按无残疾认定")
+                    }
+                });
+                m.disability_grade = certified;
+            }
+        }
+
+        if answered(Item::RegisteredIllness) {
+            let registrations = records(Item::RegisteredIllness);
+            let serious = registrations.iter().find(|r| attr(r, "serious") == "true");
+            if serious.is_some() != m.serious_illness {
+                lines.push(match serious {
+                    Some(r) => format!(
+                        "{name}未申报重病，医保登记有{}“{}”（登记号{}，{cite}），按重病患者认定",
+                        attr(r, "category"),
+                        attr(r, "disease"),
+                        r.source_record_id
+                    ),
+                    None => format!("{name}申报患重病，医保无重特大疾病或门诊特殊疾病登记（{cite}），不按重病患者认定"),
+                });
+                m.serious_illness = serious.is_some();
+            }
+        }
+
+        if answered(Item::MedicalSpending) {
+            let spent = records(Item::MedicalSpending);
+            if spent.is_empty() {
+                continue;
+            }
+            let typed = pb::IncomeKind::IllnessSpending as i32;
+            let before = income.income.len();
+            income.income.retain(|l| !(l.kind == typed && l.member.as_ref().is_some_and(|p| p.value == number)));
+            let replaced = if income.income.len() < before { "，取代申报的因病支出" } else { "" };
+            for r in spent {
+                let own = r.amount.as_ref().map_or(0, |a| a.fen);
+                let monthly = Fen(own / 12);
+                let source =
+                    format!("{}{}，{}至{}", r.source, r.source_record_id, attr(r, "period_from"), attr(r, "period_to"));
+                income.income.push(pb::IncomeItem {
+                    kind: typed,
+                    label: format!("{name}医疗费用个人负担（{source}，{cite}）"),
+                    member: identity.clone(),
+                    monthly: Some(monthly.into()),
+                    ..Default::default()
+                });
+                lines.push(format!(
+                    "{name}近12个月医疗费用个人负担{}（{source}，{cite}），按月{monthly}扣减{replaced}（R-INC-3）",
+                    Fen(own)
+                ));
+            }
+        }
+    }
+    certify_supporters(report, &mut income, &cite, &mut lines);
+    Certified { household, income, lines }
+}
+
+/// A supporter who is a close relative verified under the consent: their
+/// records feed their supporter line and nothing else (R-INC-4, R-ELIG-2).
+/// What they earn by the departments' records (wages or the tax office's
+/// yearly income by month, whichever is more, with pensions and
+/// unemployment benefit) divided by their household's size is a floor
+/// under the per-capita income typed for them; an employment record makes
+/// them employed for the estimate; their property, cars and businesses are
+/// named on the line, never held against the household.
+fn certify_supporters(report: &Report, income: &mut pb::AssessHouseholdRequest, cite: &str, lines: &mut Vec<String>) {
+    use dibao_proto::types::Fen;
+    let relatives: HashSet<&str> = report.relatives.iter().map(|p| p.value.as_str()).collect();
+    for s in &mut income.supporters {
+        let Some(number) = s.identity_number.as_ref().map(|n| n.value.trim().to_owned()) else { continue };
+        if !relatives.contains(number.as_str()) {
+            continue;
+        }
+        let of = |items: &[Item]| -> Vec<&dibao_proto::department::v1::Record> {
+            report
+                .items
+                .iter()
+                .filter(|i| items.iter().any(|item| i.item == *item as i32))
+                .filter(|i| i.person.as_ref().is_some_and(|p| p.value == number))
+                .filter_map(|i| i.record.as_ref())
+                .collect()
+        };
+        let sum = |items: &[Item]| of(items).iter().map(|r| r.amount.as_ref().map_or(0, |m| m.fen)).sum::<i64>();
+        let wage = sum(&[Item::Employment]);
+        let monthly = wage.max(sum(&[Item::IncomeTax]) / 12) + sum(&[Item::Pension, Item::UnemploymentBenefit]);
+        let mut notes = vec![format!("部门记录月收入{}", Fen(monthly))];
+        let holdings: Vec<String> = of(&[Item::Property, Item::Vehicles, Item::BusinessLicence])
+            .iter()
+            .map(|r| format!("{}{}", r.source, r.source_record_id))
+            .collect();
+        if !holdings.is_empty() {
+            notes.push(format!("名下有{}，不计入本户财产（R-ELIG-2）", holdings.join("、")));
+        }
+        if wage > 0 && !s.employed {
+            s.employed = true;
+            notes.push("有就业记录，按就业人员测算".to_owned());
+        }
+        let typed = s.household_per_capita.as_ref().map_or(0, |m| m.fen);
+        if s.household_size > 0 {
+            let floor = monthly / i64::from(s.household_size);
+            if floor > typed {
+                s.household_per_capita = Some(Fen(floor).into());
+                notes.push(format!(
+                    "其家庭{}人，人均收入不低于{}（申报{}），按{}计",
+                    s.household_size,
+                    Fen(floor),
+                    Fen(typed),
+                    Fen(floor)
+                ));
+            }
+        }
+        lines.push(format!("赡养人{}（{}）：{}（{cite}，R-INC-4）", s.name, s.relation, notes.join("；")));
+    }
 }
 
 /// The report's findings against the county's property rules (R-ELIG-1),
@@ -304,20 +516,26 @@ mod tests {
 
     #[test]
     fn items_missing_are_named_per_member_and_an_unavailable_answer_is_no_answer() {
-        let household =
-            pb::Household { members: vec![person("A", "王一"), person("B", "王二")], ..Default::default() };
+        // 王三 says he is disabled: the federation's answer is needed too.
+        let disabled = pb::Member { disability_grade: 2, ..person("C", "王三") };
+        let household = pb::Household {
+            members: vec![person("A", "王一"), person("B", "王二"), disabled],
+            ..Default::default()
+        };
         let report = Report {
             items: vec![
                 answered(Item::Vehicles, "A", false),
                 answered(Item::Deposits, "A", false),
                 answered(Item::Vehicles, "B", true),
+                answered(Item::Vehicles, "C", false),
+                answered(Item::Deposits, "C", false),
             ],
             ..Default::default()
         };
         let required = [Item::Vehicles as i32, Item::Deposits as i32];
         assert_eq!(
-            missing_items(&report, &live_members(&household), &required),
-            vec!["王二：机动车、银行存款".to_owned()]
+            missing_items(&report, &household, &required),
+            vec!["王二：机动车、银行存款".to_owned(), "王三：残疾人证".to_owned()]
         );
     }
 

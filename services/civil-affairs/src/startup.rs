@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0011_open_applications", include_str!("../migrations/0011_open_applications.sql")),
     ("0012_household_numbers", include_str!("../migrations/0012_household_numbers.sql")),
     ("0013_verification_reports_read", include_str!("../migrations/0013_verification_reports_read.sql")),
+    ("0014_verification_findings", include_str!("../migrations/0014_verification_findings.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one

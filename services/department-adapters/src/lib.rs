@@ -9,8 +9,8 @@
 //! - [`kit`]: the connector trait, the HTTP client with timeouts and retries,
 //!   and the mapping helpers every department uses;
 //! - [`departments`]: one module per department (public security, HR and
-//!   social security, housing, commerce, banks, tax), each with its
-//!   `transformers.rs`;
+//!   social security, housing, commerce, banks, tax, the disability
+//!   federation, medical insurance), each with its `transformers.rs`;
 //! - [`service`]: the `DepartmentService` gRPC face — the assertion first, then the department;
 //! - [`startup`]: the adapter as its binary and its tests start it (settings, access).
 

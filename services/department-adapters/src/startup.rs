@@ -27,7 +27,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::departments::bank::{Bank, Banks};
-use crate::departments::{commerce, housing, human_resources, public_security, tax};
+use crate::departments::{
+    commerce, disability_federation, housing, human_resources, medical_insurance, public_security, tax,
+};
 use crate::kit::{Connector, DepartmentTls, Kit};
 use crate::service::Adapter;
 
@@ -50,7 +52,8 @@ pub struct AdapterOwn {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DepartmentSettings {
-    /// `public_security`, `human_resources`, `housing`, `commerce`, `bank` or `tax`.
+    /// `public_security`, `human_resources`, `housing`, `commerce`, `bank`, `tax`,
+    /// `disability_federation` or `medical_insurance`.
     pub kind: String,
     /// The department system's base URL (its front end inside its network);
     /// or, for a department that shares by database, `view_url`.
@@ -204,6 +207,8 @@ impl Service for Application {
             Department::Commerce => serve(commerce::Commerce, parts),
             Department::Bank => serve(Banks { banks: d.banks() }, parts),
             Department::Tax => serve(tax::Tax, parts),
+            Department::DisabilityFederation => serve(disability_federation::DisabilityFederation, parts),
+            Department::MedicalInsurance => serve(medical_insurance::MedicalInsurance, parts),
             Department::Unspecified => anyhow::bail!("department.kind names no department"),
         }?;
         let running = builder.start(settings.platform.server.listen, shutdown).await?;

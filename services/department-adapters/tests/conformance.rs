@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use dibao_department_adapters::departments::bank::{Bank, Banks};
-use dibao_department_adapters::departments::{commerce, housing, human_resources, public_security, tax};
+use dibao_department_adapters::departments::{
+    commerce, disability_federation, housing, human_resources, medical_insurance, public_security, tax,
+};
 use dibao_department_adapters::kit::{Connector, DepartmentTls, Kit};
 use dibao_ops_tools::devpki::DevCa;
 use dibao_proto::department::v1::{Item, Record};
@@ -142,6 +144,16 @@ async fn the_banks_conform() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tax_conforms() {
     conformance(tax::Tax, "tax").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disability_federation_conforms() {
+    conformance(disability_federation::DisabilityFederation, "disability_federation").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn medical_insurance_conforms() {
+    conformance(medical_insurance::MedicalInsurance, "medical_insurance").await;
 }
 
 /// A department's front end over HTTPS: the adapter trusts the CA it is

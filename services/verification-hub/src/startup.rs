@@ -96,7 +96,8 @@ pub struct HubSection {
     /// Households a bulk campaign verifies at once.
     pub campaign_concurrency: usize,
     /// One entry per department: `public_security`, `human_resources`,
-    /// `housing`, `commerce`, `bank`, `tax`.
+    /// `housing`, `commerce`, `bank`, `tax`, `disability_federation`,
+    /// `medical_insurance`.
     #[serde(default)]
     pub departments: HashMap<String, DepartmentLimits>,
 }

@@ -2,7 +2,8 @@
 //! households with members whose identity numbers are valid (GB 11643), and
 //! the department records that go with them — vehicles, household
 //! registration, deaths, pensions and contributions, employment, flats,
-//! business licences, deposits at several banks, income tax.
+//! business licences, deposits at several banks, income tax, disability
+//! certificates, registered illnesses and medical spending.
 //!
 //! The same seed and size give the same province, record for record, so a
 //! test can compare what the hub reports with what was generated (the
@@ -109,6 +110,9 @@ const BRANDS: &[&str] = &["五菱宏光", "长安之星", "比亚迪秦", "哈�
 pub struct Generator {
     cfg: Config,
     rng: StdRng,
+    /// Disability and medical records draw from their own sequence, so the
+    /// rest of the province is what it was before these departments joined.
+    health: StdRng,
     next: usize,
     pub counties: Vec<Division>,
     pub townships: Vec<Division>,
@@ -143,7 +147,9 @@ impl Generator {
                 }
             }
         }
-        Self { cfg, rng, next: 0, counties, townships, villages, used: HashMap::new() }
+        // "health" in ASCII: any fixed offset would do.
+        let health = StdRng::seed_from_u64(cfg.seed ^ 0x6865_616c_7468);
+        Self { cfg, rng, health, next: 0, counties, townships, villages, used: HashMap::new() }
     }
 
     pub fn config(&self) -> &Config {
@@ -411,12 +417,105 @@ impl Generator {
                     vec![("tax_paid", ((income - 6_000_000).max(0) * 3 / 100).to_string())],
                 ));
             }
+            out.extend(self.health_records(&id, age, n, m_i));
         }
         out
     }
 }
 
 impl Generator {
+    /// A person's disability certificate, registered illnesses and the
+    /// twelve months' out-of-pocket medical spending: about one person in
+    /// sixteen holds a certificate (a tenth of them expired), illness grows
+    /// with age, and most of the ill spend something of their own.
+    fn health_records(&mut self, id: &str, age: i32, n: usize, m_i: usize) -> Vec<DeptRecord> {
+        let as_of = self.cfg.as_of;
+        let rng = &mut self.health;
+        let mut out = Vec::new();
+        let rec = |department, item, record_id: String, amount_fen, quantity, attrs: Vec<(&str, String)>| DeptRecord {
+            department,
+            item,
+            person: id.to_owned(),
+            record_id,
+            source: if department == Department::DisabilityFederation {
+                "全国残疾人人口基础数据库"
+            } else {
+                "医疗保障信息平台"
+            }
+            .to_owned(),
+            as_of,
+            amount_fen,
+            quantity,
+            attrs: attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        };
+        if rng.random_bool(0.0625) {
+            const TYPES: [&str; 7] = ["视力", "听力", "言语", "肢体", "智力", "精神", "多重"];
+            const GRADES: [&str; 4] = ["一级", "二级", "三级", "四级"];
+            let (kind, grade) = (rng.random_range(0..7), rng.random_range(0..4));
+            let issued = as_of - Duration::days(rng.random_range(100..4000));
+            // Certificates run ten years; a tenth have lapsed unrenewed.
+            let valid_until = if rng.random_bool(0.1) {
+                as_of - Duration::days(rng.random_range(1..700))
+            } else {
+                issued + Duration::days(3652)
+            };
+            out.push(rec(
+                Department::DisabilityFederation,
+                Item::DisabilityCertificate,
+                format!("{id}{}{}", kind + 1, grade + 1),
+                0,
+                i64::from(grade) + 1,
+                vec![
+                    ("type", TYPES[kind].into()),
+                    ("grade", GRADES[grade as usize].into()),
+                    ("valid_until", valid_until.max(issued).to_string()),
+                    ("issued_on", issued.to_string()),
+                ],
+            ));
+        }
+        const ILLNESSES: [(&str, &str, &str); 6] = [
+            ("I10.x00", "高血压", "门诊慢性病"),
+            ("E11.900", "2型糖尿病", "门诊慢性病"),
+            ("J44.900", "慢性阻塞性肺疾病", "门诊慢性病"),
+            ("N18.500", "慢性肾脏病5期（尿毒症）", "门诊特殊疾病"),
+            ("C34.900", "肺恶性肿瘤", "重特大疾病"),
+            ("I63.900", "脑梗死", "重特大疾病"),
+        ];
+        let ill = rng.random_bool(if age >= 60 { 0.2 } else { 0.04 });
+        if ill {
+            let (code, name, category) = ILLNESSES[rng.random_range(0..ILLNESSES.len())];
+            out.push(rec(
+                Department::MedicalInsurance,
+                Item::RegisteredIllness,
+                format!("MTB-{n}-{m_i}"),
+                0,
+                0,
+                vec![
+                    ("disease_code", code.into()),
+                    ("disease", name.into()),
+                    ("category", category.into()),
+                    ("registered_from", (as_of - Duration::days(rng.random_range(30..2000))).to_string()),
+                ],
+            ));
+        }
+        if ill && rng.random_bool(0.9) || rng.random_bool(0.05) {
+            let own = if ill { rng.random_range(100_000..6_000_000) } else { rng.random_range(5_000..200_000) };
+            out.push(rec(
+                Department::MedicalInsurance,
+                Item::MedicalSpending,
+                format!("ZF-{n}-{m_i}"),
+                own,
+                rng.random_range(1..30),
+                vec![
+                    ("period_from", (as_of - Duration::days(364)).to_string()),
+                    ("period_to", as_of.to_string()),
+                    ("total_cost_fen", (own * rng.random_range(2..5)).to_string()),
+                ],
+            ));
+        }
+        out
+    }
+
     /// The next household without its department records, for uses that
     /// need only the rosters (the comparison's planted rosters): a tenth of
     /// the work per household. Shares the sequence with the iterator.
@@ -481,6 +580,9 @@ mod tests {
             Item::Pension,
             Item::Death,
             Item::IncomeTax,
+            Item::DisabilityCertificate,
+            Item::RegisteredIllness,
+            Item::MedicalSpending,
         ] {
             assert!(with(item) > 0, "no household with {item:?}");
         }

@@ -11,6 +11,10 @@
 //! - commerce: `GET /scjg/api/v1/ztxx?zjhm=…`
 //! - each bank: `POST /bank/{code}/deposit-inquiry` `{"idNo"}`
 //! - tax: `GET /sw/api/grsds/{sfzhm}`
+//! - disability federation: `POST /cdpf/api/cjrz/query` `{"zjhm"}`
+//! - medical insurance: `GET /hsa/v1/mtbdj?certno=…` (registered chronic,
+//!   special and serious diseases) and `GET /hsa/v1/grzf?certno=…&months=12`
+//!   (the twelve months' out-of-pocket spending)
 //!
 //! Front-end view (前置库), for a department that shares by database: the
 //! real-estate register's `qzk.zjj_bdc_fwxx` in the simulator's database
@@ -20,7 +24,8 @@
 //!
 //! Control: `PUT /_sim/behaviour/{key}` with a [`Behaviour`] as JSON, and
 //! `GET /_sim/requests`; keys are `public_security`, `human_resources`,
-//! `housing`, `commerce`, `bank` (or `bank:{code}` for one bank), `tax`.
+//! `housing`, `commerce`, `bank` (or `bank:{code}` for one bank), `tax`,
+//! `disability_federation`, `medical_insurance`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -303,6 +308,10 @@ async fn handle(pool: Pool, state: Arc<State>, req: Request<Incoming>) -> Result
         "commerce" => commerce(&pool, parts.uri.query().unwrap_or(""), fail).await,
         "bank" => bank(&pool, sub.as_deref().unwrap_or(""), &body, fail).await,
         "tax" => tax(&pool, segs.get(3).copied().unwrap_or(""), fail).await,
+        "disability_federation" => disability_federation(&pool, &body, fail).await,
+        "medical_insurance" => {
+            medical_insurance(&pool, segs.get(2).copied().unwrap_or(""), parts.uri.query().unwrap_or(""), fail).await
+        }
         _ => Ok(reply(StatusCode::NOT_FOUND, json!({}))),
     };
     // Read first, answer at the latency: a real department's latency is its
@@ -344,6 +353,8 @@ fn route_key(segs: &[&str]) -> Option<(&'static str, Option<String>)> {
         ["scjg", "api", "v1", "ztxx"] => ("commerce", None),
         ["bank", code, "deposit-inquiry"] => ("bank", Some((*code).to_owned())),
         ["sw", "api", "grsds", _] => ("tax", None),
+        ["cdpf", "api", "cjrz", "query"] => ("disability_federation", None),
+        ["hsa", "v1", "mtbdj" | "grzf"] => ("medical_insurance", None),
         _ => return None,
     })
 }
@@ -549,6 +560,52 @@ async fn tax(pool: &Pool, id: &str, fail: bool) -> anyhow::Result<Reply> {
         })
         .collect();
     Ok(reply(StatusCode::OK, json!({"code": "OK", "data": data})))
+}
+
+async fn disability_federation(pool: &Pool, body: &[u8], fail: bool) -> anyhow::Result<Reply> {
+    if fail {
+        return Ok(reply(StatusCode::OK, json!({"resultCode": 9, "resultMsg": "系统忙，请稍后重试"})));
+    }
+    let Some(id) = field(body, "zjhm") else {
+        return Ok(reply(StatusCode::OK, json!({"resultCode": 2, "resultMsg": "证件号码为空"})));
+    };
+    let list: Vec<Value> = rows(pool, "DEPARTMENT_DISABILITY_FEDERATION", &id)
+        .await?
+        .iter()
+        .map(|r| {
+            json!({"cjrzh": r.record_id, "cjlb": r.attr("type"), "cjdj": r.attr("grade"), "yxqz": r.attr("valid_until"),
+                   "fzrq": r.attr("issued_on"), "gxrq": r.as_of.to_string()})
+        })
+        .collect();
+    Ok(reply(StatusCode::OK, json!({"resultCode": 0, "resultMsg": "成功", "cjrzList": list})))
+}
+
+async fn medical_insurance(pool: &Pool, what: &str, query: &str, fail: bool) -> anyhow::Result<Reply> {
+    if fail {
+        return Ok(reply(StatusCode::OK, json!({"infcode": -1, "err_msg": "服务繁忙"})));
+    }
+    let id = query.split('&').find_map(|kv| kv.strip_prefix("certno=")).unwrap_or("");
+    let rows = rows(pool, "DEPARTMENT_MEDICAL_INSURANCE", id).await?;
+    let output = if what == "mtbdj" {
+        let list: Vec<Value> = rows
+            .iter()
+            .filter(|r| r.item == "ITEM_REGISTERED_ILLNESS")
+            .map(|r| {
+                json!({"dj_id": r.record_id, "bzbm": r.attr("disease_code"), "bzmc": r.attr("disease"),
+                       "mtblx": r.attr("category"), "kssj": r.attr("registered_from"), "jssj": "",
+                       "gxsj": r.as_of.to_string()})
+            })
+            .collect();
+        json!({"mtbdj": list})
+    } else {
+        let grzf = rows.iter().find(|r| r.item == "ITEM_MEDICAL_SPENDING").map(|r| {
+            let total = r.attr("total_cost_fen").parse::<i64>().unwrap_or(0);
+            json!({"tjbh": r.record_id, "tjqj_ks": r.attr("period_from"), "tjqj_js": r.attr("period_to"),
+                   "zfy": yuan(total), "grzf": yuan(r.amount_fen), "jsbs": r.quantity, "gxsj": r.as_of.to_string()})
+        });
+        json!({"grzf": grzf})
+    };
+    Ok(reply(StatusCode::OK, json!({"infcode": 0, "err_msg": "", "output": output})))
 }
 
 #[cfg(test)]

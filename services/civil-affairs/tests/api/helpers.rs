@@ -179,13 +179,23 @@ pub async fn submit(
     h: Household,
     income: Vec<IncomeItem>,
 ) -> (String, String) {
+    submit_with_supporters(c, h, income, vec![]).await
+}
+
+/// [`submit`], with legal supporters outside the household (R-INC-4).
+pub async fn submit_with_supporters(
+    c: &mut CivilAffairsServiceClient<OfficerChannel>,
+    h: Household,
+    income: Vec<IncomeItem>,
+    supporters: Vec<Supporter>,
+) -> (String, String) {
     // The caseworker of the household's own township.
     let township: String = h.village.as_ref().map(|v| v.code[..9].to_owned()).unwrap_or_default();
     let r = c
         .submit_application(officer(
             OfficerRole::TownshipCaseworker,
             &township,
-            SubmitApplicationRequest { household: Some(h), income, supporters: vec![] },
+            SubmitApplicationRequest { household: Some(h), income, supporters },
         ))
         .await
         .expect("submit")

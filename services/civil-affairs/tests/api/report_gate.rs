@@ -173,7 +173,23 @@ async fn a_members_car_excludes_the_household_and_a_relatives_car_does_not() {
     let owner = id("19700101", "001");
     let brother = id("19680808", "099");
     let departments = &r.checking.as_ref().expect("hub").departments;
-    let records: Vec<DeptRecord> = [car(&owner, "吉A12345"), car(&brother, "吉A54321")].into_iter().flatten().collect();
+    let mut records: Vec<DeptRecord> =
+        [car(&owner, "吉A12345"), car(&brother, "吉A54321")].into_iter().flatten().collect();
+    // The brother also works, for 6,000.00 yuan a month.
+    records.push(DeptRecord {
+        department: Department::HumanResources,
+        item: Item::Employment,
+        person: brother.value.clone(),
+        record_id: "JY-88".into(),
+        source: "就业信息系统".into(),
+        as_of: time::macros::date!(2026 - 06 - 01),
+        amount_fen: 600_000,
+        quantity: 0,
+        attrs: [("employer", "长春建材有限公司"), ("started_on", "2024-03-01")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    });
     dibao_synthetic::simulator::load(&departments.sim_pool, &records).await.expect("records");
 
     let (app, hh) = submit(&mut r.client, household(), vec![wage(120_000)]).await;
@@ -182,12 +198,23 @@ async fn a_members_car_excludes_the_household_and_a_relatives_car_does_not() {
 
     let mut family = renumbered("19800101", 11);
     family.members[0].person.as_mut().expect("head").identity_number = Some(id("19680808", "011"));
-    let (relatives_app, relatives_hh) = submit(&mut r.client, family, vec![wage(120_000)]).await;
+    // The family names the brother as its supporter, typed as a household
+    // of three living on 300.00 yuan a head, not employed.
+    let supporter = Supporter {
+        name: "王建业".into(),
+        relation: "兄弟".into(),
+        household_per_capita: Some(dibao_proto::common::v1::Money { fen: 30_000 }),
+        identity_number: Some(brother.clone()),
+        household_size: 3,
+        ..Default::default()
+    };
+    let (relatives_app, relatives_hh) =
+        submit_with_supporters(&mut r.client, family, vec![wage(120_000)], vec![supporter]).await;
     to_verification(&mut r, &relatives_app).await;
     let members = signatories(&household_of(&mut r, &relatives_hh).await);
     let relatives = [(brother.clone(), "王建业".to_owned(), Relation::Sibling)];
-    let with_brother =
-        report_with_relatives(&mut r, &relatives_hh, COUNTY, &members, &relatives, &REQUIRED_ITEMS).await;
+    let items = [&REQUIRED_ITEMS[..], &[Item::Employment]].concat();
+    let with_brother = report_with_relatives(&mut r, &relatives_hh, COUNTY, &members, &relatives, &items).await;
     assert!(with_brother.complete, "{}", with_brother.summary);
     // The brother's car is reported, apart from the members', and no rule is held against it.
     assert_eq!(with_brother.relatives, vec![brother.clone()]);
@@ -196,7 +223,8 @@ async fn a_members_car_excludes_the_household_and_a_relatives_car_does_not() {
         "the brother's car is in the report"
     );
     assert!(with_brother.findings.iter().all(|f| f.rule.is_empty()), "{:?}", with_brother.findings);
-    step(
+    // His records feed the supporter line, and only it (R-INC-4).
+    let signed = step(
         &mut r.client,
         &relatives_app,
         ProcessStep::Verification,
@@ -205,6 +233,15 @@ async fn a_members_car_excludes_the_household_and_a_relatives_car_does_not() {
     )
     .await
     .expect("verification");
+    let said = &signed.explanation;
+    for expected in [
+        "赡养人王建业（兄弟）：部门记录月收入6000.00元",
+        "名下有公安交通管理系统CL-吉A54321，不计入本户财产（R-ELIG-2）",
+        "有就业记录，按就业人员测算",
+        "其家庭3人，人均收入不低于2000.00元（申报300.00元），按2000.00元计",
+    ] {
+        assert!(said.contains(expected), "missing “{expected}” in:\n{said}");
+    }
     after_verification(&mut r, &relatives_app).await;
     r.clock.advance(time::Duration::days(8));
 
@@ -217,6 +254,13 @@ async fn a_members_car_excludes_the_household_and_a_relatives_car_does_not() {
     let enrolled = approve(&mut r, &relatives_app).await.expect("a relative's car changes nothing");
     assert!(enrolled.monthly_amount.is_some_and(|m| m.fen > 0), "{enrolled:?}");
     assert!(!enrolled.explanation.contains("吉A54321"), "{}", enrolled.explanation);
+    // Estimated from the minimum wage, as an employed supporter able to support.
+    assert!(
+        enrolled.explanation.contains("王建业（兄弟）赡养费170.00元")
+            && enrolled.explanation.contains("当地最低工资标准"),
+        "{}",
+        enrolled.explanation
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,4 +309,166 @@ async fn a_person_living_alone_is_enrolled_and_a_spouse_left_out_of_an_applicati
     let e = verification_refused(&mut r, &app, &report.report_id).await;
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("的配偶") && e.message().contains("不得分户申请"), "{}", e.message());
+}
+
+/// A record of the disability federation's or medical insurance's system.
+fn health_record(
+    department: Department,
+    item: Item,
+    person: &IdentityNumber,
+    record_id: &str,
+    (amount_fen, quantity): (i64, i64),
+    attrs: &[(&str, &str)],
+) -> DeptRecord {
+    DeptRecord {
+        department,
+        item,
+        person: person.value.clone(),
+        record_id: record_id.into(),
+        source: if department == Department::DisabilityFederation {
+            "全国残疾人人口基础数据库"
+        } else {
+            "医疗保障信息平台"
+        }
+        .into(),
+        as_of: time::macros::date!(2026 - 06 - 01),
+        amount_fen,
+        quantity,
+        attrs: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_federation_and_medical_insurance_certify_what_was_typed() {
+    let mut r = start_verifying().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
+    // The grandfather is typed as grade-one disabled and seriously ill; the
+    // federation's register holds a grade-three certificate (and a lapsed
+    // grade-one one), medical insurance only his high blood pressure and
+    // 6,000.00 yuan of his own spending over twelve months. The mother,
+    // typed as not disabled, holds a valid grade-two certificate.
+    let grandfather = id("19500303", "003");
+    let mother = id("19720202", "002");
+    let federation = Department::DisabilityFederation;
+    let medical = Department::MedicalInsurance;
+    let records = [
+        health_record(
+            federation,
+            Item::DisabilityCertificate,
+            &grandfather,
+            &format!("{}41", grandfather.value),
+            (0, 1),
+            &[("type", "肢体"), ("grade", "一级"), ("valid_until", "2025-12-31"), ("issued_on", "2015-12-31")],
+        ),
+        health_record(
+            federation,
+            Item::DisabilityCertificate,
+            &grandfather,
+            &format!("{}43", grandfather.value),
+            (0, 3),
+            &[("type", "肢体"), ("grade", "三级"), ("valid_until", "2031-01-31"), ("issued_on", "2021-02-01")],
+        ),
+        health_record(
+            federation,
+            Item::DisabilityCertificate,
+            &mother,
+            &format!("{}22", mother.value),
+            (0, 2),
+            &[("type", "听力"), ("grade", "二级"), ("valid_until", "2030-03-31"), ("issued_on", "2020-04-01")],
+        ),
+        health_record(
+            medical,
+            Item::RegisteredIllness,
+            &grandfather,
+            "MTB-7",
+            (0, 0),
+            &[
+                ("disease_code", "I10.x00"),
+                ("disease", "高血压"),
+                ("category", "门诊慢性病"),
+                ("registered_from", "2020-01-01"),
+            ],
+        ),
+        health_record(
+            medical,
+            Item::MedicalSpending,
+            &grandfather,
+            "ZF-7",
+            (600_000, 12),
+            &[("period_from", "2025-06-01"), ("period_to", "2026-05-31"), ("total_cost_fen", "1500000")],
+        ),
+    ];
+    let departments = &r.checking.as_ref().expect("hub").departments;
+    dibao_synthetic::simulator::load(&departments.sim_pool, &records).await.expect("records");
+
+    let mut typed = household();
+    typed.members[2].disability_grade = 1;
+    typed.members[2].serious_illness = true;
+    let spending = IncomeItem {
+        kind: IncomeKind::IllnessSpending as i32,
+        label: "王老汉看病支出".into(),
+        member: Some(grandfather.clone()),
+        monthly: Some(dibao_proto::common::v1::Money { fen: 80_000 }),
+        ..Default::default()
+    };
+    let (app, hh) = submit(&mut r.client, typed, vec![wage(120_000), spending]).await;
+    to_verification(&mut r, &app).await;
+    let members = signatories(&household_of(&mut r, &hh).await);
+
+    // A claim the report holds no answer for does not pass: the grade and
+    // the illness decide money and must be checked (R-VER-3).
+    let unchecked = report_on(&mut r, &hh, COUNTY, &members, &REQUIRED_ITEMS).await;
+    let e = verification_refused(&mut r, &app, &unchecked.report_id).await;
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("王老汉：残疾人证、慢特病和重特大疾病登记") && !e.message().contains("王建国："),
+        "{}",
+        e.message()
+    );
+
+    // With the departments' answers the step is signed, and what they
+    // certify replaces what was typed, each change naming its record.
+    let items =
+        [&REQUIRED_ITEMS[..], &[Item::DisabilityCertificate, Item::RegisteredIllness, Item::MedicalSpending]].concat();
+    let report = report_on(&mut r, &hh, COUNTY, &members, &items).await;
+    assert!(report.complete, "{}", report.summary);
+    let signed =
+        step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &report.report_id)
+            .await
+            .expect("verification");
+    let said = &signed.explanation;
+    for expected in [
+        format!("王老汉申报1级残疾，残联记录为3级肢体残疾（残疾人证{}43", grandfather.value),
+        "李秀英未申报残疾，残联记录为2级听力残疾".to_owned(),
+        "王老汉申报患重病，医保无重特大疾病或门诊特殊疾病登记".to_owned(),
+        "王老汉近12个月医疗费用个人负担6000.00元（医疗保障信息平台ZF-7，2025-06-01至2026-05-31".to_owned(),
+        "按月500.00元扣减，取代申报的因病支出（R-INC-3）".to_owned(),
+        format!("核对报告{}第{}版", report.report_id, report.version),
+    ] {
+        assert!(said.contains(&expected), "missing “{expected}” in:\n{said}");
+    }
+    // Kept with the application, for the reviewer and the approver to read.
+    let kept = r
+        .client
+        .get_application(GetApplicationRequest { application_id: app.clone() })
+        .await
+        .expect("application")
+        .into_inner()
+        .application
+        .expect("application");
+    assert_eq!(&kept.verification_findings, said);
+    let held = household_of(&mut r, &hh).await;
+    assert_eq!((held.members[2].disability_grade, held.members[2].serious_illness), (3, false));
+    assert_eq!(held.members[1].disability_grade, 2);
+
+    // County approval assesses what was certified: the deduction with its
+    // source; he is priced as elderly, not as severely disabled (the
+    // grade-one addition typed would have been the larger).
+    after_verification(&mut r, &app).await;
+    r.clock.advance(time::Duration::days(8));
+    let enrolled = approve(&mut r, &app).await.expect("enrolled");
+    let text = &enrolled.explanation;
+    assert!(text.contains("王老汉医疗费用个人负担（医疗保障信息平台ZF-7") && text.contains("500.00元"), "{text}");
+    assert!(!text.contains("王老汉看病支出"), "the typed spending is replaced: {text}");
+    assert!(text.contains("王老汉属于老年人") && !text.contains("重度残疾人"), "{text}");
 }

@@ -6,7 +6,9 @@
 
 pub mod bank;
 pub mod commerce;
+pub mod disability_federation;
 pub mod housing;
 pub mod human_resources;
+pub mod medical_insurance;
 pub mod public_security;
 pub mod tax;
