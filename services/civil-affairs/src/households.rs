@@ -442,7 +442,9 @@ pub async fn certify(
         .map_err(|e| Error::stored(format!("household {household_id}: {e}")))?;
     body.members = members.to_vec();
     tx.execute(
-        "UPDATE household SET body = $2, income = $3, version = version + 1 WHERE household_id = $1",
+        // No new version: nothing is published of it (the amount and
+        // category that follow from it are, by whoever changes them).
+        "UPDATE household SET body = $2, income = $3 WHERE household_id = $1",
         &[&household_id, &body.encode_to_vec(), &income.encode_to_vec()],
     )
     .await?;

@@ -343,6 +343,19 @@ pub async fn review(
         supporters: req.supporters,
         property_findings,
     };
+    // What the departments certify at this review replaces what was typed
+    // (R-VER-3, R-INC-3): a certificate lapsed or issued since, this year's
+    // medical spending.
+    let (household, stored, certified) = match &report {
+        Some(r) => {
+            let c = report_gate::certify(r, &household, &stored, china_date(now));
+            if c.changed() {
+                households::certify(&tx, &row, &c.household.members, &c.income).await?;
+            }
+            (c.household, c.income, c.lines)
+        }
+        None => (household, stored, Vec::new()),
+    };
     let (income, benefit) = policy::assess(&household, &stored, &policy, month)?;
     // Keeping or raising the money stands on the departments' records, not
     // on what was declared at the door (R-VER-5).
@@ -422,6 +435,11 @@ pub async fn review(
                 (pb::ReviewOutcome::ExitStarted, old, explanation)
             }
         }
+    };
+    let explanation = if certified.is_empty() {
+        explanation
+    } else {
+        format!("按部门记录认定：\n{}\n{explanation}", certified.join("\n"))
     };
     tx.execute(
         "UPDATE household SET income = $2, last_reviewed_on = $3 WHERE household_id = $1",
