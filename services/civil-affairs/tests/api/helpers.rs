@@ -395,3 +395,32 @@ pub fn renumbered(birth: &str, first_seq: usize) -> Household {
     }
     h
 }
+
+/// A record of the disability federation's or medical insurance's system
+/// on `person`, current to `as_of`.
+pub fn health_record(
+    (department, item): (dibao_proto::department::v1::Department, Item),
+    person: &IdentityNumber,
+    record_id: &str,
+    (amount_fen, quantity): (i64, i64),
+    attrs: &[(&str, &str)],
+    as_of: time::Date,
+) -> dibao_synthetic::generator::DeptRecord {
+    use dibao_proto::department::v1::Department;
+    dibao_synthetic::generator::DeptRecord {
+        department,
+        item,
+        person: person.value.clone(),
+        record_id: record_id.into(),
+        source: if department == Department::DisabilityFederation {
+            "全国残疾人人口基础数据库"
+        } else {
+            "医疗保障信息平台"
+        }
+        .into(),
+        as_of,
+        amount_fen,
+        quantity,
+        attrs: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+    }
+}

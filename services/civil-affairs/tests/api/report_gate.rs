@@ -311,33 +311,6 @@ async fn a_person_living_alone_is_enrolled_and_a_spouse_left_out_of_an_applicati
     assert!(e.message().contains("的配偶") && e.message().contains("不得分户申请"), "{}", e.message());
 }
 
-/// A record of the disability federation's or medical insurance's system.
-fn health_record(
-    department: Department,
-    item: Item,
-    person: &IdentityNumber,
-    record_id: &str,
-    (amount_fen, quantity): (i64, i64),
-    attrs: &[(&str, &str)],
-) -> DeptRecord {
-    DeptRecord {
-        department,
-        item,
-        person: person.value.clone(),
-        record_id: record_id.into(),
-        source: if department == Department::DisabilityFederation {
-            "全国残疾人人口基础数据库"
-        } else {
-            "医疗保障信息平台"
-        }
-        .into(),
-        as_of: time::macros::date!(2026 - 06 - 01),
-        amount_fen,
-        quantity,
-        attrs: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_federation_and_medical_insurance_certify_what_was_typed() {
     let mut r = start_verifying().await;
@@ -353,32 +326,31 @@ async fn the_federation_and_medical_insurance_certify_what_was_typed() {
     let medical = Department::MedicalInsurance;
     let records = [
         health_record(
-            federation,
-            Item::DisabilityCertificate,
+            (federation, Item::DisabilityCertificate),
             &grandfather,
             &format!("{}41", grandfather.value),
             (0, 1),
             &[("type", "肢体"), ("grade", "一级"), ("valid_until", "2025-12-31"), ("issued_on", "2015-12-31")],
+            time::macros::date!(2026 - 06 - 01),
         ),
         health_record(
-            federation,
-            Item::DisabilityCertificate,
+            (federation, Item::DisabilityCertificate),
             &grandfather,
             &format!("{}43", grandfather.value),
             (0, 3),
             &[("type", "肢体"), ("grade", "三级"), ("valid_until", "2031-01-31"), ("issued_on", "2021-02-01")],
+            time::macros::date!(2026 - 06 - 01),
         ),
         health_record(
-            federation,
-            Item::DisabilityCertificate,
+            (federation, Item::DisabilityCertificate),
             &mother,
             &format!("{}22", mother.value),
             (0, 2),
             &[("type", "听力"), ("grade", "二级"), ("valid_until", "2030-03-31"), ("issued_on", "2020-04-01")],
+            time::macros::date!(2026 - 06 - 01),
         ),
         health_record(
-            medical,
-            Item::RegisteredIllness,
+            (medical, Item::RegisteredIllness),
             &grandfather,
             "MTB-7",
             (0, 0),
@@ -388,14 +360,15 @@ async fn the_federation_and_medical_insurance_certify_what_was_typed() {
                 ("category", "门诊慢性病"),
                 ("registered_from", "2020-01-01"),
             ],
+            time::macros::date!(2026 - 06 - 01),
         ),
         health_record(
-            medical,
-            Item::MedicalSpending,
+            (medical, Item::MedicalSpending),
             &grandfather,
             "ZF-7",
             (600_000, 12),
             &[("period_from", "2025-06-01"), ("period_to", "2026-05-31"), ("total_cost_fen", "1500000")],
+            time::macros::date!(2026 - 06 - 01),
         ),
     ];
     let departments = &r.checking.as_ref().expect("hub").departments;

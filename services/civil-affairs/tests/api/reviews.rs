@@ -217,7 +217,6 @@ async fn a_review_keeps_or_raises_the_amount_only_on_a_report_newer_than_the_las
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_on_a_report_takes_what_the_departments_certify_since() {
     use dibao_proto::department::v1::{Department, Item};
-    use dibao_synthetic::generator::DeptRecord;
     let mut r = start_verifying().await;
     save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
     let id = enrolled(&mut r, household(), vec![wage(120_000)]).await;
@@ -226,38 +225,22 @@ async fn a_review_on_a_report_takes_what_the_departments_certify_since() {
     // Since the enrolment the grandfather was certified grade-two disabled
     // and spent 2,400.00 yuan of his own on treatment.
     let grandfather = crate::helpers::id("19500303", "003");
-    let record = |department, item, record_id: &str, amount_fen, quantity, attrs: &[(&str, &str)]| DeptRecord {
-        department,
-        item,
-        person: grandfather.value.clone(),
-        record_id: record_id.into(),
-        source: if department == Department::DisabilityFederation {
-            "全国残疾人人口基础数据库"
-        } else {
-            "医疗保障信息平台"
-        }
-        .into(),
-        as_of: time::macros::date!(2026 - 12 - 01),
-        amount_fen,
-        quantity,
-        attrs: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-    };
     let records = [
-        record(
-            Department::DisabilityFederation,
-            Item::DisabilityCertificate,
+        health_record(
+            (Department::DisabilityFederation, Item::DisabilityCertificate),
+            &grandfather,
             &format!("{}42", grandfather.value),
-            0,
-            2,
+            (0, 2),
             &[("type", "肢体"), ("grade", "二级"), ("valid_until", "2036-08-31"), ("issued_on", "2026-09-01")],
+            time::macros::date!(2026 - 12 - 01),
         ),
-        record(
-            Department::MedicalInsurance,
-            Item::MedicalSpending,
+        health_record(
+            (Department::MedicalInsurance, Item::MedicalSpending),
+            &grandfather,
             "ZF-R1",
-            240_000,
-            6,
+            (240_000, 6),
             &[("period_from", "2025-12-01"), ("period_to", "2026-11-30"), ("total_cost_fen", "800000")],
+            time::macros::date!(2026 - 12 - 01),
         ),
     ];
     let departments = &r.checking.as_ref().expect("hub").departments;
