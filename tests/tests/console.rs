@@ -237,6 +237,8 @@ async fn scenario() {
     // Civil affairs reads the report from the hub and holds it against the household (R-VER-2).
     let after = sign(&k, true, "核对无异常", None).await;
     assert!(after.contains("已签署“信息核对”（同意）"), "verification step: {after}");
+    // What the step found is kept with the application and shown to whoever reads it next.
+    assert!(after.contains("部门核对结果") && after.contains("部门记录与申报收入对照"), "findings shown: {after}");
 
     // --- the township reviewer takes it through township review; the caseworker puts it on notice.
     let reviewer = gw.enrol("sun-reviewer", "孙丽", &[OfficerRole::TownshipReviewer], TOWNSHIP).await;
