@@ -91,12 +91,12 @@ fn machine_busy() -> f64 {
 }
 
 /// Where the machine's CPU goes, by part: the department simulator's
-/// threads; the rest of this process (the mesh: hub, six adapters, civil
+/// threads; the rest of this process (the mesh: hub, eight adapters, civil
 /// affairs); each service's Postgres backends (by the application name
 /// every pool gives its connections); Postgres's own processes; the broker.
 const SIMULATOR: &str = "department simulator";
 const SIMULATOR_DB: &str = "department simulator's Postgres reads";
-const MESH: &str = "mesh (hub, six adapters, civil affairs)";
+const MESH: &str = "mesh (hub, eight adapters, civil affairs)";
 const BROKER: &str = "broker (Tansu)";
 const POSTGRES_OWN: &str = "Postgres's own processes";
 
