@@ -231,6 +231,17 @@ fn missing_items(report: &Report, household: &pb::Household, required: &[i32]) -
         .collect()
 }
 
+/// The records `report` holds on `person` for any of `items`.
+fn records_of<'a>(report: &'a Report, person: &str, items: &[Item]) -> Vec<&'a dibao_proto::department::v1::Record> {
+    report
+        .items
+        .iter()
+        .filter(|i| items.iter().any(|item| i.item == *item as i32))
+        .filter(|i| i.person.as_ref().is_some_and(|p| p.value == person))
+        .filter_map(|i| i.record.as_ref())
+        .collect()
+}
+
 /// A household as the departments' records certify it, and why.
 pub struct Certified {
     pub household: pb::Household,
@@ -276,14 +287,7 @@ pub fn certify(
                 i.item == item as i32 && !i.unavailable && i.person.as_ref().is_some_and(|p| p.value == number)
             })
         };
-        let records = |item: Item| -> Vec<&dibao_proto::department::v1::Record> {
-            report
-                .items
-                .iter()
-                .filter(|i| i.item == item as i32 && i.person.as_ref().is_some_and(|p| p.value == number))
-                .filter_map(|i| i.record.as_ref())
-                .collect()
-        };
+        let records = |item: Item| records_of(report, &number, &[item]);
         let attr = |r: &dibao_proto::department::v1::Record, k: &str| r.attributes.get(k).cloned().unwrap_or_default();
 
         if answered(Item::DisabilityCertificate) {
@@ -387,15 +391,7 @@ fn certify_supporters(report: &Report, income: &mut pb::AssessHouseholdRequest, 
         if !relatives.contains(number.as_str()) {
             continue;
         }
-        let of = |items: &[Item]| -> Vec<&dibao_proto::department::v1::Record> {
-            report
-                .items
-                .iter()
-                .filter(|i| items.iter().any(|item| i.item == *item as i32))
-                .filter(|i| i.person.as_ref().is_some_and(|p| p.value == number))
-                .filter_map(|i| i.record.as_ref())
-                .collect()
-        };
+        let of = |items: &[Item]| records_of(report, &number, items);
         let sum = |items: &[Item]| of(items).iter().map(|r| r.amount.as_ref().map_or(0, |m| m.fen)).sum::<i64>();
         let wage = sum(&[Item::Employment]);
         let monthly = wage.max(sum(&[Item::IncomeTax]) / 12) + sum(&[Item::Pension, Item::UnemploymentBenefit]);
