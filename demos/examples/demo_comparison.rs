@@ -99,6 +99,8 @@ async fn main() -> anyhow::Result<()> {
             members,
             causes: vec![PovertyCause::Illness as i32],
             status: pa::PovertyStatus::InPoverty as i32,
+            // The office's own flag: one in ten never marked, for list (e).
+            dibao_registered_poor: i % 10 != 5,
             ..Default::default()
         });
     }
@@ -122,6 +124,8 @@ async fn main() -> anyhow::Result<()> {
                 .collect(),
             causes: vec![PovertyCause::LackOfLabour as i32],
             status: pa::PovertyStatus::InPoverty as i32,
+            // On no dibao roster, yet one in ten marked by the office: list (e).
+            dibao_registered_poor: i % 10 == 4,
             ..Default::default()
         });
     }

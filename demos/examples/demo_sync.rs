@@ -100,25 +100,48 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .into_inner()
         .household_id;
+    // The dibao households sharing a member are matched at registration
+    // from the sync's view of the dibao roster; the flag is the office's
+    // to record (R-ROSTER-2), and a later dibao enrolment or exit sets it.
     let started = Instant::now();
-    let flagged = loop {
+    let matched = loop {
         let h = poverty
             .get_household(pa::GetHouseholdRequest { household_id: registered.clone() })
             .await?
             .into_inner()
             .household
             .unwrap_or_default();
-        if h.dibao_registered_poor || started.elapsed() > Duration::from_secs(30) {
+        if !h.dibao_household_ids.is_empty() || started.elapsed() > Duration::from_secs(30) {
             break h;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    anyhow::ensure!(flagged.dibao_registered_poor, "the dibao flag did not arrive within 30 s");
+    anyhow::ensure!(!matched.dibao_household_ids.is_empty(), "the dibao roster's view did not match within 30 s");
     println!(
-        "   扶贫系统中该户已自动标注为“低保贫困户”（保障类别{}，对应低保户{}），由民政事件同步，无需人工录入",
-        ["未知", "A类", "B类", "C类"][flagged.dibao_category.clamp(0, 3) as usize],
-        flagged.dibao_household_ids.join("、")
+        "   登记时即比对出该户成员在民政低保户{}中（保障类别{}），来自民政事件同步的低保名单",
+        matched.dibao_household_ids.join("、"),
+        ["未知", "A类", "B类", "C类"][matched.dibao_category.clamp(0, 3) as usize],
     );
+    poverty
+        .set_dibao_flag(officer(
+            OfficerRole::PovertyOfficer,
+            "扶贫专干赵文华",
+            "220581101",
+            pa::SetDibaoFlagRequest {
+                household_id: registered.clone(),
+                dibao_registered_poor: true,
+                basis: "民政低保名单比对".into(),
+            },
+        ))
+        .await?;
+    let flagged = poverty
+        .get_household(pa::GetHouseholdRequest { household_id: registered.clone() })
+        .await?
+        .into_inner()
+        .household
+        .unwrap_or_default();
+    anyhow::ensure!(flagged.dibao_registered_poor, "the office's flag was not recorded");
+    println!("   扶贫部门据此标注为“低保贫困户”，依据：{}；此后民政纳入或退出低保时由同步自动更新", flagged.flag_basis);
 
     println!("== 扶贫部门标注该户2024年脱贫，后因病返贫");
     for (status, cause) in

@@ -766,6 +766,17 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
         ),
         fixture(
             "poverty-alleviation",
+            &poverty_path("SetDibaoFlag"),
+            Kind::Unary,
+            one(pa::SetDibaoFlagRequest {
+                household_id: p1.clone(),
+                dibao_registered_poor: true,
+                basis: "民政低保名单比对".into(),
+            }),
+            poverty_officer.clone(),
+        ),
+        fixture(
+            "poverty-alleviation",
             &poverty_path("ImportRoster"),
             Kind::ClientStream,
             vec![

@@ -222,19 +222,23 @@ async fn each_change_on_one_roster_shows_on_the_other() {
     let mut m = start().await;
 
     // Registered before the dibao enrolment of its head (seq 1), P1 is
-    // flagged once civil affairs' event arrives; P2 is registered after.
+    // flagged once civil affairs' event arrives; P2 is registered after,
+    // flagged by the office as it registers it (R-ROSTER-2).
     let p1 = register(&mut m, poor(&[1, 50], VILLAGE)).await;
     let dibao_ids =
         import(&mut m, vec![dibao("D-1", 1, VILLAGE), dibao("D-2", 3, VILLAGE), dibao("D-3", 5, VILLAGE)]).await;
     assert_eq!(dibao_ids.len(), 3);
-    let p2 = register(&mut m, poor(&[3, 4], VILLAGE)).await;
+    let p2 = register(&mut m, pa::PoorHousehold { dibao_registered_poor: true, ..poor(&[3, 4], VILLAGE) }).await;
 
     let poverty = m.poverty.clone();
     let h1 = eventually("P1 flagged", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
+    assert_eq!((h1.flag_recorded_by.as_str(), h1.flag_basis.as_str()), ("sync", "民政低保（特困）纳入"), "{h1:?}");
     assert_eq!(h1.dibao_category, BenefitCategory::A as i32);
     assert_eq!(h1.dibao_household_ids.len(), 1);
     let d1 = h1.dibao_household_ids[0].clone();
-    let h2 = eventually("P2 flagged", || poor_household(&poverty, &p2), |h| h.dibao_registered_poor).await;
+    let h2 =
+        eventually("D-2 matched with P2", || poor_household(&poverty, &p2), |h| h.dibao_household_ids.len() == 1).await;
+    assert!(h2.dibao_registered_poor && h2.flag_recorded_by != "sync" && h2.flag_basis == "建档立卡登记", "{h2:?}");
     let d2 = h2.dibao_household_ids[0].clone();
 
     // D-3 has no registered-poor member: a candidate for the poverty office (R-REV-2).
@@ -396,11 +400,12 @@ async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column(
     let dir = std::env::temp_dir().join(format!("dibao-poor-roster-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
     let line = |key: &str, seq: u32, name: &str, relation: &str, causes: &str| {
-        format!("{key},{VILLAGE},{name},{},{relation},{causes},产业帮扶\n", id("19600101", seq).value)
+        let flag = if key == "P-1" && !causes.is_empty() { "是" } else { "" };
+        format!("{key},{VILLAGE},{name},{},{relation},{causes},产业帮扶,{flag}\n", id("19600101", seq).value)
     };
     // P-1 shares its head (seq 30) with the dibao household D-9; P-2's second line has an unknown relation.
     let csv = [
-        "户编号,村（社区）代码,姓名,身份证号,与户主关系,致贫原因,帮扶措施\n".to_owned(),
+        "户编号,村（社区）代码,姓名,身份证号,与户主关系,致贫原因,帮扶措施,扶贫低保户\n".to_owned(),
         line("P-1", 30, "王建国", "户主", "因病；缺劳力"),
         line("P-1", 60, "王小兰", "女儿", ""),
         line("P-2", 61, "张三", "户主", "因残"),
@@ -431,7 +436,8 @@ async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column(
     let again = run().await.expect("again");
     assert!(String::from_utf8_lossy(&again.stdout).contains("新增或更新0户，未变化1户"), "{again:?}");
 
-    // The imported household is flagged from D-9's enrolment, as a registered one is.
+    // The imported household carries the office's flag from its file, and
+    // D-9, which shares its head, as a registered one does.
     let poverty = m.poverty.clone();
     let exported = || {
         let mut c = poverty.clone();
@@ -448,17 +454,18 @@ async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column(
             out
         }
     };
-    let roster = eventually("P-1 flagged", exported, |r| r.len() == 1 && r[0].dibao_registered_poor).await;
-    assert_eq!(roster[0].dibao_household_ids, dibao_ids);
+    let roster = eventually("P-1 matched", exported, |r| r.len() == 1 && r[0].dibao_household_ids == dibao_ids).await;
+    assert!(roster[0].dibao_registered_poor && roster[0].flag_basis == "建档立卡名单导入", "{:?}", roster[0]);
     assert_eq!(roster[0].members.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resync_corrects_every_divergence_between_the_views() {
     let mut m = start().await;
-    let dibao_ids = import(&mut m, vec![dibao("D-1", 70, VILLAGE), dibao("D-2", 72, VILLAGE)]).await;
+    // Registered before D-1's enrolment, which flags P-1 (R-SYNC-2).
     let p1 = register(&mut m, poor(&[70, 80], VILLAGE)).await;
     let p2 = register(&mut m, poor(&[90, 91], VILLAGE)).await;
+    let dibao_ids = import(&mut m, vec![dibao("D-1", 70, VILLAGE), dibao("D-2", 72, VILLAGE)]).await;
     let poverty = m.poverty.clone();
     let h1 = eventually("P-1 flagged", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
     let d1 = h1.dibao_household_ids[0].clone();
@@ -552,8 +559,8 @@ async fn all_published(db: &tokio_postgres::Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_broker_loses_its_data_events_flow_again_and_resync_corrects_what_was_lost() {
     let mut m = start().await;
-    import(&mut m, vec![dibao("W-1", 100, VILLAGE)]).await;
     let p1 = register(&mut m, poor(&[100], VILLAGE)).await;
+    import(&mut m, vec![dibao("W-1", 100, VILLAGE)]).await;
     let poverty = m.poverty.clone();
     eventually("P-1 flagged before the loss", || poor_household(&poverty, &p1), |h| h.dibao_registered_poor).await;
     let db = m.env.db.client().await.expect("db");
@@ -593,8 +600,8 @@ async fn after_the_broker_loses_its_data_events_flow_again_and_resync_corrects_w
     // Published after the loss by the same relays (whose producer the empty
     // broker no longer knows), consumed by inboxes whose recorded positions
     // are beyond the new logs' ends.
-    import(&mut m, vec![dibao("W-4", 130, VILLAGE)]).await;
     let p4 = register(&mut m, poor(&[130], VILLAGE)).await;
+    import(&mut m, vec![dibao("W-4", 130, VILLAGE)]).await;
     all_published(&db).await;
     let mut m = m.restart(true).await;
     let poverty = m.poverty.clone();
@@ -614,8 +621,8 @@ async fn after_the_broker_loses_its_data_events_flow_again_and_resync_corrects_w
     assert_eq!(civil_sees(p3.clone())().await, 1);
 
     // And the pipeline goes on: a new change arrives, every partition caught up.
-    import(&mut m, vec![dibao("W-5", 140, VILLAGE)]).await;
     let p5 = register(&mut m, poor(&[140], VILLAGE)).await;
+    import(&mut m, vec![dibao("W-5", 140, VILLAGE)]).await;
     let poverty = m.poverty.clone();
     eventually("P-5 flagged", || poor_household(&poverty, &p5), |h| h.dibao_registered_poor).await;
     let ops = m.poverty_ops.clone();
@@ -628,4 +635,83 @@ async fn after_the_broker_loses_its_data_events_flow_again_and_resync_corrects_w
         |lags| !lags.is_empty() && lags.iter().all(|l| *l == 0),
     )
     .await;
+}
+
+async fn set_flag(m: &mut Mesh, township: &str, id: &str, flag: bool, basis: &str) -> Result<i64, tonic::Status> {
+    m.poverty
+        .set_dibao_flag(officer(
+            OfficerRole::PovertyOfficer,
+            township,
+            pa::SetDibaoFlagRequest { household_id: id.into(), dibao_registered_poor: flag, basis: basis.into() },
+        ))
+        .await
+        .map(|r| r.into_inner().version)
+}
+
+/// The flag is the office's record (R-ROSTER-2; issue 23, item 7): as it
+/// registers or changes it, until a dibao enrolment or exit touching the
+/// household sets it as the sync's (R-SYNC-2); where the office's flag and
+/// the dibao roster disagree, the comparison's list (e) reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_keeps_its_own_flag_until_an_enrolment_or_exit_sets_it() {
+    let mut m = start().await;
+    let dibao_ids = import(&mut m, vec![dibao("D-1", 150, VILLAGE)]).await;
+    let db = m.env.db.client().await.expect("db");
+    eventually(
+        "D-1's enrolment reached the poverty office",
+        || async { db.query_one("SELECT count(*) FROM poverty_alleviation.dibao_household", &[]).await.expect("view") },
+        |r| r.get::<_, i64>(0) == 1,
+    )
+    .await;
+
+    // Registered after D-1's enrolment, unflagged by the office: matched
+    // with D-1, the flag kept as the office recorded it.
+    let p1 = register(&mut m, poor(&[150, 151], VILLAGE)).await;
+    let h1 = poor_household(&m.poverty, &p1).await;
+    assert!(!h1.dibao_registered_poor && h1.dibao_household_ids == dibao_ids, "{h1:?}");
+    assert!(h1.flag_recorded_by != "sync" && h1.flag_basis == "建档立卡登记", "{h1:?}");
+    // Flagged by the office though no dibao household shares a member.
+    let p2 = register(&mut m, pa::PoorHousehold { dibao_registered_poor: true, ..poor(&[160], VILLAGE) }).await;
+    let h2 = poor_household(&m.poverty, &p2).await;
+    assert!(h2.dibao_registered_poor && h2.dibao_household_ids.is_empty(), "{h2:?}");
+
+    // The office's own change: its basis required and named; outside the
+    // officer's township the household is not there; then recorded.
+    let e = set_flag(&mut m, TOWNSHIP, &p1, true, " ").await.expect_err("no basis");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("basis"), "{}", e.message());
+    let e = set_flag(&mut m, "220581102", &p1, true, "低保证复印件").await.expect_err("another township");
+    assert_eq!(e.code(), tonic::Code::NotFound, "{}", e.message());
+    assert!(!poor_household(&m.poverty, &p1).await.dibao_registered_poor, "a refused change changes nothing");
+    let version = set_flag(&mut m, TOWNSHIP, &p1, true, "低保证复印件").await.expect("set");
+    let h1 = poor_household(&m.poverty, &p1).await;
+    assert!(h1.dibao_registered_poor && h1.version == version && h1.flag_basis == "低保证复印件", "{h1:?}");
+    assert!(h1.flag_recorded_at.is_some() && h1.flag_recorded_by != "sync", "{h1:?}");
+    assert_eq!(set_flag(&mut m, TOWNSHIP, &p1, true, "再次核对").await.expect("again"), version, "already so");
+    // Civil affairs' view of the poverty roster carries the office's flags.
+    let civil_flag = |id: String| {
+        let db = &db;
+        move || {
+            let id = id.clone();
+            async move {
+                db.query_one(
+                    "SELECT dibao_registered_poor FROM civil_affairs.poverty_household WHERE poor_household_id = $1",
+                    &[&id],
+                )
+                .await
+                .map(|r| r.get::<_, bool>(0))
+                .ok()
+            }
+        }
+    };
+    eventually("civil affairs sees P1 flagged", civil_flag(p1.clone()), |f| *f == Some(true)).await;
+    eventually("civil affairs sees P2 flagged", civil_flag(p2.clone()), |f| *f == Some(true)).await;
+
+    // D-1's exit clears P1's flag, recorded as the sync's; P2, which shares
+    // no one with D-1, keeps the office's.
+    mesh::exit_household(&mut m.civil, &dibao_ids[0], TOWNSHIP).await;
+    let poverty = m.poverty.clone();
+    let h1 = eventually("P1's flag cleared", || poor_household(&poverty, &p1), |h| !h.dibao_registered_poor).await;
+    assert_eq!((h1.flag_recorded_by.as_str(), h1.flag_basis.as_str()), ("sync", "民政低保（特困）退出"), "{h1:?}");
+    assert!(poor_household(&m.poverty, &p2).await.dibao_registered_poor);
 }

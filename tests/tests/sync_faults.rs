@@ -255,6 +255,12 @@ impl Model {
         }
         out
     }
+
+    /// Whether a live one of `members` is on an enrolled dibao household:
+    /// the flag an office that knows the dibao roster records.
+    fn on_dibao(&self, members: &[u32]) -> bool {
+        members.iter().any(|k| !self.dead.contains(k) && self.civil_owner.get(k).is_some_and(|i| !self.dibao[*i].3))
+    }
 }
 
 fn dibao_row(source: &str, members: &[u32], category_b: bool) -> ca::ImportRosterRequest {
@@ -281,7 +287,9 @@ fn dibao_row(source: &str, members: &[u32], category_b: bool) -> ca::ImportRoste
     }
 }
 
-fn poor_row(source: &str, members: &[u32]) -> pa::ImportRosterRequest {
+/// A line of the office's roster file; `flagged` is the office's own
+/// dibao-registered-poor flag, as it records it (R-ROSTER-2).
+fn poor_row(source: &str, members: &[u32], flagged: bool) -> pa::ImportRosterRequest {
     pa::ImportRosterRequest {
         row: 2,
         household: Some(pa::PoorHousehold {
@@ -293,6 +301,7 @@ fn poor_row(source: &str, members: &[u32]) -> pa::ImportRosterRequest {
                 .map(|(i, k)| RosterMember { person: person(*k), relation: relation(i), covered: false })
                 .collect(),
             causes: vec![PovertyCause::Illness as i32],
+            dibao_registered_poor: flagged,
             ..Default::default()
         }),
     }
@@ -389,7 +398,7 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
                 return "nothing";
             }
             let source = format!("P{serial}");
-            import_poor(m, poor_row(&source, &members)).await;
+            import_poor(m, poor_row(&source, &members, model.on_dibao(&members))).await;
             let index = model.poor.len();
             for k in &members {
                 model.poor_owner.insert(*k, index);
@@ -408,7 +417,7 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
                 members.push(*k);
                 model.poor_owner.insert(*k, i);
             }
-            import_poor(m, poor_row(&model.poor[i].0, &members)).await;
+            import_poor(m, poor_row(&model.poor[i].0, &members, model.on_dibao(&members))).await;
             model.poor[i].1 = members;
             "poor composition"
         }

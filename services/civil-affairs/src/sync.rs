@@ -91,11 +91,13 @@ impl Handler for PovertyEvents {
                 let village = e.village.as_ref().map(|v| v.code.clone()).unwrap_or_default();
                 let (name, identity) = head(&e.members);
                 cached::execute(tx, "INSERT INTO poverty_household (poor_household_id, village, status, head_name, head_identity, version,
-                                                   household_number)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                                   household_number, dibao_registered_poor)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                      ON CONFLICT (poor_household_id) DO UPDATE
-                     SET village = $2, status = $3, head_name = $4, head_identity = $5, version = $6, household_number = $7",
-                    &[&id, &village, &(PovertyStatus::InPoverty as i32), &name, &identity, &version, &e.household_number],
+                     SET village = $2, status = $3, head_name = $4, head_identity = $5, version = $6, household_number = $7,
+                         dibao_registered_poor = $8",
+                    &[&id, &village, &(PovertyStatus::InPoverty as i32), &name, &identity, &version, &e.household_number,
+                      &e.dibao_registered_poor],
                 )
                 .await?;
                 replace_members(tx, id, &ids(&e.members)).await?;

@@ -17,8 +17,8 @@ use dibao_platform::trust::access_log::AccessLog;
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::common::v1::{self as common, OfficerRole, Relation};
 use dibao_proto::events::v1::{
-    MemberDeceased, PoorHouseholdCompositionChanged, PoorHouseholdExitedPoverty, PoorHouseholdRegistered,
-    PoorHouseholdReturnedToPoverty, PovertyCause, event_envelope::Payload,
+    DibaoFlagChanged, MemberDeceased, PoorHouseholdCompositionChanged, PoorHouseholdExitedPoverty,
+    PoorHouseholdRegistered, PoorHouseholdReturnedToPoverty, PovertyCause, event_envelope::Payload,
 };
 use dibao_proto::poverty_alleviation::v1 as pb;
 use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, InvalidField, date_to_pb};
@@ -107,6 +107,8 @@ pub async fn publish(
 struct Checked {
     village: DivisionCode,
     ids: Vec<IdentityNumber>,
+    /// The office's dibao-registered-poor flag, as submitted (R-ROSTER-2).
+    flag: bool,
     /// As stored in `body`: identity numbers canonical, columns cleared.
     canonical: pb::PoorHousehold,
 }
@@ -168,7 +170,10 @@ fn check(h: &pb::PoorHousehold, field: &str) -> Result<Checked, Vec<InvalidField
     canonical.version = 0;
     canonical.return_cause = 0;
     canonical.deceased.clear();
-    Ok(Checked { village, ids, canonical })
+    canonical.flag_recorded_by.clear();
+    canonical.flag_recorded_at = None;
+    canonical.flag_basis.clear();
+    Ok(Checked { village, ids, flag: h.dibao_registered_poor, canonical })
 }
 
 /// The roles that see members' identity numbers in full: the office's own
@@ -208,7 +213,7 @@ async fn covered(client: &impl GenericClient, reader: &Reader, id: Uuid) -> Resu
 
 /// The columns every household read selects, by the names [`household_of`] reads.
 const COLUMNS: &str = "household_id, body, status, exit_year, dibao_registered_poor, dibao_category, version, \
-                       dibao_household_ids, return_cause, source_id, \
+                       dibao_household_ids, return_cause, source_id, flag_recorded_by, flag_recorded_at, flag_basis, \
                        array(SELECT identity_number FROM poor_member m
                              WHERE m.household_id = poor_household.household_id AND m.died_on IS NOT NULL
                              ORDER BY 1) AS deceased";
@@ -227,6 +232,9 @@ fn household_of(row: &Row) -> Result<pb::PoorHousehold, Error> {
     h.dibao_household_ids = row.get("dibao_household_ids");
     h.return_cause = row.get("return_cause");
     h.household_number = row.get::<_, Option<String>>("source_id").unwrap_or_default();
+    h.flag_recorded_by = row.get("flag_recorded_by");
+    h.flag_recorded_at = row.get::<_, Option<OffsetDateTime>>("flag_recorded_at").map(timestamp_of);
+    h.flag_basis = row.get("flag_basis");
     h.deceased =
         row.get::<_, Vec<String>>("deceased").into_iter().map(|value| common::IdentityNumber { value }).collect();
     Ok(h)
@@ -311,6 +319,8 @@ pub async fn register(
         None => None,
     };
     let own = existing.as_ref().map_or_else(Uuid::nil, |(id, _, _)| *id);
+    // The flag as the office records it: on its roster file, or on the form.
+    let basis = if source_id.is_some() { "建档立卡名单导入" } else { "建档立卡登记" };
     if let Some(clash) = tx
         .query_opt(
             "SELECT identity_number FROM poor_member WHERE live AND identity_number = ANY($1) AND household_id <> $2
@@ -333,8 +343,9 @@ pub async fn register(
                 None => next_number(tx, county.as_str()).await?,
             };
             tx.execute(
-                "INSERT INTO poor_household (household_id, source_id, county, village, status, body, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO poor_household (household_id, source_id, county, village, status, body, created_at,
+                                             dibao_registered_poor, flag_recorded_by, flag_recorded_at, flag_basis)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7, $10)",
                 &[
                     &id,
                     &source_id,
@@ -343,6 +354,9 @@ pub async fn register(
                     &(pb::PovertyStatus::InPoverty as i32),
                     &body,
                     &now,
+                    &checked.flag,
+                    &officer.officer_id,
+                    &basis,
                 ],
             )
             .await?;
@@ -352,14 +366,16 @@ pub async fn register(
                 members: checked.canonical.members.clone(),
                 causes: checked.canonical.causes.clone(),
                 household_number: source_id,
+                dibao_registered_poor: checked.flag,
             });
             publish(tx, &roster.topic, &id.to_string(), 1, payload).await?;
             (id, Registered::New(id))
         }
-        Some((id, old, version)) => {
-            if old == body {
-                return Ok(Registered::Unchanged);
-            }
+        Some((id, old, _)) if old == body => {
+            let flag = record_flag(tx, &roster.topic, id, checked.flag, &officer.officer_id, basis, now).await?;
+            return Ok(if flag.is_some() { Registered::Changed } else { Registered::Unchanged });
+        }
+        Some((id, _, version)) => {
             let version = version + 1;
             tx.execute(
                 "UPDATE poor_household SET body = $2, village = $3, version = $4 WHERE household_id = $1",
@@ -381,6 +397,7 @@ pub async fn register(
                 members: checked.canonical.members.clone(),
             });
             publish(tx, &roster.topic, &id.to_string(), version, payload).await?;
+            record_flag(tx, &roster.topic, id, checked.flag, &officer.officer_id, basis, now).await?;
             (id, Registered::Changed)
         }
     };
@@ -390,9 +407,102 @@ pub async fn register(
         &[&ids, &household_id],
     )
     .await?;
-    // A household registered after its members' dibao enrolment is flagged at once.
-    sync::refresh_flags(tx, &roster.topic, &affected, &[]).await?;
+    // The dibao households sharing its members, at once; the flag stays as
+    // the office recorded it, and where the dibao roster says otherwise the
+    // comparison's list (e) reports it until the office or the sync sets it.
+    sync::refresh_flags(tx, &roster.topic, &affected, &[], sync::Flags::Matches).await?;
     Ok(outcome)
+}
+
+/// Records the office's flag on a household, locked in `tx`, when it
+/// differs from the one held: who, when, on what basis, published with
+/// the household's next version (`DibaoFlagChanged`). Returns that version,
+/// or `None` when the flag already was so.
+async fn record_flag(
+    tx: &Transaction<'_>,
+    topic: &str,
+    id: Uuid,
+    flag: bool,
+    by: &str,
+    basis: &str,
+    at: OffsetDateTime,
+) -> Result<Option<i64>, Error> {
+    let Some(row) = tx
+        .query_opt(
+            "UPDATE poor_household
+             SET dibao_registered_poor = $2, flag_recorded_by = $3, flag_basis = $4, flag_recorded_at = $5,
+                 version = version + 1
+             WHERE household_id = $1 AND dibao_registered_poor <> $2
+             RETURNING version, dibao_category, dibao_household_ids",
+            &[&id, &flag, &by, &basis, &at],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let version: i64 = row.get("version");
+    let payload = Payload::DibaoFlagChanged(DibaoFlagChanged {
+        household_id: id.to_string(),
+        dibao_registered_poor: flag,
+        category: row.get("dibao_category"),
+        dibao_household_ids: row.get("dibao_household_ids"),
+    });
+    publish(tx, topic, &id.to_string(), version, payload).await?;
+    tracing::info!(household_id = %id, dibao_registered_poor = flag, "dibao flag recorded by the office");
+    Ok(Some(version))
+}
+
+/// A change of the flag by the office, checked.
+pub struct FlagChange {
+    pub household_id: Uuid,
+    pub flag: bool,
+    pub basis: String,
+}
+
+impl FlagChange {
+    pub fn check(req: pb::SetDibaoFlagRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let id = Uuid::parse_str(&req.household_id)
+            .map_err(|_| errors.push(InvalidField::new("household_id", "户编号格式不正确")))
+            .ok();
+        let basis = req.basis.trim();
+        if basis.is_empty() {
+            errors.push(InvalidField::new("basis", "请填写变更依据"));
+        } else if basis.chars().count() > 200 {
+            errors.push(InvalidField::new("basis", "变更依据不能超过200字"));
+        }
+        match (id, errors.is_empty()) {
+            (Some(household_id), true) => {
+                Ok(Self { household_id, flag: req.dibao_registered_poor, basis: basis.to_owned() })
+            }
+            _ => Err(Error::InvalidArgument(errors)),
+        }
+    }
+}
+
+/// The office's own change of a household's flag (R-ROSTER-2), by the
+/// officer whose jurisdiction holds it; a flag already so changes nothing.
+#[tracing::instrument(skip_all, fields(household_id = %c.household_id))]
+pub async fn set_flag(
+    roster: &Roster,
+    reader: &Reader,
+    officer: &Officer,
+    c: FlagChange,
+) -> Result<pb::SetDibaoFlagResponse, Error> {
+    let id = c.household_id;
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    covered(&tx, reader, id).await?;
+    let current: i64 = tx
+        .query_opt("SELECT version FROM poor_household WHERE household_id = $1 FOR UPDATE", &[&id])
+        .await?
+        .ok_or(PovertyError::NotFound(id))?
+        .get("version");
+    let now = roster.clock.now();
+    let version =
+        record_flag(&tx, &roster.topic, id, c.flag, &officer.officer_id, &c.basis, now).await?.unwrap_or(current);
+    tx.commit().await?;
+    Ok(pb::SetDibaoFlagResponse { version })
 }
 
 /// Attempts of a registration that collided with a concurrent change.

@@ -2,7 +2,8 @@
 //! per member, members of a household on consecutive lines under the same
 //! household number (户编号), columns found by their heading ([`COLUMNS`]).
 //! Causes and help measures are written on the household's first line,
-//! separated by `；`, `、`, `;` or `,`.
+//! separated by `；`, `、`, `;` or `,`; so is the office's dibao-registered-
+//! poor flag (扶贫低保户: 是 or 否, empty for 否), an optional column.
 
 use std::io::Read;
 use std::path::Path;
@@ -15,7 +16,8 @@ use dibao_proto::events::v1::{PovertyCause, RosterMember};
 use dibao_proto::poverty_alleviation::v1::{HelpMeasure, ImportRosterRequest, PoorHousehold};
 use dibao_proto::types::relation_from_zh;
 
-pub const COLUMNS: [&str; 7] = ["户编号", "村（社区）代码", "姓名", "身份证号", "与户主关系", "致贫原因", "帮扶措施"];
+pub const COLUMNS: [&str; 8] =
+    ["户编号", "村（社区）代码", "姓名", "身份证号", "与户主关系", "致贫原因", "帮扶措施", "扶贫低保户"];
 const REQUIRED: [usize; 6] = [0, 1, 2, 3, 4, 5];
 
 /// One household read from the file, or why it could not be.
@@ -106,6 +108,14 @@ fn household(columns: &Columns, lines: &[Line]) -> Parsed {
             ),
         }
     }
+    let flag = match columns.get(head, 7).trim() {
+        "是" => true,
+        "否" | "" => false,
+        other => {
+            error(head.number, 7, format!("“{other}”无法识别，应为“是”或“否”"));
+            false
+        }
+    };
     let mut members = Vec::with_capacity(lines.len());
     for line in lines {
         let relation = relation_from_zh(columns.get(line, 4)).unwrap_or_else(|| {
@@ -137,6 +147,7 @@ fn household(columns: &Columns, lines: &[Line]) -> Parsed {
             members,
             causes,
             help_measures,
+            dibao_registered_poor: flag,
             ..Default::default()
         }),
     })
@@ -187,17 +198,18 @@ mod tests {
 
     #[test]
     fn causes_and_measures_are_read_from_the_first_line() {
-        let body = "户编号,村（社区）代码,姓名,身份证号,与户主关系,致贫原因,帮扶措施\n\
-                    P1,220581101201,王建国,11010519491231002X,户主,因病；缺劳力,产业帮扶、健康帮扶\n\
-                    P1,220581101201,王小兰,110105195001010018,女儿,,\n\
-                    P2,220581101201,张三,110105195001010026,表亲,因穷,\n";
+        let body = "户编号,村（社区）代码,姓名,身份证号,与户主关系,致贫原因,帮扶措施,扶贫低保户\n\
+                    P1,220581101201,王建国,11010519491231002X,户主,因病；缺劳力,产业帮扶、健康帮扶,是\n\
+                    P1,220581101201,王小兰,110105195001010018,女儿,,,\n\
+                    P2,220581101201,张三,110105195001010026,表亲,因穷,,不知道\n";
         let parsed: Vec<Parsed> = csv(std::io::Cursor::new(body.as_bytes().to_vec())).expect("csv").collect();
         let h = parsed[0].as_ref().expect("P1").household.clone().expect("household");
         assert_eq!(h.causes, [PovertyCause::Illness as i32, PovertyCause::LackOfLabour as i32]);
         assert_eq!(h.help_measures, [HelpMeasure::IndustrySupport as i32, HelpMeasure::HealthSupport as i32]);
         assert_eq!(h.members[1].relation, Relation::Child as i32);
+        assert!(h.dibao_registered_poor, "the office's flag is read from the first line");
         let errors = parsed[1].as_ref().expect_err("P2");
         let at: Vec<(i64, &str)> = errors.iter().map(|e| (e.0, e.1.as_str())).collect();
-        assert_eq!(at, [(4, "致贫原因"), (4, "与户主关系")]);
+        assert_eq!(at, [(4, "致贫原因"), (4, "扶贫低保户"), (4, "与户主关系")]);
     }
 }

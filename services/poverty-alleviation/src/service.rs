@@ -15,7 +15,7 @@ use dibao_proto::sync::v1::{RebuildDibaoViewRequest, RebuildDibaoViewResponse};
 use dibao_proto::types::InvalidField;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::households::{self, DeathReport, Roster, StatusChange};
+use crate::households::{self, DeathReport, FlagChange, Roster, StatusChange};
 use crate::import::RosterImport;
 use crate::sync;
 
@@ -79,6 +79,21 @@ impl PovertyAlleviationService for PovertyAlleviation {
         respond(
             async { households::record_death(&self.0, &reader, DeathReport::check(request.into_inner(), now)?).await }
                 .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_dibao_flag(
+        &self,
+        request: Request<pb::SetDibaoFlagRequest>,
+    ) -> Result<Response<pb::SetDibaoFlagResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                households::set_flag(&self.0, &reader, &officer, FlagChange::check(request.into_inner())?).await
+            }
+            .await,
         )
     }
 

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0002_member_by_household", include_str!("../migrations/0002_member_by_household.sql")),
     ("0003_comparison_runs", include_str!("../migrations/0003_comparison_runs.sql")),
     ("0004_household_numbers", include_str!("../migrations/0004_household_numbers.sql")),
+    ("0005_office_flag", include_str!("../migrations/0005_office_flag.sql")),
 ];
 
 /// The systems that come for an officer: the gateway, and the poverty
@@ -46,6 +47,7 @@ pub const ACCESS: &[Rule] = &[
     ),
     officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ChangeStatus", &[PovertyOfficer], Scope::Data),
     officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/RecordDeath", &[PovertyOfficer], Scope::Data),
+    officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/SetDibaoFlag", &[PovertyOfficer], Scope::Data),
     officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ImportRoster", &[PovertyOfficer], Scope::Request),
     // The comparison checks that a list (b) decision names the registration it made (R-CMP-3).
     Rule {

@@ -1,6 +1,9 @@
 //! Civil affairs' household events applied to the poverty office's view of
-//! the dibao roster, and the dibao-registered-poor flag they set or clear on
-//! every registered household sharing a member (R-SYNC-1, R-SYNC-2).
+//! the dibao roster, and the dibao-registered-poor flag its enrolments and
+//! exits set or clear on every registered household sharing a member,
+//! recorded as the sync's (R-SYNC-1, R-SYNC-2); the office records the
+//! flag too, and keeps what it recorded until the next enrolment or exit
+//! touching the household (R-ROSTER-2, see [`Flags`]).
 //!
 //! Each event is applied in the inbox's transaction with its event id, so a
 //! redelivery is dropped; events of one household arrive in order (keyed by
@@ -66,17 +69,33 @@ async fn replace_members(tx: &Transaction<'_>, id: &str, members: &[String]) -> 
     Ok(())
 }
 
-/// Runs `writes`, then recomputes the flag of every registered household
-/// with a live member among `identity_numbers`: set, with the category,
-/// while any enrolled dibao household shares a member with it; cleared
+/// What a recomputation may change on a registered household.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flags {
+    /// A dibao enrolment or exit (a household enrolled, exited, its members
+    /// changed, a member dead, or the view rebuilt): the flag is set or
+    /// cleared as the dibao roster now says, recorded as the sync's
+    /// (R-SYNC-2), with the households and category that say so.
+    Sync,
+    /// Anything else (a category change, the office's own registration):
+    /// only the dibao households sharing a member and their category; the
+    /// flag stays as the office or the sync last recorded it (R-ROSTER-2),
+    /// so where they disagree the comparison's list (e) reports it.
+    Matches,
+}
+
+/// Runs `writes`, then recomputes, for every registered household with a
+/// live member among `identity_numbers`, the enrolled dibao households
+/// sharing a member and their category, and with [`Flags::Sync`] the flag:
+/// set while any enrolled dibao household shares a member with it, cleared
 /// otherwise. Each change is published (`DibaoFlagChanged`) under the
-/// household's next version. Returns how many flags changed.
+/// household's next version. Returns how many households changed.
 ///
 /// The recomputation is one statement: it starts from the affected members
 /// and reaches every other table through an index (member -> household ->
 /// its live members -> their dibao households), so its cost follows the
-/// households touched, not the size of either roster, and only rows whose
-/// flag changes are written.
+/// households touched, not the size of either roster, and only rows that
+/// change are written.
 ///
 /// Two transactions touching one person from both sides (an enrolment
 /// arriving while the office registers or changes a household with the
@@ -98,8 +117,13 @@ pub async fn refresh_flags(
     topic: &str,
     identity_numbers: &[String],
     writes: &[(&str, &[&(dyn ToSql + Sync)])],
+    flags: Flags,
 ) -> Result<usize, tokio_postgres::Error> {
     let persons: [&(dyn ToSql + Sync); 1] = [&identity_numbers];
+    let recompute = match flags {
+        Flags::Sync => RECOMPUTE_BY_SYNC,
+        Flags::Matches => RECOMPUTE_MATCHES,
+    };
     let mut statements = writes.to_vec();
     statements.extend_from_slice(&[
         (
@@ -112,32 +136,7 @@ pub async fn refresh_flags(
              FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id) AS persons",
             &persons,
         ),
-        (
-            "WITH affected AS (
-             SELECT DISTINCT household_id FROM poor_member WHERE live AND identity_number = ANY($1)
-         ), matched AS (
-             SELECT p.household_id,
-                    array_agg(DISTINCT d.dibao_household_id ORDER BY d.dibao_household_id) AS ids,
-                    coalesce(min(d.category) FILTER (WHERE d.category > 0), 0) AS category
-             FROM affected a
-             JOIN poor_member p ON p.household_id = a.household_id AND p.live
-             JOIN dibao_member m ON m.identity_number = p.identity_number
-             JOIN dibao_household d ON d.dibao_household_id = m.dibao_household_id AND d.enrolled
-             GROUP BY p.household_id
-         ), target AS (
-             SELECT a.household_id, coalesce(m.ids, '{}') AS ids, coalesce(m.category, 0) AS category
-             FROM affected a LEFT JOIN matched m USING (household_id)
-         )
-         UPDATE poor_household h
-         SET dibao_registered_poor = cardinality(t.ids) > 0, dibao_category = t.category,
-             dibao_household_ids = t.ids, version = h.version + 1
-         FROM target t
-         WHERE h.household_id = t.household_id
-           AND (h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids)
-               IS DISTINCT FROM (cardinality(t.ids) > 0, t.category, t.ids)
-         RETURNING h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version",
-            &persons,
-        ),
+        (recompute, &persons),
     ]);
     let rows = cached::pipeline(tx, &statements).await?.pop().unwrap_or_default();
     for row in &rows {
@@ -151,10 +150,61 @@ pub async fn refresh_flags(
             dibao_household_ids: matched,
         });
         publish(tx, topic, &id.to_string(), version, payload).await?;
-        tracing::info!(household_id = %id, dibao_registered_poor = flag, "dibao flag changed");
+        tracing::info!(household_id = %id, dibao_registered_poor = flag, ?flags, "dibao flag or matches changed");
     }
     Ok(rows.len())
 }
+
+/// The enrolled dibao households sharing a live member with each affected
+/// registered household ($1: the persons), and their lowest category.
+macro_rules! matched {
+    () => {
+        "WITH affected AS (
+             SELECT DISTINCT household_id FROM poor_member WHERE live AND identity_number = ANY($1)
+         ), matched AS (
+             SELECT p.household_id,
+                    array_agg(DISTINCT d.dibao_household_id ORDER BY d.dibao_household_id) AS ids,
+                    coalesce(min(d.category) FILTER (WHERE d.category > 0), 0) AS category
+             FROM affected a
+             JOIN poor_member p ON p.household_id = a.household_id AND p.live
+             JOIN dibao_member m ON m.identity_number = p.identity_number
+             JOIN dibao_household d ON d.dibao_household_id = m.dibao_household_id AND d.enrolled
+             GROUP BY p.household_id
+         ), target AS (
+             SELECT a.household_id, coalesce(m.ids, '{}') AS ids, coalesce(m.category, 0) AS category
+             FROM affected a LEFT JOIN matched m USING (household_id)
+         ) "
+    };
+}
+
+const RECOMPUTE_BY_SYNC: &str = concat!(
+    matched!(),
+    "UPDATE poor_household h
+     SET dibao_registered_poor = cardinality(t.ids) > 0, dibao_category = t.category,
+         dibao_household_ids = t.ids, version = h.version + 1,
+         flag_recorded_by = CASE WHEN h.dibao_registered_poor = (cardinality(t.ids) > 0) THEN h.flag_recorded_by
+                                 ELSE 'sync' END,
+         flag_recorded_at = CASE WHEN h.dibao_registered_poor = (cardinality(t.ids) > 0) THEN h.flag_recorded_at
+                                 ELSE now() END,
+         flag_basis = CASE WHEN h.dibao_registered_poor = (cardinality(t.ids) > 0) THEN h.flag_basis
+                           WHEN cardinality(t.ids) > 0 THEN '民政低保（特困）纳入'
+                           ELSE '民政低保（特困）退出' END
+     FROM target t
+     WHERE h.household_id = t.household_id
+       AND (h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids)
+           IS DISTINCT FROM (cardinality(t.ids) > 0, t.category, t.ids)
+     RETURNING h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version"
+);
+
+const RECOMPUTE_MATCHES: &str = concat!(
+    matched!(),
+    "UPDATE poor_household h
+     SET dibao_category = t.category, dibao_household_ids = t.ids, version = h.version + 1
+     FROM target t
+     WHERE h.household_id = t.household_id
+       AND (h.dibao_category, h.dibao_household_ids) IS DISTINCT FROM (t.category, t.ids)
+     RETURNING h.household_id, h.dibao_registered_poor, h.dibao_category, h.dibao_household_ids, h.version"
+);
 
 impl Handler for DibaoEvents {
     async fn apply(&self, tx: &Transaction<'_>, event: &EventEnvelope) -> Result<(), HandlerError> {
@@ -182,7 +232,7 @@ impl Handler for DibaoEvents {
                     (DELETE_MEMBERS, &[&id]),
                     (INSERT_MEMBERS, &[&now, &id]),
                 ];
-                refresh_flags(tx, topic, &affected, &writes).await?;
+                refresh_flags(tx, topic, &affected, &writes, Flags::Sync).await?;
             }
             Some(Payload::HouseholdCompositionChanged(e)) => {
                 let id = e.household_id.as_str();
@@ -194,7 +244,7 @@ impl Handler for DibaoEvents {
                     (DELETE_MEMBERS, &[&id]),
                     (INSERT_MEMBERS, &[&now, &id]),
                 ];
-                refresh_flags(tx, topic, &affected, &writes).await?;
+                refresh_flags(tx, topic, &affected, &writes, Flags::Sync).await?;
             }
             Some(Payload::HouseholdCategoryChanged(e)) => {
                 let id = e.household_id.as_str();
@@ -203,7 +253,7 @@ impl Handler for DibaoEvents {
                     "UPDATE dibao_household SET category = $2, version = $3 WHERE dibao_household_id = $1",
                     &[&id, &e.category, &version],
                 )];
-                refresh_flags(tx, topic, &members, &writes).await?;
+                refresh_flags(tx, topic, &members, &writes, Flags::Matches).await?;
             }
             Some(Payload::HouseholdExited(e)) => {
                 let id = e.household_id.as_str();
@@ -212,7 +262,7 @@ impl Handler for DibaoEvents {
                     "UPDATE dibao_household SET enrolled = false, version = $2 WHERE dibao_household_id = $1",
                     &[&id, &version],
                 )];
-                refresh_flags(tx, topic, &members, &writes).await?;
+                refresh_flags(tx, topic, &members, &writes, Flags::Sync).await?;
             }
             Some(Payload::HouseholdAmountChanged(e)) => {
                 // The amount is not on this roster; the version still moves.
@@ -249,7 +299,7 @@ impl Handler for DibaoEvents {
                         &[&person, &e.household_id],
                     ),
                 ];
-                refresh_flags(tx, topic, std::slice::from_ref(&person), &writes).await?;
+                refresh_flags(tx, topic, std::slice::from_ref(&person), &writes, Flags::Sync).await?;
             }
             // The comparison's run: kept so the candidate list can point at
             // its list (b) and (e), the office's to decide (R-CMP-3).
@@ -430,7 +480,7 @@ pub async fn rebuild(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let (mut report, affected) = rebuild::rebuild(&DibaoView, &tx, &division, &snapshot).await?;
-    report.flags_changed = refresh_flags(&tx, topic, &affected, &[]).await? as i64;
+    report.flags_changed = refresh_flags(&tx, topic, &affected, &[], Flags::Sync).await? as i64;
     tx.commit().await?;
     tracing::info!(division = %division, flags_changed = report.flags_changed, "dibao view rebuilt");
     Ok(RebuildDibaoViewResponse { report: Some(report) })

@@ -35,6 +35,8 @@ enum Change<'a> {
         programme: i32,
         members: &'a [RosterMember],
         number: &'a str,
+        /// The poverty office's flag as registered; none on the dibao side.
+        flagged: Option<bool>,
     },
     Members(&'a [RosterMember]),
     Leave,
@@ -57,6 +59,7 @@ impl Handler for RosterEvents {
                     programme: e.programme,
                     members: &e.members,
                     number: &e.household_number,
+                    flagged: None,
                 },
             ),
             Some(Payload::HouseholdCompositionChanged(e)) => {
@@ -71,6 +74,7 @@ impl Handler for RosterEvents {
                     programme: 0,
                     members: &e.members,
                     number: &e.household_number,
+                    flagged: Some(e.dibao_registered_poor),
                 },
             ),
             Some(Payload::PoorHouseholdCompositionChanged(e)) => {
@@ -93,7 +97,7 @@ impl Handler for RosterEvents {
         }
         let before: Vec<String> = current.as_ref().map(|h| h.members.clone()).unwrap_or_default();
         let new = match (change, current) {
-            (Change::Enter { village, programme, members, number }, held) => {
+            (Change::Enter { village, programme, members, number, flagged }, held) => {
                 let (members, names) = members_of(members);
                 let keep = held.unwrap_or(Held {
                     village: String::new(),
@@ -108,7 +112,8 @@ impl Handler for RosterEvents {
                 });
                 // An event without a number (from before they carried one) keeps the one held.
                 let number = if number.is_empty() { keep.number.clone() } else { number.to_owned() };
-                Held { village, on_roster: true, programme, members, names, version, number, ..keep }
+                let flagged = flagged.unwrap_or(keep.flagged);
+                Held { village, on_roster: true, programme, members, names, version, number, flagged, ..keep }
             }
             (_, None) => {
                 return Err(HandlerError::Permanent(format!(

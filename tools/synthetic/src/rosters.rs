@@ -423,6 +423,8 @@ impl PoorRow {
                 .collect(),
             causes: vec![PovertyCause::Illness as i32],
             status: pa::PovertyStatus::InPoverty as i32,
+            // The office's flag as its roster carries it, planted wrong or right.
+            dibao_registered_poor: self.flagged,
             ..Default::default()
         }
     }
