@@ -141,6 +141,14 @@ impl Pace {
             slot
         };
         tokio::time::sleep_until(slot).await;
+        // Woken late (a busy machine), this query leaves later than its
+        // slot: the next may not leave sooner than an interval after it, or
+        // a late one and an on-time one would reach the department together.
+        let woke = Instant::now();
+        if woke > slot {
+            let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *next = (*next).max(woke + interval);
+        }
         true
     }
 }
