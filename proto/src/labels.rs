@@ -2,7 +2,7 @@
 //! trait, [`Label`], so every service names a step, a role, an item or a
 //! department the same way (the engine's own types implement it too).
 
-use crate::civil_affairs::v1::ProcessStep;
+use crate::civil_affairs::v1::{ComplaintChannel, ComplaintOutcome, ComplaintStatus, ProcessStep};
 use crate::common::v1::{OfficerRole, Relation};
 use crate::comparison::v1::ListKind;
 use crate::department::v1::{Department, Item};
@@ -12,6 +12,45 @@ use crate::poverty_alleviation::v1::PovertyStatus;
 /// A name an officer reads, in Simplified Chinese.
 pub trait Label {
     fn label(self) -> &'static str;
+}
+
+/// A date as officers write it: 2026年12月02日.
+pub fn chinese_date(d: time::Date) -> String {
+    format!("{:04}年{:02}月{:02}日", d.year(), d.month() as u8, d.day())
+}
+
+impl Label for ComplaintChannel {
+    fn label(self) -> &'static str {
+        match self {
+            ComplaintChannel::Unspecified => "未指定",
+            ComplaintChannel::Phone => "电话",
+            ComplaintChannel::Letter => "来信",
+            ComplaintChannel::Visit => "来访",
+            ComplaintChannel::Online => "网上",
+        }
+    }
+}
+
+impl Label for ComplaintStatus {
+    fn label(self) -> &'static str {
+        match self {
+            ComplaintStatus::Unspecified => "未指定",
+            ComplaintStatus::Received => "已受理",
+            ComplaintStatus::Assigned => "已交办",
+            ComplaintStatus::Closed => "已办结",
+        }
+    }
+}
+
+impl Label for ComplaintOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            ComplaintOutcome::Unspecified => "未填写",
+            ComplaintOutcome::Substantiated => "属实",
+            ComplaintOutcome::PartlySubstantiated => "部分属实",
+            ComplaintOutcome::Unsubstantiated => "不属实",
+        }
+    }
 }
 
 impl Label for ProcessStep {

@@ -401,6 +401,40 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
         .await
         .expect("sample")
         .into_inner();
+    // Complaints (R-AUD-2): one assigned and followed up, one just taken.
+    let mut complaints_cw = ca::complaint_service_client::ComplaintServiceClient::new(
+        env.officer_channel(addrs["civil-affairs"], desk("civil-affairs", caseworker.clone())).await,
+    );
+    let mut complaints_county = ca::complaint_service_client::ComplaintServiceClient::new(
+        env.officer_channel(addrs["civil-affairs"], desk("civil-affairs", approver.clone())).await,
+    );
+    let intake = ca::FileComplaintRequest {
+        division: Some(DivisionCode { code: TOWNSHIP.into() }),
+        channel: ca::ComplaintChannel::Phone as i32,
+        received_on: Some(today()),
+        anonymous: true,
+        content: "反映有村民隐瞒务工收入享受低保".into(),
+        ..Default::default()
+    };
+    let due_on = {
+        let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(10);
+        Date { year: d.year(), month: i32::from(d.month() as u8), day: i32::from(d.day()) }
+    };
+    let assign = |complaint_id: &str| ca::AssignComplaintRequest {
+        complaint_id: complaint_id.into(),
+        township: Some(DivisionCode { code: TOWNSHIP.into() }),
+        due_on: Some(due_on),
+        note: String::new(),
+    };
+    let step = |complaint_id: &str| ca::AddComplaintStepRequest {
+        complaint_id: complaint_id.into(),
+        action: "入户核查".into(),
+        note: "已走访核实".into(),
+    };
+    let followed = complaints_cw.file_complaint(intake.clone()).await.expect("complaint").into_inner().complaint_id;
+    complaints_county.assign_complaint(assign(&followed)).await.expect("assigned");
+    complaints_cw.add_complaint_step(step(&followed)).await.expect("followed up");
+    let taken = complaints_cw.file_complaint(intake.clone()).await.expect("complaint").into_inner().complaint_id;
     let mut poverty_c = pa::poverty_alleviation_service_client::PovertyAlleviationServiceClient::new(
         env.officer_channel(addrs["poverty-alleviation"], desk("poverty-alleviation", poverty_officer.clone())).await,
     );
@@ -494,6 +528,7 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
 
     // --- one permitted call per method ------------------------------------
     let civil_path = |m: &str| format!("/dibao.civil_affairs.v1.CivilAffairsService/{m}");
+    let complaint_path = |m: &str| format!("/dibao.civil_affairs.v1.ComplaintService/{m}");
     let poverty_path = |m: &str| format!("/dibao.poverty_alleviation.v1.PovertyAlleviationService/{m}");
     let hub_path = |m: &str| format!("/dibao.verification.v1.VerificationService/{m}");
     let cmp_path = |m: &str| format!("/dibao.comparison.v1.ComparisonService/{m}");
@@ -549,6 +584,52 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
                 kind: ca::NoticeKind::Enrolled as i32,
                 format: ca::FileFormat::Csv as i32,
             }),
+            caseworker.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &complaint_path("FileComplaint"),
+            Kind::Unary,
+            one(intake.clone()),
+            caseworker.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &complaint_path("AssignComplaint"),
+            Kind::Unary,
+            one(assign(&taken)),
+            approver.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &complaint_path("AddComplaintStep"),
+            Kind::Unary,
+            one(step(&followed)),
+            caseworker.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &complaint_path("CloseComplaint"),
+            Kind::Unary,
+            one(ca::CloseComplaintRequest {
+                complaint_id: followed.clone(),
+                outcome: ca::ComplaintOutcome::Unsubstantiated as i32,
+                reply: "经核查，反映情况不属实".into(),
+            }),
+            approver.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &complaint_path("GetComplaint"),
+            Kind::Unary,
+            one(ca::GetComplaintRequest { complaint_id: followed.clone() }),
+            caseworker.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &complaint_path("ListComplaints"),
+            Kind::Unary,
+            one(ca::ListComplaintsRequest { division: township(), ..Default::default() }),
             caseworker.clone(),
         ),
         fixture(
@@ -1024,6 +1105,7 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             "civil-affairs",
             &[
                 "dibao.civil_affairs.v1.CivilAffairsService",
+                "dibao.civil_affairs.v1.ComplaintService",
                 "dibao.sync.v1.PovertyRosterViewService",
                 "dibao.ops.v1.OpsService",
                 "dibao.access.v1.AccessLogService",

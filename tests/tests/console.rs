@@ -257,6 +257,11 @@ async fn scenario() {
     a.goto(&format!("{base}/notice")).await.expect("notice list");
     let notice = a.wait_for_text("低保申请对象公示名单", 10).await.expect("notice page");
     assert!(notice.contains("王建国") && notice.contains("共1户"), "{notice}");
+    // Its dates and whom to call (R-PROC-1, R-AUD-2).
+    assert!(
+        notice.contains("公示期") && notice.contains("监督举报电话：县（市、区）民政部门 0435-4221234"),
+        "{notice}"
+    );
     assert!(!notice.contains(&id(1).value), "identity numbers hidden on the notice:\n{notice}");
     a.screenshot(&shots().join("notice.png")).await.expect("screenshot");
     let xlsx = a

@@ -190,6 +190,12 @@ async fn main() -> anyhow::Result<()> {
         // Approval needs every department's answer for every member (R-VER-2).
         required_report_items: dibao_proto::departments::ALL_ITEMS.iter().map(|i| *i as i32).collect(),
         report_valid_days: 90,
+        // The numbers every notice prints (R-AUD-2).
+        complaint_phone: "0435-4221234".into(),
+        township_complaint_phones: vec![dibao_proto::civil_affairs::v1::TownshipPhone {
+            township: Some(DivisionCode { code: "220581101".into() }),
+            phone: "0435-4301234".into(),
+        }],
         ..Default::default()
     };
     let saved = Civil::new(approver.channel.clone()).save_policy(SavePolicyRequest { policy: Some(policy) }).await?;

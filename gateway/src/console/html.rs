@@ -33,9 +33,7 @@ pub fn esc(text: &str) -> String {
 }
 
 /// 2026年12月02日.
-pub fn date(d: Date) -> String {
-    format!("{:04}年{:02}月{:02}日", d.year(), d.month() as u8, d.day())
-}
+pub use dibao_proto::labels::chinese_date as date;
 
 /// 2026年12月02日 14:05, Beijing time.
 pub fn datetime(t: OffsetDateTime) -> String {

@@ -60,14 +60,23 @@ pub async fn page(v: &Visit, query: &Form) -> Page {
         Ok(file) => file,
         Err(message) => return Page::ok(title(kind), format!("{tabs}{}", alert("", &message))),
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file.content.as_slice());
+    // The table, then the line of numbers to call (R-AUD-2) the service prints under it.
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(file.content.as_slice());
     let head: Vec<String> = reader.headers().map(|h| h.iter().map(str::to_owned).collect()).unwrap_or_default();
-    let rows: Vec<Vec<String>> = reader.records().filter_map(Result::ok).map(|r| r.iter().map(esc).collect()).collect();
+    let (mut rows, mut contacts) = (Vec::new(), String::new());
+    for record in reader.records().filter_map(Result::ok) {
+        if record.len() == head.len() {
+            rows.push(record.iter().map(esc).collect::<Vec<String>>());
+        } else if let Some(line) = record.get(0).filter(|l| l.starts_with("监督举报电话")) {
+            contacts = esc(line);
+        }
+    }
     let head: Vec<&str> = head.iter().map(String::as_str).collect();
     let today = super::html::date(dibao_platform::runtime::clock::china_date(v.gw.clock.now()));
     let body = format!(
         "{tabs}<div class=\"printable wide\" id=\"notice\"><p><strong>{place}</strong>　共{n}户　{today}</p>{table}\
-         <p>公示期间如有异议，请向乡镇人民政府（街道办事处）或县级民政部门反映。</p></div>\
+         <p>公示期间如有异议，请向乡镇人民政府（街道办事处）或县级民政部门反映。</p>\
+         <p id=\"notice-contacts\">{contacts}</p></div>\
          <p class=\"no-print\"><button type=\"button\" data-print id=\"print\">打印</button> \
          <a href=\"/notice/export?kind={k}\" id=\"notice-xlsx\">下载xlsx</a></p>",
         place = v.place(v.session.claims.division.as_str()),

@@ -257,6 +257,18 @@ pub fn year_month(v: &Option<common::YearMonth>, field: &str) -> Result<Date, In
         .ok_or_else(|| InvalidField::new(field, format!("{}年{}月不是有效月份", ym.year, ym.month)))
 }
 
+const PHONE: &str = "电话号码应为5到20位数字，可含“-”，如0435-4221234或12345";
+
+/// A telephone number as a notice prints it: digits, dashes between them.
+fn phone(v: &str) -> bool {
+    let v = v.trim();
+    let digits = v.chars().filter(char::is_ascii_digit).count();
+    (5..=20).contains(&digits)
+        && v.chars().all(|c| c.is_ascii_digit() || c == '-')
+        && !v.starts_with('-')
+        && !v.ends_with('-')
+}
+
 pub fn policy(p: &pb::CountyPolicy) -> Result<CountyPolicy, Errors> {
     let mut errors = Vec::new();
     let mut take = |r: Result<Fen, InvalidField>| r.map_err(|e| errors.push(e)).unwrap_or_default();
@@ -324,6 +336,28 @@ pub fn policy(p: &pb::CountyPolicy) -> Result<CountyPolicy, Errors> {
             ExitStep::Monthly
         }
     };
+    if !p.complaint_phone.trim().is_empty() && !phone(&p.complaint_phone) {
+        errors.push(InvalidField::new("policy.complaint_phone", PHONE));
+    }
+    let mut townships = std::collections::BTreeSet::new();
+    for (i, t) in p.township_complaint_phones.iter().enumerate() {
+        let f = format!("policy.township_complaint_phones[{i}]");
+        match division(&t.township, &format!("{f}.township")) {
+            Ok(code)
+                if code.level() != DivisionLevel::Township || !county.as_ref().is_some_and(|c| c.contains(&code)) =>
+            {
+                errors.push(InvalidField::new(format!("{f}.township"), "应为本县所辖乡镇的9位代码"));
+            }
+            Ok(code) if !townships.insert(code.clone()) => {
+                errors.push(InvalidField::new(format!("{f}.township"), format!("乡镇{code}重复填写")));
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+        if !phone(&t.phone) {
+            errors.push(InvalidField::new(format!("{f}.phone"), PHONE));
+        }
+    }
     let (Some(county), Some(effective_from), true) = (county, effective, errors.is_empty()) else {
         return Err(errors);
     };

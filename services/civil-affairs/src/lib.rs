@@ -15,11 +15,13 @@
 //! - [`notice`]: public notice lists in CSV and xlsx (R-PROC-3);
 //! - [`review`]: reviews due (R-REV-1), signed reviews and gradual exits (R-BEN-4);
 //! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
+//! - [`complaints`]: complaints and reports, their assignment, follow-up and close (R-AUD-2);
 //! - [`sync`]: the poverty office's events applied to the view of its roster, and its rebuild (R-SYNC-*);
 //! - [`roster_file`]: a county's roster file (花名册, CSV or xlsx) read into import rows;
 //! - [`convert`]: from the wire to the engine's types, naming each bad field.
 
 pub mod application;
+pub mod complaints;
 pub mod convert;
 pub mod history;
 pub mod households;

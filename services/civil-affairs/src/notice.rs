@@ -10,12 +10,14 @@ use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::clock::china_date;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::Relation;
+use dibao_proto::labels::chinese_date;
 use dibao_proto::types::{DivisionCode, Fen, IdentityNumber, InvalidField};
 use tokio_postgres::{GenericClient, Row};
 
 use crate::convert;
 use crate::households::{self, Roster};
 use crate::policy;
+use crate::process::NOTICE_DAYS;
 
 pub struct NoticeRow {
     pub village: String,
@@ -26,6 +28,41 @@ pub struct NoticeRow {
     pub per_capita_income: Option<Fen>,
     pub category: String,
     pub monthly_amount: Fen,
+    /// When the household is on notice: 2026年12月01日至2026年12月08日.
+    pub period: String,
+}
+
+/// Whom to call about a notice (R-AUD-2): the county's civil-affairs
+/// department and the townships' numbers from the county's policy.
+#[derive(Debug, Default)]
+pub struct Contacts(pub Vec<(String, String)>);
+
+impl Contacts {
+    /// The numbers in `policy` for a notice of `division`: the county's, and
+    /// those of the townships inside the division (all of them for a county).
+    pub fn of(policy: &pb::CountyPolicy, division: &DivisionCode) -> Self {
+        let mut out = Vec::new();
+        if !policy.complaint_phone.trim().is_empty() {
+            out.push(("县（市、区）民政部门".to_owned(), policy.complaint_phone.trim().to_owned()));
+        }
+        for t in &policy.township_complaint_phones {
+            let code = t.township.as_ref().map(|c| c.code.as_str()).unwrap_or_default();
+            let inside = DivisionCode::parse(code).is_ok_and(|c| division.contains(&c) || c.contains(division));
+            if inside {
+                out.push((format!("乡镇（街道）{code}"), t.phone.trim().to_owned()));
+            }
+        }
+        Self(out)
+    }
+
+    /// 监督举报电话：县（市、区）民政部门 0435-4221234；乡镇（街道）220581101 0435-4301234
+    pub fn line(&self) -> String {
+        if self.0.is_empty() {
+            return "监督举报电话：县级民政部门尚未在政策中登记".to_owned();
+        }
+        let parts: Vec<String> = self.0.iter().map(|(who, phone)| format!("{who} {phone}")).collect();
+        format!("监督举报电话：{}", parts.join("；"))
+    }
 }
 
 /// What the notice says a household receives: special hardship, or the dibao category.
@@ -43,7 +80,7 @@ pub fn category_label(programme: i32, category: i32) -> String {
     }
 }
 
-const HEADERS: [&str; 8] = [
+const HEADERS: [&str; 9] = [
     "序号",
     "所在村",
     "户主姓名",
@@ -52,6 +89,7 @@ const HEADERS: [&str; 8] = [
     "家庭人均月收入（元）",
     "保障类别",
     "月保障金（元）",
+    "公示期",
 ];
 
 /// Yuan with two decimals, without the unit, for table cells.
@@ -60,7 +98,7 @@ fn yuan(f: Fen) -> String {
     s.trim_end_matches('元').to_owned()
 }
 
-fn cells(i: usize, r: &NoticeRow) -> [String; 8] {
+fn cells(i: usize, r: &NoticeRow) -> [String; 9] {
     [
         (i + 1).to_string(),
         r.village.clone(),
@@ -70,11 +108,13 @@ fn cells(i: usize, r: &NoticeRow) -> [String; 8] {
         r.per_capita_income.map(yuan).unwrap_or_else(|| "—".to_owned()),
         r.category.clone(),
         yuan(r.monthly_amount),
+        r.period.clone(),
     ]
 }
 
-/// CSV, UTF-8 with a byte-order mark so that Excel opens the Chinese text.
-pub fn to_csv(rows: &[NoticeRow]) -> Vec<u8> {
+/// CSV, UTF-8 with a byte-order mark so that Excel opens the Chinese text;
+/// the table, then a blank line and the numbers to call.
+pub fn to_csv(rows: &[NoticeRow], contacts: &Contacts) -> Vec<u8> {
     fn field(s: &str) -> String {
         if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
     }
@@ -86,27 +126,32 @@ pub fn to_csv(rows: &[NoticeRow]) -> Vec<u8> {
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }
+    out.push_str("\r\n");
+    out.push_str(&field(&contacts.line()));
+    out.push_str("\r\n");
     out.into_bytes()
 }
 
-/// The same table as an xlsx workbook with a title row.
-pub fn to_xlsx(title: &str, rows: &[NoticeRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+/// The same table as an xlsx workbook: a title row, the numbers to call,
+/// then the table.
+pub fn to_xlsx(title: &str, rows: &[NoticeRow], contacts: &Contacts) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
     sheet.set_name("公示名单")?;
     let bold = Format::new().set_bold();
     sheet.write_string_with_format(0, 0, title, &bold)?;
+    sheet.write_string(1, 0, contacts.line())?;
     for (c, h) in HEADERS.iter().enumerate() {
-        sheet.write_string_with_format(1, c as u16, *h, &bold)?;
+        sheet.write_string_with_format(2, c as u16, *h, &bold)?;
     }
     for (i, r) in rows.iter().enumerate() {
         for (c, v) in cells(i, r).iter().enumerate() {
             // Amounts stay text: money is never a float, not even in a spreadsheet.
-            sheet.write_string(2 + i as u32, c as u16, v)?;
+            sheet.write_string(3 + i as u32, c as u16, v)?;
         }
     }
-    for (c, w) in [6, 14, 10, 22, 8, 18, 10, 14].into_iter().enumerate() {
+    for (c, w) in [6, 14, 10, 22, 8, 18, 10, 14, 30].into_iter().enumerate() {
         sheet.set_column_width(c as u16, w)?;
     }
     workbook.save_to_buffer()
@@ -155,10 +200,12 @@ async fn listed(client: &impl GenericClient, kind: pb::NoticeKind, prefix: &str)
             client
                 .query(
                     &format!(
-                        "SELECT {columns}, income FROM household
-                         WHERE village LIKE $1 || '%' AND household_id IN (
-                             SELECT household_id FROM application
-                             WHERE status = 'open' AND kind = 'enrol' AND notice_started_at IS NOT NULL)
+                        "SELECT {columns}, income, notice_started_at
+                         FROM household JOIN (
+                             SELECT household_id, max(notice_started_at) AS notice_started_at FROM application
+                             WHERE status = 'open' AND kind = 'enrol' AND notice_started_at IS NOT NULL
+                             GROUP BY household_id) AS on_notice USING (household_id)
+                         WHERE village LIKE $1 || '%'
                          ORDER BY village, household_id"
                     ),
                     &[&prefix],
@@ -169,7 +216,7 @@ async fn listed(client: &impl GenericClient, kind: pb::NoticeKind, prefix: &str)
             client
                 .query(
                     &format!(
-                        "SELECT {columns}, income FROM household
+                        "SELECT {columns}, income, NULL::timestamptz AS notice_started_at FROM household
                          WHERE village LIKE $1 || '%' AND status IN ($2, $3)
                          ORDER BY village, household_id"
                     ),
@@ -193,7 +240,8 @@ pub async fn export(
     let client = roster.pool.get().await?;
     let rows = listed(&**client, n.kind, n.division.prefix()).await?;
     let month = households::first_of_month(roster.clock.now());
-    let mut policies: HashMap<String, Option<CountyPolicy>> = HashMap::new();
+    let today = china_date(roster.clock.now());
+    let mut policies: HashMap<String, Option<(CountyPolicy, pb::CountyPolicy)>> = HashMap::new();
     let mut notice = Vec::with_capacity(rows.len());
     for row in &rows {
         let household = households::household_of(row)?;
@@ -202,12 +250,12 @@ pub async fn export(
         let county = village.get(..6).unwrap_or_default().to_owned();
         if !policies.contains_key(&county) {
             let policy = match DivisionCode::parse(&county) {
-                Ok(c) => policy::in_force(&**client, &c, month).await.ok().map(|(p, _)| p),
+                Ok(c) => policy::in_force(&**client, &c, month).await.ok(),
                 Err(_) => None,
             };
             policies.insert(county.clone(), policy);
         }
-        let assessed = policies[&county].as_ref().and_then(|p| policy::assess(&household, &income, p, month).ok());
+        let assessed = policies[&county].as_ref().and_then(|(p, _)| policy::assess(&household, &income, p, month).ok());
         let Some(head) = household
             .members
             .iter()
@@ -230,6 +278,13 @@ pub async fn export(
             per_capita_income: assessed.as_ref().map(|(i, _)| i.per_capita),
             category: category_label(household.programme, household.category),
             monthly_amount,
+            period: match row.get::<_, Option<time::OffsetDateTime>>("notice_started_at") {
+                Some(started) => {
+                    let from = china_date(started);
+                    format!("{}至{}", chinese_date(from), chinese_date(from + time::Duration::days(NOTICE_DAYS)))
+                }
+                None => format!("自{}起长期公示", chinese_date(today)),
+            },
         });
     }
     drop(client);
@@ -240,12 +295,26 @@ pub async fn export(
         pb::NoticeKind::Applicants => ("applicants", format!("{division}最低生活保障审批公示（公示期7天）")),
         _ => ("enrolled", format!("{division}最低生活保障及特困供养长期公示")),
     };
-    let date = china_date(roster.clock.now());
+    // The numbers of the division's county, from its policy in force.
+    let contacts = match n.division.county().and_then(|c| policies.get(c.as_str())) {
+        Some(Some((_, wire))) => Contacts::of(wire, division),
+        _ => match n.division.county() {
+            Some(c) => {
+                let client = roster.pool.get().await?;
+                policy::in_force_if_any(&**client, &c, month)
+                    .await?
+                    .map(|(_, wire)| Contacts::of(&wire, division))
+                    .unwrap_or_default()
+            }
+            None => Contacts::default(),
+        },
+    };
+    let date = today;
     let (ext, content) = match n.format {
         pb::FileFormat::Xlsx => {
-            ("xlsx", to_xlsx(&title, &notice).map_err(|e| Error::Unexpected(anyhow::anyhow!("xlsx: {e}")))?)
+            ("xlsx", to_xlsx(&title, &notice, &contacts).map_err(|e| Error::Unexpected(anyhow::anyhow!("xlsx: {e}")))?)
         }
-        _ => ("csv", to_csv(&notice)),
+        _ => ("csv", to_csv(&notice, &contacts)),
     };
     Ok(pb::ExportPublicNoticeResponse {
         filename: format!("public-notice-{what}-{}-{date}.{ext}", division.as_str()),
@@ -267,21 +336,31 @@ mod tests {
             per_capita_income: Some(Fen(26_750)),
             category: "低保C类".to_owned(),
             monthly_amount: Fen(56_500),
+            period: "2026年12月01日至2026年12月08日".to_owned(),
         }
+    }
+
+    fn contacts() -> Contacts {
+        Contacts(vec![("县（市、区）民政部门".to_owned(), "0435-4221234".to_owned())])
     }
 
     #[test]
     fn csv_masks_identity_numbers_and_quotes_fields() {
-        let csv = String::from_utf8(to_csv(&[row()])).expect("utf8");
+        let csv = String::from_utf8(to_csv(&[row()], &contacts())).expect("utf8");
         assert!(csv.starts_with('\u{feff}'));
         let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
         assert_eq!(lines[0], HEADERS.join(","));
-        assert_eq!(lines[1], "1,220581101201,\"王建国, \"\"老王\"\"\",110105********002X,4,267.50,低保C类,565.00");
+        assert_eq!(
+            lines[1],
+            "1,220581101201,\"王建国, \"\"老王\"\"\",110105********002X,4,267.50,低保C类,565.00,\
+             2026年12月01日至2026年12月08日"
+        );
+        assert_eq!(lines[3], "监督举报电话：县（市、区）民政部门 0435-4221234");
     }
 
     #[test]
     fn xlsx_is_a_zip_workbook() {
-        let bytes = to_xlsx("测试村低保公示", &[row()]).expect("xlsx");
+        let bytes = to_xlsx("测试村低保公示", &[row()], &contacts()).expect("xlsx");
         assert_eq!(&bytes[..2], b"PK");
     }
 }

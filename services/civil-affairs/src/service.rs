@@ -10,6 +10,7 @@ use dibao_platform::store::import;
 use dibao_platform::store::snapshot::Export;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsService;
+use dibao_proto::civil_affairs::v1::complaint_service_server::ComplaintService;
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewService;
 use dibao_proto::sync::v1::{RebuildPovertyViewRequest, RebuildPovertyViewResponse};
 use dibao_proto::types::InvalidField;
@@ -21,7 +22,7 @@ use crate::import::RosterImport;
 use crate::notice::{self, NoticeRequest};
 use crate::policy::{self, Saving};
 use crate::sampling::{self, SampleRequest};
-use crate::{history, review, sync};
+use crate::{complaints, history, review, sync};
 
 pub struct CivilAffairs(pub Arc<Roster>);
 
@@ -278,5 +279,91 @@ impl PovertyRosterViewService for PovertyRosterView {
     ) -> Result<Response<RebuildPovertyViewResponse>, Status> {
         let reader = Reader::of(&request);
         respond(sync::rebuild(&self.0.pool, &reader, request.into_inner()).await)
+    }
+}
+
+/// Complaints and reports (R-AUD-2).
+pub struct Complaints(pub Arc<Roster>);
+
+impl Complaints {
+    fn today(&self) -> time::Date {
+        dibao_platform::runtime::clock::china_date(self.0.clock.now())
+    }
+}
+
+#[tonic::async_trait]
+impl ComplaintService for Complaints {
+    #[tracing::instrument(skip_all)]
+    async fn file_complaint(
+        &self,
+        request: Request<pb::FileComplaintRequest>,
+    ) -> Result<Response<pb::FileComplaintResponse>, Status> {
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                let intake = complaints::Intake::check(request.into_inner(), &officer, self.today())?;
+                complaints::file(&self.0, &officer, intake).await
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn assign_complaint(
+        &self,
+        request: Request<pb::AssignComplaintRequest>,
+    ) -> Result<Response<pb::AssignComplaintResponse>, Status> {
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                let assignment = complaints::Assignment::check(request.into_inner(), self.today())?;
+                complaints::assign(&self.0, &officer, assignment).await
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn add_complaint_step(
+        &self,
+        request: Request<pb::AddComplaintStepRequest>,
+    ) -> Result<Response<pb::AddComplaintStepResponse>, Status> {
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                complaints::add_step(&self.0, &officer, complaints::FollowUp::check(request.into_inner())?).await
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn close_complaint(
+        &self,
+        request: Request<pb::CloseComplaintRequest>,
+    ) -> Result<Response<pb::CloseComplaintResponse>, Status> {
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                complaints::close(&self.0, &officer, complaints::Closing::check(request.into_inner())?).await
+            }
+            .await,
+        )
+    }
+
+    async fn get_complaint(
+        &self,
+        request: Request<pb::GetComplaintRequest>,
+    ) -> Result<Response<pb::GetComplaintResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(complaints::get(&self.0, &reader, &request.get_ref().complaint_id).await)
+    }
+
+    async fn list_complaints(
+        &self,
+        request: Request<pb::ListComplaintsRequest>,
+    ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(complaints::list(&self.0, &reader, request.into_inner()).await)
     }
 }

@@ -13,6 +13,7 @@ use dibao_platform::runtime::shutdown::Shutdown;
 use dibao_platform::store::db;
 use dibao_platform::trust::relatives;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsServiceServer;
+use dibao_proto::civil_affairs::v1::complaint_service_server::ComplaintServiceServer;
 use dibao_proto::common::v1::OfficerRole::{self, *};
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewServiceServer;
 use dibao_proto::topics;
@@ -21,7 +22,7 @@ use serde::Deserialize;
 
 use crate::households::Roster;
 use crate::report_gate::Reports;
-use crate::service::{CivilAffairs, PovertyRosterView};
+use crate::service::{CivilAffairs, Complaints, PovertyRosterView};
 use crate::sync::PovertyEvents;
 
 pub const SERVICE: &str = "civil-affairs";
@@ -43,6 +44,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0012_household_numbers", include_str!("../migrations/0012_household_numbers.sql")),
     ("0013_verification_reports_read", include_str!("../migrations/0013_verification_reports_read.sql")),
     ("0014_verification_findings", include_str!("../migrations/0014_verification_findings.sql")),
+    ("0015_complaints", include_str!("../migrations/0015_complaints.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one
@@ -150,6 +152,34 @@ pub const ACCESS: &[Rule] = &[
     ),
     // Resync is the operator's.
     officers("/dibao.sync.v1.PovertyRosterViewService/*", &[SystemOperator], Scope::Request),
+    // Complaints (R-AUD-2): taken by the county or a township, assigned and
+    // closed by the county, followed up by the township it is assigned to.
+    officers(
+        "/dibao.civil_affairs.v1.ComplaintService/FileComplaint",
+        &[TownshipCaseworker, TownshipReviewer, CountyOperator, CountyApprover],
+        Scope::Request,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.ComplaintService/AssignComplaint",
+        &[CountyOperator, CountyApprover],
+        Scope::Data,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.ComplaintService/AddComplaintStep",
+        &[TownshipCaseworker, TownshipReviewer, CountyOperator, CountyApprover],
+        Scope::Data,
+    ),
+    officers("/dibao.civil_affairs.v1.ComplaintService/CloseComplaint", &[CountyApprover], Scope::Data),
+    officers(
+        "/dibao.civil_affairs.v1.ComplaintService/GetComplaint",
+        &[TownshipCaseworker, TownshipReviewer, CountyOperator, CountyApprover, ProvinceAuditor],
+        Scope::Data,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.ComplaintService/ListComplaints",
+        &[TownshipCaseworker, TownshipReviewer, CountyOperator, CountyApprover, ProvinceAuditor],
+        Scope::Request,
+    ),
 ];
 
 /// Civil affairs' own settings.
@@ -220,6 +250,7 @@ impl Service for Application {
         let running = base
             .server()?
             .add_service(CivilAffairsServiceServer::new(CivilAffairs(roster.clone())))
+            .add_service(ComplaintServiceServer::new(Complaints(roster.clone())))
             .add_service(PovertyRosterViewServiceServer::new(PovertyRosterView(roster)))
             .start(settings.platform.server.listen, shutdown)
             .await?;

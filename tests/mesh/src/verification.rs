@@ -17,6 +17,7 @@ use dibao_platform::trust::assertion::AssertionSigner;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
 use dibao_proto::civil_affairs::v1::{
     CountyPolicy, GradualExitStep, PropertyItem, PropertyThreshold, ReferenceIncome, RuleSubject, SavePolicyRequest,
+    TownshipPhone,
 };
 use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber, Money, OfficerRole, Person, YearMonth};
 use dibao_proto::department::v1::{Department, Item};
@@ -161,6 +162,12 @@ pub fn policy(county: &str) -> CountyPolicy {
         elderly_age: 60,
         // A report holds every member's vehicles at least (R-VER-2).
         required_report_items: vec![Item::Vehicles as i32],
+        // Printed on every notice (R-AUD-2).
+        complaint_phone: "0435-4221234".into(),
+        township_complaint_phones: vec![TownshipPhone {
+            township: Some(DivisionCode { code: format!("{county}101") }),
+            phone: "0435-4301234".into(),
+        }],
         ..Default::default()
     }
 }

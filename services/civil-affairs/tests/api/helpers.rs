@@ -11,6 +11,7 @@ use dibao_civil_affairs::startup::{self, Application};
 use dibao_platform::runtime::clock::ManualClock;
 use dibao_platform::trust::officer::Claims;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::civil_affairs::v1::complaint_service_client::ComplaintServiceClient;
 use dibao_proto::civil_affairs::v1::*;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, OfficerRole, Person, Relation, YearMonth};
 use dibao_proto::department::v1::Item;
@@ -30,6 +31,8 @@ pub const REQUIRED_ITEMS: [Item; 3] = [Item::Vehicles, Item::Property, Item::Dep
 pub struct Running {
     /// Civil affairs as the county's office (approver and operator), unless a call names another officer.
     pub client: CivilAffairsServiceClient<OfficerChannel>,
+    /// Its complaints (R-AUD-2), on the same channel.
+    pub complaints: ComplaintServiceClient<OfficerChannel>,
     pub addr: String,
     pub clock: ManualClock,
     pub topic: String,
@@ -86,8 +89,10 @@ async fn start_with(checking: bool) -> Running {
         .desk(startup::SERVICE, OfficerRole::CountyApprover, COUNTY)
         .claims(county_office)
         .clock(Arc::new(clock.clone()));
+    let channel = env.officer_channel(app.addr, desk).await;
     Running {
-        client: CivilAffairsServiceClient::new(env.officer_channel(app.addr, desk).await),
+        client: CivilAffairsServiceClient::new(channel.clone()),
+        complaints: ComplaintServiceClient::new(channel),
         addr: app.addr.to_string(),
         clock,
         topic: env.topic(startup::HOUSEHOLD_TOPIC),
@@ -162,6 +167,11 @@ pub fn policy(standard_fen: i64, year: i32, month: i32) -> CountyPolicy {
         unstable_income_review_months: 6,
         elderly_age: 60,
         required_report_items: REQUIRED_ITEMS.iter().map(|i| *i as i32).collect(),
+        complaint_phone: "0435-4221234".into(),
+        township_complaint_phones: vec![TownshipPhone {
+            township: Some(DivisionCode { code: "220581101".into() }),
+            phone: "0435-4301234".into(),
+        }],
         ..Default::default()
     }
 }

@@ -4,6 +4,7 @@
 
 mod assessment;
 mod binary;
+mod complaints;
 mod helpers;
 mod process;
 mod report_gate;
