@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "dibao/events/v1/events.proto",
         "dibao/civil_affairs/v1/civil_affairs.proto",
         "dibao/civil_affairs/v1/complaints.proto",
+        "dibao/civil_affairs/v1/payments.proto",
         "dibao/poverty_alleviation/v1/poverty_alleviation.proto",
         "dibao/verification/v1/verification.proto",
         "dibao/department/v1/department.proto",

@@ -46,6 +46,8 @@ const fn route(service: &'static str, target: Target, admits: Admits) -> Route {
 /// department, from inside the mesh.
 pub const ROUTES: &[Route] = &[
     route("dibao.civil_affairs.v1.CivilAffairsService", Target::Service("civil-affairs"), Admits::OfficersAndSystems),
+    route("dibao.civil_affairs.v1.ComplaintService", Target::Service("civil-affairs"), Admits::Officers),
+    route("dibao.civil_affairs.v1.PaymentService", Target::Service("civil-affairs"), Admits::Officers),
     route("dibao.sync.v1.PovertyRosterViewService", Target::Service("civil-affairs"), Admits::Officers),
     route(
         "dibao.poverty_alleviation.v1.PovertyAlleviationService",

@@ -140,6 +140,16 @@ pub fn masked_identity(v: &str) -> String {
     IdentityNumber::parse(v).map(|i| i.masked()).unwrap_or_else(|_| "******".to_owned())
 }
 
+/// A bank account or card number as readers who do not pay it see it:
+/// its last four digits (`************1234`).
+pub fn masked_account(v: &str) -> String {
+    let keep = v.len().saturating_sub(4);
+    match v.get(keep..) {
+        Some(tail) if v.is_ascii() => format!("{}{tail}", "*".repeat(keep)),
+        _ => "****".to_owned(),
+    }
+}
+
 fn birth_date(b: &[u8]) -> Option<Date> {
     let num = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
     let year = i32::try_from(num(6..10)).ok()?;

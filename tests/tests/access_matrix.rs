@@ -159,6 +159,11 @@ fn dibao_household(first: u32) -> ca::Household {
         members: vec![member(first, "王建国", Relation::Head), member(first + 1, "李秀英", Relation::Spouse)],
         monthly_amount: Some(Money { fen: 40_000 }),
         enrolled_on: Some(Date { year: 2025, month: 3, day: 1 }),
+        payee: Some(ca::Payee {
+            bank: "梅河口农商银行".into(),
+            account: format!("62305200{first:08}"),
+            holder_name: "王建国".into(),
+        }),
         ..Default::default()
     }
 }
@@ -435,6 +440,35 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
     complaints_county.assign_complaint(assign(&followed)).await.expect("assigned");
     complaints_cw.add_complaint_step(step(&followed)).await.expect("followed up");
     let taken = complaints_cw.file_complaint(intake.clone()).await.expect("complaint").into_inner().complaint_id;
+    // Payment rolls (R-PROC-1): last month's signed, this month's prepared.
+    let mut payments_op = ca::payment_service_client::PaymentServiceClient::new(
+        env.officer_channel(addrs["civil-affairs"], desk("civil-affairs", operator.clone())).await,
+    );
+    let mut payments_approver = ca::payment_service_client::PaymentServiceClient::new(
+        env.officer_channel(addrs["civil-affairs"], desk("civil-affairs", approver.clone())).await,
+    );
+    let first_of_month =
+        dibao_platform::runtime::clock::china_date(time::OffsetDateTime::now_utc()).replace_day(1).expect("day");
+    let year_month = |d: time::Date| YearMonth { year: d.year(), month: i32::from(d.month() as u8) };
+    let last_month = (first_of_month - time::Duration::days(1)).replace_day(1).expect("day");
+    let next_month = dibao_platform::runtime::clock::add_months(first_of_month, 1);
+    let roll = |month: time::Date| ca::PrepareRollRequest {
+        county: Some(DivisionCode { code: COUNTY.into() }),
+        month: Some(year_month(month)),
+    };
+    let signed = payments_op.prepare_roll(roll(last_month)).await.expect("last month's roll").into_inner();
+    payments_approver
+        .sign_roll(ca::SignRollRequest { roll_id: signed.roll_id.clone() })
+        .await
+        .expect("last month's roll signed");
+    let unsigned =
+        payments_op.prepare_roll(roll(first_of_month)).await.expect("this month's roll").into_inner().roll_id;
+    let paid = payments_op
+        .list_payments(ca::ListPaymentsRequest { roll_id: signed.roll_id.clone(), failed_only: false, page: None })
+        .await
+        .expect("payments")
+        .into_inner()
+        .payments;
     let mut poverty_c = pa::poverty_alleviation_service_client::PovertyAlleviationServiceClient::new(
         env.officer_channel(addrs["poverty-alleviation"], desk("poverty-alleviation", poverty_officer.clone())).await,
     );
@@ -529,6 +563,7 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
     // --- one permitted call per method ------------------------------------
     let civil_path = |m: &str| format!("/dibao.civil_affairs.v1.CivilAffairsService/{m}");
     let complaint_path = |m: &str| format!("/dibao.civil_affairs.v1.ComplaintService/{m}");
+    let payment_path = |m: &str| format!("/dibao.civil_affairs.v1.PaymentService/{m}");
     let poverty_path = |m: &str| format!("/dibao.poverty_alleviation.v1.PovertyAlleviationService/{m}");
     let hub_path = |m: &str| format!("/dibao.verification.v1.VerificationService/{m}");
     let cmp_path = |m: &str| format!("/dibao.comparison.v1.ComparisonService/{m}");
@@ -630,6 +665,65 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             &complaint_path("ListComplaints"),
             Kind::Unary,
             one(ca::ListComplaintsRequest { division: township(), ..Default::default() }),
+            caseworker.clone(),
+        ),
+        fixture("civil-affairs", &payment_path("PrepareRoll"), Kind::Unary, one(roll(next_month)), operator.clone()),
+        fixture(
+            "civil-affairs",
+            &payment_path("SignRoll"),
+            Kind::Unary,
+            one(ca::SignRollRequest { roll_id: unsigned.clone() }),
+            approver.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &payment_path("ExportDisbursement"),
+            Kind::Unary,
+            one(ca::ExportDisbursementRequest {
+                roll_id: signed.roll_id.clone(),
+                bank: "梅河口农商银行".into(),
+                format: ca::FileFormat::Csv as i32,
+            }),
+            operator.clone(),
+        ),
+        Fixture {
+            rowwise: true,
+            ..fixture(
+                "civil-affairs",
+                &payment_path("ImportBankReturn"),
+                Kind::ClientStream,
+                vec![
+                    ca::ImportBankReturnRequest {
+                        row: 1,
+                        roll_id: signed.roll_id.clone(),
+                        reference: paid[0].reference.clone(),
+                        paid: true,
+                        reason: String::new(),
+                    }
+                    .encode_to_vec(),
+                ],
+                operator.clone(),
+            )
+        },
+        fixture(
+            "civil-affairs",
+            &payment_path("ListPayments"),
+            Kind::Unary,
+            one(ca::ListPaymentsRequest { roll_id: signed.roll_id.clone(), failed_only: false, page: None }),
+            operator.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &payment_path("ListOverpayments"),
+            Kind::Unary,
+            one(ca::ListOverpaymentsRequest { county: Some(DivisionCode { code: COUNTY.into() }) }),
+            operator.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &payment_path("GetPaymentHistory"),
+            Kind::Unary,
+            one(ca::GetPaymentHistoryRequest { household_id: h1.clone() }),
             caseworker.clone(),
         ),
         fixture(
@@ -1106,6 +1200,7 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             &[
                 "dibao.civil_affairs.v1.CivilAffairsService",
                 "dibao.civil_affairs.v1.ComplaintService",
+                "dibao.civil_affairs.v1.PaymentService",
                 "dibao.sync.v1.PovertyRosterViewService",
                 "dibao.ops.v1.OpsService",
                 "dibao.access.v1.AccessLogService",
@@ -1286,15 +1381,16 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
                     )
                     .await
                     .unwrap_or_else(|e| panic!("{} — {case}: {e:?}", f.path));
-                    let answer = cmp::ImportDeathRegisterResponse::decode(answer[0].as_slice()).expect("answer");
-                    let result = answer.result.expect("result");
-                    assert_eq!(
-                        (result.rows_applied, result.errors.len()),
-                        (0, f.messages.len()),
-                        "{} — {case}",
-                        f.path
-                    );
-                    let said = format!("{:?}", result.errors);
+                    let (applied, errors) = if f.path.ends_with("ImportBankReturn") {
+                        let answer = ca::ImportBankReturnResponse::decode(answer[0].as_slice()).expect("answer");
+                        (answer.applied, answer.errors)
+                    } else {
+                        let answer = cmp::ImportDeathRegisterResponse::decode(answer[0].as_slice()).expect("answer");
+                        let result = answer.result.expect("result");
+                        (result.rows_applied, result.errors)
+                    };
+                    assert_eq!((applied, errors.len()), (0, f.messages.len()), "{} — {case}", f.path);
+                    let said = format!("{errors:?}");
                     assert!(!people.iter().any(|p| said.contains(p.as_str())), "{} — {case}: names a person", f.path);
                     cells += 1;
                 }

@@ -137,6 +137,9 @@ pub fn household(h: &pb::Household, field: &str) -> Result<Submitted, Errors> {
                 Some(SinglePersonReason::Clergy { years_in_site: u32::try_from(h.clergy_years_in_site).unwrap_or(0) })
             }
         };
+    if let Some(p) = &h.payee {
+        payee(p, &format!("{field}.payee"), &mut errors);
+    }
     let category = match BenefitCategory::try_from(h.category).unwrap_or(BenefitCategory::Unspecified) {
         BenefitCategory::Unspecified => None,
         BenefitCategory::A => Some(Category::A),
@@ -148,6 +151,23 @@ pub fn household(h: &pb::Household, field: &str) -> Result<Submitted, Errors> {
             Ok(Submitted { household: Household { members, single_person }, village, category, covered })
         }
         _ => Err(errors),
+    }
+}
+
+/// A payee as the bank's files need it: the bank named, an account of
+/// 8 to 32 digits, the holder named.
+pub fn payee(p: &pb::Payee, field: &str, errors: &mut Errors) {
+    let bank = p.bank.trim();
+    if bank.is_empty() || bank.chars().count() > 40 {
+        errors.push(InvalidField::new(format!("{field}.bank"), "请填写开户银行（不超过40字）"));
+    }
+    let account = p.account.trim();
+    if !(8..=32).contains(&account.len()) || !account.bytes().all(|b| b.is_ascii_digit()) {
+        errors.push(InvalidField::new(format!("{field}.account"), "账号应为8到32位数字"));
+    }
+    let holder = p.holder_name.trim();
+    if holder.is_empty() || holder.chars().count() > 40 {
+        errors.push(InvalidField::new(format!("{field}.holder_name"), "请填写账户户名"));
     }
 }
 

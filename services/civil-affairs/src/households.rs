@@ -60,6 +60,9 @@ pub fn mask(h: &mut pb::Household) {
     for id in &mut h.deceased {
         id.value = masked(&id.value);
     }
+    if let Some(p) = h.payee.as_mut() {
+        p.account = dibao_proto::types::masked_account(&p.account);
+    }
 }
 
 /// Logs `reader`'s read of the households' members in one record, then

@@ -16,6 +16,7 @@
 //! - [`review`]: reviews due (R-REV-1), signed reviews and gradual exits (R-BEN-4);
 //! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
 //! - [`complaints`]: complaints and reports, their assignment, follow-up and close (R-AUD-2);
+//! - [`payments`]: the monthly payment roll, the banks' files and their returns (R-PROC-1);
 //! - [`sync`]: the poverty office's events applied to the view of its roster, and its rebuild (R-SYNC-*);
 //! - [`roster_file`]: a county's roster file (花名册, CSV or xlsx) read into import rows;
 //! - [`convert`]: from the wire to the engine's types, naming each bad field.
@@ -27,6 +28,7 @@ pub mod history;
 pub mod households;
 pub mod import;
 pub mod notice;
+pub mod payments;
 pub mod policy;
 pub mod process;
 pub mod report_gate;

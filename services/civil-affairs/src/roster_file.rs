@@ -20,7 +20,7 @@ use dibao_proto::events::v1::{BenefitCategory, Programme};
 use dibao_proto::types::{Fen, relation_from_zh};
 
 /// Column headings, in the order written by [`write_csv_header`].
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 16] = [
     "户编号",
     "村（社区）代码",
     "姓名",
@@ -35,6 +35,9 @@ pub const COLUMNS: [&str; 14] = [
     "劳动能力",
     "是否享受",
     "单人户原因",
+    // The payee (社会化发放), on the household's first line; the head holds the account.
+    "开户银行",
+    "账号",
 ];
 const REQUIRED: [usize; 9] = [0, 1, 2, 3, 4, 6, 7, 8, 12];
 
@@ -113,6 +116,16 @@ fn household(columns: &Columns, lines: &[Line]) -> Parsed {
                 SinglePersonReason::Unspecified
             }
         };
+        let (bank, account) = (columns.get(head, 14).trim(), columns.get(head, 15).trim());
+        let payee = (!bank.is_empty() || !account.is_empty()).then(|| dibao_proto::civil_affairs::v1::Payee {
+            bank: bank.to_owned(),
+            account: account.to_owned(),
+            holder_name: lines
+                .iter()
+                .find(|l| relation_from_zh(columns.get(l, 4)) == Some(Relation::Head))
+                .map(|l| columns.get(l, 2).to_owned())
+                .unwrap_or_default(),
+        });
         let mut members = Vec::with_capacity(lines.len());
         for cells in lines {
             let line = cells.number;
@@ -184,6 +197,7 @@ fn household(columns: &Columns, lines: &[Line]) -> Parsed {
                 single_person_reason: single as i32,
                 monthly_amount: amount.map(|f| Money { fen: f.0 }),
                 enrolled_on,
+                payee,
                 ..Default::default()
             }),
         })
@@ -222,6 +236,8 @@ pub fn locate(error: &RowError) -> (i64, &'static str) {
         "household.monthly_amount" => "月保障金（元）",
         "household.enrolled_on" => "纳入日期",
         "household.single_person_reason" | "household.members" => "单人户原因",
+        "household.payee.bank" => "开户银行",
+        "household.payee.account" | "household.payee.holder_name" => "账号",
         _ => "户编号",
     };
     (error.row, column)

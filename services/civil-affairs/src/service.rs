@@ -11,6 +11,7 @@ use dibao_platform::store::snapshot::Export;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsService;
 use dibao_proto::civil_affairs::v1::complaint_service_server::ComplaintService;
+use dibao_proto::civil_affairs::v1::payment_service_server::PaymentService;
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewService;
 use dibao_proto::sync::v1::{RebuildPovertyViewRequest, RebuildPovertyViewResponse};
 use dibao_proto::types::InvalidField;
@@ -22,7 +23,7 @@ use crate::import::RosterImport;
 use crate::notice::{self, NoticeRequest};
 use crate::policy::{self, Saving};
 use crate::sampling::{self, SampleRequest};
-use crate::{complaints, history, review, sync};
+use crate::{complaints, history, payments, review, sync};
 
 pub struct CivilAffairs(pub Arc<Roster>);
 
@@ -365,5 +366,85 @@ impl ComplaintService for Complaints {
     ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
         let reader = Reader::of(&request);
         respond(complaints::list(&self.0, &reader, request.into_inner()).await)
+    }
+}
+
+/// The monthly payment roll (R-PROC-1).
+pub struct Payments(pub Arc<Roster>);
+
+#[tonic::async_trait]
+impl PaymentService for Payments {
+    #[tracing::instrument(skip_all)]
+    async fn prepare_roll(
+        &self,
+        request: Request<pb::PrepareRollRequest>,
+    ) -> Result<Response<pb::PrepareRollResponse>, Status> {
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                let this_month = households::first_of_month(self.0.clock.now());
+                let roll = payments::RollRequest::check(request.get_ref(), &officer, this_month)?;
+                payments::prepare(&self.0, &officer, roll).await
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn sign_roll(&self, request: Request<pb::SignRollRequest>) -> Result<Response<pb::SignRollResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                payments::sign(&self.0, &reader, &officer, &request.get_ref().roll_id).await
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn export_disbursement(
+        &self,
+        request: Request<pb::ExportDisbursementRequest>,
+    ) -> Result<Response<pb::ExportDisbursementResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(payments::export(&self.0, &reader, request.into_inner()).await)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn import_bank_return(
+        &self,
+        request: Request<Streaming<pb::ImportBankReturnRequest>>,
+    ) -> Result<Response<pb::ImportBankReturnResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(
+            import::run(&self.0.pool, &payments::BankReturn(&self.0, &reader), request.into_inner())
+                .await
+                .map(|o| pb::ImportBankReturnResponse { applied: o.applied, unchanged: o.unchanged, errors: o.errors }),
+        )
+    }
+
+    async fn list_payments(
+        &self,
+        request: Request<pb::ListPaymentsRequest>,
+    ) -> Result<Response<pb::ListPaymentsResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(payments::list(&self.0, &reader, request.into_inner()).await)
+    }
+
+    async fn get_payment_history(
+        &self,
+        request: Request<pb::GetPaymentHistoryRequest>,
+    ) -> Result<Response<pb::GetPaymentHistoryResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(payments::history(&self.0, &reader, request.get_ref()).await)
+    }
+
+    async fn list_overpayments(
+        &self,
+        request: Request<pb::ListOverpaymentsRequest>,
+    ) -> Result<Response<pb::ListOverpaymentsResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(payments::overpayments(&self.0, &reader, request.get_ref()).await)
     }
 }

@@ -14,6 +14,7 @@ use dibao_platform::store::db;
 use dibao_platform::trust::relatives;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsServiceServer;
 use dibao_proto::civil_affairs::v1::complaint_service_server::ComplaintServiceServer;
+use dibao_proto::civil_affairs::v1::payment_service_server::PaymentServiceServer;
 use dibao_proto::common::v1::OfficerRole::{self, *};
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewServiceServer;
 use dibao_proto::topics;
@@ -22,7 +23,7 @@ use serde::Deserialize;
 
 use crate::households::Roster;
 use crate::report_gate::Reports;
-use crate::service::{CivilAffairs, Complaints, PovertyRosterView};
+use crate::service::{CivilAffairs, Complaints, Payments, PovertyRosterView};
 use crate::sync::PovertyEvents;
 
 pub const SERVICE: &str = "civil-affairs";
@@ -45,6 +46,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0013_verification_reports_read", include_str!("../migrations/0013_verification_reports_read.sql")),
     ("0014_verification_findings", include_str!("../migrations/0014_verification_findings.sql")),
     ("0015_complaints", include_str!("../migrations/0015_complaints.sql")),
+    ("0016_payments", include_str!("../migrations/0016_payments.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one
@@ -180,6 +182,27 @@ pub const ACCESS: &[Rule] = &[
         &[TownshipCaseworker, TownshipReviewer, CountyOperator, CountyApprover, ProvinceAuditor],
         Scope::Request,
     ),
+    // The payment roll (R-PROC-1): prepared and paid out by the county's
+    // operator, signed by its approver.
+    officers("/dibao.civil_affairs.v1.PaymentService/PrepareRoll", &[CountyOperator, CountyApprover], Scope::Request),
+    officers("/dibao.civil_affairs.v1.PaymentService/SignRoll", &[CountyApprover], Scope::Data),
+    officers(
+        "/dibao.civil_affairs.v1.PaymentService/ExportDisbursement",
+        &[CountyOperator, CountyApprover],
+        Scope::Data,
+    ),
+    officers("/dibao.civil_affairs.v1.PaymentService/ImportBankReturn", &[CountyOperator], Scope::Data),
+    officers(
+        "/dibao.civil_affairs.v1.PaymentService/ListPayments",
+        &[CountyOperator, CountyApprover, ProvinceAuditor],
+        Scope::Data,
+    ),
+    officers("/dibao.civil_affairs.v1.PaymentService/GetPaymentHistory", READERS, Scope::Data),
+    officers(
+        "/dibao.civil_affairs.v1.PaymentService/ListOverpayments",
+        &[CountyOperator, CountyApprover, ProvinceAuditor],
+        Scope::Request,
+    ),
 ];
 
 /// Civil affairs' own settings.
@@ -251,6 +274,7 @@ impl Service for Application {
             .server()?
             .add_service(CivilAffairsServiceServer::new(CivilAffairs(roster.clone())))
             .add_service(ComplaintServiceServer::new(Complaints(roster.clone())))
+            .add_service(PaymentServiceServer::new(Payments(roster.clone())))
             .add_service(PovertyRosterViewServiceServer::new(PovertyRosterView(roster)))
             .start(settings.platform.server.listen, shutdown)
             .await?;

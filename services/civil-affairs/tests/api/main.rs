@@ -6,6 +6,7 @@ mod assessment;
 mod binary;
 mod complaints;
 mod helpers;
+mod payments;
 mod process;
 mod report_gate;
 mod reviews;
