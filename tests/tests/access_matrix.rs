@@ -667,6 +667,13 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             one(ca::ListComplaintsRequest { division: township(), ..Default::default() }),
             caseworker.clone(),
         ),
+        fixture(
+            "civil-affairs",
+            &civil_path("GetCertificate"),
+            Kind::Unary,
+            one(ca::GetCertificateRequest { household_id: h1.clone() }),
+            caseworker.clone(),
+        ),
         fixture("civil-affairs", &payment_path("PrepareRoll"), Kind::Unary, one(roll(next_month)), operator.clone()),
         fixture(
             "civil-affairs",

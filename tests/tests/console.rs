@@ -363,6 +363,13 @@ async fn scenario() {
     let report = c.wait_for_text("各部门答复", 10).await.expect("report page");
     assert!(report.contains("机动车") && report.contains("公安") && report.contains("完整"), "{report}");
     c.screenshot(&shots().join("report.png")).await.expect("screenshot");
+    // The certificate issued at enrolment (低保证, R-PROC-1), printed from the application.
+    c.goto(&format!("{base}/applications/{app}")).await.expect("back to the application");
+    c.wait_for_text("核对报告", 10).await.expect("application page");
+    c.click("#certificate-link").await.expect("the certificate");
+    let certificate = c.wait_for_text("发证机关", 10).await.expect("certificate page");
+    assert!(certificate.contains("证号：220581-DB-") && certificate.contains("月保障金"), "{certificate}");
+    assert!(c.has("button[data-print]").await.expect("page"), "a print button");
 
     // --- the comparison: the enrolled household is on the dibao roster only, list (b); decided in writing.
     let db = all.env.db.client().await.expect("db");

@@ -199,7 +199,8 @@ fn summary(v: &Visit, a: &ca::Application) -> String {
     format!(
         "<dl class=\"summary\">{number}<dt>户主</dt><dd id=\"head\">{head}</dd><dt>村</dt><dd>{village}</dd>\
          <dt>类型</dt><dd>{kind}</dd><dt>状态</dt><dd id=\"status\">{status}</dd>\
-         <dt>当前环节</dt><dd id=\"next-step\">{step}</dd><dt>提交时间</dt><dd>{submitted}</dd>{notice}{report}{amount}</dl>",
+         <dt>当前环节</dt><dd id=\"next-step\">{step}</dd><dt>提交时间</dt><dd>{submitted}</dd>{notice}{report}{amount}\
+         {certificate}</dl>",
         number = if h.household_number.is_empty() {
             String::new()
         } else {
@@ -223,6 +224,16 @@ fn summary(v: &Visit, a: &ca::Application) -> String {
         },
         amount = if amount > 0 {
             format!("<dt>保障类别</dt><dd>{}</dd><dt>月保障金</dt><dd>{} 元</dd>", esc(category.label()), yuan(amount))
+        } else {
+            String::new()
+        },
+        certificate = if [ca::HouseholdStatus::Enrolled as i32, ca::HouseholdStatus::GradualExit as i32]
+            .contains(&h.status)
+        {
+            format!(
+                "<dt>低保证</dt><dd><a href=\"/applications/{}/certificate\" id=\"certificate-link\">查看、打印</a></dd>",
+                esc(&a.application_id)
+            )
         } else {
             String::new()
         },
@@ -292,6 +303,41 @@ pub async fn explanation(v: &Visit, id: &str) -> Page {
         id = esc(&a.application_id),
     );
     Page::ok("低保核算说明", body)
+}
+
+/// `GET /applications/{id}/certificate`: the household's certificate
+/// (低保证, 特困供养证) as printed, on a page of its own.
+pub async fn certificate(v: &Visit, id: &str) -> Page {
+    let a = match read(v, id).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let household_id = a.household.as_ref().map(|h| h.household_id.clone()).unwrap_or_default();
+    let mut civil = match client(v) {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let answer = civil.get_certificate(v.request(CIVIL, ca::GetCertificateRequest { household_id })).await;
+    let printed = match answer {
+        Ok(answer) => answer.into_inner().printed,
+        Err(status) => return Page::message(StatusCode::NOT_FOUND, "低保证", &super::refusal(&status, NOT_FOUND)),
+    };
+    let Some((title, lines)) = printed.split_first() else {
+        return Page::message(
+            StatusCode::CONFLICT,
+            "低保证",
+            "该户尚无本系统签发的证件（尚未纳入，或由原花名册导入、此后未有变更，原纸质证件继续有效）",
+        );
+    };
+    let lines: String = lines.iter().map(|l| format!("<p>{}</p>", esc(l))).collect();
+    let body = format!(
+        "<div class=\"printable\" id=\"certificate\"><h2>{title}</h2>{lines}</div>\
+         <p class=\"no-print\"><button type=\"button\" data-print id=\"print\">打印</button> \
+         <a href=\"/applications/{id}\">返回申请</a></p>",
+        title = esc(title),
+        id = esc(&a.application_id),
+    );
+    Page::ok(title, body)
 }
 
 /// The income lines as the engine treated them; with `rules`, the rule of each (the officer's view).

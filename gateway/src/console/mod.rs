@@ -223,6 +223,7 @@ pub async fn http(
     // Paths are named by their shape (an application's id is not a metric label).
     let shape = match path.as_str() {
         p if p.starts_with("/applications/") && p.ends_with("/explanation") => "/applications/{id}/explanation",
+        p if p.starts_with("/applications/") && p.ends_with("/certificate") => "/applications/{id}/certificate",
         p if p.starts_with("/applications/") && p.ends_with("/verify") => "/applications/{id}/verify",
         p if p.starts_with("/applications/") => "/applications/{id}",
         p if p.starts_with("/campaigns/") && p.ends_with("/events") => "/campaigns/{id}/events",
@@ -314,6 +315,9 @@ async fn route(
         (Method::GET, p) if p.starts_with("/campaigns/") => campaign::page(&v, p.trim_start_matches("/campaigns/")),
         (Method::GET, p) if p.starts_with("/applications/") && p.ends_with("/verify") => {
             verification::page(&v, p.trim_start_matches("/applications/").trim_end_matches("/verify")).await
+        }
+        (Method::GET, p) if p.starts_with("/applications/") && p.ends_with("/certificate") => {
+            application::certificate(&v, p.trim_start_matches("/applications/").trim_end_matches("/certificate")).await
         }
         (Method::GET, p) if p.starts_with("/applications/") && p.ends_with("/explanation") => {
             application::explanation(&v, p.trim_start_matches("/applications/").trim_end_matches("/explanation")).await

@@ -589,6 +589,7 @@ async fn enrol(
     let category = convert::category_to_pb(benefit.category) as i32;
     let (version, household_number) =
         households::enrol(tx, household_id, category, benefit.monthly_amount, china_date(now)).await?;
+    crate::certificates::reissue(tx, household_id, "审批纳入", now).await?;
     let payload = Payload::HouseholdEnrolled(HouseholdEnrolled {
         household_id: household_id.to_string(),
         village: Some(dibao_proto::common::v1::DivisionCode { code: village }),

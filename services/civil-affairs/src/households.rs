@@ -526,6 +526,8 @@ pub async fn exit(
         .map(|r| r.get(0))
         .collect();
     tx.execute("UPDATE household_member SET live = false WHERE household_id = $1", &[&household_id]).await?;
+    // Its certificate is withdrawn.
+    crate::certificates::reissue(tx, household_id, "退出", now).await?;
     let payload = Payload::HouseholdExited(HouseholdExited {
         household_id: household_id.to_string(),
         reason: reason as i32,
@@ -673,6 +675,8 @@ pub async fn record_amount_change(tx: &Transaction<'_>, topic: &str, c: &AmountC
         &[&c.household_id, &c.from.0, &c.to.0, &c.month, &c.reason, &c.now],
     )
     .await?;
+    // What the certificate states changed with the amount.
+    crate::certificates::reissue(tx, c.household_id, c.reason, c.now).await?;
     let payload = Payload::HouseholdAmountChanged(HouseholdAmountChanged {
         household_id: c.household_id.to_string(),
         monthly_amount: Some(c.to.into()),

@@ -17,11 +17,13 @@
 //! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
 //! - [`complaints`]: complaints and reports, their assignment, follow-up and close (R-AUD-2);
 //! - [`payments`]: the monthly payment roll, the banks' files and their returns (R-PROC-1);
+//! - [`certificates`]: the household's certificate, issued, reissued on change, withdrawn (R-PROC-1);
 //! - [`sync`]: the poverty office's events applied to the view of its roster, and its rebuild (R-SYNC-*);
 //! - [`roster_file`]: a county's roster file (花名册, CSV or xlsx) read into import rows;
 //! - [`convert`]: from the wire to the engine's types, naming each bad field.
 
 pub mod application;
+pub mod certificates;
 pub mod complaints;
 pub mod convert;
 pub mod history;

@@ -399,6 +399,8 @@ pub async fn review(
                 now,
             };
             households::record_amount_change(&tx, &roster.topic, &change).await?;
+        } else if category != household.category {
+            crate::certificates::reissue(&tx, household_id, "复核：保障类别调整", now).await?;
         }
         (outcome, benefit.monthly_amount, benefit.explanation)
     } else {

@@ -266,6 +266,14 @@ impl CivilAffairsService for CivilAffairs {
         let reader = Reader::of(&request);
         respond(sampling::reproduce(&self.0, &reader, request.get_ref()).await)
     }
+
+    async fn get_certificate(
+        &self,
+        request: Request<pb::GetCertificateRequest>,
+    ) -> Result<Response<pb::GetCertificateResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(crate::certificates::get(&self.0, &reader, request.get_ref()).await)
+    }
 }
 
 /// The operator's resync of the view of the registered-poor roster.

@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0014_verification_findings", include_str!("../migrations/0014_verification_findings.sql")),
     ("0015_complaints", include_str!("../migrations/0015_complaints.sql")),
     ("0016_payments", include_str!("../migrations/0016_payments.sql")),
+    ("0017_certificates", include_str!("../migrations/0017_certificates.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one
@@ -71,6 +72,7 @@ pub const ACCESS: &[Rule] = &[
         ..officers("/dibao.civil_affairs.v1.CivilAffairsService/GetApplication", READERS, Scope::Data)
     },
     officers("/dibao.civil_affairs.v1.CivilAffairsService/GetHistory", READERS, Scope::Data),
+    officers("/dibao.civil_affairs.v1.CivilAffairsService/GetCertificate", READERS, Scope::Data),
     officers("/dibao.civil_affairs.v1.CivilAffairsService/ListApplications", READERS, Scope::Request),
     officers("/dibao.civil_affairs.v1.CivilAffairsService/ListHouseholds", READERS, Scope::Request),
     // The hub's campaigns (R-VER-5) and the comparison's rebuild read it whole; an operator's resync too.

@@ -4,6 +4,7 @@
 
 mod assessment;
 mod binary;
+mod certificates;
 mod complaints;
 mod helpers;
 mod payments;

@@ -124,6 +124,17 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     assert_eq!(h.status, HouseholdStatus::Enrolled as i32);
     assert_eq!(h.monthly_amount, Some(Money { fen: 50_000 }));
     assert_eq!(h.household_number, ev.household_number, "the household is read with its number");
+    // Enrolled, it holds its certificate (低保证, R-PROC-1), printed as issued.
+    let certificate = r
+        .client
+        .get_certificate(GetCertificateRequest { household_id: ev.household_id.clone() })
+        .await
+        .expect("certificate")
+        .into_inner();
+    let current = certificate.current.expect("a certificate at enrolment");
+    assert_eq!((current.number.as_str(), current.reason.as_str()), ("220581-DB-2026-000001", "审批纳入"));
+    assert!(certificate.printed.iter().any(|l| l == "月保障金：500.00元"), "{:?}", certificate.printed);
+    assert!(certificate.printed.iter().any(|l| l == "户主：王建国"), "{:?}", certificate.printed);
     // Once enrolled the household leaves the applicants' notice for the long-term one.
     let applicants = export_notice(&mut r.client, COUNTY, NoticeKind::Applicants, FileFormat::Csv).await.expect("csv");
     assert_eq!(applicants.households, 0);
