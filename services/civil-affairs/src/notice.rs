@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use dibao_benefit_engine::policy::CountyPolicy;
 use dibao_platform::Error;
+use dibao_platform::files::tabular;
 use dibao_platform::runtime::access::Reader;
 use dibao_platform::runtime::clock::china_date;
 use dibao_proto::civil_affairs::v1 as pb;
@@ -112,24 +113,10 @@ fn cells(i: usize, r: &NoticeRow) -> [String; 9] {
     ]
 }
 
-/// CSV, UTF-8 with a byte-order mark so that Excel opens the Chinese text;
-/// the table, then a blank line and the numbers to call.
+/// The table in CSV, then a line of one cell: the numbers to call.
 pub fn to_csv(rows: &[NoticeRow], contacts: &Contacts) -> Vec<u8> {
-    fn field(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
-    }
-    let mut out = String::from("\u{feff}");
-    out.push_str(&HEADERS.join(","));
-    out.push_str("\r\n");
-    for (i, r) in rows.iter().enumerate() {
-        let line: Vec<String> = cells(i, r).iter().map(|c| field(c)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
-    out.push_str("\r\n");
-    out.push_str(&field(&contacts.line()));
-    out.push_str("\r\n");
-    out.into_bytes()
+    let table = rows.iter().enumerate().map(|(i, r)| cells(i, r).to_vec());
+    tabular::csv_document(&HEADERS, table.chain(std::iter::once(vec![contacts.line()])))
 }
 
 /// The same table as an xlsx workbook: a title row, the numbers to call,
@@ -355,7 +342,7 @@ mod tests {
             "1,220581101201,\"王建国, \"\"老王\"\"\",110105********002X,4,267.50,低保C类,565.00,\
              2026年12月01日至2026年12月08日"
         );
-        assert_eq!(lines[3], "监督举报电话：县（市、区）民政部门 0435-4221234");
+        assert_eq!(lines[2], "监督举报电话：县（市、区）民政部门 0435-4221234");
     }
 
     #[test]

@@ -332,7 +332,7 @@ pub async fn export(
     let stem = format!("disbursement-{}-{:04}{:02}-{}", held.county, held.month.year(), held.month.month() as u8, bank);
     let (filename, content) = match format {
         pb::FileFormat::Xlsx => (format!("{stem}.xlsx"), to_xlsx(&memo, &lines)?),
-        _ => (format!("{stem}.csv"), to_csv(&lines)),
+        _ => (format!("{stem}.csv"), dibao_platform::files::tabular::csv_document(&FILE_HEADERS, &lines)),
     };
     Ok(pb::ExportDisbursementResponse {
         filename,
@@ -340,20 +340,6 @@ pub async fn export(
         payments: lines.len() as i32,
         total: Some(common::Money { fen: total }),
     })
-}
-
-fn to_csv(lines: &[[String; 7]]) -> Vec<u8> {
-    fn field(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
-    }
-    let mut out = String::from("\u{feff}");
-    out.push_str(&FILE_HEADERS.join(","));
-    out.push_str("\r\n");
-    for line in lines {
-        out.push_str(&line.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-    }
-    out.into_bytes()
 }
 
 fn to_xlsx(title: &str, lines: &[[String; 7]]) -> Result<Vec<u8>, Error> {

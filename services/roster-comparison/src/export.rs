@@ -83,16 +83,10 @@ pub fn cells(ordinal: usize, e: &StoredEntry, full_identity: bool) -> [String; 1
 /// CSV (UTF-8 with a byte-order mark, so spreadsheet programs read the
 /// Chinese right), lists one after another.
 pub fn to_csv<E: Borrow<StoredEntry>>(entries: &[E], full_identity: bool) -> Vec<u8> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::with_capacity(entries.len() * 200));
-    let _ = w.write_record(HEADINGS);
-    for (i, e) in entries.iter().enumerate() {
-        let _ = w.write_record(cells(i, e.borrow(), full_identity));
-    }
-    let mut out = "\u{feff}".as_bytes().to_vec();
-    out.extend(w.into_inner().unwrap_or_default());
-    out
+    dibao_platform::files::tabular::csv_document(
+        &HEADINGS,
+        entries.iter().enumerate().map(|(i, e)| cells(i, e.borrow(), full_identity)),
+    )
 }
 
 /// An xlsx workbook with one sheet per list that has entries (sheet names

@@ -2,7 +2,8 @@
 //! mark) or the first sheet of an xlsx workbook: a heading row, columns
 //! found by their heading in any order, and records on consecutive lines
 //! under the same key (a household's members under its number). Each roster
-//! says what its columns mean; this module only reads them.
+//! says what its columns mean; this module reads them, and writes the
+//! tables the services hand out ([`csv_document`]).
 
 use std::io::Read;
 use std::path::Path;
@@ -248,6 +249,26 @@ pub fn date(s: &str) -> Result<dibao_proto::common::v1::Date, String> {
 }
 
 /// "是"/"否" as rosters write them; `None` for anything else.
+/// A table as the services hand it out in CSV: UTF-8 with a byte-order
+/// mark (so that spreadsheet programs read the Chinese right), lines ended
+/// CRLF, fields quoted where they must be; rows may be shorter than the
+/// heading (a closing line of one cell).
+pub fn csv_document<R, C>(headings: &[&str], rows: impl IntoIterator<Item = R>) -> Vec<u8>
+where
+    R: IntoIterator<Item = C>,
+    C: AsRef<[u8]>,
+{
+    let mut w = ::csv::WriterBuilder::new().terminator(::csv::Terminator::CRLF).flexible(true).from_writer(Vec::new());
+    // Writing into memory cannot fail.
+    let _ = w.write_record(headings);
+    for row in rows {
+        let _ = w.write_record(row);
+    }
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    out.extend(w.into_inner().unwrap_or_default());
+    out
+}
+
 pub fn yes_no(cell: &str) -> Option<bool> {
     match cell {
         "是" | "Y" | "y" => Some(true),
