@@ -3,7 +3,7 @@
 # up and shows events crossing the mesh exactly once; runs the verification
 # mesh and civil affairs for the demo county 220581 through the gateway;
 # the two rosters in sync; the roster comparison. Then it leaves the whole
-# mesh running — every service, the six adapters, the department simulator
+# mesh running — every service, the eight adapters, the department simulator
 # and the gateway with the officers' console — at a printed address, and
 # prints the demo officers' logins. `scripts/stack.sh down` stops it all.
 set -euo pipefail
@@ -68,7 +68,7 @@ kill -TERM $APPLIER; wait $APPLIER || true
 trap - EXIT
 
 echo
-echo "== verification mesh: the department simulator (the departments' front ends, over HTTPS; the real-estate register's front-end database view), six department adapters and the verification hub, each its own process over mTLS"
+echo "== verification mesh: the department simulator (the departments' front ends, over HTTPS; the real-estate register's front-end database view), eight department adapters and the verification hub, each its own process over mTLS"
 cargo build --quiet -p dibao-synthetic -p dibao-department-adapters -p dibao-verification-hub --bins
 # Ports free right now (asked of the kernel), so nothing else on the machine collides.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -141,7 +141,13 @@ async fn main() -> anyhow::Result<()> {
         .household
         .unwrap_or_default();
     anyhow::ensure!(flagged.dibao_registered_poor, "the office's flag was not recorded");
-    println!("   扶贫部门据此标注为“低保贫困户”，依据：{}；此后民政纳入或退出低保时由同步自动更新", flagged.flag_basis);
+    // The enrolment may have reached the poverty office after the
+    // registration, and set the flag as the sync's before the office did.
+    let who = if flagged.flag_recorded_by == "sync" { "民政事件同步" } else { "扶贫部门" };
+    println!(
+        "   该户已标注为“低保贫困户”：由{who}记录，依据：{}；此后民政纳入或退出低保时由同步自动更新",
+        flagged.flag_basis
+    );
 
     println!("== 扶贫部门标注该户2024年脱贫，后因病返贫");
     for (status, cause) in

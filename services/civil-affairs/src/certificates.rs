@@ -194,16 +194,6 @@ pub async fn get(
         }
         None => Vec::new(),
     };
-    roster
-        .log
-        .record_all(
-            household
-                .members
-                .iter()
-                .filter_map(|m| m.person.as_ref()?.identity_number.as_ref())
-                .map(|i| reader.entry(&i.value, "查阅低保证"))
-                .collect(),
-        )
-        .await?;
+    households::log_read(roster, reader, &household, "查阅低保证").await?;
     Ok(pb::GetCertificateResponse { current, printed, earlier: all })
 }

@@ -65,6 +65,13 @@ pub fn mask(h: &mut pb::Household) {
     }
 }
 
+/// Logs `reader`'s read of what concerns a household's members (its
+/// certificate, its payments), in one record.
+pub async fn log_read(roster: &Roster, reader: &Reader, household: &pb::Household, purpose: &str) -> Result<(), Error> {
+    roster.log.record_all(members_of(household).map(|person| reader.entry(&person, purpose)).collect()).await?;
+    Ok(())
+}
+
 /// Logs `reader`'s read of the households' members in one record, then
 /// shows each as the reader may see it.
 pub async fn shown_all(

@@ -470,6 +470,9 @@ pub async fn list(
         )
         .await?;
     tx.commit().await?;
+    // Payees' names and accounts: on record as a read of the county's roll.
+    let county = DivisionCode::parse(&held.county).map_err(|_| Error::stored("roll county"))?;
+    roster.log.record(reader.bulk_entry(&county, "查阅低保金发放名册")).await?;
     let full = sees_accounts(reader);
     let more = rows.len() as i64 > size;
     let payments: Vec<pb::Payment> = rows.iter().take(size as usize).map(|r| payment_of(r, full)).collect();
@@ -491,13 +494,13 @@ pub async fn history(
     let id = Uuid::parse_str(req.household_id.trim())
         .map_err(|_| InvalidField::new("household_id", "家庭编号格式不正确"))?;
     let client = roster.pool.get().await?;
-    let village: Option<String> = client
-        .query_opt("SELECT village FROM household WHERE household_id = $1", &[&id])
-        .await?
-        .map(|r| r.get("village"));
-    if !village.and_then(|v| DivisionCode::parse(&v).ok()).is_some_and(|v| reader.covers(&v)) {
+    let row = client
+        .query_opt(&format!("SELECT {}, village FROM household WHERE household_id = $1", households::COLUMNS), &[&id])
+        .await?;
+    let Some(row) = row.filter(|r| DivisionCode::parse(r.get("village")).is_ok_and(|v| reader.covers(&v))) else {
         return Err(PaymentError::HouseholdNotFound(id).into());
-    }
+    };
+    households::log_read(roster, reader, &households::household_of(&row)?, "查阅低保金发放记录").await?;
     let full = sees_accounts(reader);
     let payments = client
         .query(
