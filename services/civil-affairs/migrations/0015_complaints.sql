@@ -16,7 +16,7 @@ CREATE TABLE complaint (
     household_id        uuid REFERENCES household,
     application_id      uuid REFERENCES application,
     -- The officer complained of, by their id in the officers' registry ('' for none).
-    officer_id          text        NOT NULL,
+    named_officer_id    text        NOT NULL,
     township            text,
     due_on              date,
     status              integer     NOT NULL, -- ComplaintStatus

@@ -16,7 +16,7 @@ use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::{Money, Relation};
 use dibao_proto::events::v1::Programme;
 use dibao_proto::labels::chinese_date;
-use dibao_proto::types::{DivisionCode, Fen, InvalidField, date_to_pb};
+use dibao_proto::types::{DivisionCode, Fen, date_to_pb};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -141,8 +141,7 @@ pub async fn get(
     reader: &Reader,
     req: &pb::GetCertificateRequest,
 ) -> Result<pb::GetCertificateResponse, Error> {
-    let id = Uuid::parse_str(req.household_id.trim())
-        .map_err(|_| InvalidField::new("household_id", "家庭编号格式不正确"))?;
+    let id = crate::convert::uuid(&req.household_id, "household_id", "家庭编号格式不正确")?;
     let client = roster.pool.get().await?;
     let row = client
         .query_opt(

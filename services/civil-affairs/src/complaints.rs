@@ -92,7 +92,7 @@ fn optional_id(value: &str, field: &str, errors: &mut Vec<InvalidField>) -> Opti
 }
 
 fn complaint_id(value: &str) -> Result<Uuid, InvalidField> {
-    Uuid::parse_str(value.trim()).map_err(|_| InvalidField::new("complaint_id", "投诉举报编号格式不正确"))
+    convert::uuid(value, "complaint_id", "投诉举报编号格式不正确")
 }
 
 /// A complaint to take in, checked.
@@ -107,7 +107,7 @@ pub struct Intake {
     content: String,
     household_id: Option<Uuid>,
     application_id: Option<Uuid>,
-    officer_id: String,
+    named_officer: String,
 }
 
 impl Intake {
@@ -143,9 +143,9 @@ impl Intake {
         let content = text(&req.content, "content", true, &mut errors);
         let household_id = optional_id(&req.household_id, "household_id", &mut errors);
         let application_id = optional_id(&req.application_id, "application_id", &mut errors);
-        let officer_id = req.officer_id.trim().to_owned();
-        if officer_id.chars().count() > 64 {
-            errors.push(InvalidField::new("officer_id", "经办人编号不能超过64个字符"));
+        let named_officer = req.named_officer_id.trim().to_owned();
+        if named_officer.chars().count() > 64 {
+            errors.push(InvalidField::new("named_officer_id", "被反映经办人的编号不能超过64个字符"));
         }
         let (Some(division), Some(received_on), true) = (division, received_on, errors.is_empty()) else {
             return Err(Error::InvalidArgument(errors));
@@ -162,7 +162,7 @@ impl Intake {
             content,
             household_id,
             application_id,
-            officer_id,
+            named_officer,
         })
     }
 }
@@ -262,8 +262,8 @@ pub async fn file(roster: &Roster, officer: &Officer, c: Intake) -> Result<pb::F
     let id = Uuid::now_v7();
     tx.execute(
         "INSERT INTO complaint (complaint_id, complaint_number, county, division, channel, received_on, anonymous,
-                                complainant_name, complainant_contact, content, household_id, application_id, officer_id,
-                                status, filed_at)
+                                complainant_name, complainant_contact, content, household_id, application_id,
+                                named_officer_id, status, filed_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         &[
             &id,
@@ -278,7 +278,7 @@ pub async fn file(roster: &Roster, officer: &Officer, c: Intake) -> Result<pb::F
             &c.content,
             &c.household_id,
             &c.application_id,
-            &c.officer_id,
+            &c.named_officer,
             &(pb::ComplaintStatus::Received as i32),
             &now,
         ],
@@ -296,7 +296,7 @@ struct Held {
     division: DivisionCode,
     township: Option<DivisionCode>,
     status: pb::ComplaintStatus,
-    officer_id: String,
+    named_officer: String,
 }
 
 /// Locks a complaint the officer may act on: filed in or assigned to their
@@ -304,7 +304,7 @@ struct Held {
 async fn lock(tx: &Transaction<'_>, officer: &Officer, id: Uuid) -> Result<Held, Error> {
     let row = tx
         .query_opt(
-            "SELECT county, division, township, status, officer_id FROM complaint WHERE complaint_id = $1 FOR UPDATE",
+            "SELECT county, division, township, status, named_officer_id FROM complaint WHERE complaint_id = $1 FOR UPDATE",
             &[&id],
         )
         .await?
@@ -315,12 +315,12 @@ async fn lock(tx: &Transaction<'_>, officer: &Officer, id: Uuid) -> Result<Held,
         division: code(row.get("division"))?,
         township: row.get::<_, Option<String>>("township").map(code).transpose()?,
         status: pb::ComplaintStatus::try_from(row.get::<_, i32>("status")).unwrap_or_default(),
-        officer_id: row.get("officer_id"),
+        named_officer: row.get("named_officer_id"),
     };
     if !officer.covers(&held.division) && !held.township.as_ref().is_some_and(|t| officer.covers(t)) {
         return Err(ComplaintError::NotFound(id).into());
     }
-    if !held.officer_id.is_empty() && held.officer_id == officer.officer_id {
+    if !held.named_officer.is_empty() && held.named_officer == officer.officer_id {
         return Err(ComplaintError::AboutYou.into());
     }
     Ok(held)
@@ -483,7 +483,7 @@ pub async fn close(roster: &Roster, officer: &Officer, c: Closing) -> Result<pb:
 }
 
 const COLUMNS: &str = "complaint_id, complaint_number, channel, received_on, anonymous, complainant_name, \
-                       complainant_contact, content, household_id, application_id, officer_id, division, township, \
+                       complainant_contact, content, household_id, application_id, named_officer_id, division, township, \
                        due_on, status, outcome, reply";
 
 /// A complaint as `reader` may read it: who reported only for the county's
@@ -512,7 +512,7 @@ fn complaint_of(row: &Row, reader: &Reader, today: Date) -> pb::Complaint {
         content: row.get("content"),
         household_id: row.get::<_, Option<Uuid>>("household_id").map(|u| u.to_string()).unwrap_or_default(),
         application_id: row.get::<_, Option<Uuid>>("application_id").map(|u| u.to_string()).unwrap_or_default(),
-        officer_id: row.get("officer_id"),
+        named_officer_id: row.get("named_officer_id"),
         division: Some(common::DivisionCode { code: division }),
         township: row.get::<_, Option<String>>("township").map(|code| common::DivisionCode { code }),
         due_on: due_on.map(date_to_pb),

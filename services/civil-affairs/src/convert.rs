@@ -268,6 +268,17 @@ pub fn supporters(items: &[pb::Supporter]) -> Result<Vec<Supporter>, Errors> {
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
+/// An id the caller sends (a household, an application, a roll), refused
+/// with `reason` when it is not one.
+pub fn uuid(raw: &str, field: &str, reason: &str) -> Result<uuid::Uuid, InvalidField> {
+    uuid::Uuid::parse_str(raw.trim()).map_err(|_| InvalidField::new(field, reason))
+}
+
+/// The month of `d` as the wire carries it.
+pub fn year_month_pb(d: Date) -> common::YearMonth {
+    common::YearMonth { year: d.year(), month: i32::from(d.month() as u8) }
+}
+
 pub fn year_month(v: &Option<common::YearMonth>, field: &str) -> Result<Date, InvalidField> {
     let ym = required(v, field)?;
     u8::try_from(ym.month)

@@ -11,7 +11,7 @@ use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::store::snapshot::{self, Export};
 use dibao_platform::trust::access_log::AccessLog;
 use dibao_proto::civil_affairs::v1 as pb;
-use dibao_proto::common::v1::{IdentityNumber as PbIdentity, Money, OfficerRole, YearMonth};
+use dibao_proto::common::v1::{IdentityNumber as PbIdentity, Money, OfficerRole};
 use dibao_proto::events::v1::{
     ExitReason, HouseholdAmountChanged, HouseholdExited, MemberDeceased, RosterMember, event_envelope::Payload,
 };
@@ -687,7 +687,7 @@ pub async fn record_amount_change(tx: &Transaction<'_>, topic: &str, c: &AmountC
     let payload = Payload::HouseholdAmountChanged(HouseholdAmountChanged {
         household_id: c.household_id.to_string(),
         monthly_amount: Some(c.to.into()),
-        effective_month: Some(YearMonth { year: c.month.year(), month: i32::from(c.month.month() as u8) }),
+        effective_month: Some(crate::convert::year_month_pb(c.month)),
         reason: c.reason.to_owned(),
     });
     publish(tx, topic, c.household_id, c.version, payload).await

@@ -67,11 +67,7 @@ impl Refusal for PaymentError {
 }
 
 fn roll_id(raw: &str) -> Result<Uuid, InvalidField> {
-    Uuid::parse_str(raw.trim()).map_err(|_| InvalidField::new("roll_id", "名册编号格式不正确"))
-}
-
-fn year_month(d: Date) -> common::YearMonth {
-    common::YearMonth { year: d.year(), month: i32::from(d.month() as u8) }
+    convert::uuid(raw, "roll_id", "名册编号格式不正确")
 }
 
 /// A roll to prepare, checked.
@@ -426,7 +422,7 @@ fn payment_of(row: &Row, full: bool) -> pb::Payment {
         reference: row.get("reference"),
         household_id: row.get::<_, Uuid>("household_id").to_string(),
         household_number: row.get("household_number"),
-        month: Some(year_month(row.get("month"))),
+        month: Some(convert::year_month_pb(row.get("month"))),
         amount: Some(common::Money { fen: row.get("amount_fen") }),
         payee: Some(pb::Payee {
             bank: row.get("bank"),
@@ -491,8 +487,7 @@ pub async fn history(
     reader: &Reader,
     req: &pb::GetPaymentHistoryRequest,
 ) -> Result<pb::GetPaymentHistoryResponse, Error> {
-    let id = Uuid::parse_str(req.household_id.trim())
-        .map_err(|_| InvalidField::new("household_id", "家庭编号格式不正确"))?;
+    let id = convert::uuid(&req.household_id, "household_id", "家庭编号格式不正确")?;
     let client = roster.pool.get().await?;
     let row = client
         .query_opt(&format!("SELECT {}, village FROM household WHERE household_id = $1", households::COLUMNS), &[&id])

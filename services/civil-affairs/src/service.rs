@@ -14,7 +14,6 @@ use dibao_proto::civil_affairs::v1::complaint_service_server::ComplaintService;
 use dibao_proto::civil_affairs::v1::payment_service_server::PaymentService;
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewService;
 use dibao_proto::sync::v1::{RebuildPovertyViewRequest, RebuildPovertyViewResponse};
-use dibao_proto::types::InvalidField;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::application::{self, DeathReport, ExitStart, ObjectionNote, Signing, Submission};
@@ -23,13 +22,9 @@ use crate::import::RosterImport;
 use crate::notice::{self, NoticeRequest};
 use crate::policy::{self, Saving};
 use crate::sampling::{self, SampleRequest};
-use crate::{complaints, history, payments, review, sync};
+use crate::{complaints, convert, history, payments, review, sync};
 
 pub struct CivilAffairs(pub Arc<Roster>);
-
-fn uuid(raw: &str, field: &str, reason: &str) -> Result<uuid::Uuid, dibao_platform::Error> {
-    uuid::Uuid::parse_str(raw.trim()).map_err(|_| InvalidField::new(field, reason).into())
-}
 
 #[tonic::async_trait]
 impl CivilAffairsService for CivilAffairs {
@@ -39,7 +34,7 @@ impl CivilAffairsService for CivilAffairs {
     ) -> Result<Response<pb::GetHouseholdResponse>, Status> {
         respond(
             async {
-                let id = uuid(&request.get_ref().household_id, "household_id", "家庭编号格式不正确")?;
+                let id = convert::uuid(&request.get_ref().household_id, "household_id", "家庭编号格式不正确")?;
                 let reader = Reader::of(&request);
                 Ok(pb::GetHouseholdResponse { household: Some(households::read(&self.0, &reader, id).await?) })
             }
@@ -53,7 +48,7 @@ impl CivilAffairsService for CivilAffairs {
     ) -> Result<Response<pb::GetApplicationResponse>, Status> {
         respond(
             async {
-                let id = uuid(&request.get_ref().application_id, "application_id", "申请编号格式不正确")?;
+                let id = convert::uuid(&request.get_ref().application_id, "application_id", "申请编号格式不正确")?;
                 let reader = Reader::of(&request);
                 Ok(pb::GetApplicationResponse { application: Some(application::get(&self.0, &reader, id).await?) })
             }

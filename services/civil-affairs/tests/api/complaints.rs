@@ -89,7 +89,7 @@ async fn a_complaint_is_taken_assigned_followed_up_and_closed_and_an_overdue_one
         content: "反映王建国家有耕地流转收入未申报，仍申请低保。".into(),
         household_id: hh.clone(),
         application_id: app.clone(),
-        officer_id: "township_reviewer-220581101".into(),
+        named_officer_id: "township_reviewer-220581101".into(),
         ..Default::default()
     };
     let filed = r
