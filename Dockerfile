@@ -47,5 +47,8 @@ ENTRYPOINT ["department-simulator"]
 
 FROM base AS runtime
 COPY --from=build /out/bin/ /usr/local/bin/
+# The provinces' township and village tables (统计用区划代码), which
+# <SERVICE>__DIVISIONS__DIR names; a province adds its own file beside them.
+COPY proto/data/divisions/ /usr/share/dibao/divisions/
 # The deployable is chosen by the command: civil-affairs, gateway, …
 CMD ["civil-affairs"]

@@ -94,7 +94,8 @@ HUB_ENV=(VERIFICATION_HUB_ENV_FILE=/dev/null
   VERIFICATION_HUB__TLS__CERT="$STACK/certs/verification-hub.pem" VERIFICATION_HUB__TLS__KEY="$STACK/certs/verification-hub.key"
   VERIFICATION_HUB__HUB__SIGNING_KEY="$STACK/certs/hub-assertion.pk8"
   VERIFICATION_HUB__HUB__CIVIL_AFFAIRS="127.0.0.1:$CIVIL_PORT"
-  VERIFICATION_HUB__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers")
+  VERIFICATION_HUB__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers"
+  VERIFICATION_HUB__DIVISIONS__DIR="$PWD/proto/data/divisions")
 for dept in public_security human_resources housing commerce bank tax disability_federation medical_insurance; do
   port=$(free_port)
   ident="adapter-${dept//_/-}"
@@ -115,6 +116,7 @@ for dept in public_security human_resources housing commerce bank tax disability
   DEPARTMENT_ADAPTER__DEPARTMENT__KIND="$dept" \
   DEPARTMENT_ADAPTER__ASSERTION__TRUSTED_KEYS="$STACK/certs/trusted-keys" \
   DEPARTMENT_ADAPTER__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
+  DEPARTMENT_ADAPTER__DIVISIONS__DIR="$PWD/proto/data/divisions" \
     detach "$STACK/logs/demo-adapter-$dept.log" env "${reach[@]}" target/debug/department-adapter
   upper=$(echo "$dept" | tr '[:lower:]' '[:upper:]')
   HUB_ENV+=("VERIFICATION_HUB__HUB__DEPARTMENTS__${upper}__ADDRESS=127.0.0.1:$port"
@@ -139,6 +141,7 @@ GATEWAY__TLS__CA_CERT="$STACK/certs/ca.pem" \
 GATEWAY__TLS__CERT="$STACK/certs/gateway.pem" \
 GATEWAY__TLS__KEY="$STACK/certs/gateway.key" \
 GATEWAY__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
+GATEWAY__DIVISIONS__DIR="$PWD/proto/data/divisions" \
 GATEWAY__OFFICERS__SECRET_KEY="$STACK/certs/gateway-secret.key" \
 GATEWAY__ASSERTIONS__SIGNING_KEY="$STACK/certs/officer-issuer.pk8" \
 GATEWAY__PUBLIC__UPSTREAM_SERVER_NAME=localhost \
@@ -156,6 +159,7 @@ CIVIL_AFFAIRS__TLS__CA_CERT="$STACK/certs/ca.pem" \
 CIVIL_AFFAIRS__TLS__CERT="$STACK/certs/civil-affairs.pem" \
 CIVIL_AFFAIRS__TLS__KEY="$STACK/certs/civil-affairs.key" \
 CIVIL_AFFAIRS__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
+CIVIL_AFFAIRS__DIVISIONS__DIR="$PWD/proto/data/divisions" \
 CIVIL_AFFAIRS__VERIFICATION__HUB="127.0.0.1:$HUB_PORT" \
 CIVIL_AFFAIRS__TELEMETRY__LOG_FORMAT=pretty \
 RUST_LOG=warn \
@@ -175,6 +179,7 @@ CIVIL_AFFAIRS__TLS__CA_CERT="$STACK/certs/ca.pem" \
 CIVIL_AFFAIRS__TLS__CERT="$STACK/certs/civil-affairs.pem" \
 CIVIL_AFFAIRS__TLS__KEY="$STACK/certs/civil-affairs.key" \
 CIVIL_AFFAIRS__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
+CIVIL_AFFAIRS__DIVISIONS__DIR="$PWD/proto/data/divisions" \
 POVERTY_ALLEVIATION_ENV_FILE=/dev/null \
 POVERTY_ALLEVIATION__SERVER__LISTEN=127.0.0.1:0 \
 POVERTY_ALLEVIATION__DATABASE__URL="$PG/dibao_demo" \
@@ -186,6 +191,7 @@ POVERTY_ALLEVIATION__TLS__CA_CERT="$STACK/certs/ca.pem" \
 POVERTY_ALLEVIATION__TLS__CERT="$STACK/certs/poverty-alleviation.pem" \
 POVERTY_ALLEVIATION__TLS__KEY="$STACK/certs/poverty-alleviation.key" \
 POVERTY_ALLEVIATION__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers" \
+POVERTY_ALLEVIATION__DIVISIONS__DIR="$PWD/proto/data/divisions" \
 RUST_LOG=warn \
   target/debug/examples/demo_sync
 
@@ -200,7 +206,8 @@ for svc in CIVIL_AFFAIRS:civil-affairs:civil_affairs POVERTY_ALLEVIATION:poverty
     "${env}__KAFKA__BROKERS=127.0.0.1:${DIBAO_BROKER_PORT:-19092}" "${env}__KAFKA__TOPIC_PREFIX=$RUN" \
     "${env}__KAFKA__GROUP_ID=$RUN-$ident" "${env}__TLS__CA_CERT=$STACK/certs/ca.pem" \
     "${env}__TLS__CERT=$STACK/certs/$ident.pem" "${env}__TLS__KEY=$STACK/certs/$ident.key" \
-    "${env}__TRUST__OFFICER_ISSUERS=$STACK/certs/officer-issuers"
+    "${env}__TRUST__OFFICER_ISSUERS=$STACK/certs/officer-issuers" \
+    "${env}__DIVISIONS__DIR=$PWD/proto/data/divisions"
 done
 rm -rf "$STACK/exports"
 ROSTER_COMPARISON__COMPARISON__MONTHLY_RUN_DAY=0 DEMO_EXPORTS="$STACK/exports" RUST_LOG=warn \
@@ -224,6 +231,7 @@ GATEWAY=(GATEWAY_ENV_FILE=/dev/null GATEWAY__SERVER__LISTEN="127.0.0.1:$CONSOLE_
   GATEWAY__DATABASE__URL="$PG/dibao_demo" GATEWAY__DATABASE__SCHEMA=gateway
   GATEWAY__TLS__CA_CERT="$STACK/certs/ca.pem" GATEWAY__TLS__CERT="$STACK/certs/gateway.pem" GATEWAY__TLS__KEY="$STACK/certs/gateway.key"
   GATEWAY__TRUST__OFFICER_ISSUERS="$STACK/certs/officer-issuers"
+  GATEWAY__DIVISIONS__DIR="$PWD/proto/data/divisions"
   GATEWAY__OFFICERS__SECRET_KEY="$STACK/certs/gateway-secret.key"
   GATEWAY__ASSERTIONS__SIGNING_KEY="$STACK/certs/officer-issuer.pk8"
   GATEWAY__PUBLIC__UPSTREAM_SERVER_NAME=localhost

@@ -29,12 +29,20 @@ fn identity(birth: time::Date, seq: u32) -> String {
 /// Writes `n` households of three (head, spouse, child), every identity
 /// number distinct: the k-th head is born k / 1000 days after 1950-01-01.
 fn generate(path: &std::path::Path, n: u32) -> std::io::Result<u64> {
+    // The county's real villages (R-ROSTER-3: the service refuses others).
+    let table = std::fs::read_to_string(dibao_tests::division_tables().join("22.csv"))?;
+    let villages: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split_once(','))
+        .map(|(c, _)| c)
+        .filter(|c| c.len() == 12 && c.starts_with("220581"))
+        .collect();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     roster_file::write_csv_header(&mut out)?;
     let mut lines = 0;
     for k in 0..n {
         let days = time::Duration::days(i64::from(k / 1000));
-        let village = format!("220581{:03}{:03}", 101 + k % 20, 201 + (k / 20) % 50);
+        let village = villages[k as usize % villages.len()];
         let key = format!("220581-{k:07}");
         let category = ["A类", "B类", "C类"][(k % 3) as usize];
         let amount = format!("{}.{:02}", 300 + k % 400, k % 100);

@@ -1,5 +1,6 @@
 //! Division names (行政区划名称) beside their codes on the console: the
-//! province's reference table, imported from a file (`dibao-officers
+//! shipped tables (`dibao_proto::divisions`), and over them the province's
+//! own names, imported from a file (`dibao-officers
 //! divisions FILE`, one `code,name` a line) into the gateway's schema and
 //! held in memory, reloaded every minute so an import shows without a
 //! restart. A code the table lacks is shown as the code alone.
@@ -28,9 +29,11 @@ impl Divisions {
         Ok(n)
     }
 
-    /// The name of `code`, if the table has it.
+    /// The name of `code`: the imported table's, else the shipped division
+    /// tables' (GB/T 2260 and the loaded provinces' townships and villages).
     pub fn name(&self, code: &str) -> Option<String> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(code).cloned()
+        let imported = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(code).cloned();
+        imported.or_else(|| dibao_proto::divisions::name(code))
     }
 
     /// `code` as an officer reads it: `name（code）`, or the code alone.
@@ -107,8 +110,10 @@ mod tests {
     #[test]
     fn a_code_without_a_name_is_shown_alone() {
         let d = Divisions::default();
-        d.0.write().expect("lock").insert("220581".into(), "梅河口市".into());
-        assert_eq!(d.label("220581"), "梅河口市（220581）");
-        assert_eq!(d.label("220582"), "220582");
+        d.0.write().expect("lock").insert("220581".into(), "梅河口市旧称".into());
+        // The imported name over the shipped one; the shipped one, else the code.
+        assert_eq!(d.label("220581"), "梅河口市旧称（220581）");
+        assert_eq!(d.label("220582"), "集安市（220582）");
+        assert_eq!(d.label("229999"), "229999");
     }
 }

@@ -162,6 +162,7 @@ impl Service for Application {
     ) -> anyhow::Result<Started> {
         let own = &settings.own;
         let platform = &settings.platform;
+        platform.divisions.load()?;
         let pool = db::connect_and_migrate(&platform.database, &[("service", MIGRATIONS)]).await?;
         let tls = dibao_platform::runtime::tls::TlsMaterial::load(&platform.tls)?;
         let mut upstreams = HashMap::new();

@@ -7,9 +7,12 @@
 //! - [`topics`] names the event topics both sides of the sync use;
 //! - [`labels`]: one trait for the Chinese names of the enums officers read;
 //! - [`departments`]: the one table of which department answers which item;
+//! - [`divisions`]: which division codes exist (GB/T 2260 and the loaded
+//!   provinces' townships and villages) and their names;
 //! - [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection.
 
 pub mod departments;
+pub mod divisions;
 pub mod labels;
 pub mod types;
 

@@ -215,15 +215,27 @@ impl DivisionCode {
         if !matches!(s.len(), 6 | 9 | 12) || !s.bytes().all(|c| c.is_ascii_digit()) {
             return Err(err(format!("行政区划代码“{s}”应为6位（省、市、县）、9位（乡镇）或12位（村）数字")));
         }
-        let province: u8 = s[..2].parse().unwrap_or(0);
-        if !PROVINCE_CODES.contains(&province) {
-            return Err(err(format!("行政区划代码“{s}”的省级代码“{province:02}”无效")));
-        }
+        crate::divisions::check(s).map_err(err)?;
         Ok(Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Its name in the division tables (R-ROSTER-3), where they have it.
+    pub fn name(&self) -> Option<String> {
+        crate::divisions::name(&self.0)
+    }
+
+    /// The names from the county down, as a notice prints the place
+    /// (`梅河口市红梅镇联盟村`); the code itself where no table names a level.
+    pub fn place(&self) -> String {
+        [6, 9, 12]
+            .into_iter()
+            .filter(|len| *len <= self.0.len())
+            .map(|len| crate::divisions::name(&self.0[..len]).unwrap_or_else(|| self.0[..len].to_owned()))
+            .collect()
     }
 
     pub fn level(&self) -> DivisionLevel {
@@ -436,6 +448,9 @@ mod tests {
         assert_eq!(village.county(), Some(county));
         assert!(DivisionCode::parse("11010").is_err());
         assert!(DivisionCode::parse("990105").is_err());
+        // R-ROSTER-3: a well-formed code that is no county is refused.
+        assert!(DivisionCode::parse("229999").expect_err("unknown").reason.contains("GB/T 2260"));
+        assert_eq!(DivisionCode::parse("220581").expect("county").place(), "梅河口市");
     }
 
     #[test]

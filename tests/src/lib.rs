@@ -172,8 +172,8 @@ pub fn service_binary(name: &str) -> PathBuf {
 /// The environment of a service of the mesh under test: its own schema of
 /// `db`, the broker with `prefix`, certificates `<service>.pem` and `.key`
 /// beside `ca.pem` in `certs` and the officer issuers it trusts
-/// (`officer-issuers`, see [`dibao_ops_tools::devpki::officer_issuer`]), no
-/// env file. As the service's binary reads it, for tests that run the binary.
+/// (`officer-issuers`, see [`dibao_ops_tools::devpki::officer_issuer`]), the
+/// shipped division tables, no env file. As the service's binary reads it, for tests that run the binary.
 pub fn service_env(
     service: &str,
     db: &TestDb,
@@ -194,7 +194,25 @@ pub fn service_env(
         (format!("{env}__TLS__CERT"), certs.join(format!("{service}.pem")).display().to_string()),
         (format!("{env}__TLS__KEY"), certs.join(format!("{service}.key")).display().to_string()),
         (format!("{env}__TRUST__OFFICER_ISSUERS"), certs.join("officer-issuers").display().to_string()),
+        (format!("{env}__DIVISIONS__DIR"), division_tables().display().to_string()),
     ]
+}
+
+/// The shipped township and village tables (Jilin's and Guizhou's), which
+/// every service under test loads, as a deployment does.
+pub fn division_tables() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/data/divisions")
+}
+
+/// A real township of `county` from the shipped tables (its first), for
+/// test data that needs one.
+pub fn a_township_of(county: &str) -> String {
+    static LOADED: std::sync::Once = std::sync::Once::new();
+    LOADED.call_once(|| {
+        dibao_proto::divisions::load_dir(&division_tables()).expect("the shipped division tables");
+    });
+    let townships = dibao_proto::divisions::townships_of(county);
+    townships.into_iter().next().map(|(code, _)| code).unwrap_or_else(|| panic!("no township of {county} is shipped"))
 }
 
 /// A Tansu broker with SQLite storage in its own directory; with a TLS

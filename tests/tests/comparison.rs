@@ -864,3 +864,133 @@ async fn the_monthly_comparison_runs_by_itself_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(finished().await, 1);
 }
+
+/// R-CMP-2 (f), issue 23 item 1: a household paid for a month after its member's death
+/// keeps the member on list (f) — though the member has left the household
+/// — until the overpayment is recovered; civil affairs tells the comparison
+/// through the broker (`PaidAfterDeath`).
+#[tokio::test]
+async fn a_death_paid_for_stays_on_list_f_until_the_overpayment_is_recovered() {
+    let mut mesh = start().await;
+    // A person living alone on the dibao roster, paid through the bank.
+    let mut rows = Vec::new();
+    rosters::plant(&RosterConfig::new(61, 60), |r| rows.push(r), |_| {});
+    let alone = rows
+        .iter()
+        .find_map(|r| match r {
+            Row::Dibao(d) if d.members.len() == 1 && !d.special_hardship => Some(d.clone()),
+            _ => None,
+        })
+        .expect("a person living alone");
+    let person = alone.members[0].identity_number.clone();
+    let household = ca::Household {
+        payee: Some(ca::Payee {
+            bank: "贵阳农商银行".into(),
+            account: "6230520012345678901".into(),
+            holder_name: alone.members[0].name.clone(),
+        }),
+        ..alone.to_civil_affairs()
+    };
+    let imported = mesh
+        .civil
+        .import_roster(futures_util::stream::iter(vec![ca::ImportRosterRequest { row: 2, household: Some(household) }]))
+        .await
+        .expect("import")
+        .into_inner();
+    assert_eq!(imported.households_applied, 1, "{:?}", imported.errors);
+    let county = alone.village[..6].to_owned();
+    let today = dibao_platform::runtime::clock::china_date(time::OffsetDateTime::now_utc());
+    let last_month = (today.replace_day(1).expect("day") - time::Duration::days(1)).replace_day(1).expect("day");
+    let roll = mesh
+        .payments
+        .prepare_roll(ca::PrepareRollRequest {
+            county: Some(DivisionCode { code: county.clone() }),
+            month: Some(dibao_proto::common::v1::YearMonth {
+                year: last_month.year(),
+                month: i32::from(last_month.month() as u8),
+            }),
+        })
+        .await
+        .expect("roll")
+        .into_inner();
+    assert_eq!(roll.households, 1, "{roll:?}");
+    mesh.payments
+        .sign_roll(officer(OfficerRole::CountyApprover, &county, ca::SignRollRequest { roll_id: roll.roll_id.clone() }))
+        .await
+        .expect("signed");
+    let paid = mesh
+        .payments
+        .list_payments(ca::ListPaymentsRequest { roll_id: roll.roll_id.clone(), failed_only: false, page: None })
+        .await
+        .expect("payments")
+        .into_inner()
+        .payments;
+    let reference = paid[0].reference.clone();
+    let back = mesh
+        .payments
+        .import_bank_return(futures_util::stream::iter(vec![ca::ImportBankReturnRequest {
+            row: 1,
+            roll_id: roll.roll_id.clone(),
+            reference: reference.clone(),
+            paid: true,
+            reason: String::new(),
+        }]))
+        .await
+        .expect("return")
+        .into_inner();
+    assert_eq!(back.applied, 1, "{back:?}");
+
+    // The death, recorded the month before the one paid: the payment is overpaid.
+    let died_on = last_month - time::Duration::days(10);
+    mesh.civil
+        .record_death(officer(
+            OfficerRole::TownshipCaseworker,
+            &alone.village[..9],
+            ca::RecordDeathRequest {
+                identity_number: Some(IdentityNumber { value: person.clone() }),
+                died_on: date(died_on),
+                source: "公安死亡登记".into(),
+            },
+        ))
+        .await
+        .expect("death");
+    let listed = |e: &pb::Entry| e.members.iter().any(|m| m.value == person);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let flagged = loop {
+        if let Some(e) = entries(&mut mesh, LIVE, pb::ListKind::DeceasedPaid).await.into_iter().find(listed) {
+            break e;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the overpaid death never reached list (f)");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(flagged.explanation.contains("多发的保障金尚未追回"), "{}", flagged.explanation);
+    assert!(flagged.explanation.contains(&alone.members[0].name), "{}", flagged.explanation);
+    // A full run on the same view says the same.
+    let (run_id, _) = run(&mut mesh, "", "").await;
+    assert!(entries(&mut mesh, &run_id, pb::ListKind::DeceasedPaid).await.iter().any(listed), "the full run lists it");
+
+    // Recovered in full: off list (f).
+    let overpaid = mesh
+        .payments
+        .list_overpayments(ca::ListOverpaymentsRequest { county: Some(DivisionCode { code: county.clone() }) })
+        .await
+        .expect("overpayments")
+        .into_inner();
+    assert_eq!(overpaid.overpayments.len(), 1, "{overpaid:?}");
+    let recovered = mesh
+        .payments
+        .record_recovery(ca::RecordRecoveryRequest {
+            reference,
+            amount: overpaid.total,
+            note: "家属退回，收据0001".into(),
+        })
+        .await
+        .expect("recovered")
+        .into_inner();
+    assert_eq!(recovered.outstanding.map(|m| m.fen), Some(0));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while entries(&mut mesh, LIVE, pb::ListKind::DeceasedPaid).await.iter().any(listed) {
+        assert!(tokio::time::Instant::now() < deadline, "list (f) kept the recovered death");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

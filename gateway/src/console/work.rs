@@ -1,7 +1,8 @@
 //! 我的待办: the applications waiting for a step the officer signs, oldest
 //! first, and for a county's officers how many wait in each township; for a
 //! township's officers, the households due for review, priority candidates
-//! from the poverty roster first (R-REV-2). Each list is the service's
+//! from the poverty roster first (R-REV-2); the complaints open in the
+//! jurisdiction, overdue first (R-AUD-2). Each list is the service's
 //! answer for this officer: their jurisdiction, their roles.
 
 use std::collections::BTreeMap;
@@ -71,7 +72,8 @@ pub async fn page(v: &Visit) -> Page {
             page: Some(PageRequest { page_size: 100, page_token: String::new() }),
         },
     ));
-    let (waiting, reviews, entries) = tokio::join!(waiting, reviews, open_entries(v, division.as_str()));
+    let (waiting, reviews, entries, complaints) =
+        tokio::join!(waiting, reviews, open_entries(v, division.as_str()), open_complaints(v, division.as_str()));
     body.push_str("<section aria-labelledby=\"waiting\"><h2 id=\"waiting\">待我签署的申请</h2>");
     match waiting {
         Ok(answer) => {
@@ -112,6 +114,7 @@ pub async fn page(v: &Visit) -> Page {
     }
     body.push_str("</section>");
     body.push_str(&reviews);
+    body.push_str(&complaints);
     body.push_str(&entries);
     body.push_str(&held(v));
     Page::ok("我的待办", body)
@@ -187,6 +190,77 @@ async fn open_entries(v: &Visit, division: &str) -> String {
         "<section aria-labelledby=\"entries\"><h2 id=\"entries\">待处理的比对条目</h2>{}</section>",
         table("entries", &["乡镇", "清单", "待处理", "超过30天", "超过90天"], &rows, "没有待处理的比对条目")
     )
+}
+
+/// The complaints still open in my jurisdiction (R-AUD-2), those past
+/// their deadline first, and for a county's officers how many are open and
+/// overdue in each township; nothing for a role that does not handle them.
+async fn open_complaints(v: &Visit, division: &str) -> String {
+    use ca::complaint_service_client::ComplaintServiceClient;
+    use dibao_proto::labels::chinese_date;
+    let Ok(channel) = v.upstream(CIVIL) else { return String::new() };
+    let request = ca::ListComplaintsRequest {
+        division: Some(DivisionCode { code: division.to_owned() }),
+        open_only: true,
+        overdue_only: false,
+        page: Some(PageRequest { page_size: 100, page_token: String::new() }),
+    };
+    let answer = match ComplaintServiceClient::new(channel).list_complaints(v.request(CIVIL, request)).await {
+        Ok(a) => a.into_inner(),
+        Err(status) if status.code() == tonic::Code::PermissionDenied => return String::new(),
+        Err(status) => {
+            return format!(
+                "<section><h2 id=\"complaints\">待办理的举报、信访</h2>{}</section>",
+                super::html::alert("", &super::refusal(&status, "无权查看本区划的举报、信访"))
+            );
+        }
+    };
+    let date = |d: Option<&dibao_proto::common::v1::Date>| {
+        d.and_then(|d| time::Date::try_from(d).ok()).map(chinese_date).unwrap_or_else(|| "—".to_owned())
+    };
+    let mut complaints = answer.complaints;
+    complaints.sort_by_key(|c| !c.overdue);
+    let rows: Vec<Vec<String>> = complaints
+        .iter()
+        .map(|c| {
+            let township = c.township.as_ref().map(|t| v.place(&t.code)).unwrap_or_else(|| "尚未分派".to_owned());
+            let status = ca::ComplaintStatus::try_from(c.status).unwrap_or(ca::ComplaintStatus::Unspecified);
+            let content: String = c.content.chars().take(40).collect();
+            vec![
+                esc(&c.complaint_number),
+                esc(&date(c.received_on.as_ref())),
+                esc(ca::ComplaintChannel::try_from(c.channel).unwrap_or(ca::ComplaintChannel::Unspecified).label()),
+                township,
+                esc(&date(c.due_on.as_ref())),
+                if c.overdue { "<strong>已超期</strong>".to_owned() } else { esc(status.label()) },
+                esc(&content),
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "<section aria-labelledby=\"complaints\"><h2 id=\"complaints\">待办理的举报、信访</h2>{}",
+        table(
+            "complaints",
+            &["编号", "收到日期", "渠道", "承办乡镇", "办理期限", "状态", "内容"],
+            &rows,
+            "没有待办理的举报、信访"
+        )
+    );
+    if division.len() == 6 && !answer.townships.is_empty() {
+        let rows: Vec<Vec<String>> = answer
+            .townships
+            .iter()
+            .map(|t| {
+                let code = t.township.as_ref().map(|d| d.code.clone()).unwrap_or_default();
+                let place = if code.len() == 6 { "尚未分派".to_owned() } else { v.place(&code) };
+                vec![place, t.open.to_string(), t.overdue.to_string()]
+            })
+            .collect();
+        out.push_str("<h3>各乡镇举报、信访</h3>");
+        out.push_str(&table("complaint-counts", &["乡镇", "办理中", "已超期"], &rows, ""));
+    }
+    out.push_str("</section>");
+    out
 }
 
 /// How many applications wait in each township of a county.

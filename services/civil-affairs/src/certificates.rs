@@ -176,8 +176,13 @@ pub async fn get(
                 .unwrap_or_default();
             let issued =
                 c.issued_on.as_ref().and_then(|d| time::Date::try_from(d).ok()).map(chinese_date).unwrap_or_default();
-            let village: String = row.get("village");
+            // By name where the division tables have it (R-ROSTER-3).
+            let village = DivisionCode::parse(row.get("village")).map(|v| v.place()).unwrap_or_default();
             let county: String = row.get("county");
+            let issuer = match dibao_proto::divisions::name(&county) {
+                Some(name) => format!("{name}民政局"),
+                None => format!("{county}县（市、区）民政局"),
+            };
             vec![
                 kind(c.programme).1.to_owned(),
                 format!("证号：{}", c.number),
@@ -188,7 +193,7 @@ pub async fn get(
                 format!("保障类别：{}", crate::notice::category_label(c.programme, c.category)),
                 format!("月保障金：{}", Fen(c.monthly_amount.as_ref().map_or(0, |m| m.fen))),
                 format!("发证日期：{issued}"),
-                format!("发证机关：{county}县（市、区）民政局"),
+                format!("发证机关：{issuer}"),
             ]
         }
         None => Vec::new(),

@@ -563,24 +563,27 @@ pub struct Death<'a> {
 #[tracing::instrument(skip_all, fields(household_id = %d.household_id))]
 pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> Result<(), Error> {
     tx.execute(
-        "INSERT INTO member_death (identity_number, household_id, died_on, source, recorded_by, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&d.person, &d.household_id, &d.died_on, &d.source, &d.recorded_by, &d.now],
-    )
-    .await?;
-    tx.execute(
         "UPDATE household_member SET live = false WHERE identity_number = $1 AND household_id = $2",
         &[&d.person, &d.household_id],
     )
     .await?;
     let row = lock(tx, d.household_id).await?;
     let mut household = household_of(&row)?;
-    household.members.retain(|m| {
+    let is_deceased = |m: &pb::Member| {
         m.person
             .as_ref()
             .and_then(|p| p.identity_number.as_ref())
-            .is_none_or(|n| !n.value.eq_ignore_ascii_case(d.person))
-    });
+            .is_some_and(|n| n.value.eq_ignore_ascii_case(d.person))
+    };
+    let name =
+        household.members.iter().find(|m| is_deceased(m)).and_then(|m| m.person.as_ref()).map(|p| p.name.clone());
+    tx.execute(
+        "INSERT INTO member_death (identity_number, household_id, died_on, source, recorded_by, recorded_at, name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&d.person, &d.household_id, &d.died_on, &d.source, &d.recorded_by, &d.now, &name.unwrap_or_default()],
+    )
+    .await?;
+    household.members.retain(|m| !is_deceased(m));
     let mut body = pb::Household::decode(row.get::<_, Vec<u8>>("body").as_slice())
         .map_err(|e| Error::stored(format!("household {}: {e}", d.household_id)))?;
     body.members = household.members.clone();
@@ -598,7 +601,9 @@ pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> 
         household_id: d.household_id.to_string(),
     });
     publish(tx, topic, d.household_id, version, payload).await?;
-    after_death(tx, topic, d, &row, &household).await
+    after_death(tx, topic, d, &row, &household).await?;
+    // Months already paid after the death are overpaid now: the comparison's list (f).
+    crate::payments::publish_paid_after_death(tx, topic, d.household_id).await
 }
 
 /// The money after a death: from the first month after it, an enrolled

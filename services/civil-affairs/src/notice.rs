@@ -44,19 +44,21 @@ impl Contacts {
     pub fn of(policy: &pb::CountyPolicy, division: &DivisionCode) -> Self {
         let mut out = Vec::new();
         if !policy.complaint_phone.trim().is_empty() {
-            out.push(("县（市、区）民政部门".to_owned(), policy.complaint_phone.trim().to_owned()));
+            let county = division.county().and_then(|c| c.name()).unwrap_or_else(|| "县（市、区）".to_owned());
+            out.push((format!("{county}民政部门"), policy.complaint_phone.trim().to_owned()));
         }
         for t in &policy.township_complaint_phones {
             let code = t.township.as_ref().map(|c| c.code.as_str()).unwrap_or_default();
-            let inside = DivisionCode::parse(code).is_ok_and(|c| division.contains(&c) || c.contains(division));
-            if inside {
-                out.push((format!("乡镇（街道）{code}"), t.phone.trim().to_owned()));
+            let Ok(township) = DivisionCode::parse(code) else { continue };
+            if division.contains(&township) || township.contains(division) {
+                let name = township.name().unwrap_or_else(|| format!("乡镇（街道）{code}"));
+                out.push((name, t.phone.trim().to_owned()));
             }
         }
         Self(out)
     }
 
-    /// 监督举报电话：县（市、区）民政部门 0435-4221234；乡镇（街道）220581101 0435-4301234
+    /// 监督举报电话：梅河口市民政部门 0435-4221234；红梅镇 0435-4301234
     pub fn line(&self) -> String {
         if self.0.is_empty() {
             return "监督举报电话：县级民政部门尚未在政策中登记".to_owned();
@@ -102,7 +104,8 @@ fn yuan(f: Fen) -> String {
 fn cells(i: usize, r: &NoticeRow) -> [String; 9] {
     [
         (i + 1).to_string(),
-        r.village.clone(),
+        // By name (R-ROSTER-3); the code where the tables lack one.
+        dibao_proto::divisions::village_place(&r.village).unwrap_or_else(|| r.village.clone()),
         r.head_name.clone(),
         r.head_identity.masked(),
         r.household_size.to_string(),
@@ -279,8 +282,8 @@ pub async fn export(
     roster.log.record_all(entries).await?;
     let division = &n.division;
     let (what, title) = match n.kind {
-        pb::NoticeKind::Applicants => ("applicants", format!("{division}最低生活保障审批公示（公示期7天）")),
-        _ => ("enrolled", format!("{division}最低生活保障及特困供养长期公示")),
+        pb::NoticeKind::Applicants => ("applicants", format!("{}最低生活保障审批公示（公示期7天）", division.place())),
+        _ => ("enrolled", format!("{}最低生活保障及特困供养长期公示", division.place())),
     };
     // The numbers of the division's county, from its policy in force.
     let contacts = match n.division.county().and_then(|c| policies.get(c.as_str())) {

@@ -41,12 +41,16 @@ pub enum PaymentError {
     SameOfficer,
     #[error("家庭{0}不存在")]
     HouseholdNotFound(Uuid),
+    #[error("没有业务编号为{0}、尚待追回的多发款项")]
+    NoOverpayment(String),
 }
 
 impl Refusal for PaymentError {
     fn kind(&self) -> RefusalKind {
         match self {
-            PaymentError::NotFound(_) | PaymentError::HouseholdNotFound(_) => RefusalKind::NotFound,
+            PaymentError::NotFound(_) | PaymentError::HouseholdNotFound(_) | PaymentError::NoOverpayment(_) => {
+                RefusalKind::NotFound
+            }
             PaymentError::SameOfficer => RefusalKind::PermissionDenied,
             PaymentError::RollExists { .. } | PaymentError::AlreadySigned | PaymentError::NotSigned => {
                 RefusalKind::FailedPrecondition
@@ -58,6 +62,7 @@ impl Refusal for PaymentError {
         match self {
             PaymentError::NotFound(_) => "ROLL_NOT_FOUND",
             PaymentError::HouseholdNotFound(_) => "HOUSEHOLD_NOT_FOUND",
+            PaymentError::NoOverpayment(_) => "NO_OVERPAYMENT",
             PaymentError::RollExists { .. } => "MONTH_ALREADY_ON_A_ROLL",
             PaymentError::AlreadySigned => "ROLL_ALREADY_SIGNED",
             PaymentError::NotSigned => "ROLL_NOT_SIGNED",
@@ -404,11 +409,18 @@ impl ImportRow for BankReturn<'_> {
             let was = if current == pb::PaymentStatus::Paid as i32 { "成功" } else { "失败" };
             return Err(InvalidField::new("paid", format!("银行此前已回盘为发放{was}，不能更改")).into());
         }
-        tx.execute(
-            "UPDATE payment SET status = $3, reason = $4, returned_at = $5 WHERE roll_id = $1 AND reference = $2",
-            &[&id, &reference, &(status as i32), &reason, &self.0.clock.now()],
-        )
-        .await?;
+        let household: Uuid = tx
+            .query_one(
+                "UPDATE payment SET status = $3, reason = $4, returned_at = $5 WHERE roll_id = $1 AND reference = $2
+                 RETURNING household_id",
+                &[&id, &reference, &(status as i32), &reason, &self.0.clock.now()],
+            )
+            .await?
+            .get(0);
+        if status == pb::PaymentStatus::Failed {
+            // A payment after a death that the bank returned is no longer overpaid.
+            publish_paid_after_death(tx, &self.0.topic, household).await?;
+        }
         Ok(Imported::Applied)
     }
 }
@@ -512,6 +524,12 @@ pub async fn history(
     Ok(pb::GetPaymentHistoryResponse { payments })
 }
 
+/// What a payment `p`'s household was owed for its month: the amount its
+/// latest change effective by then set (`owed.to_fen`, `owed.reason`).
+const OWED: &str = "JOIN LATERAL (SELECT a.to_fen, a.reason FROM amount_change a
+                                  WHERE a.household_id = p.household_id AND a.effective_month <= p.month
+                                  ORDER BY a.effective_month DESC, a.id DESC LIMIT 1) AS owed ON true";
+
 /// A county's payments above what the household was owed for their month:
 /// the amount in force for the month, as the household's amount changes
 /// (a death's recalculation, a review, a new standard) later set it.
@@ -530,12 +548,9 @@ pub async fn overpayments(
     let rows = client
         .query(
             &format!(
-                "SELECT {PAYMENT_COLUMNS}, owed.to_fen AS owed_fen, owed.reason AS owed_reason
-                 FROM payment p JOIN household h USING (household_id)
-                 JOIN LATERAL (SELECT a.to_fen, a.reason FROM amount_change a
-                               WHERE a.household_id = p.household_id AND a.effective_month <= p.month
-                               ORDER BY a.effective_month DESC, a.id DESC LIMIT 1) AS owed ON true
-                 WHERE h.county = $1 AND p.status IN ($2, $3) AND p.amount_fen > owed.to_fen
+                "SELECT {PAYMENT_COLUMNS}, p.recovered_fen, owed.to_fen AS owed_fen, owed.reason AS owed_reason
+                 FROM payment p JOIN household h USING (household_id) {OWED}
+                 WHERE h.county = $1 AND p.status IN ($2, $3) AND p.amount_fen - p.recovered_fen > owed.to_fen
                  ORDER BY p.month, p.reference"
             ),
             &[&county.as_str(), &(pb::PaymentStatus::Pending as i32), &(pb::PaymentStatus::Paid as i32)],
@@ -545,15 +560,160 @@ pub async fn overpayments(
     let overpayments: Vec<pb::Overpayment> = rows
         .iter()
         .map(|r| {
-            let (paid, owed): (i64, i64) = (r.get("amount_fen"), r.get("owed_fen"));
+            let (paid, recovered, owed): (i64, i64, i64) =
+                (r.get("amount_fen"), r.get("recovered_fen"), r.get("owed_fen"));
             pb::Overpayment {
                 payment: Some(payment_of(r, full)),
                 owed: Some(common::Money { fen: owed }),
-                overpaid: Some(common::Money { fen: paid - owed }),
+                overpaid: Some(common::Money { fen: paid - recovered - owed }),
                 reason: r.get("owed_reason"),
+                recovered: Some(common::Money { fen: recovered }),
             }
         })
         .collect();
     let total = overpayments.iter().filter_map(|o| o.overpaid.as_ref()).map(|m| m.fen).sum();
     Ok(pb::ListOverpaymentsResponse { overpayments, total: Some(common::Money { fen: total }) })
+}
+
+/// A recovery to record, checked.
+pub struct Recovery {
+    reference: String,
+    amount: i64,
+    note: String,
+}
+
+impl Recovery {
+    pub fn check(req: &pb::RecordRecoveryRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let reference = req.reference.trim();
+        if reference.is_empty() {
+            errors.push(InvalidField::new("reference", "请填写多发款项的业务编号"));
+        }
+        let amount = req.amount.as_ref().map_or(0, |m| m.fen);
+        if amount <= 0 {
+            errors.push(InvalidField::new("amount", "追回金额应大于零（以分计）"));
+        }
+        let note = req.note.trim();
+        if note.is_empty() {
+            errors.push(InvalidField::new("note", "请写明追回方式和凭证号"));
+        }
+        if !errors.is_empty() {
+            return Err(Error::InvalidArgument(errors));
+        }
+        Ok(Self { reference: reference.to_owned(), amount, note: note.to_owned() })
+    }
+}
+
+/// Records money of an overpaid payment recovered: at most what is left
+/// overpaid; the household's [`publish_paid_after_death`] follows.
+#[tracing::instrument(skip_all, fields(reference = %r.reference))]
+pub async fn record_recovery(
+    roster: &Roster,
+    reader: &Reader,
+    officer: &Officer,
+    r: Recovery,
+) -> Result<pb::RecordRecoveryResponse, Error> {
+    let mut client = roster.pool.get().await?;
+    let tx = client.transaction().await?;
+    let not_found = || PaymentError::NoOverpayment(r.reference.clone());
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT p.household_id, h.village, p.amount_fen - p.recovered_fen - owed.to_fen AS outstanding
+                 FROM payment p JOIN household h USING (household_id) {OWED}
+                 WHERE p.reference = $1 AND p.status IN ($2, $3)
+                 FOR UPDATE OF p"
+            ),
+            &[&r.reference, &(pb::PaymentStatus::Pending as i32), &(pb::PaymentStatus::Paid as i32)],
+        )
+        .await?
+        // Another county's payment is as unknown as one that does not exist.
+        .filter(|row| DivisionCode::parse(row.get("village")).is_ok_and(|v| reader.covers(&v)))
+        .ok_or_else(not_found)?;
+    let outstanding: i64 = row.get("outstanding");
+    if outstanding <= 0 {
+        return Err(not_found().into());
+    }
+    if r.amount > outstanding {
+        return Err(InvalidField::new("amount", format!("追回金额超过尚待追回的{}", Fen(outstanding))).into());
+    }
+    tx.execute(
+        "INSERT INTO payment_recovery (reference, amount_fen, note, recorded_by, recorded_at, assertion_id, issuer)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &r.reference,
+            &r.amount,
+            &r.note,
+            &officer.officer_id,
+            &roster.clock.now(),
+            &officer.assertion_id,
+            &officer.issuer,
+        ],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE payment SET recovered_fen = recovered_fen + $2 WHERE reference = $1",
+        &[&r.reference, &r.amount],
+    )
+    .await?;
+    publish_paid_after_death(&tx, &roster.topic, row.get("household_id")).await?;
+    tx.commit().await?;
+    tracing::info!(amount_fen = r.amount, "overpayment recovered");
+    Ok(pb::RecordRecoveryResponse { outstanding: Some(common::Money { fen: outstanding - r.amount }) })
+}
+
+/// Publishes where a household stands paid after its members' deaths
+/// (`PaidAfterDeath`): per deceased member, the months after the death
+/// still overpaid — paid or at the bank, above what the month was owed,
+/// not recovered. The comparison's list (f) flags the member while any
+/// remains. A household never paid for a month after a death publishes nothing.
+pub async fn publish_paid_after_death(tx: &Transaction<'_>, topic: &str, household_id: Uuid) -> Result<(), Error> {
+    use dibao_proto::events::v1::{DeceasedPaid, PaidAfterDeath, event_envelope::Payload};
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT d.identity_number, d.name, d.died_on,
+                        array_remove(array_agg(o.month ORDER BY o.month), NULL) AS months
+                 FROM member_death d
+                 LEFT JOIN LATERAL (SELECT p.month FROM payment p {OWED}
+                                    WHERE p.household_id = d.household_id AND p.month > d.died_on
+                                      AND p.status IN ($2, $3) AND p.amount_fen - p.recovered_fen > owed.to_fen) o ON true
+                 WHERE d.household_id = $1
+                 GROUP BY d.identity_number, d.name, d.died_on
+                 ORDER BY d.identity_number"
+            ),
+            &[&household_id, &(pb::PaymentStatus::Pending as i32), &(pb::PaymentStatus::Paid as i32)],
+        )
+        .await?;
+    // Only a household paid for a month after a death has anything to say
+    // (or to take back): others publish nothing.
+    let paid_after: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM payment p JOIN member_death d USING (household_id)
+                            WHERE p.household_id = $1 AND p.month > d.died_on)",
+            &[&household_id],
+        )
+        .await?
+        .get(0);
+    if rows.is_empty() || !paid_after {
+        return Ok(());
+    }
+    let deceased = rows
+        .iter()
+        .map(|r| DeceasedPaid {
+            identity_number: Some(common::IdentityNumber { value: r.get("identity_number") }),
+            name: r.get("name"),
+            died_on: Some(dibao_proto::types::date_to_pb(r.get("died_on"))),
+            months: r.get::<_, Vec<Date>>("months").into_iter().map(convert::year_month_pb).collect(),
+        })
+        .collect();
+    let version: i64 = tx
+        .query_one(
+            "UPDATE household SET version = version + 1 WHERE household_id = $1 RETURNING version",
+            &[&household_id],
+        )
+        .await?
+        .get(0);
+    let payload = Payload::PaidAfterDeath(PaidAfterDeath { household_id: household_id.to_string(), deceased });
+    households::publish(tx, topic, household_id, version, payload).await
 }

@@ -450,4 +450,20 @@ impl PaymentService for Payments {
         let reader = Reader::of(&request);
         respond(payments::overpayments(&self.0, &reader, request.get_ref()).await)
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_recovery(
+        &self,
+        request: Request<pb::RecordRecoveryRequest>,
+    ) -> Result<Response<pb::RecordRecoveryResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                let recovery = payments::Recovery::check(request.get_ref())?;
+                payments::record_recovery(&self.0, &reader, &officer, recovery).await
+            }
+            .await,
+        )
+    }
 }

@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0015_complaints", include_str!("../migrations/0015_complaints.sql")),
     ("0016_payments", include_str!("../migrations/0016_payments.sql")),
     ("0017_certificates", include_str!("../migrations/0017_certificates.sql")),
+    ("0018_paid_after_death", include_str!("../migrations/0018_paid_after_death.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one
@@ -205,6 +206,7 @@ pub const ACCESS: &[Rule] = &[
         &[CountyOperator, CountyApprover, ProvinceAuditor],
         Scope::Request,
     ),
+    officers("/dibao.civil_affairs.v1.PaymentService/RecordRecovery", &[CountyOperator, CountyApprover], Scope::Data),
 ];
 
 /// Civil affairs' own settings.

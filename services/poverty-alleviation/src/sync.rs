@@ -18,7 +18,9 @@ use dibao_platform::events::inbox::{Handler, HandlerError};
 use dibao_platform::store::db::cached;
 use dibao_platform::store::rebuild::{self, Part, View, ViewRow};
 use dibao_proto::civil_affairs::v1::{Household, HouseholdStatus};
-use dibao_proto::events::v1::{DibaoFlagChanged, EventEnvelope, RosterMember, event_envelope::Payload};
+use dibao_proto::events::v1::{
+    DibaoFlagChanged, EventEnvelope, HouseholdAmountChanged, PaidAfterDeath, RosterMember, event_envelope::Payload,
+};
 use dibao_proto::sync::v1::{RebuildDibaoViewRequest, RebuildDibaoViewResponse, rebuild_dibao_view_request};
 use dibao_proto::types::DivisionCode;
 use tokio_postgres::types::ToSql;
@@ -264,12 +266,14 @@ impl Handler for DibaoEvents {
                 )];
                 refresh_flags(tx, topic, &members, &writes, Flags::Sync).await?;
             }
-            Some(Payload::HouseholdAmountChanged(e)) => {
-                // The amount is not on this roster; the version still moves.
+            // The amount and what was overpaid after a death are not on
+            // this roster; the version still moves.
+            Some(Payload::HouseholdAmountChanged(HouseholdAmountChanged { household_id, .. }))
+            | Some(Payload::PaidAfterDeath(PaidAfterDeath { household_id, .. })) => {
                 cached::execute(
                     tx,
                     "UPDATE dibao_household SET version = greatest(version, $2) WHERE dibao_household_id = $1",
-                    &[&e.household_id, &version],
+                    &[household_id, &version],
                 )
                 .await?;
             }

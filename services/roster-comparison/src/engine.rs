@@ -175,6 +175,10 @@ pub struct Input {
     village_rank: Vec<u32>,
     /// Public-security death register: person and date of death.
     pub deaths: Vec<(Person, Date)>,
+    /// Deceased members civil affairs still reports overpaid for months
+    /// after their death: the dibao household (its index), the person, the
+    /// date of death. No longer among the living members, still list (f).
+    pub dead_paid: Vec<(u32, Person, Date)>,
     pub officials: Vec<OfficialLink>,
     scratch: Vec<Person>,
 }
@@ -346,6 +350,11 @@ pub enum Detail {
     DeceasedPaid {
         died_on: Date,
     },
+    /// A member civil affairs recorded dead whose household is still
+    /// overpaid for months after the death.
+    PaidAfterDeath {
+        died_on: Date,
+    },
     /// Index into `Input::officials`.
     OfficialRelative {
         link: u32,
@@ -484,6 +493,8 @@ pub fn normalise(input: &mut Input) {
     }
     input.deaths.sort_unstable();
     input.deaths.dedup_by_key(|d| d.0);
+    input.dead_paid.sort_unstable();
+    input.dead_paid.dedup_by_key(|d| (d.0, d.1));
     input.officials.sort_unstable();
     // One person linked to one official once, whichever registries list them.
     input.officials.dedup_by(|a, b| a.person == b.person && a.official == b.official);
@@ -646,6 +657,12 @@ fn difference(a: &[Person], b: &[Person]) -> Vec<Person> {
 /// Lists (f) and (g): members of paid (dibao and special-hardship)
 /// households found in the death register or the officials' registry.
 fn deaths_and_officials(input: &Input, as_of: Date, out: &mut Lists) {
+    for &(i, person, died_on) in &input.dead_paid {
+        // Still a living member: the death register's line, if any, speaks for it.
+        if input.dibao.members(i).binary_search(&person).is_err() {
+            out.push(Kind::DeceasedPaid, &[i], &[], Some(person), Detail::PaidAfterDeath { died_on });
+        }
+    }
     if input.deaths.is_empty() && input.officials.is_empty() {
         return;
     }
@@ -767,6 +784,18 @@ mod tests {
         let tail: Vec<&str> =
             keys.iter().filter(|k| k.starts_with('f') || k.starts_with('g')).map(String::as_str).collect();
         assert_eq!(tail, [format!("f|D1||{}", unpack(2)), format!("g|D1||{}|{}", unpack(1), unpack(50))]);
+    }
+
+    #[test]
+    fn a_member_paid_after_death_is_listed_though_no_longer_living() {
+        // D1's member 7 died and is still overpaid; D2's member 3 is said to
+        // be, but is a living member (the register, not this, would speak).
+        let mut input = input(&[("D1", &[1]), ("D2", &[3])], &[("P1", true, &[1]), ("P2", true, &[3])]);
+        let on = time::macros::date!(2026 - 09 - 20);
+        input.dead_paid = vec![(0, 7, on), (1, 3, on), (0, 7, on)];
+        let keys = keys(&mut input);
+        let f: Vec<&str> = keys.iter().filter(|k| k.starts_with('f')).map(String::as_str).collect();
+        assert_eq!(f, [format!("f|D1||{}", unpack(7))]);
     }
 
     #[test]

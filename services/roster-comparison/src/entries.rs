@@ -143,6 +143,10 @@ pub fn stored_entry(input: &Input, labels: &Labels, lists: &Lists, e: &Entry) ->
             let name = e.person.and_then(|p| labels.death_names.get(&p)).map_or("", String::as_str);
             format!("{name}经公安登记于{died_on}死亡，仍在保障家庭成员中享受待遇")
         }
+        Detail::PaidAfterDeath { died_on } => {
+            let name = e.person.and_then(|p| labels.death_names.get(&p)).map_or("", String::as_str);
+            format!("{name}已于{died_on}死亡，死亡次月起多发的保障金尚未追回")
+        }
         Detail::OfficialRelative { link } => {
             let o = &input.officials[*link as usize];
             let name = e.person.and_then(|p| labels.official_names.get(&p)).map_or("", String::as_str);

@@ -17,10 +17,11 @@ use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, XlsxError}
 use crate::engine::Kind;
 use crate::entries::StoredEntry;
 
-pub const HEADINGS: [&str; 12] = [
+pub const HEADINGS: [&str; 13] = [
     "序号",
     "名单",
     "村（社区）代码",
+    "村（社区）",
     "低保或特困户编号",
     "低保或特困户主",
     "低保或特困人数",
@@ -53,7 +54,7 @@ fn mask(id: &str, full: bool) -> String {
 }
 
 /// The cells of one entry under [`HEADINGS`].
-pub fn cells(ordinal: usize, e: &StoredEntry, full_identity: bool) -> [String; 12] {
+pub fn cells(ordinal: usize, e: &StoredEntry, full_identity: bool) -> [String; 13] {
     let side = |list: &[String]| {
         let hs: Vec<(&str, &str, &str)> = list.iter().map(|h| household(h)).collect();
         (
@@ -68,6 +69,8 @@ pub fn cells(ordinal: usize, e: &StoredEntry, full_identity: bool) -> [String; 1
         (ordinal + 1).to_string(),
         format!("（{}）{}", e.kind.letter(), e.kind.label()),
         e.village.clone(),
+        // By name (R-ROSTER-3); empty where the tables lack one.
+        dibao_proto::divisions::village_place(&e.village).unwrap_or_default(),
         d_ids,
         d_heads,
         d_sizes,

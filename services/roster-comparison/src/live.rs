@@ -18,12 +18,16 @@ use dibao_platform::store::db::cached;
 
 use crate::engine::{self, Input, OfficialLink, OfficialRole, PovertyStatus, Programme};
 use crate::entries::stored_entries;
-use crate::view::{INDEX_LOOKUPS_ONLY, Labels, Side};
+use crate::view::{DeadPaid, INDEX_LOOKUPS_ONLY, Labels, Side};
 
 /// Searches stop growing a group past this many households: a group that
 /// large is a data error (one person on hundreds of households) that the
 /// full run still reports whole.
 const MAX_GROUP: usize = 10_000;
+
+/// What the group search reads of a household, in the order `refresh` takes it.
+const COLUMNS: &str = "side, household_id, village, programme, status, flagged, members, coalesce(names[1], ''), \
+                       household_number, dead_paid, dead_paid_on, dead_paid_names";
 
 /// Advisory lock key of the continuous lists ("live" in ASCII).
 const LIVE_LOCK: i64 = 0x6c69_7665;
@@ -44,16 +48,19 @@ pub async fn refresh(
     let mut seen: BTreeSet<String> = persons.into_iter().filter(|p| !p.is_empty()).collect();
     let mut frontier: Vec<String> = seen.iter().cloned().collect();
     let mut households: HashMap<(String, String), tokio_postgres::Row> = HashMap::new();
-    while !frontier.is_empty() && households.len() < MAX_GROUP {
-        let rows = cached::query(
-            tx,
-            "SELECT side, household_id, village, programme, status, flagged, members, coalesce(names[1], ''),
-                    household_number
-             FROM roster_household WHERE valid_to IS NULL AND on_roster AND members && $1::text[]",
-            &[&frontier],
-        )
-        .await?;
-        frontier.clear();
+    // The touched households themselves, whatever members they have left
+    // (one whose last member died is still listed while it is overpaid).
+    let (sides, ids): (Vec<&str>, Vec<&str>) = touched.iter().map(|(side, id)| (side.as_str(), *id)).unzip();
+    let mut rows = cached::query(
+        tx,
+        &format!(
+            "SELECT {COLUMNS} FROM roster_household
+             WHERE valid_to IS NULL AND on_roster AND (side, household_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+        ),
+        &[&sides, &ids],
+    )
+    .await?;
+    loop {
         for row in rows {
             let key: (String, String) = (row.get(0), row.get(1));
             if households.contains_key(&key) {
@@ -67,6 +74,18 @@ pub async fn refresh(
             }
             households.insert(key, row);
         }
+        if frontier.is_empty() || households.len() >= MAX_GROUP {
+            break;
+        }
+        rows = cached::query(
+            tx,
+            &format!(
+                "SELECT {COLUMNS} FROM roster_household WHERE valid_to IS NULL AND on_roster AND members && $1::text[]"
+            ),
+            &[&frontier],
+        )
+        .await?;
+        frontier.clear();
     }
 
     // The group's households, members, deaths and registry lines as the engine takes them.
@@ -81,9 +100,15 @@ pub async fn refresh(
         let number: String = row.get(8);
         if side == Side::Dibao.as_str() {
             let programme = if row.get::<_, i32>(3) == 2 { Programme::SpecialHardship } else { Programme::Dibao };
-            input.push_dibao(&id, &village, programme, members);
+            let i = input.push_dibao(&id, &village, programme, members);
             labels.dibao_heads.push(&head);
             labels.dibao_numbers.push(&number);
+            for dead in DeadPaid::from_columns(row.get(9), row.get(10), row.get(11)) {
+                if let Some(p) = engine::pack(&dead.person) {
+                    input.dead_paid.push((i, p, dead.died_on));
+                    labels.death_names.entry(p).or_insert(dead.name);
+                }
+            }
         } else {
             let status = match row.get::<_, i32>(4) {
                 2 => PovertyStatus::Exited,

@@ -8,7 +8,7 @@ use dibao_platform::events::inbox::{Handler, HandlerError};
 use dibao_proto::events::v1::{EventEnvelope, RosterMember, event_envelope::Payload};
 
 use crate::live;
-use crate::view::{Held, Side, held, members_of, put};
+use crate::view::{DeadPaid, Held, Side, held, members_of, put};
 
 /// Civil affairs' and the poverty office's household events, applied to the
 /// view; the continuous lists follow once per inbox batch, for everything
@@ -43,6 +43,8 @@ enum Change<'a> {
     Died(String),
     Status(i32),
     Flag(bool),
+    /// The household's deceased members still overpaid after their death.
+    PaidAfterDeath(Vec<DeadPaid>),
 }
 
 impl Handler for RosterEvents {
@@ -83,6 +85,19 @@ impl Handler for RosterEvents {
             Some(Payload::PoorHouseholdExitedPoverty(e)) => (Side::Poor, &e.household_id, Change::Status(2)),
             Some(Payload::PoorHouseholdReturnedToPoverty(e)) => (Side::Poor, &e.household_id, Change::Status(3)),
             Some(Payload::DibaoFlagChanged(e)) => (Side::Poor, &e.household_id, Change::Flag(e.dibao_registered_poor)),
+            Some(Payload::PaidAfterDeath(e)) => {
+                let dead = e
+                    .deceased
+                    .iter()
+                    .filter(|d| !d.months.is_empty())
+                    .filter_map(|d| {
+                        let person = d.identity_number.as_ref()?.value.to_ascii_uppercase();
+                        let died_on = time::Date::try_from(d.died_on.as_ref()?).ok()?;
+                        Some(DeadPaid { person, died_on, name: d.name.clone() })
+                    })
+                    .collect();
+                (Side::Dibao, &e.household_id, Change::PaidAfterDeath(dead))
+            }
             Some(Payload::MemberDeceased(e)) => {
                 let person = e.identity_number.as_ref().map(|i| i.value.to_ascii_uppercase()).unwrap_or_default();
                 (if civil { Side::Dibao } else { Side::Poor }, &e.household_id, Change::Died(person))
@@ -109,6 +124,7 @@ impl Handler for RosterEvents {
                     names: Vec::new(),
                     version,
                     number: String::new(),
+                    dead_paid: Vec::new(),
                 });
                 // An event without a number (from before they carried one) keeps the one held.
                 let number = if number.is_empty() { keep.number.clone() } else { number.to_owned() };
@@ -137,6 +153,7 @@ impl Handler for RosterEvents {
             }
             (Change::Status(status), Some(h)) => Held { status, version, ..h },
             (Change::Flag(flagged), Some(h)) => Held { flagged, version, ..h },
+            (Change::PaidAfterDeath(dead_paid), Some(h)) => Held { dead_paid, version, ..h },
         };
         let position = put(tx, side, id, &new).await?;
         let mut touched = self.touched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

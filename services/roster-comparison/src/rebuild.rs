@@ -18,7 +18,7 @@ use dibao_proto::types::DivisionCode;
 use crate::live;
 use deadpool_postgres::Transaction;
 
-use crate::view::{Held, Side, put};
+use crate::view::{DeadPaid, Held, Side, put};
 
 fn unavailable(who: &str, s: tonic::Status) -> Error {
     Error::Unavailable(format!("{who}名单导出失败，视图未做任何更正：{}（{:?}）", s.message(), s.code()))
@@ -140,7 +140,8 @@ pub async fn reconcile(
 ) -> Result<(i64, i64), tokio_postgres::Error> {
     let rows = tx
         .query(
-            "SELECT household_id, village, on_roster, programme, status, flagged, members, names, version, household_number
+            "SELECT household_id, village, on_roster, programme, status, flagged, members, names, version, household_number,
+                    dead_paid, dead_paid_on, dead_paid_names
              FROM roster_household WHERE side = $1 AND valid_to IS NULL AND starts_with(village, $2) FOR UPDATE",
             &[&side.as_str(), &prefix],
         )
@@ -160,6 +161,7 @@ pub async fn reconcile(
                     names: r.get(7),
                     version: r.get(8),
                     number: r.get(9),
+                    dead_paid: DeadPaid::from_columns(r.get(10), r.get(11), r.get(12)),
                 },
             )
         })
@@ -186,6 +188,9 @@ pub async fn reconcile(
         }
         let before = held.as_ref().map(|c| c.members.clone()).unwrap_or_default();
         let version = held.as_ref().map_or(h.version, |c| c.version.max(h.version));
+        // The rosters' exports do not say what was overpaid after a death:
+        // what the events last said stands.
+        let dead_paid = held.as_ref().map(|c| c.dead_paid.clone()).unwrap_or_default();
         let new = Held {
             village: h.village,
             on_roster: h.on_roster,
@@ -196,6 +201,7 @@ pub async fn reconcile(
             names: h.names,
             version,
             number: h.number,
+            dead_paid,
         };
         let position = put(tx, side, &h.id, &new).await?;
         live::refresh(tx, before.into_iter().chain(new.members.iter().cloned()), &[(side, h.id.as_str())], position)

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0001_comparison", include_str!("../migrations/0001_comparison.sql")),
     ("0002_entries_by_list_order", include_str!("../migrations/0002_entries_by_list_order.sql")),
     ("0003_household_numbers", include_str!("../migrations/0003_household_numbers.sql")),
+    ("0004_paid_after_death", include_str!("../migrations/0004_paid_after_death.sql")),
 ];
 
 const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {

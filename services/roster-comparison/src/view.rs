@@ -65,6 +65,36 @@ pub(crate) struct Held {
     pub version: i64,
     /// The roster's own number of the household (户编号).
     pub number: String,
+    /// Deceased members still overpaid after their death (dibao side).
+    pub dead_paid: Vec<DeadPaid>,
+}
+
+/// A deceased member whose household is still overpaid for months after
+/// the death, as civil affairs' `PaidAfterDeath` says: list (f).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeadPaid {
+    pub person: String,
+    pub died_on: time::Date,
+    pub name: String,
+}
+
+impl DeadPaid {
+    /// The three parallel columns the view stores them in.
+    pub(crate) fn columns(all: &[DeadPaid]) -> (Vec<String>, Vec<time::Date>, Vec<String>) {
+        let persons = all.iter().map(|d| d.person.clone()).collect();
+        let dates = all.iter().map(|d| d.died_on).collect();
+        let names = all.iter().map(|d| d.name.clone()).collect();
+        (persons, dates, names)
+    }
+
+    pub(crate) fn from_columns(persons: Vec<String>, dates: Vec<time::Date>, names: Vec<String>) -> Vec<DeadPaid> {
+        let mut names = names.into_iter();
+        persons
+            .into_iter()
+            .zip(dates)
+            .map(|(person, died_on)| DeadPaid { person, died_on, name: names.next().unwrap_or_default() })
+            .collect()
+    }
 }
 
 pub(crate) fn members_of(members: &[RosterMember]) -> (Vec<String>, Vec<String>) {
@@ -88,7 +118,8 @@ pub(crate) async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<O
         &[
             (INDEX_LOOKUPS_ONLY, &[]),
             (
-                "SELECT village, on_roster, programme, status, flagged, members, names, version, household_number
+                "SELECT village, on_roster, programme, status, flagged, members, names, version, household_number,
+                        dead_paid, dead_paid_on, dead_paid_names
                  FROM roster_household WHERE side = $1 AND household_id = $2 AND valid_to IS NULL FOR UPDATE",
                 &[&side.as_str(), &id],
             ),
@@ -105,6 +136,7 @@ pub(crate) async fn held(tx: &Transaction<'_>, side: Side, id: &str) -> Result<O
         names: r.get(6),
         version: r.get(7),
         number: r.get(8),
+        dead_paid: DeadPaid::from_columns(r.get(9), r.get(10), r.get(11)),
     }))
 }
 
@@ -122,6 +154,7 @@ pub const INDEX_LOOKUPS_ONLY: &str = "SELECT set_config('enable_seqscan', 'off',
 pub(crate) async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) -> Result<i64, tokio_postgres::Error> {
     let county: String = new.village.chars().take(6).collect();
     let side = side.as_str();
+    let (dead, dead_on, dead_names) = DeadPaid::columns(&new.dead_paid);
     let rows = cached::pipeline(
         tx,
         &[
@@ -134,8 +167,9 @@ pub(crate) async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) 
             ),
             (
                 "INSERT INTO roster_household (side, household_id, village, county, on_roster, programme, status, flagged,
-                                               members, names, version, household_number, valid_from)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, currval('view_position'))",
+                                               members, names, version, household_number, dead_paid, dead_paid_on,
+                                               dead_paid_names, valid_from)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, currval('view_position'))",
                 &[
                     &side,
                     &id,
@@ -149,6 +183,9 @@ pub(crate) async fn put(tx: &Transaction<'_>, side: Side, id: &str, new: &Held) 
                     &new.names,
                     &new.version,
                     &new.number,
+                    &dead,
+                    &dead_on,
+                    &dead_names,
                 ],
             ),
             ("UPDATE view_source SET events_applied = events_applied + 1 WHERE side = $1", &[&side]),
@@ -205,7 +242,8 @@ pub async fn load(client: &tokio_postgres::Client, position: i64) -> anyhow::Res
     let mut labels = Labels::default();
     let households = format!(
         "COPY (SELECT side, household_id, village, programme, status, flagged, array_to_string(members, ','), coalesce(names[1], ''),
-                      household_number
+                      household_number, array_to_string(dead_paid, ','), array_to_string(dead_paid_on, ','),
+                      array_to_string(dead_paid_names, E'\x1f')
                FROM roster_household
                WHERE on_roster AND valid_from <= {position} AND (valid_to IS NULL OR valid_to > {position})) TO STDOUT"
     );
@@ -214,9 +252,22 @@ pub async fn load(client: &tokio_postgres::Client, position: i64) -> anyhow::Res
         let id = unescape(f[1]);
         if f[0] == "dibao" {
             let programme = if f[3] == "2" { Programme::SpecialHardship } else { Programme::Dibao };
-            input.push_dibao(&id, f[2], programme, members);
+            let i = input.push_dibao(&id, f[2], programme, members);
             labels.dibao_heads.push(&unescape(f[7]));
             labels.dibao_numbers.push(&unescape(f[8]));
+            if !f[9].is_empty() {
+                let names = unescape(f[11]);
+                let dead = f[9].split(',').zip(f[10].split(',')).zip(names.split('\u{1f}'));
+                for ((person, died_on), name) in dead {
+                    if let (Some(p), Ok(d)) = (
+                        engine::pack(person),
+                        time::Date::parse(died_on, &time::format_description::well_known::Iso8601::DATE),
+                    ) {
+                        input.dead_paid.push((i, p, d));
+                        labels.death_names.entry(p).or_insert_with(|| name.to_owned());
+                    }
+                }
+            }
         } else {
             let status = match f[4] {
                 "2" => PovertyStatus::Exited,
@@ -274,7 +325,7 @@ async fn copy_lines(client: &tokio_postgres::Client, sql: &str, mut each: impl F
         let mut start = 0;
         while let Some(end) = carry[start..].iter().position(|&b| b == b'\n') {
             let line = std::str::from_utf8(&carry[start..start + end])?;
-            let mut fields = [""; 9];
+            let mut fields = [""; 12];
             for (slot, part) in fields.iter_mut().zip(line.split('\t')) {
                 *slot = part;
             }

@@ -6,6 +6,7 @@
 
 use dibao_platform::trust::officer::Claims;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_client::CivilAffairsServiceClient;
+use dibao_proto::civil_affairs::v1::payment_service_client::PaymentServiceClient;
 use dibao_proto::common::v1::{Date, OfficerRole};
 use dibao_proto::comparison::v1::comparison_service_client::ComparisonServiceClient;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
@@ -20,6 +21,8 @@ pub struct Mesh {
     pub comparison: ComparisonServiceClient<OfficerChannel>,
     /// The comparison as a system operator calls it (through the gateway).
     pub comparison_ops: ComparisonServiceClient<OfficerChannel>,
+    /// Civil affairs' payment rolls, as the province's officer.
+    pub payments: PaymentServiceClient<OfficerChannel>,
     pub env: TestEnv,
 }
 
@@ -62,8 +65,10 @@ pub async fn start_in(monthly_run_day: u8, province: &str) -> Mesh {
     let comparison_desk = desk(dibao_roster_comparison::startup::SERVICE);
     let operator = env.desk(dibao_roster_comparison::startup::SERVICE, OfficerRole::SystemOperator, province);
     let ops = env.officer_channel(comparison.addr, operator).await;
+    let civil_channel = env.officer_channel(civil.addr, civil_desk).await;
     Mesh {
-        civil: CivilAffairsServiceClient::new(env.officer_channel(civil.addr, civil_desk).await),
+        payments: PaymentServiceClient::new(civil_channel.clone()),
+        civil: CivilAffairsServiceClient::new(civil_channel),
         poverty: PovertyAlleviationServiceClient::new(env.officer_channel(poverty.addr, poverty_desk).await),
         comparison: ComparisonServiceClient::new(env.officer_channel(comparison.addr, comparison_desk).await),
         comparison_ops: ComparisonServiceClient::new(ops),

@@ -165,7 +165,7 @@ pub fn policy(county: &str) -> CountyPolicy {
         // Printed on every notice (R-AUD-2).
         complaint_phone: "0435-4221234".into(),
         township_complaint_phones: vec![TownshipPhone {
-            township: Some(DivisionCode { code: format!("{county}101") }),
+            township: Some(DivisionCode { code: dibao_tests::a_township_of(county) }),
             phone: "0435-4301234".into(),
         }],
         ..Default::default()

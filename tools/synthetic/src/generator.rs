@@ -24,7 +24,8 @@ use time::{Date, Duration, Month};
 pub struct Config {
     pub seed: u64,
     pub households: usize,
-    /// Two-digit GB/T 2260 province code.
+    /// Two-digit GB/T 2260 province code: 22 or 52, whose township tables
+    /// are shipped.
     pub province: u8,
     pub counties: usize,
     pub townships_per_county: usize,
@@ -98,12 +99,27 @@ const GIVEN: &[&str] = &[
     "德明", "秀英", "国强", "桂兰", "建华", "玉梅", "志勇", "春花", "明辉", "小芳", "金山", "翠兰", "光荣", "海燕",
     "正清", "凤英", "文才", "丽娟", "永福", "晓东",
 ];
-const PLACE: &[&str] =
-    &["青", "岩", "石", "桥", "花", "松", "水", "坪", "龙", "云", "凤", "平", "塘", "沙", "溪", "坡", "河", "山"];
 /// Banks a deposit query fans out to.
 pub const BANKS: &[(&str, &str)] =
     &[("abc", "中国农业银行"), ("rcc", "农村信用合作社"), ("psbc", "中国邮政储蓄银行"), ("ccb", "中国建设银行")];
+const PLACE: &[&str] =
+    &["青", "岩", "石", "桥", "花", "松", "水", "坪", "龙", "云", "凤", "平", "塘", "沙", "溪", "坡", "河", "山"];
 const BRANDS: &[&str] = &["五菱宏光", "长安之星", "比亚迪秦", "哈弗H6", "大众朗逸", "福田农用车"];
+
+/// The townships and villages of a province the generator can draw from
+/// (the tables `proto/data/divisions` ships), by code.
+fn shipped(province: u8) -> std::collections::BTreeMap<String, String> {
+    let text = match province {
+        22 => include_str!("../../../proto/data/divisions/22.csv"),
+        52 => include_str!("../../../proto/data/divisions/52.csv"),
+        _ => "",
+    };
+    text.lines()
+        .filter(|l| !l.starts_with('#') && *l != "code,name")
+        .filter_map(|l| l.split_once(','))
+        .map(|(c, n)| (c.to_owned(), n.to_owned()))
+        .collect()
+}
 
 /// The province: its divisions and, on iteration, its households with
 /// their department records.
@@ -124,29 +140,36 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(cfg: Config) -> Self {
-        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let rng = StdRng::seed_from_u64(cfg.seed);
         let (mut counties, mut townships, mut villages) = (vec![], vec![], vec![]);
-        for c in 0..cfg.counties {
-            // City 01..; counties 02.. within it, as in GB/T 2260.
-            let county = format!("{:02}{:02}{:02}", cfg.province, 1 + c / 20, 2 + c % 20);
-            counties.push(Division {
-                code: county.clone(),
-                name: format!("{}{}县", pick(&mut rng, PLACE), pick(&mut rng, PLACE)),
-            });
-            for t in 0..cfg.townships_per_county {
-                let township = format!("{county}{:03}", 100 + t);
-                townships.push(Division {
-                    code: township.clone(),
-                    name: format!("{}{}镇", pick(&mut rng, PLACE), pick(&mut rng, PLACE)),
-                });
-                for v in 0..cfg.villages_per_township {
-                    villages.push(Division {
-                        code: format!("{township}{:03}", 200 + v),
-                        name: format!("{}{}村", pick(&mut rng, PLACE), pick(&mut rng, PLACE)),
-                    });
-                }
+        // Real divisions (R-ROSTER-3): the province's first counties in
+        // GB/T 2260 that its township table covers, each with its first
+        // townships and their first villages (fewer where a place has fewer).
+        let local = shipped(cfg.province);
+        let below = |code: &str, len: usize| -> Vec<Division> {
+            local
+                .range(code.to_owned()..)
+                .take_while(|(c, _)| c.starts_with(code))
+                .filter(|(c, _)| c.len() == len)
+                .map(|(c, n)| Division { code: c.clone(), name: n.clone() })
+                .collect()
+        };
+        let province = format!("{:02}0000", cfg.province);
+        for (code, name) in dibao_proto::divisions::counties_in(&province) {
+            if counties.len() == cfg.counties {
+                break;
+            }
+            let in_county: Vec<Division> = below(code, 9).into_iter().take(cfg.townships_per_county).collect();
+            if in_county.is_empty() {
+                continue;
+            }
+            counties.push(Division { code: code.to_owned(), name: name.to_owned() });
+            for township in in_county {
+                villages.extend(below(&township.code, 12).into_iter().take(cfg.villages_per_township));
+                townships.push(township);
             }
         }
+        assert!(!villages.is_empty(), "no shipped township table for province {:02}", cfg.province);
         // "health" in ASCII: any fixed offset would do.
         let health = StdRng::seed_from_u64(cfg.seed ^ 0x6865_616c_7468);
         Self { cfg, rng, health, next: 0, counties, townships, villages, used: HashMap::new() }

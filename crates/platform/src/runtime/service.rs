@@ -139,6 +139,7 @@ impl Base {
         clock: Arc<dyn Clock>,
         shutdown: &Shutdown,
     ) -> anyhow::Result<Self> {
+        settings.divisions.load()?;
         let mut components = vec![("service", plan.migrations), ("access-log", access_log::MIGRATIONS)];
         components.extend_from_slice(plan.also);
         let pool = db::connect_and_migrate(&settings.database, &components).await?;

@@ -56,6 +56,39 @@ pub struct PlatformSettings {
     pub trust: TrustSettings,
     #[serde(default)]
     pub run: RunSettings,
+    #[serde(default)]
+    pub divisions: DivisionSettings,
+}
+
+/// Where the provinces' township and village tables are (R-ROSTER-3).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DivisionSettings {
+    /// A directory of `NN.csv` files, one per province (统计用区划代码;
+    /// `proto/data/divisions` ships Jilin's and Guizhou's): its provinces'
+    /// township and village codes are then checked and named. Without it,
+    /// codes are checked down to the county (GB/T 2260, compiled in).
+    pub dir: Option<PathBuf>,
+}
+
+impl Validate for DivisionSettings {
+    fn validate(&self) -> Vec<String> {
+        match &self.dir {
+            Some(dir) if !dir.is_dir() => vec![format!("divisions.dir: no directory at {}", dir.display())],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl DivisionSettings {
+    /// Loads the directory's tables into the process's division checks.
+    pub fn load(&self) -> anyhow::Result<()> {
+        if let Some(dir) = &self.dir {
+            for table in dibao_proto::divisions::load_dir(dir).map_err(|e| anyhow::anyhow!("divisions.dir: {e}"))? {
+                tracing::info!(province = table.province, entries = table.entries, as_of = %table.as_of, "division table loaded");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The issuers of officer assertions a service trusts.
@@ -250,6 +283,7 @@ impl Validate for PlatformSettings {
         problems.extend(self.kafka.iter().flat_map(Validate::validate));
         problems.extend(self.tls.validate());
         problems.extend(self.trust.validate());
+        problems.extend(self.divisions.validate());
         problems
     }
 }

@@ -60,6 +60,9 @@ async fn each_change_of_what_the_certificate_states_issues_a_new_one() {
     assert!(now.earlier[0].superseded_on.is_some());
     assert_eq!(now.printed[0], "低保证");
     assert!(now.printed.iter().any(|l| l == "证号：220581-DB-2026-000002"), "{:?}", now.printed);
+    // The place and the issuer by name (R-ROSTER-3).
+    assert!(now.printed.iter().any(|l| l == "所在村（社区）：梅河口市红梅镇联盟村"), "{:?}", now.printed);
+    assert!(now.printed.iter().any(|l| l == "发证机关：梅河口市民政局"), "{:?}", now.printed);
     // The same standard saved again changes nothing it states: no new number.
     save_policy(&mut r.client, policy(60_000, 2026, 6)).await;
     assert_eq!(certificate(&mut r, &household).await.current.map(|c| c.number), Some(second.number.clone()));

@@ -210,4 +210,66 @@ async fn a_month_is_rolled_signed_exported_returned_with_a_failure_and_paid_once
     );
     assert!(listed.overpayments[0].reason.contains("家庭成员均已死亡"), "{listed:?}");
     assert_eq!(listed.total.map(|m| m.fen), Some(60_000));
+
+    // Recovered (追回): checked by field, at most what is left, unknown to
+    // another county; what is left stays listed. July's is stopped by the
+    // bank's return.
+    let reference = |i: usize| listed.overpayments[i].payment.as_ref().expect("payment").reference.clone();
+    let (june, july_ref) = (reference(0), reference(1));
+    let household_id = listed.overpayments[0].payment.as_ref().expect("payment").household_id.clone();
+    let recover = |reference: &str, fen: i64, note: &str| RecordRecoveryRequest {
+        reference: reference.into(),
+        amount: Some(dibao_proto::common::v1::Money { fen }),
+        note: note.into(),
+    };
+    let fields = |e: tonic::Status| -> Vec<String> {
+        e.get_details_bad_request().expect("details").field_violations.into_iter().map(|v| v.field).collect()
+    };
+    let e = payments.record_recovery(recover(&june, 0, " ")).await.expect_err("nothing");
+    assert_eq!(fields(e), ["amount", "note"]);
+    let e = payments.record_recovery(recover(&june, 30_001, "家属退回")).await.expect_err("too much");
+    assert_eq!(fields(e), ["amount"]);
+    let e = payments
+        .record_recovery(officer(OfficerRole::CountyOperator, "220582", recover(&june, 10_000, "家属退回")))
+        .await
+        .expect_err("another county");
+    assert_eq!(e.code(), Code::NotFound);
+    let left = payments.record_recovery(recover(&june, 10_000, "家属退回现金，收据0001")).await.expect("part");
+    assert_eq!(left.into_inner().outstanding.map(|m| m.fen), Some(20_000));
+    let listed = payments.list_overpayments(overpaid()).await.expect("overpayments").into_inner();
+    let june_left = &listed.overpayments[0];
+    assert_eq!(
+        (june_left.overpaid.as_ref().map(|m| m.fen), june_left.recovered.as_ref().map(|m| m.fen)),
+        (Some(20_000), Some(10_000))
+    );
+    let left = payments.record_recovery(recover(&june, 20_000, "银行冲正，凭证0002")).await.expect("rest");
+    assert_eq!(left.into_inner().outstanding.map(|m| m.fen), Some(0));
+    let e = payments.record_recovery(recover(&june, 1, "再次")).await.expect_err("nothing left");
+    assert_eq!(e.code(), Code::NotFound);
+    payments
+        .sign_roll(officer(OfficerRole::CountyApprover, COUNTY, SignRollRequest { roll_id: july.roll_id.clone() }))
+        .await
+        .expect("july signed");
+    let back = payments
+        .import_bank_return(tokio_stream::iter(vec![returned(1, &july.roll_id, &july_ref, false, "户主死亡，停发")]))
+        .await
+        .expect("return")
+        .into_inner();
+    assert_eq!(back.applied, 1, "{back:?}");
+    let listed = payments.list_overpayments(overpaid()).await.expect("overpayments").into_inner();
+    assert!(listed.overpayments.is_empty() && listed.total.map(|m| m.fen) == Some(0), "{listed:?}");
+
+    // Each change told the other services where the household stands:
+    // per deceased member, the months after the death still overpaid.
+    let months: Vec<Vec<usize>> = household_events(&r.env.broker, &r.topic)
+        .into_iter()
+        .filter(|(key, _)| *key == household_id)
+        .filter_map(|(_, e)| match e.payload {
+            Some(dibao_proto::events::v1::event_envelope::Payload::PaidAfterDeath(p)) => {
+                Some(p.deceased.iter().map(|d| d.months.len()).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(months[months.len() - 4..], [vec![2; 4], vec![2; 4], vec![1; 4], vec![0; 4]], "{months:?}");
 }

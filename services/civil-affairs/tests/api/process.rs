@@ -34,19 +34,17 @@ async fn the_whole_process_enrols_the_household_and_publishes_it_once() {
     let head_id = id("19700101", "001").value;
     assert!(
         csv.contains(&format!(
-            "1,{VILLAGE},王建国,{}********{},4,300.00,低保C类,500.00",
+            "1,红梅镇联盟村,王建国,{}********{},4,300.00,低保C类,500.00",
             &head_id[..6],
             &head_id[14..]
         )),
         "{csv}"
     );
     assert!(!csv.contains(&head_id) && !csv.contains("残疾") && !csv.contains("疾病"), "{csv}");
-    // The notice's dates and whom to call (R-PROC-1, R-AUD-2).
+    // The notice's dates and whom to call (R-PROC-1, R-AUD-2), by the
+    // county's and the township's names (R-ROSTER-3).
     assert!(csv.contains(",500.00,2026年06月10日至2026年06月17日\r\n"), "{csv}");
-    assert!(
-        csv.contains("监督举报电话：县（市、区）民政部门 0435-4221234；乡镇（街道）220581101 0435-4301234"),
-        "{csv}"
-    );
+    assert!(csv.contains("监督举报电话：梅河口市民政部门 0435-4221234；红梅镇 0435-4301234"), "{csv}");
     let e = export_notice(&mut r.client, VILLAGE, NoticeKind::Unspecified, FileFormat::Csv).await.expect_err("kind");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "kind");

@@ -1,7 +1,7 @@
 //! The roster read back and brought in: lists page through a division, the export is one snapshot, imports by stream and by file (R-ROSTER-1).
 
 use dibao_proto::civil_affairs::v1::*;
-use dibao_proto::common::v1::{DivisionCode, IdentityNumber};
+use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole};
 use dibao_proto::events::v1::event_envelope::Payload;
 use tonic_types::StatusExt;
 
@@ -17,7 +17,7 @@ async fn lists_page_through_a_division_and_export_is_one_snapshot() {
         m.person.as_mut().expect("person").identity_number = Some(id("19800101", &format!("{:03}", 11 + i)));
     }
     let mut third = household();
-    third.village = Some(DivisionCode { code: "220581102301".into() });
+    third.village = Some(DivisionCode { code: "220581102201".into() });
     for (i, m) in third.members.iter_mut().enumerate() {
         m.person.as_mut().expect("person").identity_number = Some(id("19810101", &format!("{:03}", 21 + i)));
     }
@@ -66,6 +66,30 @@ async fn lists_page_through_a_division_and_export_is_one_snapshot() {
         .await
         .expect_err("bad division");
     assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "division");
+
+    // R-ROSTER-3: a code of the right shape that is no county (GB/T 2260),
+    // or no township of the province's loaded table, is refused by field.
+    let e = r
+        .client
+        .list_households(ListHouseholdsRequest { division: Some(DivisionCode { code: "229999".into() }), page: None })
+        .await
+        .expect_err("no such county");
+    let v = &e.get_details_bad_request().expect("details").field_violations[0];
+    assert_eq!(v.field, "division");
+    assert!(v.description.contains("229999") && v.description.contains("GB/T 2260"), "{v:?}");
+    let mut nowhere = household();
+    nowhere.village = Some(DivisionCode { code: "220581199201".into() });
+    let e = r
+        .client
+        .submit_application(dibao_tests::officer(
+            OfficerRole::TownshipCaseworker,
+            "220581101",
+            SubmitApplicationRequest { household: Some(nowhere), ..Default::default() },
+        ))
+        .await
+        .expect_err("no such village");
+    let v = &e.get_details_bad_request().unwrap_or_else(|| panic!("{e:?}")).field_violations[0];
+    assert!(v.field.ends_with("village") && v.description.contains("220581199201"), "{v:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
