@@ -107,7 +107,7 @@ async fn scenario() {
 
     // The county's policy and an application, the way a system would put them (gRPC through the gateway).
     let policy_officer = gw.officer("policy-office", &[OfficerRole::CountyApprover], COUNTY).await;
-    CivilAffairsServiceClient::new(policy_officer)
+    CivilAffairsServiceClient::new(policy_officer.clone())
         .save_policy(ca::SavePolicyRequest { policy: Some(dibao_test_mesh::verification::policy(COUNTY)) })
         .await
         .expect("policy");
@@ -120,12 +120,19 @@ async fn scenario() {
         covered: true,
         ..Default::default()
     };
-    // A complaint the township took by phone (R-AUD-2): on the caseworker's list until it is closed.
+    // A complaint the township took by phone (R-AUD-2), assigned to it by the county: on the
+    // caseworker's list until it is closed.
+    let today = dibao_platform::runtime::clock::china_date(clock.now());
+    let pb_date = |d: time::Date| dibao_proto::common::v1::Date {
+        year: d.year(),
+        month: i32::from(d.month() as u8),
+        day: i32::from(d.day()),
+    };
     let complaint = ca::complaint_service_client::ComplaintServiceClient::new(intake.clone())
         .file_complaint(ca::FileComplaintRequest {
             division: Some(DivisionCode { code: TOWNSHIP.into() }),
             channel: ca::ComplaintChannel::Phone as i32,
-            received_on: Some(dibao_proto::common::v1::Date { year: 2026, month: 11, day: 30 }),
+            received_on: Some(pb_date(today - time::Duration::days(4))),
             anonymous: true,
             content: "反映某户家中有车仍享受低保".into(),
             ..Default::default()
@@ -133,6 +140,15 @@ async fn scenario() {
         .await
         .expect("complaint")
         .into_inner();
+    ca::complaint_service_client::ComplaintServiceClient::new(policy_officer)
+        .assign_complaint(ca::AssignComplaintRequest {
+            complaint_id: complaint.complaint_id.clone(),
+            township: Some(DivisionCode { code: TOWNSHIP.into() }),
+            due_on: Some(pb_date(today + time::Duration::days(14))),
+            note: "请核实".into(),
+        })
+        .await
+        .expect("assigned to the township");
     let submitted = CivilAffairsServiceClient::new(intake)
         .submit_application(ca::SubmitApplicationRequest {
             household: Some(ca::Household {
@@ -180,6 +196,16 @@ async fn scenario() {
     // The page's script cannot read the session cookie.
     let cookies = a.script("return document.cookie;").await.expect("script");
     assert!(!cookies.as_str().unwrap_or_default().contains("dibao_session"), "HttpOnly: {cookies}");
+    // The complaint, from the list: what was reported, then a follow-up signed by the caseworker.
+    a.click(&format!("a[href='/complaints/{}']", complaint.complaint_id)).await.expect("open the complaint");
+    let page = a.wait_for_text("办理记录", 10).await.expect("complaint page");
+    assert!(page.contains("反映某户家中有车仍享受低保") && page.contains("匿名"), "{page}");
+    a.fill("#step-note", "已入户核查，该车为残疾人代步车").await.expect("note");
+    a.click("#add-step").await.expect("record the step");
+    let followed = a.wait_for_text("已入户核查，该车为残疾人代步车", 10).await.expect("the step recorded");
+    assert!(followed.contains("刘志强（乡镇经办人员）") && followed.contains("核查"), "{followed}");
+    a.goto(&format!("{base}/work")).await.expect("back to the work list");
+    a.wait_for_text("待我签署的申请", 10).await.expect("work list");
     a.click(&format!("a[href='/applications/{app}']")).await.expect("open the application");
     let page = a.wait_for_text("家庭成员", 10).await.expect("application page");
     assert!(page.contains("李秀英") && page.contains(&id(2).value), "a caseworker sees members in full:\n{page}");
@@ -303,6 +329,18 @@ async fn scenario() {
     let work = login(&c, &gw, &approver).await;
     assert!(work.contains("王建国") && work.contains("县级审批") && work.contains("各乡镇待办件数"), "{work}");
     c.screenshot(&shots().join("work-county.png")).await.expect("screenshot");
+    // The county's list counts the township's open complaint; its approver closes it with the outcome.
+    assert!(work.contains("各乡镇举报、信访") && work.contains(&complaint.complaint_number), "{work}");
+    c.goto(&format!("{base}/complaints/{}", complaint.complaint_id)).await.expect("the complaint");
+    c.wait_for_text("核查结论", 10).await.expect("the form to close it");
+    c.fill("#reply", "经核查，该车为残疾人代步车，反映不属实").await.expect("reply");
+    c.script("document.getElementById('outcome').value = '3';").await.expect("outcome");
+    c.click("#close").await.expect("close");
+    let closed = c.wait_for_text("答复：经核查，该车为残疾人代步车，反映不属实", 10).await.expect("closed");
+    assert!(closed.contains("办结：不属实") && closed.contains("已入户核查，该车为残疾人代步车"), "{closed}");
+    assert!(!c.has("#close").await.expect("page"), "a closed complaint offers nothing more");
+    c.goto(&format!("{base}/work")).await.expect("back to the work list");
+    c.wait_for_text("待我签署的申请", 10).await.expect("work list");
     c.click(&format!("a[href='/applications/{app}']")).await.expect("open");
     c.wait_for_text("签署本环节：县级审批", 10).await.expect("the approver's step");
     let refused = sign(&c, true, "同意纳入低保", None).await;

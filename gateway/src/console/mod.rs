@@ -25,6 +25,7 @@
 pub mod application;
 pub mod campaign;
 pub mod comparison;
+pub mod complaint;
 pub mod history;
 pub mod html;
 pub mod live;
@@ -232,6 +233,8 @@ pub async fn http(
         p if p.starts_with("/campaigns/") && p.ends_with("/findings") => "/campaigns/{id}/findings",
         p if p.starts_with("/campaigns/") => "/campaigns/{id}",
         p if p.starts_with("/reports/") => "/reports/{id}",
+        p if p.starts_with("/complaints/") && p.matches('/').count() == 3 => "/complaints/{id}/{action}",
+        p if p.starts_with("/complaints/") => "/complaints/{id}",
         p => p,
     };
     gw.metrics.call(&format!("console {shape}"), "console", started.elapsed());
@@ -306,6 +309,9 @@ async fn route(
         },
         (Method::GET, "/operations") => operations::page(&v, &Form::parse(&query)).await,
         (Method::GET, p) if p.starts_with("/reports/") => report::page(&v, p.trim_start_matches("/reports/")).await,
+        (Method::GET, p) if p.starts_with("/complaints/") => {
+            complaint::page(&v, p.trim_start_matches("/complaints/"), String::new()).await
+        }
         (Method::GET, p) if p.starts_with("/campaigns/") && p.ends_with("/events") => {
             return Ok(campaign::events(&v, p.trim_start_matches("/campaigns/").trim_end_matches("/events")));
         }
@@ -363,6 +369,13 @@ async fn route(
                 p if p.starts_with("/applications/") && p.ends_with("/verify") => {
                     let id = p.trim_start_matches("/applications/").trim_end_matches("/verify");
                     match verification::submit(&v, id, &form).await {
+                        application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
+                        application::Signed::Page(page) => page,
+                    }
+                }
+                p if p.starts_with("/complaints/") => {
+                    let (id, action) = p.trim_start_matches("/complaints/").split_once('/').unwrap_or_default();
+                    match complaint::submit(&v, id, action, &form).await {
                         application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
                         application::Signed::Page(page) => page,
                     }

@@ -196,8 +196,8 @@ async fn open_entries(v: &Visit, division: &str) -> String {
 /// their deadline first, and for a county's officers how many are open and
 /// overdue in each township; nothing for a role that does not handle them.
 async fn open_complaints(v: &Visit, division: &str) -> String {
+    use super::html::pb_date;
     use ca::complaint_service_client::ComplaintServiceClient;
-    use dibao_proto::labels::chinese_date;
     let Ok(channel) = v.upstream(CIVIL) else { return String::new() };
     let request = ca::ListComplaintsRequest {
         division: Some(DivisionCode { code: division.to_owned() }),
@@ -216,7 +216,7 @@ async fn open_complaints(v: &Visit, division: &str) -> String {
         }
     };
     let date = |d: Option<&dibao_proto::common::v1::Date>| {
-        d.and_then(|d| time::Date::try_from(d).ok()).map(chinese_date).unwrap_or_else(|| "—".to_owned())
+        Some(pb_date(d)).filter(|s| !s.is_empty()).unwrap_or_else(|| "—".to_owned())
     };
     let mut complaints = answer.complaints;
     complaints.sort_by_key(|c| !c.overdue);
@@ -227,7 +227,7 @@ async fn open_complaints(v: &Visit, division: &str) -> String {
             let status = ca::ComplaintStatus::try_from(c.status).unwrap_or(ca::ComplaintStatus::Unspecified);
             let content: String = c.content.chars().take(40).collect();
             vec![
-                esc(&c.complaint_number),
+                format!("<a href=\"/complaints/{}\">{}</a>", esc(&c.complaint_id), esc(&c.complaint_number)),
                 esc(&date(c.received_on.as_ref())),
                 esc(ca::ComplaintChannel::try_from(c.channel).unwrap_or(ca::ComplaintChannel::Unspecified).label()),
                 township,
