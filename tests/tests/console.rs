@@ -154,6 +154,11 @@ async fn scenario() {
             household: Some(ca::Household {
                 village: Some(DivisionCode { code: VILLAGE.into() }),
                 category: BenefitCategory::C as i32,
+                payee: Some(ca::Payee {
+                    bank: "梅河口农商银行".into(),
+                    account: "6230520012345678901".into(),
+                    holder_name: "王建国".into(),
+                }),
                 members: vec![
                     member(1, "王建国", Relation::Head, ca::WorkAbility::Partial),
                     member(2, "李秀英", Relation::Spouse, ca::WorkAbility::None),
@@ -396,6 +401,9 @@ async fn scenario() {
     let poverty_officer = gw.enrol("qian-poverty", "钱芳", &[OfficerRole::PovertyOfficer], TOWNSHIP).await;
     let campaigner = gw.enrol("wu-checker", "吴静", &[OfficerRole::VerificationOfficer], COUNTY).await;
     let system_operator = gw.enrol("he-ops", "何运维", &[OfficerRole::SystemOperator], "220000").await;
+    let roll_operator = gw.enrol("roll-operator", "孙会计", &[OfficerRole::CountyOperator], COUNTY).await;
+    let roll_approver = gw.enrol("roll-approver", "李审批", &[OfficerRole::CountyApprover], COUNTY).await;
+    let death_caseworker = gw.enrol("death-caseworker", "马经办", &[OfficerRole::TownshipCaseworker], TOWNSHIP).await;
 
     // --- sixteen idle minutes end the session; eight days on, the notice is over and the approver approves.
     clock.advance(time::Duration::minutes(16));
@@ -570,6 +578,76 @@ async fn scenario() {
         refused.contains("无权办理") && !refused.contains("console-bad") && !refused.contains("待发布"),
         "{refused}"
     );
+
+    // --- the money (R-PROC-1; issue 23, item 1): next month's roll, paid by the bank; then both
+    // members die today, so nothing was owed for it; the county recovers it at the console.
+    let mut roll_office = ca::payment_service_client::PaymentServiceClient::new(
+        gw.channel(&gw.login(&roll_operator).await.expect("login")).await,
+    );
+    let today = dibao_platform::runtime::clock::china_date(clock.now());
+    let next = dibao_platform::runtime::clock::add_months(today.replace_day(1).expect("day"), 1);
+    let roll = roll_office
+        .prepare_roll(ca::PrepareRollRequest {
+            county: Some(DivisionCode { code: COUNTY.into() }),
+            month: Some(dibao_proto::common::v1::YearMonth { year: next.year(), month: i32::from(next.month() as u8) }),
+        })
+        .await
+        .expect("next month's roll")
+        .into_inner();
+    assert_eq!(roll.households, 1, "{roll:?}");
+    ca::payment_service_client::PaymentServiceClient::new(
+        gw.channel(&gw.login(&roll_approver).await.expect("login")).await,
+    )
+    .sign_roll(ca::SignRollRequest { roll_id: roll.roll_id.clone() })
+    .await
+    .expect("signed");
+    let paid = roll_office
+        .list_payments(ca::ListPaymentsRequest { roll_id: roll.roll_id.clone(), failed_only: false, page: None })
+        .await
+        .expect("payments")
+        .into_inner()
+        .payments;
+    let reference = paid[0].reference.clone();
+    roll_office
+        .import_bank_return(futures_util::stream::iter(vec![ca::ImportBankReturnRequest {
+            row: 1,
+            roll_id: roll.roll_id.clone(),
+            reference: reference.clone(),
+            paid: true,
+            reason: String::new(),
+        }]))
+        .await
+        .expect("the bank's return");
+    let mut deaths =
+        CivilAffairsServiceClient::new(gw.channel(&gw.login(&death_caseworker).await.expect("login")).await);
+    for seq in [1, 2] {
+        deaths
+            .record_death(ca::RecordDeathRequest {
+                identity_number: Some(id(seq)),
+                died_on: Some(dibao_proto::common::v1::Date {
+                    year: today.year(),
+                    month: i32::from(today.month() as u8),
+                    day: i32::from(today.day()),
+                }),
+                source: "公安死亡登记".into(),
+            })
+            .await
+            .expect("death");
+    }
+    let owed_back = paid[0].amount.as_ref().map_or(0, |m| m.fen);
+    c.click("a[href='/overpayments']").await.expect("the county's overpayments");
+    let listed = c.wait_for_text("尚待追回", 10).await.expect("overpayments page");
+    assert!(listed.contains(&reference) && listed.contains("家庭成员均已死亡"), "{listed}");
+    let recover = |field: &str| format!("form[action='/overpayments/recover'] input[name={field}]");
+    c.fill(&recover("amount"), "12.345").await.expect("amount");
+    c.fill(&recover("note"), "家属退回现金，收据0001").await.expect("note");
+    c.click("form[action='/overpayments/recover'] button").await.expect("record");
+    let refused = c.wait_for_text("amount：", 10).await.expect("a bad amount named");
+    assert!(refused.contains("最多两位小数"), "{refused}");
+    c.fill(&recover("amount"), &format!("{}.{:02}", owed_back / 100, owed_back % 100)).await.expect("amount");
+    c.fill(&recover("note"), "家属退回现金，收据0001").await.expect("note");
+    c.click("form[action='/overpayments/recover'] button").await.expect("record");
+    c.wait_for_text("本县没有待追回的多发款项", 10).await.expect("recovered in full");
 
     // --- logout ends the session: the work list sends the officer to the login.
     c.click("header form button").await.expect("log out");

@@ -114,7 +114,7 @@ pub fn document(page: &Page, frame: Option<&Frame<'_>>) -> String {
         Some(f) => format!(
             "<header class=\"top\"><div class=\"brand\">低保与防返贫信息协同 · 办公台</div>\
              <nav aria-label=\"主导航\"><a href=\"/work\">我的待办</a><a href=\"/comparison\">台账比对</a>\
-             <a href=\"/campaigns\">集中核查</a><a href=\"/notice\">公示名单</a><a href=\"/history\">查询记录</a>{ops}</nav>\
+             <a href=\"/campaigns\">集中核查</a><a href=\"/notice\">公示名单</a><a href=\"/history\">查询记录</a>{money}{ops}</nav>\
              <div class=\"who\"><span>{name}（{roles}，区划 {division}）</span>\
              <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <button type=\"submit\" class=\"link\">退出登录</button></form></div></header>",
@@ -122,6 +122,17 @@ pub fn document(page: &Page, frame: Option<&Frame<'_>>) -> String {
             roles = esc(&roles(f.session)),
             division = esc(&f.division),
             csrf = esc(f.csrf),
+            money = if f.session.claims.roles.iter().any(|r| {
+                matches!(
+                    r,
+                    dibao_proto::common::v1::OfficerRole::CountyOperator
+                        | dibao_proto::common::v1::OfficerRole::CountyApprover
+                )
+            }) {
+                "<a href=\"/overpayments\">多发追回</a>"
+            } else {
+                ""
+            },
             ops = if f.session.claims.roles.contains(&dibao_proto::common::v1::OfficerRole::SystemOperator) {
                 "<a href=\"/operations\">运行监控</a>"
             } else {

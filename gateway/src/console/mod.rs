@@ -32,6 +32,7 @@ pub mod live;
 pub mod login;
 pub mod notice;
 pub mod operations;
+pub mod overpayments;
 pub mod report;
 pub mod verification;
 pub mod work;
@@ -308,6 +309,7 @@ async fn route(
             Err(page) => page,
         },
         (Method::GET, "/operations") => operations::page(&v, &Form::parse(&query)).await,
+        (Method::GET, "/overpayments") => overpayments::page(&v, String::new()).await,
         (Method::GET, p) if p.starts_with("/reports/") => report::page(&v, p.trim_start_matches("/reports/")).await,
         (Method::GET, p) if p.starts_with("/complaints/") => {
             complaint::page(&v, p.trim_start_matches("/complaints/"), String::new()).await
@@ -348,6 +350,10 @@ async fn route(
                     Err(page) => page,
                 },
                 "/operations/retry" => match operations::retry(&v, &form).await {
+                    application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
+                    application::Signed::Page(page) => page,
+                },
+                "/overpayments/recover" => match overpayments::recover(&v, &form).await {
                     application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
                     application::Signed::Page(page) => page,
                 },
