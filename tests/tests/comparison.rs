@@ -901,44 +901,14 @@ async fn a_death_paid_for_stays_on_list_f_until_the_overpayment_is_recovered() {
     let county = alone.village[..6].to_owned();
     let today = dibao_platform::runtime::clock::china_date(time::OffsetDateTime::now_utc());
     let last_month = (today.replace_day(1).expect("day") - time::Duration::days(1)).replace_day(1).expect("day");
-    let roll = mesh
-        .payments
-        .prepare_roll(ca::PrepareRollRequest {
-            county: Some(DivisionCode { code: county.clone() }),
-            month: Some(dibao_proto::common::v1::YearMonth {
-                year: last_month.year(),
-                month: i32::from(last_month.month() as u8),
-            }),
-        })
-        .await
-        .expect("roll")
-        .into_inner();
+    let roll = dibao_test_mesh::payments::prepare(&mut mesh.payments, &county, last_month).await;
     assert_eq!(roll.households, 1, "{roll:?}");
     mesh.payments
         .sign_roll(officer(OfficerRole::CountyApprover, &county, ca::SignRollRequest { roll_id: roll.roll_id.clone() }))
         .await
         .expect("signed");
-    let paid = mesh
-        .payments
-        .list_payments(ca::ListPaymentsRequest { roll_id: roll.roll_id.clone(), failed_only: false, page: None })
-        .await
-        .expect("payments")
-        .into_inner()
-        .payments;
+    let paid = dibao_test_mesh::payments::bank_pays_all(&mut mesh.payments, &roll.roll_id).await;
     let reference = paid[0].reference.clone();
-    let back = mesh
-        .payments
-        .import_bank_return(futures_util::stream::iter(vec![ca::ImportBankReturnRequest {
-            row: 1,
-            roll_id: roll.roll_id.clone(),
-            reference: reference.clone(),
-            paid: true,
-            reason: String::new(),
-        }]))
-        .await
-        .expect("return")
-        .into_inner();
-    assert_eq!(back.applied, 1, "{back:?}");
 
     // The death, recorded the month before the one paid: the payment is overpaid.
     let died_on = last_month - time::Duration::days(10);

@@ -586,14 +586,7 @@ async fn scenario() {
     );
     let today = dibao_platform::runtime::clock::china_date(clock.now());
     let next = dibao_platform::runtime::clock::add_months(today.replace_day(1).expect("day"), 1);
-    let roll = roll_office
-        .prepare_roll(ca::PrepareRollRequest {
-            county: Some(DivisionCode { code: COUNTY.into() }),
-            month: Some(dibao_proto::common::v1::YearMonth { year: next.year(), month: i32::from(next.month() as u8) }),
-        })
-        .await
-        .expect("next month's roll")
-        .into_inner();
+    let roll = dibao_test_mesh::payments::prepare(&mut roll_office, COUNTY, next).await;
     assert_eq!(roll.households, 1, "{roll:?}");
     ca::payment_service_client::PaymentServiceClient::new(
         gw.channel(&gw.login(&roll_approver).await.expect("login")).await,
@@ -601,23 +594,8 @@ async fn scenario() {
     .sign_roll(ca::SignRollRequest { roll_id: roll.roll_id.clone() })
     .await
     .expect("signed");
-    let paid = roll_office
-        .list_payments(ca::ListPaymentsRequest { roll_id: roll.roll_id.clone(), failed_only: false, page: None })
-        .await
-        .expect("payments")
-        .into_inner()
-        .payments;
+    let paid = dibao_test_mesh::payments::bank_pays_all(&mut roll_office, &roll.roll_id).await;
     let reference = paid[0].reference.clone();
-    roll_office
-        .import_bank_return(futures_util::stream::iter(vec![ca::ImportBankReturnRequest {
-            row: 1,
-            roll_id: roll.roll_id.clone(),
-            reference: reference.clone(),
-            paid: true,
-            reason: String::new(),
-        }]))
-        .await
-        .expect("the bank's return");
     let mut deaths =
         CivilAffairsServiceClient::new(gw.channel(&gw.login(&death_caseworker).await.expect("login")).await);
     for seq in [1, 2] {

@@ -9,10 +9,12 @@
 //! - [`rosters`]: civil affairs, the poverty office and the roster comparison;
 //! - [`exits`]: a dibao household's exit signed through every step;
 //! - [`gateway`]: the gateway in front of them, its registry, officers logged in;
+//! - [`payments`]: a county's month paid, roll and bank's return;
 //! - [`all`]: every service and one department's adapter, for tests that follow officers across them.
 
 pub mod all;
 pub mod exits;
 pub mod gateway;
+pub mod payments;
 pub mod rosters;
 pub mod verification;
