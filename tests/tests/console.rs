@@ -60,8 +60,18 @@ async fn sign(b: &Browser, approve: bool, remarks: &str, report: Option<&str>) -
     let confirm = b.wait_for_text("确认签署", 10).await.expect("confirmation page");
     assert!(confirm.contains(remarks) && confirm.contains(if approve { "同意" } else { "不同意" }), "{confirm}");
     b.click("#confirm-sign").await.expect("sign");
-    // Signed or refused, the application's page follows, with its signed history.
-    b.wait_for_text("签署记录", 10).await.expect("the application after signing")
+    // Signed or refused, the application's page follows, with its signed
+    // history; the confirmation page names the signed record too, so wait
+    // until it is gone (the click may return before the page it posts to).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = b.text().await.unwrap_or_default();
+        if text.contains("签署记录") && !text.contains("请逐项核对") {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "the application after signing did not appear:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[test]
@@ -207,8 +217,9 @@ async fn scenario() {
     assert!(page.contains("反映某户家中有车仍享受低保") && page.contains("匿名"), "{page}");
     a.fill("#step-note", "已入户核查，该车为残疾人代步车").await.expect("note");
     a.click("#add-step").await.expect("record the step");
-    let followed = a.wait_for_text("已入户核查，该车为残疾人代步车", 10).await.expect("the step recorded");
-    assert!(followed.contains("刘志强（乡镇经办人员）") && followed.contains("核查"), "{followed}");
+    // Waited for by who signed it: the note is on the form too.
+    let followed = a.wait_for_text("刘志强（乡镇经办人员）", 10).await.expect("the step recorded");
+    assert!(followed.contains("已入户核查，该车为残疾人代步车") && followed.contains("核查"), "{followed}");
     a.goto(&format!("{base}/work")).await.expect("back to the work list");
     a.wait_for_text("待我签署的申请", 10).await.expect("work list");
     a.click(&format!("a[href='/applications/{app}']")).await.expect("open the application");
@@ -485,8 +496,10 @@ async fn scenario() {
         .await
         .expect("conclusion");
     c.click("form.decide button").await.expect("decide");
-    let refused = c.wait_for_text("扶贫部门", 10).await.expect("refused");
-    assert!(refused.contains("应由扶贫部门经办人员签署"), "list (b) is the poverty office's to conclude:\n{refused}");
+    // The list page itself names the poverty office: wait for the refusal's own words.
+    let refused =
+        c.wait_for_text("应由扶贫部门经办人员签署", 10).await.expect("list (b) is the poverty office's to conclude");
+    assert!(c.has("#decide-error").await.expect("page"), "the refusal is shown at the form:\n{refused}");
     // Narrowed to a village: the entry is in its own, not in the next.
     c.fill("#scope", VILLAGE).await.expect("village");
     c.click("#narrow").await.expect("narrow");
@@ -614,7 +627,7 @@ async fn scenario() {
     }
     let owed_back = paid[0].amount.as_ref().map_or(0, |m| m.fen);
     c.click("a[href='/overpayments']").await.expect("the county's overpayments");
-    let listed = c.wait_for_text("尚待追回", 10).await.expect("overpayments page");
+    let listed = c.wait_for_text("多发款项共1笔", 10).await.expect("overpayments page");
     assert!(listed.contains(&reference) && listed.contains("家庭成员均已死亡"), "{listed}");
     let recover = |field: &str| format!("form[action='/overpayments/recover'] input[name={field}]");
     c.fill(&recover("amount"), "12.345").await.expect("amount");

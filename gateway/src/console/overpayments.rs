@@ -58,22 +58,17 @@ pub async fn page(v: &Visit, banner: String) -> Page {
                 yuan(fen(o.recovered.as_ref())),
                 format!("<strong>{}</strong>", yuan(fen(o.overpaid.as_ref()))),
                 esc(&o.reason),
-                format!(
-                    "<form method=\"post\" action=\"/overpayments/recover\" class=\"inline\">\
-                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                     <input type=\"hidden\" name=\"reference\" value=\"{reference}\">\
-                     <label>追回金额（元）<input name=\"amount\" inputmode=\"decimal\" required></label>\
-                     <label>追回方式、凭证号<input name=\"note\" required></label>\
-                     <button type=\"submit\">记录追回</button></form>",
-                    csrf = esc(&v.csrf),
-                    reference = esc(&p.reference),
-                ),
+                if status == ca::PaymentStatus::Pending {
+                    "通知银行止付，回盘为失败后不再列出".to_owned()
+                } else {
+                    recover_form(v, &p.reference)
+                },
             ]
         })
         .collect();
     let mut body = banner;
     body.push_str(&format!(
-        "<p>{}的多发款项共{}笔，尚待追回{}元。</p>",
+        "<p>{}的多发款项共{}笔，合计{}元（已发放的追回，待回盘的止付）。</p>",
         v.place(&county),
         listed.overpayments.len(),
         yuan(fen(listed.total.as_ref()))
@@ -85,6 +80,20 @@ pub async fn page(v: &Visit, banner: String) -> Page {
         "本县没有待追回的多发款项",
     ));
     Page::ok(TITLE, body)
+}
+
+/// The form recording money of payment `reference` that came back.
+fn recover_form(v: &Visit, reference: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/overpayments/recover\" class=\"inline\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"reference\" value=\"{reference}\">\
+         <label>追回金额（元）<input name=\"amount\" inputmode=\"decimal\" required></label>\
+         <label>追回方式、凭证号<input name=\"note\" required></label>\
+         <button type=\"submit\">记录追回</button></form>",
+        csrf = esc(&v.csrf),
+        reference = esc(reference),
+    )
 }
 
 /// Records a recovery; the amount as typed in yuan, checked here only for

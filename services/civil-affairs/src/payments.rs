@@ -619,7 +619,8 @@ pub async fn record_recovery(
     let row = tx
         .query_opt(
             &format!(
-                "SELECT p.household_id, h.village, p.amount_fen - p.recovered_fen - owed.to_fen AS outstanding
+                "SELECT p.household_id, h.village, p.status,
+                        p.amount_fen - p.recovered_fen - owed.to_fen AS outstanding
                  FROM payment p JOIN household h USING (household_id) {OWED}
                  WHERE p.reference = $1 AND p.status IN ($2, $3)
                  FOR UPDATE OF p"
@@ -633,6 +634,11 @@ pub async fn record_recovery(
     let outstanding: i64 = row.get("outstanding");
     if outstanding <= 0 {
         return Err(not_found().into());
+    }
+    // Money still at the bank is stopped, not recovered: the bank's return
+    // as failed takes it off the overpayments.
+    if row.get::<_, i32>("status") == pb::PaymentStatus::Pending as i32 {
+        return Err(InvalidField::new("reference", "该笔款项尚待银行回盘，应通知银行止付，不能记录追回").into());
     }
     if r.amount > outstanding {
         return Err(InvalidField::new("amount", format!("追回金额超过尚待追回的{}", Fen(outstanding))).into());

@@ -246,6 +246,9 @@ async fn a_month_is_rolled_signed_exported_returned_with_a_failure_and_paid_once
     assert_eq!(left.into_inner().outstanding.map(|m| m.fen), Some(0));
     let e = payments.record_recovery(recover(&june, 1, "再次")).await.expect_err("nothing left");
     assert_eq!(e.code(), Code::NotFound);
+    // Money still at the bank is stopped, not recovered.
+    let e = payments.record_recovery(recover(&july_ref, 100, "家属退回")).await.expect_err("at the bank");
+    assert_eq!(fields(e), ["reference"]);
     payments
         .sign_roll(officer(OfficerRole::CountyApprover, COUNTY, SignRollRequest { roll_id: july.roll_id.clone() }))
         .await
