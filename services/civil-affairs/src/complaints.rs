@@ -107,7 +107,6 @@ pub struct Intake {
     content: String,
     household_id: Option<Uuid>,
     application_id: Option<Uuid>,
-    named_officer: String,
 }
 
 impl Intake {
@@ -143,10 +142,6 @@ impl Intake {
         let content = text(&req.content, "content", true, &mut errors);
         let household_id = optional_id(&req.household_id, "household_id", &mut errors);
         let application_id = optional_id(&req.application_id, "application_id", &mut errors);
-        let named_officer = req.named_officer_id.trim().to_owned();
-        if named_officer.chars().count() > 64 {
-            errors.push(InvalidField::new("named_officer_id", "被反映经办人的编号不能超过64个字符"));
-        }
         let (Some(division), Some(received_on), true) = (division, received_on, errors.is_empty()) else {
             return Err(Error::InvalidArgument(errors));
         };
@@ -162,7 +157,6 @@ impl Intake {
             content,
             household_id,
             application_id,
-            named_officer,
         })
     }
 }
@@ -263,8 +257,8 @@ pub async fn file(roster: &Roster, officer: &Officer, c: Intake) -> Result<pb::F
     tx.execute(
         "INSERT INTO complaint (complaint_id, complaint_number, county, division, channel, received_on, anonymous,
                                 complainant_name, complainant_contact, content, household_id, application_id,
-                                named_officer_id, status, filed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                                status, filed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         &[
             &id,
             &number,
@@ -278,7 +272,6 @@ pub async fn file(roster: &Roster, officer: &Officer, c: Intake) -> Result<pb::F
             &c.content,
             &c.household_id,
             &c.application_id,
-            &c.named_officer,
             &(pb::ComplaintStatus::Received as i32),
             &now,
         ],
@@ -296,16 +289,19 @@ struct Held {
     division: DivisionCode,
     township: Option<DivisionCode>,
     status: pb::ComplaintStatus,
-    named_officer: String,
 }
 
 /// Locks a complaint the officer may act on: filed in or assigned to their
-/// jurisdiction, or refused as if it were not there; never one naming them.
+/// jurisdiction, or refused as if it were not there; never one about an
+/// application they signed a step of (by their verified signatures).
 async fn lock(tx: &Transaction<'_>, officer: &Officer, id: Uuid) -> Result<Held, Error> {
     let row = tx
         .query_opt(
-            "SELECT county, division, township, status, named_officer_id FROM complaint WHERE complaint_id = $1 FOR UPDATE",
-            &[&id],
+            "SELECT county, division, township, status,
+                    EXISTS (SELECT 1 FROM application_step s
+                            WHERE s.application_id = complaint.application_id AND s.officer_id = $2) AS concerned
+             FROM complaint WHERE complaint_id = $1 FOR UPDATE",
+            &[&id, &officer.officer_id],
         )
         .await?
         .ok_or(ComplaintError::NotFound(id))?;
@@ -315,12 +311,11 @@ async fn lock(tx: &Transaction<'_>, officer: &Officer, id: Uuid) -> Result<Held,
         division: code(row.get("division"))?,
         township: row.get::<_, Option<String>>("township").map(code).transpose()?,
         status: pb::ComplaintStatus::try_from(row.get::<_, i32>("status")).unwrap_or_default(),
-        named_officer: row.get("named_officer_id"),
     };
     if !officer.covers(&held.division) && !held.township.as_ref().is_some_and(|t| officer.covers(t)) {
         return Err(ComplaintError::NotFound(id).into());
     }
-    if !held.named_officer.is_empty() && held.named_officer == officer.officer_id {
+    if row.get::<_, bool>("concerned") {
         return Err(ComplaintError::AboutYou.into());
     }
     Ok(held)
@@ -483,7 +478,7 @@ pub async fn close(roster: &Roster, officer: &Officer, c: Closing) -> Result<pb:
 }
 
 const COLUMNS: &str = "complaint_id, complaint_number, channel, received_on, anonymous, complainant_name, \
-                       complainant_contact, content, household_id, application_id, named_officer_id, division, township, \
+                       complainant_contact, content, household_id, application_id, division, township, \
                        due_on, status, outcome, reply";
 
 /// A complaint as `reader` may read it: who reported only for the county's
@@ -512,7 +507,6 @@ fn complaint_of(row: &Row, reader: &Reader, today: Date) -> pb::Complaint {
         content: row.get("content"),
         household_id: row.get::<_, Option<Uuid>>("household_id").map(|u| u.to_string()).unwrap_or_default(),
         application_id: row.get::<_, Option<Uuid>>("application_id").map(|u| u.to_string()).unwrap_or_default(),
-        named_officer_id: row.get("named_officer_id"),
         division: Some(common::DivisionCode { code: division }),
         township: row.get::<_, Option<String>>("township").map(|code| common::DivisionCode { code }),
         due_on: due_on.map(date_to_pb),

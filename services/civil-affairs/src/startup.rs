@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0016_payments", include_str!("../migrations/0016_payments.sql")),
     ("0017_certificates", include_str!("../migrations/0017_certificates.sql")),
     ("0018_paid_after_death", include_str!("../migrations/0018_paid_after_death.sql")),
+    ("0019_complaint_concerned_by_signature", include_str!("../migrations/0019_complaint_concerned_by_signature.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one

@@ -57,6 +57,8 @@ async fn a_complaint_is_taken_assigned_followed_up_and_closed_and_an_overdue_one
     let mut r = start().await;
     save_policy(&mut r.client, policy(50_000, 2026, 4)).await;
     let (app, hh) = submit(&mut r.client, household(), vec![wage(120_000)]).await;
+    // The caseworker's home visit: the complaint below concerns them.
+    step(&mut r.client, &app, ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker, "").await.expect("home visit");
 
     // Bad intake names each field and keeps nothing.
     let e = r
@@ -78,8 +80,8 @@ async fn a_complaint_is_taken_assigned_followed_up_and_closed_and_an_overdue_one
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(fields(&e), ["channel", "received_on", "anonymous", "content", "household_id"], "{}", e.message());
 
-    // Taken by the township by phone, naming the household, the
-    // application and the township reviewer who handled it.
+    // Taken by the township by phone, naming the household and the
+    // application (whose signers it concerns).
     let intake = FileComplaintRequest {
         division: Some(DivisionCode { code: TOWNSHIP.into() }),
         channel: ComplaintChannel::Phone as i32,
@@ -89,7 +91,6 @@ async fn a_complaint_is_taken_assigned_followed_up_and_closed_and_an_overdue_one
         content: "反映王建国家有耕地流转收入未申报，仍申请低保。".into(),
         household_id: hh.clone(),
         application_id: app.clone(),
-        named_officer_id: "township_reviewer-220581101".into(),
         ..Default::default()
     };
     let filed = r
@@ -146,7 +147,7 @@ async fn a_complaint_is_taken_assigned_followed_up_and_closed_and_an_overdue_one
     let e = add_step(&mut r, OfficerRole::TownshipCaseworker, OTHER_TOWNSHIP, &id).await.expect_err("other township");
     assert_eq!(e.code(), Code::NotFound);
     // The officer complained of takes no step on it.
-    let e = add_step(&mut r, OfficerRole::TownshipReviewer, TOWNSHIP, &id).await.expect_err("about them");
+    let e = add_step(&mut r, OfficerRole::TownshipCaseworker, TOWNSHIP, &id).await.expect_err("about them");
     assert_eq!(e.code(), Code::PermissionDenied);
     assert!(e.message().contains("涉及您本人"), "{}", e.message());
     // Not closed before it is followed up.
@@ -154,7 +155,7 @@ async fn a_complaint_is_taken_assigned_followed_up_and_closed_and_an_overdue_one
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("尚无核查记录"), "{}", e.message());
 
-    add_step(&mut r, OfficerRole::TownshipCaseworker, TOWNSHIP, &id).await.expect("followed up");
+    add_step(&mut r, OfficerRole::TownshipReviewer, TOWNSHIP, &id).await.expect("followed up");
     // Closing is the county approver's.
     let e = r
         .complaints
@@ -181,13 +182,13 @@ async fn a_complaint_is_taken_assigned_followed_up_and_closed_and_an_overdue_one
         [
             "township_caseworker-220581101",
             "county_approver-220581",
-            "township_caseworker-220581101",
+            "township_reviewer-220581101",
             "county_approver-220581"
         ]
     );
     assert!(closed.steps.iter().all(|s| !s.assertion_id.is_empty() && !s.issuer.is_empty()), "{closed:?}");
     assert!(closed.steps[1].note.contains("2026年06月30日"), "{:?}", closed.steps[1]);
-    let e = add_step(&mut r, OfficerRole::TownshipCaseworker, TOWNSHIP, &id).await.expect_err("closed");
+    let e = add_step(&mut r, OfficerRole::TownshipReviewer, TOWNSHIP, &id).await.expect_err("closed");
     assert_eq!(e.code(), Code::FailedPrecondition);
 
     // An anonymous letter to the county, assigned with a short deadline,
