@@ -130,35 +130,6 @@ async fn scenario() {
         covered: true,
         ..Default::default()
     };
-    // A complaint the township took by phone (R-AUD-2), assigned to it by the county: on the
-    // caseworker's list until it is closed.
-    let today = dibao_platform::runtime::clock::china_date(clock.now());
-    let pb_date = |d: time::Date| dibao_proto::common::v1::Date {
-        year: d.year(),
-        month: i32::from(d.month() as u8),
-        day: i32::from(d.day()),
-    };
-    let complaint = ca::complaint_service_client::ComplaintServiceClient::new(intake.clone())
-        .file_complaint(ca::FileComplaintRequest {
-            division: Some(DivisionCode { code: TOWNSHIP.into() }),
-            channel: ca::ComplaintChannel::Phone as i32,
-            received_on: Some(pb_date(today - time::Duration::days(4))),
-            anonymous: true,
-            content: "反映某户家中有车仍享受低保".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("complaint")
-        .into_inner();
-    ca::complaint_service_client::ComplaintServiceClient::new(policy_officer)
-        .assign_complaint(ca::AssignComplaintRequest {
-            complaint_id: complaint.complaint_id.clone(),
-            township: Some(DivisionCode { code: TOWNSHIP.into() }),
-            due_on: Some(pb_date(today + time::Duration::days(14))),
-            note: "请核实".into(),
-        })
-        .await
-        .expect("assigned to the township");
     let submitted = CivilAffairsServiceClient::new(intake)
         .submit_application(ca::SubmitApplicationRequest {
             household: Some(ca::Household {
@@ -201,6 +172,52 @@ async fn scenario() {
     assert!(refused.contains("账号、口令或动态口令不正确"), "{refused}");
     let work = login(&a, &gw, &caseworker).await;
     assert!(work.contains("王建国") && work.contains("入户调查"), "the application waits for the caseworker:\n{work}");
+    // A complaint the township took by phone four days ago (R-AUD-2), registered at the
+    // intake form; the county assigns it to the township: on the caseworker's list until closed.
+    a.click("#file-complaint").await.expect("to the intake form");
+    a.wait_for_text("反映内容", 10).await.expect("intake form");
+    let today = dibao_platform::runtime::clock::china_date(clock.now());
+    let pb_date = |d: time::Date| dibao_proto::common::v1::Date {
+        year: d.year(),
+        month: i32::from(d.month() as u8),
+        day: i32::from(d.day()),
+    };
+    a.script(&format!("document.getElementById('received_on').value = '{}';", today - time::Duration::days(4)))
+        .await
+        .expect("received on");
+    a.fill("#content", "反映某户家中有车仍享受低保").await.expect("content");
+    a.fill("#application_id", "不是编号").await.expect("a wrong number");
+    a.click("#file").await.expect("file");
+    let refused = a.wait_for_text("编号格式不正确", 10).await.expect("a wrong application number refused");
+    assert!(refused.contains("application_id"), "the field is named:\n{refused}");
+    assert!(a.has("#complaint-error").await.expect("page"), "refused at the form:\n{refused}");
+    assert_eq!(
+        a.text_of("#content").await.expect("kept").trim(),
+        "反映某户家中有车仍享受低保",
+        "nothing typed is lost"
+    );
+    a.fill("#application_id", "").await.expect("cleared");
+    a.click("#anonymous").await.expect("anonymous");
+    a.screenshot(&shots().join("complaint-intake.png")).await.expect("screenshot");
+    a.click("#file").await.expect("file");
+    a.wait_for_text("办理记录", 10).await.expect("the complaint filed");
+    let url = a.url().await.expect("url");
+    let complaint = ca::FileComplaintResponse {
+        complaint_id: url.rsplit('/').next().expect("id").to_owned(),
+        complaint_number: a.text_of("#complaint-number").await.expect("number").trim().to_owned(),
+    };
+    assert!(!complaint.complaint_number.is_empty(), "{url}");
+    ca::complaint_service_client::ComplaintServiceClient::new(policy_officer)
+        .assign_complaint(ca::AssignComplaintRequest {
+            complaint_id: complaint.complaint_id.clone(),
+            township: Some(DivisionCode { code: TOWNSHIP.into() }),
+            due_on: Some(pb_date(today + time::Duration::days(14))),
+            note: "请核实".into(),
+        })
+        .await
+        .expect("assigned to the township");
+    a.goto(&format!("{base}/work")).await.expect("back to the work list");
+    let work = a.wait_for_text("待我签署的申请", 10).await.expect("work list");
     assert!(
         work.contains("待办理的举报、信访")
             && work.contains(&complaint.complaint_number)

@@ -196,6 +196,13 @@ async fn main() -> anyhow::Result<()> {
             township: Some(DivisionCode { code: "220581101".into() }),
             phone: "0435-4301234".into(),
         }],
+        // Special hardship at its own standards, not a dibao top-up (R-ELIG-3).
+        special_hardship: Some(dibao_proto::civil_affairs::v1::SpecialHardshipStandards {
+            basic_living_monthly: Some(Money { fen: 65_000 }),
+            care_self_caring_monthly: Some(Money { fen: 10_000 }),
+            care_partly_dependent_monthly: Some(Money { fen: 30_000 }),
+            care_fully_dependent_monthly: Some(Money { fen: 60_000 }),
+        }),
         ..Default::default()
     };
     let saved = Civil::new(approver.channel.clone()).save_policy(SavePolicyRequest { policy: Some(policy) }).await?;

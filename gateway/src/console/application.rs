@@ -79,7 +79,18 @@ pub(super) async fn read(v: &Visit, id: &str) -> Result<ca::Application, Page> {
     }
 }
 
+fn self_care(s: i32) -> &'static str {
+    match ca::SelfCare::try_from(s).unwrap_or(ca::SelfCare::Unspecified) {
+        ca::SelfCare::Full => "能够自理",
+        ca::SelfCare::Partial => "部分丧失（半失能）",
+        ca::SelfCare::None => "完全丧失（失能）",
+        ca::SelfCare::Unspecified => "未填写",
+    }
+}
+
 fn members(h: &ca::Household) -> String {
+    // A special-hardship person's care standard follows their self-care ability (R-ELIG-3).
+    let hardship = h.programme == dibao_proto::events::v1::Programme::SpecialHardship as i32;
     let rows: Vec<Vec<String>> = h
         .members
         .iter()
@@ -98,14 +109,17 @@ fn members(h: &ca::Household) -> String {
                 esc(work_ability(m.work_ability)),
                 if m.covered { "是".to_owned() } else { "否".to_owned() },
             ]
+            .into_iter()
+            .chain(hardship.then(|| esc(self_care(m.self_care))))
+            .collect()
         })
         .collect();
-    table(
-        "members",
-        &["姓名", "与户主关系", "身份证号", "残疾等级", "重病", "劳动能力", "纳入保障"],
-        &rows,
-        "无成员信息",
-    )
+    let headings: &[&str] = if hardship {
+        &["姓名", "与户主关系", "身份证号", "残疾等级", "重病", "劳动能力", "纳入保障", "生活自理能力"]
+    } else {
+        &["姓名", "与户主关系", "身份证号", "残疾等级", "重病", "劳动能力", "纳入保障"]
+    };
+    table("members", headings, &rows, "无成员信息")
 }
 
 async fn history(v: &Visit, id: &str) -> String {

@@ -60,7 +60,7 @@ pub async fn page(v: &Visit, id: &str, banner: String) -> Page {
     let mut body = banner;
     body.push_str(&format!(
         "<dl class=\"facts\" id=\"complaint\">\
-         <dt>编号</dt><dd>{number}</dd><dt>收到日期</dt><dd>{received}</dd><dt>渠道</dt><dd>{channel}</dd>\
+         <dt>编号</dt><dd id=\"complaint-number\">{number}</dd><dt>收到日期</dt><dd>{received}</dd><dt>渠道</dt><dd>{channel}</dd>\
          <dt>举报人</dt><dd>{who}</dd><dt>反映内容</dt><dd>{content}</dd>\
          <dt>受理区划</dt><dd>{division}</dd><dt>承办乡镇</dt><dd>{township}</dd>\
          <dt>办理期限</dt><dd>{due}</dd><dt>状态</dt><dd id=\"complaint-status\">{state}</dd></dl>",
@@ -148,6 +148,100 @@ fn forms(v: &Visit, c: &ca::Complaint, status: ca::ComplaintStatus) -> String {
         ));
     }
     out
+}
+
+/// Who takes complaints in (R-AUD-2): the township's and the county's offices.
+pub const INTAKE: &[OfficerRole] = &[
+    OfficerRole::TownshipCaseworker,
+    OfficerRole::TownshipReviewer,
+    OfficerRole::CountyOperator,
+    OfficerRole::CountyApprover,
+];
+
+/// The intake form (登记举报、信访), with `banner` above it and the values
+/// `form` holds (a refused filing shown again, nothing the officer typed lost).
+pub fn new_page(v: &Visit, banner: String, form: &Form) -> Page {
+    if !has(v, INTAKE) {
+        return Page::message(StatusCode::FORBIDDEN, "登记举报、信访", "举报、信访由乡镇和县级民政部门登记");
+    }
+    let today = dibao_platform::runtime::clock::china_date(v.gw.clock.now()).to_string();
+    let value = |name: &str, default: &str| {
+        let typed = form.get(name);
+        esc(if typed.is_empty() { default } else { typed })
+    };
+    let chosen = form.get("channel").parse().unwrap_or(ca::ComplaintChannel::Phone as i32);
+    let channels: String = [
+        ca::ComplaintChannel::Phone,
+        ca::ComplaintChannel::Letter,
+        ca::ComplaintChannel::Visit,
+        ca::ComplaintChannel::Online,
+    ]
+    .iter()
+    .map(|c| {
+        let selected = if *c as i32 == chosen { " selected" } else { "" };
+        format!("<option value=\"{}\"{selected}>{}</option>", *c as i32, esc(c.label()))
+    })
+    .collect();
+    let anonymous = if form.get("anonymous") == "1" { " checked" } else { "" };
+    let body = format!(
+        "{banner}<p>电话、来信、来访或网上反映的问题，登记后由县级民政部门交办乡镇核查（R-AUD-2）。\
+         反映人可匿名；涉及某户或某件申请的，请填写其编号，经办过该申请的人员不参与办理。</p>\
+         <form method=\"post\" action=\"/complaints\" id=\"complaint-form\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"division\">受理区划（乡镇或县代码）</label>\
+         <input id=\"division\" name=\"division\" maxlength=\"9\" required value=\"{division}\">\
+         <label for=\"channel\">渠道</label><select id=\"channel\" name=\"channel\">{channels}</select>\
+         <label for=\"received_on\">收到日期</label>\
+         <input id=\"received_on\" name=\"received_on\" type=\"date\" required max=\"{today}\" value=\"{received}\">\
+         <label class=\"check\"><input type=\"checkbox\" id=\"anonymous\" name=\"anonymous\" value=\"1\"{anonymous}> 匿名反映</label>\
+         <label for=\"complainant_name\">反映人姓名</label>\
+         <input id=\"complainant_name\" name=\"complainant_name\" value=\"{name}\">\
+         <label for=\"complainant_contact\">联系方式</label>\
+         <input id=\"complainant_contact\" name=\"complainant_contact\" value=\"{contact}\">\
+         <label for=\"content\">反映内容</label><textarea id=\"content\" name=\"content\" required>{content}</textarea>\
+         <label for=\"household_id\">涉及家庭编号（可不填）</label>\
+         <input id=\"household_id\" name=\"household_id\" value=\"{household}\">\
+         <label for=\"application_id\">涉及申请编号（可不填）</label>\
+         <input id=\"application_id\" name=\"application_id\" value=\"{application}\">\
+         <button type=\"submit\" id=\"file\">登记</button></form>",
+        csrf = esc(&v.csrf),
+        division = value("division", v.session.claims.division.as_str()),
+        received = value("received_on", &today),
+        name = value("complainant_name", ""),
+        contact = value("complainant_contact", ""),
+        content = value("content", ""),
+        household = value("household_id", ""),
+        application = value("application_id", ""),
+    );
+    Page::ok("登记举报、信访", body)
+}
+
+/// The intake form, sent: the complaint filed for this officer, or the
+/// form again with the refusal, naming the field.
+pub async fn file(v: &Visit, form: &Form) -> Signed {
+    let mut civil = match client(v) {
+        Ok(c) => c,
+        Err(page) => return Signed::Page(page),
+    };
+    let request = ca::FileComplaintRequest {
+        division: Some(DivisionCode { code: form.get("division").trim().to_owned() }),
+        channel: form.get("channel").parse().unwrap_or(0),
+        received_on: date_of(form.get("received_on")),
+        anonymous: form.get("anonymous") == "1",
+        complainant_name: form.get("complainant_name").trim().to_owned(),
+        complainant_contact: form.get("complainant_contact").trim().to_owned(),
+        content: form.get("content").trim().to_owned(),
+        household_id: form.get("household_id").trim().to_owned(),
+        application_id: form.get("application_id").trim().to_owned(),
+    };
+    match civil.file_complaint(v.request(CIVIL, request)).await {
+        Ok(answer) => Signed::Done(format!("/complaints/{}", answer.into_inner().complaint_id)),
+        Err(status) => Signed::Page(new_page(
+            v,
+            alert("complaint-error", &super::refusal(&status, "涉及的家庭或申请不存在，或不在您的管辖范围内")),
+            form,
+        )),
+    }
 }
 
 /// `2026-12-20` as the wire's date; none when it is not one.

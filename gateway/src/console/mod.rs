@@ -311,6 +311,7 @@ async fn route(
         (Method::GET, "/operations") => operations::page(&v, &Form::parse(&query)).await,
         (Method::GET, "/overpayments") => overpayments::page(&v, String::new()).await,
         (Method::GET, p) if p.starts_with("/reports/") => report::page(&v, p.trim_start_matches("/reports/")).await,
+        (Method::GET, "/complaints/new") => complaint::new_page(&v, String::new(), &Form::parse("")),
         (Method::GET, p) if p.starts_with("/complaints/") => {
             complaint::page(&v, p.trim_start_matches("/complaints/"), String::new()).await
         }
@@ -379,6 +380,10 @@ async fn route(
                         application::Signed::Page(page) => page,
                     }
                 }
+                "/complaints" => match complaint::file(&v, &form).await {
+                    application::Signed::Done(location) => return Ok(html::see_other(&location, &[])),
+                    application::Signed::Page(page) => page,
+                },
                 p if p.starts_with("/complaints/") => {
                     let (id, action) = p.trim_start_matches("/complaints/").split_once('/').unwrap_or_default();
                     match complaint::submit(&v, id, action, &form).await {

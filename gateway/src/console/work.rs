@@ -237,8 +237,13 @@ async fn open_complaints(v: &Visit, division: &str) -> String {
             ]
         })
         .collect();
+    let intake = if v.session.claims.roles.iter().any(|r| super::complaint::INTAKE.contains(r)) {
+        "<p><a href=\"/complaints/new\" id=\"file-complaint\">登记举报、信访</a></p>"
+    } else {
+        ""
+    };
     let mut out = format!(
-        "<section aria-labelledby=\"complaints\"><h2 id=\"complaints\">待办理的举报、信访</h2>{}",
+        "<section aria-labelledby=\"complaints\"><h2 id=\"complaints\">待办理的举报、信访</h2>{intake}{}",
         table(
             "complaints",
             &["编号", "收到日期", "渠道", "承办乡镇", "办理期限", "状态", "内容"],

@@ -2,10 +2,10 @@
 //! the caller sent, so a row or request can be fixed where it is wrong.
 
 use dibao_benefit_engine::benefit::Category;
-use dibao_benefit_engine::household::{Household, Member, Relation, SinglePersonReason, WorkAbility};
+use dibao_benefit_engine::household::{Household, Member, Relation, SelfCare, SinglePersonReason, WorkAbility};
 use dibao_benefit_engine::income::{IncomeKind, IncomeLine, Supporter};
 use dibao_benefit_engine::policy::{
-    CountyPolicy, ExitStep, KeyGroupAdditions, PropertyItem, PropertyRule, RuleSubject,
+    CountyPolicy, ExitStep, KeyGroupAdditions, PropertyItem, PropertyRule, RuleSubject, SpecialHardshipStandards,
 };
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1 as common;
@@ -126,6 +126,12 @@ pub fn household(h: &pb::Household, field: &str) -> Result<Submitted, Errors> {
             disability_grade: grade,
             serious_illness: m.serious_illness,
             work_ability,
+            self_care: match pb::SelfCare::try_from(m.self_care).unwrap_or(pb::SelfCare::Unspecified) {
+                pb::SelfCare::Unspecified => None,
+                pb::SelfCare::Full => Some(SelfCare::Full),
+                pb::SelfCare::Partial => Some(SelfCare::Partial),
+                pb::SelfCare::None => Some(SelfCare::None),
+            },
         });
     }
     let single_person =
@@ -389,6 +395,18 @@ pub fn policy(p: &pb::CountyPolicy) -> Result<CountyPolicy, Errors> {
             errors.push(InvalidField::new(format!("{f}.phone"), PHONE));
         }
     }
+    let special_hardship = p.special_hardship.as_ref().map(|s| {
+        let f = "policy.special_hardship";
+        let mut take = |v: &Option<common::Money>, name: &str| {
+            money(v, &format!("{f}.{name}")).map_err(|e| errors.push(e)).unwrap_or_default()
+        };
+        SpecialHardshipStandards {
+            basic_living: take(&s.basic_living_monthly, "basic_living_monthly"),
+            care_self_caring: take(&s.care_self_caring_monthly, "care_self_caring_monthly"),
+            care_partly_dependent: take(&s.care_partly_dependent_monthly, "care_partly_dependent_monthly"),
+            care_fully_dependent: take(&s.care_fully_dependent_monthly, "care_fully_dependent_monthly"),
+        }
+    });
     let (Some(county), Some(effective_from), true) = (county, effective, errors.is_empty()) else {
         return Err(errors);
     };
@@ -408,6 +426,7 @@ pub fn policy(p: &pb::CountyPolicy) -> Result<CountyPolicy, Errors> {
         exit_step,
         full_support_review_months: u32::try_from(p.full_support_review_months).unwrap_or(12),
         unstable_income_review_months: u32::try_from(p.unstable_income_review_months).unwrap_or(6),
+        special_hardship,
     };
     policy.validate().map_err(|es| es.into_iter().map(|e| e.within("policy")).collect::<Vec<_>>())?;
     Ok(policy)

@@ -3,7 +3,9 @@
 //! every enrolled household of the county. And the engine run over a
 //! household under it (R-INC-*, R-ELIG-*, R-BEN-*).
 
-use dibao_benefit_engine::benefit::{BenefitAssessment, BenefitRequest, assess_benefit, suggested_category};
+use dibao_benefit_engine::benefit::{
+    BenefitAssessment, BenefitRequest, HardshipRequest, assess_benefit, assess_special_hardship, suggested_category,
+};
 use dibao_benefit_engine::household::validate_composition;
 use dibao_benefit_engine::income::{IncomeAssessment, Treatment, assess_income};
 use dibao_benefit_engine::policy::CountyPolicy;
@@ -13,6 +15,7 @@ use dibao_platform::runtime::error::{Refusal, RefusalKind};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::OfficerRole;
+use dibao_proto::events::v1::Programme;
 use dibao_proto::types::{DivisionCode, Fen, InvalidField};
 use prost::Message;
 use time::Date;
@@ -92,6 +95,20 @@ pub fn assess(
     let lines = convert::income(&stored_income.income)?;
     let supporters = convert::supporters(&stored_income.supporters)?;
     let income = assess_income(&submitted.household, &lines, &supporters, policy)?;
+    // Special hardship is supported at its own standards, not topped up (R-ELIG-3).
+    if household.programme == Programme::SpecialHardship as i32 {
+        let benefit = assess_special_hardship(
+            &HardshipRequest {
+                household: &submitted.household,
+                lines: &lines,
+                income: &income,
+                property_findings: &stored_income.property_findings,
+                on,
+            },
+            policy,
+        )?;
+        return Ok((income, benefit));
+    }
     let category = submitted.category.unwrap_or_else(|| suggested_category(&submitted.household));
     let benefit = assess_benefit(
         &BenefitRequest {

@@ -14,13 +14,15 @@ use std::io::Read;
 use std::path::Path;
 
 use dibao_platform::files::tabular::{self, Columns, Line};
-use dibao_proto::civil_affairs::v1::{Household, ImportRosterRequest, Member, SinglePersonReason, WorkAbility};
+use dibao_proto::civil_affairs::v1::{
+    Household, ImportRosterRequest, Member, SelfCare, SinglePersonReason, WorkAbility,
+};
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, Money, Person, Relation, RowError};
 use dibao_proto::events::v1::{BenefitCategory, Programme};
 use dibao_proto::types::{Fen, relation_from_zh};
 
 /// Column headings, in the order written by [`write_csv_header`].
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "户编号",
     "村（社区）代码",
     "姓名",
@@ -38,6 +40,8 @@ pub const COLUMNS: [&str; 16] = [
     // The payee (社会化发放), on the household's first line; the head holds the account.
     "开户银行",
     "账号",
+    // A special-hardship person's, setting their care standard (R-ELIG-3).
+    "生活自理能力",
 ];
 const REQUIRED: [usize; 9] = [0, 1, 2, 3, 4, 6, 7, 8, 12];
 
@@ -162,6 +166,18 @@ fn household(columns: &Columns, lines: &[Line]) -> Parsed {
                     WorkAbility::Unspecified
                 }
             };
+            let self_care = match columns.get(cells, 16) {
+                "" => SelfCare::Unspecified,
+                "自理" | "能够自理" | "生活能够自理" | "全自理" => SelfCare::Full,
+                "半失能" | "部分失能" | "部分丧失" | "部分丧失生活自理能力" => SelfCare::Partial,
+                "失能" | "完全失能" | "全失能" | "完全丧失" | "完全丧失生活自理能力" => {
+                    SelfCare::None
+                }
+                other => {
+                    error(line, 16, format!("“{other}”无法识别，应为自理、半失能或失能"));
+                    SelfCare::Unspecified
+                }
+            };
             members.push(Member {
                 person: Some(Person {
                     identity_number: Some(IdentityNumber { value: columns.get(cells, 3).to_owned() }),
@@ -174,6 +190,7 @@ fn household(columns: &Columns, lines: &[Line]) -> Parsed {
                 serious_illness,
                 work_ability: work_ability as i32,
                 covered,
+                self_care: self_care as i32,
             });
             // Household-level columns must agree on every line of the household.
             for column in [1, 5, 6, 7, 8] {
@@ -224,6 +241,8 @@ pub fn locate(error: &RowError) -> (i64, &'static str) {
             "劳动能力"
         } else if f.ends_with("covered") {
             "是否享受"
+        } else if f.ends_with("self_care") {
+            "生活自理能力"
         } else {
             "姓名"
         };

@@ -53,6 +53,7 @@ fn main() {
         exit_step: ExitStep::Monthly,
         full_support_review_months: 12,
         unstable_income_review_months: 6,
+        special_hardship: None,
     };
     let mut rng = Lcg(42);
     let households: Vec<(Household, Vec<IncomeLine>, Vec<Supporter>)> = (0..n)
@@ -66,6 +67,7 @@ fn main() {
                     disability_grade: if rng.next(10) == 0 { 1 } else { 0 },
                     serious_illness: rng.next(10) == 0,
                     work_ability: [WorkAbility::None, WorkAbility::Partial, WorkAbility::Full][rng.next(3) as usize],
+                    self_care: None,
                 })
                 .collect();
             let single =

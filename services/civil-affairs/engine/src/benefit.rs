@@ -9,7 +9,7 @@ use dibao_proto::types::{Fen, IdentityNumber, InvalidField};
 use time::Date;
 
 use crate::household::{Household, KeyGroup, Member, WorkAbility, key_groups};
-use crate::income::{IncomeAssessment, Treatment};
+use crate::income::{IncomeAssessment, IncomeLine, Treatment};
 use crate::policy::{CountyPolicy, ExitStep};
 
 /// Benefit category (分类施保).
@@ -94,15 +94,21 @@ fn addition_for(m: &Member, policy: &CountyPolicy, on: Date) -> Option<Addition>
     Some(Addition { member: m.identity.clone(), name: m.name.clone(), group, amount })
 }
 
-/// Assesses eligibility and the monthly amount (R-ELIG-1, R-BEN-1..3).
-pub fn assess_benefit(req: &BenefitRequest<'_>, policy: &CountyPolicy) -> Result<BenefitAssessment, Vec<InvalidField>> {
-    let h = req.household;
+/// The members a category covers (R-BEN-2): the whole household for A;
+/// for B and C those marked, at least two unless the household is one
+/// person. Checked at submission as at approval, so a wrong cover is
+/// refused when it is typed, not a fortnight later.
+pub fn covered_members<'h>(
+    h: &'h Household,
+    category: Category,
+    covered: &[IdentityNumber],
+) -> Result<Vec<&'h Member>, Vec<InvalidField>> {
     let size = h.members.len();
-    let covered: Vec<&Member> = match req.category {
-        Category::A => h.members.iter().collect(),
+    match category {
+        Category::A => Ok(h.members.iter().collect()),
         Category::B | Category::C => {
             let mut out = Vec::new();
-            for (i, id) in req.covered.iter().enumerate() {
+            for (i, id) in covered.iter().enumerate() {
                 match h.members.iter().find(|m| &m.identity == id) {
                     Some(m) if !out.iter().any(|o: &&Member| o.identity == m.identity) => out.push(m),
                     Some(_) => {
@@ -122,14 +128,21 @@ pub fn assess_benefit(req: &BenefitRequest<'_>, policy: &CountyPolicy) -> Result
                     "covered",
                     format!(
                         "{}家庭除单人户外每户至少保障2人，本户{size}人，只保障了{}人（R-BEN-2）",
-                        req.category.label(),
+                        category.label(),
                         out.len()
                     ),
                 )]);
             }
-            out
+            Ok(out)
         }
-    };
+    }
+}
+
+/// Assesses eligibility and the monthly amount (R-ELIG-1, R-BEN-1..3).
+pub fn assess_benefit(req: &BenefitRequest<'_>, policy: &CountyPolicy) -> Result<BenefitAssessment, Vec<InvalidField>> {
+    let h = req.household;
+    let size = h.members.len();
+    let covered = covered_members(h, req.category, req.covered)?;
 
     let standard = policy.dibao_standard;
     let per_capita = req.income.per_capita;
@@ -251,6 +264,107 @@ pub fn special_hardship(
         )),
         _ => Err(format!("{}不符合特困人员条件：{}（R-ELIG-3）。", m.name, missing.join("；"))),
     }
+}
+
+/// A special-hardship household as the officer submitted it (R-ELIG-3).
+pub struct HardshipRequest<'a> {
+    pub household: &'a Household,
+    /// The income lines as typed, in the order `income` assessed them.
+    pub lines: &'a [IncomeLine],
+    pub income: &'a IncomeAssessment,
+    /// Findings against the county's property rules, from the report.
+    pub property_findings: &'a [String],
+    pub on: Date,
+}
+
+/// Special-hardship support (R-ELIG-3, R-BEN-5): each member must qualify
+/// on their own — no work ability, no income, no supporter able to
+/// support, and elderly, disabled or under 16 — and is then supported at
+/// the county's basic-living standard plus the care standard of their
+/// self-care ability; not a dibao top-up. A member with work ability or
+/// income makes the household a dibao case, not special hardship.
+pub fn assess_special_hardship(
+    req: &HardshipRequest<'_>,
+    policy: &CountyPolicy,
+) -> Result<BenefitAssessment, Vec<InvalidField>> {
+    let h = req.household;
+    let Some(standards) = policy.special_hardship else {
+        return Err(vec![InvalidField::new(
+            "household.programme",
+            format!("{}年本县政策未设置特困人员基本生活标准和照料护理标准，暂不能按特困供养认定", policy.year),
+        )]);
+    };
+    let mut errors = Vec::new();
+    let mut care = Vec::with_capacity(h.members.len());
+    for (i, m) in h.members.iter().enumerate() {
+        match m.self_care {
+            Some(s) => care.push(s),
+            None => errors.push(InvalidField::new(
+                format!("household.members[{i}].self_care"),
+                "特困供养人员须填写生活自理能力（能够自理、部分丧失或完全丧失），据此确定照料护理标准",
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let typed = &req.income.lines[..req.lines.len().min(req.income.lines.len())];
+    // Income no member is named for is the household's: it is everyone's source.
+    let shared: i64 = req
+        .lines
+        .iter()
+        .zip(typed)
+        .filter(|(l, a)| l.member.is_none() && a.treatment == Treatment::Counted)
+        .map(|(_, a)| a.amount.0)
+        .sum();
+    let supporters_able =
+        req.income.lines[typed.len()..].iter().any(|a| a.rule == "R-INC-4" && a.treatment == Treatment::Counted);
+
+    let mut text = String::new();
+    explain_income(&mut text, req.income);
+    let mut qualified = Vec::new();
+    let mut refused = Vec::new();
+    for m in &h.members {
+        let own = Fen(req.income.counted_for(req.lines, &m.identity).0 + shared);
+        match special_hardship(m, own, supporters_able, policy, req.on) {
+            Ok(why) => qualified.push(why),
+            Err(why) => refused.push(why),
+        }
+    }
+    let property_ok = req.property_findings.is_empty();
+    let eligible = refused.is_empty() && property_ok;
+    for why in qualified.iter().chain(&refused) {
+        text.push_str(why);
+    }
+    if !property_ok {
+        let _ = write!(text, "财产不符合本县规定：{}（R-ELIG-1）。", req.property_findings.join("；"));
+    }
+    let mut monthly = 0;
+    if eligible {
+        let _ = write!(
+            text,
+            "特困人员按本县基本生活标准和照料护理标准供养，不按低保差额补助：基本生活标准每人每月{}",
+            standards.basic_living
+        );
+        for (m, s) in h.members.iter().zip(&care) {
+            let amount = standards.basic_living.0 + standards.care(*s).0;
+            monthly += amount;
+            let _ = write!(text, "；{}{}，照料护理标准{}，合计{}", m.name, s.label(), standards.care(*s), Fen(amount));
+        }
+        let _ = write!(text, "。每月特困供养金合计{}。", Fen(monthly));
+    } else {
+        text.push_str("不予纳入特困人员救助供养（R-ELIG-3）。");
+    }
+    Ok(BenefitAssessment {
+        eligible,
+        // Supported wholly, as category A is (the roster's 特困 default).
+        category: Category::A,
+        covered: h.members.iter().map(|m| m.identity.clone()).collect(),
+        top_up: Fen(0),
+        additions: Vec::new(),
+        monthly_amount: Fen(monthly),
+        explanation: text,
+    })
 }
 
 /// A gradual exit (R-BEN-4): the benefit continues, stepping down, for 18
@@ -478,6 +592,70 @@ mod tests {
         assert!(special_hardship(&adult, Fen(0), false, &policy, ON).expect_err("36").contains("36岁"));
         let orphan = member("20120101", "006", Relation::Head, WorkAbility::None);
         assert!(special_hardship(&orphan, Fen(0), false, &policy, ON).expect("14").contains("未满16周岁"));
+    }
+
+    #[test]
+    fn special_hardship_is_paid_at_the_basic_living_and_care_standards_not_as_a_top_up() {
+        use crate::household::SelfCare;
+        use crate::income::{Supporter, assess_income};
+        let policy = county(); // basic 650.00; care 100.00 / 300.00 / 600.00
+        let mut elder = member("19500303", "003", Relation::Head, WorkAbility::None);
+        elder.self_care = Some(SelfCare::Partial);
+        let alone = Household { members: vec![elder.clone()], single_person: None };
+        let pension = IncomeLine {
+            kind: IncomeKind::CentralBasicPension,
+            label: "基础养老金".into(),
+            member: Some(elder.identity.clone()),
+            monthly: Fen(10_300),
+        };
+        let lines = [pension];
+        let daughter = Supporter {
+            name: "王春花".into(),
+            relation: "女儿".into(),
+            exact_monthly: None,
+            household_per_capita: Fen(60_000),
+            court_document: false,
+            employed: false,
+        };
+        let income = assess_income(&alone, &lines, std::slice::from_ref(&daughter), &policy).expect("income");
+        let req = HardshipRequest { household: &alone, lines: &lines, income: &income, property_findings: &[], on: ON };
+        let a = assess_special_hardship(&req, &policy).expect("assessed");
+        assert!(a.eligible, "{}", a.explanation);
+        assert_eq!(a.monthly_amount, Fen(95_000), "650.00 + 300.00");
+        assert_eq!(a.category, Category::A);
+        assert!(
+            a.explanation.contains("部分丧失生活自理能力，照料护理标准300.00元，合计950.00元"),
+            "{}",
+            a.explanation
+        );
+        assert!(a.explanation.contains("不按低保差额补助"), "{}", a.explanation);
+
+        // A daughter whose household lives at twice the standard can support her (R-INC-4).
+        let able = Supporter { household_per_capita: Fen(150_000), ..daughter };
+        let income = assess_income(&alone, &lines, &[able], &policy).expect("income");
+        let a = assess_special_hardship(&HardshipRequest { income: &income, ..req }, &policy).expect("assessed");
+        assert!(!a.eligible);
+        assert_eq!(a.monthly_amount, Fen(0));
+        assert!(a.explanation.contains("有具备赡养能力的法定赡养人"), "{}", a.explanation);
+
+        // Self-care unknown: the field is named; no standards: the programme is.
+        let mut unknown = alone.clone();
+        unknown.members[0].self_care = None;
+        let income = assess_income(&unknown, &[], &[], &policy).expect("income");
+        let e = assess_special_hardship(
+            &HardshipRequest { household: &unknown, lines: &[], income: &income, property_findings: &[], on: ON },
+            &policy,
+        )
+        .expect_err("self-care");
+        assert_eq!(e[0].field, "household.members[0].self_care");
+        let none = CountyPolicy { special_hardship: None, ..policy.clone() };
+        let income = assess_income(&alone, &[], &[], &none).expect("income");
+        let e = assess_special_hardship(
+            &HardshipRequest { household: &alone, lines: &[], income: &income, property_findings: &[], on: ON },
+            &none,
+        )
+        .expect_err("no standards");
+        assert_eq!(e[0].field, "household.programme");
     }
 
     #[test]

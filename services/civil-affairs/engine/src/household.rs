@@ -24,6 +24,25 @@ pub enum WorkAbility {
     Full,
 }
 
+/// Ability to look after oneself (生活自理能力): it sets a special-hardship
+/// person's care standard (R-ELIG-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfCare {
+    Full,
+    Partial,
+    None,
+}
+
+impl Label for SelfCare {
+    fn label(self) -> &'static str {
+        match self {
+            SelfCare::Full => "生活能够自理",
+            SelfCare::Partial => "部分丧失生活自理能力",
+            SelfCare::None => "完全丧失生活自理能力",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub identity: IdentityNumber,
@@ -33,6 +52,8 @@ pub struct Member {
     pub disability_grade: u8,
     pub serious_illness: bool,
     pub work_ability: WorkAbility,
+    /// Asked of special-hardship persons only.
+    pub self_care: Option<SelfCare>,
 }
 
 impl Member {
@@ -190,6 +211,7 @@ pub(crate) mod tests {
             disability_grade: 0,
             serious_illness: false,
             work_ability: ability,
+            self_care: None,
         }
     }
 

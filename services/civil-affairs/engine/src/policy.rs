@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use dibao_proto::types::{DivisionCode, Fen, InvalidField};
 use time::Date;
 
+use crate::household::SelfCare;
+
 /// How a gradual exit steps down (R-BEN-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStep {
@@ -54,6 +56,28 @@ pub struct PropertyRule {
     pub limit: i64,
 }
 
+/// The county's special-hardship standards (R-ELIG-3), per person per
+/// month: the basic-living standard, and the care standard by the person's
+/// ability to look after themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialHardshipStandards {
+    pub basic_living: Fen,
+    pub care_self_caring: Fen,
+    pub care_partly_dependent: Fen,
+    pub care_fully_dependent: Fen,
+}
+
+impl SpecialHardshipStandards {
+    /// The care standard of a person who looks after themselves as `s` says.
+    pub fn care(&self, s: SelfCare) -> Fen {
+        match s {
+            SelfCare::Full => self.care_self_caring,
+            SelfCare::Partial => self.care_partly_dependent,
+            SelfCare::None => self.care_fully_dependent,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountyPolicy {
     pub county: DivisionCode,
@@ -79,6 +103,8 @@ pub struct CountyPolicy {
     pub exit_step: ExitStep,
     pub full_support_review_months: u32,
     pub unstable_income_review_months: u32,
+    /// None where the county has set no special-hardship standards.
+    pub special_hardship: Option<SpecialHardshipStandards>,
 }
 
 impl CountyPolicy {
@@ -124,6 +150,32 @@ impl CountyPolicy {
                 errors.push(InvalidField::new(field, "财产限额不能为负数"));
             }
         }
+        if let Some(s) = &self.special_hardship {
+            // Special hardship supports a person wholly: its basic-living
+            // standard is not below the dibao standard it would otherwise top up to.
+            if s.basic_living < self.dibao_standard {
+                errors.push(InvalidField::new(
+                    "special_hardship.basic_living_monthly",
+                    format!("特困人员基本生活标准{}低于本县低保标准{}", s.basic_living, self.dibao_standard),
+                ));
+            }
+            let cares = [
+                ("care_self_caring_monthly", s.care_self_caring),
+                ("care_partly_dependent_monthly", s.care_partly_dependent),
+                ("care_fully_dependent_monthly", s.care_fully_dependent),
+            ];
+            for (field, fen) in cares {
+                if fen.0 < 0 {
+                    errors.push(InvalidField::new(format!("special_hardship.{field}"), "照料护理标准不能为负数"));
+                }
+            }
+            if s.care_partly_dependent < s.care_self_caring || s.care_fully_dependent < s.care_partly_dependent {
+                errors.push(InvalidField::new(
+                    "special_hardship.care_fully_dependent_monthly",
+                    "照料护理标准应随失能程度提高：完全失能不低于半失能，半失能不低于能够自理",
+                ));
+            }
+        }
         for (item, fen) in &self.reference_incomes {
             if fen.0 < 0 {
                 errors.push(InvalidField::new(format!("reference_incomes[{item}]"), "参考收入不能为负数"));
@@ -166,6 +218,12 @@ pub(crate) mod tests {
             exit_step: ExitStep::Monthly,
             full_support_review_months: 12,
             unstable_income_review_months: 6,
+            special_hardship: Some(SpecialHardshipStandards {
+                basic_living: Fen(65_000),
+                care_self_caring: Fen(10_000),
+                care_partly_dependent: Fen(30_000),
+                care_fully_dependent: Fen(60_000),
+            }),
         }
     }
 
@@ -181,6 +239,23 @@ pub(crate) mod tests {
         let errors = p.validate().expect_err("below line");
         assert_eq!(errors[0].field, "dibao_standard_monthly");
         assert!(errors[0].reason.contains("349.99元") && errors[0].reason.contains("350.00元"));
+    }
+
+    #[test]
+    fn special_hardship_below_the_dibao_standard_or_with_care_out_of_order_is_refused() {
+        let mut p = county();
+        p.special_hardship = Some(SpecialHardshipStandards {
+            basic_living: Fen(49_999),
+            care_self_caring: Fen(10_000),
+            care_partly_dependent: Fen(5_000),
+            care_fully_dependent: Fen(60_000),
+        });
+        let errors = p.validate().expect_err("refused");
+        assert_eq!(errors[0].field, "special_hardship.basic_living_monthly");
+        assert!(errors[0].reason.contains("499.99元"), "{}", errors[0].reason);
+        assert_eq!(errors[1].field, "special_hardship.care_fully_dependent_monthly");
+        p.special_hardship = None;
+        assert_eq!(p.validate(), Ok(()), "a county may set none");
     }
 
     #[test]

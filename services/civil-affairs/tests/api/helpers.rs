@@ -115,6 +115,7 @@ pub fn member(birth: &str, seq: &str, name: &str, relation: Relation, ability: W
         serious_illness: false,
         work_ability: ability as i32,
         covered,
+        ..Default::default()
     }
 }
 

@@ -6,6 +6,7 @@ mod assessment;
 mod binary;
 mod certificates;
 mod complaints;
+mod hardship;
 mod helpers;
 mod payments;
 mod process;
