@@ -215,8 +215,9 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
     let mut consented = Vec::new();
     for h in &households {
         let consent = m.consent(h, today() - time::Duration::days(5), today() + time::Duration::days(365)).await;
+        let request = m.verify_request(h, &consent);
         for member in &h.members {
-            consented.push((h.clone(), member.identity_number.clone(), consent.clone()));
+            consented.push((request.clone(), member.identity_number.clone()));
         }
     }
     let consented = Arc::new(consented);
@@ -233,8 +234,7 @@ async fn checks(seconds: u64, peak: bool, paced: bool) -> anyhow::Result<()> {
         >,
               n: usize,
               items: &[i32]| {
-            let (h, person, consent) = consented[n % consented.len()].clone();
-            let mut req = Mesh::verify_request(&h, &consent);
+            let (mut req, person) = consented[n % consented.len()].clone();
             req.persons = vec![IdentityNumber { value: person }];
             req.items = items.to_vec();
             let mut hub = hub.clone();
@@ -478,6 +478,8 @@ async fn campaign() -> anyhow::Result<()> {
         rate_per_second: limit,
         departments_apart: true,
         consumer_fetch_wait_ms: fetch_wait_ms(),
+        // The county's roster is the campaign's, put there below.
+        on_roster: false,
         ..Options::default()
     })
     .await;

@@ -505,7 +505,6 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
     let c2 = hub_c.register_consent(consent(11)).await.expect("consent").into_inner().consent_id;
     let verify = ver::VerifyHouseholdRequest {
         household_id: h1.clone(),
-        county: Some(DivisionCode { code: COUNTY.into() }),
         persons: vec![id("19700101", 1), id("19700101", 2)],
         consent_id: c1.clone(),
         purpose: "低保复核".into(),
@@ -753,13 +752,17 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             vec![ca::ImportRosterRequest { row: 1, household: Some(dibao_household(31)) }.encode_to_vec()],
             operator.clone(),
         ),
-        fixture(
-            "civil-affairs",
-            &civil_path("GetHousehold"),
-            Kind::Unary,
-            one(ca::GetHouseholdRequest { household_id: h1.clone() }),
-            caseworker.clone(),
-        ),
+        // The hub reads the household it checks (R-VER-2).
+        Fixture {
+            system: Some("verification-hub"),
+            ..fixture(
+                "civil-affairs",
+                &civil_path("GetHousehold"),
+                Kind::Unary,
+                one(ca::GetHouseholdRequest { household_id: h1.clone() }),
+                caseworker.clone(),
+            )
+        },
         fixture(
             "civil-affairs",
             &civil_path("ListHouseholds"),
@@ -1015,7 +1018,14 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             one(ver::RevokeConsentRequest { consent_id: c2.clone(), reason: "本人撤回".into() }),
             checker.clone(),
         ),
-        fixture("verification-hub", &hub_path("VerifyHousehold"), Kind::Unary, one(verify.clone()), checker.clone()),
+        // The spouse's death is recorded above: the head alone is a live member now.
+        fixture(
+            "verification-hub",
+            &hub_path("VerifyHousehold"),
+            Kind::Unary,
+            one(ver::VerifyHouseholdRequest { persons: vec![id("19700101", 1)], ..verify.clone() }),
+            checker.clone(),
+        ),
         Fixture {
             system: Some("civil-affairs"),
             ..fixture(

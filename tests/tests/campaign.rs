@@ -30,8 +30,14 @@ async fn county_on_roster(
     unconsented: usize,
     latency_ms: u64,
 ) -> (Mesh, Vec<(Household, Vec<DeptRecord>)>, StartCampaignRequest) {
-    let mut m =
-        Mesh::start(Options { households, hub_process: true, campaign_concurrency: 3, ..Options::default() }).await;
+    let mut m = Mesh::start(Options {
+        households,
+        hub_process: true,
+        campaign_concurrency: 3,
+        on_roster: false,
+        ..Options::default()
+    })
+    .await;
     let county = m.province[0].0.county().to_owned();
     let in_county: Vec<_> =
         m.province.iter().filter(|(h, _)| h.county() == county && h.members.len() >= 2).cloned().collect();
@@ -221,6 +227,8 @@ async fn two_hubs_together_keep_each_department_under_its_rate_limit() {
         rate_per_second: limit,
         // Paced queries wait their turn well within a report's time.
         report_deadline_ms: 30_000,
+        // The counties' rosters are the campaigns', put there below.
+        on_roster: false,
         ..Options::default()
     })
     .await;

@@ -268,7 +268,6 @@ async fn a_registered_relative_keeps_an_officer_off_the_household_in_every_servi
         .consent_id;
     let verify = ver::VerifyHouseholdRequest {
         household_id: m.dibao.clone(),
-        county: Some(DivisionCode { code: COUNTY.into() }),
         persons: vec![id(1), id(2)],
         consent_id: consent,
         purpose: "低保复核".into(),
@@ -376,11 +375,18 @@ async fn a_citizens_access_history_lists_every_read_of_their_data_by_every_path(
                 map
             },
         );
-    // (The county office listed the village's households while the test set up: on record too.)
+    // (The county office listed the village's households while the test set up: on record too;
+    // and the hub read the household it checked, as itself, with no officer's name.)
     assert_eq!(
         by_service.get("civil-affairs"),
-        Some(&BTreeSet::from(["liu-caseworker".to_owned(), "county_approver-220581".to_owned()])),
+        Some(&BTreeSet::from(["liu-caseworker".to_owned(), "county_approver-220581".to_owned(), String::new()])),
         "{body}"
+    );
+    assert!(
+        body["accesses"].as_array().expect("accesses").iter().any(|a| a["service"] == "civil-affairs"
+            && a["caller"] == "verification-hub"
+            && a["purpose"] == "查阅家庭信息"),
+        "the hub's read of the household it checked: {body}"
     );
     assert_eq!(by_service.get("poverty-alleviation"), Some(&BTreeSet::from(["zhao-poverty".to_owned()])), "{body}");
     assert_eq!(by_service.get("verification-hub"), Some(&BTreeSet::from(["zhou-checker".to_owned()])), "{body}");

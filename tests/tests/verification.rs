@@ -79,7 +79,7 @@ async fn reports_equal_the_departments_records_with_findings_against_county_poli
         let consent = m.consent(h, today() - Days::days(3), today() + Days::days(365)).await;
         let report = m
             .hub
-            .verify_household(Mesh::verify_request(h, &consent))
+            .verify_household(m.verify_request(h, &consent))
             .await
             .expect("verify")
             .into_inner()
@@ -161,7 +161,7 @@ async fn reports_equal_the_departments_records_with_findings_against_county_poli
     // Re-running a verification stores its next version.
     let (h, _) = &sample[0];
     let consent = report_ids[0].1.consent_id.clone();
-    let mut again = Mesh::verify_request(h, &consent);
+    let mut again = m.verify_request(h, &consent);
     again.report_id = report_ids[0].0.clone();
     let v2 = m.hub.verify_household(again).await.expect("verify again").into_inner().report.expect("report");
     assert_eq!((v2.report_id.as_str(), v2.version), (report_ids[0].0.as_str(), 2));
@@ -254,7 +254,7 @@ async fn a_department_that_shares_by_database_view_is_checked_the_same_way() {
     let consent = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
     let report = m
         .hub
-        .verify_household(Mesh::verify_request(&h, &consent))
+        .verify_household(m.verify_request(&h, &consent))
         .await
         .expect("verify")
         .into_inner()
@@ -283,7 +283,8 @@ async fn a_department_that_shares_by_database_view_is_checked_the_same_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
     use dibao_proto::civil_affairs::v1 as ca;
-    let mut m = Mesh::start(Options { households: 30, ..Options::default() }).await;
+    // The applicant is not on the roster yet.
+    let mut m = Mesh::start(Options { households: 30, on_roster: false, ..Options::default() }).await;
     let (h, _) = m.household(|h, _| h.members.len() >= 2);
     // An applicant: the roster line's household, without its roster id, amount or enrolment date.
     let household = ca::Household {
@@ -322,8 +323,7 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
     }
     // The officer verifies the application's household through the hub.
     let consent = m.consent(&h, today() - Days::days(1), today() + Days::days(180)).await;
-    let mut request = Mesh::verify_request(&h, &consent);
-    request.household_id = submitted.household_id.clone();
+    let request = Mesh::request_for(&submitted.household_id, &h, &consent);
     let report = m.hub.verify_household(request).await.expect("verify").into_inner().report.expect("report");
     assert!(report.complete, "{}", report.summary);
     // Civil affairs reads it from the hub and the step accepts it (R-VER-2).
@@ -349,6 +349,68 @@ fn sample_has(sample: &[(dibao_synthetic::generator::Household, Vec<DeptRecord>)
     sample.iter().any(|(h, _)| h.index == index)
 }
 
+/// R-VER-2, R-ELIG-2: the hub reads the household it checks from civil
+/// affairs — its county, whose thresholds the report applies and whose
+/// jurisdiction the officer must hold, and its live members. A household
+/// no one holds, or outside the officer's jurisdiction, is not found alike;
+/// another household's members are not checked under this one's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_check_is_of_the_household_civil_affairs_holds_not_the_callers_word() {
+    let mut m = Mesh::start(Options { households: 40, ..Options::default() }).await;
+    let (h, _) = m.household(|h, _| h.members.len() >= 2);
+    let (neighbour, _) = m.household(|o, _| o.index != h.index && o.county() == h.county());
+    let (far, _) = m.household(|o, _| o.county() != h.county());
+    let own = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
+    let theirs = m.consent(&neighbour, today() - Days::days(3), today() + Days::days(365)).await;
+
+    // The neighbour's members under this household's id, with the
+    // neighbour's own consent: refused, no department asked.
+    let mut borrowed = m.verify_request(&h, &theirs);
+    borrowed.persons = neighbour.members.iter().map(|p| IdentityNumber { value: p.identity_number.clone() }).collect();
+    let e = m.hub.verify_household(borrowed).await.expect_err("another household's members");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        e.message().contains("persons[0]") && e.message().contains("不是该户在民政业务系统中的在世成员"),
+        "{}",
+        e.message()
+    );
+
+    // No household of that id, a malformed id, a household of another
+    // county's officer: not found alike, nothing said of which.
+    let e = m
+        .hub
+        .verify_household(Mesh::request_for("0190f5c2-0000-7000-8000-000000000001", &h, &own))
+        .await
+        .expect_err("no such household");
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    let unknown = e.message().replace("0190f5c2-0000-7000-8000-000000000001", "");
+    let e = m.hub.verify_household(Mesh::request_for("H1", &h, &own)).await.expect_err("malformed");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    let field = tonic_types::StatusExt::get_details_bad_request(&e).expect("details").field_violations;
+    assert_eq!(field[0].field, "household_id", "{field:?}");
+    let request = m.verify_request(&h, &own);
+    let household_id = request.household_id.clone();
+    let e = m
+        .hub
+        .verify_household(dibao_tests::officer(OfficerRole::VerificationOfficer, far.county(), request))
+        .await
+        .expect_err("outside the officer's county");
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    assert_eq!(e.message().replace(&household_id, ""), unknown, "outside reads as absent");
+    assert_eq!(m.simulator.total_requests(), 0, "a department was asked");
+    let tried = access_log::accesses_to(&m.hub_pool, &h.members[0].identity_number, None, 0, 100).await.expect("log");
+    assert!(
+        tried.iter().any(|r| r.entry.outcome.starts_with("refused") && r.entry.outcome.contains("jurisdiction")),
+        "the attempt from outside is on record: {tried:?}"
+    );
+
+    // The household's own check: the county is the household's, as civil affairs holds it.
+    let report = m.hub.verify_household(m.verify_request(&h, &own)).await.expect("own").into_inner().report;
+    let report = report.expect("report");
+    assert_eq!(report.county, Some(DivisionCode { code: h.county().into() }));
+    assert_eq!(report.household_id, household_id);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
     let mut m = Mesh::start(Options { households: 20, ..Options::default() }).await;
@@ -366,7 +428,7 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
         .await
         .expect("revoke");
 
-    let mut outside = Mesh::verify_request(&h, &fresh);
+    let mut outside = m.verify_request(&h, &fresh);
     outside.persons.push(IdentityNumber { value: stranger.members[0].identity_number.clone() });
     let e = m.hub.verify_household(outside).await.expect_err("person outside the consent");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
@@ -377,13 +439,13 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
         e.message()
     );
 
-    let e = m.hub.verify_household(Mesh::verify_request(&h, &expired)).await.expect_err("expired");
+    let e = m.hub.verify_household(m.verify_request(&h, &expired)).await.expect_err("expired");
     assert!(e.message().contains("已于") && e.message().contains("到期"), "{}", e.message());
-    let e = m.hub.verify_household(Mesh::verify_request(&h, &revoked)).await.expect_err("revoked");
+    let e = m.hub.verify_household(m.verify_request(&h, &revoked)).await.expect_err("revoked");
     assert!(e.message().contains("撤销"), "{}", e.message());
     let e = m
         .hub
-        .verify_household(Mesh::verify_request(&h, "0190f5c2-0000-7000-8000-000000000000"))
+        .verify_household(m.verify_request(&h, "0190f5c2-0000-7000-8000-000000000000"))
         .await
         .expect_err("unknown");
     assert_eq!(e.code(), tonic::Code::NotFound);
@@ -466,7 +528,7 @@ async fn checks_outside_a_consent_are_refused_and_no_department_is_asked() {
     assert!(adapter_log.iter().all(|r| r.entry.outcome.starts_with("refused")));
 
     // Within the consent, the same household is checked.
-    let ok = m.hub.verify_household(Mesh::verify_request(&h, &fresh)).await.expect("within consent").into_inner();
+    let ok = m.hub.verify_household(m.verify_request(&h, &fresh)).await.expect("within consent").into_inner();
     assert!(ok.report.expect("report").complete);
     assert!(m.simulator.total_requests() > 0);
 
@@ -515,7 +577,7 @@ async fn where_the_county_asks_relatives_sign_the_consent_too() {
     let (from, until) = (today() - Days::days(3), today() + Days::days(365));
 
     let members_only = m.consent(&h, from, until).await;
-    let e = m.hub.verify_household(Mesh::verify_request(&h, &members_only)).await.expect_err("no relatives");
+    let e = m.hub.verify_household(m.verify_request(&h, &members_only)).await.expect_err("no relatives");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     assert!(e.message().contains(h.county()) && e.message().contains("直系亲属在授权书上签字"), "{}", e.message());
     assert_eq!(m.simulator.total_requests(), 0, "a department was asked under an insufficient consent");
@@ -532,15 +594,15 @@ async fn where_the_county_asks_relatives_sign_the_consent_too() {
 
     // Signed by the daughter as a relative: checked.
     let with_relative = m.try_consent(&h, from, until, vec![relative(true)], false).await.expect("with relative");
-    let r = m.hub.verify_household(Mesh::verify_request(&h, &with_relative)).await.expect("with relative");
+    let r = m.hub.verify_household(m.verify_request(&h, &with_relative)).await.expect("with relative");
     assert!(r.into_inner().report.expect("report").complete);
     // The officer found no relatives outside the household: checked.
     let none_outside = m.try_consent(&h, from, until, vec![], true).await.expect("none outside");
-    let r = m.hub.verify_household(Mesh::verify_request(&h, &none_outside)).await.expect("none outside");
+    let r = m.hub.verify_household(m.verify_request(&h, &none_outside)).await.expect("none outside");
     assert!(r.into_inner().report.expect("report").complete);
     // The daughter signing but not marked as a relative does not count.
     let unmarked = m.try_consent(&h, from, until, vec![relative(false)], false).await.expect("unmarked");
-    let e = m.hub.verify_household(Mesh::verify_request(&h, &unmarked)).await.expect_err("unmarked");
+    let e = m.hub.verify_household(m.verify_request(&h, &unmarked)).await.expect_err("unmarked");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{}", e.message());
 }
 
@@ -552,7 +614,7 @@ async fn a_stopped_hub_keeps_the_outcomes_of_its_last_answers() {
     let mut m = Mesh::start(Options { households: 20, hub_process: true, ..Options::default() }).await;
     let (h, _) = m.household(|h, _| h.members.len() >= 2);
     let consent = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
-    let report = m.hub.verify_household(Mesh::verify_request(&h, &consent)).await.expect("report").into_inner();
+    let report = m.hub.verify_household(m.verify_request(&h, &consent)).await.expect("report").into_inner();
     let report_id = report.report.expect("report").report_id;
     let status = m.stop_hub().await;
     assert!(status.success(), "{status:?}");
@@ -579,7 +641,7 @@ async fn a_slow_failing_or_down_department_costs_only_its_own_items() {
     let consent = m.consent(&h, today() - Days::days(3), today() + Days::days(365)).await;
     let verify = |m: &mut Mesh| {
         let mut hub = m.hub.clone();
-        let req = Mesh::verify_request(&h, &consent);
+        let req = m.verify_request(&h, &consent);
         async move {
             let started = Instant::now();
             let report = hub.verify_household(req).await.expect("verify").into_inner().report.expect("report");
@@ -661,7 +723,7 @@ async fn an_edited_deleted_or_reordered_access_record_is_detected_and_named() {
     let mut m = Mesh::start(Options { households: 10, ..Options::default() }).await;
     for (h, _) in m.province.clone().iter().take(3) {
         let consent = m.consent(h, today() - Days::days(3), today() + Days::days(365)).await;
-        m.hub.verify_household(Mesh::verify_request(h, &consent)).await.expect("verify");
+        m.hub.verify_household(m.verify_request(h, &consent)).await.expect("verify");
     }
     let pool = &m.hub_pool;
     // Three queries and their outcomes (written after each report left).
@@ -730,9 +792,9 @@ async fn a_spouse_registered_with_the_applicant_but_left_out_is_a_finding() {
             .map(|f| f.person.as_ref().map(|p| p.value.clone()).unwrap_or_default())
             .collect()
     };
-    let whole = m.hub.verify_household(Mesh::verify_request(&h, &consent)).await.expect("verify").into_inner();
+    let whole = m.hub.verify_household(m.verify_request(&h, &consent)).await.expect("verify").into_inner();
     assert_eq!(registered_apart(&whole.report.expect("report")), Vec::<String>::new());
-    let mut without_spouse = Mesh::verify_request(&h, &consent);
+    let mut without_spouse = m.verify_request(&h, &consent);
     without_spouse.persons.retain(|p| p.value != spouse);
     let report = m.hub.verify_household(without_spouse).await.expect("verify").into_inner().report.expect("report");
     assert_eq!(registered_apart(&report), vec![spouse.clone()]);

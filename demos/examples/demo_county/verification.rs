@@ -157,7 +157,6 @@ pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::
     let report = hub
         .verify_household(VerifyHouseholdRequest {
             household_id: household_id.to_owned(),
-            county: Some(DivisionCode { code: super::COUNTY.into() }),
             persons: f.iter().map(|m| m.id.clone()).collect(),
             consent_id,
             purpose: "低保申请审核".into(),

@@ -167,7 +167,7 @@ pub async fn submit(v: &Visit, id: &str, posted: &Form) -> Signed {
         signed_on: Some(signed_on),
         valid_until: Some(valid_until),
         no_relatives_outside_household: !posted.get("no_relatives").is_empty(),
-        county: county.clone(),
+        county,
         ..Default::default()
     };
     let consent_id =
@@ -177,7 +177,6 @@ pub async fn submit(v: &Visit, id: &str, posted: &Form) -> Signed {
         };
     let request = ver::VerifyHouseholdRequest {
         household_id: h.household_id.clone(),
-        county,
         persons,
         consent_id,
         purpose: posted.get("purpose").trim().to_owned(),

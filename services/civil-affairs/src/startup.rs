@@ -67,7 +67,11 @@ const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Sc
 /// Who may call what: every method, the roles it admits and where its
 /// division is found (the handlers check it against the officer's).
 pub const ACCESS: &[Rule] = &[
-    officers("/dibao.civil_affairs.v1.CivilAffairsService/GetHousehold", READERS, Scope::Data),
+    // The hub reads the household it checks: its county and live members (R-VER-2).
+    Rule {
+        systems: &["verification-hub"],
+        ..officers("/dibao.civil_affairs.v1.CivilAffairsService/GetHousehold", READERS, Scope::Data)
+    },
     // The comparison checks that a decision's application is the entry's enrolment (R-CMP-3).
     Rule {
         systems: &["roster-comparison"],

@@ -386,6 +386,8 @@ impl Campaigns {
         let checked = Checked {
             household_id: p.household_id.clone(),
             county,
+            // The roster's members, as civil affairs exported them for the campaign.
+            members: p.persons.iter().cloned().collect(),
             persons,
             items: None,
             purpose: purpose.to_owned(),

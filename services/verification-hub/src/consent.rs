@@ -55,6 +55,11 @@ pub enum Refused {
     RelativesUnknown(String),
     /// Registered for another county's household.
     OtherCounty(String),
+    /// Neither a live member of the household nor a relative who signed.
+    NotOfHousehold {
+        index: usize,
+        masked: String,
+    },
 }
 
 impl Refused {
@@ -71,6 +76,9 @@ impl Refused {
                 "{county}的县级政策要求三代以内直系亲属在授权书上签字，本授权书没有直系亲属签字；如家庭成员确无户外直系亲属，应在登记授权书时注明"
             ),
             Refused::OtherCounty(county) => format!("该授权书登记于{county}，不能用于本县的核对"),
+            Refused::NotOfHousehold { index, masked } => format!(
+                "persons[{index}]（{masked}）不是该户在民政业务系统中的在世成员，也不是在授权书上签字的户外直系亲属，不能按该户核对（R-ELIG-2）"
+            ),
             Refused::RelativesUnknown(why) => format!(
                 "{why}，无法确认本县是否要求直系亲属签字；本授权书没有直系亲属签字，也未注明户外没有直系亲属，暂不能核对"
             ),
@@ -93,6 +101,7 @@ impl Refusal for Refused {
             Refused::RelativesMissing(_) => "RELATIVES_MISSING",
             Refused::RelativesUnknown(_) => "RELATIVES_UNKNOWN",
             Refused::OtherCounty(_) => "CONSENT_OF_ANOTHER_COUNTY",
+            Refused::NotOfHousehold { .. } => "PERSON_NOT_OF_HOUSEHOLD",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`startup`]: the service as its binary and tests start it (settings, links, access);
 //! - [`service`]: the gRPC face — parse, delegate, convert once;
 //! - [`consent`]: the consent registry and what a consent permits (R-VER-1);
+//! - [`households`]: the household checked, its county and live members, as civil affairs holds it;
 //! - [`verify`]: one household checked — consent, departments, report, access log;
 //! - [`fanout`]: the department links — signed assertions, deadlines,
 //!   concurrency, pace and circuit breakers;
@@ -21,6 +22,7 @@
 pub mod campaign;
 pub mod consent;
 pub mod fanout;
+pub mod households;
 pub mod replicas;
 pub mod report;
 pub mod reports;

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::campaign::{self, Campaigns};
 use crate::verify::{self, Hub};
-use crate::{consent, reports};
+use crate::{consent, households, reports};
 
 pub struct Verification {
     pub hub: Hub,
@@ -114,26 +114,36 @@ impl VerificationService for Verification {
         let req = request.into_inner();
         respond(
             async {
-                let checked = match verify::check(&req, &officer?, now) {
+                let officer = officer?;
+                // A refused attempt on a household is on record with who tried.
+                let (reader, req) = (&reader, &req);
+                let refuse = |why: String| async move {
+                    let refused = format!("refused: {why}");
+                    let entries = req
+                        .persons
+                        .iter()
+                        .map(|p| AccessEntry { outcome: refused.clone(), ..reader.entry(&p.value, req.purpose.trim()) })
+                        .collect();
+                    self.hub.log.record_all(entries).await
+                };
+                let asked = match verify::check(req, &officer, now) {
                     Err(Error::PermissionDenied(why)) => {
-                        // A refused attempt on a household is on record with who tried.
-                        let refused = format!("refused: {why}");
-                        let entries = req
-                            .persons
-                            .iter()
-                            .map(|p| AccessEntry {
-                                outcome: refused.clone(),
-                                ..reader.entry(&p.value, req.purpose.trim())
-                            })
-                            .collect();
-                        self.hub.log.record_all(entries).await?;
+                        refuse(why.clone()).await?;
                         return Err(Error::PermissionDenied(why));
                     }
-                    checked => checked?,
+                    asked => asked?,
                 };
+                // The household as civil affairs holds it: its county and
+                // members are never the caller's word (R-VER-2).
+                let household = households::resolve(self.hub.policies.client.as_ref(), &asked.household_id).await?;
+                if !officer.covers(&household.village) {
+                    refuse(format!("household {} outside the officer's jurisdiction", asked.household_id)).await?;
+                    return Err(households::not_found(&asked.household_id));
+                }
+                let checked = asked.of(household);
                 // Nor a household of a relative on the officials' registry (优亲厚友).
                 let persons: Vec<String> = checked.persons.iter().map(|p| p.as_str().to_owned()).collect();
-                let officer = officer_of_checked(&reader)?;
+                let officer = officer_of_checked(reader)?;
                 if relatives::involved(&self.hub.pool.get().await?, &officer, &persons).await? {
                     let why = "您本人或您备案的近亲属是该户成员，应当回避，不能核对该户（优亲厚友）".to_owned();
                     let entries = persons

@@ -59,10 +59,11 @@ pub const ACCESS: &[Rule] = &[
         &[VerificationOfficer, CountyApprover],
         Scope::Data,
     ),
+    // The division is the household's, read from civil affairs (R-VER-2).
     officers(
         "/dibao.verification.v1.VerificationService/VerifyHousehold",
         &[VerificationOfficer, TownshipCaseworker],
-        Scope::Request,
+        Scope::Data,
     ),
     // Civil affairs holds a report against the county's rules on its own.
     Rule {

@@ -3,7 +3,7 @@
 //! property rules, stored by version and published — with every access
 //! to a person's data in the access log before any answer leaves.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,13 +20,14 @@ use dibao_proto::civil_affairs::v1::{CountyPolicy, GetPolicyRequest};
 use dibao_proto::common::v1::{IdentityNumber as PbIdentity, OfficerRole, YearMonth};
 use dibao_proto::department::v1::{Department, Item};
 use dibao_proto::departments::department_of;
-use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, InvalidField, Signature};
+use dibao_proto::types::{DivisionCode, IdentityNumber, InvalidField, Signature};
 use dibao_proto::verification::v1::{Report, VerifyHouseholdRequest};
 use tokio::time::Instant;
 use tonic::Request;
 
 use crate::consent;
 use crate::fanout::{Answer, Departments, Mandate};
+use crate::households;
 use crate::report;
 use crate::reports;
 
@@ -88,37 +89,51 @@ pub struct Hub {
     pub report_deadline: Duration,
 }
 
-/// A checked verification request.
+/// A checked verification request, for the household as civil affairs holds it.
 pub struct Checked {
     pub household_id: String,
+    /// The household's own county (R-VER-2): its thresholds apply.
     pub county: DivisionCode,
+    /// The household's live members: a person checked who is not one must
+    /// be a relative who signed the consent as such (R-ELIG-2).
+    pub members: HashSet<String>,
     pub persons: Vec<IdentityNumber>,
     pub items: Option<Vec<Item>>,
     pub purpose: String,
     pub officer: Signature,
 }
 
-pub fn check(req: &VerifyHouseholdRequest, officer: &Officer, now: time::OffsetDateTime) -> Result<Checked, Error> {
+/// A verification request checked field by field, before its household is read.
+pub struct Asked {
+    pub household_id: String,
+    pub persons: Vec<IdentityNumber>,
+    pub items: Option<Vec<Item>>,
+    pub purpose: String,
+    pub officer: Signature,
+}
+
+impl Asked {
+    /// The request for `household` as civil affairs holds it (the caller
+    /// has checked that the officer's jurisdiction holds it).
+    pub fn of(self, household: households::Household) -> Checked {
+        Checked {
+            household_id: self.household_id,
+            county: household.county,
+            members: household.members,
+            persons: self.persons,
+            items: self.items,
+            purpose: self.purpose,
+            officer: self.officer,
+        }
+    }
+}
+
+pub fn check(req: &VerifyHouseholdRequest, officer: &Officer, now: time::OffsetDateTime) -> Result<Asked, Error> {
     let mut errors = Vec::new();
     let household_id = req.household_id.trim().to_owned();
     if household_id.is_empty() {
         errors.push(InvalidField::new("household_id", "请填写被核对家庭的编号"));
     }
-    let county = match req.county.as_ref().map(DivisionCode::try_from) {
-        None => {
-            errors.push(InvalidField::new("county", "必填项缺失：按哪个县的政策核对"));
-            None
-        }
-        Some(Err(e)) => {
-            errors.push(e.within("county"));
-            None
-        }
-        Some(Ok(c)) if c.level() != DivisionLevel::County => {
-            errors.push(InvalidField::new("county", format!("“{c}”不是县级行政区划代码")));
-            None
-        }
-        Some(Ok(c)) => Some(c),
-    };
     let mut persons = Vec::new();
     if req.persons.is_empty() {
         errors.push(InvalidField::new("persons", "至少要核对一人"));
@@ -143,10 +158,6 @@ pub fn check(req: &VerifyHouseholdRequest, officer: &Officer, now: time::OffsetD
     if req.consent_id.trim().is_empty() {
         errors.push(InvalidField::new("consent_id", "没有授权书不能核对（R-VER-1）"));
     }
-    // Outside the jurisdiction: refused before anything else is said.
-    if let Some(c) = &county {
-        officer.must_cover(c, "county")?;
-    }
     // An officer does not check their own household (优亲厚友, seed 001).
     if let Some(own) = &officer.identity_number
         && persons.iter().any(|p| p == own)
@@ -157,17 +168,16 @@ pub fn check(req: &VerifyHouseholdRequest, officer: &Officer, now: time::OffsetD
         .role_among(&[OfficerRole::VerificationOfficer, OfficerRole::TownshipCaseworker])
         .unwrap_or(OfficerRole::VerificationOfficer);
     let officer = officer.signature(role, now);
-    match (county, errors.is_empty()) {
-        (Some(county), true) => Ok(Checked {
-            household_id,
-            county,
-            persons,
-            items: (!items.is_empty()).then_some(items),
-            purpose: req.purpose.trim().to_owned(),
-            officer,
-        }),
-        _ => Err(Error::InvalidArgument(errors)),
+    if !errors.is_empty() {
+        return Err(Error::InvalidArgument(errors));
     }
+    Ok(Asked {
+        household_id,
+        persons,
+        items: (!items.is_empty()).then_some(items),
+        purpose: req.purpose.trim().to_owned(),
+        officer,
+    })
 }
 
 /// The hub's inbox: the officials' registry's changes (a verifying officer
@@ -252,7 +262,20 @@ impl Hub {
                 consent.relatives_under(c.county.as_str(), &self.policies.get(&c.county, month).await)
             }
             other => other,
-        };
+        }
+        // Whoever is not a live member of the household is checked only as a
+        // relative who signed as such, reported apart (R-ELIG-2).
+        .and_then(|()| {
+            match c
+                .persons
+                .iter()
+                .enumerate()
+                .find(|(_, p)| !c.members.contains(p.as_str()) && !consent.relatives.contains(p.as_str()))
+            {
+                Some((index, p)) => Err(consent::Refused::NotOfHousehold { index, masked: p.masked() }),
+                None => Ok(()),
+            }
+        });
         if let Err(refused) = permitted {
             let message = refused.message();
             self.log_all(caller, c, &consent_id, &items, &format!("refused: {message}")).await?;

@@ -50,6 +50,9 @@ pub struct Mesh {
     pub hub_addr: SocketAddr,
     pub civil_addr: SocketAddr,
     pub hub_process: Option<tokio::process::Child>,
+    /// The generated households on civil affairs' roster, by index: their
+    /// id there, which the hub reads a household by (R-VER-2).
+    pub on_roster: HashMap<usize, String>,
     _sim_pool: Pool,
     _simulator_runtime: SimulatorRuntime,
 }
@@ -91,6 +94,10 @@ pub struct Options {
     pub consumer_fetch_wait_ms: Option<u32>,
     /// The clock of the adapters, civil affairs and an in-process hub; the system's if none.
     pub clock: Option<Arc<dyn Clock>>,
+    /// Every generated household is put on civil affairs' roster at start,
+    /// so the hub can read the household it checks; a test that builds the
+    /// roster itself (a campaign's county) starts without.
+    pub on_roster: bool,
 }
 
 impl Options {
@@ -119,6 +126,7 @@ impl Default for Options {
             departments_apart: false,
             consumer_fetch_wait_ms: None,
             clock: None,
+            on_roster: true,
         }
     }
 }
@@ -341,6 +349,9 @@ impl Mesh {
                 .expect("policy");
         }
 
+        let on_roster =
+            if options.on_roster { put_on_roster(&mut civil_client, &side.province).await } else { HashMap::new() };
+
         // The hub.
         let vars = side.hub_vars(&env, civil.addr, hub_port, &options);
         let (hub_addr, hub_process) = if options.hub_process {
@@ -358,6 +369,7 @@ impl Mesh {
             hub,
             hub_vars: vars,
             hub_process,
+            on_roster,
             simulator: side.simulator,
             province: side.province,
             adapters: side.adapters,
@@ -481,10 +493,17 @@ impl Mesh {
             .consent_id)
     }
 
-    pub fn verify_request(h: &Household, consent_id: &str) -> VerifyHouseholdRequest {
+    /// A check of every member of `h`, as civil affairs holds it, under `consent_id`.
+    pub fn verify_request(&self, h: &Household, consent_id: &str) -> VerifyHouseholdRequest {
+        let id = self.on_roster.get(&h.index).expect("the household on civil affairs' roster (Options::on_roster)");
+        Self::request_for(id, h, consent_id)
+    }
+
+    /// [`Mesh::verify_request`] for civil affairs' household `household_id`
+    /// (an applicant's, say) with `h`'s members.
+    pub fn request_for(household_id: &str, h: &Household, consent_id: &str) -> VerifyHouseholdRequest {
         VerifyHouseholdRequest {
-            household_id: format!("H{}", h.index),
-            county: Some(DivisionCode { code: h.county().into() }),
+            household_id: household_id.to_owned(),
             persons: h.members.iter().map(|m| IdentityNumber { value: m.identity_number.clone() }).collect(),
             consent_id: consent_id.into(),
             purpose: "低保申请审核".into(),
@@ -530,6 +549,36 @@ async fn spawn_hub(vars: &HashMap<String, String>) -> (tokio::process::Child, St
         }
     });
     (child, addr)
+}
+
+/// Puts every generated household on civil affairs' roster; their ids
+/// there by generated index.
+async fn put_on_roster(
+    civil: &mut CivilAffairsServiceClient<OfficerChannel>,
+    province: &[(Household, Vec<DeptRecord>)],
+) -> HashMap<usize, String> {
+    use dibao_proto::civil_affairs::v1::{ExportRosterRequest, ImportRosterRequest};
+    let rows: Vec<_> = province
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| ImportRosterRequest { row: i as i64 + 2, household: Some(roster_household(h)) })
+        .collect();
+    let imported = civil.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
+    assert!(imported.errors.is_empty(), "the generated province on the roster: {:?}", imported.errors);
+    let mut exported = civil
+        .export_roster(ExportRosterRequest { division: Some(DivisionCode { code: PROVINCE.into() }) })
+        .await
+        .expect("export")
+        .into_inner();
+    let mut ids = HashMap::new();
+    while let Some(line) = exported.message().await.expect("export") {
+        let Some(h) = line.household else { continue };
+        if let Some(index) = h.household_number.strip_prefix('G').and_then(|n| n.parse().ok()) {
+            ids.insert(index, h.household_id);
+        }
+    }
+    assert_eq!(ids.len(), province.len(), "every generated household on the roster");
+    ids
 }
 
 /// A generated household as a line of civil affairs' dibao roster.
@@ -627,7 +676,6 @@ pub async fn checked(
         .consent_id;
     hub.verify_household(VerifyHouseholdRequest {
         household_id: household_id.into(),
-        county: Some(DivisionCode { code: county.into() }),
         persons,
         consent_id: consent,
         purpose: purpose.into(),

@@ -31,6 +31,54 @@ async fn verification_refused(r: &mut Running, app: &str, report: &str) -> tonic
         .expect_err("the report does not open the step")
 }
 
+/// A check of household `hh` under a consent its members signed, registered
+/// for the neighbouring county 220582: the hub's refusal.
+async fn elsewhere(r: &mut Running, hh: &str, members: &[(IdentityNumber, String, Relation)]) -> tonic::Status {
+    use dibao_proto::verification::v1::{Consent, RegisterConsentRequest, Signatory};
+    let today = dibao_platform::runtime::clock::china_date(dibao_platform::runtime::clock::Clock::now(&r.clock));
+    let signed = dibao_test_mesh::verification::date(today);
+    let hub = &mut r.checking.as_mut().expect("started with the hub").hub;
+    let persons: Vec<IdentityNumber> = members.iter().map(|(id, ..)| id.clone()).collect();
+    let consent = hub
+        .register_consent(RegisterConsentRequest {
+            consent: Some(Consent {
+                county: Some(DivisionCode { code: "220582".into() }),
+                document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                signatories: members
+                    .iter()
+                    .map(|(id, name, relation)| Signatory {
+                        person: Some(dibao_proto::common::v1::Person {
+                            identity_number: Some(id.clone()),
+                            name: name.clone(),
+                            ..Default::default()
+                        }),
+                        relation: *relation as i32,
+                        relative: false,
+                    })
+                    .collect(),
+                covered_persons: persons.clone(),
+                covered_items: REQUIRED_ITEMS.iter().map(|i| *i as i32).collect(),
+                signed_on: signed,
+                valid_until: signed.map(|d| dibao_proto::common::v1::Date { year: d.year + 1, ..d }),
+                no_relatives_outside_household: true,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("a consent of the other county")
+        .into_inner()
+        .consent_id;
+    hub.verify_household(VerifyHouseholdRequest {
+        household_id: hh.into(),
+        persons,
+        consent_id: consent,
+        purpose: "低保申请审核".into(),
+        ..Default::default()
+    })
+    .await
+    .expect_err("another county's consent")
+}
+
 async fn approve(r: &mut Running, app: &str) -> Result<SignStepResponse, tonic::Status> {
     step(&mut r.client, app, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "").await
 }
@@ -68,13 +116,16 @@ async fn a_report_opens_the_steps_only_for_this_household_its_members_items_coun
     let e = verification_refused(&mut r, &app, &vehicles.report_id).await;
     assert!(e.message().contains("缺少本县要求的核对项目：王建国：房产、银行存款"), "{}", e.message());
 
-    // A report held against another county's thresholds.
-    let elsewhere = report_on(&mut r, &hh, "220582", &members, &REQUIRED_ITEMS).await;
-    let e = verification_refused(&mut r, &app, &elsewhere.report_id).await;
-    assert!(e.message().contains("按220582的政策核对") && e.message().contains("220581"), "{}", e.message());
+    // Another county's thresholds cannot be asked for: the hub reads the
+    // household's county from civil affairs (R-VER-2), so a consent
+    // registered for another county does not serve this household.
+    let e = elsewhere(&mut r, &hh, &members).await;
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("该授权书登记于220582"), "{}", e.message());
 
     // The household's own complete report opens the step; notice follows.
     let good = verified(&mut r, &hh).await;
+    assert_eq!(good.county, Some(DivisionCode { code: COUNTY.into() }), "the household's own county");
     let signed =
         step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &good.report_id)
             .await
@@ -97,7 +148,6 @@ async fn a_report_opens_the_steps_only_for_this_household_its_members_items_coun
         .hub
         .verify_household(VerifyHouseholdRequest {
             household_id: other.clone(),
-            county: Some(DivisionCode { code: COUNTY.into() }),
             persons: signed.persons.clone(),
             consent_id: signed.consent_id.clone(),
             purpose: "低保申请审核".into(),
