@@ -138,7 +138,6 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let report = dibao_test_mesh::verification::vehicles_checked(
         &mut VerificationServiceClient::new(checker),
-        COUNTY,
         &first.household_id,
         &members,
         "低保复核",

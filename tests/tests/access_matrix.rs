@@ -481,9 +481,9 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
     let mut hub_c = ver::verification_service_client::VerificationServiceClient::new(
         env.officer_channel(addrs["verification-hub"], desk("verification-hub", checker.clone())).await,
     );
-    let consent = |first: u32| ver::RegisterConsentRequest {
+    let consent = |first: u32, household: &str| ver::RegisterConsentRequest {
         consent: Some(ver::Consent {
-            county: Some(DivisionCode { code: COUNTY.into() }),
+            household_id: household.to_owned(),
             document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
             signatories: vec![
                 ver::Signatory { person: person(first, "王建国"), relation: Relation::Head as i32, relative: false },
@@ -501,8 +501,8 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             ..Default::default()
         }),
     };
-    let c1 = hub_c.register_consent(consent(1)).await.expect("consent").into_inner().consent_id;
-    let c2 = hub_c.register_consent(consent(11)).await.expect("consent").into_inner().consent_id;
+    let c1 = hub_c.register_consent(consent(1, &h1)).await.expect("consent").into_inner().consent_id;
+    let c2 = hub_c.register_consent(consent(11, &h11)).await.expect("consent").into_inner().consent_id;
     let verify = ver::VerifyHouseholdRequest {
         household_id: h1.clone(),
         persons: vec![id("19700101", 1), id("19700101", 2)],
@@ -1010,7 +1010,13 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
             ],
             sysop.clone(),
         ),
-        fixture("verification-hub", &hub_path("RegisterConsent"), Kind::Unary, one(consent(21)), checker.clone()),
+        fixture(
+            "verification-hub",
+            &hub_path("RegisterConsent"),
+            Kind::Unary,
+            one(consent(21, &application.household_id)),
+            checker.clone(),
+        ),
         fixture(
             "verification-hub",
             &hub_path("RevokeConsent"),

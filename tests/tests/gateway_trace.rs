@@ -159,7 +159,6 @@ async fn one_trace_spans_gateway_civil_affairs_kafka_poverty_and_gateway_hub_ada
     let check_trace = check.context().span().span_context().trace_id();
     dibao_test_mesh::verification::vehicles_checked(
         &mut VerificationServiceClient::new(checker),
-        "220581",
         &first.household_id,
         &members,
         "低保复核",

@@ -52,7 +52,6 @@ async fn every_deployable_serves_its_metrics_after_real_calls() {
     let checker = gw.officer("metrics-checker", &[OfficerRole::VerificationOfficer], COUNTY).await;
     dibao_test_mesh::verification::vehicles_checked(
         &mut VerificationServiceClient::new(checker),
-        COUNTY,
         &first.household_id,
         &members,
         "低保复核",

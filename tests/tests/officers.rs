@@ -246,7 +246,7 @@ async fn a_registered_relative_keeps_an_officer_off_the_household_in_every_servi
     let consent = hub
         .register_consent(ver::RegisterConsentRequest {
             consent: Some(ver::Consent {
-                county: Some(DivisionCode { code: COUNTY.into() }),
+                household_id: m.dibao.clone(),
                 document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
                 signatories: vec![
                     ver::Signatory { person: person(1, "王建国"), relation: Relation::Head as i32, relative: false },
@@ -333,8 +333,7 @@ async fn a_citizens_access_history_lists_every_read_of_their_data_by_every_path(
     let mut hub =
         VerificationServiceClient::new(gw.officer("zhou-checker", &[OfficerRole::VerificationOfficer], COUNTY).await);
     let members = [(id(1), "王建国", Relation::Head), (id(2), "王小明", Relation::Child)];
-    let report =
-        dibao_test_mesh::verification::vehicles_checked(&mut hub, COUNTY, &m.dibao, &members, "低保复核").await;
+    let report = dibao_test_mesh::verification::vehicles_checked(&mut hub, &m.dibao, &members, "低保复核").await;
     hub.get_report(ver::GetReportRequest { report_id: report.report_id, version: 0 }).await.expect("report read");
     let approver_token = gw.token("wang-approver", &[OfficerRole::CountyApprover], COUNTY).await;
     let approver = Claims { officer_id: "wang-approver".into(), ..claims(OfficerRole::CountyApprover, COUNTY) };

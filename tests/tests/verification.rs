@@ -321,8 +321,11 @@ async fn a_complete_report_opens_the_verification_step_of_civil_affairs() {
             .await
             .expect("step");
     }
-    // The officer verifies the application's household through the hub.
-    let consent = m.consent(&h, today() - Days::days(1), today() + Days::days(180)).await;
+    // The officer verifies the application's household through the hub, under its consent.
+    let consent = m
+        .try_consent_for(&submitted.household_id, &h, today() - Days::days(1), today() + Days::days(180), vec![], false)
+        .await
+        .expect("consent");
     let request = Mesh::request_for(&submitted.household_id, &h, &consent);
     let report = m.hub.verify_household(request).await.expect("verify").into_inner().report.expect("report");
     assert!(report.complete, "{}", report.summary);
@@ -353,7 +356,7 @@ fn sample_has(sample: &[(dibao_synthetic::generator::Household, Vec<DeptRecord>)
 /// affairs — its county, whose thresholds the report applies and whose
 /// jurisdiction the officer must hold, and its live members. A household
 /// no one holds, or outside the officer's jurisdiction, is not found alike;
-/// another household's members are not checked under this one's id.
+/// a consent serves only the household it was signed for, by its members.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_check_is_of_the_household_civil_affairs_holds_not_the_callers_word() {
     let mut m = Mesh::start(Options { households: 40, ..Options::default() }).await;
@@ -364,16 +367,27 @@ async fn a_check_is_of_the_household_civil_affairs_holds_not_the_callers_word() 
     let theirs = m.consent(&neighbour, today() - Days::days(3), today() + Days::days(365)).await;
 
     // The neighbour's members under this household's id, with the
-    // neighbour's own consent: refused, no department asked.
+    // neighbour's own consent: refused, no department asked (R-VER-1).
     let mut borrowed = m.verify_request(&h, &theirs);
     borrowed.persons = neighbour.members.iter().map(|p| IdentityNumber { value: p.identity_number.clone() }).collect();
-    let e = m.hub.verify_household(borrowed).await.expect_err("another household's members");
+    let e = m.hub.verify_household(borrowed).await.expect_err("another household's consent");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("不是为本户签署登记的"), "{}", e.message());
+    // Nor can the neighbour's members sign a consent for this household: its
+    // signatories are its live members, relatives outside it marked as such.
+    let h_id = m.civil_id(&h).await;
+    let e = m
+        .try_consent_for(&h_id, &neighbour, today() - Days::days(1), today() + Days::days(30), vec![], false)
+        .await
+        .expect_err("signed by another household");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    let fields = tonic_types::StatusExt::get_details_bad_request(&e).expect("details").field_violations;
     assert!(
-        e.message().contains("persons[0]") && e.message().contains("不是该户在民政业务系统中的在世成员"),
-        "{}",
-        e.message()
+        fields.iter().any(|f| f.field == "consent.signatories[0].person.identity_number"
+            && f.description.contains("不是该户在民政业务系统中的在世成员")),
+        "{fields:?}"
     );
+    assert!(fields.iter().any(|f| f.field == "consent.covered_persons[0]"), "{fields:?}");
 
     // No household of that id, a malformed id, a household of another
     // county's officer: not found alike, nothing said of which.
@@ -600,10 +614,11 @@ async fn where_the_county_asks_relatives_sign_the_consent_too() {
     let none_outside = m.try_consent(&h, from, until, vec![], true).await.expect("none outside");
     let r = m.hub.verify_household(m.verify_request(&h, &none_outside)).await.expect("none outside");
     assert!(r.into_inner().report.expect("report").complete);
-    // The daughter signing but not marked as a relative does not count.
-    let unmarked = m.try_consent(&h, from, until, vec![relative(false)], false).await.expect("unmarked");
-    let e = m.hub.verify_household(m.verify_request(&h, &unmarked)).await.expect_err("unmarked");
-    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{}", e.message());
+    // The daughter signing but not marked as a relative is not one of the
+    // household's members: the registration is refused, naming her line.
+    let e = m.try_consent(&h, from, until, vec![relative(false)], false).await.expect_err("unmarked");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{}", e.message());
+    assert!(e.message().contains("consent.signatories[") && e.message().contains("请标注为亲属"), "{}", e.message());
 }
 
 /// A hub stopped by its operator right after answering keeps the record of

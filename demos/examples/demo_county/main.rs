@@ -304,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
     for line in signed.explanation.lines() {
         println!("   {line}");
     }
-    verification::campaign(&mut hub, &settings_url).await?;
+    verification::campaign(&mut hub, &mut Civil::new(checker.channel.clone()), &settings_url).await?;
     for (step, by) in [(ProcessStep::TownshipReview, &reviewer), (ProcessStep::PublicNotice, &caseworker)] {
         sign(by, &app_id, step, "").await?;
         println!("   {}已签署：{}", step.label(), by.name);

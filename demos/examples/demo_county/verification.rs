@@ -127,7 +127,8 @@ pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::
     let consent_id = hub
         .register_consent(RegisterConsentRequest {
             consent: Some(Consent {
-                county: Some(DivisionCode { code: super::COUNTY.into() }),
+                // The household it was signed for, as civil affairs holds it (R-VER-1).
+                household_id: household_id.to_owned(),
                 // The scanned, signed 授权书's SHA-256.
                 document_sha256: "5d41402abc4b2a76b9719d911017c592ae29b3f9d8f1d2b3c8e4f6a7b8c9d0e1".into(),
                 signatories: f
@@ -200,8 +201,25 @@ pub async fn verify(hub: &mut Hub, household_id: &str, db_url: &str) -> anyhow::
 /// roster's 200 households, each with a consent on file, their members
 /// registered with public security (every fortieth head owns a car),
 /// verified within the departments' limits with progress as it goes.
-pub async fn campaign(hub: &mut Hub, db_url: &str) -> anyhow::Result<()> {
+pub async fn campaign(hub: &mut Hub, civil: &mut super::Civil, db_url: &str) -> anyhow::Result<()> {
     let sim = simulator_db(db_url).await?;
+    // Each household's id on civil affairs' roster, by the county's household number.
+    let mut on_roster = std::collections::HashMap::new();
+    let mut page_token = String::new();
+    loop {
+        let page = civil
+            .list_households(dibao_proto::civil_affairs::v1::ListHouseholdsRequest {
+                division: Some(DivisionCode { code: "220581101".into() }),
+                page: Some(dibao_proto::common::v1::PageRequest { page_size: 500, page_token }),
+            })
+            .await?
+            .into_inner();
+        on_roster.extend(page.households.into_iter().map(|h| (h.household_number, h.household_id)));
+        page_token = page.page.map(|p| p.next_page_token).unwrap_or_default();
+        if page_token.is_empty() {
+            break;
+        }
+    }
     let as_of = time::OffsetDateTime::now_utc().date().previous_day().unwrap_or(time::Date::MIN);
     let mut records = Vec::new();
     let today = time::OffsetDateTime::now_utc().date();
@@ -266,7 +284,10 @@ pub async fn campaign(hub: &mut Hub, db_url: &str) -> anyhow::Result<()> {
             .collect();
         hub.register_consent(RegisterConsentRequest {
             consent: Some(Consent {
-                county: Some(DivisionCode { code: super::COUNTY.into() }),
+                household_id: on_roster
+                    .get(&h.household_id)
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("household {} not on the roster", h.household_id))?,
                 document_sha256: format!("{:064x}", 0xd1ba0_u64 + u64::from(n)),
                 signatories,
                 covered_persons: persons,

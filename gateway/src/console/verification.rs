@@ -11,7 +11,7 @@
 //! consent (R-VER-1) and the jurisdiction itself, and refuses in words that
 //! name the field.
 
-use dibao_proto::common::v1::{Date, DivisionCode, IdentityNumber};
+use dibao_proto::common::v1::{Date, IdentityNumber};
 use dibao_proto::departments::ALL_ITEMS as ITEMS;
 use dibao_proto::labels::Label;
 use dibao_proto::verification::v1 as ver;
@@ -153,8 +153,6 @@ pub async fn submit(v: &Visit, id: &str, posted: &Form) -> Signed {
     if items.is_empty() {
         return refused("items：请至少选择一项核对事项");
     }
-    let county: String = h.village.as_ref().map(|v| v.code.chars().take(6).collect()).unwrap_or_default();
-    let county = Some(DivisionCode { code: county });
     let mut hub = match v.upstream(HUB) {
         Ok(c) => VerificationServiceClient::new(c),
         Err(status) => return refused(status.message()),
@@ -167,7 +165,7 @@ pub async fn submit(v: &Visit, id: &str, posted: &Form) -> Signed {
         signed_on: Some(signed_on),
         valid_until: Some(valid_until),
         no_relatives_outside_household: !posted.get("no_relatives").is_empty(),
-        county,
+        household_id: h.household_id.clone(),
         ..Default::default()
     };
     let consent_id =

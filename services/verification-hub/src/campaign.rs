@@ -165,7 +165,7 @@ impl Campaigns {
         let find_consent = tx
             .prepare(
                 "SELECT c.consent_id FROM consent c
-                 WHERE c.revoked_at IS NULL AND c.signed_on <= $2 AND c.valid_until >= $2
+                 WHERE c.household_id = $3 AND c.revoked_at IS NULL AND c.signed_on <= $2 AND c.valid_until >= $2
                    AND c.consent_id IN (SELECT consent_id FROM consent_person WHERE identity_number = ($1::text[])[1])
                    AND NOT EXISTS (SELECT 1 FROM unnest($1::text[]) p(id)
                                    WHERE NOT EXISTS (SELECT 1 FROM consent_person cp
@@ -189,7 +189,8 @@ impl Campaigns {
                 .filter(|p| !deceased.contains(&p.as_str()))
                 .collect();
             let county = h.village.as_ref().map(|v| v.code.get(..6).unwrap_or_default().to_owned()).unwrap_or_default();
-            let consent: Option<uuid::Uuid> = tx.query_opt(&find_consent, &[&persons, &today]).await?.map(|r| r.get(0));
+            let consent: Option<uuid::Uuid> =
+                tx.query_opt(&find_consent, &[&persons, &today, &h.household_id]).await?.map(|r| r.get(0));
             let (status, reason) = match consent {
                 Some(_) => ("pending", ""),
                 None => ("failed", "没有覆盖全部家庭成员的有效授权书，未核对（R-VER-1）"),

@@ -12,12 +12,14 @@ use dibao_proto::civil_affairs::v1::CountyPolicy;
 use dibao_proto::common::v1::{OfficerRole, Relation};
 use dibao_proto::department::v1::Item;
 use dibao_proto::labels::Label;
-use dibao_proto::types::{DivisionCode, DivisionLevel, IdentityNumber, InvalidField, Signature};
+use dibao_proto::types::{DivisionCode, IdentityNumber, InvalidField, Signature};
 use dibao_proto::verification::v1 as pb;
 use time::{Date, OffsetDateTime};
 
 use dibao_platform::Error;
 use dibao_platform::runtime::error::{Refusal, RefusalKind};
+
+use crate::households;
 
 /// A consent as registered.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Consent {
     pub no_relatives_outside_household: bool,
     /// The county it was registered for (none before counties were recorded).
     pub county: Option<DivisionCode>,
+    /// The household it was signed for (none before households were bound).
+    pub household_id: Option<String>,
 }
 
 /// Why a check is refused under a consent, in Chinese.
@@ -55,6 +59,8 @@ pub enum Refused {
     RelativesUnknown(String),
     /// Registered for another county's household.
     OtherCounty(String),
+    /// Signed for another household, or for none.
+    OtherHousehold,
     /// Neither a live member of the household nor a relative who signed.
     NotOfHousehold {
         index: usize,
@@ -76,6 +82,9 @@ impl Refused {
                 "{county}的县级政策要求三代以内直系亲属在授权书上签字，本授权书没有直系亲属签字；如家庭成员确无户外直系亲属，应在登记授权书时注明"
             ),
             Refused::OtherCounty(county) => format!("该授权书登记于{county}，不能用于本县的核对"),
+            Refused::OtherHousehold => {
+                "该授权书不是为本户签署登记的（或登记时未注明家庭），不能用于本户的核对；请按本户登记授权书".to_owned()
+            }
             Refused::NotOfHousehold { index, masked } => format!(
                 "persons[{index}]（{masked}）不是该户在民政业务系统中的在世成员，也不是在授权书上签字的户外直系亲属，不能按该户核对（R-ELIG-2）"
             ),
@@ -102,14 +111,17 @@ impl Refusal for Refused {
             Refused::RelativesUnknown(_) => "RELATIVES_UNKNOWN",
             Refused::OtherCounty(_) => "CONSENT_OF_ANOTHER_COUNTY",
             Refused::NotOfHousehold { .. } => "PERSON_NOT_OF_HOUSEHOLD",
+            Refused::OtherHousehold => "CONSENT_OF_ANOTHER_HOUSEHOLD",
         }
     }
 }
 
 impl Consent {
-    /// Whether `persons` of `county` may be checked for `items` on `today`.
+    /// Whether `persons` of household `household_id` in `county` may be
+    /// checked for `items` on `today`.
     pub fn permits(
         &self,
+        household_id: &str,
         county: &DivisionCode,
         persons: &[IdentityNumber],
         items: &[Item],
@@ -117,6 +129,9 @@ impl Consent {
     ) -> Result<(), Refused> {
         if let Some(own) = self.county.as_ref().filter(|own| *own != county) {
             return Err(Refused::OtherCounty(own.to_string()));
+        }
+        if self.household_id.as_deref() != Some(household_id) {
+            return Err(Refused::OtherHousehold);
         }
         if let Some(at) = self.revoked_at {
             return Err(Refused::Revoked(at));
@@ -176,35 +191,49 @@ pub struct Checked {
     pub officer: Signature,
     pub no_relatives_outside_household: bool,
     pub county: DivisionCode,
+    pub household_id: String,
 }
 
-/// Checks a consent: document digest, signatories with valid identity
-/// numbers, covered persons (each adult covered must have signed; a minor
-/// is covered by an adult member's signature), items, dates, officer.
-pub fn check(c: &Option<pb::Consent>, officer: &Officer, now: OffsetDateTime) -> Result<Checked, Error> {
+/// The household a consent names, as civil affairs holds it; not found
+/// alike where the officer's jurisdiction does not hold it.
+pub async fn household_of(
+    hub: &crate::verify::Hub,
+    c: &Option<pb::Consent>,
+    officer: &Officer,
+) -> Result<households::Household, Error> {
+    let id = c.as_ref().map_or("", |c| c.household_id.trim());
+    if id.is_empty() {
+        return Err(
+            InvalidField::new("consent.household_id", "请填写授权书所属家庭在民政业务系统中的编号（R-VER-1）").into()
+        );
+    }
+    let household = households::resolve(hub.policies.client.as_ref(), id).await.map_err(|e| match e {
+        Error::InvalidArgument(fields) => {
+            Error::InvalidArgument(fields.into_iter().map(|f| f.within("consent")).collect())
+        }
+        other => other,
+    })?;
+    if !officer.covers(&household.village) {
+        return Err(households::not_found(id));
+    }
+    Ok(household)
+}
+
+/// Checks a consent for `household`: document digest, signatories with
+/// valid identity numbers — the household's live members, and relatives
+/// outside it marked as such —, covered persons (each a member or a
+/// relative who signed; each adult covered must have signed; a minor is
+/// covered by an adult member's signature), items, dates, officer.
+pub fn check(
+    c: &Option<pb::Consent>,
+    household: &households::Household,
+    officer: &Officer,
+    now: OffsetDateTime,
+) -> Result<Checked, Error> {
     let Some(c) = c else {
         return Err(InvalidField::new("consent", "必填项缺失").into());
     };
     let mut errors = Vec::new();
-    let county = match c.county.as_ref().map(DivisionCode::try_from) {
-        Some(Ok(d)) if d.level() == DivisionLevel::County => Some(d),
-        Some(Ok(d)) => {
-            errors.push(InvalidField::new("consent.county", format!("“{d}”不是县级行政区划代码")));
-            None
-        }
-        Some(Err(e)) => {
-            errors.push(e.within("consent.county"));
-            None
-        }
-        None => {
-            errors.push(InvalidField::new("consent.county", "必填项缺失：授权书所属的县"));
-            None
-        }
-    };
-    // Outside the jurisdiction: refused before anything else is said.
-    if let Some(county) = &county {
-        officer.must_cover(county, "consent.county")?;
-    }
     let digest = c.document_sha256.trim().to_ascii_lowercase();
     if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         errors.push(InvalidField::new("consent.document_sha256", "应为授权书扫描件的SHA-256摘要（64位十六进制）"));
@@ -241,6 +270,19 @@ pub fn check(c: &Option<pb::Consent>, officer: &Officer, now: OffsetDateTime) ->
             if signatories.iter().any(|(other, ..): &(IdentityNumber, String, Relation, bool)| *other == id) {
                 errors.push(InvalidField::new(format!("{field}.person.identity_number"), "同一签字人重复出现"));
             }
+            let member = household.members.contains(id.as_str());
+            if !s.relative && !member {
+                errors.push(InvalidField::new(
+                    format!("{field}.person.identity_number"),
+                    format!("{}不是该户在民政业务系统中的在世成员；户外的直系亲属请标注为亲属", id.masked()),
+                ));
+            }
+            if s.relative && member {
+                errors.push(InvalidField::new(
+                    format!("{field}.relative"),
+                    format!("{}是该户成员，不是户外亲属", id.masked()),
+                ));
+            }
             signatories.push((id, p.name.trim().to_owned(), relation, s.relative));
         }
     }
@@ -266,6 +308,13 @@ pub fn check(c: &Option<pb::Consent>, officer: &Officer, now: OffsetDateTime) ->
         match IdentityNumber::parse(&p.value) {
             Err(e) => errors.push(e.within(&field)),
             Ok(id) => {
+                let relative = signatories.iter().any(|(s, .., relative)| *relative && *s == id);
+                if !household.members.contains(id.as_str()) && !relative {
+                    errors.push(InvalidField::new(
+                        field.clone(),
+                        format!("{}既不是该户成员，也不是在授权书上签字的户外直系亲属", id.masked()),
+                    ));
+                }
                 let adult = signed_on.is_some_and(|d| id.age_on(d) >= 18);
                 if adult && !signed_ids.contains(id.as_str()) {
                     errors.push(InvalidField::new(
@@ -308,9 +357,10 @@ pub fn check(c: &Option<pb::Consent>, officer: &Officer, now: OffsetDateTime) ->
         .role_among(&[OfficerRole::VerificationOfficer, OfficerRole::TownshipCaseworker])
         .unwrap_or(OfficerRole::VerificationOfficer);
     let officer = officer.signature(role, now);
-    match (signed_on, valid_until, county, errors.is_empty()) {
-        (Some(signed_on), Some(valid_until), Some(county), true) => Ok(Checked {
-            county,
+    match (signed_on, valid_until, errors.is_empty()) {
+        (Some(signed_on), Some(valid_until), true) => Ok(Checked {
+            county: household.county.clone(),
+            household_id: c.household_id.trim().to_owned(),
             document_sha256: digest,
             signatories,
             persons,
@@ -329,8 +379,8 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
     let items: Vec<&str> = c.items.iter().map(|i| i.as_str_name()).collect();
     tx.execute(
         "INSERT INTO consent (consent_id, document_sha256, signed_on, valid_until, items, registered_by, registered_name, registered_at,
-                              no_relatives_outside_household, county)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                              no_relatives_outside_household, county, household_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             &id,
             &c.document_sha256,
@@ -342,6 +392,7 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
             &now,
             &c.no_relatives_outside_household,
             &c.county.as_str(),
+            &c.household_id,
         ],
     )
     .await?;
@@ -393,7 +444,8 @@ pub async fn register(
     req: &pb::RegisterConsentRequest,
     now: OffsetDateTime,
 ) -> Result<uuid::Uuid, Error> {
-    let checked = check(&req.consent, officer, now)?;
+    let household = household_of(hub, &req.consent, officer).await?;
+    let checked = check(&req.consent, &household, officer, now)?;
     // The county's limits on backdating and validity (R-VER-1); the
     // province's where the county's policy cannot be read now.
     let month = dibao_proto::common::v1::YearMonth { year: now.year(), month: i32::from(now.month() as u8) };
@@ -474,7 +526,7 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
                 ARRAY(SELECT identity_number FROM consent_person p WHERE p.consent_id = c.consent_id) AS persons,
                 ARRAY(SELECT identity_number FROM consent_signatory s WHERE s.consent_id = c.consent_id AND s.relative)
                     AS relatives,
-                no_relatives_outside_household, county
+                no_relatives_outside_household, county, household_id
          FROM consent c WHERE consent_id = $1",
         &[&consent_id],
     )
@@ -493,5 +545,6 @@ pub async fn load(client: &impl GenericClient, id: &str) -> Result<Consent, Erro
         relatives: relatives.into_iter().collect(),
         no_relatives_outside_household: row.get("no_relatives_outside_household"),
         county: row.get::<_, Option<String>>("county").and_then(|c| DivisionCode::parse(&c).ok()),
+        household_id: row.get("household_id"),
     })
 }

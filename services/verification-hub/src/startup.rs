@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0003_consent_relatives", include_str!("../migrations/0003_consent_relatives.sql")),
     ("0004_consent_county", include_str!("../migrations/0004_consent_county.sql")),
     ("0005_replicas", include_str!("../migrations/0005_replicas.sql")),
+    ("0006_consent_household", include_str!("../migrations/0006_consent_household.sql")),
 ];
 
 const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {
@@ -49,10 +50,11 @@ pub const REPORT_READERS: &[OfficerRole] =
 /// Who may call what: every method, the roles it admits and where its
 /// county is found (the handlers check it against the officer's).
 pub const ACCESS: &[Rule] = &[
+    // The division is the household's the consent names, read from civil affairs (R-VER-1).
     officers(
         "/dibao.verification.v1.VerificationService/RegisterConsent",
         &[VerificationOfficer, TownshipCaseworker],
-        Scope::Request,
+        Scope::Data,
     ),
     officers(
         "/dibao.verification.v1.VerificationService/RevokeConsent",

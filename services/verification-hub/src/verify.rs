@@ -257,7 +257,7 @@ impl Hub {
         // Where the county asks for close lineal relatives' signatures too
         // (R-VER-1), its policy decides a consent that has none before any
         // department is asked; other consents don't wait for the policy.
-        let permitted = match consent.permits(&c.county, &c.persons, &items, china_date(now)) {
+        let permitted = match consent.permits(&c.household_id, &c.county, &c.persons, &items, china_date(now)) {
             Ok(()) if !consent.relatives_settled() => {
                 consent.relatives_under(c.county.as_str(), &self.policies.get(&c.county, month).await)
             }

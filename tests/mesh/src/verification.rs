@@ -448,6 +448,46 @@ impl Mesh {
         relatives: Vec<Signatory>,
         no_relatives_outside_household: bool,
     ) -> Result<String, tonic::Status> {
+        let household_id = self.civil_id(h).await;
+        self.try_consent_for(&household_id, h, from, until, relatives, no_relatives_outside_household).await
+    }
+
+    /// Household `h`'s id on civil affairs' roster (looked up by its number
+    /// where the test put it there itself).
+    pub async fn civil_id(&mut self, h: &Household) -> String {
+        if let Some(id) = self.on_roster.get(&h.index) {
+            return id.clone();
+        }
+        let listed = self
+            .civil
+            .list_households(dibao_proto::civil_affairs::v1::ListHouseholdsRequest {
+                division: Some(DivisionCode { code: h.village.clone() }),
+                page: Some(dibao_proto::common::v1::PageRequest { page_size: 500, page_token: String::new() }),
+            })
+            .await
+            .expect("the village's households")
+            .into_inner()
+            .households;
+        let number = format!("G{:06}", h.index);
+        let id = listed
+            .into_iter()
+            .find(|x| x.household_number == number)
+            .expect("the household on civil affairs' roster")
+            .household_id;
+        self.on_roster.insert(h.index, id.clone());
+        id
+    }
+
+    /// [`Mesh::try_consent`] for civil affairs' household `household_id` (an applicant's, say).
+    pub async fn try_consent_for(
+        &mut self,
+        household_id: &str,
+        h: &Household,
+        from: time::Date,
+        until: time::Date,
+        relatives: Vec<Signatory>,
+        no_relatives_outside_household: bool,
+    ) -> Result<String, tonic::Status> {
         let signatories = h
             .members
             .iter()
@@ -472,7 +512,7 @@ impl Mesh {
                 h.county(),
                 RegisterConsentRequest {
                     consent: Some(Consent {
-                        county: Some(DivisionCode { code: h.county().into() }),
+                        household_id: household_id.to_owned(),
                         document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
                         signatories,
                         covered_persons: h
@@ -619,12 +659,11 @@ pub fn today() -> time::Date {
 /// signatory's number, name and relation to the head. The report.
 pub async fn vehicles_checked(
     hub: &mut VerificationServiceClient<dibao_platform::runtime::server::CallerChannel>,
-    county: &str,
     household_id: &str,
     members: &[(IdentityNumber, &str, dibao_proto::common::v1::Relation)],
     purpose: &str,
 ) -> dibao_proto::verification::v1::Report {
-    checked(hub, county, household_id, members, &[], &[Item::Vehicles], today(), purpose).await
+    checked(hub, household_id, members, &[], &[Item::Vehicles], today(), purpose).await
 }
 
 /// A consent's signatory and person checked: number, name, relation to the head.
@@ -636,7 +675,6 @@ pub type Signer<'a> = (IdentityNumber, &'a str, dibao_proto::common::v1::Relatio
 #[allow(clippy::too_many_arguments)]
 pub async fn checked(
     hub: &mut VerificationServiceClient<dibao_platform::runtime::server::CallerChannel>,
-    county: &str,
     household_id: &str,
     members: &[Signer<'_>],
     relatives: &[Signer<'_>],
@@ -655,7 +693,7 @@ pub async fn checked(
     let consent = hub
         .register_consent(RegisterConsentRequest {
             consent: Some(Consent {
-                county: Some(DivisionCode { code: county.into() }),
+                household_id: household_id.into(),
                 document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
                 signatories: members
                     .iter()

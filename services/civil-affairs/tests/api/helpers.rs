@@ -291,16 +291,15 @@ pub fn signatories(h: &Household) -> Vec<(IdentityNumber, String, Relation)> {
 }
 
 /// The hub's report on `persons` of household `household`, checked for
-/// `items` under the thresholds of `county`, under a consent they signed
+/// `items` under its county's thresholds, under a consent they signed
 /// today (the test's clock).
 pub async fn report_on(
     r: &mut Running,
     household: &str,
-    county: &str,
     persons: &[(IdentityNumber, String, Relation)],
     items: &[Item],
 ) -> Report {
-    report_with_relatives(r, household, county, persons, &[], items).await
+    report_with_relatives(r, household, persons, &[], items).await
 }
 
 /// [`report_on`], with `relatives` outside the household signing the
@@ -308,7 +307,6 @@ pub async fn report_on(
 pub async fn report_with_relatives(
     r: &mut Running,
     household: &str,
-    county: &str,
     persons: &[(IdentityNumber, String, Relation)],
     relatives: &[(IdentityNumber, String, Relation)],
     items: &[Item],
@@ -316,7 +314,7 @@ pub async fn report_with_relatives(
     let today = dibao_platform::runtime::clock::china_date(dibao_platform::runtime::clock::Clock::now(&r.clock));
     let (persons, relatives) = (borrowed(persons), borrowed(relatives));
     let checking = r.checking.as_mut().expect("started with the hub (start_verifying)");
-    mesh::checked(&mut checking.hub, county, household, &persons, &relatives, items, today, "低保申请审核").await
+    mesh::checked(&mut checking.hub, household, &persons, &relatives, items, today, "低保申请审核").await
 }
 
 fn borrowed(list: &[(IdentityNumber, String, Relation)]) -> Vec<mesh::Signer<'_>> {
@@ -326,7 +324,7 @@ fn borrowed(list: &[(IdentityNumber, String, Relation)]) -> Vec<mesh::Signer<'_>
 /// A complete report on every member of `household` for the county's required items.
 pub async fn verified(r: &mut Running, household: &str) -> Report {
     let members = signatories(&household_of(r, household).await);
-    let report = report_on(r, household, COUNTY, &members, &REQUIRED_ITEMS).await;
+    let report = report_on(r, household, &members, &REQUIRED_ITEMS).await;
     assert!(report.complete, "{}", report.summary);
     report
 }

@@ -31,54 +31,6 @@ async fn verification_refused(r: &mut Running, app: &str, report: &str) -> tonic
         .expect_err("the report does not open the step")
 }
 
-/// A check of household `hh` under a consent its members signed, registered
-/// for the neighbouring county 220582: the hub's refusal.
-async fn elsewhere(r: &mut Running, hh: &str, members: &[(IdentityNumber, String, Relation)]) -> tonic::Status {
-    use dibao_proto::verification::v1::{Consent, RegisterConsentRequest, Signatory};
-    let today = dibao_platform::runtime::clock::china_date(dibao_platform::runtime::clock::Clock::now(&r.clock));
-    let signed = dibao_test_mesh::verification::date(today);
-    let hub = &mut r.checking.as_mut().expect("started with the hub").hub;
-    let persons: Vec<IdentityNumber> = members.iter().map(|(id, ..)| id.clone()).collect();
-    let consent = hub
-        .register_consent(RegisterConsentRequest {
-            consent: Some(Consent {
-                county: Some(DivisionCode { code: "220582".into() }),
-                document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-                signatories: members
-                    .iter()
-                    .map(|(id, name, relation)| Signatory {
-                        person: Some(dibao_proto::common::v1::Person {
-                            identity_number: Some(id.clone()),
-                            name: name.clone(),
-                            ..Default::default()
-                        }),
-                        relation: *relation as i32,
-                        relative: false,
-                    })
-                    .collect(),
-                covered_persons: persons.clone(),
-                covered_items: REQUIRED_ITEMS.iter().map(|i| *i as i32).collect(),
-                signed_on: signed,
-                valid_until: signed.map(|d| dibao_proto::common::v1::Date { year: d.year + 1, ..d }),
-                no_relatives_outside_household: true,
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("a consent of the other county")
-        .into_inner()
-        .consent_id;
-    hub.verify_household(VerifyHouseholdRequest {
-        household_id: hh.into(),
-        persons,
-        consent_id: consent,
-        purpose: "低保申请审核".into(),
-        ..Default::default()
-    })
-    .await
-    .expect_err("another county's consent")
-}
-
 async fn approve(r: &mut Running, app: &str) -> Result<SignStepResponse, tonic::Status> {
     step(&mut r.client, app, ProcessStep::CountyApproval, OfficerRole::CountyApprover, "").await
 }
@@ -106,22 +58,36 @@ async fn a_report_opens_the_steps_only_for_this_household_its_members_items_coun
     assert!(e.message().contains("不是本申请的家庭"), "{}", e.message());
 
     // A report that leaves out a member.
-    let partial = report_on(&mut r, &hh, COUNTY, &members[..3], &REQUIRED_ITEMS).await;
+    let partial = report_on(&mut r, &hh, &members[..3], &REQUIRED_ITEMS).await;
     assert!(partial.complete, "{}", partial.summary);
     let e = verification_refused(&mut r, &app, &partial.report_id).await;
     assert!(e.message().contains("未核对以下家庭成员：王小明"), "{}", e.message());
 
     // A report on vehicles alone, where the county asks for flats and deposits too.
-    let vehicles = report_on(&mut r, &hh, COUNTY, &members, &[Item::Vehicles]).await;
+    let vehicles = report_on(&mut r, &hh, &members, &[Item::Vehicles]).await;
     let e = verification_refused(&mut r, &app, &vehicles.report_id).await;
     assert!(e.message().contains("缺少本县要求的核对项目：王建国：房产、银行存款"), "{}", e.message());
 
-    // Another county's thresholds cannot be asked for: the hub reads the
-    // household's county from civil affairs (R-VER-2), so a consent
-    // registered for another county does not serve this household.
-    let e = elsewhere(&mut r, &hh, &members).await;
+    // No caller chooses the thresholds: the hub reads the household's county
+    // from civil affairs (R-VER-2); nor does another household's consent
+    // serve this one (R-VER-1).
+    let persons: Vec<IdentityNumber> = members.iter().map(|(id, ..)| id.clone()).collect();
+    let e = r
+        .checking
+        .as_mut()
+        .expect("hub")
+        .hub
+        .verify_household(VerifyHouseholdRequest {
+            household_id: hh.clone(),
+            persons,
+            consent_id: theirs.consent_id.clone(),
+            purpose: "低保申请审核".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another household's consent");
     assert_eq!(e.code(), Code::FailedPrecondition);
-    assert!(e.message().contains("该授权书登记于220582"), "{}", e.message());
+    assert!(e.message().contains("不是为本户签署登记的"), "{}", e.message());
 
     // The household's own complete report opens the step; notice follows.
     let good = verified(&mut r, &hh).await;
@@ -264,7 +230,7 @@ async fn a_members_car_excludes_the_household_and_a_relatives_car_does_not() {
     let members = signatories(&household_of(&mut r, &relatives_hh).await);
     let relatives = [(brother.clone(), "王建业".to_owned(), Relation::Sibling)];
     let items = [&REQUIRED_ITEMS[..], &[Item::Employment]].concat();
-    let with_brother = report_with_relatives(&mut r, &relatives_hh, COUNTY, &members, &relatives, &items).await;
+    let with_brother = report_with_relatives(&mut r, &relatives_hh, &members, &relatives, &items).await;
     assert!(with_brother.complete, "{}", with_brother.summary);
     // The brother's car is reported, apart from the members', and no rule is held against it.
     assert_eq!(with_brother.relatives, vec![brother.clone()]);
@@ -338,7 +304,7 @@ async fn a_person_living_alone_is_enrolled_and_a_spouse_left_out_of_an_applicati
     let (app, hh) = submit(&mut r.client, alone("19500909", "061", "赵桂兰"), vec![]).await;
     to_verification(&mut r, &app).await;
     let members = signatories(&household_of(&mut r, &hh).await);
-    let report = report_on(&mut r, &hh, COUNTY, &members, &items).await;
+    let report = report_on(&mut r, &hh, &members, &items).await;
     assert!(report.findings.iter().all(|f| f.code != "REGISTERED_APART"), "{:?}", report.findings);
     step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &report.report_id)
         .await
@@ -352,7 +318,7 @@ async fn a_person_living_alone_is_enrolled_and_a_spouse_left_out_of_an_applicati
     let (app, hh) = submit(&mut r.client, alone("19750505", "062", "钱立新"), vec![]).await;
     to_verification(&mut r, &app).await;
     let members = signatories(&household_of(&mut r, &hh).await);
-    let report = report_on(&mut r, &hh, COUNTY, &members, &items).await;
+    let report = report_on(&mut r, &hh, &members, &items).await;
     let apart: Vec<_> = report.findings.iter().filter(|f| f.code == "REGISTERED_APART").collect();
     assert_eq!(apart.len(), 1, "{:?}", report.findings);
     assert_eq!(apart[0].person.as_ref(), Some(&wife));
@@ -440,7 +406,7 @@ async fn the_federation_and_medical_insurance_certify_what_was_typed() {
 
     // A claim the report holds no answer for does not pass: the grade and
     // the illness decide money and must be checked (R-VER-3).
-    let unchecked = report_on(&mut r, &hh, COUNTY, &members, &REQUIRED_ITEMS).await;
+    let unchecked = report_on(&mut r, &hh, &members, &REQUIRED_ITEMS).await;
     let e = verification_refused(&mut r, &app, &unchecked.report_id).await;
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(
@@ -453,7 +419,7 @@ async fn the_federation_and_medical_insurance_certify_what_was_typed() {
     // certify replaces what was typed, each change naming its record.
     let items =
         [&REQUIRED_ITEMS[..], &[Item::DisabilityCertificate, Item::RegisteredIllness, Item::MedicalSpending]].concat();
-    let report = report_on(&mut r, &hh, COUNTY, &members, &items).await;
+    let report = report_on(&mut r, &hh, &members, &items).await;
     assert!(report.complete, "{}", report.summary);
     let signed =
         step(&mut r.client, &app, ProcessStep::Verification, OfficerRole::VerificationOfficer, &report.report_id)

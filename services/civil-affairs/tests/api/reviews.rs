@@ -248,7 +248,7 @@ async fn a_review_on_a_report_takes_what_the_departments_certify_since() {
 
     let members = signatories(&household_of(&mut r, &id).await);
     let items = [&REQUIRED_ITEMS[..], &[Item::DisabilityCertificate, Item::MedicalSpending]].concat();
-    let report = report_on(&mut r, &id, COUNTY, &members, &items).await;
+    let report = report_on(&mut r, &id, &members, &items).await;
     assert!(report.complete, "{}", report.summary);
     let reviewed = review_on(&mut r, &id, vec![wage(120_000)], &report.report_id).await.expect("reviewed");
     // Severely disabled now (a larger addition than the elderly one) and
