@@ -333,7 +333,8 @@ async fn main() -> anyhow::Result<()> {
             a["at"].as_str().unwrap_or_default().replace('T', " ").trim_end_matches('Z'),
             a["service"].as_str().unwrap_or_default(),
             match a["officer_id"].as_str().unwrap_or_default() {
-                "" => format!("系统{}（整体导出）", a["caller"].as_str().unwrap_or_default()),
+                // A system's own read: a whole export, or the hub reading the household it checks.
+                "" => format!("系统{}", a["caller"].as_str().unwrap_or_default()),
                 officer => format!("经办人{officer}"),
             },
             a["purpose"].as_str().unwrap_or_default(),
