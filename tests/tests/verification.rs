@@ -15,7 +15,9 @@ use dibao_proto::access::v1::access_log_service_client::AccessLogServiceClient;
 use dibao_proto::common::v1::{DivisionCode, IdentityNumber, OfficerRole, PageRequest, Person, Relation};
 use dibao_proto::department::v1::department_service_client::DepartmentServiceClient;
 use dibao_proto::department::v1::{ConsentAssertion, Item, QueryRequest};
-use dibao_proto::verification::v1::{GetReportRequest, Report, RevokeConsentRequest, Signatory};
+use dibao_proto::verification::v1::{
+    Consent, GetReportRequest, RegisterConsentRequest, Report, RevokeConsentRequest, Signatory,
+};
 use dibao_synthetic::generator::DeptRecord;
 use dibao_synthetic::simulator::Behaviour;
 use dibao_tests::access_records;
@@ -388,6 +390,68 @@ async fn a_check_is_of_the_household_civil_affairs_holds_not_the_callers_word() 
         "{fields:?}"
     );
     assert!(fields.iter().any(|f| f.field == "consent.covered_persons[0]"), "{fields:?}");
+
+    // The scan itself: the hub computes its digest and keeps it beside the
+    // consent (R-VER-1); a typed digest that is not the scan's is refused.
+    let scan = "%PDF-1.4 授权书扫描件（全体成年成员签字）".as_bytes().to_vec();
+    let adults: Vec<Signatory> = h
+        .members
+        .iter()
+        .filter(|p| dibao_proto::types::IdentityNumber::parse(&p.identity_number).expect("id").age_on(today()) >= 18)
+        .map(|p| Signatory {
+            person: Some(Person {
+                identity_number: Some(IdentityNumber { value: p.identity_number.clone() }),
+                name: p.name.clone(),
+                ..Default::default()
+            }),
+            relation: p.relation as i32,
+            relative: false,
+        })
+        .collect();
+    let with_scan = |typed: &str| {
+        dibao_tests::officer(
+            OfficerRole::VerificationOfficer,
+            h.county(),
+            RegisterConsentRequest {
+                consent: Some(Consent {
+                    household_id: h_id.clone(),
+                    document: scan.clone(),
+                    document_sha256: typed.into(),
+                    signatories: adults.clone(),
+                    covered_persons: h
+                        .members
+                        .iter()
+                        .map(|p| IdentityNumber { value: p.identity_number.clone() })
+                        .collect(),
+                    covered_items: vec![Item::Vehicles as i32],
+                    signed_on: mesh::date(today()),
+                    valid_until: mesh::date(today() + Days::days(30)),
+                    no_relatives_outside_household: true,
+                    ..Default::default()
+                }),
+            },
+        )
+    };
+    let e = m.hub.register_consent(with_scan(&"0".repeat(64))).await.expect_err("a digest not the scan's");
+    let fields = tonic_types::StatusExt::get_details_bad_request(&e).expect("details").field_violations;
+    assert_eq!(fields[0].field, "consent.document_sha256", "{fields:?}");
+    let kept = m.hub.register_consent(with_scan("")).await.expect("with its scan").into_inner().consent_id;
+    let row = m
+        .hub_pool
+        .get()
+        .await
+        .expect("db")
+        .query_one(
+            "SELECT c.document_sha256, c.digest_computed, d.content FROM consent c JOIN consent_document d USING (consent_id)
+             WHERE consent_id = $1::text::uuid",
+            &[&kept],
+        )
+        .await
+        .expect("kept");
+    let computed = dibao_platform::trust::assertion::hex(ring::digest::digest(&ring::digest::SHA256, &scan).as_ref());
+    assert_eq!(row.get::<_, String>(0), computed);
+    assert!(row.get::<_, bool>(1), "the digest is the hub's");
+    assert_eq!(row.get::<_, Vec<u8>>(2), scan, "the scan itself is kept");
 
     // No household of that id, a malformed id, a household of another
     // county's officer: not found alike, nothing said of which.

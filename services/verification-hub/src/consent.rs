@@ -180,9 +180,14 @@ fn date(d: &Option<dibao_proto::common::v1::Date>, field: &str, errors: &mut Vec
     }
 }
 
+/// The largest scan kept (a gRPC message carries 4 MiB at most).
+const DOCUMENT_MAX_BYTES: usize = 3 * 1024 * 1024;
+
 /// A registration request, checked field by field.
 pub struct Checked {
     pub document_sha256: String,
+    /// The scan itself, where it was sent.
+    pub document: Vec<u8>,
     pub signatories: Vec<(IdentityNumber, String, Relation, bool)>,
     pub persons: Vec<IdentityNumber>,
     pub items: Vec<Item>,
@@ -234,10 +239,33 @@ pub fn check(
         return Err(InvalidField::new("consent", "必填项缺失").into());
     };
     let mut errors = Vec::new();
-    let digest = c.document_sha256.trim().to_ascii_lowercase();
-    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-        errors.push(InvalidField::new("consent.document_sha256", "应为授权书扫描件的SHA-256摘要（64位十六进制）"));
-    }
+    let typed = c.document_sha256.trim().to_ascii_lowercase();
+    let digest = if c.document.is_empty() {
+        if typed.len() != 64 || !typed.bytes().all(|b| b.is_ascii_hexdigit()) {
+            errors.push(InvalidField::new("consent.document_sha256", "应为授权书扫描件的SHA-256摘要（64位十六进制）"));
+        }
+        typed
+    } else {
+        // The scan itself: its digest is the hub's, not the caller's word.
+        if c.document.len() > DOCUMENT_MAX_BYTES {
+            errors.push(InvalidField::new(
+                "consent.document",
+                format!(
+                    "授权书扫描件为{}字节，超过上限{DOCUMENT_MAX_BYTES}字节（3MB），请压缩后上传",
+                    c.document.len()
+                ),
+            ));
+        }
+        let computed =
+            dibao_platform::trust::assertion::hex(ring::digest::digest(&ring::digest::SHA256, &c.document).as_ref());
+        if !typed.is_empty() && typed != computed {
+            errors.push(InvalidField::new(
+                "consent.document_sha256",
+                format!("填写的摘要与上传的授权书扫描件不符（扫描件的SHA-256为{computed}）"),
+            ));
+        }
+        computed
+    };
     let mut signatories = Vec::new();
     if c.signatories.is_empty() {
         errors.push(InvalidField::new("consent.signatories", "授权书至少要有一位签字人"));
@@ -362,6 +390,7 @@ pub fn check(
             county: household.county.clone(),
             household_id: c.household_id.trim().to_owned(),
             document_sha256: digest,
+            document: c.document.clone(),
             signatories,
             persons,
             items,
@@ -379,8 +408,8 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
     let items: Vec<&str> = c.items.iter().map(|i| i.as_str_name()).collect();
     tx.execute(
         "INSERT INTO consent (consent_id, document_sha256, signed_on, valid_until, items, registered_by, registered_name, registered_at,
-                              no_relatives_outside_household, county, household_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                              no_relatives_outside_household, county, household_id, digest_computed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             &id,
             &c.document_sha256,
@@ -393,9 +422,17 @@ pub async fn insert(tx: &impl GenericClient, c: &Checked, now: OffsetDateTime) -
             &c.no_relatives_outside_household,
             &c.county.as_str(),
             &c.household_id,
+            &!c.document.is_empty(),
         ],
     )
     .await?;
+    if !c.document.is_empty() {
+        tx.execute(
+            "INSERT INTO consent_document (consent_id, content, size_bytes) VALUES ($1, $2, $3)",
+            &[&id, &c.document, &(c.document.len() as i32)],
+        )
+        .await?;
+    }
     for (p, name, relation, relative) in &c.signatories {
         tx.execute(
             "INSERT INTO consent_signatory (consent_id, identity_number, name, relation, relative) VALUES ($1, $2, $3, $4, $5)",

@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0004_consent_county", include_str!("../migrations/0004_consent_county.sql")),
     ("0005_replicas", include_str!("../migrations/0005_replicas.sql")),
     ("0006_consent_household", include_str!("../migrations/0006_consent_household.sql")),
+    ("0007_consent_document", include_str!("../migrations/0007_consent_document.sql")),
 ];
 
 const fn officers(method: &'static str, roles: &'static [OfficerRole], scope: Scope) -> Rule {
