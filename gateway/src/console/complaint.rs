@@ -25,7 +25,7 @@ fn client(v: &Visit) -> Result<ComplaintServiceClient<dibao_platform::runtime::s
         .map_err(|s| Page::message(StatusCode::SERVICE_UNAVAILABLE, "举报、信访", s.message()))
 }
 
-fn has(v: &Visit, roles: &[OfficerRole]) -> bool {
+pub(super) fn has(v: &Visit, roles: &[OfficerRole]) -> bool {
     v.session.claims.roles.iter().any(|r| roles.contains(r))
 }
 

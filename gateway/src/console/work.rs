@@ -237,7 +237,7 @@ async fn open_complaints(v: &Visit, division: &str) -> String {
             ]
         })
         .collect();
-    let intake = if v.session.claims.roles.iter().any(|r| super::complaint::INTAKE.contains(r)) {
+    let intake = if super::complaint::has(v, super::complaint::INTAKE) {
         "<p><a href=\"/complaints/new\" id=\"file-complaint\">登记举报、信访</a></p>"
     } else {
         ""

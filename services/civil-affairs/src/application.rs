@@ -4,7 +4,7 @@
 //! and objections. Every step records who signed it, never rewritten.
 
 use deadpool_postgres::Transaction;
-use dibao_benefit_engine::benefit::{covered_members, suggested_category};
+use dibao_benefit_engine::benefit::{covered_members, self_care_of, suggested_category};
 use dibao_benefit_engine::household::validate_composition;
 use dibao_platform::Error;
 use dibao_platform::runtime::access::Reader;
@@ -149,22 +149,7 @@ impl Submission {
         validate_composition(&submitted.household, china_date(now))?;
         if household.programme == Programme::SpecialHardship as i32 {
             // Each person's care standard follows their self-care ability (R-ELIG-3).
-            let missing: Vec<InvalidField> = submitted
-                .household
-                .members
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.self_care.is_none())
-                .map(|(i, _)| {
-                    InvalidField::new(
-                        format!("household.members[{i}].self_care"),
-                        "特困供养人员须填写生活自理能力（能够自理、部分丧失或完全丧失）",
-                    )
-                })
-                .collect();
-            if !missing.is_empty() {
-                return Err(Error::InvalidArgument(missing));
-            }
+            self_care_of(&submitted.household)?;
         } else {
             // Whom a category covers is known now, not only at approval (R-BEN-2).
             let category = submitted.category.unwrap_or_else(|| suggested_category(&submitted.household));

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use dibao_proto::types::{Fen, IdentityNumber, InvalidField};
 use time::Date;
 
-use crate::household::{Household, KeyGroup, Member, WorkAbility, key_groups};
+use crate::household::{Household, KeyGroup, Member, SelfCare, WorkAbility, key_groups};
 use crate::income::{IncomeAssessment, IncomeLine, Treatment};
 use crate::policy::{CountyPolicy, ExitStep};
 
@@ -277,6 +277,24 @@ pub struct HardshipRequest<'a> {
     pub on: Date,
 }
 
+/// Each member's self-care ability, which sets a special-hardship person's
+/// care standard (R-ELIG-3); every member without one named. Asked at
+/// submission and at every assessment.
+pub fn self_care_of(h: &Household) -> Result<Vec<SelfCare>, Vec<InvalidField>> {
+    let mut errors = Vec::new();
+    let mut care = Vec::with_capacity(h.members.len());
+    for (i, m) in h.members.iter().enumerate() {
+        match m.self_care {
+            Some(s) => care.push(s),
+            None => errors.push(InvalidField::new(
+                format!("household.members[{i}].self_care"),
+                "特困供养人员须填写生活自理能力（能够自理、部分丧失或完全丧失），据此确定照料护理标准",
+            )),
+        }
+    }
+    if errors.is_empty() { Ok(care) } else { Err(errors) }
+}
+
 /// Special-hardship support (R-ELIG-3, R-BEN-5): each member must qualify
 /// on their own — no work ability, no income, no supporter able to
 /// support, and elderly, disabled or under 16 — and is then supported at
@@ -294,20 +312,7 @@ pub fn assess_special_hardship(
             format!("{}年本县政策未设置特困人员基本生活标准和照料护理标准，暂不能按特困供养认定", policy.year),
         )]);
     };
-    let mut errors = Vec::new();
-    let mut care = Vec::with_capacity(h.members.len());
-    for (i, m) in h.members.iter().enumerate() {
-        match m.self_care {
-            Some(s) => care.push(s),
-            None => errors.push(InvalidField::new(
-                format!("household.members[{i}].self_care"),
-                "特困供养人员须填写生活自理能力（能够自理、部分丧失或完全丧失），据此确定照料护理标准",
-            )),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    let care = self_care_of(h)?;
     let typed = &req.income.lines[..req.lines.len().min(req.income.lines.len())];
     // Income no member is named for is the household's: it is everyone's source.
     let shared: i64 = req
@@ -596,7 +601,6 @@ mod tests {
 
     #[test]
     fn special_hardship_is_paid_at_the_basic_living_and_care_standards_not_as_a_top_up() {
-        use crate::household::SelfCare;
         use crate::income::{Supporter, assess_income};
         let policy = county(); // basic 650.00; care 100.00 / 300.00 / 600.00
         let mut elder = member("19500303", "003", Relation::Head, WorkAbility::None);
