@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "dibao/civil_affairs/v1/civil_affairs.proto",
         "dibao/civil_affairs/v1/complaints.proto",
         "dibao/civil_affairs/v1/payments.proto",
+        "dibao/civil_affairs/v1/reports.proto",
         "dibao/poverty_alleviation/v1/poverty_alleviation.proto",
         "dibao/verification/v1/verification.proto",
         "dibao/department/v1/department.proto",
@@ -31,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("dibao_descriptor.bin"))
+        // An upward report is encoded in one order only, so the same
+        // figures are the same bytes (a hash map writes in any order).
+        .btree_map(".dibao.civil_affairs.v1.DivisionFigures.comparison_lists")
         .compile_protos(&files, &[".", include])?;
     Ok(())
 }

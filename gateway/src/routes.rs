@@ -48,6 +48,7 @@ pub const ROUTES: &[Route] = &[
     route("dibao.civil_affairs.v1.CivilAffairsService", Target::Service("civil-affairs"), Admits::OfficersAndSystems),
     route("dibao.civil_affairs.v1.ComplaintService", Target::Service("civil-affairs"), Admits::Officers),
     route("dibao.civil_affairs.v1.PaymentService", Target::Service("civil-affairs"), Admits::Officers),
+    route("dibao.civil_affairs.v1.ReportService", Target::Service("civil-affairs"), Admits::Officers),
     route("dibao.sync.v1.PovertyRosterViewService", Target::Service("civil-affairs"), Admits::Officers),
     route(
         "dibao.poverty_alleviation.v1.PovertyAlleviationService",

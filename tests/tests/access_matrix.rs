@@ -406,6 +406,23 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
         .await
         .expect("sample")
         .into_inner();
+    // An upward report (R-AUD-3) of this month, to read and export.
+    let mut reports_c = ca::report_service_client::ReportServiceClient::new(
+        env.officer_channel(addrs["civil-affairs"], desk("civil-affairs", approver.clone())).await,
+    );
+    let report_month = || Some(ca::ReportPeriod { year: today().year, month: today().month, quarter: 0 });
+    let upward = reports_c
+        .generate_report(ca::GenerateReportRequest {
+            division: Some(DivisionCode { code: COUNTY.into() }),
+            period: report_month(),
+            reproduce_report_id: String::new(),
+        })
+        .await
+        .expect("upward report")
+        .into_inner()
+        .report
+        .expect("report")
+        .report_id;
     // Complaints (R-AUD-2): one assigned and followed up, one just taken.
     let mut complaints_cw = ca::complaint_service_client::ComplaintServiceClient::new(
         env.officer_channel(addrs["civil-affairs"], desk("civil-affairs", caseworker.clone())).await,
@@ -518,13 +535,19 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
         env.officer_channel(addrs["roster-comparison"], desk("roster-comparison", approver.clone())).await,
     );
     let db = env.db.client().await.expect("db");
-    for _ in 0..300 {
+    // Waits for the poor household itself: civil affairs' households can
+    // reach the view first, and a run without it has no list (a) entry.
+    for _ in 0..600 {
         let n: i64 = db
-            .query_one("SELECT count(*) FROM roster_comparison.roster_household WHERE valid_to IS NULL", &[])
+            .query_one(
+                "SELECT count(*) FROM roster_comparison.roster_household
+                  WHERE valid_to IS NULL AND side = 'poor' AND household_id = $1",
+                &[&p1],
+            )
             .await
             .map(|r| r.get(0))
             .unwrap_or(0);
-        if n >= 3 {
+        if n == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -563,6 +586,7 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
     let civil_path = |m: &str| format!("/dibao.civil_affairs.v1.CivilAffairsService/{m}");
     let complaint_path = |m: &str| format!("/dibao.civil_affairs.v1.ComplaintService/{m}");
     let payment_path = |m: &str| format!("/dibao.civil_affairs.v1.PaymentService/{m}");
+    let report_path = |m: &str| format!("/dibao.civil_affairs.v1.ReportService/{m}");
     let poverty_path = |m: &str| format!("/dibao.poverty_alleviation.v1.PovertyAlleviationService/{m}");
     let hub_path = |m: &str| format!("/dibao.verification.v1.VerificationService/{m}");
     let cmp_path = |m: &str| format!("/dibao.comparison.v1.ComparisonService/{m}");
@@ -737,6 +761,38 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
                 note: "家属退回".into(),
             }),
             operator.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &report_path("GenerateReport"),
+            Kind::Unary,
+            one(ca::GenerateReportRequest {
+                division: county(),
+                period: report_month(),
+                reproduce_report_id: String::new(),
+            }),
+            approver.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &report_path("ListReports"),
+            Kind::Unary,
+            one(ca::ListReportsRequest { division: county() }),
+            approver.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &report_path("GetReport"),
+            Kind::Unary,
+            one(ca::GetReportRequest { report_id: upward.clone() }),
+            approver.clone(),
+        ),
+        fixture(
+            "civil-affairs",
+            &report_path("ExportReport"),
+            Kind::Unary,
+            one(ca::ExportReportRequest { report_id: upward.clone() }),
+            approver.clone(),
         ),
         fixture(
             "civil-affairs",

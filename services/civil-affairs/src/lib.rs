@@ -17,6 +17,7 @@
 //! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
 //! - [`complaints`]: complaints and reports, their assignment, follow-up and close (R-AUD-2);
 //! - [`payments`]: the monthly payment roll, the banks' files and their returns (R-PROC-1);
+//! - [`reports`]: upward reports, monthly and quarterly, per county and rolled up (R-AUD-3);
 //! - [`certificates`]: the household's certificate, issued, reissued on change, withdrawn (R-PROC-1);
 //! - [`sync`]: the poverty office's events applied to the view of its roster, and its rebuild (R-SYNC-*);
 //! - [`roster_file`]: a county's roster file (花名册, CSV or xlsx) read into import rows;
@@ -34,6 +35,7 @@ pub mod payments;
 pub mod policy;
 pub mod process;
 pub mod report_gate;
+pub mod reports;
 pub mod review;
 pub mod roster_file;
 pub mod sampling;

@@ -12,6 +12,7 @@ use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsService;
 use dibao_proto::civil_affairs::v1::complaint_service_server::ComplaintService;
 use dibao_proto::civil_affairs::v1::payment_service_server::PaymentService;
+use dibao_proto::civil_affairs::v1::report_service_server::ReportService;
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewService;
 use dibao_proto::sync::v1::{RebuildPovertyViewRequest, RebuildPovertyViewResponse};
 use tonic::{Request, Response, Status, Streaming};
@@ -22,7 +23,7 @@ use crate::import::RosterImport;
 use crate::notice::{self, NoticeRequest};
 use crate::policy::{self, Saving};
 use crate::sampling::{self, SampleRequest};
-use crate::{complaints, convert, history, payments, review, sync};
+use crate::{complaints, convert, history, payments, reports, review, sync};
 
 pub struct CivilAffairs(pub Arc<Roster>);
 
@@ -465,5 +466,51 @@ impl PaymentService for Payments {
             }
             .await,
         )
+    }
+}
+
+/// Upward reports (R-AUD-3).
+pub struct UpwardReports(pub Arc<Roster>);
+
+#[tonic::async_trait]
+impl ReportService for UpwardReports {
+    #[tracing::instrument(skip_all)]
+    async fn generate_report(
+        &self,
+        request: Request<pb::GenerateReportRequest>,
+    ) -> Result<Response<pb::GenerateReportResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(
+            async {
+                let today = dibao_platform::runtime::clock::china_date(self.0.clock.now());
+                let ask = reports::Ask::check(request.get_ref(), &reader, today)?;
+                reports::generate(&self.0, &reader, ask).await
+            }
+            .await,
+        )
+    }
+
+    async fn get_report(
+        &self,
+        request: Request<pb::GetReportRequest>,
+    ) -> Result<Response<pb::GetReportResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(reports::get(&self.0, &reader, request.get_ref()).await)
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<pb::ListReportsRequest>,
+    ) -> Result<Response<pb::ListReportsResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(reports::list(&self.0, &reader, request.get_ref()).await)
+    }
+
+    async fn export_report(
+        &self,
+        request: Request<pb::ExportReportRequest>,
+    ) -> Result<Response<pb::ExportReportResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(reports::export(&self.0, &reader, request.get_ref()).await)
     }
 }

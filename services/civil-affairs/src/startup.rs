@@ -15,6 +15,7 @@ use dibao_platform::trust::relatives;
 use dibao_proto::civil_affairs::v1::civil_affairs_service_server::CivilAffairsServiceServer;
 use dibao_proto::civil_affairs::v1::complaint_service_server::ComplaintServiceServer;
 use dibao_proto::civil_affairs::v1::payment_service_server::PaymentServiceServer;
+use dibao_proto::civil_affairs::v1::report_service_server::ReportServiceServer;
 use dibao_proto::common::v1::OfficerRole::{self, *};
 use dibao_proto::sync::v1::poverty_roster_view_service_server::PovertyRosterViewServiceServer;
 use dibao_proto::topics;
@@ -23,7 +24,7 @@ use serde::Deserialize;
 
 use crate::households::Roster;
 use crate::report_gate::Reports;
-use crate::service::{CivilAffairs, Complaints, Payments, PovertyRosterView};
+use crate::service::{CivilAffairs, Complaints, Payments, PovertyRosterView, UpwardReports};
 use crate::sync::PovertyEvents;
 
 pub const SERVICE: &str = "civil-affairs";
@@ -50,6 +51,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0017_certificates", include_str!("../migrations/0017_certificates.sql")),
     ("0018_paid_after_death", include_str!("../migrations/0018_paid_after_death.sql")),
     ("0019_complaint_concerned_by_signature", include_str!("../migrations/0019_complaint_concerned_by_signature.sql")),
+    ("0020_upward_reports", include_str!("../migrations/0020_upward_reports.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one
@@ -212,7 +214,17 @@ pub const ACCESS: &[Rule] = &[
         Scope::Request,
     ),
     officers("/dibao.civil_affairs.v1.PaymentService/RecordRecovery", &[CountyOperator, CountyApprover], Scope::Data),
+    // Upward reports (R-AUD-3): made and read by the county's offices for
+    // their county, by the province's auditors for the province; a city's
+    // or province's officer of these roles reads their whole division.
+    officers("/dibao.civil_affairs.v1.ReportService/GenerateReport", REPORTERS, Scope::Request),
+    officers("/dibao.civil_affairs.v1.ReportService/ListReports", REPORTERS, Scope::Request),
+    officers("/dibao.civil_affairs.v1.ReportService/GetReport", REPORTERS, Scope::Data),
+    officers("/dibao.civil_affairs.v1.ReportService/ExportReport", REPORTERS, Scope::Data),
 ];
+
+/// Who makes and reads upward reports.
+const REPORTERS: &[OfficerRole] = &[CountyApprover, CountyOperator, ProvinceAuditor];
 
 /// Civil affairs' own settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -279,11 +291,13 @@ impl Service for Application {
             reports: Reports(hub),
         });
         let workers = base.spawn_workers(PovertyEvents { topic: base.own_topic(), clock }, &shutdown)?;
+        tokio::spawn(crate::reports::run_schedule(roster.clone(), shutdown.clone()));
         let running = base
             .server()?
             .add_service(CivilAffairsServiceServer::new(CivilAffairs(roster.clone())))
             .add_service(ComplaintServiceServer::new(Complaints(roster.clone())))
             .add_service(PaymentServiceServer::new(Payments(roster.clone())))
+            .add_service(ReportServiceServer::new(UpwardReports(roster.clone())))
             .add_service(PovertyRosterViewServiceServer::new(PovertyRosterView(roster)))
             .start(settings.platform.server.listen, shutdown)
             .await?;

@@ -209,6 +209,24 @@ impl Handler for PovertyEvents {
             // The officials' registry as the comparison keeps it: whom an
             // officer may not act for (优亲厚友, seed 001).
             Some(Payload::OfficialLinksChanged(e)) => relatives::apply(tx, e).await?,
+            // A finished comparison run's list sizes, for the upward
+            // reports (R-AUD-3): the run as published, once.
+            Some(Payload::ComparisonCompleted(e)) => {
+                let Some(completed_at) =
+                    e.completed_at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+                else {
+                    return Err(HandlerError::Permanent("ComparisonCompleted without completed_at".into()));
+                };
+                let division = e.division.as_ref().map(|d| d.code.clone()).unwrap_or_default();
+                let (lists, sizes): (Vec<String>, Vec<i64>) = e.list_sizes.iter().map(|(k, v)| (k.clone(), *v)).unzip();
+                cached::execute(
+                    tx,
+                    "INSERT INTO comparison_completed (run_id, division, completed_at, lists, sizes)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    &[&e.run_id, &division, &completed_at, &lists, &sizes],
+                )
+                .await?;
+            }
             _ => {}
         }
         Ok(())

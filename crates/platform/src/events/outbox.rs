@@ -101,6 +101,7 @@ pub fn payload_type(p: &Payload) -> &'static str {
         Payload::HouseholdExited(_) => "dibao.events.v1.HouseholdExited",
         Payload::MemberDeceased(_) => "dibao.events.v1.MemberDeceased",
         Payload::PaidAfterDeath(_) => "dibao.events.v1.PaidAfterDeath",
+        Payload::UpwardReportPublished(_) => "dibao.events.v1.UpwardReportPublished",
         Payload::PoorHouseholdRegistered(_) => "dibao.events.v1.PoorHouseholdRegistered",
         Payload::PoorHouseholdCompositionChanged(_) => "dibao.events.v1.PoorHouseholdCompositionChanged",
         Payload::PoorHouseholdExitedPoverty(_) => "dibao.events.v1.PoorHouseholdExitedPoverty",

@@ -11,6 +11,7 @@ mod helpers;
 mod payments;
 mod process;
 mod report_gate;
+mod reports;
 mod reviews;
 mod roster;
 mod sampling;
