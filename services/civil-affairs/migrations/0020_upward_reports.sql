@@ -107,7 +107,7 @@ CREATE TABLE upward_report (
     generated_by  text        NOT NULL,
     generated_at  timestamptz NOT NULL
 );
-CREATE INDEX upward_report_by_division ON upward_report (division, period_start DESC, generated_at DESC);
+CREATE INDEX upward_report_by_division ON upward_report (division, period_end DESC, generated_at DESC);
 CREATE UNIQUE INDEX upward_report_scheduled_once ON upward_report (division, period_start, quarterly) WHERE scheduled;
 CREATE TRIGGER upward_report_append_only BEFORE UPDATE OR DELETE ON upward_report
     FOR EACH ROW EXECUTE FUNCTION refuse_rewrite();

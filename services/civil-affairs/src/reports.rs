@@ -318,8 +318,8 @@ fn decoded(id: Uuid, s: &Stored) -> Result<pb::Report, Error> {
     Ok(report)
 }
 
-/// The reports of a division and of the divisions inside it, newest period
-/// first, at most 500.
+/// The reports of a division and of the divisions inside it, the
+/// latest-ending period first (a quarter before its last month), at most 500.
 pub async fn list(
     roster: &Roster,
     reader: &Reader,
@@ -332,7 +332,7 @@ pub async fn list(
         .query(
             "SELECT report_id, division, period_start, period_end, quarterly, as_of, scheduled, sha256
              FROM upward_report WHERE division LIKE $1 || '%'
-             ORDER BY period_start DESC, quarterly DESC, division, generated_at DESC LIMIT 500",
+             ORDER BY period_end DESC, quarterly DESC, division, generated_at DESC LIMIT 500",
             &[&division.prefix()],
         )
         .await?;

@@ -246,3 +246,49 @@ async fn a_quarter_is_reported_as_recorded_rolled_up_and_made_again_byte_for_byt
         .collect();
     assert!(published.contains(&report.report_id) && published.contains(&province.report_id), "{published:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_month_and_last_quarter_are_reported_on_the_schedule_once() {
+    let mut r = start().await;
+    save_policy(&mut r.client, policy(50_000, 2026, 6)).await;
+    // 2 July: June's report and the second quarter's are due. Two more
+    // replicas start; the schedule runs at each start-up, and each report
+    // is made once.
+    r.clock.advance(time::Duration::days(22));
+    let clock = std::sync::Arc::new(r.clock.clone());
+    let _replicas = [
+        spawn_with::<Application>(&r.env, Spawn::default().clock(clock.clone())).await,
+        spawn_with::<Application>(&r.env, Spawn::default().clock(clock.clone())).await,
+    ];
+    let mut reports = ReportServiceClient::new(
+        r.env
+            .officer_channel(
+                r.addr.parse().expect("addr"),
+                r.env.desk(startup::SERVICE, OfficerRole::ProvinceAuditor, PROVINCE).clock(clock.clone()),
+            )
+            .await,
+    );
+    let list = ListReportsRequest { division: Some(DivisionCode { code: PROVINCE.into() }) };
+    let mut made = Vec::new();
+    for _ in 0..100 {
+        made = reports.list_reports(list.clone()).await.expect("list").into_inner().reports;
+        if made.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let periods: Vec<(String, Option<ReportPeriod>, bool)> =
+        made.iter().map(|m| (m.division.clone().unwrap_or_default().code, m.period, m.scheduled)).collect();
+    assert_eq!(
+        periods,
+        [
+            (PROVINCE.to_owned(), Some(ReportPeriod { year: 2026, month: 0, quarter: 2 }), true),
+            (PROVINCE.to_owned(), Some(ReportPeriod { year: 2026, month: 6, quarter: 0 }), true),
+        ]
+    );
+    let published = household_events(&r.env.broker, &r.topic)
+        .into_iter()
+        .filter(|(_, e)| matches!(e.payload, Some(Payload::UpwardReportPublished(_))))
+        .count();
+    assert_eq!(published, 2);
+}
