@@ -25,7 +25,8 @@
     }, 10000);
   }
 
-  // A scan's SHA-256, computed here: the scan stays on the officer's machine.
+  // A scan's SHA-256, computed here as soon as it is chosen, for the officer to compare with the
+  // paper; the hub computes it again from the uploaded scan.
   Array.prototype.forEach.call(document.querySelectorAll("input[type=file][data-digest-into]"), function (input) {
     input.addEventListener("change", function () {
       var target = document.getElementById(input.getAttribute("data-digest-into"));

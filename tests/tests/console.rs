@@ -274,8 +274,8 @@ async fn scenario() {
         })
         .await
         .expect("village review");
-    // --- the verification officer registers the family's consent at the console (the scan's digest
-    // computed in the browser, the signatories ticked among the members), verifies the household
+    // --- the verification officer registers the family's consent at the console (the scan uploaded,
+    // its digest shown in the browser first, the signatories ticked among the members), verifies the household
     // under it and signs the verification step on the report.
     let checker = gw.enrol("chen-checker", "陈核对", &[OfficerRole::VerificationOfficer], COUNTY).await;
     let k = driver.browser().await.expect("browser");
@@ -309,6 +309,22 @@ async fn scenario() {
     k.click("#verify").await.expect("register and verify");
     let verified = k.wait_for_text("核对完成", 20).await.expect("verified");
     assert!(verified.contains("签署本环节：信息核对"), "{verified}");
+    // The scan itself went up: the hub keeps it, its digest the hub's own (R-VER-1).
+    let kept = all
+        .env
+        .db
+        .client()
+        .await
+        .expect("db")
+        .query_one(
+            "SELECT d.content, c.document_sha256, c.digest_computed FROM verification_hub.consent_document d
+             JOIN verification_hub.consent c USING (consent_id)",
+            &[],
+        )
+        .await
+        .expect("the scan kept");
+    assert_eq!(kept.get::<_, Vec<u8>>(0), std::fs::read(&scan).expect("scan"));
+    assert_eq!((kept.get::<_, String>(1), kept.get::<_, bool>(2)), (expected.clone(), true));
     let report = k.text_of("#verified-report").await.expect("report link").trim_start_matches("核对报告").to_owned();
     let prefilled = k.script("return document.getElementById('report').value;").await.expect("script");
     assert_eq!(prefilled.as_str(), Some(report.as_str()), "the report is offered to the step");

@@ -52,6 +52,9 @@ use html::{Frame, Page};
 
 /// Largest form the console reads.
 const MAX_FORM: usize = 64 * 1024;
+/// The most a form with a file may carry: a consent's scan (at most 3 MiB
+/// at the hub) and the form's fields.
+const MAX_UPLOAD: usize = 3 * 1024 * 1024 + MAX_FORM;
 
 /// A logged-in officer's visit: the session and its CSRF token.
 pub struct Visit {
@@ -107,14 +110,19 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A posted form's fields.
+/// A posted form's fields, and the files uploaded with it.
 #[derive(Debug, Default)]
-pub struct Form(HashMap<String, String>);
+pub struct Form(HashMap<String, String>, HashMap<String, Vec<u8>>);
 
 impl Form {
     /// The field's value, empty when absent.
     pub fn get(&self, name: &str) -> &str {
         self.0.get(name).map_or("", String::as_str)
+    }
+
+    /// The file uploaded in the field, if one was chosen.
+    pub fn file(&self, name: &str) -> Option<&[u8]> {
+        self.1.get(name).map(Vec::as_slice)
     }
 
     pub fn parse(body: &str) -> Self {
@@ -126,8 +134,56 @@ impl Form {
                     (decode(k), decode(v))
                 })
                 .collect(),
+            HashMap::new(),
         )
     }
+
+    /// A `multipart/form-data` body (RFC 7578) with `boundary`: its text
+    /// fields, and each file part with a name and a file chosen. None when
+    /// it is not one.
+    pub fn multipart(body: &[u8], boundary: &str) -> Option<Self> {
+        let delimiter = format!("\r\n--{boundary}");
+        // The body starts with the boundary without the line break before it.
+        let body = body.strip_prefix(&delimiter.as_bytes()[2..])?;
+        let mut form = Self::default();
+        let mut rest = body;
+        loop {
+            if rest.starts_with(b"--") {
+                return Some(form);
+            }
+            rest = rest.strip_prefix(b"\r\n")?;
+            let end = find(rest, delimiter.as_bytes())?;
+            let (part, after) = rest.split_at(end);
+            rest = &after[delimiter.len()..];
+            let split = find(part, b"\r\n\r\n")?;
+            let (head, content) = (&part[..split], &part[split + 4..]);
+            let head = std::str::from_utf8(head).ok()?;
+            let disposition =
+                head.split("\r\n").find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?;
+            let param = |key: &str| {
+                disposition.split(';').map(str::trim).find_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+                })
+            };
+            let name = param("name")?;
+            match param("filename") {
+                // A file input left empty sends an empty part without a name.
+                Some(file) if file.is_empty() && content.is_empty() => {}
+                Some(_) => {
+                    form.1.insert(name, content.to_vec());
+                }
+                None => {
+                    form.0.insert(name, String::from_utf8_lossy(content).into_owned());
+                }
+            }
+        }
+    }
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// `application/x-www-form-urlencoded` text decoded (`+` is a space).
@@ -153,22 +209,32 @@ fn decode(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The posted form of `req`; an answer instead when it is not one.
-async fn form_of(req: http::Request<hyper::body::Incoming>) -> Result<Form, Page> {
-    let urlencoded = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !urlencoded {
-        return Err(Page::message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "无法处理", "表单格式不正确，请从页面提交"));
-    }
-    let bytes = Limited::new(req.into_body(), MAX_FORM)
+/// The posted form of `req`; an answer instead when it is not one. Where
+/// `uploads` (the consent form, with its scan), it may come as
+/// `multipart/form-data`, up to [`MAX_UPLOAD`]; every other form as
+/// `application/x-www-form-urlencoded`, up to [`MAX_FORM`].
+async fn form_of(req: http::Request<hyper::body::Incoming>, uploads: bool) -> Result<Form, Page> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let not_a_form = || Page::message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "无法处理", "表单格式不正确，请从页面提交");
+    let boundary = content_type
+        .strip_prefix("multipart/form-data")
+        .and_then(|p| p.split(';').map(str::trim).find_map(|p| p.strip_prefix("boundary=")))
+        .map(|b| b.trim_matches('"').to_owned());
+    let limit = match &boundary {
+        Some(b) if uploads && !b.is_empty() && b.len() <= 70 => MAX_UPLOAD,
+        Some(_) => return Err(not_a_form()),
+        None if content_type.starts_with("application/x-www-form-urlencoded") => MAX_FORM,
+        None => return Err(not_a_form()),
+    };
+    let bytes = Limited::new(req.into_body(), limit)
         .collect()
         .await
-        .map_err(|_| Page::message(StatusCode::PAYLOAD_TOO_LARGE, "无法处理", "提交的内容过长"))?
+        .map_err(|_| Page::message(StatusCode::PAYLOAD_TOO_LARGE, "无法处理", "提交的内容过长（上传文件不能超过3MB）"))?
         .to_bytes();
-    Ok(Form::parse(&String::from_utf8_lossy(&bytes)))
+    match boundary {
+        Some(b) => Form::multipart(&bytes, &b).ok_or_else(not_a_form),
+        None => Ok(Form::parse(&String::from_utf8_lossy(&bytes))),
+    }
 }
 
 /// The refusal a form without this session's token gets.
@@ -263,7 +329,7 @@ async fn route(
         (&Method::GET, "/login") => return login::page(gw, conn, req.headers(), req.uri().query()).await,
         (&Method::POST, "/login") => {
             let cookie = login::nonce_of(req.headers());
-            return Ok(match form_of(req).await {
+            return Ok(match form_of(req, false).await {
                 Ok(form) => login::submit(gw, conn, cookie.as_deref(), &form).await?,
                 Err(page) => html::respond(&page, None, &[]),
             });
@@ -335,7 +401,7 @@ async fn route(
             application::page(&v, p.trim_start_matches("/applications/"), &Form::parse(&query)).await
         }
         (Method::POST, p) => {
-            let form = match form_of(req).await {
+            let form = match form_of(req, path.starts_with("/applications/") && path.ends_with("/verify")).await {
                 Ok(form) => form,
                 Err(page) => return Ok(v.respond(&page)),
             };
@@ -432,6 +498,29 @@ mod tests {
         assert_eq!(form.get("empty"), "");
         assert_eq!(form.get("bad"), "%zz%");
         assert_eq!(form.get("missing"), "");
+    }
+
+    #[test]
+    fn multipart_forms_give_their_fields_and_files_as_browsers_send_them() {
+        let body = [
+            &b"------b7\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nab\r\n\
+------b7\r\nContent-Disposition: form-data; name=\"scan\"; filename=\"consent.pdf\"\r\n\
+Content-Type: application/pdf\r\n\r\n%PDF\r\n\x00\xff\r\n\
+------b7\r\nContent-Disposition: form-data; name=\"other\"; filename=\"\"\r\n\
+Content-Type: application/octet-stream\r\n\r\n\r\n\
+------b7\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"[..],
+            "低保申请审核".as_bytes(),
+            b"\r\n------b7--\r\n",
+        ]
+        .concat();
+        let body = body.as_slice();
+        let form = Form::multipart(body, "----b7").expect("a multipart form");
+        assert_eq!(form.get("csrf"), "ab");
+        assert_eq!(form.get("purpose"), "低保申请审核");
+        assert_eq!(form.file("scan"), Some(&b"%PDF\r\n\x00\xff"[..]), "the file's bytes, line breaks and all");
+        assert_eq!(form.file("other"), None, "no file chosen");
+        assert!(Form::multipart(b"not a form", "----b7").is_none());
+        assert!(Form::multipart(&body[..body.len() - 12], "----b7").is_none(), "cut short");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! 家庭经济状况核对 for an application's household: the signed consent
-//! registered with the hub — the scan's SHA-256 computed in the browser
-//! (the scan itself never leaves the office; without script the officer
-//! types the digest), the signatories ticked among the household's
+//! registered with the hub — the scan uploaded (the hub keeps it and
+//! computes its digest; the browser shows the same digest beforehand, for
+//! the officer to compare with the paper; where only a digest is at hand
+//! it may be typed instead), the signatories ticked among the household's
 //! members — and the household verified under it; the report opens next,
 //! and the application's verification step is offered with it.
 //!
@@ -71,12 +72,13 @@ fn form(
         .collect();
     let body = format!(
         "{alert}<dl class=\"summary\"><dt>户主</dt><dd>{head}</dd><dt>村</dt><dd>{village}</dd></dl>\
-         <form method=\"post\" action=\"/applications/{id}/verify\" id=\"verify-form\">\
+         <form method=\"post\" action=\"/applications/{id}/verify\" id=\"verify-form\" enctype=\"multipart/form-data\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <h2>授权书</h2>\
-         <label for=\"scan\">授权书扫描件（只在本机计算摘要，不上传）</label><input type=\"file\" id=\"scan\" data-digest-into=\"document_sha256\">\
-         <label for=\"document_sha256\">扫描件SHA-256摘要</label>\
-         <input id=\"document_sha256\" name=\"document_sha256\" value=\"{digest}\" size=\"70\" pattern=\"[0-9a-f]{{64}}\" required>\
+         <label for=\"scan\">授权书扫描件（上传后由核对平台保存并计算摘要，不超过3MB）</label>\
+         <input type=\"file\" id=\"scan\" name=\"scan\" accept=\"application/pdf,image/*\" data-digest-into=\"document_sha256\">\
+         <label for=\"document_sha256\">扫描件SHA-256摘要（选择扫描件后自动计算，用于与纸质件核对；仅有摘要时手工填写）</label>\
+         <input id=\"document_sha256\" name=\"document_sha256\" value=\"{digest}\" size=\"70\" pattern=\"[0-9a-f]{{64}}\">\
          <table class=\"members\"><thead><tr><th scope=\"col\">家庭成员</th><th scope=\"col\">关系</th>\
          <th scope=\"col\">已签字</th><th scope=\"col\">核对</th></tr></thead><tbody>{members}</tbody></table>\
          <label><input type=\"checkbox\" name=\"no_relatives\" value=\"1\"{no_relatives}> 经核实，家庭成员在户外没有三代以内直系亲属</label>\
@@ -124,9 +126,12 @@ pub async fn submit(v: &Visit, id: &str, posted: &Form) -> Signed {
     };
     let refused = |message: &str| Signed::Page(form(v, &a, Some(posted), Some(message)));
     let h = a.household.clone().unwrap_or_default();
+    // The scan itself when uploaded: the hub keeps it and computes its
+    // digest (a digest typed beside it must be the scan's).
+    let document = posted.file("scan").map(<[u8]>::to_vec).unwrap_or_default();
     let digest = posted.get("document_sha256").trim().to_ascii_lowercase();
-    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return refused("document_sha256：应为授权书扫描件的SHA-256摘要（64位十六进制）");
+    if document.is_empty() && (digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return refused("scan：请上传授权书扫描件，或填写其SHA-256摘要（64位十六进制）");
     }
     let (signed_on, valid_until) = match (date_field(posted, "signed_on"), date_field(posted, "valid_until")) {
         (Ok(s), Ok(u)) => (s, u),
@@ -159,6 +164,7 @@ pub async fn submit(v: &Visit, id: &str, posted: &Form) -> Signed {
     };
     let consent = ver::Consent {
         document_sha256: digest,
+        document,
         signatories,
         covered_persons: persons.clone(),
         covered_items: items.clone(),
