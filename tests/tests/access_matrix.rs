@@ -275,6 +275,8 @@ const MOVING: &[&str] = &[
     // The hub's replicas mark themselves alive twice a second.
     "hub_replica",
     "refused_attempt",
+    // Each roster import is recorded with who ran it, its rows refused or not.
+    "roster_import",
     "outbox",
     "processed_event",
     "consumer_position",
@@ -922,6 +924,27 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
         ),
         fixture(
             "civil-affairs",
+            &civil_path("ChangeMembers"),
+            Kind::Unary,
+            one(ca::ChangeMembersRequest {
+                household_id: h11.clone(),
+                members: {
+                    let mut members = dibao_household(11).members;
+                    members.push(ca::Member {
+                        person: person(15, "王小宝"),
+                        relation: Relation::Child as i32,
+                        work_ability: ca::WorkAbility::Partial as i32,
+                        covered: true,
+                        ..Default::default()
+                    });
+                    members
+                },
+                reason: "迁入".into(),
+            }),
+            caseworker.clone(),
+        ),
+        fixture(
+            "civil-affairs",
             &civil_path("RecordDeath"),
             Kind::Unary,
             one(ca::RecordDeathRequest {
@@ -1026,6 +1049,25 @@ async fn every_method_refuses_every_caller_it_must_and_admits_the_permitted_one(
                 household_id: p1.clone(),
                 dibao_registered_poor: true,
                 basis: "民政低保名单比对".into(),
+            }),
+            poverty_officer.clone(),
+        ),
+        fixture(
+            "poverty-alleviation",
+            &poverty_path("ChangeMembers"),
+            Kind::Unary,
+            one(pa::ChangeMembersRequest {
+                household_id: p1.clone(),
+                members: {
+                    let mut members = poor_household(41).members;
+                    members.push(RosterMember {
+                        person: person(43, "赵小"),
+                        relation: Relation::Child as i32,
+                        covered: false,
+                    });
+                    members
+                },
+                reason: "新生儿落户".into(),
             }),
             poverty_officer.clone(),
         ),

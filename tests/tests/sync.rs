@@ -17,6 +17,7 @@ use dibao_proto::ops::v1::ops_service_client::OpsServiceClient;
 use dibao_proto::poverty_alleviation::v1 as pa;
 use dibao_proto::poverty_alleviation::v1::poverty_alleviation_service_client::PovertyAlleviationServiceClient;
 use dibao_tests::{OfficerChannel, Spawn, TestEnv, claims, officer, spawn_with};
+use tonic_types::StatusExt;
 
 const COUNTY: &str = "220581";
 const TOWNSHIP: &str = "220581101";
@@ -457,6 +458,44 @@ async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column(
     let roster = eventually("P-1 matched", exported, |r| r.len() == 1 && r[0].dibao_household_ids == dibao_ids).await;
     assert!(roster[0].dibao_registered_poor && roster[0].flag_basis == "建档立卡名单导入", "{:?}", roster[0]);
     assert_eq!(roster[0].members.len(), 2);
+
+    // The file cannot change a household already registered (issue 23,
+    // item 6): a member added to P-1's lines is refused, naming the process.
+    let grown = [
+        "户编号,村（社区）代码,姓名,身份证号,与户主关系,致贫原因,帮扶措施,扶贫低保户\n".to_owned(),
+        line("P-1", 30, "王建国", "户主", "因病；缺劳力"),
+        line("P-1", 60, "王小兰", "女儿", ""),
+        line("P-1", 63, "王小宝", "儿子", ""),
+    ]
+    .concat();
+    std::fs::write(&file, grown).expect("csv");
+    let refused = run().await.expect("refused");
+    let said = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(3), "{said}");
+    assert!(said.contains("已在库") && said.contains("成员变更"), "{said}");
+    // The office changes the members itself; the change reaches its roster.
+    let members: Vec<RosterMember> =
+        [(30, "王建国", Relation::Head), (60, "王小兰", Relation::Child), (63, "王小宝", Relation::Child)]
+            .into_iter()
+            .map(|(seq, name, relation)| RosterMember {
+                person: person("19600101", seq, name),
+                relation: relation as i32,
+                covered: false,
+            })
+            .collect();
+    let change = |members: Vec<RosterMember>, reason: &str| {
+        officer(
+            OfficerRole::PovertyOfficer,
+            TOWNSHIP,
+            pa::ChangeMembersRequest { household_id: roster[0].household_id.clone(), members, reason: reason.into() },
+        )
+    };
+    let e = m.poverty.change_members(change(members.clone(), "")).await.expect_err("no reason");
+    assert_eq!(e.get_details_bad_request().expect("details").field_violations[0].field, "reason");
+    m.poverty.change_members(change(members.clone(), "新生儿落户")).await.expect("members changed");
+    let e = m.poverty.change_members(change(members, "新生儿落户")).await.expect_err("nothing changed");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    eventually("P-1's newborn", exported, |r| r.len() == 1 && r[0].members.len() == 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -347,7 +347,9 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
             model.dibao.push((source, members, false, false, false));
             "dibao enrolment"
         }
-        20..=29 if !enrolled.is_empty() => {
+        // An enrolled household's members change through the signed
+        // process, not a re-import (which only adds new households).
+        20..=36 if !enrolled.is_empty() => {
             let i = enrolled[rng.below(enrolled.len())];
             let mut members = model.dibao[i].1.clone();
             if members.len() > 2 && rng.chance(50) {
@@ -356,16 +358,20 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
             } else if let Some(k) = model.pick(rng, true).first() {
                 members.push(*k);
                 model.civil_owner.insert(*k, i);
+            } else {
+                return "nothing";
             }
-            import_dibao(m, dibao_row(&model.dibao[i].0, &members, model.dibao[i].2)).await;
+            let id = id_of(m, "civil_affairs.household", &model.dibao[i].0).await;
+            let listed = dibao_row(&model.dibao[i].0, &members, model.dibao[i].2).household.expect("household").members;
+            m.civil
+                .change_members(officer(
+                    OfficerRole::TownshipCaseworker,
+                    ca::ChangeMembersRequest { household_id: id, members: listed, reason: "家庭成员变更".into() },
+                ))
+                .await
+                .expect("members changed");
             model.dibao[i].1 = members;
             "dibao composition"
-        }
-        30..=36 if !enrolled.is_empty() => {
-            let i = enrolled[rng.below(enrolled.len())];
-            model.dibao[i].2 = !model.dibao[i].2;
-            import_dibao(m, dibao_row(&model.dibao[i].0, &model.dibao[i].1, model.dibao[i].2)).await;
-            "dibao category"
         }
         37..=42 if !enrolled.is_empty() => {
             let i = enrolled[rng.below(enrolled.len())];
@@ -417,7 +423,18 @@ async fn change(m: &mut Mesh, model: &mut Model, rng: &mut Rng, serial: usize) -
                 members.push(*k);
                 model.poor_owner.insert(*k, i);
             }
-            import_poor(m, poor_row(&model.poor[i].0, &members, model.on_dibao(&members))).await;
+            if members == model.poor[i].1 {
+                return "nothing";
+            }
+            let id = id_of(m, "poverty_alleviation.poor_household", &model.poor[i].0).await;
+            let listed = poor_row(&model.poor[i].0, &members, false).household.expect("household").members;
+            m.poverty
+                .change_members(officer(
+                    OfficerRole::PovertyOfficer,
+                    pa::ChangeMembersRequest { household_id: id, members: listed, reason: "家庭成员变更".into() },
+                ))
+                .await
+                .expect("poor members changed");
             model.poor[i].1 = members;
             "poor composition"
         }

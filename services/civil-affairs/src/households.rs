@@ -607,13 +607,10 @@ pub async fn mark_deceased(tx: &Transaction<'_>, topic: &str, d: &Death<'_>) -> 
 }
 
 /// The money after a death: from the first month after it, an enrolled
-/// household is assessed again without the deceased under the policy then
-/// in force, and its new amount recorded and published; one with no living
-/// member is paid nothing from then (its exit follows the signed path).
-/// Where the remaining household would no longer qualify, the amount stands
-/// until its review or exit decides, which the signed path requires.
-/// `row` is the household as locked before the death, `household` as it
-/// stands after it.
+/// household is assessed again without the deceased (see [`reassess`]);
+/// one with no living member is paid nothing from then (its exit follows
+/// the signed path). `row` is the household as locked before the death,
+/// `household` as it stands after it.
 async fn after_death(
     tx: &Transaction<'_>,
     topic: &str,
@@ -621,49 +618,91 @@ async fn after_death(
     row: &Row,
     household: &pb::Household,
 ) -> Result<(), Error> {
+    let month = dibao_platform::runtime::clock::add_months(d.died_on.replace_day(1).unwrap_or(d.died_on), 1);
+    let reason = |old: Fen, new: Fen| {
+        if new == Fen(0) {
+            format!("家庭成员均已死亡（{}），自{}起停发", d.died_on, month)
+        } else {
+            format!("家庭成员死亡（{}），自{}起按在世成员重新核定：月保障金由{old}调整为{new}", d.died_on, month)
+        }
+    };
+    reassess(tx, topic, row, household, month, d.now, &reason).await.map(|_| ())
+}
+
+/// An enrolled household assessed again as it now stands (`household`;
+/// `row` as locked before the change) under the policy in force for
+/// `month`, from which its new amount is paid, recorded with
+/// `reason(old, new)` and published; nothing for a household with no
+/// member left. Where no policy is in force, or the rest would no longer
+/// qualify or must have their cover decided again, the amount stands until
+/// the household's review or exit decides, which the signed path
+/// requires. Returns the new amount where it changed.
+pub async fn reassess(
+    tx: &Transaction<'_>,
+    topic: &str,
+    row: &Row,
+    household: &pb::Household,
+    month: Date,
+    now: OffsetDateTime,
+    reason: &(dyn Fn(Fen, Fen) -> String + Sync),
+) -> Result<Option<Fen>, Error> {
+    let household_id: Uuid = row.get("household_id");
     if household.status != pb::HouseholdStatus::Enrolled as i32 {
-        return Ok(());
+        return Ok(None);
     }
     let old = Fen(row.get("monthly_amount_fen"));
-    let month = dibao_platform::runtime::clock::add_months(d.died_on.replace_day(1).unwrap_or(d.died_on), 1);
     let new = if household.members.is_empty() {
         Fen(0)
     } else {
         let county = DivisionCode::parse(row.get("county"))
-            .map_err(|e| Error::stored(format!("county of household {}: {e}", d.household_id)))?;
+            .map_err(|e| Error::stored(format!("county of household {household_id}: {e}")))?;
         let Some((policy, _)) = crate::policy::in_force_if_any(&**tx, &county, month).await? else {
-            tracing::warn!(household_id = %d.household_id, %county, "no county policy: amount after a death not recalculated");
-            return Ok(());
+            tracing::warn!(%household_id, %county, "no county policy: amount not recalculated");
+            return Ok(None);
         };
         let stored = income_of(row, &household.household_id)?;
         match crate::policy::assess(household, &stored, &policy, month) {
             Ok((_, benefit)) if benefit.eligible => benefit.monthly_amount,
             // Who is covered, or whether the rest still qualify, is an
-            // officer's to decide at the household's review; the death is
+            // officer's to decide at the household's review; the change is
             // recorded whatever it finds.
             Ok(_) => {
-                tracing::warn!(household_id = %d.household_id, "after a death the household no longer qualifies: for its review");
-                return Ok(());
+                tracing::warn!(%household_id, "the household no longer qualifies as it stands: for its review");
+                return Ok(None);
             }
             Err(why) => {
-                tracing::warn!(household_id = %d.household_id, ?why, "after a death its cover must be decided again: for its review");
-                return Ok(());
+                tracing::warn!(%household_id, ?why, "the household's cover must be decided again: for its review");
+                return Ok(None);
             }
         }
     };
     if new == old {
-        return Ok(());
+        return Ok(None);
     }
     let version = household.version + 1;
-    set_amount(tx, d.household_id, new, version).await?;
-    let reason = if new == Fen(0) {
-        format!("家庭成员均已死亡（{}），自{}起停发", d.died_on, month)
-    } else {
-        format!("家庭成员死亡（{}），自{}起按在世成员重新核定：月保障金由{old}调整为{new}", d.died_on, month)
-    };
-    let change =
-        AmountChange { household_id: d.household_id, from: old, to: new, month, reason: &reason, version, now: d.now };
-    record_amount_change(tx, topic, &change).await
+    set_amount(tx, household_id, new, version).await?;
+    let reason = reason(old, new);
+    let change = AmountChange { household_id, from: old, to: new, month, reason: &reason, version, now };
+    record_amount_change(tx, topic, &change).await?;
+    Ok(Some(new))
+}
+
+/// The household's live members become exactly `ids`.
+#[tracing::instrument(skip(tx, ids))]
+pub async fn replace_members(tx: &Transaction<'_>, household_id: Uuid, ids: &[String]) -> Result<(), Error> {
+    tx.execute(
+        "UPDATE household_member SET live = false WHERE household_id = $1 AND NOT (identity_number = ANY($2))",
+        &[&household_id, &ids],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO household_member (identity_number, household_id, live)
+         SELECT unnest($1::text[]), $2, true
+         ON CONFLICT (identity_number, household_id) DO UPDATE SET live = true",
+        &[&ids, &household_id],
+    )
+    .await?;
+    Ok(())
 }
 
 /// A household's new monthly amount under `version`, its reason recorded

@@ -1,7 +1,10 @@
 //! A county's dibao roster (花名册) imported household by household, on the
-//! platform's import driver: a household new to the roster is enrolled as
-//! the file says, one already imported under the same number is brought to
-//! what the file says, and every change publishes its event (R-SYNC-1).
+//! platform's import driver: a migration tool. A household new to the
+//! roster is enrolled as the file says and its enrolment published
+//! (R-SYNC-1); a row for a household already on the roster, or once on it,
+//! is refused, naming the process that changes it (family members, review,
+//! a new application), unless it is the same as stored (a file sent twice).
+//! Each import is recorded with the officer who ran it (`roster_import`).
 
 use deadpool_postgres::Transaction;
 use dibao_benefit_engine::household::validate_composition;
@@ -11,10 +14,7 @@ use dibao_platform::store::import::{ImportRow, Imported};
 use dibao_platform::trust::officer::Officer;
 use dibao_proto::civil_affairs::v1 as pb;
 use dibao_proto::common::v1::{DivisionCode as PbDivision, IdentityNumber as PbIdentity};
-use dibao_proto::events::v1::{
-    HouseholdAmountChanged, HouseholdCategoryChanged, HouseholdCompositionChanged, HouseholdEnrolled, Programme,
-    event_envelope::Payload,
-};
+use dibao_proto::events::v1::{HouseholdEnrolled, Programme, event_envelope::Payload};
 use dibao_proto::types::{InvalidField, date_to_pb};
 use prost::Message;
 use time::Date;
@@ -26,27 +26,62 @@ use crate::convert;
 use crate::households::{self, Roster};
 
 /// The roster's side of the import driver, for the county operator who
-/// imports: a row outside their jurisdiction is refused.
-pub struct RosterImport<'a>(pub &'a Roster, pub &'a Officer);
+/// imports (a row outside their jurisdiction is refused), in the import
+/// recorded under the id ([`begin`]).
+pub struct RosterImport<'a>(pub &'a Roster, pub &'a Officer, pub Uuid);
+
+/// Records an import begun by `officer`; its id stamps every household it adds.
+pub async fn begin(roster: &Roster, officer: &Officer) -> Result<Uuid, Error> {
+    let id = Uuid::now_v7();
+    roster
+        .pool
+        .get()
+        .await?
+        .execute(
+            "INSERT INTO roster_import (import_id, division, officer_id, officer_name, assertion_id, issuer, started_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &id,
+                &officer.division.as_str(),
+                &officer.officer_id,
+                &officer.name,
+                &officer.assertion_id,
+                &officer.issuer,
+                &roster.clock.now(),
+            ],
+        )
+        .await?;
+    Ok(id)
+}
+
+/// Records how the import ended.
+pub async fn finish(roster: &Roster, id: Uuid, o: &dibao_platform::store::import::Outcome) -> Result<(), Error> {
+    roster
+        .pool
+        .get()
+        .await?
+        .execute(
+            "UPDATE roster_import SET finished_at = $2, applied = $3, unchanged = $4, refused = $5 WHERE import_id = $1",
+            &[&id, &roster.clock.now(), &o.applied, &o.unchanged, &(o.errors.len() as i64)],
+        )
+        .await?;
+    Ok(())
+}
 
 /// A household already imported under the row's number, locked.
 struct Existing {
-    household_id: Uuid,
     body: Vec<u8>,
     category: i32,
     monthly_amount_fen: i64,
-    version: i64,
     status: i32,
 }
 
 impl Existing {
     fn read(row: &Row) -> Self {
         Self {
-            household_id: row.get("household_id"),
             body: row.get("body"),
             category: row.get("category"),
             monthly_amount_fen: row.get("monthly_amount_fen"),
-            version: row.get("version"),
             status: row.get("status"),
         }
     }
@@ -68,7 +103,7 @@ async fn existing_and_clash(
 ) -> Result<(Option<Existing>, Option<String>), Error> {
     let (find, clash) = futures_util::try_join!(
         tx.prepare_cached(
-            "SELECT household_id, body, category, monthly_amount_fen, version, status FROM household
+            "SELECT body, category, monthly_amount_fen, status FROM household
              WHERE county = $1 AND source_id = $2 FOR UPDATE",
         ),
         tx.prepare_cached(
@@ -158,6 +193,7 @@ impl ImportRow for RosterImport<'_> {
                     now,
                     source_id: &source_id,
                     members: &ids,
+                    import_id: self.2,
                 },
             )
             .await?;
@@ -174,71 +210,27 @@ impl ImportRow for RosterImport<'_> {
             households::publish(tx, &roster.topic, household_id, 1, payload).await?;
             return Ok(Imported::Applied);
         };
-        let household_id = existing.household_id;
-        let enrolled = existing.status == pb::HouseholdStatus::Enrolled as i32;
-        if existing.body == body && existing.category == category && existing.monthly_amount_fen == amount.0 && enrolled
+        // A household already on the roster, or once on it, changes only
+        // through the process that signs for it (issue 23, item 6): the
+        // same row again changes nothing (a file sent twice), any other is
+        // refused, naming what to use instead.
+        let enrolled =
+            [pb::HouseholdStatus::Enrolled as i32, pb::HouseholdStatus::GradualExit as i32].contains(&existing.status);
+        if enrolled && existing.body == body && existing.category == category && existing.monthly_amount_fen == amount.0
         {
             return Ok(Imported::Unchanged);
         }
-        let reason = "花名册导入更新".to_owned();
-        let mut events = Vec::new();
-        if existing.body != body {
-            events.push(Payload::HouseholdCompositionChanged(HouseholdCompositionChanged {
-                household_id: household_id.to_string(),
-                members,
-                reason: reason.clone(),
-            }));
-        }
-        if existing.category != category {
-            events.push(Payload::HouseholdCategoryChanged(HouseholdCategoryChanged {
-                household_id: household_id.to_string(),
-                category,
-            }));
-        }
-        if existing.monthly_amount_fen != amount.0 {
-            events.push(Payload::HouseholdAmountChanged(HouseholdAmountChanged {
-                household_id: household_id.to_string(),
-                monthly_amount: Some(amount.into()),
-                effective_month: Some(dibao_proto::common::v1::YearMonth {
-                    year: now.year(),
-                    month: i32::from(now.month() as u8),
-                }),
-                reason: reason.clone(),
-            }));
-            record_amount(
-                tx,
-                household_id,
-                existing.monthly_amount_fen,
-                amount.0,
-                households::first_of_month(now),
-                &reason,
-                now,
-            )
-            .await?;
-        }
-        replace_members(tx, household_id, &ids).await?;
-        let mut version = existing.version;
-        for payload in events {
-            version += 1;
-            households::publish(tx, &roster.topic, household_id, version, payload).await?;
-        }
-        tx.execute(
-            "UPDATE household SET body = $2, category = $3, monthly_amount_fen = $4, status = $5, village = $6,
-                                  enrolled_on = coalesce(enrolled_on, $7), version = $8
-             WHERE household_id = $1",
-            &[
-                &household_id,
-                &body,
-                &category,
-                &amount.0,
-                &(pb::HouseholdStatus::Enrolled as i32),
-                &submitted.village.as_str(),
-                &enrolled_on,
-                &version,
-            ],
-        )
-        .await?;
-        Ok(Imported::Applied)
+        Err(reject(
+            "household.household_id",
+            &if enrolled {
+                format!(
+                    "户编号“{source_id}”的家庭已在册，导入只新增尚未在册的家庭：家庭成员变化请办理家庭成员变更或死亡登记，\
+                     保障类别和金额请通过复核调整"
+                )
+            } else {
+                format!("户编号“{source_id}”的家庭已退出或未获批准，导入不能重新纳入：请提交低保申请，经审核审批后纳入")
+            },
+        ))
     }
 }
 
@@ -255,6 +247,7 @@ struct NewRow<'a> {
     now: time::OffsetDateTime,
     source_id: &'a str,
     members: &'a [String],
+    import_id: Uuid,
 }
 
 #[tracing::instrument(skip_all, fields(household_id = %h.household_id))]
@@ -263,8 +256,8 @@ async fn insert(tx: &Transaction<'_>, h: &NewRow<'_>) -> Result<(), Error> {
     let household = tx
         .prepare_cached(
             "INSERT INTO household (household_id, county, village, status, programme, category,
-                                    monthly_amount_fen, enrolled_on, body, income, created_at, source_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                    monthly_amount_fen, enrolled_on, body, income, created_at, source_id, import_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .await?;
     tx.execute(
@@ -282,6 +275,7 @@ async fn insert(tx: &Transaction<'_>, h: &NewRow<'_>) -> Result<(), Error> {
             &no_income,
             &h.now,
             &h.source_id,
+            &h.import_id,
         ],
     )
     .await?;
@@ -291,42 +285,5 @@ async fn insert(tx: &Transaction<'_>, h: &NewRow<'_>) -> Result<(), Error> {
         )
         .await?;
     tx.execute(&members, &[&h.members, &h.household_id]).await?;
-    Ok(())
-}
-
-/// The household's live members become exactly `ids`.
-#[tracing::instrument(skip(tx, ids))]
-async fn replace_members(tx: &Transaction<'_>, household_id: Uuid, ids: &[String]) -> Result<(), Error> {
-    tx.execute(
-        "UPDATE household_member SET live = false WHERE household_id = $1 AND NOT (identity_number = ANY($2))",
-        &[&household_id, &ids],
-    )
-    .await?;
-    tx.execute(
-        "INSERT INTO household_member (identity_number, household_id, live)
-         SELECT unnest($1::text[]), $2, true
-         ON CONFLICT (identity_number, household_id) DO UPDATE SET live = true",
-        &[&ids, &household_id],
-    )
-    .await?;
-    Ok(())
-}
-
-#[tracing::instrument(skip(tx, reason))]
-async fn record_amount(
-    tx: &Transaction<'_>,
-    household_id: Uuid,
-    from_fen: i64,
-    to_fen: i64,
-    month: Date,
-    reason: &str,
-    now: time::OffsetDateTime,
-) -> Result<(), Error> {
-    tx.execute(
-        "INSERT INTO amount_change (household_id, from_fen, to_fen, effective_month, reason, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&household_id, &from_fen, &to_fen, &month, &reason, &now],
-    )
-    .await?;
     Ok(())
 }

@@ -11,7 +11,8 @@
 //! - [`process`]: the order of steps and who signs each;
 //! - [`report_gate`]: the hub's report read and held against the household before a step accepts it (R-VER-2);
 //! - [`policy`]: county policy, its recalculation, and the engine run over a household;
-//! - [`import`]: a county's roster imported on the platform's import driver;
+//! - [`import`]: a county's roster imported on the platform's import driver (new households only);
+//! - [`members`]: a household's members changed, signed, published and assessed again;
 //! - [`notice`]: public notice lists in CSV and xlsx (R-PROC-3);
 //! - [`review`]: reviews due (R-REV-1), signed reviews and gradual exits (R-BEN-4);
 //! - [`sampling`]: reproducible random samples for checks (R-AUD-1);
@@ -30,6 +31,7 @@ pub mod convert;
 pub mod history;
 pub mod households;
 pub mod import;
+pub mod members;
 pub mod notice;
 pub mod payments;
 pub mod policy;

@@ -23,7 +23,7 @@ use crate::import::RosterImport;
 use crate::notice::{self, NoticeRequest};
 use crate::policy::{self, Saving};
 use crate::sampling::{self, SampleRequest};
-use crate::{complaints, convert, history, payments, reports, review, sync};
+use crate::{complaints, convert, history, members, payments, reports, review, sync};
 
 pub struct CivilAffairs(pub Arc<Roster>);
 
@@ -82,13 +82,33 @@ impl CivilAffairsService for CivilAffairs {
             Ok(o) => o,
             Err(e) => return respond(Err(e)),
         };
-        respond(import::run(&self.0.pool, &RosterImport(&self.0, &officer), request.into_inner()).await.map(|o| {
-            pb::ImportRosterResponse {
-                households_applied: o.applied,
-                households_unchanged: o.unchanged,
-                errors: o.errors,
+        respond(
+            async {
+                let id = crate::import::begin(&self.0, &officer).await?;
+                let o = import::run(&self.0.pool, &RosterImport(&self.0, &officer, id), request.into_inner()).await?;
+                crate::import::finish(&self.0, id, &o).await?;
+                Ok(pb::ImportRosterResponse {
+                    households_applied: o.applied,
+                    households_unchanged: o.unchanged,
+                    errors: o.errors,
+                })
             }
-        }))
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_members(
+        &self,
+        request: Request<pb::ChangeMembersRequest>,
+    ) -> Result<Response<pb::ChangeMembersResponse>, Status> {
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                members::change(&self.0, members::MemberChange::check(request.into_inner(), &officer)?).await
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all)]

@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0018_paid_after_death", include_str!("../migrations/0018_paid_after_death.sql")),
     ("0019_complaint_concerned_by_signature", include_str!("../migrations/0019_complaint_concerned_by_signature.sql")),
     ("0020_upward_reports", include_str!("../migrations/0020_upward_reports.sql")),
+    ("0021_member_changes_and_imports", include_str!("../migrations/0021_member_changes_and_imports.sql")),
 ];
 
 /// The system that comes for an officer: the gateway, the mesh's one
@@ -137,6 +138,11 @@ pub const ACCESS: &[Rule] = &[
     ),
     officers(
         "/dibao.civil_affairs.v1.CivilAffairsService/RecordDeath",
+        &[TownshipCaseworker, CountyOperator],
+        Scope::Data,
+    ),
+    officers(
+        "/dibao.civil_affairs.v1.CivilAffairsService/ChangeMembers",
         &[TownshipCaseworker, CountyOperator],
         Scope::Data,
     ),

@@ -53,17 +53,19 @@ pub enum PovertyError {
     #[error("只有已脱贫的户才能标注返贫")]
     NotExited,
     #[error("该成员已登记在另一建档立卡户中，同一人不得重复登记")]
-    MemberTaken { index: usize },
+    MemberTaken { field: String },
+    #[error("家庭成员没有变化")]
+    MembersUnchanged,
 }
 
 impl Refusal for PovertyError {
     fn kind(&self) -> RefusalKind {
         match self {
             PovertyError::NotFound(_) | PovertyError::NoLiveMember(_) => RefusalKind::NotFound,
-            PovertyError::AlreadyExited | PovertyError::NotExited => RefusalKind::FailedPrecondition,
-            PovertyError::MemberTaken { index } => {
-                RefusalKind::InvalidArgument { field: format!("household.members[{index}].person.identity_number") }
+            PovertyError::AlreadyExited | PovertyError::NotExited | PovertyError::MembersUnchanged => {
+                RefusalKind::FailedPrecondition
             }
+            PovertyError::MemberTaken { field } => RefusalKind::InvalidArgument { field: field.clone() },
         }
     }
 
@@ -74,6 +76,7 @@ impl Refusal for PovertyError {
             PovertyError::AlreadyExited => "ALREADY_EXITED",
             PovertyError::NotExited => "NOT_EXITED",
             PovertyError::MemberTaken { .. } => "MEMBER_IN_ANOTHER_HOUSEHOLD",
+            PovertyError::MembersUnchanged => "MEMBERS_UNCHANGED",
         }
     }
 }
@@ -278,16 +281,34 @@ async fn members_under(tx: &Transaction<'_>, county: &str, source_id: &str) -> R
         .collect())
 }
 
-/// Registers a household, or with `source_id` brings the one registered
-/// under it to what `h` says; the change and its event in `tx`, and the
-/// dibao flag it now has (R-SYNC-2).
+/// How a household comes to [`register`].
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    /// The officer's registration form: a new household.
+    Form,
+    /// A line of the office's roster file under this number (a migration
+    /// tool): a new household; one already registered under it only when
+    /// the line is what is stored (a file sent twice), otherwise refused,
+    /// naming the process that changes it.
+    File(&'a str),
+    /// The office's change of the members of the household under this number.
+    Members(&'a str),
+}
+
+/// Registers a household, or (`Via::Members`) brings the one registered
+/// under its number to the members `h` lists; the change and its event in
+/// `tx`, and the dibao flag it now has (R-SYNC-2).
 pub async fn register(
     roster: &Roster,
     officer: &Officer,
     tx: &Transaction<'_>,
     h: &pb::PoorHousehold,
-    source_id: Option<&str>,
+    via: Via<'_>,
 ) -> Result<Registered, Error> {
+    let source_id = match via {
+        Via::Form => None,
+        Via::File(s) | Via::Members(s) => Some(s),
+    };
     let checked = check(h, "household")?;
     officer.must_cover(&checked.village, "household.village")?;
     let county = checked.village.county().ok_or_else(|| InvalidField::new("household.village", "无法确定所属县"))?;
@@ -311,14 +332,22 @@ pub async fn register(
     let existing = match source_id {
         Some(s) => tx
             .query_opt(
-                "SELECT household_id, body, version FROM poor_household WHERE county = $1 AND source_id = $2 FOR UPDATE",
+                "SELECT household_id, body, version, dibao_registered_poor FROM poor_household
+                 WHERE county = $1 AND source_id = $2 FOR UPDATE",
                 &[&county.as_str(), &s],
             )
             .await?
-            .map(|r| (r.get::<_, Uuid>("household_id"), r.get::<_, Vec<u8>>("body"), r.get::<_, i64>("version"))),
+            .map(|r| {
+                (
+                    r.get::<_, Uuid>("household_id"),
+                    r.get::<_, Vec<u8>>("body"),
+                    r.get::<_, i64>("version"),
+                    r.get::<_, bool>("dibao_registered_poor"),
+                )
+            }),
         None => None,
     };
-    let own = existing.as_ref().map_or_else(Uuid::nil, |(id, _, _)| *id);
+    let own = existing.as_ref().map_or_else(Uuid::nil, |(id, ..)| *id);
     // The flag as the office records it: on its roster file, or on the form.
     let basis = if source_id.is_some() { "建档立卡名单导入" } else { "建档立卡登记" };
     if let Some(clash) = tx
@@ -331,7 +360,11 @@ pub async fn register(
     {
         let taken: String = clash.get("identity_number");
         let index = ids.iter().position(|x| *x == taken).unwrap_or(0);
-        return Err(PovertyError::MemberTaken { index }.into());
+        // Named as the request names it: a household's members, or a change's.
+        let prefix = if matches!(via, Via::Members(_)) { "" } else { "household." };
+        return Err(
+            PovertyError::MemberTaken { field: format!("{prefix}members[{index}].person.identity_number") }.into()
+        );
     }
     let body = checked.canonical.encode_to_vec();
     let now = roster.clock.now();
@@ -371,11 +404,32 @@ pub async fn register(
             publish(tx, &roster.topic, &id.to_string(), 1, payload).await?;
             (id, Registered::New(id))
         }
-        Some((id, old, _)) if old == body => {
-            let flag = record_flag(tx, &roster.topic, id, checked.flag, &officer.officer_id, basis, now).await?;
-            return Ok(if flag.is_some() { Registered::Changed } else { Registered::Unchanged });
+        // A household on the roster changes through the office's signed
+        // processes, never by a file (issue 23, item 6): the same line
+        // again changes nothing, any other is refused, naming the process.
+        Some((_, old, _, flag)) if matches!(via, Via::File(_)) => {
+            let number = source_id.unwrap_or_default();
+            return if old == body && flag == checked.flag {
+                Ok(Registered::Unchanged)
+            } else if old == body {
+                Err(InvalidField::new(
+                    "household.dibao_registered_poor",
+                    format!("户编号“{number}”的建档立卡户已在库：扶贫低保户标识请通过标识变更办理，并填写依据"),
+                )
+                .into())
+            } else {
+                Err(InvalidField::new(
+                    "household.household_id",
+                    format!(
+                        "户编号“{number}”的建档立卡户已在库，导入只新增尚未在库的户：家庭成员变化请办理成员变更或死亡登记，\
+                         脱贫、返贫请办理状态变更"
+                    ),
+                )
+                .into())
+            };
         }
-        Some((id, _, version)) => {
+        Some((_, old, _, _)) if old == body => return Err(PovertyError::MembersUnchanged.into()),
+        Some((id, _, version, _)) => {
             let version = version + 1;
             tx.execute(
                 "UPDATE poor_household SET body = $2, village = $3, version = $4 WHERE household_id = $1",
@@ -397,7 +451,7 @@ pub async fn register(
                 members: checked.canonical.members.clone(),
             });
             publish(tx, &roster.topic, &id.to_string(), version, payload).await?;
-            record_flag(tx, &roster.topic, id, checked.flag, &officer.officer_id, basis, now).await?;
+            // The flag stays as the office recorded it.
             (id, Registered::Changed)
         }
     };
@@ -407,10 +461,14 @@ pub async fn register(
         &[&ids, &household_id],
     )
     .await?;
-    // The dibao households sharing its members, at once; the flag stays as
-    // the office recorded it, and where the dibao roster says otherwise the
-    // comparison's list (e) reports it until the office or the sync sets it.
-    sync::refresh_flags(tx, &roster.topic, &affected, &[], sync::Flags::Matches).await?;
+    // The dibao households sharing its members, at once. On a registration
+    // the flag stays as the office recorded it, and where the dibao roster
+    // says otherwise the comparison's list (e) reports it until the office
+    // or the sync sets it; a change of members touches the household as a
+    // dibao change of members does (R-SYNC-2): its flag is set as the dibao
+    // roster now says, recorded as the sync's.
+    let flags = if matches!(via, Via::Members(_)) { sync::Flags::Sync } else { sync::Flags::Matches };
+    sync::refresh_flags(tx, &roster.topic, &affected, &[], flags).await?;
     Ok(outcome)
 }
 
@@ -508,6 +566,85 @@ pub async fn set_flag(
 /// Attempts of a registration that collided with a concurrent change.
 const ATTEMPTS: usize = 5;
 
+/// A change of a household's members by the office, checked.
+pub struct MembersChange {
+    pub household_id: Uuid,
+    pub members: Vec<dibao_proto::events::v1::RosterMember>,
+    pub reason: String,
+}
+
+impl MembersChange {
+    pub fn check(req: pb::ChangeMembersRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let id = Uuid::parse_str(&req.household_id)
+            .map_err(|_| errors.push(InvalidField::new("household_id", "户编号格式不正确")))
+            .ok();
+        if req.members.is_empty() {
+            errors.push(InvalidField::new("members", "请列出变更后的全部在世家庭成员（成员死亡请办理死亡登记）"));
+        }
+        let reason = req.reason.trim();
+        if reason.is_empty() {
+            errors.push(InvalidField::new("reason", "请填写变更原因（如新生儿落户、婚嫁迁出）"));
+        }
+        match (id, errors.is_empty()) {
+            (Some(household_id), true) => Ok(Self { household_id, members: req.members, reason: reason.to_owned() }),
+            _ => Err(Error::InvalidArgument(errors)),
+        }
+    }
+}
+
+/// The office's change of a household's members (a birth, a marriage, a
+/// member moving in or out), by the officer whose jurisdiction holds it:
+/// checked like a registration, published as the household's next version
+/// (`PoorHouseholdCompositionChanged`), the dibao flags of everyone it
+/// touches recomputed; retried like a registration when it collides with
+/// the other roster's events touching the same people.
+#[tracing::instrument(skip_all, fields(household_id = %c.household_id))]
+pub async fn change_members(
+    roster: &Roster,
+    reader: &Reader,
+    officer: &Officer,
+    c: MembersChange,
+) -> Result<pb::ChangeMembersResponse, Error> {
+    let mut client = roster.pool.get().await?;
+    let mut attempt = 1;
+    loop {
+        let tx = client.transaction().await?;
+        covered(&tx, reader, c.household_id).await?;
+        let row = tx
+            .query_opt(&format!("SELECT {COLUMNS} FROM poor_household WHERE household_id = $1"), &[&c.household_id])
+            .await?
+            .ok_or(PovertyError::NotFound(c.household_id))?;
+        let source: String = row.get("source_id");
+        let h = pb::PoorHousehold { members: c.members.clone(), ..household_of(&row)? };
+        match register(roster, officer, &tx, &h, Via::Members(&source)).await {
+            Ok(_) => {
+                let version: i64 = tx
+                    .query_one("SELECT version FROM poor_household WHERE household_id = $1", &[&c.household_id])
+                    .await?
+                    .get(0);
+                tx.commit().await?;
+                tracing::info!(household_id = %c.household_id, reason = %c.reason, "poor household's members changed");
+                return Ok(pb::ChangeMembersResponse { version });
+            }
+            Err(Error::Conflict(_)) if attempt < ATTEMPTS => attempt += 1,
+            // The request names the members directly, not a household's.
+            Err(Error::InvalidArgument(errors)) => {
+                return Err(Error::InvalidArgument(
+                    errors
+                        .into_iter()
+                        .map(|mut e| {
+                            e.field = e.field.trim_start_matches("household.").to_owned();
+                            e
+                        })
+                        .collect(),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Registers one household (the officer's registration), retried when it
 /// collides with the other roster's events touching the same people.
 #[tracing::instrument(skip_all)]
@@ -521,7 +658,7 @@ pub async fn register_one(
     let mut attempt = 1;
     let id = loop {
         let tx = client.transaction().await?;
-        match register(roster, officer, &tx, &h, None).await {
+        match register(roster, officer, &tx, &h, Via::Form).await {
             Ok(Registered::New(id)) => {
                 tx.commit().await?;
                 break id;

@@ -15,7 +15,7 @@ use dibao_proto::sync::v1::{RebuildDibaoViewRequest, RebuildDibaoViewResponse};
 use dibao_proto::types::InvalidField;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::households::{self, DeathReport, FlagChange, Roster, StatusChange};
+use crate::households::{self, DeathReport, FlagChange, MembersChange, Roster, StatusChange};
 use crate::import::RosterImport;
 use crate::sync;
 
@@ -92,6 +92,22 @@ impl PovertyAlleviationService for PovertyAlleviation {
             async {
                 let officer = officer_of(&request)?;
                 households::set_flag(&self.0, &reader, &officer, FlagChange::check(request.into_inner())?).await
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_members(
+        &self,
+        request: Request<pb::ChangeMembersRequest>,
+    ) -> Result<Response<pb::ChangeMembersResponse>, Status> {
+        let reader = Reader::of(&request);
+        respond(
+            async {
+                let officer = officer_of(&request)?;
+                households::change_members(&self.0, &reader, &officer, MembersChange::check(request.into_inner())?)
+                    .await
             }
             .await,
         )

@@ -48,6 +48,7 @@ pub const ACCESS: &[Rule] = &[
     officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ChangeStatus", &[PovertyOfficer], Scope::Data),
     officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/RecordDeath", &[PovertyOfficer], Scope::Data),
     officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/SetDibaoFlag", &[PovertyOfficer], Scope::Data),
+    officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ChangeMembers", &[PovertyOfficer], Scope::Data),
     officers("/dibao.poverty_alleviation.v1.PovertyAlleviationService/ImportRoster", &[PovertyOfficer], Scope::Request),
     // The comparison checks that a list (b) decision names the registration it made (R-CMP-3).
     Rule {

@@ -8,6 +8,7 @@ mod certificates;
 mod complaints;
 mod hardship;
 mod helpers;
+mod members;
 mod payments;
 mod process;
 mod report_gate;

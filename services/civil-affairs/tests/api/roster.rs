@@ -129,11 +129,15 @@ async fn roster_import_applies_whole_households_reports_rows_and_is_idempotent()
     assert_eq!((again.households_applied, again.households_unchanged), (0, 2));
     assert_eq!(again.errors, first.errors);
 
-    // A corrected amount updates that household only.
+    // A household on the roster is not rewritten by a file (issue 23, item
+    // 6): another amount is refused, naming the process to use instead.
     let mut changed = rows;
     changed[0] = roster_row(1, "HH-001", household(), 55_000);
     let third = r.client.import_roster(tokio_stream::iter(changed)).await.expect("import").into_inner();
-    assert_eq!((third.households_applied, third.households_unchanged), (1, 1));
+    assert_eq!((third.households_applied, third.households_unchanged), (0, 1));
+    let refused = third.errors.iter().find(|e| e.row == 1).expect("row 1 refused");
+    assert_eq!(refused.field, "household.household_id");
+    assert!(refused.message.contains("已在册") && refused.message.contains("复核"), "{}", refused.message);
 
     let events = household_events(&r.env.broker, &r.topic);
     let kinds: Vec<&str> = events
@@ -145,6 +149,23 @@ async fn roster_import_applies_whole_households_reports_rows_and_is_idempotent()
         })
         .collect();
     assert_eq!(kinds.iter().filter(|k| **k == "enrolled").count(), 2, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| **k == "amount").count(), 1, "{kinds:?}");
-    assert_eq!(kinds.len(), 3, "nothing else was published: {kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "amount").count(), 0, "{kinds:?}");
+    assert_eq!(kinds.len(), 2, "nothing else was published: {kinds:?}");
+    // Each import is recorded with the officer who ran it.
+    let imports = r
+        .env
+        .db
+        .client()
+        .await
+        .expect("db")
+        .query(
+            "SELECT officer_id, applied, unchanged, refused FROM civil_affairs.roster_import ORDER BY started_at",
+            &[],
+        )
+        .await
+        .expect("imports");
+    let recorded: Vec<(String, i64, i64, i64)> =
+        imports.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    let office = "county_approver-220581".to_owned();
+    assert_eq!(recorded, [(office.clone(), 2, 0, 3), (office.clone(), 0, 2, 3), (office, 0, 1, 4)]);
 }
