@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
     let import_peak = peak_rss_mib();
     anyhow::ensure!(report.errors.is_empty() && report.applied == i64::from(n), "import incomplete: {report}");
     println!(
-        "import via gRPC (mTLS, a savepoint per household in batch transactions, event in the outbox): {n} households in {import_secs:.1} s = {:.0} households/s, peak RSS {:.1} MiB",
+        "import via gRPC (mTLS, batches of up to 5,000 applied set-based, whole or nothing per household, events in the outbox): {n} households in {import_secs:.1} s = {:.0} households/s, peak RSS {:.1} MiB",
         f64::from(n) / import_secs,
         import_peak
     );

@@ -28,41 +28,41 @@ CREATE TRIGGER household_ledger_append_only BEFORE UPDATE OR DELETE ON household
 CREATE TRIGGER household_ledger_no_truncate BEFORE TRUNCATE ON household_ledger
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite();
 
+-- The roster import that added a household, if one did (roster_import).
+ALTER TABLE household ADD COLUMN import_id uuid;
+
 -- Appends the households' rows where what they state differs from their
--- last row: one statement for every household a statement touched.
-CREATE FUNCTION ledger_households(ids uuid[], imported boolean) RETURNS void LANGUAGE sql AS $$
+-- last row: one statement for every household a statement touched. A
+-- household's first row says whether a roster import brought it (its
+-- import_id; an application's household is first written applying).
+CREATE FUNCTION ledger_households(ids uuid[]) RETURNS void LANGUAGE sql AS $$
     INSERT INTO household_ledger (household_id, county, status, programme, category, monthly_amount_fen, persons, imported)
-    SELECT h.household_id, h.county, h.status, h.programme, h.category, h.monthly_amount_fen,
-           (SELECT count(*) FROM household_member m WHERE m.household_id = h.household_id AND m.live)::int,
-           imported
+    SELECT h.household_id, h.county, h.status, h.programme, h.category, h.monthly_amount_fen, now.persons,
+           last.id IS NULL AND h.import_id IS NOT NULL
     FROM household h
+    CROSS JOIN LATERAL (SELECT count(*)::int AS persons FROM household_member m
+                        WHERE m.household_id = h.household_id AND m.live) now
+    LEFT JOIN LATERAL (SELECT l.id, l.status, l.programme, l.category, l.monthly_amount_fen, l.persons
+                       FROM household_ledger l WHERE l.household_id = h.household_id
+                       ORDER BY l.id DESC LIMIT 1) last ON true
     WHERE h.household_id = ANY(ids)
-      AND NOT EXISTS (
-          SELECT 1 FROM (SELECT * FROM household_ledger l WHERE l.household_id = h.household_id ORDER BY id DESC LIMIT 1) last
-          WHERE (last.status, last.programme, last.category, last.monthly_amount_fen, last.persons)
-              = (h.status, h.programme, h.category, h.monthly_amount_fen,
-                 (SELECT count(*) FROM household_member m WHERE m.household_id = h.household_id AND m.live)::int))
+      AND (last.id IS NULL
+           OR (last.status, last.programme, last.category, last.monthly_amount_fen, last.persons)
+              <> (h.status, h.programme, h.category, h.monthly_amount_fen, now.persons))
 $$;
 
-CREATE FUNCTION ledger_household_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- Only a roster import inserts a household already enrolled (2).
-    PERFORM ledger_households(array_agg(household_id), bool_and(status = 2)) FROM new_rows;
-    RETURN NULL;
-END $$;
 CREATE FUNCTION ledger_household_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM ledger_households(array_agg(DISTINCT household_id), false) FROM new_rows;
+    PERFORM ledger_households(array_agg(DISTINCT household_id)) FROM new_rows;
     RETURN NULL;
 END $$;
 CREATE FUNCTION ledger_member_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM ledger_households(array_agg(DISTINCT household_id), false) FROM old_rows;
+    PERFORM ledger_households(array_agg(DISTINCT household_id)) FROM old_rows;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER household_ledger_on_insert AFTER INSERT ON household
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ledger_household_inserted();
+-- A household is written with its members: its first row follows them.
 CREATE TRIGGER household_ledger_on_update AFTER UPDATE ON household
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ledger_household_changed();
 CREATE TRIGGER household_ledger_on_member_insert AFTER INSERT ON household_member

@@ -22,7 +22,8 @@ CREATE TRIGGER member_change_no_truncate BEFORE TRUNCATE ON member_change
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite();
 
 -- Each roster import (a migration tool), with the officer who ran it and
--- how it ended; the households it added carry its id.
+-- how it ended; the households it added carry its id (household.import_id,
+-- added with the ledger that reads it).
 CREATE TABLE roster_import (
     import_id    uuid        PRIMARY KEY,
     division     text        NOT NULL,
@@ -36,4 +37,3 @@ CREATE TABLE roster_import (
     unchanged    bigint,
     refused      bigint
 );
-ALTER TABLE household ADD COLUMN import_id uuid;

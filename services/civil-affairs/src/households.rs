@@ -437,6 +437,26 @@ pub async fn publish(
     Ok(())
 }
 
+/// Writes many households' events into the outbox at once (a roster
+/// import): `(household, version, payload)`, in order.
+pub async fn publish_all(tx: &Transaction<'_>, topic: &str, events: Vec<(Uuid, i64, Payload)>) -> Result<(), Error> {
+    let keys: Vec<String> = events.iter().map(|(id, ..)| id.to_string()).collect();
+    let events = events
+        .into_iter()
+        .zip(&keys)
+        .map(|((_, version, payload), key)| NewEvent {
+            topic,
+            aggregate_type: AGGREGATE,
+            aggregate_key: key,
+            aggregate_version: version,
+            producer: PRODUCER,
+            payload,
+        })
+        .collect();
+    outbox::enqueue_all(tx, events).await?;
+    Ok(())
+}
+
 /// The household as the departments' records certify it (members'
 /// disability grades and illness, the illness deduction), in `tx`, where
 /// `row` is the household locked: from here on every assessment counts

@@ -46,8 +46,52 @@ pub async fn enqueue(
     tx: &impl deadpool_postgres::GenericClient,
     event: NewEvent<'_>,
 ) -> Result<uuid::Uuid, tokio_postgres::Error> {
-    let event_id = uuid::Uuid::now_v7();
     let trace_context = telemetry::current_trace_context();
+    let (topic, key) = (event.topic, event.aggregate_key);
+    let (event_id, envelope) = envelope(event, &trace_context);
+    insert(tx, event_id, topic, key, &envelope.encode_to_vec(), &trace_context).await?;
+    Ok(event_id)
+}
+
+/// Writes many events into the outbox in two statements (a bulk import),
+/// in the order given, inside the caller's transaction; each key's lock is
+/// taken as [`insert`] takes it, all of them before any row.
+pub async fn enqueue_all(
+    tx: &impl deadpool_postgres::GenericClient,
+    events: Vec<NewEvent<'_>>,
+) -> Result<(), tokio_postgres::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let trace_context = telemetry::current_trace_context();
+    let (mut ids, mut topics, mut keys, mut payloads) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for event in events {
+        topics.push(event.topic.to_owned());
+        keys.push(event.aggregate_key.to_owned());
+        let (event_id, envelope) = envelope(event, &trace_context);
+        ids.push(event_id);
+        payloads.push(envelope.encode_to_vec());
+    }
+    // In key order, as every writer takes them: two bulk writers queue
+    // instead of deadlocking.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS keys",
+        &[&keys],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO outbox (event_id, topic, aggregate_key, payload, trace_context)
+         SELECT e, t, k, p, $5 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS r (e, t, k, p, n)
+         ORDER BY n",
+        &[&ids, &topics, &keys, &payloads, &serde_json_map(&trace_context)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The event as published, with its new id.
+fn envelope(event: NewEvent<'_>, trace_context: &HashMap<String, String>) -> (uuid::Uuid, EventEnvelope) {
+    let event_id = uuid::Uuid::now_v7();
     let envelope = EventEnvelope {
         event_id: event_id.to_string(),
         event_type: payload_type(&event.payload).to_owned(),
@@ -59,8 +103,7 @@ pub async fn enqueue(
         trace_context: trace_context.clone(),
         payload: Some(event.payload),
     };
-    insert(tx, event_id, event.topic, event.aggregate_key, &envelope.encode_to_vec(), &trace_context).await?;
-    Ok(event_id)
+    (event_id, envelope)
 }
 
 /// Writes already-encoded bytes (an operator's retry of a dead letter).

@@ -1,6 +1,8 @@
 //! The streamed roster import both roster services run (R-ROSTER-1,
 //! R-ROSTER-2). Rows are applied in batches of what has arrived (at most
-//! [`BATCH`]), one transaction per batch and a savepoint per household:
+//! [`ImportRow::BATCH`]): set-based where the roster can ([`ImportRow::apply_batch`],
+//! a few statements for the whole batch), otherwise — and whenever that
+//! fails — one transaction per batch and a savepoint per household:
 //! each household whole or not at all, without a commit (and its disk
 //! flush) each. A wrong row is reported with its fields and leaves the
 //! others as they were; a household that collides with a concurrent change
@@ -19,8 +21,6 @@ use futures_util::{Stream, StreamExt};
 use crate::Error;
 use crate::runtime::error::RefusalKind;
 
-/// Rows applied in one transaction at most.
-pub const BATCH: usize = 500;
 /// Attempts of a household that collided with a concurrent change.
 const ATTEMPTS: usize = 5;
 
@@ -37,12 +37,29 @@ pub enum Imported {
 pub trait ImportRow: Sync {
     type Row: Send + Sync;
 
+    /// Rows applied in one transaction at most. A roster that applies a
+    /// batch set-based takes more at once: fewer statements and commits.
+    const BATCH: usize = 500;
+
     /// The row's number as the caller numbered it (the file's line).
     fn row_number(row: &Self::Row) -> i64;
 
     /// Applies `row` inside `tx` (a savepoint of the batch). A wrong row
     /// answers `Error::InvalidArgument` (or a refusal naming a field).
     fn apply(&self, tx: &Transaction<'_>, row: &Self::Row) -> impl Future<Output = Result<Imported, Error>> + Send;
+
+    /// Applies a whole batch set-based inside `tx`, when the roster can:
+    /// what became of each row, in order (a wrong row's error naming its
+    /// fields, as [`ImportRow::apply`] would answer). `None`, or any error,
+    /// and the batch is applied row by row instead, from a new transaction.
+    fn apply_batch(
+        &self,
+        tx: &Transaction<'_>,
+        rows: &[&Self::Row],
+    ) -> impl Future<Output = Result<Option<Vec<Result<Imported, Error>>>, Error>> + Send {
+        let _ = (tx, rows);
+        async { Ok(None) }
+    }
 }
 
 /// What an import did.
@@ -59,7 +76,7 @@ where
     I: ImportRow,
     S: Stream<Item = Result<I::Row, tonic::Status>> + Unpin,
 {
-    let mut rows = rows.ready_chunks(BATCH);
+    let mut rows = rows.ready_chunks(I::BATCH);
     let mut out = Outcome::default();
     while let Some(chunk) = rows.next().await {
         let chunk = chunk
@@ -67,6 +84,13 @@ where
             .collect::<Result<Vec<_>, _>>()
             .map_err(|s| Error::Unavailable(format!("the caller's stream of rows broke: {s}")))?;
         let mut client = pool.get().await?;
+        // Set-based first; row by row where the batch cannot be.
+        if let Some(done) = whole_batch(&mut client, importer, &chunk).await? {
+            out.applied += done.applied;
+            out.unchanged += done.unchanged;
+            out.errors.extend(done.errors);
+            continue;
+        }
         let mut queue: VecDeque<&I::Row> = chunk.iter().collect();
         let mut attempt = 1;
         while !queue.is_empty() {
@@ -114,6 +138,48 @@ where
         "roster import finished"
     );
     Ok(out)
+}
+
+/// The batch applied by [`ImportRow::apply_batch`] in one transaction,
+/// committed; `None` (nothing written) where the roster cannot, or any
+/// statement or the commit failed.
+async fn whole_batch<I: ImportRow>(
+    client: &mut deadpool_postgres::Client,
+    importer: &I,
+    chunk: &[I::Row],
+) -> Result<Option<Outcome>, Error> {
+    let rows: Vec<&I::Row> = chunk.iter().collect();
+    let tx = client.transaction().await?;
+    let results = match importer.apply_batch(&tx, &rows).await {
+        Ok(Some(results)) if results.len() == rows.len() => results,
+        Ok(_) => return Ok(None),
+        Err(e) => {
+            tracing::debug!(error = %e, "the batch could not be applied set-based: row by row");
+            return Ok(None);
+        }
+    };
+    let mut done = Outcome::default();
+    for (row, result) in rows.iter().zip(results) {
+        match result {
+            Ok(Imported::Applied) => done.applied += 1,
+            Ok(Imported::Unchanged) => done.unchanged += 1,
+            Err(e) => match row_errors(I::row_number(row), e) {
+                Ok(errors) => done.errors.extend(errors),
+                // Not a row's fault: nothing of the batch is kept.
+                Err(e) => {
+                    tracing::debug!(error = %e, "the batch answered an error of no row: row by row");
+                    return Ok(None);
+                }
+            },
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => Ok(Some(done)),
+        Err(e) => {
+            tracing::debug!(error = %e, "the batch did not commit: row by row");
+            Ok(None)
+        }
+    }
 }
 
 /// The row's errors when `e` says the row is wrong; `e` itself otherwise.
