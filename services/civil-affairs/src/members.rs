@@ -114,39 +114,28 @@ pub async fn change(roster: &Roster, c: MemberChange) -> Result<pb::ChangeMember
         .iter()
         .map(|r| r.get(0))
         .collect();
-    if let Some(taken) = tx
+    // Nobody live in another household, nobody recorded dead: the first
+    // listed who is either, named.
+    if let Some(found) = tx
         .query_opt(
-            "SELECT identity_number FROM household_member
-             WHERE live AND identity_number = ANY($1) AND household_id <> $2
-             ORDER BY array_position($1, identity_number) LIMIT 1",
+            "SELECT identity_number, dead FROM (
+                 SELECT identity_number, false AS dead FROM household_member
+                  WHERE live AND identity_number = ANY($1) AND household_id <> $2
+                 UNION ALL
+                 SELECT identity_number, true FROM member_death WHERE identity_number = ANY($1)
+             ) found ORDER BY array_position($1, identity_number) LIMIT 1",
             &[&ids, &c.household_id],
         )
         .await?
     {
-        let taken: String = taken.get(0);
-        let i = ids.iter().position(|x| *x == taken).unwrap_or(0);
-        return Err(InvalidField::new(
-            format!("members[{i}].person.identity_number"),
-            "该成员已在另一低保、特困家庭中，同一人不得重复纳入，配偶和未成年子女不得分户（R-ROSTER-4）",
-        )
-        .into());
-    }
-    // The dead are not brought back by a list.
-    if let Some(dead) = tx
-        .query_opt(
-            "SELECT identity_number FROM member_death WHERE identity_number = ANY($1)
-             ORDER BY array_position($1, identity_number) LIMIT 1",
-            &[&ids],
-        )
-        .await?
-    {
-        let dead: String = dead.get(0);
-        let i = ids.iter().position(|x| *x == dead).unwrap_or(0);
-        return Err(InvalidField::new(
-            format!("members[{i}].person.identity_number"),
-            "该成员已登记死亡，不能列为在世成员",
-        )
-        .into());
+        let person: String = found.get("identity_number");
+        let i = ids.iter().position(|x| *x == person).unwrap_or(0);
+        let reason = if found.get("dead") {
+            "该成员已登记死亡，不能列为在世成员"
+        } else {
+            "该成员已在另一低保、特困家庭中，同一人不得重复纳入，配偶和未成年子女不得分户（R-ROSTER-4）"
+        };
+        return Err(InvalidField::new(format!("members[{i}].person.identity_number"), reason).into());
     }
     let joined: Vec<&String> = ids.iter().filter(|id| !held.contains(id)).collect();
     let left: Vec<&String> = held.iter().filter(|id| !ids.contains(id)).collect();

@@ -23,6 +23,12 @@ pub async fn exit_household(civil: &mut CivilAffairsServiceClient<OfficerChannel
         .expect("start exit")
         .into_inner()
         .application_id;
+    sign_exit(civil, &exit, township).await;
+}
+
+/// Signs an opened exit (`exit`, an application id) through home visit,
+/// township review and county approval, by the officers of `township`.
+pub async fn sign_exit(civil: &mut CivilAffairsServiceClient<OfficerChannel>, exit: &str, township: &str) {
     for (step, role) in [
         (ca::ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker),
         (ca::ProcessStep::TownshipReview, OfficerRole::TownshipReviewer),
@@ -33,7 +39,7 @@ pub async fn exit_household(civil: &mut CivilAffairsServiceClient<OfficerChannel
                 role,
                 township,
                 ca::SignStepRequest {
-                    application_id: exit.clone(),
+                    application_id: exit.to_owned(),
                     step: step as i32,
                     approve: true,
                     ..Default::default()

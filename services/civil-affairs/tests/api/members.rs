@@ -128,28 +128,7 @@ async fn members_change_through_the_signed_process_and_the_roster_file_adds_only
 
     // The roster file cannot change a household on the roster, nor bring
     // back one that exited: each row refused, naming what to use instead.
-    let exit = r
-        .client
-        .start_exit(officer(
-            OfficerRole::TownshipCaseworker,
-            "220581101",
-            StartExitRequest {
-                household_id: second.clone(),
-                reason: dibao_proto::events::v1::ExitReason::Income as i32,
-                remarks: "家庭收入超过标准".into(),
-            },
-        ))
-        .await
-        .expect("exit")
-        .into_inner()
-        .application_id;
-    for (s, role) in [
-        (ProcessStep::HomeVisit, OfficerRole::TownshipCaseworker),
-        (ProcessStep::TownshipReview, OfficerRole::TownshipReviewer),
-        (ProcessStep::CountyApproval, OfficerRole::CountyApprover),
-    ] {
-        step(&mut r.client, &exit, s, role, "").await.expect("exit step");
-    }
+    dibao_test_mesh::exits::exit_household(&mut r.client, &second, "220581101").await;
     let again = r.client.import_roster(tokio_stream::iter(rows)).await.expect("import").into_inner();
     assert_eq!((again.households_applied, again.households_unchanged), (0, 0), "{again:?}");
     let messages: Vec<(i64, &str, &str)> =
