@@ -391,6 +391,45 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    // Upward report (R-AUD-3): this quarter's figures as recorded, then the
+    // same report made again from the records, byte for byte. A report
+    // reads what was recorded up to 2 s before it is asked.
+    clock.advance(time::Duration::seconds(3));
+    println!("== 县民政局生成本季度统计报表（只读已记录数据，可按记录重新生成）");
+    let mut reports = report_service_client::ReportServiceClient::new(approver.channel.clone());
+    let asked = GenerateReportRequest {
+        division: Some(DivisionCode { code: COUNTY.into() }),
+        period: Some(ReportPeriod { year: now.year, month: 0, quarter: (now.month + 2) / 3 }),
+        reproduce_report_id: String::new(),
+    };
+    let report = reports.generate_report(asked).await?.into_inner().report.unwrap_or_default();
+    let t = report.total.clone().unwrap_or_default();
+    println!(
+        "   {}{}年第{}季度：期末在保{}户{}人；名册导入{}户，审批新纳入{}户{}人，退出{}户；县级审批{}件，其中依据核对报告{}件；受理投诉举报{}件",
+        report.division_name,
+        now.year,
+        (now.month + 2) / 3,
+        t.households,
+        t.persons,
+        t.imported_households,
+        t.enrolled_households,
+        t.enrolled_persons,
+        t.exited_households,
+        t.approvals,
+        t.approvals_verified,
+        t.complaints_received,
+    );
+    let again = reports
+        .generate_report(GenerateReportRequest { reproduce_report_id: report.report_id.clone(), ..Default::default() })
+        .await?
+        .into_inner();
+    println!(
+        "   报表{}已保存并发布；按记录重新生成：{}（SHA-256 {}…）",
+        report.report_id,
+        if again.identical { "与原报表逐字节一致" } else { "与原报表不一致" },
+        report.sha256.get(..16).unwrap_or("")
+    );
+
     stop.trigger();
     if let Some(relay) = app.relay {
         let _ = relay.await;
