@@ -496,6 +496,21 @@ async fn the_registered_poor_roster_file_imports_with_errors_by_line_and_column(
     let e = m.poverty.change_members(change(members, "新生儿落户")).await.expect_err("nothing changed");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     eventually("P-1's newborn", exported, |r| r.len() == 1 && r[0].members.len() == 3).await;
+    // Kept with why and who recorded it.
+    let kept = m
+        .env
+        .db
+        .client()
+        .await
+        .expect("db")
+        .query_one("SELECT joined, reason, officer_id FROM poverty_alleviation.member_change", &[])
+        .await
+        .expect("the change kept");
+    assert_eq!(kept.get::<_, Vec<String>>(0), [id("19600101", 63).value]);
+    assert_eq!(
+        (kept.get::<_, String>(1), kept.get::<_, String>(2)),
+        ("新生儿落户".to_owned(), "poverty_officer-220581101".to_owned())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -595,7 +595,8 @@ impl MembersChange {
 
 /// The office's change of a household's members (a birth, a marriage, a
 /// member moving in or out), by the officer whose jurisdiction holds it:
-/// checked like a registration, published as the household's next version
+/// checked like a registration, kept with who joined and left, why and who
+/// recorded it (`member_change`), published as the household's next version
 /// (`PoorHouseholdCompositionChanged`), the dibao flags of everyone it
 /// touches recomputed; retried like a registration when it collides with
 /// the other roster's events touching the same people.
@@ -617,8 +618,32 @@ pub async fn change_members(
             .ok_or(PovertyError::NotFound(c.household_id))?;
         let source: String = row.get("source_id");
         let h = pb::PoorHousehold { members: c.members.clone(), ..household_of(&row)? };
+        let live = "SELECT coalesce(array_agg(identity_number ORDER BY identity_number), '{}')
+                    FROM poor_member WHERE household_id = $1 AND live";
+        let before: Vec<String> = tx.query_one(live, &[&c.household_id]).await?.get(0);
         match register(roster, officer, &tx, &h, Via::Members(&source)).await {
             Ok(_) => {
+                let after: Vec<String> = tx.query_one(live, &[&c.household_id]).await?.get(0);
+                let joined: Vec<&String> = after.iter().filter(|p| !before.contains(p)).collect();
+                let left: Vec<&String> = before.iter().filter(|p| !after.contains(p)).collect();
+                tx.execute(
+                    "INSERT INTO member_change (household_id, joined, left_household, reason, officer_id, officer_name,
+                                                division, assertion_id, issuer, recorded_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    &[
+                        &c.household_id,
+                        &joined,
+                        &left,
+                        &c.reason,
+                        &officer.officer_id,
+                        &officer.name,
+                        &officer.division.as_str(),
+                        &officer.assertion_id,
+                        &officer.issuer,
+                        &roster.clock.now(),
+                    ],
+                )
+                .await?;
                 let version: i64 = tx
                     .query_one("SELECT version FROM poor_household WHERE household_id = $1", &[&c.household_id])
                     .await?

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[db::Migration] = &[
     ("0003_comparison_runs", include_str!("../migrations/0003_comparison_runs.sql")),
     ("0004_household_numbers", include_str!("../migrations/0004_household_numbers.sql")),
     ("0005_office_flag", include_str!("../migrations/0005_office_flag.sql")),
+    ("0006_member_change", include_str!("../migrations/0006_member_change.sql")),
 ];
 
 /// The systems that come for an officer: the gateway, and the poverty
