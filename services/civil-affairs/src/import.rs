@@ -20,7 +20,6 @@ use prost::Message;
 use std::collections::{HashMap, HashSet};
 use time::Date;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
 use uuid::Uuid;
 
@@ -93,35 +92,6 @@ fn reject(field: impl Into<String>, reason: &str) -> Error {
     InvalidField::new(field, reason).into()
 }
 
-/// The household imported under `source_id` in `county`, and the first of
-/// `ids` already live in another household: both in one round trip (the
-/// connection pipelines them), with statements prepared once per connection.
-#[tracing::instrument(skip_all)]
-async fn existing_and_clash(
-    tx: &Transaction<'_>,
-    county: &str,
-    source_id: &str,
-    ids: &[String],
-) -> Result<(Option<Existing>, Option<String>), Error> {
-    let (find, clash) = futures_util::try_join!(
-        tx.prepare_cached(
-            "SELECT body, category, monthly_amount_fen, status FROM household
-             WHERE county = $1 AND source_id = $2 FOR UPDATE",
-        ),
-        tx.prepare_cached(
-            "SELECT identity_number FROM household_member
-             WHERE live AND identity_number = ANY($1)
-               AND household_id NOT IN (SELECT household_id FROM household WHERE county = $2 AND source_id = $3)
-             ORDER BY array_position($1, identity_number) LIMIT 1",
-        ),
-    )?;
-    let find_params: [&(dyn ToSql + Sync); 2] = [&county, &source_id];
-    let clash_params: [&(dyn ToSql + Sync); 3] = [&ids, &county, &source_id];
-    let (existing, clash) =
-        futures_util::try_join!(tx.query_opt(&find, &find_params), tx.query_opt(&clash, &clash_params))?;
-    Ok((existing.as_ref().map(Existing::read), clash.map(|r| r.get(0))))
-}
-
 /// A roster row checked as far as the row alone says, to be decided
 /// against what is stored under its number.
 struct Prepared {
@@ -186,11 +156,53 @@ impl RosterImport<'_> {
     }
 }
 
-/// What becomes of a checked row, given the household stored under its
-/// number and the first of its members live in another household: `None`
-/// when it is new, to be added.
-fn decide(p: &Prepared, existing: Option<&Existing>, clash: Option<&str>) -> Result<Option<Imported>, Error> {
-    if let Some(taken) = clash {
+/// The households stored under the rows' numbers (locked), by county and
+/// number, and where each of the rows' members lives now, by identity
+/// number: two statements however many rows.
+async fn lookup(tx: &Transaction<'_>, rows: &[&Prepared]) -> Result<(Stored, Holders), Error> {
+    let counties: Vec<&str> = rows.iter().map(|p| p.county.as_str()).collect();
+    let sources: Vec<&str> = rows.iter().map(|p| p.source_id.as_str()).collect();
+    let ids: Vec<&str> = rows.iter().flat_map(|p| p.ids.iter().map(String::as_str)).collect();
+    let stored = tx
+        .query(
+            "SELECT h.county, h.source_id, h.body, h.category, h.monthly_amount_fen, h.status
+             FROM household h JOIN unnest($1::text[], $2::text[]) AS k (county, source_id)
+               ON h.county = k.county AND h.source_id = k.source_id
+             FOR UPDATE OF h",
+            &[&counties, &sources],
+        )
+        .await?
+        .iter()
+        .map(|r| ((r.get("county"), r.get("source_id")), Existing::read(r)))
+        .collect();
+    let holders = tx
+        .query(
+            "SELECT m.identity_number, h.county, h.source_id
+             FROM household_member m JOIN household h USING (household_id)
+             WHERE m.live AND m.identity_number = ANY($1)",
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get("identity_number"), (r.get("county"), r.get("source_id"))))
+        .collect();
+    Ok((stored, holders))
+}
+
+/// Households stored under a county's number.
+type Stored = HashMap<(String, String), Existing>;
+/// The county and number of the household each person lives in.
+type Holders = HashMap<String, (String, Option<String>)>;
+
+/// What becomes of a checked row, given what [`lookup`] found: `None` when
+/// it is new, to be added. A member live in a household other than the one
+/// under the row's own number is a clash.
+fn decide(p: &Prepared, stored: &Stored, holders: &Holders) -> Result<Option<Imported>, Error> {
+    let own = |(county, source): &(String, Option<String>)| {
+        *county == p.county && source.as_deref() == Some(p.source_id.as_str())
+    };
+    let existing = stored.get(&(p.county.clone(), p.source_id.clone()));
+    if let Some(taken) = p.ids.iter().find(|id| holders.get(*id).is_some_and(|h| !own(h))) {
         let i = p.ids.iter().position(|x| x == taken).unwrap_or(0);
         return Err(reject(
             format!("household.members[{i}].person.identity_number"),
@@ -240,8 +252,8 @@ impl ImportRow for RosterImport<'_> {
     async fn apply(&self, tx: &Transaction<'_>, row: &Self::Row) -> Result<Imported, Error> {
         let now = self.0.clock.now();
         let p = self.prepare(row, now)?;
-        let (existing, clash) = existing_and_clash(tx, &p.county, &p.source_id, &p.ids).await?;
-        if let Some(done) = decide(&p, existing.as_ref(), clash.as_deref())? {
+        let (stored, holders) = lookup(tx, &[&p]).await?;
+        if let Some(done) = decide(&p, &stored, &holders)? {
             return Ok(done);
         }
         insert_all(tx, &self.0.topic, &[&p], self.2, now).await?;
@@ -267,34 +279,7 @@ impl ImportRow for RosterImport<'_> {
                 return Ok(None);
             }
         }
-        let counties: Vec<&str> = checked.iter().map(|p| p.county.as_str()).collect();
-        let sources: Vec<&str> = checked.iter().map(|p| p.source_id.as_str()).collect();
-        let ids: Vec<&str> = checked.iter().flat_map(|p| p.ids.iter().map(String::as_str)).collect();
-        let stored: HashMap<(String, String), Existing> = tx
-            .query(
-                "SELECT h.county, h.source_id, h.body, h.category, h.monthly_amount_fen, h.status
-                 FROM household h JOIN unnest($1::text[], $2::text[]) AS k (county, source_id)
-                   ON h.county = k.county AND h.source_id = k.source_id
-                 FOR UPDATE OF h",
-                &[&counties, &sources],
-            )
-            .await?
-            .iter()
-            .map(|r| ((r.get("county"), r.get("source_id")), Existing::read(r)))
-            .collect();
-        // Who already lives where: a member live in a household other than
-        // the one under the row's own number is a clash.
-        let holders: HashMap<String, (String, Option<String>)> = tx
-            .query(
-                "SELECT m.identity_number, h.county, h.source_id
-                 FROM household_member m JOIN household h USING (household_id)
-                 WHERE m.live AND m.identity_number = ANY($1)",
-                &[&ids],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get("identity_number"), (r.get("county"), r.get("source_id"))))
-            .collect();
+        let (stored, holders) = lookup(tx, &checked).await?;
         let mut results = Vec::with_capacity(rows.len());
         let mut new = Vec::new();
         for p in &prepared {
@@ -305,11 +290,7 @@ impl ImportRow for RosterImport<'_> {
                     continue;
                 }
             };
-            let own = |(county, source): &(String, Option<String>)| {
-                *county == p.county && source.as_deref() == Some(p.source_id.as_str())
-            };
-            let clash = p.ids.iter().find(|id| holders.get(*id).is_some_and(|h| !own(h))).map(String::as_str);
-            let decided = decide(p, stored.get(&(p.county.clone(), p.source_id.clone())), clash);
+            let decided = decide(p, &stored, &holders);
             if matches!(decided, Ok(None)) {
                 new.push(p);
             }

@@ -93,11 +93,10 @@ pub async fn change(roster: &Roster, c: MemberChange) -> Result<pb::ChangeMember
     let tx = client.transaction().await?;
     let row = households::lock(&tx, c.household_id).await?;
     // Another division's household is, to this officer, not there.
-    let village = households::village_of(&households::household_of(&row)?)?;
-    if !c.signer.officer.covers(&village) {
+    let before = households::household_of(&row)?;
+    if !c.signer.officer.covers(&households::village_of(&before)?) {
         return Err(HouseholdError::NotFound(c.household_id).into());
     }
-    let before = households::household_of(&row)?;
     let enrolled = [pb::HouseholdStatus::Enrolled as i32, pb::HouseholdStatus::GradualExit as i32];
     if !enrolled.contains(&before.status) {
         return Err(MemberChangeError::NotEnrolled.into());

@@ -176,12 +176,9 @@ pub async fn generate(roster: &Roster, reader: &Reader, ask: Ask) -> Result<pb::
         Ask::Again(id) => {
             let client = roster.pool.get().await?;
             let stored = stored(&client, reader, id).await?;
-            let (body, _) = figures(&client, &stored.division, stored.period, stored.as_of).await?;
+            let (body, report) = figures(&client, &stored.division, stored.period, stored.as_of).await?;
             let identical = body == stored.body;
-            let mut report = pb::Report::decode(body.as_slice()).map_err(|e| Error::stored(format!("report: {e}")))?;
-            report.report_id = id.to_string();
-            report.sha256 = sha256(&body);
-            report.scheduled = stored.scheduled;
+            let report = stamped(report, id, sha256(&body), stored.scheduled);
             tracing::info!(report_id = %id, identical, "report regenerated");
             Ok(pb::GenerateReportResponse { report: Some(report), identical })
         }
@@ -199,7 +196,7 @@ async fn make(
     let now = roster.clock.now();
     let as_of = (now - SETTLE).replace_nanosecond(0).unwrap_or(now - SETTLE);
     let mut client = roster.pool.get().await?;
-    let (body, mut report) = figures(&client, division, period, as_of).await?;
+    let (body, report) = figures(&client, division, period, as_of).await?;
     let sha256 = sha256(&body);
     let report_id = Uuid::now_v7();
     let tx = client.transaction().await?;
@@ -229,10 +226,7 @@ async fn make(
     }
     tx.commit().await?;
     tracing::info!(%report_id, %division, period = %period.label(), scheduled, "report generated");
-    report.report_id = report_id.to_string();
-    report.sha256 = sha256;
-    report.scheduled = scheduled;
-    Ok(report)
+    Ok(stamped(report, report_id, sha256, scheduled))
 }
 
 async fn publish(
@@ -311,11 +305,17 @@ pub async fn get(roster: &Roster, reader: &Reader, req: &pb::GetReportRequest) -
 }
 
 fn decoded(id: Uuid, s: &Stored) -> Result<pb::Report, Error> {
-    let mut report = pb::Report::decode(s.body.as_slice()).map_err(|e| Error::stored(format!("report {id}: {e}")))?;
+    let report = pb::Report::decode(s.body.as_slice()).map_err(|e| Error::stored(format!("report {id}: {e}")))?;
+    Ok(stamped(report, id, s.sha256.clone(), s.scheduled))
+}
+
+/// The figures as a report answers them: with the id, the digest and the
+/// schedule mark the encoded figures leave out.
+fn stamped(mut report: pb::Report, id: Uuid, sha256: String, scheduled: bool) -> pb::Report {
     report.report_id = id.to_string();
-    report.sha256 = s.sha256.clone();
-    report.scheduled = s.scheduled;
-    Ok(report)
+    report.sha256 = sha256;
+    report.scheduled = scheduled;
+    report
 }
 
 /// The reports of a division and of the divisions inside it, the
@@ -550,12 +550,9 @@ async fn figures(
     for f in by_county.values() {
         add(&mut total, f);
     }
-    if division.level() != DivisionLevel::County {
-        if let Some(sizes) = runs.get(division.as_str()) {
-            total.comparison_lists = sizes.clone();
-        }
-    } else {
-        total.comparison_lists = runs.get(division.as_str()).cloned().unwrap_or_default();
+    // A run over the whole division says its lists itself.
+    if let Some(sizes) = runs.get(division.as_str()) {
+        total.comparison_lists = sizes.clone();
     }
     let report = pb::Report {
         report_id: String::new(),
